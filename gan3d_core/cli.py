@@ -1,0 +1,405 @@
+"""The ``gan3d`` command line: info, sample, reconstruct, interpolate, export, voxelize.
+
+Every command exits 0 on success; on bad input it prints one line to stderr naming the file
+and the problem, exits 1, and leaves no partial output (set GAN3D_DEBUG=1 for tracebacks).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from gan3d_core.errors import Gan3dError, InputFileError
+
+FORMATS = ("stl", "obj", "ply", "glb", "binvox", "npy")
+
+
+# -- helpers -----------------------------------------------------------------------------
+
+
+def _progress_bar(
+    description: str, total: int = 1000
+) -> tuple[Callable[[float, str], None], object]:
+    """A ``progress(fraction, message)`` hook drawing a tqdm bar on stderr (TTYs only)."""
+    from tqdm import tqdm
+
+    bar = tqdm(
+        total=total,
+        desc=description,
+        unit="",
+        disable=None,
+        leave=False,
+        bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}",
+    )
+
+    def progress(fraction: float, message: str) -> None:
+        bar.n = round(fraction * total)
+        bar.set_postfix_str(message, refresh=True)
+
+    return progress, bar
+
+
+def _load_model(args: argparse.Namespace):
+    from gan3d_core.inference import load_model
+
+    return load_model(args.model, device=args.device)
+
+
+def _export_options(args: argparse.Namespace):
+    from gan3d_core.mesh import ExportOptions
+
+    return ExportOptions(
+        threshold=args.threshold,
+        style=args.style,
+        smooth_iterations=args.smooth,
+        target_faces=args.faces,
+        size=args.size_mm,
+    )
+
+
+def _output_dir(path: str) -> Path:
+    directory = Path(path)
+    if directory.exists() and not directory.is_dir():
+        raise InputFileError(f"{directory}: exists and is not a folder")
+    return directory
+
+
+def _write_shapes(shapes: np.ndarray, paths: Sequence[Path], options, description: str) -> None:
+    """Export every shape, or none: check all first, remove what was written on failure."""
+    from gan3d_core.errors import EmptyShapeError
+    from gan3d_core.mesh.export import export_shape
+
+    for shape, path in zip(shapes, paths):
+        if not shape.max() > options.threshold:
+            raise EmptyShapeError(
+                f"{path}: shape is empty at threshold {options.threshold:g} (highest occupancy "
+                f"{shape.max():.3g}); lower --threshold"
+            )
+    if paths:
+        paths[0].parent.mkdir(parents=True, exist_ok=True)
+    progress, bar = _progress_bar(description)
+    written: list[Path] = []
+    try:
+        for index, (shape, path) in enumerate(zip(shapes, paths)):
+            if path.exists():
+                raise InputFileError(f"{path}: already exists; choose another output folder")
+            written.append(export_shape(shape, path, options))
+            progress((index + 1) / len(paths), path.name)
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+    finally:
+        bar.close()
+    for path in written:
+        print(path)
+
+
+def _load_latent(path: str, latent_dim: int) -> np.ndarray:
+    from gan3d_core.io.atomic import check_input_file
+
+    file = check_input_file(path, "latent file")
+    try:
+        latent = np.load(file, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise InputFileError(f"{file}: not a readable .npy array ({exc})") from None
+    latent = np.squeeze(latent)
+    if latent.shape != (latent_dim,) or not np.issubdtype(latent.dtype, np.floating):
+        raise InputFileError(
+            f"{file}: expected a float latent of shape ({latent_dim},), got {latent.dtype} "
+            f"{np.shape(latent)}"
+        )
+    if not np.isfinite(latent).all():
+        raise InputFileError(f"{file}: latent contains NaN or infinite values")
+    return latent.astype(np.float32)
+
+
+# -- commands ----------------------------------------------------------------------------
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from gan3d_core.io.checkpoint import read_model_card
+
+    card = read_model_card(args.checkpoint)
+    if args.json:
+        print(json.dumps(card, indent=2))
+        return 0
+    config = card["config"]
+    lines = [
+        f"checkpoint   {args.checkpoint}",
+        f"name         {card.get('name', '(unnamed)')}",
+        f"kind         {config.get('kind')}",
+        f"resolution   {config.get('resolution')}^3",
+        f"latent size  {config.get('latent_dim')}",
+    ]
+    if config.get("kind") != "gan":
+        lines.append(
+            f"encoder      {config.get('encoder_architecture')}, {config.get('image_size')} px, "
+            f"{config.get('num_views')} view(s), {config.get('pool')} pooling"
+        )
+    if card.get("class_names"):
+        lines.append(f"classes      {', '.join(card['class_names'])}")
+    for section in ("training", "metrics"):
+        if card.get(section):
+            lines.append(f"{section:<12} {json.dumps(card[section])}")
+    print("\n".join(lines))
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    if args.n < 1:
+        raise InputFileError(f"-n must be at least 1, got {args.n}")
+    options = _export_options(args)
+    directory = _output_dir(args.output)
+    model = _load_model(args)
+    latents = model.sample_latents(args.n, seed=args.seed, truncation=args.truncation)
+    label = None
+    if args.class_name is not None:
+        label = model.label_index(args.class_name)
+    elif model.config.conditional:
+        raise InputFileError(
+            f"{model.path}: conditional model, choose --class from {', '.join(model.class_names)}"
+        )
+    progress, bar = _progress_bar("decoding")
+    try:
+        shapes = model.decode(latents, labels=label, progress=progress)
+    finally:
+        bar.close()
+    prefix = f"sample_{args.class_name}_" if args.class_name else "sample_"
+    paths = [directory / f"{prefix}{args.seed}_{i:03d}.{args.format}" for i in range(args.n)]
+    _write_shapes(shapes, paths, options, "writing")
+    if args.save_latents:
+        from gan3d_core.io.atomic import write_npy_atomic
+
+        for latent, path in zip(latents, paths):
+            print(write_npy_atomic(path.with_suffix(".latent.npy"), latent))
+    return 0
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> int:
+    from gan3d_core.mesh.export import export_format, export_shape
+
+    export_format(args.output)
+    options = _export_options(args)
+    model = _load_model(args)
+    label = args.class_name
+    shape = model.reconstruct(args.images, pool=args.pool, label=label)
+    print(export_shape(shape, args.output, options))
+    return 0
+
+
+def cmd_interpolate(args: argparse.Namespace) -> int:
+    from gan3d_core.latent import interpolate
+
+    if args.steps < 2:
+        raise InputFileError(f"--steps must be at least 2, got {args.steps}")
+    options = _export_options(args)
+    directory = _output_dir(args.output)
+    model = _load_model(args)
+    if args.seeds is not None:
+        start, end = (model.sample_latents(1, seed=seed)[0] for seed in args.seeds)
+    else:
+        start, end = (_load_latent(path, model.latent_dim) for path in args.latents)
+    if model.config.conditional and args.class_name is None:
+        raise InputFileError(
+            f"{model.path}: conditional model, choose --class from {', '.join(model.class_names)}"
+        )
+    latents = interpolate(start, end, args.steps, method=args.method)
+    progress, bar = _progress_bar("decoding")
+    try:
+        shapes = model.decode(latents, labels=args.class_name, progress=progress)
+    finally:
+        bar.close()
+    paths = [directory / f"interp_{i:03d}.{args.format}" for i in range(args.steps)]
+    _write_shapes(shapes, paths, options, "writing")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from gan3d_core.io.voxels import load_voxels
+    from gan3d_core.mesh.export import export_format, export_shape
+
+    export_format(args.output)
+    voxels = load_voxels(args.voxels)
+    print(export_shape(voxels, args.output, _export_options(args)))
+    return 0
+
+
+def cmd_voxelize(args: argparse.Namespace) -> int:
+    from gan3d_core.io.meshes import load_mesh
+    from gan3d_core.mesh.export import export_format, export_voxels
+    from gan3d_core.mesh.voxelize import voxelize_mesh
+
+    suffix = export_format(args.output)
+    if suffix not in (".binvox", ".npy"):
+        raise InputFileError(f"{args.output}: voxelize writes .binvox or .npy, not {suffix}")
+    if not 4 <= args.resolution <= 512:
+        raise InputFileError(f"-r must be between 4 and 512, got {args.resolution}")
+    mesh = load_mesh(args.mesh)
+    voxels = voxelize_mesh(mesh, args.resolution)
+    print(export_voxels(voxels.astype(np.float32), args.output))
+    return 0
+
+
+# -- parser ------------------------------------------------------------------------------
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", metavar="CKPT", help="checkpoint (default: the bundled model)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default auto)")
+
+
+def _add_export_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("mesh options")
+    group.add_argument("--threshold", type=float, default=0.5, help="iso level (default 0.5)")
+    group.add_argument(
+        "--style",
+        choices=("smooth", "blocks"),
+        default="smooth",
+        help="marching-cubes surface or one cube per voxel",
+    )
+    group.add_argument(
+        "--smooth", type=int, default=0, metavar="N", help="Taubin smoothing iterations (default 0)"
+    )
+    group.add_argument(
+        "--faces", type=int, default=None, metavar="N", help="decimate to at most N triangles"
+    )
+    group.add_argument(
+        "--size-mm",
+        type=float,
+        default=None,
+        metavar="MM",
+        help="scale so the longest side is MM and put the base at z=0",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from gan3d_core import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="gan3d", description="Generate, reconstruct and export 3D shapes with volumetric GANs."
+    )
+    parser.add_argument("--version", action="version", version=f"gan3d {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    info = commands.add_parser("info", help="show a checkpoint's model card")
+    info.add_argument("checkpoint", metavar="CKPT")
+    info.add_argument("--json", action="store_true", help="print the card as JSON")
+    info.set_defaults(func=cmd_info)
+
+    sample = commands.add_parser("sample", help="generate random shapes")
+    _add_model_options(sample)
+    sample.add_argument("-n", type=int, default=1, help="number of shapes (default 1)")
+    sample.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    sample.add_argument(
+        "--class", dest="class_name", metavar="NAME", help="class (conditional models)"
+    )
+    sample.add_argument(
+        "--truncation",
+        type=float,
+        default=None,
+        metavar="T",
+        help="redraw latent components beyond +-T",
+    )
+    sample.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
+    sample.add_argument(
+        "--format", choices=FORMATS, default="stl", help="file format (default stl)"
+    )
+    sample.add_argument(
+        "--save-latents",
+        action="store_true",
+        help="also write each shape's latent as NAME.latent.npy",
+    )
+    _add_export_options(sample)
+    sample.set_defaults(func=cmd_sample)
+
+    reconstruct = commands.add_parser("reconstruct", help="3D shape of one object from photos")
+    _add_model_options(reconstruct)
+    reconstruct.add_argument("images", nargs="+", metavar="IMAGE", help="1..N views of one object")
+    reconstruct.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT",
+        help="output file (.stl .obj .ply .glb .binvox .npy)",
+    )
+    reconstruct.add_argument(
+        "--pool",
+        choices=("mean", "max", "lstm"),
+        default=None,
+        help="combine views (default: as the model was trained)",
+    )
+    reconstruct.add_argument(
+        "--class",
+        dest="class_name",
+        metavar="NAME",
+        help="class for conditional models (default: the most plausible)",
+    )
+    _add_export_options(reconstruct)
+    reconstruct.set_defaults(func=cmd_reconstruct)
+
+    interp = commands.add_parser("interpolate", help="shapes between two latents")
+    _add_model_options(interp)
+    interp.add_argument(
+        "--steps", type=int, required=True, metavar="K", help="shapes, ends included"
+    )
+    ends = interp.add_mutually_exclusive_group(required=True)
+    ends.add_argument(
+        "--seeds", type=int, nargs=2, metavar=("A", "B"), help="latents from two seeds"
+    )
+    ends.add_argument("--latents", nargs=2, metavar=("A.npy", "B.npy"), help="latents from files")
+    interp.add_argument("--method", choices=("slerp", "lerp"), default="slerp")
+    interp.add_argument(
+        "--class", dest="class_name", metavar="NAME", help="class (conditional models)"
+    )
+    interp.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
+    interp.add_argument(
+        "--format", choices=FORMATS, default="stl", help="file format (default stl)"
+    )
+    _add_export_options(interp)
+    interp.set_defaults(func=cmd_interpolate)
+
+    export = commands.add_parser("export", help="voxels (.binvox, .npy) to a mesh file")
+    export.add_argument("voxels", metavar="VOXELS")
+    export.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT",
+        help="output file (.stl .obj .ply .glb .binvox .npy)",
+    )
+    _add_export_options(export)
+    export.set_defaults(func=cmd_export)
+
+    voxelize = commands.add_parser("voxelize", help="mesh (OFF OBJ STL PLY GLB) to a solid grid")
+    voxelize.add_argument("mesh", metavar="MESH")
+    voxelize.add_argument("-r", "--resolution", type=int, default=32, help="grid size (default 32)")
+    voxelize.add_argument("-o", "--output", required=True, metavar="OUT", help=".binvox or .npy")
+    voxelize.set_defaults(func=cmd_voxelize)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print(f"gan3d {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except (Gan3dError, ValueError, OSError) as exc:
+        if os.environ.get("GAN3D_DEBUG"):
+            raise
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"gan3d {args.command}: error: {message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""The typed description of a model; it travels inside every checkpoint.
+
+``ModelConfig.from_dict(card["config"])`` rebuilds the exact networks a checkpoint was saved
+from, so any checkpoint opens with no other input (the nanoGPT ``GPTConfig`` habit).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+MODEL_KINDS = ("gan", "vaegan", "multiview", "cvaegan")
+POOLING_METHODS = ("mean", "max", "lstm")
+ENCODER_ARCHITECTURES = ("paper", "light")
+RESOLUTIONS = (32, 64)
+
+# 3D-GAN (Wu et al. 2016) widths at 64^3; the 32^3 variant drops the widest layer.
+PAPER_GENERATOR_WIDTHS = {64: (512, 256, 128, 64), 32: (256, 128, 64)}
+PAPER_DISCRIMINATOR_WIDTHS = {64: (64, 128, 256, 512), 32: (64, 128, 256)}
+# 3D-VAE-GAN encoder: kernels 11,5,5,5,8 / strides 4,2,2,2,1 on 256 px input.
+PAPER_ENCODER_WIDTHS = (64, 128, 256, 512)
+LIGHT_ENCODER_WIDTHS = (32, 64, 128, 256, 512)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of a volumetric GAN and its optional image encoder.
+
+    kind
+        ``gan`` (generator + discriminator), ``vaegan`` (+ single-view image encoder),
+        ``multiview`` (+ encoder shared across ``num_views`` views) or ``cvaegan``
+        (class-conditional generator and discriminator + encoder, any number of views).
+    generator_widths, discriminator_widths
+        Channels of the hidden layers; ``None`` picks the paper widths for ``resolution``.
+    pool
+        How per-view latents are combined: mean, max or an LSTM over the views.
+    """
+
+    kind: str = "gan"
+    resolution: int = 32
+    latent_dim: int = 200
+    generator_widths: tuple[int, ...] | None = None
+    discriminator_widths: tuple[int, ...] | None = None
+    generator_dropout: float = 0.0
+    discriminator_dropout: float = 0.0
+    num_classes: int = 0
+    label_embedding_dim: int = 16
+    encoder_architecture: str = "light"
+    image_size: int = 128
+    encoder_widths: tuple[int, ...] | None = None
+    num_views: int = 1
+    pool: str = "mean"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        problems = list(self._problems())
+        if problems:
+            raise ValueError("invalid model config: " + "; ".join(problems))
+        set_field = object.__setattr__  # frozen: resolve defaults once, so checkpoints are explicit
+        if self.generator_widths is None:
+            set_field(self, "generator_widths", PAPER_GENERATOR_WIDTHS[self.resolution])
+        if self.discriminator_widths is None:
+            set_field(self, "discriminator_widths", PAPER_DISCRIMINATOR_WIDTHS[self.resolution])
+        if self.encoder_widths is None and self.has_encoder:
+            set_field(self, "encoder_widths", self._default_encoder_widths())
+        for name in ("generator_widths", "discriminator_widths", "encoder_widths"):
+            value = getattr(self, name)
+            if value is not None:
+                set_field(self, name, tuple(int(v) for v in value))
+        problems = list(self._width_problems())
+        if problems:
+            raise ValueError("invalid model config: " + "; ".join(problems))
+
+    @property
+    def has_encoder(self) -> bool:
+        return self.kind != "gan"
+
+    @property
+    def conditional(self) -> bool:
+        return self.kind == "cvaegan"
+
+    @property
+    def num_upsampling_layers(self) -> int:
+        """Hidden generator layers: 1 -> 4 -> 8 -> ... -> R/2, then one more to R."""
+        return int(math.log2(self.resolution)) - 2
+
+    def _default_encoder_widths(self) -> tuple[int, ...]:
+        if self.encoder_architecture == "paper":
+            return PAPER_ENCODER_WIDTHS
+        return LIGHT_ENCODER_WIDTHS[: int(math.log2(self.image_size)) - 2]
+
+    def _problems(self):
+        if self.kind not in MODEL_KINDS:
+            yield f"kind {self.kind!r} is not one of {', '.join(MODEL_KINDS)}"
+        if self.resolution not in RESOLUTIONS:
+            yield f"resolution {self.resolution} is not one of {RESOLUTIONS}"
+        if self.latent_dim < 1:
+            yield f"latent_dim must be positive, got {self.latent_dim}"
+        for name in ("generator_dropout", "discriminator_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                yield f"{name} must be in [0, 1), got {getattr(self, name)}"
+        if self.kind == "cvaegan" and self.num_classes < 2:
+            yield f"a cvaegan needs num_classes >= 2, got {self.num_classes}"
+        if self.kind != "cvaegan" and self.num_classes not in (0, 1):
+            yield f"num_classes is only used by cvaegan models, got {self.num_classes}"
+        if self.pool not in POOLING_METHODS:
+            yield f"pool {self.pool!r} is not one of {', '.join(POOLING_METHODS)}"
+        if self.num_views < 1:
+            yield f"num_views must be >= 1, got {self.num_views}"
+        if self.kind == "multiview" and self.num_views < 2:
+            yield f"a multiview model needs num_views >= 2, got {self.num_views}"
+        if self.encoder_architecture not in ENCODER_ARCHITECTURES:
+            yield f"encoder_architecture {self.encoder_architecture!r} is not one of paper, light"
+        elif self.encoder_architecture == "paper" and self.image_size != 256:
+            yield f"the paper encoder takes 256 px images, got image_size {self.image_size}"
+        elif self.encoder_architecture == "light" and self.image_size not in (64, 128):
+            yield f"the light encoder takes 64 or 128 px images, got image_size {self.image_size}"
+
+    def _width_problems(self):
+        if len(self.generator_widths) != self.num_upsampling_layers:
+            yield (
+                f"generator_widths needs {self.num_upsampling_layers} entries at "
+                f"{self.resolution}^3, got {len(self.generator_widths)}"
+            )
+        if len(self.discriminator_widths) != self.num_upsampling_layers:
+            yield (
+                f"discriminator_widths needs {self.num_upsampling_layers} entries at "
+                f"{self.resolution}^3, got {len(self.discriminator_widths)}"
+            )
+        if self.has_encoder:
+            expected = self._default_encoder_widths()
+            if len(self.encoder_widths) != len(expected):
+                yield (
+                    f"encoder_widths needs {len(expected)} entries for the "
+                    f"{self.encoder_architecture} encoder at {self.image_size} px, "
+                    f"got {len(self.encoder_widths)}"
+                )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict; lists stand in for tuples."""
+        data = dataclasses.asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        """Rebuild a config; unknown keys are an error, so a foreign file is not half-read."""
+        if not isinstance(data, dict):
+            raise ValueError(f"model config must be a JSON object, got {type(data).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown model config keys: {', '.join(unknown)}")
+        return cls(**data)

@@ -1,0 +1,108 @@
+"""Image preprocessing shared by training renders and user photos.
+
+Every view the encoder sees, rendered or photographed, goes through
+:func:`preprocess_image`: alpha composited on white (or a plain background replaced by
+white), cropped to the object, padded square with a margin, resized.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+from scipy import ndimage
+
+from gan3d_core.errors import InputFileError
+from gan3d_core.io.atomic import check_input_file
+
+ImageSource = str | os.PathLike | Image.Image | np.ndarray
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+# Fraction of the square side left empty around the object on each side.
+OBJECT_MARGIN = 0.08
+# A pixel differs from the background when a channel differs by more than this (0..255).
+BACKGROUND_TOLERANCE = 24
+
+
+def load_image(source: ImageSource) -> np.ndarray:
+    """An image as uint8 (H, W, 3) or (H, W, 4) from a path, a PIL image or an array."""
+    if isinstance(source, (str, os.PathLike)):
+        path = check_input_file(source, "image")
+        try:
+            with Image.open(path) as image:
+                image.load()
+                return _pil_to_array(image)
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+            reason = "not an image" if isinstance(exc, UnidentifiedImageError) else str(exc)
+            raise InputFileError(f"{path}: cannot read image ({reason})") from None
+    if isinstance(source, Image.Image):
+        return _pil_to_array(source)
+    array = np.asarray(source)
+    if array.ndim == 2:
+        array = array[:, :, None]
+    if array.ndim != 3 or array.shape[2] not in (1, 3, 4) or min(array.shape[:2]) < 1:
+        raise ValueError(f"image array must be (H, W) or (H, W, 1|3|4), got shape {array.shape}")
+    if array.dtype != np.uint8:
+        raise ValueError(f"image array must be uint8, got {array.dtype}")
+    return np.repeat(array, 3, axis=2) if array.shape[2] == 1 else array
+
+
+def _pil_to_array(image: Image.Image) -> np.ndarray:
+    has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+    return np.asarray(image.convert("RGBA" if has_alpha else "RGB"))
+
+
+def object_mask(rgb: np.ndarray, tolerance: int = BACKGROUND_TOLERANCE) -> np.ndarray:
+    """Pixels of the object in an RGB image on a plain background, as a bool (H, W) mask.
+
+    The background colour is the median of the border pixels; background is every pixel
+    within ``tolerance`` of it that is connected to the border, so object parts that
+    happen to share the background colour are kept.
+    """
+    border = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]]).astype(np.int16)
+    background_colour = np.median(border, axis=0)
+    similar = np.abs(rgb.astype(np.int16) - background_colour).max(axis=2) <= tolerance
+    labels, _ = ndimage.label(similar)
+    border_labels = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    background = np.isin(labels, border_labels[border_labels > 0])
+    return ~background
+
+
+def preprocess_image(source: ImageSource, size: int = 128) -> np.ndarray:
+    """What the encoder sees: uint8 (size, size, 3), object centred on white.
+
+    Transparent pixels (alpha) or a plain background become white; the image is cropped to
+    the object, padded square with an :data:`OBJECT_MARGIN`, and resized with antialiasing.
+    An image with no detectable object is used whole.
+    """
+    image = load_image(source)
+    if image.shape[2] == 4:
+        alpha = image[:, :, 3:4].astype(np.float32) / 255.0
+        rgb = image[:, :, :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)
+        rgb = np.round(rgb).astype(np.uint8)
+        mask = image[:, :, 3] > 8
+    else:
+        rgb = image
+        mask = object_mask(rgb)
+    if mask.any() and not mask.all():
+        rgb = np.where(mask[:, :, None], rgb, np.uint8(255))
+        rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+        rgb = rgb[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    height, width = rgb.shape[:2]
+    side = int(np.ceil(max(height, width) / (1.0 - 2.0 * OBJECT_MARGIN)))
+    canvas = np.full((side, side, 3), 255, dtype=np.uint8)
+    top, left = (side - height) // 2, (side - width) // 2
+    canvas[top : top + height, left : left + width] = rgb
+    resized = Image.fromarray(canvas).resize((size, size), Image.Resampling.LANCZOS)
+    return np.asarray(resized)
+
+
+def images_to_array(images: list[np.ndarray]) -> np.ndarray:
+    """Preprocessed uint8 (H, W, 3) images -> float32 (V, 3, H, W) in [0, 1]."""
+    stacked = np.stack(images).astype(np.float32) / 255.0  # (V, H, W, 3)
+    return np.ascontiguousarray(stacked.transpose(0, 3, 1, 2))  # (V, 3, H, W)
+
+
+def is_image_path(path: str | os.PathLike) -> bool:
+    return Path(path).suffix.lower() in IMAGE_SUFFIXES

@@ -1,0 +1,285 @@
+"""Load a checkpoint and use it: sample, decode, encode, reconstruct, explore latents.
+
+Only numpy arrays and plain values cross this API, so the app and the CLI never touch
+torch. Long batches take ``progress(fraction, message)`` and ``should_stop()`` hooks.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from gan3d_core.config import ModelConfig
+from gan3d_core.errors import CheckpointError, OperationCancelled
+from gan3d_core.images import ImageSource, images_to_array, preprocess_image
+from gan3d_core.io.checkpoint import load_checkpoint
+from gan3d_core.latent import LatentDirections, pca_directions, sefa_directions
+from gan3d_core.models import GanNetworks
+from gan3d_core.models.fast import FastVoxelGenerator
+
+ProgressHook = Callable[[float, str], None]
+StopHook = Callable[[], bool]
+Labels = int | str | Sequence[int | str] | np.ndarray | None
+
+DEFAULT_MODEL_NAME = "default.safetensors"
+
+
+def default_model_path() -> Path:
+    """Where the bundled default model is installed (it may not exist yet)."""
+    from importlib.resources import files
+
+    return Path(str(files("gan3d_resources") / "models" / DEFAULT_MODEL_NAME))
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto`` -> cuda, then mps, then cpu; an explicit device must be available."""
+    if str(device) == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"unknown device {device!r}; use auto, cpu, cuda or mps") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device cuda was asked for, but no CUDA GPU is available")
+    if resolved.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("device mps was asked for, but Metal is not available")
+    return resolved
+
+
+def load_model(path: str | os.PathLike | None = None, device: str = "auto") -> GanModel:
+    """Open a checkpoint (``None``: the bundled default model) on ``device``."""
+    if path is None:
+        path = default_model_path()
+        if not path.is_file():
+            raise CheckpointError(
+                f"{path}: no bundled default model is installed; pass a checkpoint path"
+            )
+    resolved = resolve_device(device)
+    networks, card = load_checkpoint(path, device=resolved)
+    return GanModel(networks, card, Path(path), resolved)
+
+
+class GanModel:
+    """A loaded model. Attributes: ``config``, ``resolution``, ``latent_dim``,
+    ``class_names``, ``card`` (the model card dict), ``path`` and ``device``."""
+
+    def __init__(
+        self, networks: GanNetworks, card: dict[str, Any], path: Path | None, device: torch.device
+    ) -> None:
+        self.networks = networks.eval()
+        self.card = card
+        self.path = path
+        self.device = device
+        self.config: ModelConfig = networks.config
+        self.resolution = self.config.resolution
+        self.latent_dim = self.config.latent_dim
+        names = card.get("class_names") or []
+        self.class_names: list[str] = [str(n) for n in names]
+        # Rebuilt lazily: only CPU decoding uses it, and it copies the weights.
+        self._fast_generator: FastVoxelGenerator | None = None
+
+    def __repr__(self) -> str:
+        source = self.path.name if self.path else "in memory"
+        return (
+            f"GanModel({self.config.kind}, {self.resolution}^3, latent {self.latent_dim}, "
+            f"{source}, {self.device})"
+        )
+
+    # -- latents -------------------------------------------------------------------------
+
+    def sample_latents(
+        self, n: int, seed: int | None = 0, truncation: float | None = None
+    ) -> np.ndarray:
+        """``n`` latents from N(0, I), float32 (n, latent_dim); same seed, same latents.
+
+        With ``truncation`` t, components beyond +-t are redrawn (the truncation trick):
+        smaller t gives more typical, less varied shapes.
+        """
+        if n < 0:
+            raise ValueError(f"n must be >= 0, got {n}")
+        if truncation is not None and truncation <= 0:
+            raise ValueError(f"truncation must be positive, got {truncation}")
+        rng = np.random.default_rng(seed)
+        z = rng.standard_normal((n, self.latent_dim))
+        if truncation is not None:
+            outside = np.abs(z) > truncation
+            while outside.any():
+                z[outside] = rng.standard_normal(int(outside.sum()))
+                outside = np.abs(z) > truncation
+        return z.astype(np.float32)
+
+    def label_index(self, label: int | str) -> int:
+        """Class index from an index or a class name."""
+        if not self.config.conditional:
+            raise ValueError(f"this {self.config.kind} model is not conditional; it takes no class")
+        count = self.config.num_classes
+        if isinstance(label, str):
+            if label not in self.class_names:
+                choices = ", ".join(self.class_names) or f"0..{count - 1}"
+                raise ValueError(f"unknown class {label!r}; this model knows {choices}")
+            return self.class_names.index(label)
+        index = int(label)
+        if not 0 <= index < count:
+            raise ValueError(f"class index {index} is out of range 0..{count - 1}")
+        return index
+
+    def _labels_tensor(self, labels: Labels, n: int) -> torch.Tensor | None:
+        if not self.config.conditional:
+            if labels is not None:
+                raise ValueError(
+                    f"this {self.config.kind} model is not conditional; it takes no labels"
+                )
+            return None
+        if labels is None:
+            names = ", ".join(self.class_names) or f"0..{self.config.num_classes - 1}"
+            raise ValueError(f"this model is conditional: give a class ({names})")
+        if isinstance(labels, (int, str, np.integer)):
+            labels = [labels]
+        indices = [self.label_index(label) for label in labels]
+        if len(indices) == 1:
+            indices = indices * n
+        if len(indices) != n:
+            raise ValueError(f"got {len(indices)} labels for {n} latents")
+        return torch.tensor(indices, dtype=torch.long, device=self.device)
+
+    def _latents_tensor(self, latents: np.ndarray) -> torch.Tensor:
+        z = np.asarray(latents, dtype=np.float32)
+        if z.ndim == 1:
+            z = z[None]
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(
+                f"latents must have shape (n, {self.latent_dim}), got {np.shape(latents)}"
+            )
+        if not np.isfinite(z).all():
+            raise ValueError("latents contain NaN or infinite values")
+        return torch.from_numpy(z).to(self.device)
+
+    # -- decoding ------------------------------------------------------------------------
+
+    def _generator(self) -> torch.nn.Module:
+        if self.device.type != "cpu":
+            return self.networks.generator
+        if self._fast_generator is None:
+            self._fast_generator = FastVoxelGenerator(self.networks.generator)
+        return self._fast_generator
+
+    def decode(
+        self,
+        latents: np.ndarray,
+        labels: Labels = None,
+        batch_size: int = 16,
+        progress: ProgressHook | None = None,
+        should_stop: StopHook | None = None,
+    ) -> np.ndarray:
+        """Occupancy grids for latents (n, latent_dim) (or one (latent_dim,) latent).
+
+        Returns float32 (n, R, R, R) in [0, 1], axes (x, y, z) with z up. Conditional models
+        need ``labels``: one class (index or name) for all, or one per latent.
+        """
+        z = self._latents_tensor(latents)
+        n = z.shape[0]
+        label_tensor = self._labels_tensor(labels, n)
+        generator = self._generator()
+        out = np.empty((n,) + (self.resolution,) * 3, dtype=np.float32)
+        with torch.inference_mode():
+            for start in range(0, n, batch_size):
+                if should_stop is not None and should_stop():
+                    raise OperationCancelled("decoding cancelled")
+                stop = min(start + batch_size, n)
+                batch_labels = None if label_tensor is None else label_tensor[start:stop]
+                logits = generator(z[start:stop], batch_labels)  # (b, 1, R, R, R)
+                out[start:stop] = torch.sigmoid(logits)[:, 0].float().cpu().numpy()
+                if progress is not None:
+                    progress(stop / n, f"decoded {stop} of {n} shapes")
+        return out
+
+    # -- encoding ------------------------------------------------------------------------
+
+    def preprocess(self, views: ImageSource | Sequence[ImageSource]) -> list[np.ndarray]:
+        """The uint8 (S, S, 3) images the encoder sees for ``views``."""
+        if isinstance(views, (str, os.PathLike, np.ndarray)) or hasattr(views, "getpixel"):
+            views = [views]
+        if len(views) == 0:
+            raise ValueError("need at least one view")
+        return [preprocess_image(view, self.config.image_size) for view in views]
+
+    def encode(
+        self, views: ImageSource | Sequence[ImageSource], pool: str | None = None
+    ) -> np.ndarray:
+        """Latent (latent_dim,) of ONE object seen in 1..N views (paths, PIL images or arrays).
+
+        Per-view latent means are combined with ``pool`` (default: what the model was
+        trained with; mean and max work for every model, lstm only if it was trained so).
+        """
+        if self.networks.encoder is None:
+            raise ValueError(
+                f"this {self.config.kind} model has no image encoder; reconstruction needs a "
+                "vaegan, multiview or cvaegan model"
+            )
+        images = images_to_array(self.preprocess(views))  # (V, 3, S, S)
+        with torch.inference_mode():
+            batch = torch.from_numpy(images)[None].to(self.device)  # (1, V, 3, S, S)
+            means, _log_variances = self.networks.encoder(batch)  # (1, V, L)
+            latent = self.networks.encoder.pool(means, pool)  # (1, L)
+        return latent[0].float().cpu().numpy()
+
+    def best_label(self, latent: np.ndarray) -> int:
+        """For a conditional model: the class whose decoding the discriminator finds most real."""
+        candidates = np.repeat(
+            self._latents_tensor(latent).cpu().numpy(), self.config.num_classes, 0
+        )
+        labels = np.arange(self.config.num_classes)
+        shapes = self.decode(candidates, labels)  # (C, R, R, R)
+        with torch.inference_mode():
+            voxels = torch.from_numpy(shapes).to(self.device)
+            scores = self.networks.discriminator(voxels, torch.from_numpy(labels).to(self.device))
+        return int(scores.argmax())
+
+    def reconstruct(
+        self,
+        views: ImageSource | Sequence[ImageSource],
+        pool: str | None = None,
+        label: int | str | None = None,
+    ) -> np.ndarray:
+        """Occupancy (R, R, R) of ONE object from 1..N views.
+
+        Conditional models decode with ``label``; without one, the class the discriminator
+        rates most real is used.
+        """
+        latent = self.encode(views, pool)
+        if self.config.conditional and label is None:
+            label = self.best_label(latent)
+        return self.decode(latent[None], labels=label)[0]
+
+    # -- exploration ---------------------------------------------------------------------
+
+    def principal_directions(
+        self, count: int = 10, method: str = "sefa", samples: int = 1024, seed: int = 0
+    ) -> LatentDirections:
+        """The ``count`` most influential latent directions, strongest first.
+
+        ``sefa``: closed form from the first generator layer's weights (instant).
+        ``pca``: PCA of first-layer features of ``samples`` random latents (GANSpace).
+        """
+        first_layer = self.networks.generator.layers[0]
+        if method == "sefa":
+            weight = first_layer.weight.detach().float().cpu().numpy()
+            return sefa_directions(weight, min(count, self.latent_dim))
+        if method != "pca":
+            raise ValueError(f"method must be sefa or pca, got {method!r}")
+        z = self.sample_latents(samples, seed=seed)
+        first_block = self.networks.generator.layers[:3]  # ConvTranspose3d, BatchNorm, ReLU
+        with torch.inference_mode():
+            features = first_block(torch.from_numpy(z).to(self.device)[:, :, None, None, None])
+        return pca_directions(
+            z.astype(np.float64), features.flatten(1).double().cpu().numpy(), count
+        )

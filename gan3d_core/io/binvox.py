@@ -1,0 +1,120 @@
+"""Read and write ``.binvox`` voxel files (Patrick Min's binvox format, version 1).
+
+Our own reader: the ``binvox`` package breaks on numpy 2 in its sparse paths and does not
+validate input. Grids are returned in gan3d order (x, y, z); the file stores voxels with
+index ``x * (d * h) + z * w + y``, i.e. a C-order array of shape (x, z, y).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from gan3d_core.errors import InputFileError
+from gan3d_core.io.atomic import check_input_file, write_bytes_atomic
+
+
+@dataclass
+class BinvoxGrid:
+    """A binvox grid: ``voxels`` bool (X, Y, Z) and the transform to model coordinates."""
+
+    voxels: np.ndarray
+    translate: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    scale: float = 1.0
+
+
+def read_binvox(path: str | os.PathLike) -> BinvoxGrid:
+    """Read a ``.binvox`` file into a boolean (x, y, z) grid; malformed files raise."""
+    path = check_input_file(path, ".binvox file")
+    raw = path.read_bytes()
+    dims, translate, scale, data_start = _parse_header(path, raw)
+    data = np.frombuffer(raw, dtype=np.uint8, offset=data_start)
+    if data.size % 2:
+        raise InputFileError(f"{path}: truncated .binvox data (odd number of run-length bytes)")
+    values, counts = data[::2], data[1::2].astype(np.int64)
+    expected, found = int(np.prod(dims)), int(counts.sum())
+    if found < expected:
+        raise InputFileError(f"{path}: truncated .binvox data ({found} of {expected} voxels)")
+    if found > expected:
+        raise InputFileError(f"{path}: corrupt .binvox data ({found} voxels for a {dims} grid)")
+    if values.max(initial=0) > 1:
+        raise InputFileError(
+            f"{path}: corrupt .binvox data (run value {values.max()} is not 0 or 1)"
+        )
+    flat = np.repeat(values.astype(bool), counts)
+    voxels = flat.reshape(dims[0], dims[2], dims[1]).transpose(0, 2, 1)  # (x, z, y) -> (x, y, z)
+    return BinvoxGrid(np.ascontiguousarray(voxels), translate, scale)
+
+
+def write_binvox(
+    path: str | os.PathLike,
+    voxels: np.ndarray,
+    translate: tuple[float, float, float] = (0.0, 0.0, 0.0),
+    scale: float = 1.0,
+) -> Path:
+    """Write a boolean (x, y, z) grid as ``.binvox``, atomically."""
+    voxels = np.asarray(voxels)
+    if voxels.ndim != 3:
+        raise ValueError(f"voxels must be a 3D (x, y, z) grid, got shape {voxels.shape}")
+    flat = np.ascontiguousarray(voxels.astype(bool).transpose(0, 2, 1)).ravel()  # (x, z, y)
+    header = (
+        "#binvox 1\n"
+        f"dim {voxels.shape[0]} {voxels.shape[2]} {voxels.shape[1]}\n"
+        f"translate {translate[0]:g} {translate[1]:g} {translate[2]:g}\n"
+        f"scale {scale:g}\n"
+        "data\n"
+    )
+    return write_bytes_atomic(path, header.encode("ascii") + _run_length_encode(flat))
+
+
+def _run_length_encode(flat: np.ndarray) -> bytes:
+    """(value, count) byte pairs with runs of at most 255, as binvox stores them."""
+    if flat.size == 0:
+        return b""
+    change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    starts = np.concatenate(([0], change))
+    lengths = np.diff(np.concatenate((starts, [flat.size])))
+    values = flat[starts].astype(np.uint8)
+    chunks = (lengths + 254) // 255  # runs longer than 255 split into 255s and a remainder
+    run_values = np.repeat(values, chunks)
+    run_counts = np.full(run_values.size, 255, dtype=np.int64)
+    last_chunk = np.cumsum(chunks) - 1
+    run_counts[last_chunk] = lengths - 255 * (chunks - 1)
+    pairs = np.empty(2 * run_values.size, dtype=np.uint8)
+    pairs[0::2], pairs[1::2] = run_values, run_counts
+    return pairs.tobytes()
+
+
+def _parse_header(path: Path, raw: bytes):
+    """(dims as stored (d, h, w) -> reported as (x, y, z) sizes, translate, scale, offset)."""
+    if not raw.startswith(b"#binvox"):
+        raise InputFileError(f"{path}: not a .binvox file (no '#binvox' header)")
+    dims = translate = scale = None
+    offset = 0
+    for _ in range(16):  # the header has a handful of lines; stop on garbage
+        end = raw.find(b"\n", offset)
+        if end < 0:
+            raise InputFileError(f"{path}: truncated .binvox header")
+        line = raw[offset:end].decode("ascii", errors="replace").strip()
+        offset = end + 1
+        key, _, rest = line.partition(" ")
+        try:
+            if key == "dim":
+                depth, height, width = (int(v) for v in rest.split())
+                dims = (depth, width, height)  # stored x, z, y -> sizes along x, y, z
+            elif key == "translate":
+                translate = tuple(float(v) for v in rest.split())
+            elif key == "scale":
+                scale = float(rest)
+            elif key == "data":
+                break
+        except ValueError:
+            raise InputFileError(f"{path}: malformed .binvox header line {line!r}") from None
+    else:
+        raise InputFileError(f"{path}: .binvox header has no 'data' line")
+    if dims is None or min(dims) < 1:
+        raise InputFileError(f"{path}: .binvox header has no valid 'dim' line")
+    return dims, translate or (0.0, 0.0, 0.0), 1.0 if scale is None else scale, offset

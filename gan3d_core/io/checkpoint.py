@@ -1,0 +1,156 @@
+"""Checkpoints: one ``.safetensors`` file with a JSON model card in its header metadata.
+
+Loading parses only the safetensors header (JSON) and raw tensor bytes; nothing is ever
+unpickled, so a checkpoint from a stranger cannot run code. Every way a file can be wrong
+gets a :class:`~gan3d_core.errors.CheckpointError` naming the file and the problem.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save as safetensors_bytes
+
+from gan3d_core.config import ModelConfig
+from gan3d_core.errors import CheckpointError
+from gan3d_core.io.atomic import check_input_file, write_bytes_atomic
+from gan3d_core.models import GanNetworks
+
+FORMAT_NAME = "gan3d-studio"
+FORMAT_VERSION = 1
+# The safetensors header is a little-endian u64 length followed by that much JSON.
+_MAX_HEADER_BYTES = 100_000_000
+
+
+def save_checkpoint(
+    path: str | os.PathLike, networks: GanNetworks, card: dict[str, Any] | None = None
+) -> Path:
+    """Write ``networks`` and a model card to ``path`` atomically.
+
+    The card is stored as JSON in the header metadata under ``model_card``; its ``config``
+    and ``format_version`` entries are filled in from ``networks``.
+    """
+    card = dict(card or {})
+    card["format"] = FORMAT_NAME
+    card["format_version"] = FORMAT_VERSION
+    card["config"] = networks.config.to_dict()
+    tensors = {name: t.detach().cpu().contiguous() for name, t in networks.state_dict().items()}
+    metadata = {"format": FORMAT_NAME, "model_card": json.dumps(card)}
+    return write_bytes_atomic(path, safetensors_bytes(tensors, metadata=metadata))
+
+
+def read_model_card(path: str | os.PathLike) -> dict[str, Any]:
+    """The model card of a checkpoint, read from its header alone (no tensor is loaded)."""
+    path = check_input_file(path, "checkpoint", error=CheckpointError)
+    _check_structure(path)
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata()
+    except Exception as exc:  # safetensors raises several private error types
+        raise CheckpointError(
+            f"{path}: not a valid .safetensors file ({_first_line(exc)})"
+        ) from None
+    return _parse_card(path, metadata)
+
+
+def load_checkpoint(
+    path: str | os.PathLike, device: str | torch.device = "cpu"
+) -> tuple[GanNetworks, dict[str, Any]]:
+    """Rebuild the networks stored in ``path`` and return them (in eval mode) with the card."""
+    card = read_model_card(path)
+    path = Path(path)
+    try:
+        config = ModelConfig.from_dict(card["config"])
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+    networks = GanNetworks(config)
+    expected = networks.state_dict()
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            names = set(handle.keys())
+            _check_tensor_names(path, names, set(expected))
+            state = {}
+            for name in expected:
+                tensor = handle.get_tensor(name)
+                if tensor.shape != expected[name].shape:
+                    raise CheckpointError(
+                        f"{path}: tensor {name} has shape {tuple(tensor.shape)}, the model "
+                        f"config needs {tuple(expected[name].shape)}"
+                    )
+                state[name] = tensor.to(expected[name].dtype)
+    except CheckpointError:
+        raise
+    except Exception as exc:
+        raise CheckpointError(f"{path}: cannot read tensors ({_first_line(exc)})") from None
+    networks.load_state_dict(state)
+    return networks.to(device).eval(), card
+
+
+def _check_structure(path: Path) -> None:
+    """Refuse files that are not safetensors before any parser sees them, saying what they are.
+
+    A safetensors file starts with a little-endian u64 header length, then a JSON object.
+    """
+    with open(path, "rb") as handle:
+        head = handle.read(9)
+    if len(head) == 9:
+        (header_length,) = struct.unpack("<Q", head[:8])
+        limit = min(_MAX_HEADER_BYTES, path.stat().st_size - 8)
+        if 2 <= header_length <= limit and head[8:9] == b"{":
+            return
+    if head.startswith(b"PK\x03\x04"):
+        what = "a zip archive (a PyTorch .pt/.pth checkpoint)"
+    elif head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        what = "a Python pickle"
+    else:
+        raise CheckpointError(f"{path}: not a .safetensors file, or truncated")
+    raise CheckpointError(
+        f"{path}: is {what}; gan3d-studio never unpickles files, it loads only .safetensors "
+        "checkpoints"
+    )
+
+
+def _parse_card(path: Path, metadata: dict[str, str] | None) -> dict[str, Any]:
+    if not metadata or "model_card" not in metadata:
+        raise CheckpointError(
+            f"{path}: a .safetensors file but not a gan3d-studio checkpoint (no model card in "
+            "its metadata)"
+        )
+    try:
+        card = json.loads(metadata["model_card"])
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path}: model card is not valid JSON ({exc})") from None
+    if not isinstance(card, dict) or "config" not in card:
+        raise CheckpointError(f"{path}: model card has no model config")
+    version = card.get("format_version")
+    if not isinstance(version, int):
+        raise CheckpointError(f"{path}: model card has no integer format_version")
+    if version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format {version} is newer than this gan3d-studio reads "
+            f"({FORMAT_VERSION}); upgrade gan3d-studio"
+        )
+    return card
+
+
+def _check_tensor_names(path: Path, found: set[str], expected: set[str]) -> None:
+    missing, unexpected = sorted(expected - found), sorted(found - expected)
+    if missing:
+        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        raise CheckpointError(f"{path}: missing tensors {', '.join(missing[:3])}{more}")
+    if unexpected:
+        more = f" and {len(unexpected) - 3} more" if len(unexpected) > 3 else ""
+        raise CheckpointError(
+            f"{path}: unexpected tensors {', '.join(unexpected[:3])}{more} (made for another model?)"
+        )
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]

@@ -1,0 +1,46 @@
+"""Load triangle meshes (OFF, OBJ, STL, PLY, GLB) with clear errors."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+
+import numpy as np
+import trimesh
+
+from gan3d_core.errors import InputFileError
+from gan3d_core.io.atomic import check_input_file
+
+MESH_SUFFIXES = (".off", ".obj", ".stl", ".ply", ".glb", ".gltf")
+# ModelNet has files whose first line is "OFF490 518 0": the counts glued to the keyword.
+_GLUED_OFF_HEADER = re.compile(rb"^(\s*OFF)(?=[\s\d-])[ \t]*(?=\S)")
+
+
+def load_mesh(path: str | os.PathLike) -> trimesh.Trimesh:
+    """Read a mesh file into one ``trimesh.Trimesh`` (scenes are concatenated)."""
+    path = check_input_file(path, "mesh file")
+    suffix = path.suffix.lower()
+    if suffix not in MESH_SUFFIXES:
+        raise InputFileError(
+            f"{path}: unsupported mesh format {suffix or '(none)'}; use {', '.join(MESH_SUFFIXES)}"
+        )
+    try:
+        if suffix == ".off":
+            source = io.BytesIO(_fix_off_header(path.read_bytes()))
+            mesh = trimesh.load(source, file_type="off", force="mesh", process=False)
+        else:
+            mesh = trimesh.load(str(path), file_type=suffix[1:], force="mesh", process=False)
+    except Exception as exc:  # trimesh raises many types for malformed files
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputFileError(f"{path}: cannot read mesh ({message})") from None
+    if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:
+        raise InputFileError(f"{path}: mesh has no triangles")
+    if not np.isfinite(mesh.vertices).all():
+        raise InputFileError(f"{path}: mesh has NaN or infinite vertex coordinates")
+    return mesh
+
+
+def _fix_off_header(data: bytes) -> bytes:
+    """Split ``OFF490 518 0`` into ``OFF`` and ``490 518 0`` lines."""
+    return _GLUED_OFF_HEADER.sub(rb"\1\n", data, count=1)

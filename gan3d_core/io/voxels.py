@@ -1,0 +1,37 @@
+"""Read voxel grids from ``.binvox`` and ``.npy`` files."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from gan3d_core.errors import InputFileError
+from gan3d_core.io.atomic import check_input_file
+from gan3d_core.io.binvox import read_binvox
+
+
+def load_voxels(path: str | os.PathLike) -> np.ndarray:
+    """Read a ``.binvox`` or ``.npy`` grid as float32 (X, Y, Z) occupancy in [0, 1]."""
+    path = check_input_file(path, "voxel file")
+    suffix = path.suffix.lower()
+    if suffix == ".binvox":
+        return read_binvox(path).voxels.astype(np.float32)
+    if suffix != ".npy":
+        raise InputFileError(f"{path}: voxels must be .binvox or .npy, got {suffix or '(none)'}")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise InputFileError(f"{path}: not a readable .npy array ({exc})") from None
+    if array.ndim == 4 and array.shape[0] == 1:
+        array = array[0]
+    if array.ndim != 3 or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise InputFileError(f"{path}: expected a numeric 3D grid, got {array.dtype} {array.shape}")
+    array = array.astype(np.float32)
+    if not np.isfinite(array).all():
+        raise InputFileError(f"{path}: grid contains NaN or infinite values")
+    if array.min() < 0 or array.max() > 1:
+        raise InputFileError(
+            f"{path}: occupancy must be in [0, 1], found {array.min():g}..{array.max():g}"
+        )
+    return array

@@ -1,0 +1,110 @@
+"""Latent-space operations: interpolation, arithmetic and principal directions.
+
+All functions take and return numpy float32 arrays; latents are (latent_dim,) vectors or
+(n, latent_dim) batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def lerp(a: np.ndarray, b: np.ndarray, t: float | np.ndarray) -> np.ndarray:
+    """Straight-line interpolation ``(1 - t) a + t b``."""
+    a, b = np.asarray(a, np.float32), np.asarray(b, np.float32)
+    t = np.asarray(t, np.float32)[..., None] if np.ndim(t) else np.float32(t)
+    return ((1 - t) * a + t * b).astype(np.float32)
+
+
+def slerp(a: np.ndarray, b: np.ndarray, t: float | np.ndarray) -> np.ndarray:
+    """Spherical interpolation: follows the great circle, so norms stay typical of N(0, I).
+
+    Falls back to :func:`lerp` when ``a`` and ``b`` are (anti-)parallel or zero.
+    """
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    norm_a, norm_b = np.linalg.norm(a), np.linalg.norm(b)
+    if norm_a == 0 or norm_b == 0:
+        return lerp(a, b, t)
+    cos_omega = np.clip(np.dot(a / norm_a, b / norm_b), -1.0, 1.0)
+    omega = np.arccos(cos_omega)
+    if np.sin(omega) < 1e-6:
+        return lerp(a, b, t)
+    t = np.asarray(t, np.float64)[..., None] if np.ndim(t) else float(t)
+    result = (np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)
+    return result.astype(np.float32)
+
+
+def interpolate(a: np.ndarray, b: np.ndarray, steps: int, method: str = "slerp") -> np.ndarray:
+    """``steps`` latents from ``a`` to ``b`` inclusive, (steps, latent_dim)."""
+    if steps < 2:
+        raise ValueError(f"steps must be >= 2, got {steps}")
+    if np.shape(a) != np.shape(b) or np.ndim(a) != 1:
+        raise ValueError(
+            f"a and b must be latents of equal shape (L,), got {np.shape(a)} and {np.shape(b)}"
+        )
+    functions = {"slerp": slerp, "lerp": lerp}
+    if method not in functions:
+        raise ValueError(f"method must be slerp or lerp, got {method!r}")
+    return functions[method](a, b, np.linspace(0.0, 1.0, steps))
+
+
+def combine_latents(latents: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:
+    """Weighted sum of latents, e.g. A - B + C is ``combine_latents([A, B, C], [1, -1, 1])``."""
+    if len(latents) != len(weights) or not latents:
+        raise ValueError(f"need as many weights as latents, got {len(latents)} and {len(weights)}")
+    stacked = np.stack([np.asarray(z, np.float32) for z in latents])  # (K, L)
+    return np.tensordot(np.asarray(weights, np.float32), stacked, axes=1).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class LatentDirections:
+    """Unit directions in latent space, strongest first, with slider scales.
+
+    vectors (k, L) unit rows; ``scales`` (k,) the standard deviation of sampled latents
+    along each direction (a +-3 sigma slider spans ``3 * scales``); ``strengths`` (k,) how
+    much each direction changes the output (SeFa eigenvalues or PCA variance ratios).
+    """
+
+    vectors: np.ndarray
+    scales: np.ndarray
+    strengths: np.ndarray
+    method: str
+
+
+def sefa_directions(first_layer_weight: np.ndarray, count: int) -> LatentDirections:
+    """Closed-form directions (Shen & Zhou, SeFa) from the generator's first layer.
+
+    ``first_layer_weight`` is the ConvTranspose3d weight (L, C, k, k, k): the first layer is
+    linear in z, so the directions it amplifies most are the top eigenvectors of A^T A with
+    A = W viewed as (C k^3, L). For z ~ N(0, I) the spread along any unit direction is 1.
+    """
+    latent_dim = first_layer_weight.shape[0]
+    a = np.asarray(first_layer_weight, np.float64).reshape(latent_dim, -1).T  # (C k^3, L)
+    eigenvalues, eigenvectors = np.linalg.eigh(a.T @ a)  # ascending
+    order = np.argsort(eigenvalues)[::-1][:count]
+    vectors = eigenvectors[:, order].T.astype(np.float32)  # (k, L)
+    strengths = (eigenvalues[order] / eigenvalues.sum()).astype(np.float32)
+    return LatentDirections(vectors, np.ones(len(order), np.float32), strengths, "sefa")
+
+
+def pca_directions(latents: np.ndarray, features: np.ndarray, count: int) -> LatentDirections:
+    """GANSpace-style directions: PCA of generator features, regressed back to latents.
+
+    latents (N, L) and the features they produce (N, F). The top principal components of
+    the features are found with an SVD; each component's coordinates are regressed onto z
+    by least squares, giving one latent direction per component.
+    """
+    centred = features - features.mean(axis=0)  # (N, F)
+    u, s, _vt = np.linalg.svd(centred, full_matrices=False)  # u (N, r)
+    count = min(count, u.shape[1])
+    coordinates = u[:, :count] * s[:count]  # (N, k)
+    solution, *_ = np.linalg.lstsq(latents - latents.mean(axis=0), coordinates, rcond=None)
+    vectors = solution.T / np.linalg.norm(solution.T, axis=1, keepdims=True)  # (k, L)
+    scales = (latents @ vectors.T).std(axis=0)
+    strengths = s[:count] ** 2 / (s**2).sum()
+    return LatentDirections(
+        vectors.astype(np.float32), scales.astype(np.float32), strengths.astype(np.float32), "pca"
+    )

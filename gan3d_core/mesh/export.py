@@ -1,0 +1,119 @@
+"""Write shapes to disk: meshes (STL, OBJ, PLY, GLB) and voxels (.binvox, .npy), atomically.
+
+The format comes from the file suffix; an unknown suffix or an empty shape is an error
+before anything is written.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import trimesh
+
+from gan3d_core.errors import EmptyShapeError, InputFileError
+from gan3d_core.io.atomic import check_output_path, write_bytes_atomic, write_npy_atomic
+from gan3d_core.io.binvox import write_binvox
+from gan3d_core.mesh.surface import (
+    DEFAULT_THRESHOLD,
+    check_voxel_grid,
+    fit_to_size,
+    voxels_to_cubes,
+    voxels_to_mesh,
+)
+
+MESH_FORMATS = {".stl": "stl", ".obj": "obj", ".ply": "ply", ".glb": "glb"}
+VOXEL_FORMATS = (".binvox", ".npy")
+EXPORT_SUFFIXES = tuple(MESH_FORMATS) + VOXEL_FORMATS
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """How a voxel grid becomes a file: surface style, threshold, smoothing, size."""
+
+    threshold: float = DEFAULT_THRESHOLD
+    style: str = "smooth"  # "smooth" (marching cubes) or "blocks" (one cube per voxel)
+    smooth_iterations: int = 0
+    target_faces: int | None = None
+    size: float | None = None  # longest side in output units (mm for printing); None: voxels
+
+    def __post_init__(self) -> None:
+        if self.style not in ("smooth", "blocks"):
+            raise ValueError(f"style must be smooth or blocks, got {self.style!r}")
+        if not 0.0 < self.threshold < 1.0:
+            raise ValueError(f"threshold must be between 0 and 1, got {self.threshold}")
+        if self.smooth_iterations < 0:
+            raise ValueError(f"smooth_iterations must be >= 0, got {self.smooth_iterations}")
+        if self.target_faces is not None and self.target_faces < 4:
+            raise ValueError(f"target_faces must be >= 4, got {self.target_faces}")
+
+
+def export_format(path: str | os.PathLike) -> str:
+    """The lower-case suffix of ``path`` if gan3d can write it, else an error."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in EXPORT_SUFFIXES:
+        raise InputFileError(
+            f"{path}: unknown export format {suffix or '(no suffix)'}; "
+            f"use one of {', '.join(EXPORT_SUFFIXES)}"
+        )
+    return suffix
+
+
+def shape_to_mesh(voxels: np.ndarray, options: ExportOptions = ExportOptions()) -> trimesh.Trimesh:
+    """The mesh that exporting ``voxels`` with ``options`` writes."""
+    if options.style == "blocks":
+        mesh = voxels_to_cubes(voxels, options.threshold)
+    else:
+        mesh = voxels_to_mesh(
+            voxels, options.threshold, options.smooth_iterations, options.target_faces
+        )
+    if options.size is not None:
+        mesh = fit_to_size(mesh, options.size)
+    return mesh
+
+
+def export_mesh(mesh: trimesh.Trimesh, path: str | os.PathLike) -> Path:
+    """Write ``mesh`` to ``path`` (binary STL, OBJ, binary PLY or GLB), atomically."""
+    check_output_path(path)
+    suffix = export_format(path)
+    if suffix not in MESH_FORMATS:
+        raise InputFileError(f"{path}: {suffix} holds voxels, not a mesh; use export_voxels")
+    if len(mesh.faces) == 0:
+        raise EmptyShapeError(f"{path}: nothing to export, the mesh is empty")
+    data = mesh.export(file_type=MESH_FORMATS[suffix])
+    return write_bytes_atomic(path, data.encode("utf-8") if isinstance(data, str) else data)
+
+
+def export_voxels(
+    voxels: np.ndarray, path: str | os.PathLike, threshold: float = DEFAULT_THRESHOLD
+) -> Path:
+    """Write voxels: ``.npy`` keeps float32 occupancy, ``.binvox`` the grid above threshold."""
+    suffix = export_format(path)
+    voxels = check_voxel_grid(voxels)
+    if suffix == ".npy":
+        return write_npy_atomic(path, voxels)
+    if suffix == ".binvox":
+        return write_binvox(path, voxels > threshold)
+    raise InputFileError(f"{path}: {suffix} is a mesh format; use export_mesh")
+
+
+def export_shape(
+    voxels: np.ndarray, path: str | os.PathLike, options: ExportOptions = ExportOptions()
+) -> Path:
+    """Write an occupancy grid to ``path`` in the format its suffix names.
+
+    Raises :class:`EmptyShapeError` (nothing written) when no voxel exceeds the threshold.
+    """
+    check_output_path(path)
+    suffix = export_format(path)
+    voxels = check_voxel_grid(voxels)
+    if not voxels.max() > options.threshold:
+        raise EmptyShapeError(
+            f"{path}: nothing to export, no voxel is above threshold {options.threshold:g} "
+            f"(highest occupancy {voxels.max():.3g}); lower the threshold"
+        )
+    if suffix in VOXEL_FORMATS:
+        return export_voxels(voxels, path, options.threshold)
+    return export_mesh(shape_to_mesh(voxels, options), path)

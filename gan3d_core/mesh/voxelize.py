@@ -1,0 +1,78 @@
+"""Triangle meshes -> solid occupancy grids, filled the way ``binvox -c`` carves.
+
+The surface is rasterised by covering every triangle with a lattice of points less than
+half a voxel apart and marking the voxels they fall in. The interior is filled by carving: a voxel
+is outside when it is visible from outside along any of the six axis directions (no
+surface voxel between it and the border). Unlike a flood fill this does not leak through
+cracks, gaps between parts or holes smaller than a voxel, so it fills the many ModelNet
+meshes that are not watertight; a big opening (the top of a bathtub) stays open, as with
+binvox.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import trimesh
+
+DEFAULT_MARGIN = 1
+SURFACE_SPACING = 0.4  # voxels between surface samples; under 0.5 so no voxel is skipped
+
+
+def voxelize_mesh(
+    mesh: trimesh.Trimesh, resolution: int = 32, margin: int = DEFAULT_MARGIN
+) -> np.ndarray:
+    """Solid boolean (R, R, R) grid of ``mesh``, in its own axis order (x, y, z).
+
+    The mesh is scaled uniformly so its longest side spans ``resolution - 2 * margin``
+    voxels and centred in the grid.
+    """
+    if resolution < 2 * margin + 1:
+        raise ValueError(f"resolution {resolution} leaves no room inside a {margin}-voxel margin")
+    if len(mesh.faces) == 0:
+        raise ValueError("cannot voxelize a mesh with no triangles")
+    low, high = mesh.bounds
+    extent = float((high - low).max())
+    if not np.isfinite(extent) or extent <= 0:
+        raise ValueError("cannot voxelize a mesh with zero or non-finite extent")
+    span = resolution - 2 * margin
+    scale = span / extent
+    # Continuous grid coordinates: voxel i covers [i, i + 1).
+    offset = resolution / 2.0 - scale * (low + high) / 2.0
+    vertices = mesh.vertices * scale + offset
+    fine_vertices = surface_points(vertices[mesh.faces], spacing=SURFACE_SPACING)
+    # A point exactly on a voxel boundary (a box face at R - margin) counts for the voxel on
+    # the side of the mesh centre.
+    fine_vertices += np.sign(resolution / 2.0 - fine_vertices) * 1e-6
+    indices = np.clip(np.floor(fine_vertices).astype(np.int64), margin, resolution - margin - 1)
+    surface = np.zeros((resolution,) * 3, dtype=bool)
+    surface[indices[:, 0], indices[:, 1], indices[:, 2]] = True
+    return surface | carve_interior(surface)
+
+
+def carve_interior(surface: np.ndarray) -> np.ndarray:
+    """Voxels with a surface voxel on both sides along each of the three axes."""
+    inside = np.ones_like(surface)
+    for axis in range(3):
+        seen_before = np.logical_or.accumulate(surface, axis=axis)
+        seen_after = np.flip(np.logical_or.accumulate(np.flip(surface, axis), axis=axis), axis)
+        inside &= seen_before & seen_after
+    return inside
+
+
+def surface_points(triangles: np.ndarray, spacing: float) -> np.ndarray:
+    """Points (P, 3) on triangles (F, 3, 3), at most ``spacing`` apart along each edge.
+
+    A triangle whose longest edge is L gets the barycentric lattice with n = ceil(L / spacing)
+    steps per edge; triangles are batched by n.
+    """
+    edges = triangles - np.roll(triangles, 1, axis=1)  # (F, 3, 3)
+    steps = np.maximum(np.ceil(np.linalg.norm(edges, axis=2).max(axis=1) / spacing), 1)
+    steps = steps.astype(np.int64)
+    batches = []
+    for n in np.unique(steps):
+        i, j = np.meshgrid(np.arange(n + 1), np.arange(n + 1), indexing="ij")
+        keep = i + j <= n
+        weights = np.stack([n - i[keep] - j[keep], i[keep], j[keep]], axis=1) / n  # (P, 3)
+        batch = np.einsum("pk,fkd->fpd", weights, triangles[steps == n])  # (F_n, P, 3)
+        batches.append(batch.reshape(-1, 3))
+    return np.concatenate(batches)

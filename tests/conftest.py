@@ -1,0 +1,91 @@
+"""Shared fixtures: small real checkpoints, hand-made shapes, the shared third-party data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from gan3d_core import ModelConfig, save_checkpoint
+from gan3d_core.models import GanNetworks
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+CLASS_NAMES = ["chair", "table", "sofa"]
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """``../shared/data`` beside the project; tests using it skip when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"third-party data not found at {SHARED_DATA} (see ../shared/data/README.md)")
+    return SHARED_DATA
+
+
+def tiny_networks(kind: str = "gan", seed: int = 0, **overrides) -> GanNetworks:
+    """A small model with non-trivial BatchNorm statistics, so folding them is exercised."""
+    settings = dict(
+        kind=kind,
+        resolution=32,
+        latent_dim=8,
+        generator_widths=(16, 8, 4),
+        discriminator_widths=(4, 8, 16),
+    )
+    if kind != "gan":
+        settings.update(image_size=64, encoder_widths=(4, 8, 8, 16))
+    if kind == "cvaegan":
+        settings.update(num_classes=len(CLASS_NAMES), label_embedding_dim=4)
+    if kind == "multiview":
+        settings.update(num_views=3, pool="lstm")
+    settings.update(overrides)
+    torch.manual_seed(seed)
+    networks = GanNetworks(ModelConfig(**settings))
+    generator = torch.Generator().manual_seed(seed)
+    for module in networks.modules():
+        if isinstance(module, torch.nn.BatchNorm3d | torch.nn.BatchNorm2d):
+            size = module.num_features
+            module.running_mean.copy_(torch.rand(size, generator=generator) * 0.4 - 0.2)
+            module.running_var.copy_(torch.rand(size, generator=generator) * 1.5 + 0.5)
+            module.weight.data.copy_(torch.rand(size, generator=generator) + 0.5)
+            module.bias.data.copy_(torch.rand(size, generator=generator) * 0.2 - 0.1)
+    return networks.eval()
+
+
+def _checkpoint(tmp_path_factory, kind: str) -> Path:
+    path = tmp_path_factory.mktemp("models") / f"tiny_{kind}.safetensors"
+    card = {"name": f"tiny {kind}", "training": {"data": "none (random weights)"}}
+    if kind == "cvaegan":
+        card["class_names"] = CLASS_NAMES
+    save_checkpoint(path, tiny_networks(kind), card)
+    return path
+
+
+@pytest.fixture(scope="session")
+def gan_checkpoint(tmp_path_factory) -> Path:
+    return _checkpoint(tmp_path_factory, "gan")
+
+
+@pytest.fixture(scope="session")
+def cvaegan_checkpoint(tmp_path_factory) -> Path:
+    return _checkpoint(tmp_path_factory, "cvaegan")
+
+
+@pytest.fixture(scope="session")
+def multiview_checkpoint(tmp_path_factory) -> Path:
+    return _checkpoint(tmp_path_factory, "multiview")
+
+
+def box_grid(size: int, low: tuple[int, int, int], high: tuple[int, int, int]) -> np.ndarray:
+    """A float32 grid with a solid box of voxels from ``low`` to ``high`` (exclusive)."""
+    grid = np.zeros((size,) * 3, dtype=np.float32)
+    grid[low[0] : high[0], low[1] : high[1], low[2] : high[2]] = 1.0
+    return grid
+
+
+def object_photo(size: int = 96, background=(200, 200, 200)) -> np.ndarray:
+    """An RGB 'photo': a dark rectangle (the object) off-centre on a plain background."""
+    image = np.empty((size, size + 20, 3), dtype=np.uint8)
+    image[:] = background
+    image[20:60, 30:50] = (40, 60, 90)
+    return image

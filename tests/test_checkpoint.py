@@ -1,0 +1,173 @@
+"""Checkpoints: exact round trips, atomic saves, and clear refusals (never unpickling)."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+import struct
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from gan3d_core import CheckpointError, load_model, save_checkpoint
+from gan3d_core.io.checkpoint import load_checkpoint, read_model_card
+from tests.conftest import tiny_networks
+
+
+def test_round_trip_decodes_bit_identically(tmp_path):
+    networks = tiny_networks("cvaegan")
+    path = save_checkpoint(tmp_path / "m.safetensors", networks, {"class_names": ["a", "b", "c"]})
+    model = load_model(path, device="cpu")
+    z = model.sample_latents(4, seed=3)
+    with torch.inference_mode():
+        expected = torch.sigmoid(
+            networks.generator(torch.from_numpy(z), torch.tensor([0, 1, 2, 0]))
+        )
+    reloaded = load_model(path, device="cpu").decode(z, labels=[0, 1, 2, 0])
+    assert np.array_equal(model.decode(z, labels=[0, 1, 2, 0]), reloaded)
+    np.testing.assert_allclose(reloaded, expected[:, 0].numpy(), atol=1e-6)
+    loaded, _ = load_checkpoint(path)
+    for name, tensor in networks.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], tensor), name
+
+
+def test_model_card_travels_in_the_header(tmp_path):
+    path = save_checkpoint(
+        tmp_path / "m.safetensors", tiny_networks(), {"name": "x", "metrics": {"iou": 0.5}}
+    )
+    card = read_model_card(path)
+    assert card["format_version"] == 1
+    assert card["config"]["latent_dim"] == 8
+    assert card["metrics"] == {"iou": 0.5}
+
+
+class _Payload:
+    """Unpickling this object creates a file: proof that something was unpickled."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.mark.parametrize("name", ["evil.safetensors", "evil.pt"])
+def test_pickle_payloads_are_refused_without_running(tmp_path, name):
+    marker = tmp_path / "pwned"
+    path = tmp_path / name
+    path.write_bytes(pickle.dumps(_Payload(marker)))
+    with pytest.raises(CheckpointError, match="never unpickles"):
+        load_model(path)
+    assert not marker.exists()
+
+
+def test_torch_save_zip_checkpoint_is_refused_without_running(tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "model.pt"
+    torch.save({"payload": _Payload(marker)}, path)
+    with pytest.raises(CheckpointError, match=r"zip archive \(a PyTorch"):
+        load_model(path)
+    assert not marker.exists()
+
+
+def test_safetensors_without_model_card(tmp_path):
+    path = tmp_path / "plain.safetensors"
+    save_file({"w": torch.zeros(2)}, path)
+    with pytest.raises(CheckpointError, match="not a gan3d-studio checkpoint"):
+        load_model(path)
+
+
+def _rewrite_card(source, target, change):
+    """Copy a checkpoint with its model card changed by ``change(card)``."""
+    from safetensors import safe_open
+
+    with safe_open(str(source), framework="pt") as handle:
+        metadata = handle.metadata()
+        tensors = {k: handle.get_tensor(k) for k in handle.keys()}
+    card = json.loads(metadata["model_card"])
+    change(card, tensors)
+    metadata["model_card"] = json.dumps(card)
+    save_file(tensors, target, metadata=metadata)
+    return target
+
+
+def test_newer_format_version(tmp_path, gan_checkpoint):
+    path = _rewrite_card(
+        gan_checkpoint, tmp_path / "new.safetensors", lambda c, t: c.update(format_version=99)
+    )
+    with pytest.raises(CheckpointError, match="format 99 is newer"):
+        load_model(path)
+
+
+def test_missing_tensor(tmp_path, gan_checkpoint):
+    path = _rewrite_card(
+        gan_checkpoint,
+        tmp_path / "m.safetensors",
+        lambda c, t: t.pop("generator.layers.0.weight"),
+    )
+    with pytest.raises(CheckpointError, match=r"missing tensors generator\.layers\.0\.weight"):
+        load_model(path)
+
+
+def test_shape_mismatch_names_both_shapes(tmp_path, gan_checkpoint):
+    path = _rewrite_card(
+        gan_checkpoint, tmp_path / "m.safetensors", lambda c, t: c["config"].update(latent_dim=9)
+    )
+    with pytest.raises(
+        CheckpointError, match=r"shape \(8, 16, 4, 4, 4\).*needs \(9, 16, 4, 4, 4\)"
+    ):
+        load_model(path)
+
+
+def test_invalid_config_in_card(tmp_path, gan_checkpoint):
+    path = _rewrite_card(
+        gan_checkpoint, tmp_path / "m.safetensors", lambda c, t: c["config"].update(resolution=48)
+    )
+    with pytest.raises(CheckpointError, match="resolution 48 is not one of"):
+        load_model(path)
+
+
+@pytest.mark.parametrize("keep", [4, 100, -100])
+def test_truncated_file(tmp_path, gan_checkpoint, keep):
+    data = gan_checkpoint.read_bytes()
+    path = tmp_path / "cut.safetensors"
+    path.write_bytes(data[:keep])
+    with pytest.raises(CheckpointError, match=r"cut\.safetensors: "):
+        load_model(path)
+
+
+def test_garbage_and_directory_and_missing(tmp_path):
+    garbage = tmp_path / "noise.safetensors"
+    garbage.write_bytes(struct.pack("<Q", 40) + b"{not json at all!!!" + b"x" * 40)
+    with pytest.raises(CheckpointError, match=r"noise\.safetensors: not a valid \.safetensors"):
+        load_model(garbage)
+    with pytest.raises(CheckpointError, match="is a directory"):
+        load_model(tmp_path)
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        load_model(tmp_path / "absent.safetensors")
+
+
+def test_failed_save_keeps_the_previous_file(tmp_path, gan_checkpoint, monkeypatch):
+    path = tmp_path / "model.safetensors"
+    shutil.copy(gan_checkpoint, path)
+    before = path.read_bytes()
+
+    def broken_fsync(fd):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("os.fsync", broken_fsync)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(path, tiny_networks(seed=1))
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.safetensors"]
+
+
+def test_bundled_model_missing_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setattr(
+        "gan3d_core.inference.default_model_path", lambda: tmp_path / "default.safetensors"
+    )
+    with pytest.raises(CheckpointError, match="no bundled default model is installed"):
+        load_model()

@@ -1,0 +1,234 @@
+"""The gan3d CLI end to end on small checkpoints: outputs, and one-line errors on bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import trimesh
+from PIL import Image
+
+from gan3d_core import load_voxels, write_binvox
+from gan3d_core.cli import main
+from tests.conftest import box_grid, object_photo
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_info_text_and_json(capsys, cvaegan_checkpoint):
+    code, out, _ = run(capsys, "info", cvaegan_checkpoint)
+    assert code == 0
+    assert "kind         cvaegan" in out and "classes      chair, table, sofa" in out
+    code, out, _ = run(capsys, "info", cvaegan_checkpoint, "--json")
+    card = json.loads(out)
+    assert card["config"]["resolution"] == 32 and card["class_names"][2] == "sofa"
+
+
+def test_sample_writes_meshes_and_latents(capsys, tmp_path, cvaegan_checkpoint):
+    out_dir = tmp_path / "out"
+    code, _out, err = run(
+        capsys,
+        "sample",
+        "--model",
+        cvaegan_checkpoint,
+        "-n",
+        3,
+        "--seed",
+        5,
+        "--class",
+        "chair",
+        "-o",
+        out_dir,
+        "--format",
+        "ply",
+        "--save-latents",
+    )
+    assert code == 0, err
+    meshes = sorted(out_dir.glob("*.ply"))
+    assert [p.name for p in meshes] == [f"sample_chair_5_{i:03d}.ply" for i in range(3)]
+    for path in meshes:
+        assert len(trimesh.load(path).faces) > 0
+    latent = np.load(out_dir / "sample_chair_5_001.latent.npy")
+    from gan3d_core import load_model
+
+    expected = load_model(cvaegan_checkpoint).sample_latents(3, seed=5)[1]
+    np.testing.assert_array_equal(latent, expected)
+
+
+def test_sample_npy_matches_api(capsys, tmp_path, gan_checkpoint):
+    code, _, err = run(
+        capsys, "sample", "--model", gan_checkpoint, "-n", 2, "-o", tmp_path, "--format", "npy"
+    )
+    assert code == 0, err
+    from gan3d_core import load_model
+
+    model = load_model(gan_checkpoint)
+    expected = model.decode(model.sample_latents(2, seed=0))
+    np.testing.assert_array_equal(np.load(tmp_path / "sample_0_001.npy"), expected[1])
+
+
+def test_reconstruct_from_photos(capsys, tmp_path, multiview_checkpoint):
+    paths = []
+    for index, size in enumerate((90, 100)):
+        path = tmp_path / f"view{index}.jpg"
+        Image.fromarray(object_photo(size)).save(path)
+        paths.append(path)
+    out = tmp_path / "recon.binvox"
+    code, _, err = run(
+        capsys, "reconstruct", "--model", multiview_checkpoint, *paths, "-o", out, "--pool", "max"
+    )
+    assert code == 0, err
+    from gan3d_core import load_model
+
+    expected = load_model(multiview_checkpoint).reconstruct(paths, pool="max") > 0.5
+    assert np.array_equal(load_voxels(out) > 0.5, expected)
+
+
+def test_interpolate_seeds_and_latent_files(capsys, tmp_path, cvaegan_checkpoint):
+    code, _, err = run(
+        capsys,
+        "interpolate",
+        "--model",
+        cvaegan_checkpoint,
+        "--steps",
+        4,
+        "--seeds",
+        1,
+        2,
+        "--class",
+        "sofa",
+        "-o",
+        tmp_path / "a",
+        "--format",
+        "npy",
+    )
+    assert code == 0, err
+    frames = [np.load(tmp_path / "a" / f"interp_{i:03d}.npy") for i in range(4)]
+    from gan3d_core import load_model
+
+    model = load_model(cvaegan_checkpoint)
+    np.testing.assert_allclose(
+        frames[0], model.decode(model.sample_latents(1, 1), "sofa")[0], atol=1e-6
+    )
+    np.save(tmp_path / "A.npy", np.zeros(8, np.float32))
+    np.save(tmp_path / "B.npy", np.ones(8, np.float32))
+    code, _, err = run(
+        capsys,
+        "interpolate",
+        "--model",
+        cvaegan_checkpoint,
+        "--steps",
+        3,
+        "--latents",
+        tmp_path / "A.npy",
+        tmp_path / "B.npy",
+        "--method",
+        "lerp",
+        "--class",
+        "chair",
+        "-o",
+        tmp_path / "b",
+    )
+    assert code == 0, err
+    assert len(list((tmp_path / "b").glob("*.stl"))) == 3
+
+
+def test_export_and_voxelize(capsys, tmp_path):
+    write_binvox(tmp_path / "box.binvox", box_grid(16, (2, 2, 2), (10, 12, 14)) > 0.5)
+    code, _, err = run(
+        capsys, "export", tmp_path / "box.binvox", "-o", tmp_path / "box.stl", "--size-mm", 120
+    )
+    assert code == 0, err
+    mesh = trimesh.load(tmp_path / "box.stl")
+    assert mesh.extents.max() == pytest.approx(120, abs=1e-3)
+    code, _, err = run(
+        capsys, "voxelize", tmp_path / "box.stl", "-r", 32, "-o", tmp_path / "again.binvox"
+    )
+    assert code == 0, err
+    grid = load_voxels(tmp_path / "again.binvox")
+    assert grid.shape == (32, 32, 32) and grid[1:31].any() and not grid[0].any()
+
+
+def test_bad_inputs_give_one_line_and_no_output(capsys, tmp_path, gan_checkpoint):
+    (tmp_path / "broken.binvox").write_bytes(b"#binvox 1\ndim 8 8 8\ndata\n\x01")
+    (tmp_path / "fake.safetensors").write_bytes(b"\x00" * 64)
+    (tmp_path / "cat.png").write_text("meow")
+    cases = [
+        (
+            ["export", tmp_path / "broken.binvox", "-o", tmp_path / "x.stl"],
+            ["broken.binvox", "truncated"],
+        ),
+        (["export", tmp_path / "absent.npy", "-o", tmp_path / "x.stl"], ["absent.npy", "no such"]),
+        (
+            ["export", tmp_path / "broken.binvox", "-o", tmp_path / "x.fbx"],
+            ["x.fbx", "unknown export format"],
+        ),
+        (["info", tmp_path / "fake.safetensors"], ["fake.safetensors", "not a .safetensors file"]),
+        (
+            ["sample", "--model", tmp_path / "fake.safetensors", "-o", tmp_path / "s"],
+            ["fake.safetensors"],
+        ),
+        (
+            ["sample", "--model", gan_checkpoint, "--class", "chair", "-o", tmp_path / "s"],
+            ["not conditional"],
+        ),
+        (
+            [
+                "reconstruct",
+                "--model",
+                gan_checkpoint,
+                tmp_path / "cat.png",
+                "-o",
+                tmp_path / "r.stl",
+            ],
+            ["no image encoder"],
+        ),
+        (["voxelize", tmp_path, "-o", tmp_path / "v.binvox"], ["is a directory"]),
+        (
+            ["sample", "--model", gan_checkpoint, "--threshold", 0.9999, "-o", tmp_path / "s"],
+            ["empty at threshold"],
+        ),
+    ]
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for argv, fragments in cases:
+        code, _, err = run(capsys, *argv)
+        assert_one_line_error(code, err, *fragments)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_module_entry_point_in_a_subprocess(tmp_path):
+    missing = tmp_path / "nope.safetensors"
+    result = subprocess.run(
+        [sys.executable, "-m", "gan3d_core.cli", "info", str(missing)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"gan3d info: error: {missing}: no such checkpoint"
+
+
+@pytest.mark.parametrize(
+    "command", ["info", "sample", "reconstruct", "interpolate", "export", "voxelize"]
+)
+def test_every_command_has_help(capsys, command):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: gan3d {command}")

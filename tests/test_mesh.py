@@ -1,0 +1,142 @@
+"""Occupancy -> meshes and files: exact volumes, watertightness, formats re-read by trimesh."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import trimesh
+
+from gan3d_core import EmptyShapeError, ExportOptions, InputFileError, export_shape
+from gan3d_core.mesh import fit_to_size, voxels_to_cubes, voxels_to_mesh
+from gan3d_core.metrics import dice, iou
+from tests.conftest import box_grid
+
+
+def marching_cubes_box_volume(a: int, b: int, c: int) -> float:
+    """Volume of the 0.5 iso-surface of a solid a x b x c voxel box, cell by cell.
+
+    Inner cells count 1, face cells 1/2, edge cells 1/8 (a prism with legs 1/2), the 8
+    corner cells 1/48 (a tetrahedron with legs 1/2).
+    """
+    faces = (a - 1) * (b - 1) + (b - 1) * (c - 1) + (a - 1) * (c - 1)
+    return (a - 1) * (b - 1) * (c - 1) + faces + (a + b + c - 3) / 2 + 8 / 48
+
+
+@pytest.mark.parametrize("dims", [(1, 1, 1), (2, 2, 2), (3, 4, 5), (6, 2, 9)])
+def test_marching_cubes_volume_of_boxes(dims):
+    grid = box_grid(12, (1, 1, 1), tuple(1 + d for d in dims))
+    mesh = voxels_to_mesh(grid)
+    assert mesh.is_watertight
+    # rel 1e-3: the iso level sits 1e-4 below 0.5 to break ties (see surface.py).
+    assert mesh.volume == pytest.approx(marching_cubes_box_volume(*dims), rel=1e-3)
+    np.testing.assert_allclose(mesh.bounds, [[0.5] * 3, [d + 0.5 for d in dims]], atol=2e-4)
+
+
+def test_voxels_touching_diagonally_give_a_watertight_surface():
+    grid = np.zeros((6, 6, 6), np.float32)
+    grid[2, 2, 2] = grid[3, 3, 2] = grid[3, 2, 3] = 1.0  # edge contacts only
+    mesh = voxels_to_mesh(grid)
+    assert mesh.is_watertight and mesh.is_winding_consistent
+    assert mesh.body_count == 1  # ties resolved towards joined
+
+
+def test_real_shapes_give_watertight_surfaces(shared_data):
+    data = np.load(shared_data / "modelnet10" / "modelnet10_train_32.npz")
+    grids = data["voxels"][::40]
+    for index, grid in enumerate(grids):
+        if grid.any():
+            assert voxels_to_mesh(grid).is_watertight, index
+
+
+def test_shape_touching_the_border_is_closed():
+    mesh = voxels_to_mesh(np.ones((4, 4, 4), np.float32))
+    assert mesh.is_watertight
+    assert mesh.volume == pytest.approx(marching_cubes_box_volume(4, 4, 4), rel=1e-3)
+
+
+def test_cubes_mesh_volume_is_voxel_count():
+    grid = box_grid(8, (0, 0, 0), (2, 3, 4))
+    grid[5, 5, 5] = 1.0
+    cubes = voxels_to_cubes(grid)
+    assert cubes.is_watertight
+    assert cubes.volume == pytest.approx(2 * 3 * 4 + 1)
+    assert len(cubes.faces) == 2 * (2 * (2 * 3 + 3 * 4 + 2 * 4) + 6)  # exposed faces only
+
+
+def test_empty_grid_gives_empty_mesh():
+    assert len(voxels_to_mesh(np.zeros((8, 8, 8))).faces) == 0
+    assert len(voxels_to_cubes(np.full((8, 8, 8), 0.2)).faces) == 0
+
+
+def test_bad_grids_are_rejected():
+    grid = box_grid(8, (1, 1, 1), (4, 4, 4))
+    grid[0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        voxels_to_mesh(grid)
+    with pytest.raises(ValueError, match=r"3D \(x, y, z\) grid, got shape \(8, 8\)"):
+        voxels_to_mesh(np.zeros((8, 8)))
+
+
+def test_taubin_smoothing_keeps_volume_and_decimation_cuts_faces():
+    grid = box_grid(24, (4, 4, 4), (20, 20, 20))
+    raw = voxels_to_mesh(grid)
+    smooth = voxels_to_mesh(grid, smooth_iterations=10)
+    assert smooth.volume == pytest.approx(raw.volume, rel=0.03)
+    decimated = voxels_to_mesh(grid, target_faces=200)
+    assert len(decimated.faces) <= 200 < len(raw.faces)
+
+
+def test_fit_to_size_in_millimetres():
+    mesh = fit_to_size(voxels_to_cubes(box_grid(8, (1, 1, 1), (3, 5, 2))), size=80.0)
+    np.testing.assert_allclose(mesh.bounds, [[-20, -40, 0], [20, 40, 20]], atol=1e-9)
+
+
+def test_iou_and_dice_of_hand_made_grids():
+    a = box_grid(4, (0, 0, 0), (2, 2, 2))  # 8 voxels
+    b = box_grid(4, (1, 0, 0), (3, 2, 2))  # 8 voxels, 4 shared
+    assert iou(a, b) == pytest.approx(4 / 12)
+    assert dice(a, b) == pytest.approx(2 * 4 / 16)
+    assert iou(a, a) == 1.0
+    assert iou(np.zeros((4, 4, 4)), np.zeros((4, 4, 4))) == 1.0
+    np.testing.assert_allclose(iou(np.stack([a, a]), np.stack([a, b])), [1.0, 4 / 12])
+    assert iou(a * 0.45, a, threshold=0.4) == 1.0
+
+
+@pytest.mark.parametrize("suffix", [".stl", ".obj", ".ply", ".glb"])
+def test_exported_meshes_reread_by_trimesh(tmp_path, suffix):
+    grid = box_grid(10, (2, 2, 2), (6, 7, 8))
+    path = export_shape(grid, tmp_path / f"shape{suffix}")
+    mesh = trimesh.load(path, force="mesh")
+    assert len(mesh.faces) > 0
+    mesh.merge_vertices()  # STL and GLB store unshared vertices
+    assert mesh.is_watertight
+    assert abs(mesh.volume) == pytest.approx(marching_cubes_box_volume(4, 5, 6), rel=1e-3)
+
+
+def test_stl_is_binary_and_sized(tmp_path):
+    options = ExportOptions(style="blocks", size=50.0)
+    path = export_shape(box_grid(10, (0, 0, 0), (5, 5, 10)), tmp_path / "print.stl", options)
+    header = path.read_bytes()
+    (count,) = np.frombuffer(header[80:84], dtype="<u4")
+    assert len(header) == 84 + 50 * count  # binary STL layout
+    mesh = trimesh.load(path)
+    np.testing.assert_allclose(mesh.extents, [25, 25, 50], atol=1e-4)
+
+
+def test_voxel_exports_round_trip(tmp_path):
+    from gan3d_core import load_voxels
+
+    grid = np.random.default_rng(0).random((8, 8, 8)).astype(np.float32)
+    assert np.array_equal(load_voxels(export_shape(grid, tmp_path / "v.npy")), grid)
+    binary = load_voxels(export_shape(grid, tmp_path / "v.binvox"))
+    assert np.array_equal(binary, (grid > 0.5).astype(np.float32))
+
+
+def test_empty_shape_and_unknown_suffix_write_nothing(tmp_path):
+    with pytest.raises(EmptyShapeError, match=r"highest occupancy 0\.3.*lower the threshold"):
+        export_shape(np.full((8, 8, 8), 0.3, np.float32), tmp_path / "a.stl")
+    with pytest.raises(InputFileError, match=r"unknown export format \.fbx"):
+        export_shape(box_grid(8, (1, 1, 1), (3, 3, 3)), tmp_path / "a.fbx")
+    with pytest.raises(InputFileError, match="is a directory"):
+        export_shape(box_grid(8, (1, 1, 1), (3, 3, 3)), tmp_path)
+    assert list(tmp_path.iterdir()) == []

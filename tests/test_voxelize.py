@@ -1,0 +1,95 @@
+"""Meshes -> solid grids: every format, holes, the ModelNet OFF header quirk, real meshes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import trimesh
+
+from gan3d_core import InputFileError, load_mesh, voxelize_mesh
+from gan3d_core.metrics import iou
+
+
+def box_mesh(extents=(2.0, 1.0, 1.0)) -> trimesh.Trimesh:
+    return trimesh.creation.box(extents=extents)
+
+
+def test_box_fills_solid_with_one_voxel_margin():
+    grid = voxelize_mesh(box_mesh((2.0, 2.0, 2.0)), resolution=16)
+    expected = np.zeros((16, 16, 16), bool)
+    expected[1:15, 1:15, 1:15] = True
+    assert np.array_equal(grid, expected)
+
+
+def test_aspect_ratio_is_kept_and_centred():
+    grid = voxelize_mesh(box_mesh((2.0, 1.0, 1.0)), resolution=18)
+    xs, ys, zs = (np.flatnonzero(grid.any(axis=a)) for a in [(1, 2), (0, 2), (0, 1)])
+    assert (xs.min(), xs.max()) == (1, 16)  # 16 voxels along the long axis
+    assert (ys.min(), ys.max()) == (5, 12)  # 8 voxels, centred
+    assert (zs.min(), zs.max()) == (5, 12)
+
+
+def test_mesh_with_cracks_is_still_filled():
+    mesh = box_mesh((2.0, 2.0, 2.0)).subdivide_to_size(0.05)
+    on_top = np.flatnonzero(mesh.triangles_center[:, 2] > 0.99)
+    cracked = trimesh.Trimesh(mesh.vertices, np.delete(mesh.faces, on_top[::7], axis=0))
+    assert not cracked.is_watertight
+    assert np.array_equal(voxelize_mesh(cracked, 16), voxelize_mesh(box_mesh((2.0, 2.0, 2.0)), 16))
+
+
+def test_open_cup_stays_open_like_binvox_carving():
+    mesh = box_mesh((2.0, 2.0, 2.0))
+    top = np.flatnonzero(mesh.triangles_center[:, 2] > 0.99)
+    cup = trimesh.Trimesh(mesh.vertices, np.delete(mesh.faces, top, axis=0))
+    grid = voxelize_mesh(cup, resolution=16)
+    assert grid[1, 1:15, 1:15].all() and grid[1:15, 1:15, 1].all()  # walls and floor
+    assert not grid[2:14, 2:14, 2:15].any()  # the inside is visible from above
+
+
+@pytest.mark.parametrize("suffix", [".obj", ".stl", ".ply", ".glb", ".off"])
+def test_every_format_gives_the_same_grid(tmp_path, suffix):
+    mesh = trimesh.creation.annulus(r_min=0.5, r_max=1.0, height=0.6)
+    path = tmp_path / f"ring{suffix}"
+    data = mesh.export(file_type=suffix[1:])
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+    grid = voxelize_mesh(load_mesh(path), resolution=24)
+    reference = voxelize_mesh(mesh, resolution=24)
+    assert iou(grid, reference) == 1.0
+    assert not grid[12, 12, 12]  # the hole of the ring stays empty
+
+
+def test_off_with_counts_on_the_header_line(tmp_path):
+    mesh = box_mesh()
+    text = mesh.export(file_type="off")
+    lines = text.splitlines()
+    assert lines[0] == "OFF"
+    glued = tmp_path / "glued.off"
+    glued.write_text("OFF" + "\n".join(lines[1:]) + "\n")  # "OFF8 12 0" as in ModelNet
+    assert glued.read_text().startswith("OFF8 12 0")
+    assert len(load_mesh(glued).faces) == 12
+
+
+def test_bad_mesh_files(tmp_path):
+    nan_mesh = tmp_path / "nan.off"
+    nan_mesh.write_text("OFF\n3 1 0\n0 0 0\nnan 1 0\n0 1 1\n3 0 1 2\n")
+    with pytest.raises(InputFileError, match=r"nan\.off: mesh has NaN"):
+        load_mesh(nan_mesh)
+    (tmp_path / "x.fbx").write_text("x")
+    with pytest.raises(InputFileError, match=r"unsupported mesh format \.fbx"):
+        load_mesh(tmp_path / "x.fbx")
+    (tmp_path / "junk.stl").write_bytes(b"\x00\x01garbage")
+    with pytest.raises(InputFileError, match=r"junk\.stl: "):
+        load_mesh(tmp_path / "junk.stl")
+    with pytest.raises(InputFileError, match="is a directory"):
+        load_mesh(tmp_path)
+
+
+def test_real_modelnet_meshes(shared_data):
+    meshes = sorted((shared_data / "meshes").glob("*/*.off"))
+    assert len(meshes) == 14
+    for path in meshes:
+        grid = voxelize_mesh(load_mesh(path), resolution=32)
+        filled = np.argwhere(grid)
+        extent = filled.max(axis=0) - filled.min(axis=0) + 1
+        assert extent.max() == 30, path.name  # longest side fills the grid minus margins
+        assert 0.005 < grid.mean() < 0.6, path.name
