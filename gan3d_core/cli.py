@@ -10,7 +10,8 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -23,16 +24,14 @@ FORMATS = ("stl", "obj", "ply", "glb", "binvox", "npy")
 # -- helpers -----------------------------------------------------------------------------
 
 
-def _progress_bar(
-    description: str, total: int = 1000
-) -> tuple[Callable[[float, str], None], object]:
+@contextmanager
+def _progress_bar(description: str, total: int = 1000) -> Iterator[Callable[[float, str], None]]:
     """A ``progress(fraction, message)`` hook drawing a tqdm bar on stderr (TTYs only)."""
     from tqdm import tqdm
 
     bar = tqdm(
         total=total,
         desc=description,
-        unit="",
         disable=None,
         leave=False,
         bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}",
@@ -42,7 +41,20 @@ def _progress_bar(
         bar.n = round(fraction * total)
         bar.set_postfix_str(message, refresh=True)
 
-    return progress, bar
+    try:
+        yield progress
+    finally:
+        bar.close()
+
+
+def _decode(model, latents: np.ndarray, class_name: str | None) -> np.ndarray:
+    """Decode with a progress bar; a conditional model needs --class."""
+    if model.config.conditional and class_name is None:
+        raise InputFileError(
+            f"{model.path}: conditional model, choose --class from {', '.join(model.class_names)}"
+        )
+    with _progress_bar("decoding") as progress:
+        return model.decode(latents, labels=class_name, progress=progress)
 
 
 def _load_model(args: argparse.Namespace):
@@ -83,20 +95,18 @@ def _write_shapes(shapes: np.ndarray, paths: Sequence[Path], options, descriptio
             )
     if paths:
         paths[0].parent.mkdir(parents=True, exist_ok=True)
-    progress, bar = _progress_bar(description)
     written: list[Path] = []
     try:
-        for index, (shape, path) in enumerate(zip(shapes, paths)):
-            if path.exists():
-                raise InputFileError(f"{path}: already exists; choose another output folder")
-            written.append(export_shape(shape, path, options))
-            progress((index + 1) / len(paths), path.name)
+        with _progress_bar(description) as progress:
+            for index, (shape, path) in enumerate(zip(shapes, paths)):
+                if path.exists():
+                    raise InputFileError(f"{path}: already exists; choose another output folder")
+                written.append(export_shape(shape, path, options))
+                progress((index + 1) / len(paths), path.name)
     except BaseException:
         for path in written:
             path.unlink(missing_ok=True)
         raise
-    finally:
-        bar.close()
     for path in written:
         print(path)
 
@@ -159,18 +169,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     directory = _output_dir(args.output)
     model = _load_model(args)
     latents = model.sample_latents(args.n, seed=args.seed, truncation=args.truncation)
-    label = None
-    if args.class_name is not None:
-        label = model.label_index(args.class_name)
-    elif model.config.conditional:
-        raise InputFileError(
-            f"{model.path}: conditional model, choose --class from {', '.join(model.class_names)}"
-        )
-    progress, bar = _progress_bar("decoding")
-    try:
-        shapes = model.decode(latents, labels=label, progress=progress)
-    finally:
-        bar.close()
+    shapes = _decode(model, latents, args.class_name)
     prefix = f"sample_{args.class_name}_" if args.class_name else "sample_"
     paths = [directory / f"{prefix}{args.seed}_{i:03d}.{args.format}" for i in range(args.n)]
     _write_shapes(shapes, paths, options, "writing")
@@ -188,8 +187,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     export_format(args.output)
     options = _export_options(args)
     model = _load_model(args)
-    label = args.class_name
-    shape = model.reconstruct(args.images, pool=args.pool, label=label)
+    shape = model.reconstruct(args.images, pool=args.pool, label=args.class_name)
     print(export_shape(shape, args.output, options))
     return 0
 
@@ -206,16 +204,8 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
         start, end = (model.sample_latents(1, seed=seed)[0] for seed in args.seeds)
     else:
         start, end = (_load_latent(path, model.latent_dim) for path in args.latents)
-    if model.config.conditional and args.class_name is None:
-        raise InputFileError(
-            f"{model.path}: conditional model, choose --class from {', '.join(model.class_names)}"
-        )
     latents = interpolate(start, end, args.steps, method=args.method)
-    progress, bar = _progress_bar("decoding")
-    try:
-        shapes = model.decode(latents, labels=args.class_name, progress=progress)
-    finally:
-        bar.close()
+    shapes = _decode(model, latents, args.class_name)
     paths = [directory / f"interp_{i:03d}.{args.format}" for i in range(args.steps)]
     _write_shapes(shapes, paths, options, "writing")
     return 0
