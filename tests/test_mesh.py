@@ -8,7 +8,6 @@ import trimesh
 
 from gan3d_core import EmptyShapeError, ExportOptions, InputFileError, export_shape
 from gan3d_core.mesh import fit_to_size, voxels_to_cubes, voxels_to_mesh
-from gan3d_core.metrics import dice, iou
 from tests.conftest import box_grid
 
 
@@ -89,17 +88,6 @@ def test_taubin_smoothing_keeps_volume_and_decimation_cuts_faces():
 def test_fit_to_size_in_millimetres():
     mesh = fit_to_size(voxels_to_cubes(box_grid(8, (1, 1, 1), (3, 5, 2))), size=80.0)
     np.testing.assert_allclose(mesh.bounds, [[-20, -40, 0], [20, 40, 20]], atol=1e-9)
-
-
-def test_iou_and_dice_of_hand_made_grids():
-    a = box_grid(4, (0, 0, 0), (2, 2, 2))  # 8 voxels
-    b = box_grid(4, (1, 0, 0), (3, 2, 2))  # 8 voxels, 4 shared
-    assert iou(a, b) == pytest.approx(4 / 12)
-    assert dice(a, b) == pytest.approx(2 * 4 / 16)
-    assert iou(a, a) == 1.0
-    assert iou(np.zeros((4, 4, 4)), np.zeros((4, 4, 4))) == 1.0
-    np.testing.assert_allclose(iou(np.stack([a, a]), np.stack([a, b])), [1.0, 4 / 12])
-    assert iou(a * 0.45, a, threshold=0.4) == 1.0
 
 
 @pytest.mark.parametrize("suffix", [".stl", ".obj", ".ply", ".glb"])
