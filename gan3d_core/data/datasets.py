@@ -1,0 +1,244 @@
+"""Voxel datasets from ``.npz`` arrays, folders of ``.binvox`` files, folders of meshes and
+ModelNet-style trees (``<class>/{train,test}/<shape>.off``).
+
+Everything becomes one in-memory :class:`VoxelDataset`: uint8 (N, R, R, R) occupancy with
+integer labels and class names. Meshes are voxelized once and cached on disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from gan3d_core.errors import InputFileError
+from gan3d_core.io.atomic import check_input_file, write_npy_atomic
+from gan3d_core.io.binvox import read_binvox
+from gan3d_core.io.meshes import MESH_SUFFIXES, load_mesh
+from gan3d_core.mesh.voxelize import voxelize_mesh
+
+ProgressHook = Callable[[float, str], None]
+SPLITS = ("train", "test")
+
+
+@dataclass
+class VoxelDataset:
+    """Shapes ``voxels`` uint8 (N, R, R, R) in {0, 1}, ``labels`` int64 (N,), class names."""
+
+    voxels: np.ndarray
+    labels: np.ndarray
+    class_names: list[str]
+    source: str = ""
+    files: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.voxels.ndim != 4 or len(set(self.voxels.shape[1:])) != 1:
+            raise ValueError(f"voxels must be (N, R, R, R), got shape {self.voxels.shape}")
+        if self.labels.shape != (len(self.voxels),):
+            raise ValueError(f"labels must be ({len(self.voxels)},), got {self.labels.shape}")
+        if len(self.labels) and not 0 <= self.labels.min() <= self.labels.max() < len(
+            self.class_names
+        ):
+            raise ValueError(f"labels must index the {len(self.class_names)} class names")
+
+    def __len__(self) -> int:
+        return len(self.voxels)
+
+    @property
+    def resolution(self) -> int:
+        return self.voxels.shape[1]
+
+    def subset(self, indices: np.ndarray) -> VoxelDataset:
+        files = [self.files[i] for i in indices] if self.files else []
+        return VoxelDataset(
+            self.voxels[indices], self.labels[indices], self.class_names, self.source, files
+        )
+
+    def select_classes(self, names: list[str]) -> VoxelDataset:
+        """Keep the named classes, relabelled 0..k-1 in the order given."""
+        unknown = [n for n in names if n not in self.class_names]
+        if unknown:
+            raise InputFileError(
+                f"{self.source}: no class {', '.join(unknown)}; it has {', '.join(self.class_names)}"
+            )
+        old_to_new = {self.class_names.index(n): i for i, n in enumerate(names)}
+        keep = np.flatnonzero(np.isin(self.labels, list(old_to_new)))
+        subset = self.subset(keep)
+        subset.labels = np.array([old_to_new[int(label)] for label in subset.labels], dtype=np.int64)
+        subset.class_names = list(names)
+        return subset
+
+    def class_counts(self) -> dict[str, int]:
+        counts = np.bincount(self.labels, minlength=len(self.class_names))
+        return {name: int(c) for name, c in zip(self.class_names, counts)}
+
+
+def stratified_split(
+    labels: np.ndarray, validation_fraction: float = 0.1, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Train and validation indices with each class split in the same proportion.
+
+    Every class with at least two shapes gives at least one to validation; the same seed
+    and labels always give the same split.
+    """
+    if not 0.0 <= validation_fraction < 1.0:
+        raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
+    rng = np.random.default_rng(seed)
+    train, validation = [], []
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        count = round(len(members) * validation_fraction)
+        if validation_fraction > 0 and len(members) >= 2:
+            count = max(count, 1)
+        validation.append(members[:count])
+        train.append(members[count:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(validation))
+
+
+def stratified_limit(labels: np.ndarray, limit: int, seed: int = 0) -> np.ndarray:
+    """Indices of at most ``limit`` shapes, keeping the class proportions."""
+    if limit >= len(labels):
+        return np.arange(len(labels))
+    fraction = 1.0 - limit / len(labels)
+    keep, _ = stratified_split(labels, fraction, seed)
+    return keep[:limit]
+
+
+# -- loading ------------------------------------------------------------------------------
+
+
+def load_dataset(
+    path: str | os.PathLike,
+    resolution: int | None = None,
+    split: str = "train",
+    cache_dir: str | os.PathLike | None = None,
+    progress: ProgressHook | None = None,
+) -> VoxelDataset:
+    """Load shapes from ``path``: an ``.npz`` file, or a folder of ``.binvox`` / mesh files.
+
+    Folders: a ModelNet-style tree ``<class>/{train,test}/*`` gives the ``split`` asked
+    for; otherwise each immediate sub-folder is a class (or the folder itself, when files
+    sit directly in it). Meshes are voxelized at ``resolution`` (default 32) and cached in
+    ``cache_dir`` (default ``~/.cache/gan3d/voxels``). Grids whose resolution is an integer
+    multiple of ``resolution`` are downsampled (a voxel is set if any of its block is).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputFileError(f"{path}: no such dataset file or folder")
+    if path.is_file():
+        if path.suffix.lower() != ".npz":
+            raise InputFileError(
+                f"{path}: a dataset file must be .npz (voxels, labels, class_names)"
+            )
+        dataset = load_npz(path)
+    else:
+        dataset = _load_folder(path, resolution or 32, split, cache_dir, progress)
+    if resolution is not None and dataset.resolution != resolution:
+        dataset.voxels = downsample(dataset.voxels, resolution, source=str(path))
+    return dataset
+
+
+def load_npz(path: str | os.PathLike) -> VoxelDataset:
+    """``voxels`` (N, R, R, R), optional ``labels`` (N,) and ``class_names``."""
+    path = check_input_file(path, "dataset file")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    except (ValueError, OSError, EOFError) as exc:
+        raise InputFileError(f"{path}: not a readable .npz file ({exc})") from None
+    if "voxels" not in arrays:
+        raise InputFileError(f"{path}: has no 'voxels' array (found {', '.join(arrays) or 'none'})")
+    voxels = arrays["voxels"]
+    if voxels.ndim != 4 or len(set(voxels.shape[1:])) != 1:
+        raise InputFileError(f"{path}: 'voxels' must be (N, R, R, R), got shape {voxels.shape}")
+    voxels = (
+        (voxels > 0.5).astype(np.uint8)
+        if voxels.dtype.kind == "f"
+        else (voxels > 0).astype(np.uint8)
+    )
+    labels = arrays.get("labels", np.zeros(len(voxels), np.int64)).astype(np.int64)
+    if "class_names" in arrays:
+        class_names = [str(n) for n in arrays["class_names"]]
+    else:
+        class_names = [f"class_{i}" for i in range(int(labels.max(initial=0)) + 1)]
+    try:
+        return VoxelDataset(voxels, labels, class_names, str(path))
+    except ValueError as exc:
+        raise InputFileError(f"{path}: {exc}") from None
+
+
+def downsample(voxels: np.ndarray, resolution: int, source: str = "") -> np.ndarray:
+    """(N, R, R, R) -> (N, r, r, r) by any-pooling, for R an integer multiple of r."""
+    size = voxels.shape[1]
+    if size % resolution:
+        raise InputFileError(
+            f"{source}: grids are {size}^3 and cannot be resampled to {resolution}^3"
+        )
+    factor = size // resolution
+    blocks = voxels.reshape(len(voxels), resolution, factor, resolution, factor, resolution, factor)
+    return blocks.max(axis=(2, 4, 6)).astype(np.uint8)
+
+
+def _shape_files(root: Path) -> list[Path]:
+    suffixes = (".binvox", *MESH_SUFFIXES)
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+
+
+def _class_of(file: Path, root: Path, split: str) -> str | None:
+    """Class name of ``file`` under ``root``, or None when it is in another split."""
+    parts = file.relative_to(root).parts
+    if len(parts) >= 3 and parts[1] in SPLITS:  # <class>/<split>/<file>
+        return parts[0] if parts[1] == split else None
+    return parts[0] if len(parts) >= 2 else root.name
+
+
+def _load_folder(
+    root: Path, resolution: int, split: str, cache_dir, progress: ProgressHook | None
+) -> VoxelDataset:
+    if split not in SPLITS:
+        raise InputFileError(f"split must be train or test, got {split!r}")
+    files = [(f, c) for f in _shape_files(root) if (c := _class_of(f, root, split)) is not None]
+    if not files:
+        raise InputFileError(f"{root}: no .binvox or mesh files found (for split {split!r})")
+    cache = Path(cache_dir) if cache_dir else Path.home() / ".cache" / "gan3d" / "voxels"
+    class_names = sorted({c for _, c in files})
+    grids, labels = [], []
+    for index, (file, class_name) in enumerate(files):
+        if file.suffix.lower() == ".binvox":
+            grid = read_binvox(file).voxels
+        else:
+            grid = _voxelize_cached(file, resolution, cache)
+        if grids and grid.shape != grids[0].shape:
+            raise InputFileError(f"{file}: grid is {grid.shape}, others are {grids[0].shape}")
+        grids.append(grid.astype(np.uint8))
+        labels.append(class_names.index(class_name))
+        if progress is not None:
+            progress((index + 1) / len(files), file.name)
+    return VoxelDataset(
+        np.stack(grids),
+        np.array(labels, np.int64),
+        class_names,
+        str(root),
+        [str(f) for f, _ in files],
+    )
+
+
+def _voxelize_cached(file: Path, resolution: int, cache: Path) -> np.ndarray:
+    """Voxelize a mesh, reusing the cached grid while the file is unchanged."""
+    stat = file.stat()
+    key = f"{file.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{resolution}"
+    cached = cache / f"{hashlib.sha1(key.encode()).hexdigest()}.npy"
+    if cached.is_file():
+        try:
+            packed = np.load(cached, allow_pickle=False)
+            return np.unpackbits(packed)[: resolution**3].reshape((resolution,) * 3).astype(bool)
+        except (ValueError, OSError):
+            cached.unlink(missing_ok=True)  # a damaged cache entry is rebuilt
+    grid = voxelize_mesh(load_mesh(file), resolution)
+    cache.mkdir(parents=True, exist_ok=True)
+    write_npy_atomic(cached, np.packbits(grid.ravel()))
+    return grid

@@ -1,0 +1,179 @@
+"""Render training and evaluation views of voxel shapes, off-screen with pyvista.
+
+One renderer serves ``gan3d render``, training data and ``gan3d eval``: the shape's
+marching-cubes mesh, scaled to unit size and centred, seen from a ring of cameras (MVCNN:
+12 azimuths at 30 degrees elevation) or from randomly jittered ones, on white. Every image
+then goes through :func:`gan3d_core.images.preprocess_image`, exactly as a user's photo does.
+pyvista is imported here only: the rest of the core does not need VTK.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from gan3d_core.errors import OperationCancelled
+from gan3d_core.images import preprocess_image
+from gan3d_core.io.atomic import write_npy_atomic
+from gan3d_core.mesh.surface import voxels_to_mesh
+
+ProgressHook = Callable[[float, str], None]
+StopHook = Callable[[], bool]
+
+DEFAULT_COLOUR = (0.72, 0.72, 0.76)
+CAMERA_DISTANCE = 3.2  # unit-size shape, 30 degree view angle: always fully in frame
+VIEW_ANGLE = 30.0
+MESH_SMOOTHING = 2  # Taubin iterations: softens the voxel staircase like a real surface
+
+
+@dataclass(frozen=True)
+class View:
+    """A camera around the shape (degrees; distance in shape sizes) and its lighting."""
+
+    azimuth: float
+    elevation: float = 30.0
+    distance: float = CAMERA_DISTANCE
+    light_intensity: float = 1.0
+    colour: tuple[float, float, float] = DEFAULT_COLOUR
+
+
+def ring_views(count: int = 12, elevation: float = 30.0) -> list[View]:
+    """``count`` views evenly spaced in azimuth, starting at 0 degrees (looking along -x)."""
+    return [View(azimuth=360.0 * k / count, elevation=elevation) for k in range(count)]
+
+
+def jittered_views(count: int, rng: np.random.Generator) -> list[View]:
+    """Ring views with random azimuth, elevation, distance, light and colour offsets."""
+    views = []
+    for base in ring_views(count):
+        grey = rng.uniform(0.45, 0.9)
+        tint = rng.uniform(-0.12, 0.12, size=3)
+        views.append(
+            View(
+                azimuth=base.azimuth + rng.uniform(-15, 15),
+                elevation=float(np.clip(base.elevation + rng.uniform(-20, 20), -5, 75)),
+                distance=CAMERA_DISTANCE * rng.uniform(0.9, 1.15),
+                light_intensity=rng.uniform(0.7, 1.2),
+                colour=tuple(float(c) for c in np.clip(grey + tint, 0.05, 0.95)),
+            )
+        )
+    return views
+
+
+class ShapeRenderer:
+    """An off-screen pyvista plotter reused for many shapes; close it when done."""
+
+    def __init__(self, image_size: int = 128, render_size: int | None = None) -> None:
+        import pyvista
+
+        self.image_size = image_size
+        # Render larger than the output: preprocessing crops to the object, then shrinks.
+        self.render_size = render_size or max(2 * image_size, 128)
+        self._plotter = pyvista.Plotter(off_screen=True, window_size=(self.render_size,) * 2)
+        self._plotter.set_background("white")
+        self._pyvista = pyvista
+        self._actor = None
+
+    def __enter__(self) -> ShapeRenderer:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._plotter is not None:
+            self._plotter.close()
+            self._plotter = None
+
+    def render(self, voxels: np.ndarray, views: Sequence[View]) -> np.ndarray:
+        """uint8 (V, S, S, 3) preprocessed images of one (R, R, R) shape."""
+        mesh = voxels_to_mesh(voxels, smooth_iterations=MESH_SMOOTHING)
+        if len(mesh.faces) == 0:  # an empty shape looks like a blank page
+            return np.full((len(views), self.image_size, self.image_size, 3), 255, np.uint8)
+        vertices = (mesh.vertices - mesh.bounds.mean(axis=0)) / float(mesh.extents.max())
+        faces = np.hstack([np.full((len(mesh.faces), 1), 3), mesh.faces]).ravel()
+        surface = self._pyvista.PolyData(vertices, faces)
+        plotter = self._plotter
+        if self._actor is not None:
+            plotter.remove_actor(self._actor, render=False)
+        self._actor = plotter.add_mesh(surface, color=DEFAULT_COLOUR, smooth_shading=True)
+        images = []
+        for view in views:
+            self._actor.prop.color = view.colour
+            for light in plotter.renderer.lights:
+                light.intensity = view.light_intensity * _base_intensity(light)
+            azimuth, elevation = math.radians(view.azimuth), math.radians(view.elevation)
+            camera = plotter.camera
+            camera.position = (
+                view.distance * math.cos(elevation) * math.cos(azimuth),
+                view.distance * math.cos(elevation) * math.sin(azimuth),
+                view.distance * math.sin(elevation),
+            )
+            camera.focal_point = (0.0, 0.0, 0.0)
+            camera.up = (0.0, 0.0, 1.0)
+            camera.view_angle = VIEW_ANGLE
+            plotter.render()
+            frame = plotter.screenshot(return_img=True)
+            images.append(preprocess_image(frame, self.image_size))
+        return np.stack(images)
+
+
+def _base_intensity(light) -> float:
+    """Each light's intensity before any jitter, remembered on first use."""
+    if not hasattr(light, "_gan3d_base_intensity"):
+        light._gan3d_base_intensity = light.intensity
+    return light._gan3d_base_intensity
+
+
+def render_views(
+    voxels: np.ndarray,
+    views_per_shape: int = 12,
+    image_size: int = 128,
+    jitter: bool = False,
+    seed: int = 0,
+    progress: ProgressHook | None = None,
+    should_stop: StopHook | None = None,
+) -> np.ndarray:
+    """Views of every shape: uint8 (N, V, S, S, 3). Ring views, or jittered with ``seed``."""
+    rng = np.random.default_rng(seed)
+    out = np.empty((len(voxels), views_per_shape, image_size, image_size, 3), np.uint8)
+    with ShapeRenderer(image_size) as renderer:
+        for index, shape in enumerate(voxels):
+            if should_stop is not None and should_stop():
+                raise OperationCancelled("rendering cancelled")
+            views = jittered_views(views_per_shape, rng) if jitter else ring_views(views_per_shape)
+            out[index] = renderer.render(shape, views)
+            if progress is not None:
+                progress((index + 1) / len(voxels), f"rendered {index + 1} of {len(voxels)} shapes")
+    return out
+
+
+def cached_render_views(
+    voxels: np.ndarray,
+    cache_dir: str | os.PathLike,
+    views_per_shape: int = 12,
+    image_size: int = 128,
+    jitter: bool = False,
+    seed: int = 0,
+    progress: ProgressHook | None = None,
+    should_stop: StopHook | None = None,
+) -> np.ndarray:
+    """:func:`render_views`, stored in ``cache_dir`` under a hash of shapes and settings."""
+    digest = hashlib.sha1(np.ascontiguousarray(voxels, np.uint8).tobytes())
+    digest.update(f"{views_per_shape}|{image_size}|{jitter}|{seed}|{MESH_SMOOTHING}|v1".encode())
+    path = Path(cache_dir) / f"views_{digest.hexdigest()[:16]}.npy"
+    if path.is_file():
+        try:
+            return np.load(path, mmap_mode="r", allow_pickle=False)
+        except (ValueError, OSError):
+            path.unlink(missing_ok=True)
+    images = render_views(voxels, views_per_shape, image_size, jitter, seed, progress, should_stop)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_npy_atomic(path, images)
+    return images

@@ -1,0 +1,126 @@
+"""From a :class:`TrainConfig` to a trained run folder: data, views, trainer, resume, DDP."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+
+from gan3d_core.data.datasets import load_dataset, stratified_limit, stratified_split
+from gan3d_core.errors import InputFileError
+from gan3d_core.training.config import TrainConfig
+from gan3d_core.training.trainer import (
+    CONFIG_FILE,
+    STATE_FILE,
+    Trainer,
+    TrainerCallback,
+    TrainingData,
+)
+
+ProgressHook = Callable[[float, str], None]
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("GAN3D_CACHE", Path.home() / ".cache" / "gan3d"))
+
+
+def prepare_data(
+    config: TrainConfig, progress: ProgressHook | None = None
+) -> tuple[TrainingData, TrainingData]:
+    """Load, filter and split the shapes; render views for models with an encoder.
+
+    The validation split is stratified by class with ``split_seed`` and never trained on.
+    Training views are rendered with random jitter (when ``render_jitter``), validation
+    views on the plain ring, both cached under ``cache_dir``.
+    """
+    cache = Path(config.cache_dir) if config.cache_dir else default_cache_dir()
+    dataset = load_dataset(config.data, config.resolution, cache_dir=cache / "voxels")
+    if config.classes:
+        dataset = dataset.select_classes(list(config.classes))
+    if config.limit is not None:
+        dataset = dataset.subset(stratified_limit(dataset.labels, config.limit, config.split_seed))
+    train_index, validation_index = stratified_split(
+        dataset.labels, config.validation_fraction, config.split_seed
+    )
+    if len(train_index) == 0:
+        raise InputFileError(f"{config.data}: no shapes left to train on")
+    train = TrainingData(
+        dataset.voxels[train_index], dataset.labels[train_index], dataset.class_names
+    )
+    validation = TrainingData(
+        dataset.voxels[validation_index], dataset.labels[validation_index], dataset.class_names
+    )
+    if config.kind != "gan":
+        from gan3d_core.data.render import cached_render_views
+
+        def stage(offset: float, share: float, name: str):
+            if progress is None:
+                return None
+            return lambda fraction, message: progress(
+                offset + share * fraction, f"{name}: {message}"
+            )
+
+        share = len(train) / max(len(dataset), 1)
+        train.views = cached_render_views(
+            train.voxels, cache / "views", config.rendered_views, config.image_size,
+            jitter=config.render_jitter, seed=config.seed, progress=stage(0.0, share, "train views"),
+        )  # fmt: skip
+        validation.views = cached_render_views(
+            validation.voxels, cache / "views", config.rendered_views, config.image_size,
+            jitter=False, progress=stage(share, 1.0 - share, "validation views"),
+        )  # fmt: skip
+    return train, validation
+
+
+def init_distributed() -> tuple[int, int]:
+    """Join the process group that torchrun describes in the environment (rank, world)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1 or (dist.is_available() and dist.is_initialized()):
+        return (dist.get_rank(), dist.get_world_size()) if world > 1 else (0, 1)
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    if backend == "nccl":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group(backend=backend)
+    return dist.get_rank(), dist.get_world_size()
+
+
+def train_run(
+    config: TrainConfig,
+    run_dir: str | os.PathLike,
+    resume: bool = False,
+    callbacks: Sequence[TrainerCallback] = (),
+    should_stop: Callable[[], bool] | None = None,
+    device: str = "auto",
+    data: tuple[TrainingData, TrainingData] | None = None,
+    progress: ProgressHook | None = None,
+) -> Trainer:
+    """Train ``config`` into ``run_dir`` (continuing it with ``resume``) and return the trainer."""
+    run_dir = Path(run_dir)
+    if resume and not (run_dir / STATE_FILE).is_file():
+        raise InputFileError(f"{run_dir}: nothing to resume (no {STATE_FILE})")
+    if not resume and (run_dir / STATE_FILE).is_file():
+        raise InputFileError(
+            f"{run_dir}: holds a run already; pass --resume or choose another --out"
+        )
+    train, validation = data if data is not None else prepare_data(config, progress)
+    if torch.cuda.is_available() and dist.is_initialized() and device == "auto":
+        device = f"cuda:{torch.cuda.current_device()}"
+    trainer = Trainer(config, train, validation, run_dir, callbacks, device)
+    if resume:
+        trainer.resume()
+    trainer.fit(should_stop)
+    return trainer
+
+
+def load_run_config(run_dir: str | os.PathLike) -> TrainConfig:
+    """The settings a run folder was started with."""
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise InputFileError(f"{run_dir}: not a training run folder (no {CONFIG_FILE})")
+    try:
+        return TrainConfig.from_json(path)
+    except (ValueError, TypeError) as exc:
+        raise InputFileError(f"{path}: {exc}") from None

@@ -1,0 +1,493 @@
+"""The training loop of the four model families (gan, vaegan, multiview, cvaegan).
+
+One step per batch:
+
+1. D: real shapes against generated ones (and reconstructions, as real or fake, if asked),
+   updated only while its batch accuracy is below ``d_accuracy_threshold`` (3D-GAN).
+2. E and G together: E minimises ``kl_weight * KL + recon_weight * recon (+ SSIM)``; G
+   minimises the adversarial loss plus the same reconstruction terms. One backward pass
+   serves both (each loss reaches only its own network's parameters), instead of the
+   paper's separate E and G passes, which would decode the reconstructions twice.
+
+The trainer reports through callbacks and never prints. Every step seeds its own random
+generators from (seed, step, rank), so a resumed run continues exactly where it stopped.
+With several processes (torchrun) each rank takes its shard of every epoch through a
+DistributedSampler and gradients are averaged across ranks before each update; only rank 0
+writes files.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch.utils.data import DistributedSampler
+
+from gan3d_core.data.augment import ShapeAugmentation, augment_images
+from gan3d_core.errors import Gan3dError
+from gan3d_core.inference import resolve_device
+from gan3d_core.io.atomic import write_bytes_atomic
+from gan3d_core.io.checkpoint import save_checkpoint
+from gan3d_core.metrics import iou, mean_pairwise_iou, ssim3d_torch
+from gan3d_core.models import GanNetworks
+from gan3d_core.training.config import TrainConfig
+from gan3d_core.training.state import load_training_state, save_training_state
+
+StopHook = Callable[[], bool]
+
+MODEL_FILE = "model.safetensors"
+STATE_FILE = "training_state.safetensors"
+CONFIG_FILE = "config.json"
+
+
+class TrainingDiverged(Gan3dError):
+    """A loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass
+class TrainingData:
+    """Shapes uint8 (N, R, R, R), labels (N,), class names and, for models with an encoder,
+    rendered views uint8 (N, K, S, S, 3)."""
+
+    voxels: np.ndarray
+    labels: np.ndarray
+    class_names: list[str]
+    views: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.voxels)
+
+
+class TrainerCallback:
+    """Hooks the trainer calls; subclass and override what you need."""
+
+    def on_train_start(self, trainer: Trainer) -> None: ...
+
+    def on_step_end(self, trainer: Trainer, logs: dict[str, float]) -> None: ...
+
+    def on_validation_end(
+        self, trainer: Trainer, metrics: dict[str, float], images: dict[str, np.ndarray]
+    ) -> None: ...
+
+    def on_checkpoint(self, trainer: Trainer, path: Path) -> None: ...
+
+    def on_train_end(self, trainer: Trainer, reason: str) -> None: ...
+
+
+def _world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+class Trainer:
+    """Trains one model from :class:`TrainingData` into ``run_dir``."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        train_data: TrainingData,
+        validation_data: TrainingData | None,
+        run_dir: str | Path,
+        callbacks: Sequence[TrainerCallback] = (),
+        device: str = "auto",
+    ) -> None:
+        self.config = config
+        self.train_data = train_data
+        self.validation_data = validation_data
+        self.run_dir = Path(run_dir)
+        self.callbacks = list(callbacks)
+        self.rank, self.world_size = _world()
+        self.device = resolve_device(device)
+        self.model_config = config.model_config(len(train_data.class_names))
+        if self.model_config.has_encoder and train_data.views is None:
+            raise ValueError(f"a {config.kind} model trains on rendered views; none were given")
+        torch.manual_seed(config.seed)  # identical initial weights on every rank
+        self.networks = GanNetworks(self.model_config).to(self.device).train()
+        betas = (config.beta1, config.beta2)
+        self.optimizers: dict[str, torch.optim.Optimizer] = {
+            "generator": torch.optim.Adam(
+                self.networks.generator.parameters(), config.lr_generator, betas
+            ),
+            "discriminator": torch.optim.Adam(
+                self.networks.discriminator.parameters(), config.lr_discriminator, betas
+            ),
+        }
+        if self.networks.encoder is not None:
+            self.optimizers["encoder"] = torch.optim.Adam(
+                self.networks.encoder.parameters(), config.lr_encoder, betas
+            )
+        self.sampler = DistributedSampler(
+            range(len(train_data)),
+            num_replicas=self.world_size,
+            rank=self.rank,
+            shuffle=True,
+            seed=config.seed,
+            drop_last=True,
+        )
+        self.steps_per_epoch = len(self.sampler) // config.batch_size
+        if self.steps_per_epoch < 1:
+            raise ValueError(
+                f"{len(train_data)} training shapes make no full batch of {config.batch_size} "
+                f"per process ({self.world_size} processes); lower --batch-size"
+            )
+        self.total_steps = config.epochs * self.steps_per_epoch
+        self.step = 0
+        self.d_updates = 0
+        self.started = time.time()
+        self.elapsed_before = 0.0
+        self.last_validation: dict[str, float] = {}
+        self.augmentation = ShapeAugmentation(
+            config.rotation_degrees, config.translation_voxels, config.mirror
+        )
+        self._epoch_order: tuple[int, list[int]] = (-1, [])
+        self._validation_cache: dict[str, Any] = {}
+        autocast_bf16 = config.precision == "bf16" or (
+            config.precision == "auto"
+            and self.device.type == "cuda"
+            and torch.cuda.is_bf16_supported()
+        )
+        self.autocast_dtype = torch.bfloat16 if autocast_bf16 else None
+
+    # -- bookkeeping ----------------------------------------------------------------------
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def epoch(self) -> float:
+        return self.step / self.steps_per_epoch
+
+    @property
+    def elapsed(self) -> float:
+        return self.elapsed_before + time.time() - self.started
+
+    def _emit(self, hook: str, *args) -> None:
+        if self.is_main:
+            for callback in self.callbacks:
+                getattr(callback, hook)(self, *args)
+
+    def card(self) -> dict[str, Any]:
+        """The model card written with every checkpoint."""
+        data = self.train_data
+        counts = np.bincount(data.labels, minlength=len(data.class_names))
+        return {
+            "name": f"{self.config.kind} {self.config.resolution}^3",
+            "class_names": list(data.class_names),
+            "training": {
+                "data": self.config.data,
+                "shapes": len(data),
+                "shapes_per_class": dict(zip(data.class_names, counts.tolist())),
+                "steps": self.step,
+                "epochs": round(self.epoch, 3),
+                "seconds": round(self.elapsed, 1),
+                "processes": self.world_size,
+                "device": str(self.device),
+                "settings": self.config.to_dict(),
+            },
+            "metrics": {"validation": self.last_validation} if self.last_validation else {},
+        }
+
+    def save(self) -> Path | None:
+        """Write the resumable state and the inference checkpoint (rank 0 only)."""
+        if not self.is_main:
+            return None
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        info = {
+            "step": self.step,
+            "d_updates": self.d_updates,
+            "elapsed": self.elapsed,
+            "last_validation": self.last_validation,
+        }
+        save_training_state(self.run_dir / STATE_FILE, self.networks, self.optimizers, info)
+        path = save_checkpoint(self.run_dir / MODEL_FILE, self.networks, self.card())
+        self._emit("on_checkpoint", path)
+        return path
+
+    def resume(self) -> None:
+        """Continue from ``run_dir``'s training state."""
+        info = load_training_state(self.run_dir / STATE_FILE, self.networks, self.optimizers)
+        self.step = int(info["step"])
+        self.d_updates = int(info["d_updates"])
+        self.elapsed_before = float(info["elapsed"])
+        self.started = time.time()
+        self.last_validation = info.get("last_validation", {})
+
+    def write_config(self) -> None:
+        if self.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            text = json.dumps(self.config.to_dict(), indent=2)
+            write_bytes_atomic(self.run_dir / CONFIG_FILE, text.encode())
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def fit(self, should_stop: StopHook | None = None) -> str:
+        """Train until the last epoch ends (-> "finished") or ``should_stop()`` (-> "stopped").
+
+        State is saved every ``checkpoint_every`` steps and when stopping; a non-finite loss
+        raises :class:`TrainingDiverged` and leaves the last saved state untouched.
+        """
+        self.write_config()
+        self._emit("on_train_start")
+        reason = "finished"
+        while self.step < self.total_steps:
+            if should_stop is not None and should_stop():
+                reason = "stopped"
+                break
+            logs = self.train_step(self._batch(self.step))
+            bad = [k for k, v in logs.items() if not np.isfinite(v)]
+            if bad:
+                raise TrainingDiverged(
+                    f"{', '.join(bad)} became {logs[bad[0]]} at step {self.step + 1}; the last good "
+                    f"checkpoint is kept in {self.run_dir} (lower the learning rates and --resume)"
+                )
+            self.step += 1
+            self._emit("on_step_end", logs)
+            if self.step % self.config.validate_every == 0 or self.step == self.total_steps:
+                self.validate()
+            if self.step % self.config.checkpoint_every == 0 and self.step < self.total_steps:
+                self.save()
+        self.save()
+        self._emit("on_train_end", reason)
+        return reason
+
+    def _batch(self, step: int) -> dict[str, torch.Tensor]:
+        epoch, index = divmod(step, self.steps_per_epoch)
+        if self._epoch_order[0] != epoch:
+            self.sampler.set_epoch(epoch)
+            self._epoch_order = (epoch, list(self.sampler))
+        size = self.config.batch_size
+        indices = np.asarray(self._epoch_order[1][index * size : (index + 1) * size])
+        data = self.train_data
+        batch = {
+            "voxels": torch.from_numpy(data.voxels[indices].astype(np.float32))[:, None],
+            "labels": torch.from_numpy(data.labels[indices]),
+        }
+        if self.model_config.has_encoder:
+            rng = np.random.default_rng([self.config.seed, step, self.rank, 1])
+            available = data.views.shape[1]
+            chosen = np.stack(
+                [rng.choice(available, self.config.views, replace=False) for _ in indices]
+            )
+            views = data.views[indices[:, None], chosen]  # (B, V, S, S, 3)
+            batch["views"] = torch.from_numpy(views.astype(np.float32) / 255.0).permute(
+                0, 1, 4, 2, 3
+            )
+        return batch
+
+    def _average_gradients(self, module: torch.nn.Module) -> None:
+        if self.world_size > 1:
+            for parameter in module.parameters():
+                if parameter.grad is not None:
+                    dist.all_reduce(parameter.grad)
+                    parameter.grad /= self.world_size
+
+    def _recon_loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        kind = self.config.recon_loss
+        if kind == "bce":
+            loss = F.binary_cross_entropy_with_logits(logits.float(), target)
+        else:
+            squared = (torch.sigmoid(logits.float()) - target) ** 2
+            loss = squared.flatten(1).sum(1).mean() if kind == "l2_sum" else squared.mean()
+        return loss
+
+    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        """One update of D, then E and G; returns the step's losses and D accuracies."""
+        config, networks, device = self.config, self.networks, self.device
+        torch.manual_seed(config.seed * 1_000_003 + self.step * 101 + self.rank)  # dropout
+        generator = torch.Generator().manual_seed(config.seed * 7_919 + self.step * 31 + self.rank)
+        real = batch["voxels"].to(device)  # (B, 1, R, R, R)
+        labels = batch["labels"].to(device) if self.model_config.conditional else None
+        size = real.shape[0]
+
+        def targets(value_range: tuple[float, float], exact: float) -> torch.Tensor:
+            if not config.soft_labels:
+                return torch.full((size,), exact, device=device)
+            low, high = value_range
+            return (torch.rand(size, generator=generator) * (high - low) + low).to(device)
+
+        z = torch.randn(size, self.model_config.latent_dim, generator=generator).to(device)
+        real_for_d = self.augmentation(real, generator) if self.augmentation.enabled else real
+        views = batch.get("views")
+        if views is not None:
+            views = views.to(device)
+            if config.image_augmentation:
+                views = augment_images(views, generator)
+            eps = torch.randn(
+                size, views.shape[1], self.model_config.latent_dim, generator=generator
+            )
+        autocast = torch.autocast(
+            device.type,
+            dtype=self.autocast_dtype or torch.float32,
+            enabled=self.autocast_dtype is not None,
+        )
+        bce = F.binary_cross_entropy_with_logits
+
+        # 1. discriminator
+        with autocast:
+            with torch.no_grad():
+                fake = torch.sigmoid(networks.generator(z, labels))
+            real_scores = networks.discriminator(real_for_d, labels).float()
+            fake_scores = networks.discriminator(fake, labels).float()
+            loss_d = bce(real_scores, targets(config.real_label_range, 1.0)) + bce(
+                fake_scores, targets(config.fake_label_range, 0.0)
+            )
+            if views is not None and config.recon_in_discriminator != "none":
+                with torch.no_grad():
+                    means, _ = networks.encoder(views)
+                    recon = torch.sigmoid(networks.generator(networks.encoder.pool(means), labels))
+                recon_scores = networks.discriminator(recon, labels).float()
+                as_real = config.recon_in_discriminator == "real"
+                recon_target = (
+                    targets(config.real_label_range, 1.0)
+                    if as_real
+                    else targets(config.fake_label_range, 0.0)
+                )
+                loss_d = loss_d + bce(recon_scores, recon_target)
+        accuracy_real = (real_scores > 0).float().mean()
+        accuracy_fake = (fake_scores < 0).float().mean()
+        accuracy = torch.stack([accuracy_real, accuracy_fake]).mean().detach()
+        if self.world_size > 1:
+            dist.all_reduce(accuracy)  # every rank must take the same decision
+            accuracy /= self.world_size
+        threshold = config.d_accuracy_threshold
+        update_d = threshold is None or accuracy.item() < threshold
+        if update_d:
+            self.optimizers["discriminator"].zero_grad(set_to_none=True)
+            loss_d.backward()
+            self._average_gradients(networks.discriminator)
+            self.optimizers["discriminator"].step()
+            self.d_updates += 1
+
+        # 2. encoder and generator
+        logs: dict[str, float] = {}
+        with autocast:
+            fake_logits = networks.generator(z, labels)
+            scores = networks.discriminator(torch.sigmoid(fake_logits), labels).float()
+            loss_g = bce(scores, torch.ones(size, device=device))
+            loss_e = torch.zeros((), device=device)
+            if views is not None:
+                means, log_variances = networks.encoder(views)  # (B, V, L) each
+                means, log_variances = means.float(), log_variances.float()
+                per_view = means + eps.to(device) * torch.exp(0.5 * log_variances)
+                z_encoded = networks.encoder.pool(per_view)  # (B, L)
+                recon_logits = networks.generator(z_encoded, labels)
+                kl = -0.5 * (1 + log_variances - means**2 - log_variances.exp()).sum(-1).mean()
+                recon = self._recon_loss(recon_logits, real)
+                loss_e = config.kl_weight * kl + config.recon_weight * recon
+                if config.ssim_weight > 0:
+                    ssim = ssim3d_torch(torch.sigmoid(recon_logits.float()), real).mean()
+                    loss_e = loss_e + config.ssim_weight * (1 - ssim)
+                if config.recon_in_discriminator == "real":
+                    recon_scores = networks.discriminator(
+                        torch.sigmoid(recon_logits), labels
+                    ).float()
+                    loss_g = loss_g + bce(recon_scores, torch.ones(size, device=device))
+                with torch.no_grad():
+                    iou_batch = iou(
+                        torch.sigmoid(recon_logits.float()).detach().cpu().numpy()[:, 0],
+                        real.cpu().numpy()[:, 0],
+                    )
+                logs.update(kl=kl.item(), recon=recon.item(), train_iou=float(np.mean(iou_batch)))
+        for name in ("generator", "encoder"):
+            if name in self.optimizers:
+                self.optimizers[name].zero_grad(set_to_none=True)
+        (loss_g + loss_e).backward()
+        self._average_gradients(networks.generator)
+        self.optimizers["generator"].step()
+        if networks.encoder is not None:
+            self._average_gradients(networks.encoder)
+            self.optimizers["encoder"].step()
+        logs.update(
+            loss_d=loss_d.item(),
+            loss_g=loss_g.item(),
+            d_accuracy_real=accuracy_real.item(),
+            d_accuracy_fake=accuracy_fake.item(),
+            d_updated=float(update_d),
+        )
+        if views is not None:
+            logs["loss_e"] = loss_e.item()
+        return logs
+
+    # -- validation -----------------------------------------------------------------------
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """Sample diversity and, with an encoder, reconstruction quality on held-out shapes."""
+        if not self.is_main:
+            return {}
+        networks, config = self.networks, self.config
+        networks.eval()
+        count = config.validation_samples
+        class_count = len(self.train_data.class_names)
+        sample_labels = torch.arange(count, device=self.device) % class_count
+        labels = sample_labels if self.model_config.conditional else None
+        z = torch.randn(
+            count,
+            self.model_config.latent_dim,
+            generator=torch.Generator().manual_seed(config.seed),
+        )
+        samples = (
+            torch.sigmoid(networks.generator(z.to(self.device), labels).float())[:, 0].cpu().numpy()
+        )
+        metrics = {
+            "samples_mean_pairwise_iou": mean_pairwise_iou(samples),
+            "samples_occupancy": float((samples > 0.5).mean()),
+        }
+        images = {"samples": samples[:8]}
+        validation = self.validation_data
+        if validation is not None and len(validation) > 1:
+            if "data_pairwise_iou" not in self._validation_cache:
+                reference = validation.voxels[:count]
+                self._validation_cache["data_pairwise_iou"] = mean_pairwise_iou(reference)
+            metrics["data_mean_pairwise_iou"] = self._validation_cache["data_pairwise_iou"]
+            if self.model_config.has_encoder and validation.views is not None:
+                metrics.update(self._validate_reconstruction(validation, images))
+        networks.train()
+        self.last_validation = {k: round(float(v), 5) for k, v in metrics.items()}
+        self._emit("on_validation_end", metrics, images)
+        return metrics
+
+    def _validate_reconstruction(self, validation: TrainingData, images: dict) -> dict[str, float]:
+        networks = self.networks
+        views_used = self.model_config.num_views
+        ious, ious_04, ssims = [], [], []
+        for start in range(0, len(validation), 32):
+            stop = min(start + 32, len(validation))
+            views = validation.views[start:stop, :views_used]  # ring views, deterministic
+            batch = (
+                torch.from_numpy(views.astype(np.float32) / 255.0)
+                .permute(0, 1, 4, 2, 3)
+                .to(self.device)
+            )
+            means, _ = networks.encoder(batch)
+            labels = torch.from_numpy(validation.labels[start:stop]).to(self.device)
+            recon = torch.sigmoid(
+                networks.generator(
+                    networks.encoder.pool(means), labels if self.model_config.conditional else None
+                )
+            ).float()
+            target = torch.from_numpy(validation.voxels[start:stop].astype(np.float32)).to(
+                self.device
+            )
+            prediction = recon[:, 0].cpu().numpy()
+            ious.append(iou(prediction, target.cpu().numpy()))
+            ious_04.append(iou(prediction, target.cpu().numpy(), threshold=0.4))
+            ssims.append(ssim3d_torch(recon[:, 0], target).cpu().numpy())
+            if start == 0:
+                images["reconstructions"] = prediction[:4]
+                images["targets"] = validation.voxels[:4].astype(np.float32)
+        return {
+            "iou": float(np.mean(np.concatenate(ious))),
+            "iou@0.4": float(np.mean(np.concatenate(ious_04))),
+            "ssim": float(np.mean(np.concatenate(ssims))),
+        }
