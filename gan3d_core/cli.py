@@ -1,4 +1,5 @@
-"""The ``gan3d`` command line: info, sample, reconstruct, interpolate, export, voxelize.
+"""The ``gan3d`` command line: info, sample, reconstruct, interpolate, export, voxelize,
+render, train and eval (the last three live in :mod:`gan3d_core.training.cli`).
 
 Every command exits 0 on success; on bad input it prints one line to stderr naming the file
 and the problem, exits 1, and leaves no partial output (set GAN3D_DEBUG=1 for tracebacks).
@@ -25,7 +26,7 @@ FORMATS = ("stl", "obj", "ply", "glb", "binvox", "npy")
 
 
 @contextmanager
-def _progress_bar(description: str, total: int = 1000) -> Iterator[Callable[[float, str], None]]:
+def progress_bar(description: str, total: int = 1000) -> Iterator[Callable[[float, str], None]]:
     """A ``progress(fraction, message)`` hook drawing a tqdm bar on stderr (TTYs only)."""
     from tqdm import tqdm
 
@@ -53,7 +54,7 @@ def _decode(model, latents: np.ndarray, class_name: str | None) -> np.ndarray:
         raise InputFileError(
             f"{model.path}: conditional model, choose --class from {', '.join(model.class_names)}"
         )
-    with _progress_bar("decoding") as progress:
+    with progress_bar("decoding") as progress:
         return model.decode(latents, labels=class_name, progress=progress)
 
 
@@ -97,7 +98,7 @@ def _write_shapes(shapes: np.ndarray, paths: Sequence[Path], options, descriptio
         paths[0].parent.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     try:
-        with _progress_bar(description) as progress:
+        with progress_bar(description) as progress:
             for index, (shape, path) in enumerate(zip(shapes, paths)):
                 if path.exists():
                     raise InputFileError(f"{path}: already exists; choose another output folder")
@@ -372,6 +373,12 @@ def build_parser() -> argparse.ArgumentParser:
     voxelize.add_argument("-r", "--resolution", type=int, default=32, help="grid size (default 32)")
     voxelize.add_argument("-o", "--output", required=True, metavar="OUT", help=".binvox or .npy")
     voxelize.set_defaults(func=cmd_voxelize)
+
+    from gan3d_core.training.cli import add_eval_parser, add_render_parser, add_train_parser
+
+    add_render_parser(commands)
+    add_train_parser(commands)
+    add_eval_parser(commands)
     return parser
 
 

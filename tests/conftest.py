@@ -89,3 +89,31 @@ def object_photo(size: int = 96, background=(200, 200, 200)) -> np.ndarray:
     image[:] = background
     image[20:60, 30:50] = (40, 60, 90)
     return image
+
+
+def synthetic_shapes(per_class: int = 6, resolution: int = 32, seed: int = 0):
+    """Three classes of solid primitives with random sizes: boxes, balls and columns.
+
+    Returns (voxels uint8 (N, R, R, R), labels (N,), class names).
+    """
+    rng = np.random.default_rng(seed)
+    axis = np.arange(resolution) - (resolution - 1) / 2
+    x, y, z = np.meshgrid(axis, axis, axis, indexing="ij")
+    shapes, labels = [], []
+    for _ in range(per_class):
+        half = rng.uniform(0.2, 0.4, size=3) * resolution
+        shapes.append((np.abs(x) < half[0]) & (np.abs(y) < half[1]) & (np.abs(z) < half[2]))
+        radius = rng.uniform(0.25, 0.42) * resolution
+        shapes.append(x**2 + y**2 + z**2 < radius**2)
+        radius, height = rng.uniform(0.1, 0.2) * resolution, rng.uniform(0.3, 0.45) * resolution
+        shapes.append((x**2 + y**2 < radius**2) & (np.abs(z) < height))
+        labels += [0, 1, 2]
+    return np.stack(shapes).astype(np.uint8), np.array(labels, np.int64), ["box", "ball", "column"]
+
+
+@pytest.fixture(scope="session")
+def synthetic_npz(tmp_path_factory) -> Path:
+    voxels, labels, names = synthetic_shapes()
+    path = tmp_path_factory.mktemp("data") / "shapes.npz"
+    np.savez(path, voxels=voxels, labels=labels, class_names=np.array(names))
+    return path

@@ -68,7 +68,9 @@ class VoxelDataset:
         old_to_new = {self.class_names.index(n): i for i, n in enumerate(names)}
         keep = np.flatnonzero(np.isin(self.labels, list(old_to_new)))
         subset = self.subset(keep)
-        subset.labels = np.array([old_to_new[int(label)] for label in subset.labels], dtype=np.int64)
+        subset.labels = np.array(
+            [old_to_new[int(label)] for label in subset.labels], dtype=np.int64
+        )
         subset.class_names = list(names)
         return subset
 
@@ -106,6 +108,24 @@ def stratified_limit(labels: np.ndarray, limit: int, seed: int = 0) -> np.ndarra
     fraction = 1.0 - limit / len(labels)
     keep, _ = stratified_split(labels, fraction, seed)
     return keep[:limit]
+
+
+def split_dataset(
+    dataset: VoxelDataset,
+    classes: list[str] | None = None,
+    limit: int | None = None,
+    validation_fraction: float = 0.1,
+    seed: int = 0,
+) -> tuple[VoxelDataset, VoxelDataset]:
+    """The training and validation sets a run uses: chosen classes, at most ``limit``
+    shapes (class proportions kept), then a stratified split. Training and evaluation both
+    call this, so ``gan3d eval --subset validation`` sees exactly the held-out shapes."""
+    if classes:
+        dataset = dataset.select_classes(list(classes))
+    if limit is not None:
+        dataset = dataset.subset(stratified_limit(dataset.labels, limit, seed))
+    train_index, validation_index = stratified_split(dataset.labels, validation_fraction, seed)
+    return dataset.subset(train_index), dataset.subset(validation_index)
 
 
 # -- loading ------------------------------------------------------------------------------

@@ -43,9 +43,11 @@ class View:
     colour: tuple[float, float, float] = DEFAULT_COLOUR
 
 
-def ring_views(count: int = 12, elevation: float = 30.0) -> list[View]:
-    """``count`` views evenly spaced in azimuth, starting at 0 degrees (looking along -x)."""
-    return [View(azimuth=360.0 * k / count, elevation=elevation) for k in range(count)]
+def ring_views(count: int = 12, elevation: float = 30.0, azimuth_offset: float = 0.0) -> list[View]:
+    """``count`` views evenly spaced in azimuth from ``azimuth_offset`` degrees (0: from +x)."""
+    return [
+        View(azimuth=azimuth_offset + 360.0 * k / count, elevation=elevation) for k in range(count)
+    ]
 
 
 def jittered_views(count: int, rng: np.random.Generator) -> list[View]:
@@ -137,17 +139,22 @@ def render_views(
     image_size: int = 128,
     jitter: bool = False,
     seed: int = 0,
+    azimuth_offset: float = 0.0,
     progress: ProgressHook | None = None,
     should_stop: StopHook | None = None,
 ) -> np.ndarray:
-    """Views of every shape: uint8 (N, V, S, S, 3). Ring views, or jittered with ``seed``."""
+    """Views of every shape: uint8 (N, V, S, S, 3). Ring views (starting at
+    ``azimuth_offset``), or jittered ones drawn with ``seed``."""
     rng = np.random.default_rng(seed)
     out = np.empty((len(voxels), views_per_shape, image_size, image_size, 3), np.uint8)
     with ShapeRenderer(image_size) as renderer:
         for index, shape in enumerate(voxels):
             if should_stop is not None and should_stop():
                 raise OperationCancelled("rendering cancelled")
-            views = jittered_views(views_per_shape, rng) if jitter else ring_views(views_per_shape)
+            if jitter:
+                views = jittered_views(views_per_shape, rng)
+            else:
+                views = ring_views(views_per_shape, azimuth_offset=azimuth_offset)
             out[index] = renderer.render(shape, views)
             if progress is not None:
                 progress((index + 1) / len(voxels), f"rendered {index + 1} of {len(voxels)} shapes")
@@ -161,19 +168,25 @@ def cached_render_views(
     image_size: int = 128,
     jitter: bool = False,
     seed: int = 0,
+    azimuth_offset: float = 0.0,
     progress: ProgressHook | None = None,
     should_stop: StopHook | None = None,
 ) -> np.ndarray:
     """:func:`render_views`, stored in ``cache_dir`` under a hash of shapes and settings."""
     digest = hashlib.sha1(np.ascontiguousarray(voxels, np.uint8).tobytes())
-    digest.update(f"{views_per_shape}|{image_size}|{jitter}|{seed}|{MESH_SMOOTHING}|v1".encode())
+    settings = (
+        f"{views_per_shape}|{image_size}|{jitter}|{seed}|{azimuth_offset}|{MESH_SMOOTHING}|v1"
+    )
+    digest.update(settings.encode())
     path = Path(cache_dir) / f"views_{digest.hexdigest()[:16]}.npy"
     if path.is_file():
         try:
             return np.load(path, mmap_mode="r", allow_pickle=False)
         except (ValueError, OSError):
             path.unlink(missing_ok=True)
-    images = render_views(voxels, views_per_shape, image_size, jitter, seed, progress, should_stop)
+    images = render_views(
+        voxels, views_per_shape, image_size, jitter, seed, azimuth_offset, progress, should_stop
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     write_npy_atomic(path, images)
     return images

@@ -31,6 +31,9 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
     path = check_output_path(path)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # mkstemp makes private (0600) files; give the result the mode a plain open() would,
+        # or keep the mode of the file being replaced.
+        os.chmod(tmp_name, path.stat().st_mode & 0o7777 if path.exists() else _default_mode())
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -40,6 +43,12 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
         Path(tmp_name).unlink(missing_ok=True)
         raise
     return path
+
+
+def _default_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def check_input_file(

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from gan3d_core.data.datasets import load_dataset, stratified_limit, stratified_split
+from gan3d_core.data.datasets import load_dataset, split_dataset
 from gan3d_core.errors import InputFileError
 from gan3d_core.training.config import TrainConfig
 from gan3d_core.training.trainer import (
@@ -38,20 +38,14 @@ def prepare_data(
     """
     cache = Path(config.cache_dir) if config.cache_dir else default_cache_dir()
     dataset = load_dataset(config.data, config.resolution, cache_dir=cache / "voxels")
-    if config.classes:
-        dataset = dataset.select_classes(list(config.classes))
-    if config.limit is not None:
-        dataset = dataset.subset(stratified_limit(dataset.labels, config.limit, config.split_seed))
-    train_index, validation_index = stratified_split(
-        dataset.labels, config.validation_fraction, config.split_seed
+    train_set, validation_set = split_dataset(
+        dataset, config.classes, config.limit, config.validation_fraction, config.split_seed
     )
-    if len(train_index) == 0:
+    if len(train_set) == 0:
         raise InputFileError(f"{config.data}: no shapes left to train on")
-    train = TrainingData(
-        dataset.voxels[train_index], dataset.labels[train_index], dataset.class_names
-    )
+    train = TrainingData(train_set.voxels, train_set.labels, train_set.class_names)
     validation = TrainingData(
-        dataset.voxels[validation_index], dataset.labels[validation_index], dataset.class_names
+        validation_set.voxels, validation_set.labels, validation_set.class_names
     )
     if config.kind != "gan":
         from gan3d_core.data.render import cached_render_views
@@ -63,7 +57,7 @@ def prepare_data(
                 offset + share * fraction, f"{name}: {message}"
             )
 
-        share = len(train) / max(len(dataset), 1)
+        share = len(train) / max(len(train) + len(validation), 1)
         train.views = cached_render_views(
             train.voxels, cache / "views", config.rendered_views, config.image_size,
             jitter=config.render_jitter, seed=config.seed, progress=stage(0.0, share, "train views"),

@@ -1,0 +1,230 @@
+"""Model evaluation behind ``gan3d eval``: reconstruction, generation, classification.
+
+Every function returns a JSON-ready dict with overall figures and a ``per_class`` breakdown.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from gan3d_core.data.datasets import VoxelDataset
+from gan3d_core.errors import InputFileError
+from gan3d_core.inference import GanModel
+from gan3d_core.metrics import (
+    iou,
+    mean_pairwise_iou,
+    mmd_and_coverage,
+    occupancy_jsd,
+    one_nna,
+    ssim3d,
+)
+
+ProgressHook = Callable[[float, str], None]
+# Evaluation cameras sit between the training ring's azimuths (multiples of 30 degrees):
+# a 3/4 view for one view, a ring offset by 45 degrees for more.
+EVAL_AZIMUTH_OFFSET = 45.0
+
+
+def evaluation_views(
+    dataset: VoxelDataset,
+    views: int,
+    image_size: int,
+    cache_dir: str | os.PathLike | None = None,
+    progress: ProgressHook | None = None,
+) -> np.ndarray:
+    """Ring views of every shape, uint8 (N, views, S, S, 3), rendered with the training renderer."""
+    from gan3d_core.data.render import cached_render_views, render_views
+
+    settings = dict(
+        views_per_shape=views,
+        image_size=image_size,
+        azimuth_offset=EVAL_AZIMUTH_OFFSET,
+        progress=progress,
+    )
+    if cache_dir is None:
+        return render_views(dataset.voxels, **settings)
+    return cached_render_views(dataset.voxels, cache_dir, **settings)
+
+
+def _per_class(dataset: VoxelDataset, values: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
+    table = {}
+    for index, name in enumerate(dataset.class_names):
+        members = dataset.labels == index
+        if members.any():
+            table[name] = {"n": int(members.sum())} | {
+                key: round(float(v[members].mean()), 4) for key, v in values.items()
+            }
+    return table
+
+
+def evaluate_reconstruction(
+    model: GanModel,
+    dataset: VoxelDataset,
+    views: int = 1,
+    pool: str | None = None,
+    labels: str = "auto",
+    cache_dir: str | os.PathLike | None = None,
+    progress: ProgressHook | None = None,
+) -> dict:
+    """Render ``views`` views of each shape, reconstruct it, compare with the shape.
+
+    ``labels`` (conditional models): ``auto`` lets the model pick the class as for a user's
+    photo; ``given`` decodes with the true class.
+    """
+    if model.networks.encoder is None:
+        raise InputFileError(f"{model.path}: a {model.config.kind} model has no image encoder")
+    if labels not in ("auto", "given"):
+        raise ValueError(f"labels must be auto or given, got {labels!r}")
+
+    def stage(offset: float, share: float):
+        if progress is None:
+            return None
+        return lambda fraction, message: progress(offset + share * fraction, message)
+
+    images = evaluation_views(dataset, views, model.config.image_size, cache_dir, stage(0.0, 0.5))
+    predictions = np.empty(dataset.voxels.shape, np.float32)
+    for index in range(len(dataset)):
+        label = None
+        if model.config.conditional and labels == "given":
+            label = int(dataset.labels[index])
+        predictions[index] = model.reconstruct(list(images[index]), pool=pool, label=label)
+        if progress is not None:
+            progress(
+                0.5 + 0.5 * (index + 1) / len(dataset),
+                f"reconstructed {index + 1} of {len(dataset)}",
+            )
+    targets = dataset.voxels.astype(np.float32)
+    values = {
+        "iou": iou(predictions, targets),
+        "iou@0.4": iou(predictions, targets, threshold=0.4),
+        "ssim": ssim3d(predictions, targets),
+    }
+    return {
+        "task": "recon",
+        "n": len(dataset),
+        "views": views,
+        "pool": pool or model.config.pool,
+        **{key: round(float(v.mean()), 4) for key, v in values.items()},
+        "per_class": _per_class(dataset, values),
+    }
+
+
+def evaluate_generation(
+    model: GanModel, dataset: VoxelDataset, samples_per_class: int | None = None, seed: int = 0
+) -> dict:
+    """Samples per class against the dataset's shapes of that class (one set for
+    unconditional models): MMD, coverage, 1-NNA, occupancy JSD and sample diversity."""
+    groups: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    if model.config.conditional:
+        for index, name in enumerate(dataset.class_names):
+            reference = dataset.voxels[dataset.labels == index]
+            if len(reference) < 2:
+                continue
+            count = samples_per_class or len(reference)
+            latents = model.sample_latents(count, seed=seed + index)
+            groups[name] = (model.decode(latents, labels=model.label_index(name)), reference)
+    else:
+        count = samples_per_class or len(dataset)
+        groups["all"] = (model.decode(model.sample_latents(count, seed=seed)), dataset.voxels)
+    per_class = {}
+    for name, (samples, reference) in groups.items():
+        reference = reference.astype(np.float32)
+        per_class[name] = {
+            "n": len(reference),
+            **{k: round(v, 4) for k, v in mmd_and_coverage(samples, reference).items()},
+            "1-nna": round(one_nna(samples, reference), 4),
+            "jsd": round(occupancy_jsd(samples, reference), 4),
+            "samples_pairwise_iou": round(mean_pairwise_iou(samples), 4),
+            "data_pairwise_iou": round(mean_pairwise_iou(reference), 4),
+        }
+    keys = ("mmd", "coverage", "1-nna", "jsd", "samples_pairwise_iou", "data_pairwise_iou")
+    overall = {k: round(float(np.mean([row[k] for row in per_class.values()])), 4) for k in keys}
+    return {"task": "gen", "n": len(dataset), **overall, "per_class": per_class}
+
+
+@torch.inference_mode()
+def discriminator_features(model: GanModel, voxels: np.ndarray, batch_size: int = 32) -> np.ndarray:
+    """3D-GAN classification features: every hidden discriminator layer after the first,
+    max-pooled to 2^3 and concatenated -> float32 (N, F).
+
+    A conditional discriminator expects a class; features are averaged over all classes so
+    the true label is never used.
+    """
+    discriminator = model.networks.discriminator
+    class_count = model.config.num_classes if model.config.conditional else 1
+    features = []
+    for start in range(0, len(voxels), batch_size):
+        batch = torch.from_numpy(np.asarray(voxels[start : start + batch_size], np.float32)).to(
+            model.device
+        )
+        total = None
+        for label in range(class_count):
+            labels = None
+            if model.config.conditional:
+                labels = torch.full((len(batch),), label, dtype=torch.long, device=model.device)
+            layers = discriminator.features(batch, labels)[1:]
+            pooled = torch.cat([F.adaptive_max_pool3d(a, 2).flatten(1) for a in layers], dim=1)
+            total = pooled if total is None else total + pooled
+        features.append((total / class_count).float().cpu().numpy())
+    return np.concatenate(features)
+
+
+def evaluate_classification(model: GanModel, train: VoxelDataset, test: VoxelDataset) -> dict:
+    """Linear SVM on discriminator features of ``train``, accuracy on ``test``."""
+    try:
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+        from sklearn.svm import LinearSVC
+    except ImportError:
+        raise InputFileError(
+            "classification needs scikit-learn: pip install 'gan3d-studio[train]'"
+        ) from None
+    if train.class_names != test.class_names:
+        raise InputFileError("--train and --data must have the same class names")
+    classifier = make_pipeline(StandardScaler(), LinearSVC(C=0.01, max_iter=5000))
+    classifier.fit(discriminator_features(model, train.voxels), train.labels)
+    predicted = classifier.predict(discriminator_features(model, test.voxels))
+    correct = (predicted == test.labels).astype(np.float64)
+    return {
+        "task": "classify",
+        "n": len(test),
+        "n_train": len(train),
+        "accuracy": round(float(correct.mean()), 4),
+        "per_class": _per_class(test, {"accuracy": correct}),
+    }
+
+
+def load_eval_dataset(
+    path: str | Path,
+    resolution: int,
+    subset: str = "all",
+    split: dict | None = None,
+    limit: int | None = None,
+) -> VoxelDataset:
+    """The shapes to evaluate on. ``subset`` ``train`` or ``validation`` re-creates a
+    training run's split from ``split`` (classes, limit, validation_fraction, split_seed, as
+    stored in the model card); ``limit`` then caps the number of shapes evaluated."""
+    from gan3d_core.data.datasets import load_dataset, split_dataset, stratified_limit
+
+    if subset not in ("all", "train", "validation"):
+        raise ValueError(f"subset must be all, train or validation, got {subset!r}")
+    dataset = load_dataset(path, resolution)
+    if subset != "all":
+        split = split or {}
+        train, validation = split_dataset(
+            dataset,
+            split.get("classes"),
+            split.get("limit"),
+            split.get("validation_fraction", 0.1),
+            split.get("split_seed", 0),
+        )
+        dataset = validation if subset == "validation" else train
+    if limit is not None:
+        dataset = dataset.subset(stratified_limit(dataset.labels, limit))
+    return dataset

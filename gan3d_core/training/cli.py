@@ -1,0 +1,366 @@
+"""``gan3d train``, ``gan3d eval`` and ``gan3d render``.
+
+``train`` takes every :class:`TrainConfig` field as an option (``--lr-generator 0.001``,
+``--soft-labels``), an optional ``--config FILE.json`` underneath them, and on ``--resume``
+the run folder's own settings underneath both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gan3d_core.errors import InputFileError
+from gan3d_core.training.config import TrainConfig
+
+# Short flags from the product spec for a few fields; every field also has --field-name.
+_ALIASES = {"resolution": ["--res"], "batch_size": ["-b"]}
+_HELP = {
+    "kind": "model family: gan, vaegan, multiview or cvaegan",
+    "data": ".npz, folder of .binvox or meshes, or a ModelNet-style tree",
+    "resolution": "voxel grid size, 32 or 64",
+    "classes": "comma-separated class names to train on",
+    "limit": "use at most N shapes (class proportions kept)",
+    "views": "views per shape the encoder sees in each step",
+    "pool": "combine views by mean, max or lstm",
+    "d_accuracy_threshold": "update D only while its batch accuracy is below this ('none': always)",
+    "soft_labels": "real labels ~ U(real-label-range), fake ~ U(fake-label-range)",
+    "recon_in_discriminator": "show reconstructions to D as real, fake, or not at all (none)",
+    "kl_weight": "weight of the KL term (paper 5)",
+    "recon_weight": "weight of the reconstruction term (paper 1e-4 with l2_sum)",
+    "ssim_weight": "weight of the 1 - SSIM term",
+    "precision": "auto (bf16 on capable GPUs, fp32 on CPU), fp32 or bf16",
+    "checkpoint_every": "save the resumable state every N steps",
+    "validate_every": "validate (and log images) every N steps",
+}
+
+
+def _comma_list(convert):
+    def parse(text: str):
+        return [convert(part) for part in text.split(",") if part.strip()]
+
+    return parse
+
+
+def _optional_float(text: str) -> float | None:
+    return None if text.lower() == "none" else float(text)
+
+
+def _float_pair(text: str) -> list[float]:
+    values = [float(v) for v in text.split(",")]
+    if len(values) != 2:
+        raise argparse.ArgumentTypeError(f"expected two comma-separated numbers, got {text!r}")
+    return values
+
+
+_PARSERS = {
+    "classes": _comma_list(str),
+    "generator_widths": _comma_list(int),
+    "discriminator_widths": _comma_list(int),
+    "encoder_widths": _comma_list(int),
+    "d_accuracy_threshold": _optional_float,
+    "real_label_range": _float_pair,
+    "fake_label_range": _float_pair,
+}
+
+
+def add_train_parser(commands) -> None:
+    parser = commands.add_parser(
+        "train",
+        help="train a model on shapes",
+        description="Train a model. Every option below overrides --config and, on --resume, "
+        "the run folder's saved settings.",
+    )
+    parser.add_argument("-o", "--out", required=True, metavar="RUN_DIR", help="run folder")
+    parser.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR")
+    parser.add_argument("--config", metavar="FILE.json", help="settings file (TrainConfig fields)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    parser.add_argument("--no-tensorboard", action="store_true", help="skip TensorBoard logs")
+    defaults = TrainConfig()
+    group = parser.add_argument_group("training settings")
+    for field in dataclasses.fields(TrainConfig):
+        flags = [f"--{field.name.replace('_', '-')}", *_ALIASES.get(field.name, [])]
+        default = getattr(defaults, field.name)
+        help_text = _HELP.get(field.name, field.name.replace("_", " "))
+        help_text += f" (default {default})"
+        if isinstance(default, bool):
+            group.add_argument(
+                *flags, dest=field.name, action=argparse.BooleanOptionalAction,
+                default=argparse.SUPPRESS, help=help_text,
+            )  # fmt: skip
+            continue
+        convert = _PARSERS.get(field.name) or (type(default) if default is not None else str)
+        if field.name == "limit":
+            convert = int
+        group.add_argument(
+            *flags, dest=field.name, type=convert, default=argparse.SUPPRESS, help=help_text
+        )
+    parser.set_defaults(func=cmd_train)
+
+
+def _settings(args: argparse.Namespace) -> TrainConfig:
+    """Defaults <- run folder (resume) <- --config <- command-line options."""
+    from gan3d_core.training.run import load_run_config
+
+    values: dict[str, Any] = {}
+    if args.resume:
+        values.update(load_run_config(args.out).to_dict())
+    if args.config:
+        path = Path(args.config)
+        if not path.is_file():
+            raise InputFileError(f"{path}: no such settings file")
+        try:
+            values.update(json.loads(path.read_text()))
+        except json.JSONDecodeError as exc:
+            raise InputFileError(f"{path}: not valid JSON ({exc})") from None
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    values.update({k: v for k, v in vars(args).items() if k in names})
+    if not values.get("data"):
+        raise InputFileError("train: give --data (a dataset file or folder)")
+    try:
+        return TrainConfig.from_dict(values)
+    except (TypeError, ValueError) as exc:
+        raise InputFileError(f"train: {exc}") from None
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from gan3d_core.training.callbacks import ProgressBarCallback, TensorBoardCallback
+    from gan3d_core.training.run import init_distributed, prepare_data, train_run
+
+    config = _settings(args)
+    rank, world = init_distributed()
+    callbacks = []
+    if rank == 0:
+        callbacks.append(ProgressBarCallback())
+        if not args.no_tensorboard:
+            callbacks.append(TensorBoardCallback(Path(args.out) / "events"))
+    stop_requested = []
+
+    def request_stop(signum, frame) -> None:
+        stop_requested.append(signum)
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C aborts
+        print("\nstopping after this step and saving; Ctrl-C again to abort", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, request_stop)
+    try:
+        data = _prepare_on_every_rank(config, rank, world, prepare_data)
+        trainer = train_run(
+            config, args.out, resume=args.resume, callbacks=callbacks,
+            should_stop=lambda: bool(stop_requested), device=args.device, data=data,
+        )  # fmt: skip
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if world > 1:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+    if rank == 0:
+        where = Path(args.out) / "model.safetensors"
+        if stop_requested:
+            print(
+                f"stopped at step {trainer.step}; continue with: gan3d train -o {args.out} --resume"
+            )
+            print(where)
+            return 130
+        print(where)
+    return 0
+
+
+def _prepare_on_every_rank(config: TrainConfig, rank: int, world: int, prepare_data):
+    """Rank 0 loads and renders first (filling the caches); the others then read them."""
+    from gan3d_core.cli import progress_bar
+
+    if world > 1:
+        import torch.distributed as dist
+
+        if rank != 0:
+            dist.barrier()
+    if rank == 0:
+        with progress_bar("preparing data") as progress:
+            data = prepare_data(config, progress)
+    else:
+        data = prepare_data(config)
+    if world > 1 and rank == 0:
+        dist.barrier()
+    return data
+
+
+# -- eval ---------------------------------------------------------------------------------
+
+
+def add_eval_parser(commands) -> None:
+    parser = commands.add_parser(
+        "eval",
+        help="measure a model: reconstruction, generation or classification",
+        description="Evaluate a checkpoint on a dataset; --json prints one JSON object.",
+    )
+    parser.add_argument("checkpoint", metavar="CKPT")
+    parser.add_argument("--data", required=True, metavar="DATA", help="dataset (.npz or folder)")
+    parser.add_argument("--task", required=True, choices=("recon", "gen", "classify"))
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--views", type=int, default=1, help="views per shape for recon (default 1)"
+    )
+    parser.add_argument("--pool", choices=("mean", "max", "lstm"), help="combine views (recon)")
+    parser.add_argument("--labels", choices=("auto", "given"), default="auto",
+                        help="conditional recon: the model picks the class (auto) or is told it")  # fmt: skip
+    parser.add_argument("--subset", choices=("all", "train", "validation"), default="all",
+                        help="train/validation: the split recorded in the model card")  # fmt: skip
+    parser.add_argument("--limit", type=int, help="evaluate at most N shapes")
+    parser.add_argument(
+        "--samples", type=int, help="gen: samples per class (default: as many as shapes)"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--train", metavar="DATA", help="classify: shapes to fit the SVM on")
+    parser.add_argument("--device", default="auto")
+    parser.set_defaults(func=cmd_eval)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from gan3d_core import evaluation
+    from gan3d_core.cli import progress_bar
+    from gan3d_core.inference import load_model
+    from gan3d_core.training.run import default_cache_dir
+
+    model = load_model(args.checkpoint, device=args.device)
+    split = model.card.get("training", {}).get("settings", {})
+    if args.subset != "all" and not split:
+        raise InputFileError(
+            f"{args.checkpoint}: model card records no training split; use --subset all"
+        )
+    dataset = evaluation.load_eval_dataset(
+        args.data, model.resolution, args.subset, split, args.limit
+    )
+    if model.class_names and dataset.class_names != model.class_names:
+        raise InputFileError(
+            f"{args.data}: classes {', '.join(dataset.class_names)} differ from the model's "
+            f"{', '.join(model.class_names)}"
+        )
+    if args.task == "recon":
+        with progress_bar("evaluating") as progress:
+            result = evaluation.evaluate_reconstruction(
+                model,
+                dataset,
+                args.views,
+                args.pool,
+                args.labels,
+                default_cache_dir() / "views",
+                progress,
+            )
+    elif args.task == "gen":
+        result = evaluation.evaluate_generation(model, dataset, args.samples, args.seed)
+    else:
+        if not args.train:
+            raise InputFileError("eval --task classify needs --train DATA to fit the classifier on")
+        train = evaluation.load_eval_dataset(args.train, model.resolution, "all")
+        result = evaluation.evaluate_classification(model, train, dataset)
+    result["checkpoint"] = str(args.checkpoint)
+    result["data"] = str(args.data)
+    result["subset"] = args.subset
+    print(json.dumps(result) if args.json else _table(result))
+    return 0
+
+
+def _table(result: dict) -> str:
+    scalars = {k: v for k, v in result.items() if k != "per_class"}
+    lines = [f"{k:<22} {v}" for k, v in scalars.items()]
+    per_class = result.get("per_class", {})
+    if per_class:
+        columns = list(next(iter(per_class.values())))
+        lines.append("")
+        lines.append(f"{'class':<14}" + "".join(f"{c:>12}" for c in columns))
+        for name, row in per_class.items():
+            lines.append(f"{name:<14}" + "".join(f"{row[c]:>12}" for c in columns))
+    return "\n".join(lines)
+
+
+# -- render -------------------------------------------------------------------------------
+
+
+def add_render_parser(commands) -> None:
+    parser = commands.add_parser(
+        "render",
+        help="render views of shapes as the encoder sees them",
+        description="Render shapes (dataset, .binvox, .npy or mesh) from a ring of cameras.",
+    )
+    parser.add_argument("source", metavar="SHAPES", help="dataset, .binvox, .npy or mesh file")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT",
+                        help="a folder of PNG files, or OUT.npz with a 'views' array")  # fmt: skip
+    parser.add_argument("--views", type=int, default=12, help="views per shape (default 12)")
+    parser.add_argument("--size", type=int, default=128, help="image size in pixels (default 128)")
+    parser.add_argument("--jitter", action="store_true", help="random cameras, light and colour")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--resolution", type=int, default=32, help="voxelize meshes at (default 32)"
+    )
+    parser.add_argument("--limit", type=int, help="render at most N shapes")
+    parser.set_defaults(func=cmd_render)
+
+
+def _load_shapes(source: str, resolution: int):
+    from gan3d_core.data.datasets import VoxelDataset, load_dataset
+    from gan3d_core.io.meshes import MESH_SUFFIXES, load_mesh
+    from gan3d_core.io.voxels import load_voxels
+    from gan3d_core.mesh.voxelize import voxelize_mesh
+
+    path = Path(source)
+    suffix = path.suffix.lower()
+    if path.is_file() and suffix in (".binvox", ".npy"):
+        grid = (load_voxels(path) > 0.5).astype(np.uint8)
+    elif path.is_file() and suffix in MESH_SUFFIXES:
+        grid = voxelize_mesh(load_mesh(path), resolution).astype(np.uint8)
+    else:
+        return load_dataset(path, None if path.suffix == ".npz" else resolution)
+    return VoxelDataset(grid[None], np.zeros(1, np.int64), [path.stem], str(path))
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from PIL import Image
+
+    from gan3d_core.cli import progress_bar
+    from gan3d_core.data.render import render_views
+    from gan3d_core.io.atomic import write_bytes_atomic
+
+    if not 1 <= args.views <= 360 or not 16 <= args.size <= 1024:
+        raise InputFileError("--views must be 1..360 and --size 16..1024")
+    dataset = _load_shapes(args.source, args.resolution)
+    if args.limit is not None:
+        dataset = dataset.subset(np.arange(min(args.limit, len(dataset))))
+    output = Path(args.output)
+    if output.suffix.lower() != ".npz" and output.exists() and not output.is_dir():
+        raise InputFileError(f"{output}: exists and is not a folder")
+    with progress_bar("rendering") as progress:
+        views = render_views(
+            dataset.voxels, args.views, args.size, args.jitter, args.seed, progress=progress
+        )
+    if output.suffix.lower() == ".npz":
+        import io
+
+        buffer = io.BytesIO()
+        np.savez_compressed(
+            buffer, views=views, labels=dataset.labels, class_names=np.array(dataset.class_names)
+        )
+        print(write_bytes_atomic(output, buffer.getvalue()))
+        return 0
+    output.mkdir(parents=True, exist_ok=True)
+    for shape_index, shape_views in enumerate(views):
+        for view_index, image in enumerate(shape_views):
+            buffer = _png_bytes(Image.fromarray(image))
+            write_bytes_atomic(output / f"shape{shape_index:04d}_view{view_index:02d}.png", buffer)
+    print(output)
+    return 0
+
+
+def _png_bytes(image) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()

@@ -1,0 +1,138 @@
+"""Datasets, splits and augmentation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import trimesh
+
+from gan3d_core import InputFileError, write_binvox
+from gan3d_core.data import (
+    ShapeAugmentation,
+    augment_images,
+    downsample,
+    load_dataset,
+    stratified_limit,
+    stratified_split,
+)
+from gan3d_core.data.datasets import split_dataset
+from tests.conftest import synthetic_shapes
+
+
+def test_npz_dataset(synthetic_npz):
+    dataset = load_dataset(synthetic_npz)
+    assert dataset.voxels.shape == (18, 32, 32, 32) and dataset.voxels.dtype == np.uint8
+    assert dataset.class_counts() == {"box": 6, "ball": 6, "column": 6}
+    chosen = dataset.select_classes(["column", "box"])
+    assert chosen.class_names == ["column", "box"]
+    assert chosen.class_counts() == {"column": 6, "box": 6}
+    assert np.array_equal(chosen.voxels[chosen.labels == 0], dataset.voxels[dataset.labels == 2])
+    with pytest.raises(InputFileError, match="no class lamp; it has box, ball, column"):
+        dataset.select_classes(["lamp"])
+
+
+def test_stratified_split_is_proportional_and_repeatable():
+    labels = np.repeat(np.arange(3), [100, 20, 2])
+    train, validation = stratified_split(labels, 0.1, seed=4)
+    assert np.bincount(labels[validation]).tolist() == [10, 2, 1]
+    assert len(np.intersect1d(train, validation)) == 0 and len(train) + len(validation) == 122
+    again_train, again_validation = stratified_split(labels, 0.1, seed=4)
+    assert np.array_equal(validation, again_validation) and np.array_equal(train, again_train)
+    assert not np.array_equal(validation, stratified_split(labels, 0.1, seed=5)[1])
+    assert np.bincount(labels[stratified_limit(labels, 61)]).tolist() == [50, 10, 1]
+
+
+def test_split_dataset_matches_between_training_and_evaluation(synthetic_npz):
+    dataset = load_dataset(synthetic_npz)
+    train, validation = split_dataset(
+        dataset, ["ball", "box"], limit=10, validation_fraction=0.2, seed=1
+    )
+    assert train.class_names == validation.class_names == ["ball", "box"]
+    assert len(train) + len(validation) == 10
+    _, again = split_dataset(dataset, ["ball", "box"], limit=10, validation_fraction=0.2, seed=1)
+    assert np.array_equal(validation.voxels, again.voxels)
+
+
+def test_downsample_any_pooling():
+    grid = np.zeros((1, 4, 4, 4), np.uint8)
+    grid[0, 3, 0, 1] = 1
+    small = downsample(grid, 2)
+    assert small.shape == (1, 2, 2, 2) and small[0, 1, 0, 0] == 1 and small.sum() == 1
+    with pytest.raises(InputFileError, match="cannot be resampled to 3"):
+        downsample(grid, 3)
+
+
+def test_binvox_folder_and_modelnet_tree(tmp_path):
+    voxels, labels, names = synthetic_shapes(per_class=2, resolution=16)
+    for index, (grid, label) in enumerate(zip(voxels, labels)):
+        split = "test" if index >= 3 else "train"
+        folder = tmp_path / "tree" / names[label] / split
+        folder.mkdir(parents=True, exist_ok=True)
+        write_binvox(folder / f"{index}.binvox", grid)
+    train = load_dataset(tmp_path / "tree", split="train")
+    test = load_dataset(tmp_path / "tree", split="test")
+    assert len(train) + len(test) == 6
+    assert train.class_names == sorted(names)
+    assert all("/train/" in f for f in train.files)
+
+
+def test_mesh_folder_is_voxelized_once(tmp_path, monkeypatch):
+    for name, mesh in [("a", trimesh.creation.box()), ("b", trimesh.creation.icosphere())]:
+        folder = tmp_path / "meshes" / name
+        folder.mkdir(parents=True)
+        mesh.export(folder / f"{name}.stl")
+    cache = tmp_path / "cache"
+    first = load_dataset(tmp_path / "meshes", resolution=16, cache_dir=cache)
+    assert first.class_names == ["a", "b"] and first.voxels.shape == (2, 16, 16, 16)
+    assert len(list(cache.glob("*.npy"))) == 2
+
+    def fail(*args, **kwargs):
+        raise AssertionError("voxelized again despite the cache")
+
+    monkeypatch.setattr("gan3d_core.data.datasets.voxelize_mesh", fail)
+    second = load_dataset(tmp_path / "meshes", resolution=16, cache_dir=cache)
+    assert np.array_equal(first.voxels, second.voxels)
+
+
+def test_bad_datasets(tmp_path):
+    np.savez(tmp_path / "novox.npz", shapes=np.zeros((2, 4, 4, 4)))
+    with pytest.raises(InputFileError, match="has no 'voxels' array"):
+        load_dataset(tmp_path / "novox.npz")
+    np.savez(tmp_path / "flat.npz", voxels=np.zeros((2, 4, 4)))
+    with pytest.raises(InputFileError, match=r"must be \(N, R, R, R\)"):
+        load_dataset(tmp_path / "flat.npz")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputFileError, match=r"no \.binvox or mesh files found"):
+        load_dataset(tmp_path / "empty")
+    with pytest.raises(InputFileError, match="no such dataset"):
+        load_dataset(tmp_path / "missing.npz")
+
+
+def test_shape_augmentation():
+    grid = torch.zeros(1, 1, 8, 8, 8)
+    grid[0, 0, 1:3, 1:5, 0:2] = 1.0
+    mirrored = ShapeAugmentation(mirror=True)(
+        grid.repeat(16, 1, 1, 1, 1), torch.Generator().manual_seed(0)
+    )
+    flipped = torch.flip(grid, dims=[2])
+    kinds = {
+        ("same" if torch.equal(m, grid[0]) else "flip" if torch.equal(m, flipped[0]) else "?")
+        for m in mirrored
+    }
+    assert kinds == {"same", "flip"}
+    shifted = ShapeAugmentation(translation_voxels=2.0)(
+        grid.repeat(8, 1, 1, 1, 1), torch.Generator().manual_seed(1)
+    )
+    volumes = shifted.sum(dim=(1, 2, 3, 4))
+    assert volumes.max() <= 16.0 and not all(torch.equal(s, grid[0]) for s in shifted)
+    assert ShapeAugmentation()(grid) is grid
+
+
+def test_image_augmentation_keeps_white_background():
+    images = torch.ones(2, 3, 3, 32, 32)
+    images[..., 12:20, 12:20] = 0.0
+    out = augment_images(images, torch.Generator().manual_seed(0))
+    assert out.shape == images.shape
+    assert torch.allclose(out[..., 0, 0], torch.ones(2, 3, 3))
+    assert out.min() < 0.1

@@ -1,0 +1,297 @@
+"""Training: every family end to end, exact resume, divergence, CLI, torchrun, eval."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from gan3d_core import load_model
+from gan3d_core.cli import main
+from gan3d_core.io.checkpoint import read_model_card
+from gan3d_core.training import (
+    TrainConfig,
+    TrainerCallback,
+    TrainingDiverged,
+    prepare_data,
+    train_run,
+)
+
+pytest.importorskip("pyvista", reason="training views need the [train] extra (pyvista)")
+
+TINY = dict(
+    resolution=32,
+    latent_dim=8,
+    generator_widths=[16, 8, 4],
+    discriminator_widths=[4, 8, 16],
+    encoder_widths=[4, 8, 8, 16],
+    image_size=64,
+    rendered_views=4,
+    batch_size=5,
+    epochs=2,
+    validation_samples=4,
+    validate_every=3,
+    checkpoint_every=2,
+    soft_labels=True,
+    recon_loss="bce",
+    recon_weight=1.0,
+    kl_weight=3.0,
+    recon_in_discriminator="real",
+    generator_dropout=0.1,
+    discriminator_dropout=0.1,
+)
+VIEWS = {"gan": 1, "vaegan": 1, "multiview": 3, "cvaegan": 2}
+
+
+def tiny_config(kind: str, data, cache, **overrides) -> TrainConfig:
+    settings = dict(TINY, kind=kind, data=str(data), cache_dir=str(cache), views=VIEWS[kind])
+    if kind == "multiview":
+        settings["pool"] = "lstm"
+    settings.update(overrides)
+    return TrainConfig(**settings)
+
+
+class Recorder(TrainerCallback):
+    def __init__(self):
+        self.logs, self.validations = [], []
+
+    def on_step_end(self, trainer, logs):
+        self.logs.append((trainer.step, logs))
+
+    def on_validation_end(self, trainer, metrics, images):
+        self.validations.append(metrics)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.mark.parametrize("kind", ["gan", "vaegan", "multiview", "cvaegan"])
+def test_each_family_trains_and_writes_a_usable_checkpoint(kind, synthetic_npz, cache, tmp_path):
+    from gan3d_core.training.callbacks import TensorBoardCallback
+
+    config = tiny_config(kind, synthetic_npz, cache)
+    recorder = Recorder()
+    board = TensorBoardCallback(tmp_path / "events")
+    trainer = train_run(config, tmp_path, callbacks=[recorder, board], device="cpu")
+    assert trainer.step == trainer.total_steps == 2 * (15 // 5)
+    assert [step for step, _ in recorder.logs] == list(range(1, 7))
+    assert all(np.isfinite(v) for _, logs in recorder.logs for v in logs.values())
+
+    model = load_model(tmp_path / "model.safetensors", device="cpu")
+    assert model.config.kind == kind and model.class_names == ["box", "ball", "column"]
+    card = read_model_card(tmp_path / "model.safetensors")
+    assert card["training"]["steps"] == 6 and card["training"]["shapes"] == 15
+    assert card["training"]["settings"]["split_seed"] == 0
+    assert "samples_mean_pairwise_iou" in card["metrics"]["validation"]
+    if kind != "gan":
+        assert 0.0 <= card["metrics"]["validation"]["iou"] <= 1.0
+        assert "loss_e" in recorder.logs[0][1] and "kl" in recorder.logs[0][1]
+        shape = model.reconstruct(
+            np.full((40, 40, 3), 255, np.uint8), label=0 if kind == "cvaegan" else None
+        )
+        assert shape.shape == (32, 32, 32)
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(tmp_path / "events"))
+    events.Reload()
+    tags = events.Tags()
+    assert {"train/loss_d", "train/loss_g", "validation/samples_mean_pairwise_iou"} <= set(
+        tags["scalars"]
+    )
+    assert len(events.Scalars("train/loss_d")) == 6
+    assert "images/samples" in tags["images"]
+
+
+def _run(config, run_dir, stop_after=None, resume=False):
+    recorder = Recorder()
+
+    def should_stop():
+        return stop_after is not None and len(recorder.logs) >= stop_after
+
+    trainer = train_run(
+        config, run_dir, resume=resume, callbacks=[recorder], should_stop=should_stop, device="cpu"
+    )
+    return trainer, recorder
+
+
+@pytest.mark.parametrize("kind", ["gan", "multiview"])
+def test_resume_continues_exactly(kind, synthetic_npz, cache, tmp_path):
+    config = tiny_config(kind, synthetic_npz, cache, checkpoint_every=100)
+    data = prepare_data(config)
+    straight = train_run(
+        config, tmp_path / "straight", callbacks=[rec := Recorder()], device="cpu", data=data
+    )
+    assert straight.step == 6
+    stopped, _ = _run(config, tmp_path / "split", stop_after=4)
+    assert stopped.step == 4
+    _, second = _run(config, tmp_path / "split", resume=True)
+    assert [s for s, _ in second.logs] == [5, 6]
+    for (step_a, logs_a), (step_b, logs_b) in zip(rec.logs[4:], second.logs):
+        assert step_a == step_b
+        for key in logs_a:
+            assert logs_b[key] == pytest.approx(logs_a[key], rel=1e-5, abs=1e-6), (step_a, key)
+    a = load_model(tmp_path / "straight" / "model.safetensors", device="cpu")
+    b = load_model(tmp_path / "split" / "model.safetensors", device="cpu")
+    z = a.sample_latents(2)
+    np.testing.assert_allclose(a.decode(z), b.decode(z), atol=1e-5)
+
+
+def test_divergence_stops_and_keeps_the_last_good_checkpoint(
+    synthetic_npz, cache, tmp_path, monkeypatch
+):
+    from gan3d_core.training.trainer import Trainer
+
+    config = tiny_config("gan", synthetic_npz, cache)
+    original = Trainer.train_step
+
+    def failing(self, batch):
+        logs = original(self, batch)
+        if self.step == 3:
+            logs["loss_g"] = float("nan")
+        return logs
+
+    monkeypatch.setattr(Trainer, "train_step", failing)
+    with pytest.raises(
+        TrainingDiverged, match=r"loss_g became nan at step 4; the last good checkpoint"
+    ):
+        train_run(config, tmp_path, device="cpu")
+    assert read_model_card(tmp_path / "model.safetensors")["training"]["steps"] == 2
+    load_model(tmp_path / "model.safetensors")
+
+
+def test_refuses_to_overwrite_or_resume_nothing(synthetic_npz, cache, tmp_path):
+    from gan3d_core import InputFileError
+
+    config = tiny_config("gan", synthetic_npz, cache, epochs=1)
+    with pytest.raises(InputFileError, match="nothing to resume"):
+        train_run(config, tmp_path, resume=True, device="cpu")
+    train_run(config, tmp_path, device="cpu")
+    with pytest.raises(InputFileError, match="holds a run already"):
+        train_run(config, tmp_path, device="cpu")
+
+
+def test_cli_train_resume_with_more_epochs(capsys, synthetic_npz, cache, tmp_path):
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps({k: v for k, v in TINY.items() if k != "epochs"}))
+    run = tmp_path / "run"
+    argv = ["train", "--kind", "gan", "--data", synthetic_npz, "--config", settings, "--epochs", 1,
+            "--cache-dir", cache, "--no-tensorboard", "-o", run]  # fmt: skip
+    assert main([str(a) for a in argv]) == 0
+    assert read_model_card(run / "model.safetensors")["training"]["steps"] == 3
+    assert main(["train", "-o", str(run), "--resume", "--epochs", "2", "--no-tensorboard"]) == 0
+    card = read_model_card(run / "model.safetensors")
+    assert card["training"]["steps"] == 6 and card["training"]["settings"]["epochs"] == 2
+    assert main(["train", "--kind", "gan", "-o", str(tmp_path / "x")]) == 1
+    assert "give --data" in capsys.readouterr().err
+
+
+def test_torchrun_two_processes_on_cpu(synthetic_npz, cache, tmp_path):
+    settings = tmp_path / "settings.json"
+    settings.write_text(
+        json.dumps(dict(TINY, kind="gan", data=str(synthetic_npz), cache_dir=str(cache)))
+    )
+    run = tmp_path / "ddp"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "gan3d_core.cli", "train", "--config", str(settings), "--batch-size", "3",
+               "--no-tensorboard", "-o", str(run)]  # fmt: skip
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    card = read_model_card(run / "model.safetensors")
+    # 15 shapes over 2 ranks: 7 per rank, 2 batches of 3 per epoch, 2 epochs.
+    assert card["training"]["processes"] == 2 and card["training"]["steps"] == 4
+
+
+def test_64_cubed_run_on_shared_beds(shared_data, cache, tmp_path):
+    config = TrainConfig(
+        kind="gan", data=str(shared_data / "modelnet10" / "modelnet10_bed_64_mixed.npz"), resolution=64,
+        limit=24, latent_dim=16, generator_widths=[16, 8, 8, 4], discriminator_widths=[4, 8, 8, 16],
+        batch_size=8, epochs=1, validation_samples=4, cache_dir=str(cache),
+    )  # fmt: skip
+    trainer = train_run(config, tmp_path, device="cpu")
+    assert trainer.step == 2
+    assert load_model(tmp_path / "model.safetensors").decode(
+        np.zeros((1, 16), np.float32)
+    ).shape == (1, 64, 64, 64)
+
+
+def test_eval_cli_tasks(capsys, synthetic_npz, cache, tmp_path):
+    config = tiny_config("cvaegan", synthetic_npz, cache, epochs=1)
+    train_run(config, tmp_path, device="cpu")
+    checkpoint = tmp_path / "model.safetensors"
+    os.environ["GAN3D_CACHE"] = str(cache)
+    try:
+        code = main(["eval", str(checkpoint), "--data", str(synthetic_npz), "--task", "recon",
+                     "--views", "2", "--subset", "validation", "--json"])  # fmt: skip
+        result = json.loads(capsys.readouterr().out)
+    finally:
+        del os.environ["GAN3D_CACHE"]
+    assert code == 0
+    assert result["n"] == 3 and result["views"] == 2
+    assert {"iou", "iou@0.4", "ssim"} <= set(result)
+    assert set(result["per_class"]) == {"box", "ball", "column"}
+    assert result["per_class"]["ball"]["n"] == 1
+
+    assert (
+        main(["eval", str(checkpoint), "--data", str(synthetic_npz), "--task", "gen", "--json"])
+        == 0
+    )
+    generation = json.loads(capsys.readouterr().out)
+    assert {"mmd", "coverage", "1-nna", "jsd"} <= set(generation)
+    assert generation["per_class"]["box"]["n"] == 6
+
+    argv = ["eval", str(checkpoint), "--data", str(synthetic_npz), "--task", "classify",
+            "--train", str(synthetic_npz), "--json"]  # fmt: skip
+    assert main(argv) == 0
+    classification = json.loads(capsys.readouterr().out)
+    assert 0.0 <= classification["accuracy"] <= 1.0 and classification["n_train"] == 18
+
+    assert main(["eval", str(checkpoint), "--data", str(synthetic_npz), "--task", "classify"]) == 1
+    assert "needs --train" in capsys.readouterr().err
+
+
+def test_render_cli(capsys, synthetic_npz, tmp_path):
+    assert (
+        main(
+            [
+                "render",
+                str(synthetic_npz),
+                "--limit",
+                "2",
+                "--views",
+                "3",
+                "--size",
+                "32",
+                "-o",
+                str(tmp_path / "png"),
+            ]
+        )
+        == 0
+    )
+    assert len(list((tmp_path / "png").glob("*.png"))) == 6
+    assert (
+        main(
+            [
+                "render",
+                str(synthetic_npz),
+                "--limit",
+                "1",
+                "--views",
+                "2",
+                "--size",
+                "32",
+                "-o",
+                str(tmp_path / "v.npz"),
+            ]
+        )
+        == 0
+    )
+    with np.load(tmp_path / "v.npz") as data:
+        assert data["views"].shape == (1, 2, 32, 32, 3)
