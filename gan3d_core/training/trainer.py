@@ -2,12 +2,13 @@
 
 One step per batch:
 
-1. D: real shapes against generated ones (and reconstructions, as real or fake, if asked),
-   updated only while its batch accuracy is below ``d_accuracy_threshold`` (3D-GAN).
-2. E and G together: E minimises ``kl_weight * KL + recon_weight * recon (+ SSIM)``; G
-   minimises the adversarial loss plus the same reconstruction terms. One backward pass
-   serves both (each loss reaches only its own network's parameters), instead of the
-   paper's separate E and G passes, which would decode the reconstructions twice.
+0. G decodes the noise batch and, through E, the views: once, with gradients.
+1. D: real shapes against (detached) generated ones and, if asked, reconstructions as real
+   or fake; updated only while its batch accuracy is below ``d_accuracy_threshold`` (3D-GAN).
+2. E and G together, against the updated D: E minimises ``kl_weight * KL + recon_weight *
+   recon (+ SSIM)``; G minimises the adversarial loss plus the same reconstruction terms.
+   One backward pass serves both (each loss reaches only its own network's parameters),
+   instead of the paper's separate E and G passes that decode everything again.
 
 The trainer reports through callbacks and never prints. Every step seeds its own random
 generators from (seed, step, rank), so a resumed run continues exactly where it stopped.
@@ -112,6 +113,9 @@ class Trainer:
             raise ValueError(f"a {config.kind} model trains on rendered views; none were given")
         torch.manual_seed(config.seed)  # identical initial weights on every rank
         self.networks = GanNetworks(self.model_config).to(self.device).train()
+        # oneDNN's 3D convolutions train ~1.4x faster on channels-last tensors (benchmarks/).
+        self.networks.generator.to(memory_format=torch.channels_last_3d)
+        self.networks.discriminator.to(memory_format=torch.channels_last_3d)
         betas = (config.beta1, config.beta2)
         self.optimizers: dict[str, torch.optim.Optimizer] = {
             "generator": torch.optim.Adam(
@@ -305,7 +309,7 @@ class Trainer:
         config, networks, device = self.config, self.networks, self.device
         torch.manual_seed(config.seed * 1_000_003 + self.step * 101 + self.rank)  # dropout
         generator = torch.Generator().manual_seed(config.seed * 7_919 + self.step * 31 + self.rank)
-        real = batch["voxels"].to(device)  # (B, 1, R, R, R)
+        real = batch["voxels"].to(device).contiguous(memory_format=torch.channels_last_3d)
         labels = batch["labels"].to(device) if self.model_config.conditional else None
         size = real.shape[0]
 
@@ -332,27 +336,34 @@ class Trainer:
         )
         bce = F.binary_cross_entropy_with_logits
 
+        # Decode once: D learns from detached copies, then E and G from the same graph.
+        logs: dict[str, float] = {}
+        with autocast:
+            fake_logits = networks.generator(z, labels)  # (B, 1, R, R, R)
+            if views is not None:
+                means, log_variances = networks.encoder(views)  # (B, V, L) each
+                means, log_variances = means.float(), log_variances.float()
+                per_view = means + eps.to(device) * torch.exp(0.5 * log_variances)
+                recon_logits = networks.generator(networks.encoder.pool(per_view), labels)
+
         # 1. discriminator
         with autocast:
-            with torch.no_grad():
-                fake = torch.sigmoid(networks.generator(z, labels))
             real_scores = networks.discriminator(real_for_d, labels).float()
-            fake_scores = networks.discriminator(fake, labels).float()
+            fake_scores = networks.discriminator(
+                torch.sigmoid(fake_logits).detach(), labels
+            ).float()
             loss_d = bce(real_scores, targets(config.real_label_range, 1.0)) + bce(
                 fake_scores, targets(config.fake_label_range, 0.0)
             )
             if views is not None and config.recon_in_discriminator != "none":
-                with torch.no_grad():
-                    means, _ = networks.encoder(views)
-                    recon = torch.sigmoid(networks.generator(networks.encoder.pool(means), labels))
-                recon_scores = networks.discriminator(recon, labels).float()
+                recon_scores = networks.discriminator(torch.sigmoid(recon_logits).detach(), labels)
                 as_real = config.recon_in_discriminator == "real"
                 recon_target = (
                     targets(config.real_label_range, 1.0)
                     if as_real
                     else targets(config.fake_label_range, 0.0)
                 )
-                loss_d = loss_d + bce(recon_scores, recon_target)
+                loss_d = loss_d + bce(recon_scores.float(), recon_target)
         accuracy_real = (real_scores > 0).float().mean()
         accuracy_fake = (fake_scores < 0).float().mean()
         accuracy = torch.stack([accuracy_real, accuracy_fake]).mean().detach()
@@ -368,19 +379,12 @@ class Trainer:
             self.optimizers["discriminator"].step()
             self.d_updates += 1
 
-        # 2. encoder and generator
-        logs: dict[str, float] = {}
+        # 2. encoder and generator, against the updated discriminator
         with autocast:
-            fake_logits = networks.generator(z, labels)
             scores = networks.discriminator(torch.sigmoid(fake_logits), labels).float()
             loss_g = bce(scores, torch.ones(size, device=device))
             loss_e = torch.zeros((), device=device)
             if views is not None:
-                means, log_variances = networks.encoder(views)  # (B, V, L) each
-                means, log_variances = means.float(), log_variances.float()
-                per_view = means + eps.to(device) * torch.exp(0.5 * log_variances)
-                z_encoded = networks.encoder.pool(per_view)  # (B, L)
-                recon_logits = networks.generator(z_encoded, labels)
                 kl = -0.5 * (1 + log_variances - means**2 - log_variances.exp()).sum(-1).mean()
                 recon = self._recon_loss(recon_logits, real)
                 loss_e = config.kl_weight * kl + config.recon_weight * recon
@@ -394,7 +398,7 @@ class Trainer:
                     loss_g = loss_g + bce(recon_scores, torch.ones(size, device=device))
                 with torch.no_grad():
                     iou_batch = iou(
-                        torch.sigmoid(recon_logits.float()).detach().cpu().numpy()[:, 0],
+                        torch.sigmoid(recon_logits.float()).cpu().numpy()[:, 0],
                         real.cpu().numpy()[:, 0],
                     )
                 logs.update(kl=kl.item(), recon=recon.item(), train_iou=float(np.mean(iou_batch)))
