@@ -295,3 +295,28 @@ def test_render_cli(capsys, synthetic_npz, tmp_path):
     )
     with np.load(tmp_path / "v.npz") as data:
         assert data["views"].shape == (1, 2, 32, 32, 3)
+
+
+def test_ctrl_c_saves_and_explains_how_to_resume(synthetic_npz, cache, tmp_path):
+    import signal
+    import time
+
+    settings = tmp_path / "settings.json"
+    settings.write_text(
+        json.dumps(dict(TINY, kind="gan", data=str(synthetic_npz), cache_dir=str(cache)))
+    )
+    run = tmp_path / "run"
+    command = [sys.executable, "-m", "gan3d_core.cli", "train", "--config", str(settings),
+               "--epochs", "1000", "--no-tensorboard", "-o", str(run)]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (run / "config.json").exists() and time.time() < deadline:  # training has begun
+        time.sleep(0.1)
+    time.sleep(1.0)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err[-2000:]
+    assert "continue with: gan3d train -o" in out and "--resume" in out
+    card = read_model_card(run / "model.safetensors")
+    assert 1 <= card["training"]["steps"] < 3000
+    assert (run / "training_state.safetensors").is_file()
