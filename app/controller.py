@@ -1,0 +1,173 @@
+"""Connects the session, the worker and the viewport; owns no widgets.
+
+Requests from panels (open a model, a new random shape, a slider position, photos to
+reconstruct, an export) become worker tasks; results update the session and the viewport on
+the GUI thread. Errors become ``error`` signals and leave the previous state as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from gan3d_studio.engine import Engine, Reconstruction, ShapeResult
+from gan3d_studio.session import LatentState, ModelInfo, Session, ViewSettings
+from gan3d_studio.viewport import Viewport
+from gan3d_studio.worker import Worker
+from PySide6.QtCore import QObject, Signal
+
+from gan3d_core import ExportOptions
+from gan3d_core.images import is_image_path
+
+CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".ckpt", ".bin")
+
+
+class Controller(QObject):
+    """The app's behaviour, minus the widgets."""
+
+    error = Signal(str)  # a one-line message for the user
+    status = Signal(str)
+    progress = Signal(str, float, str)
+    model_loaded = Signal(object)  # ModelInfo
+    shape_shown = Signal(object)  # ShapeResult
+    reconstruction_inputs = Signal(tuple)  # uint8 images the encoder saw
+    exported = Signal(str)
+    interpolation_ready = Signal(list)  # [ShapeResult]
+
+    def __init__(self, session: Session, viewport: Viewport, device: str = "auto") -> None:
+        super().__init__()
+        self.session = session
+        self.viewport = viewport
+        self.device = device
+        self.engine = Engine()
+        self.worker = Worker()
+        self.worker.finished.connect(self._on_finished)
+        self.worker.failed.connect(self._on_failed)
+        self.worker.progress.connect(self.progress)
+        session.latent_changed.connect(self._on_latent_changed)
+        session.view_changed.connect(lambda view: self._on_latent_changed(session.current))
+        viewport.files_dropped.connect(self.open_files)
+
+    # -- requests ---------------------------------------------------------------------------------
+
+    def open_model(self, path: str | Path | None) -> None:
+        """Load a checkpoint (None: the bundled model); the current one stays until it works."""
+        self.status.emit(f"Opening {Path(path).name if path else 'the bundled model'}...")
+        self.worker.submit("load", self.engine.load, path, self.device)
+
+    def new_random(
+        self, seed: int, truncation: float | None = None, label: int | None = None
+    ) -> None:
+        if self.session.model is None:
+            self.error.emit("Open a model first")
+            return
+        self.worker.submit("random", self.engine.random_state, seed, truncation, label)
+
+    def reconstruct(
+        self, images: Sequence, pool: str | None = None, label: int | None = None
+    ) -> None:
+        info = self.session.model
+        if info is None:
+            self.error.emit("Open a model first")
+            return
+        if not info.has_encoder:
+            self.error.emit(f"This {info.kind} model has no image encoder; open a VAE-GAN model")
+            return
+        self.status.emit(f"Reconstructing from {len(images)} image(s)...")
+        self.worker.submit("reconstruct", self.engine.reconstruct, list(images), pool, label)
+
+    def export(self, path: str | Path, options: ExportOptions) -> None:
+        shown = self.viewport.shown
+        if shown is None:
+            self.error.emit("Nothing to export yet")
+            return
+        self.worker.submit("export", self.engine.export, shown.voxels, path, options)
+
+    def interpolate(self, start: LatentState, end: LatentState, steps: int, method: str) -> None:
+        self.worker.submit(
+            "interpolate", self.engine.interpolation, start, end, steps, self.session.view, method
+        )
+
+    def open_files(self, paths: Sequence[Path]) -> None:
+        """Dropped or opened files: a checkpoint loads, images reconstruct, others are refused."""
+        paths = [Path(p) for p in paths]
+        checkpoints = [p for p in paths if p.suffix.lower() in CHECKPOINT_SUFFIXES]
+        images = [p for p in paths if is_image_path(p)]
+        others = [p for p in paths if p not in checkpoints and p not in images]
+        if others:
+            names = ", ".join(p.name for p in others)
+            self.error.emit(
+                f"{names}: not an image or a checkpoint (drop photos or a .safetensors)"
+            )
+            return
+        if checkpoints:
+            self.open_model(checkpoints[0])
+        elif images:
+            self.reconstruct(images)
+
+    def show_state(self, state: LatentState, record: bool = True) -> None:
+        """Make ``state`` current (recorded in history unless previewing)."""
+        try:
+            self.session.set_latent(state) if record else self.session.preview_latent(state)
+        except ValueError as exc:
+            self.error.emit(str(exc))
+
+    def shutdown(self) -> None:
+        self.worker.shutdown()
+
+    # -- results (GUI thread) -----------------------------------------------------------------
+
+    def _on_latent_changed(self, state: LatentState | None) -> None:
+        if state is None:
+            self.worker.cancel("shape")
+            if self.session.model is None:
+                self.viewport.show_message("Open a model: File > Open, or drop a .safetensors here")
+            return
+        self.worker.submit("shape", self.engine.shape, state, self.session.view)
+
+    def _on_finished(self, kind: str, number: int, result) -> None:
+        if not self.worker.is_current(kind, number):
+            return  # superseded while in flight: never show an older shape after a newer one
+        if kind == "load":
+            self._loaded(result)
+        elif kind == "random":
+            self.show_state(result)
+        elif kind == "shape":
+            self._shape(result)
+        elif kind == "reconstruct":
+            self._reconstructed(result)
+        elif kind == "export":
+            self.exported.emit(str(result))
+            self.status.emit(f"Exported {result}")
+        elif kind == "interpolate":
+            self.interpolation_ready.emit(result)
+
+    def _on_failed(self, kind: str, number: int, message: str) -> None:
+        if self.worker.is_current(kind, number):
+            self.error.emit(message)
+            self.status.emit("Ready")
+
+    def _loaded(self, info: ModelInfo) -> None:
+        self.session.set_model(info)
+        self.model_loaded.emit(info)
+        self.status.emit(f"Loaded {Path(info.path).name}: {info.kind}, {info.resolution}^3")
+        first_label = 0 if info.conditional else None
+        self.new_random(seed=0, label=first_label)
+
+    def _shape(self, result: ShapeResult) -> None:
+        current = self.session.current
+        if current is None or not np.array_equal(current.latent, result.state.latent):
+            return  # the session moved on
+        if result.view != self.session.view:
+            return
+        self.viewport.show_shape(result)
+        self.shape_shown.emit(result)
+        self.status.emit(f"{result.state.source} ({result.seconds * 1000:.0f} ms)")
+
+    def _reconstructed(self, result: Reconstruction) -> None:
+        self.reconstruction_inputs.emit(result.inputs)
+        self.show_state(result.state)
+
+    def current_view(self) -> ViewSettings:
+        return self.session.view

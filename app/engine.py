@@ -1,0 +1,153 @@
+"""What the worker thread runs: plain, Qt-free functions over one loaded model.
+
+The :class:`Engine` owns the :class:`~gan3d_core.inference.GanModel`; only the worker
+thread calls it, and it hands back numpy arrays and frozen dataclasses alone. Tests drive
+it synchronously with fake hooks, as Orange tests its runners.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from gan3d_studio.session import LatentState, ModelInfo, ViewSettings
+
+from gan3d_core import ExportOptions, GanModel, export_shape, load_model
+from gan3d_core.errors import OperationCancelled
+from gan3d_core.latent import interpolate
+from gan3d_core.mesh import voxels_to_cubes, voxels_to_mesh
+
+ProgressHook = Callable[[float, str], None]
+StopHook = Callable[[], bool]
+DIRECTIONS_SHOWN = 10
+POINTS_THRESHOLD = 0.1  # points mode shows every voxel above this, coloured by occupancy
+
+
+@dataclass(frozen=True)
+class ShapeResult:
+    """A decoded shape ready to draw: the grid plus its mesh (or points) for ``view``."""
+
+    state: LatentState
+    view: ViewSettings
+    voxels: np.ndarray  # (R, R, R) float32 occupancy
+    vertices: np.ndarray  # (V, 3) mesh vertices, or point positions in points mode
+    faces: np.ndarray  # (F, 3) triangles; empty in points mode
+    values: np.ndarray  # (V,) occupancy per point in points mode; empty otherwise
+    seconds: float
+
+    @property
+    def empty(self) -> bool:
+        return len(self.vertices) == 0
+
+
+@dataclass(frozen=True)
+class Reconstruction:
+    state: LatentState
+    inputs: tuple[np.ndarray, ...]  # uint8 (S, S, 3): what the encoder saw
+
+
+def surface_for_view(
+    voxels: np.ndarray, view: ViewSettings
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(vertices, faces, values) to draw ``voxels`` in ``view``'s mode."""
+    empty_values = np.zeros(0, np.float32)
+    if view.mode == "points":
+        indices = np.argwhere(voxels > POINTS_THRESHOLD)
+        return indices.astype(np.float32), np.zeros((0, 3), np.int64), voxels[tuple(indices.T)]
+    if view.mode == "blocks":
+        mesh = voxels_to_cubes(voxels, view.threshold)
+    else:
+        mesh = voxels_to_mesh(voxels, view.threshold, smooth_iterations=view.smoothing)
+    return np.asarray(mesh.vertices, np.float32), np.asarray(mesh.faces, np.int64), empty_values
+
+
+class Engine:
+    """The model and every computation on it."""
+
+    def __init__(self) -> None:
+        self.model: GanModel | None = None
+
+    def _require_model(self) -> GanModel:
+        if self.model is None:
+            raise ValueError("open a model first")
+        return self.model
+
+    def load(self, path: str | Path | None, device: str = "auto") -> ModelInfo:
+        """Load a checkpoint; on any error the previous model stays."""
+        model = load_model(path, device=device)
+        directions = model.principal_directions(DIRECTIONS_SHOWN, method="sefa")
+        self.model = model
+        config = model.config
+        return ModelInfo(
+            path=str(model.path),
+            kind=config.kind,
+            resolution=model.resolution,
+            latent_dim=model.latent_dim,
+            class_names=tuple(model.class_names)
+            or tuple(f"class {i}" for i in range(config.num_classes)),
+            conditional=config.conditional,
+            has_encoder=config.has_encoder,
+            pool=config.pool,
+            num_views=config.num_views,
+            card=model.card,
+            directions=directions.vectors,
+            direction_scales=directions.scales,
+        )
+
+    def random_state(self, seed: int, truncation: float | None, label: int | None) -> LatentState:
+        model = self._require_model()
+        latent = model.sample_latents(1, seed=seed, truncation=truncation)[0]
+        label = label if model.config.conditional else None
+        return LatentState(latent, label, f"random, seed {seed}")
+
+    def shape(self, state: LatentState, view: ViewSettings) -> ShapeResult:
+        start = time.perf_counter()
+        model = self._require_model()
+        voxels = model.decode(state.latent[None], labels=state.label)[0]
+        vertices, faces, values = surface_for_view(voxels, view)
+        return ShapeResult(
+            state, view, voxels, vertices, faces, values, time.perf_counter() - start
+        )
+
+    def preprocess(self, images: Sequence) -> tuple[np.ndarray, ...]:
+        return tuple(self._require_model().preprocess(list(images)))
+
+    def reconstruct(self, images: Sequence, pool: str | None, label: int | None) -> Reconstruction:
+        """Encode 1..N views of one object; conditional models pick the class when not given."""
+        model = self._require_model()
+        inputs = self.preprocess(images)
+        latent = model.encode(list(inputs), pool=pool)
+        if model.config.conditional and label is None:
+            label = model.best_label(latent)
+        names = ", ".join(
+            Path(str(i)).name if isinstance(i, (str, Path)) else "image" for i in images
+        )
+        return Reconstruction(LatentState(latent, label, f"reconstruction of {names}"), inputs)
+
+    def export(self, voxels: np.ndarray, path: str | Path, options: ExportOptions) -> Path:
+        return export_shape(voxels, path, options)
+
+    def interpolation(
+        self,
+        start: LatentState,
+        end: LatentState,
+        steps: int,
+        view: ViewSettings,
+        method: str = "slerp",
+        progress: ProgressHook | None = None,
+        should_stop: StopHook | None = None,
+    ) -> list[ShapeResult]:
+        """``steps`` shapes from ``start`` to ``end`` (the class of ``start`` throughout)."""
+        latents = interpolate(start.latent, end.latent, steps, method)
+        results = []
+        for index, latent in enumerate(latents):
+            if should_stop is not None and should_stop():
+                raise OperationCancelled("interpolation cancelled")
+            state = LatentState(latent, start.label, f"interpolation {index + 1}/{steps}")
+            results.append(self.shape(state, view))
+            if progress is not None:
+                progress((index + 1) / steps, f"decoded {index + 1} of {steps}")
+        return results

@@ -1,0 +1,101 @@
+"""``gan3d-studio [CKPT] [IMAGE ...]``: the desktop app. ``--smoke-test OUT.png`` opens the
+real window, renders one generated shape, saves a screenshot and exits."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+SMOKE_TEST_TIMEOUT_MS = 120_000
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gan3d-studio", description="Explore, reconstruct and export 3D shapes."
+    )
+    parser.add_argument("files", nargs="*", metavar="CKPT|IMAGE",
+                        help="a checkpoint to open and/or photos of one object to reconstruct")  # fmt: skip
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    parser.add_argument(
+        "--smoke-test", metavar="OUT.png", help="render one shape, save a screenshot, exit"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from gan3d_studio.controller import CHECKPOINT_SUFFIXES
+    from gan3d_studio.main_window import MainWindow
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from gan3d_core.inference import default_model_path
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setOrganizationName("gan3d")
+    app.setApplicationName("gan3d-studio")
+    window = MainWindow(QSettings(), device=args.device)
+    window.show()
+
+    files = [Path(f) for f in args.files]
+    checkpoints = [f for f in files if f.suffix.lower() in CHECKPOINT_SUFFIXES]
+    images = [f for f in files if f not in checkpoints]
+    checkpoint = checkpoints[0] if checkpoints else None
+    if checkpoint is None and default_model_path().is_file():
+        window.controller.open_model(None)
+    elif checkpoint is not None:
+        window.controller.open_model(checkpoint)
+    if images:
+        window.controller.model_loaded.connect(lambda _info: window.controller.reconstruct(images))
+
+    if args.smoke_test:
+        return _smoke_test(
+            app,
+            window,
+            Path(args.smoke_test),
+            has_model=checkpoint is not None or default_model_path().is_file(),
+        )
+    return app.exec()
+
+
+def _smoke_test(app, window, output: Path, has_model: bool) -> int:
+    from gan3d_studio.main_window import _png_bytes
+    from PySide6.QtCore import QTimer
+
+    from gan3d_core.io.atomic import write_bytes_atomic
+
+    if not has_model:
+        print(
+            "gan3d-studio: error: no model to render (no bundled default model installed; pass a checkpoint)",
+            file=sys.stderr,
+        )
+        window.close()
+        return 1
+    outcome = {"code": 1}
+
+    def shown(_result) -> None:
+        app.processEvents()
+        write_bytes_atomic(output, _png_bytes(window.viewport.grab_image()))
+        outcome["code"] = 0
+        print(output)
+        window.close()
+        app.quit()
+
+    def failed(message: str) -> None:
+        print(f"gan3d-studio: error: {message}", file=sys.stderr)
+        window.close()
+        app.quit()
+
+    window.controller.shape_shown.connect(shown)
+    window.controller.error.connect(failed)
+    QTimer.singleShot(
+        SMOKE_TEST_TIMEOUT_MS, lambda: failed("timed out waiting for the first shape")
+    )
+    app.exec()
+    return outcome["code"]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

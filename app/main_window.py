@@ -1,0 +1,361 @@
+"""The main window: composes the viewport, the panels and the controller; decides nothing."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from gan3d_studio.controller import Controller
+from gan3d_studio.panels.export import ExportPanel
+from gan3d_studio.panels.generate import GeneratePanel
+from gan3d_studio.panels.history import HistoryPanel
+from gan3d_studio.panels.interpolate import InterpolatePanel
+from gan3d_studio.panels.latent import LatentPanel
+from gan3d_studio.panels.model import ModelPanel
+from gan3d_studio.panels.reconstruct import ReconstructPanel
+from gan3d_studio.panels.view import ViewPanel
+from gan3d_studio.session import Session, read_session_file
+from gan3d_studio.viewport import Viewport
+from PySide6.QtCore import QByteArray, QSettings, Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QScrollArea,
+    QWidget,
+)
+
+from gan3d_core.io.atomic import write_bytes_atomic
+
+MAX_RECENT = 8
+SESSION_FILTER = "gan3d-studio sessions (*.g3session.json *.json)"
+
+
+def _png_bytes(image) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings: QSettings, device: str = "auto") -> None:
+        super().__init__()
+        self.setWindowTitle("gan3d-studio")
+        self.resize(1400, 900)
+        self.settings = settings
+        self.session = Session()
+        self.viewport = Viewport(self)
+        self.setCentralWidget(self.viewport)
+        self.controller = Controller(self.session, self.viewport, device)
+        self.last_error: str | None = None
+        self._error_box: QMessageBox | None = None
+        self._closed = False
+
+        recent = [str(p) for p in (settings.value("recent_models", []) or [])]
+        self.model_panel = ModelPanel(recent)
+        self.generate_panel = GeneratePanel(self.session)
+        self.latent_panel = LatentPanel(self.session)
+        self.reconstruct_panel = ReconstructPanel(self.session)
+        self.interpolate_panel = InterpolatePanel(self.session)
+        self.history_panel = HistoryPanel(self.session)
+        self.view_panel = ViewPanel(self.session)
+        self.export_panel = ExportPanel()
+        left = [
+            ("Model", self.model_panel),
+            ("Generate", self.generate_panel),
+            ("Latent", self.latent_panel),
+        ]
+        right = [
+            ("Reconstruct", self.reconstruct_panel),
+            ("View", self.view_panel),
+            ("Export", self.export_panel),
+            ("Interpolate & arithmetic", self.interpolate_panel),
+            ("History", self.history_panel),
+        ]
+        for area, panels in (
+            (Qt.DockWidgetArea.LeftDockWidgetArea, left),
+            (Qt.DockWidgetArea.RightDockWidgetArea, right),
+        ):
+            for title, panel in panels:
+                self._dock(title, panel, area)
+
+        self.status_label = QLabel("Ready")
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setMaximumWidth(220)
+        self.progress_bar.setRange(0, 1000)
+        self.progress_bar.hide()
+        self.statusBar().addWidget(self.status_label, 1)
+        self.statusBar().addPermanentWidget(self.progress_bar)
+        self._build_actions()
+        self._connect()
+        self._restore_layout()
+        self.controller._on_latent_changed(None)  # the "Open a model" prompt
+
+    # -- construction -------------------------------------------------------------------------
+
+    def _dock(self, title: str, panel: QWidget, area) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock-{title}")
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(panel)
+        dock.setWidget(scroll)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _action(self, text: str, slot, shortcut=None, menu=None, toolbar=None) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(slot)
+        if menu is not None:
+            menu.addAction(action)
+        if toolbar is not None:
+            toolbar.addAction(action)
+        return action
+
+    def _build_actions(self) -> None:
+        bar = self.menuBar()
+        toolbar = self.addToolBar("Main")
+        toolbar.setObjectName("main-toolbar")
+        file_menu = bar.addMenu("&File")
+        self._action(
+            "Open model…",
+            self.model_panel._choose_file,
+            QKeySequence.StandardKey.Open,
+            file_menu,
+            toolbar,
+        )
+        self._action("Open images…", self.reconstruct_panel._choose_files, "Ctrl+I", file_menu)
+        file_menu.addSeparator()
+        self._action("Open session…", self.open_session, "Ctrl+Shift+O", file_menu)
+        self._action("Save session…", self.save_session, QKeySequence.StandardKey.Save, file_menu)
+        file_menu.addSeparator()
+        self._action("Export shape…", self.export_panel._choose_path, "Ctrl+E", file_menu, toolbar)
+        self._action("Screenshot…", self.save_screenshot, "F12", file_menu, toolbar)
+        file_menu.addSeparator()
+        self._action("Quit", self.close, QKeySequence.StandardKey.Quit, file_menu)
+        edit_menu = bar.addMenu("&Edit")
+        self.undo_action = self._action(
+            "Undo", self.session.undo, QKeySequence.StandardKey.Undo, edit_menu, toolbar
+        )
+        self.redo_action = self._action(
+            "Redo", self.session.redo, "Ctrl+Shift+Z", edit_menu, toolbar
+        )
+        self._action(
+            "New random shape", self.generate_panel.new_random, "Ctrl+R", edit_menu, toolbar
+        )
+        self._action("Bookmark current", self._bookmark, "Ctrl+B", edit_menu)
+        view_menu = bar.addMenu("&View")
+        for preset, key in (
+            ("front", "1"),
+            ("side", "2"),
+            ("top", "3"),
+            ("isometric", "4"),
+            ("reset", "0"),
+        ):
+            self._action(
+                f"Camera: {preset}",
+                lambda _=False, p=preset: self.viewport.set_camera(p),
+                key,
+                view_menu,
+            )
+        for index, mode in enumerate(("smooth", "blocks", "points")):
+            self._action(
+                f"Show {mode}",
+                lambda _=False, m=mode: self.session.set_view(mode=m),
+                f"Ctrl+{index + 1}",
+                view_menu,
+            )
+        self._update_undo()
+
+    def _connect(self) -> None:
+        controller, session = self.controller, self.session
+        controller.error.connect(self.show_error)
+        controller.status.connect(self.status_label.setText)
+        controller.progress.connect(self._progress)
+        controller.worker.busy_changed.connect(self.progress_bar.setVisible)
+        controller.model_loaded.connect(self.model_panel.show_model)
+        controller.model_loaded.connect(self._remember)
+        controller.reconstruction_inputs.connect(self.reconstruct_panel.show_inputs)
+        controller.exported.connect(lambda path: self.status_label.setText(f"Exported {path}"))
+        controller.interpolation_ready.connect(self._write_frames)
+        session.history_changed.connect(self._update_undo)
+        self.model_panel.open_requested.connect(controller.open_model)
+        self.model_panel.device_changed.connect(self._change_device)
+        self.generate_panel.random_requested.connect(controller.new_random)
+        self.generate_panel.class_changed.connect(controller.show_state)
+        self.latent_panel.edited.connect(controller.show_state)
+        self.reconstruct_panel.drop_zone.files_dropped.connect(self._photos_dropped)
+        self.reconstruct_panel.reconstruct_requested.connect(controller.reconstruct)
+        self.interpolate_panel.bookmark_requested.connect(self._bookmark)
+        self.interpolate_panel.edited.connect(controller.show_state)
+        self.interpolate_panel.export_frames_requested.connect(self._export_frames)
+        self.view_panel.camera_requested.connect(self.viewport.set_camera)
+        self.export_panel.export_requested.connect(controller.export)
+
+    # -- behaviour ----------------------------------------------------------------------------
+
+    def show_error(self, message: str) -> None:
+        """A non-modal message; the app keeps running and nothing else changes."""
+        self.last_error = message
+        self.status_label.setText(message)
+        if self._error_box is None:
+            self._error_box = QMessageBox(QMessageBox.Icon.Warning, "gan3d-studio", "", parent=self)
+            self._error_box.setWindowModality(Qt.WindowModality.NonModal)
+        self._error_box.setText(message)
+        self._error_box.show()
+
+    def _progress(self, kind: str, fraction: float, message: str) -> None:
+        self.progress_bar.setValue(round(fraction * 1000))
+        self.progress_bar.setFormat(message)
+
+    def _update_undo(self) -> None:
+        self.undo_action.setEnabled(self.session.can_undo)
+        self.redo_action.setEnabled(self.session.can_redo)
+
+    def _remember(self, info) -> None:
+        recent = [info.path] + [
+            p for p in (self.settings.value("recent_models", []) or []) if p != info.path
+        ]
+        self.settings.setValue("recent_models", recent[:MAX_RECENT])
+        self.model_panel.set_recent(recent[:MAX_RECENT])
+
+    def _change_device(self, device: str) -> None:
+        self.controller.device = device
+        if self.session.model is not None:
+            self.controller.open_model(self.session.model.path)
+
+    def _photos_dropped(self, paths: list) -> None:
+        self.reconstruct_panel.request(paths)
+
+    def _bookmark(self) -> None:
+        if self.session.current is None:
+            self.show_error("Nothing to bookmark yet")
+            return
+        from PIL import Image
+
+        frame = Image.fromarray(self.viewport.grab_image())
+        frame.thumbnail((96, 96))
+        buffer = io.BytesIO()
+        frame.save(buffer, format="PNG")
+        self.session.add_bookmark(
+            f"#{len(self.session.bookmarks) + 1} {self.session.current.source}", buffer.getvalue()
+        )
+
+    def save_screenshot(self, path: str | None = None) -> None:
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(self, "Screenshot", "gan3d.png", "PNG (*.png)")
+            if not path:
+                return
+        write_bytes_atomic(path, _png_bytes(self.viewport.grab_image()))
+        self.status_label.setText(f"Saved screenshot {path}")
+
+    def _export_frames(self, start, end, steps: int) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self,
+            "Export interpolation",
+            "interpolation.gif",
+            "Animation (*.gif *.mp4);;Meshes (*.stl *.obj *.ply *.glb)",
+        )
+        if path:
+            self._frames_target = Path(path)
+            self.controller.interpolate(
+                start, end, steps, self.interpolate_panel.method_box.currentText()
+            )
+
+    def _write_frames(self, results: list) -> None:
+        """Animation frames are drawn here (VTK lives on this thread); meshes go to files."""
+        target = getattr(self, "_frames_target", None)
+        if target is None:
+            return
+        self._frames_target = None
+        try:
+            if target.suffix.lower() in (".gif", ".mp4"):
+                write_animation(self.viewport, results, target)
+            else:
+                from gan3d_core import export_shape
+
+                options = self.export_panel.options()
+                for index, result in enumerate(results):
+                    export_shape(
+                        result.voxels,
+                        target.with_name(f"{target.stem}_{index:03d}{target.suffix}"),
+                        options,
+                    )
+            self.status_label.setText(f"Exported {len(results)} frames to {target}")
+        except (OSError, ValueError) as exc:
+            self.show_error(f"{target}: {exc}")
+        if self.session.current is not None:
+            self.controller._on_latent_changed(self.session.current)
+
+    def open_session(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open session", "", SESSION_FILTER)
+        if not path:
+            return
+        try:
+            data = read_session_file(path)
+            if self.session.model is None or data.get("model_path") != self.session.model.path:
+                raise ValueError(
+                    f"{path}: made with {data.get('model_path')}; open that model first"
+                )
+            self.session.restore(data)
+        except ValueError as exc:
+            self.show_error(str(exc))
+
+    def save_session(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save session", "session.g3session.json", SESSION_FILTER
+        )
+        if path:
+            self.session.save(path)
+            self.status_label.setText(f"Saved session {path}")
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def _restore_layout(self) -> None:
+        geometry = self.settings.value("geometry")
+        state = self.settings.value("window_state")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+
+    def closeEvent(self, event) -> None:
+        """Cancel work, stop the worker thread, then close the viewport. Idempotent."""
+        if not self._closed:
+            self._closed = True
+            self.settings.setValue("geometry", self.saveGeometry())
+            self.settings.setValue("window_state", self.saveState())
+            self.settings.sync()
+            self.interpolate_panel.timer.stop()
+            self.controller.shutdown()
+            self.viewport.close()
+        super().closeEvent(event)
+
+
+def write_animation(viewport: Viewport, results: list, target: Path) -> None:
+    """Draw each shape in the viewport and write the frames as a GIF or MP4, atomically."""
+    import imageio.v3 as iio
+
+    frames = []
+    for result in results:
+        viewport.show_shape(result)
+        frames.append(viewport.grab_image())
+    buffer = io.BytesIO()
+    if target.suffix.lower() == ".gif":
+        iio.imwrite(buffer, frames, extension=".gif", duration=80, loop=0)
+    else:
+        try:
+            iio.imwrite(buffer, frames, extension=".mp4", fps=12)
+        except Exception as exc:  # imageio raises several types when no MP4 backend exists
+            raise ValueError(
+                f"MP4 needs an ffmpeg backend (pip install imageio-ffmpeg): {exc}"
+            ) from None
+    write_bytes_atomic(target, buffer.getvalue())

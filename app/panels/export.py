@@ -1,0 +1,82 @@
+"""Export panel: format, threshold, smoothing, decimation, size in millimetres."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QPushButton,
+    QSpinBox,
+    QWidget,
+)
+
+from gan3d_core import ExportOptions
+
+FORMATS = {"STL (3D printing)": ".stl", "OBJ": ".obj", "PLY": ".ply", "GLB (glTF)": ".glb",
+           "binvox voxels": ".binvox", "NumPy voxels": ".npy"}  # fmt: skip
+
+
+class ExportPanel(QWidget):
+    """Emits ``export_requested(path, options)``."""
+
+    export_requested = Signal(str, object)
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.format_box = QComboBox()
+        self.format_box.addItems(list(FORMATS))
+        self.threshold = QDoubleSpinBox()
+        self.threshold.setRange(0.01, 0.99)
+        self.threshold.setSingleStep(0.05)
+        self.threshold.setValue(0.5)
+        self.style_box = QComboBox()
+        self.style_box.addItems(["smooth", "blocks"])
+        self.smoothing = QSpinBox()
+        self.smoothing.setRange(0, 100)
+        self.smoothing.setValue(5)
+        self.decimate = QCheckBox("Decimate to")
+        self.faces = QSpinBox()
+        self.faces.setRange(100, 5_000_000)
+        self.faces.setValue(20_000)
+        self.sized = QCheckBox("Scale to (mm)")
+        self.size = QDoubleSpinBox()
+        self.size.setRange(1.0, 5000.0)
+        self.size.setValue(100.0)
+        self.export_button = QPushButton("Export…")
+        layout = QFormLayout(self)
+        layout.addRow("Format", self.format_box)
+        layout.addRow("Surface", self.style_box)
+        layout.addRow("Threshold", self.threshold)
+        layout.addRow("Smoothing", self.smoothing)
+        layout.addRow(self.decimate, self.faces)
+        layout.addRow(self.sized, self.size)
+        layout.addRow(self.export_button)
+        self.export_button.clicked.connect(self._choose_path)
+
+    def options(self) -> ExportOptions:
+        return ExportOptions(
+            threshold=self.threshold.value(),
+            style=self.style_box.currentText(),
+            smooth_iterations=self.smoothing.value()
+            if self.style_box.currentText() == "smooth"
+            else 0,
+            target_faces=self.faces.value() if self.decimate.isChecked() else None,
+            size=self.size.value() if self.sized.isChecked() else None,
+        )
+
+    def suffix(self) -> str:
+        return FORMATS[self.format_box.currentText()]
+
+    def _choose_path(self) -> None:
+        suffix = self.suffix()
+        path, _ = QFileDialog.getSaveFileName(self, "Export shape", f"shape{suffix}", f"*{suffix}")
+        if path:
+            if Path(path).suffix.lower() != suffix:
+                path += suffix
+            self.export_requested.emit(path, self.options())

@@ -1,0 +1,171 @@
+"""Bookmarks, interpolation between two of them (t slider, play, GIF/MP4 and mesh export)
+and latent arithmetic (A - B + C with weights)."""
+
+from __future__ import annotations
+
+from gan3d_studio.session import LatentState, Session
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QIcon, QPixmap
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGridLayout,
+    QHBoxLayout,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gan3d_core.latent import combine_latents, lerp, slerp
+
+T_STEPS = 100
+
+
+class InterpolatePanel(QWidget):
+    """Emits ``bookmark_requested``, ``edited(state, record)`` and
+    ``export_frames_requested(a, b, steps)``."""
+
+    bookmark_requested = Signal()
+    edited = Signal(object, bool)
+    export_frames_requested = Signal(object, object, int)
+
+    def __init__(self, session: Session, parent=None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.bookmark_button = QPushButton("Bookmark current")
+        self.bookmark_list = QListWidget()
+        self.bookmark_list.setMaximumHeight(110)
+        self.a_box, self.b_box, self.c_box = QComboBox(), QComboBox(), QComboBox()
+        self.method_box = QComboBox()
+        self.method_box.addItems(["slerp", "lerp"])
+        self.t_slider = QSlider(Qt.Orientation.Horizontal)
+        self.t_slider.setRange(0, T_STEPS)
+        self.play_button = QPushButton("Play")
+        self.play_button.setCheckable(True)
+        self.steps_box = QSpinBox()
+        self.steps_box.setRange(2, 240)
+        self.steps_box.setValue(24)
+        self.export_button = QPushButton("Export frames…")
+        self.weights = [QDoubleSpinBox() for _ in range(3)]
+        for box, value in zip(self.weights, (1.0, -1.0, 1.0)):
+            box.setRange(-5.0, 5.0)
+            box.setSingleStep(0.1)
+            box.setValue(value)
+        self.apply_button = QPushButton("Apply A·wA + B·wB + C·wC")
+        self.timer = QTimer(self)
+        self.timer.setInterval(80)
+        pick = QFormLayout()
+        pick.addRow("A", self.a_box)
+        pick.addRow("B", self.b_box)
+        pick.addRow("C (arithmetic)", self.c_box)
+        pick.addRow("Path", self.method_box)
+        play = QHBoxLayout()
+        play.addWidget(self.t_slider, 1)
+        play.addWidget(self.play_button)
+        frames = QHBoxLayout()
+        frames.addWidget(self.steps_box)
+        frames.addWidget(self.export_button)
+        weights = QGridLayout()
+        for column, (name, box) in enumerate(zip("ABC", self.weights)):
+            weights.addWidget(box, 0, column)
+            box.setPrefix(f"w{name} ")
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.bookmark_button)
+        layout.addWidget(self.bookmark_list)
+        layout.addLayout(pick)
+        layout.addLayout(play)
+        layout.addLayout(frames)
+        layout.addLayout(weights)
+        layout.addWidget(self.apply_button)
+        self.bookmark_button.clicked.connect(self.bookmark_requested)
+        self.t_slider.valueChanged.connect(self._t_moved)
+        self.t_slider.sliderReleased.connect(
+            lambda: self._t_moved(self.t_slider.value(), record=True)
+        )
+        self.play_button.toggled.connect(self._play)
+        self.timer.timeout.connect(self._tick)
+        self.export_button.clicked.connect(self._export)
+        self.apply_button.clicked.connect(self.apply_arithmetic)
+        session.bookmarks_changed.connect(self.refresh)
+        self.refresh()
+
+    def refresh(self) -> None:
+        self.bookmark_list.clear()
+        for box in (self.a_box, self.b_box, self.c_box):
+            previous = box.currentIndex()
+            box.clear()
+            for bookmark in self.session.bookmarks:
+                box.addItem(bookmark.name)
+            box.setCurrentIndex(min(max(previous, 0), box.count() - 1))
+        for bookmark in self.session.bookmarks:
+            item = QListWidgetItem(bookmark.name)
+            if bookmark.thumbnail_png:
+                pixmap = QPixmap()
+                pixmap.loadFromData(bookmark.thumbnail_png)
+                item.setIcon(QIcon(pixmap))
+            self.bookmark_list.addItem(item)
+        if (
+            len(self.session.bookmarks) >= 2
+            and self.b_box.currentIndex() == self.a_box.currentIndex()
+        ):
+            self.b_box.setCurrentIndex(1)
+        enough = len(self.session.bookmarks) >= 2
+        for widget in (self.t_slider, self.play_button, self.export_button, self.apply_button):
+            widget.setEnabled(enough)
+
+    def _pair(self) -> tuple[LatentState, LatentState] | None:
+        marks = self.session.bookmarks
+        a, b = self.a_box.currentIndex(), self.b_box.currentIndex()
+        if len(marks) < 2 or a < 0 or b < 0:
+            return None
+        return marks[a].state, marks[b].state
+
+    def state_at(self, t: float) -> LatentState | None:
+        pair = self._pair()
+        if pair is None:
+            return None
+        a, b = pair
+        function = slerp if self.method_box.currentText() == "slerp" else lerp
+        return LatentState(function(a.latent, b.latent, t), a.label, f"interpolation t={t:.2f}")
+
+    def _t_moved(self, value: int, record: bool = False) -> None:
+        state = self.state_at(value / T_STEPS)
+        if state is not None:
+            self.edited.emit(
+                state, record or not (self.t_slider.isSliderDown() or self.timer.isActive())
+            )
+
+    def _play(self, playing: bool) -> None:
+        self.play_button.setText("Pause" if playing else "Play")
+        self.timer.start() if playing else self.timer.stop()
+
+    def _tick(self) -> None:
+        self.t_slider.setValue((self.t_slider.value() + 2) % (T_STEPS + 1))
+
+    def _export(self) -> None:
+        pair = self._pair()
+        if pair is not None:
+            self.export_frames_requested.emit(pair[0], pair[1], self.steps_box.value())
+
+    def apply_arithmetic(self) -> None:
+        marks = self.session.bookmarks
+        boxes = (self.a_box, self.b_box, self.c_box)
+        chosen = [
+            (marks[b.currentIndex()].state, w.value())
+            for b, w in zip(boxes, self.weights)
+            if b.currentIndex() >= 0
+        ]
+        if len(chosen) < 2:
+            return
+        latent = combine_latents([s.latent for s, _ in chosen], [w for _, w in chosen])
+        description = " ".join(
+            f"{w:+g}·{b.currentText()}"
+            for b, w in zip(boxes, self.weights)
+            if b.currentIndex() >= 0
+        )
+        self.edited.emit(LatentState(latent, chosen[0][0].label, f"arithmetic {description}"), True)

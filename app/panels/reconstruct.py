@@ -1,0 +1,126 @@
+"""Reconstruct panel: a drop zone for photos, what the encoder sees, pooling and class."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from gan3d_studio.session import ModelInfo, Session
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gan3d_core.images import IMAGE_SUFFIXES
+
+IMAGE_FILTER = "Images (" + " ".join(f"*{s}" for s in IMAGE_SUFFIXES) + ")"
+THUMBNAIL_SIZE = 72
+
+
+def to_pixmap(image: np.ndarray, size: int = THUMBNAIL_SIZE) -> QPixmap:
+    """uint8 (H, W, 3) -> a QPixmap scaled to ``size``."""
+    image = np.ascontiguousarray(image)
+    height, width = image.shape[:2]
+    qimage = QImage(image.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
+    return QPixmap.fromImage(qimage).scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio)
+
+
+class DropZone(QLabel):
+    files_dropped = Signal(list)
+
+    def __init__(self, parent=None) -> None:
+        super().__init__("Drop photos of one object here", parent)
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setMinimumHeight(70)
+        self.setStyleSheet("QLabel { border: 2px dashed #8aa; border-radius: 8px; color: #466; }")
+        self.setAcceptDrops(True)
+
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.files_dropped.emit(paths)
+
+
+class ReconstructPanel(QWidget):
+    """Emits ``reconstruct_requested(paths, pool, label or None)``."""
+
+    reconstruct_requested = Signal(list, object, object)
+
+    def __init__(self, session: Session, parent=None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.drop_zone = DropZone()
+        self.open_button = QPushButton("Open images…")
+        self.pool_box = QComboBox()
+        self.class_box = QComboBox()
+        self.thumbnails = QHBoxLayout()
+        self.thumbnail_labels: list[QLabel] = []
+        form = QFormLayout()
+        form.addRow("Combine views", self.pool_box)
+        form.addRow("Class", self.class_box)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.drop_zone)
+        layout.addWidget(self.open_button)
+        layout.addLayout(form)
+        layout.addWidget(QLabel("What the encoder sees:"))
+        layout.addLayout(self.thumbnails)
+        self.open_button.clicked.connect(self._choose_files)
+        session.model_changed.connect(self.set_model)
+        self.set_model(session.model)
+
+    def set_model(self, info: ModelInfo | None) -> None:
+        usable = info is not None and info.has_encoder
+        self.setEnabled(usable)
+        self.pool_box.clear()
+        self.class_box.clear()
+        if not usable:
+            self.drop_zone.setText(
+                "This model cannot reconstruct photos" if info else "Open a model first"
+            )
+            return
+        self.drop_zone.setText("Drop photos of one object here")
+        pools = ["mean", "max"] + (["lstm"] if info.pool == "lstm" else [])
+        self.pool_box.addItems(pools)
+        self.pool_box.setCurrentText(info.pool)
+        self.class_box.addItem("automatic")
+        if info.conditional:
+            self.class_box.addItems(list(info.class_names))
+        self.class_box.setEnabled(info.conditional)
+
+    @property
+    def label(self) -> int | None:
+        index = self.class_box.currentIndex()
+        return index - 1 if index > 0 else None
+
+    def request(self, paths: list) -> None:
+        self.reconstruct_requested.emit(
+            [Path(p) for p in paths], self.pool_box.currentText() or None, self.label
+        )
+
+    def show_inputs(self, images: tuple) -> None:
+        for label in self.thumbnail_labels:
+            label.deleteLater()
+        self.thumbnail_labels = []
+        for image in images:
+            label = QLabel()
+            label.setPixmap(to_pixmap(image))
+            self.thumbnails.addWidget(label)
+            self.thumbnail_labels.append(label)
+
+    def _choose_files(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(self, "Photos of one object", "", IMAGE_FILTER)
+        if paths:
+            self.request(paths)

@@ -1,0 +1,246 @@
+"""The app's state, free of Qt: the model in use, the current latent, history, bookmarks,
+view settings. Widgets bind to it through its psygnal events (napari's model/view split);
+it never computes anything itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from psygnal import Signal
+
+from gan3d_core.io.atomic import write_bytes_atomic
+
+SESSION_FORMAT = "gan3d-studio-session"
+VIEW_MODES = ("smooth", "blocks", "points")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the GUI needs to know of a loaded model (the model itself stays in the worker)."""
+
+    path: str
+    kind: str
+    resolution: int
+    latent_dim: int
+    class_names: tuple[str, ...]
+    conditional: bool
+    has_encoder: bool
+    pool: str
+    num_views: int
+    card: dict[str, Any]
+    directions: np.ndarray  # (k, L) unit latent directions, strongest first
+    direction_scales: np.ndarray  # (k,) one sigma along each
+
+
+@dataclass(frozen=True)
+class LatentState:
+    """One shape: a latent, its class (conditional models) and where it came from."""
+
+    latent: np.ndarray
+    label: int | None = None
+    source: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"latent": self.latent.tolist(), "label": self.label, "source": self.source}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LatentState:
+        return cls(
+            np.asarray(data["latent"], np.float32), data.get("label"), data.get("source", "")
+        )
+
+
+@dataclass(frozen=True)
+class Bookmark:
+    name: str
+    state: LatentState
+    thumbnail_png: bytes = b""
+
+
+@dataclass(frozen=True)
+class ViewSettings:
+    mode: str = "smooth"
+    threshold: float = 0.5
+    smoothing: int = 2
+    wireframe: bool = False
+
+    def __post_init__(self) -> None:
+        if self.mode not in VIEW_MODES:
+            raise ValueError(f"view mode must be one of {', '.join(VIEW_MODES)}, got {self.mode!r}")
+        if not 0.0 < self.threshold < 1.0:
+            raise ValueError(f"threshold must be between 0 and 1, got {self.threshold}")
+        if self.smoothing < 0:
+            raise ValueError(f"smoothing must be >= 0, got {self.smoothing}")
+
+
+@dataclass
+class Session:
+    """Model info, the current shape, an undo history, bookmarks and view settings."""
+
+    model_changed = Signal(object)  # ModelInfo | None
+    latent_changed = Signal(object)  # LatentState | None: the shape to show
+    history_changed = Signal()
+    bookmarks_changed = Signal()
+    view_changed = Signal(object)  # ViewSettings
+
+    model: ModelInfo | None = None
+    current: LatentState | None = None
+    history: list[LatentState] = field(default_factory=list)
+    history_index: int = -1
+    bookmarks: list[Bookmark] = field(default_factory=list)
+    view: ViewSettings = field(default_factory=ViewSettings)
+
+    # -- model ------------------------------------------------------------------------------
+
+    def set_model(self, info: ModelInfo | None) -> None:
+        """A new model: latents of the old one no longer mean anything, so history resets."""
+        self.model = info
+        self.history.clear()
+        self.history_index = -1
+        self.bookmarks.clear()
+        self.current = None
+        self.model_changed.emit(info)
+        self.history_changed.emit()
+        self.bookmarks_changed.emit()
+        self.latent_changed.emit(None)
+
+    # -- latents and history ----------------------------------------------------------------
+
+    def _check(self, state: LatentState) -> LatentState:
+        if self.model is None:
+            raise ValueError("open a model first")
+        latent = np.asarray(state.latent, np.float32)
+        if latent.shape != (self.model.latent_dim,) or not np.isfinite(latent).all():
+            raise ValueError(f"latent must be {self.model.latent_dim} finite numbers")
+        if self.model.conditional and state.label is None:
+            raise ValueError("this model needs a class")
+        return replace(state, latent=latent)
+
+    def set_latent(self, state: LatentState) -> None:
+        """Show ``state`` and record it: the redo tail is dropped, as in any editor."""
+        state = self._check(state)
+        del self.history[self.history_index + 1 :]
+        self.history.append(state)
+        self.history_index = len(self.history) - 1
+        self.current = state
+        self.history_changed.emit()
+        self.latent_changed.emit(state)
+
+    def preview_latent(self, state: LatentState) -> None:
+        """Show ``state`` without recording it (a slider being dragged)."""
+        self.current = self._check(state)
+        self.latent_changed.emit(self.current)
+
+    @property
+    def can_undo(self) -> bool:
+        return self.history_index > 0
+
+    @property
+    def can_redo(self) -> bool:
+        return self.history_index < len(self.history) - 1
+
+    def go_to(self, index: int) -> None:
+        if not 0 <= index < len(self.history):
+            raise IndexError(f"history has no entry {index}")
+        self.history_index = index
+        self.current = self.history[index]
+        self.history_changed.emit()
+        self.latent_changed.emit(self.current)
+
+    def undo(self) -> None:
+        if self.can_undo:
+            self.go_to(self.history_index - 1)
+
+    def redo(self) -> None:
+        if self.can_redo:
+            self.go_to(self.history_index + 1)
+
+    # -- bookmarks and view -----------------------------------------------------------------
+
+    def add_bookmark(self, name: str, thumbnail_png: bytes = b"") -> Bookmark:
+        if self.current is None:
+            raise ValueError("nothing to bookmark yet")
+        bookmark = Bookmark(name, self.current, thumbnail_png)
+        self.bookmarks.append(bookmark)
+        self.bookmarks_changed.emit()
+        return bookmark
+
+    def remove_bookmark(self, index: int) -> None:
+        del self.bookmarks[index]
+        self.bookmarks_changed.emit()
+
+    def set_view(self, **changes: Any) -> None:
+        view = replace(self.view, **changes)
+        if view != self.view:
+            self.view = view
+            self.view_changed.emit(view)
+
+    # -- files ------------------------------------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": SESSION_FORMAT,
+            "version": 1,
+            "model_path": self.model.path if self.model else None,
+            "history": [s.to_json() for s in self.history],
+            "history_index": self.history_index,
+            "bookmarks": [
+                {
+                    "name": b.name,
+                    "state": b.state.to_json(),
+                    "thumbnail_png": base64.b64encode(b.thumbnail_png).decode("ascii"),
+                }
+                for b in self.bookmarks
+            ],
+            "view": {
+                k: getattr(self.view, k) for k in ("mode", "threshold", "smoothing", "wireframe")
+            },
+        }
+
+    def save(self, path: str | os.PathLike) -> Path:
+        return write_bytes_atomic(path, json.dumps(self.to_json(), indent=1).encode())
+
+    def restore(self, data: dict[str, Any]) -> None:
+        """Latents, bookmarks and view of a session file (its model must be loaded already)."""
+        if data.get("format") != SESSION_FORMAT:
+            raise ValueError("not a gan3d-studio session file")
+        history = [self._check(LatentState.from_json(s)) for s in data.get("history", [])]
+        bookmarks = [
+            Bookmark(
+                b["name"],
+                self._check(LatentState.from_json(b["state"])),
+                base64.b64decode(b["thumbnail_png"]),
+            )
+            for b in data.get("bookmarks", [])
+        ]
+        view = ViewSettings(**data.get("view", {}))
+        self.history, self.bookmarks = history, bookmarks
+        self.history_index = min(int(data.get("history_index", len(history) - 1)), len(history) - 1)
+        self.current = history[self.history_index] if history else None
+        self.view = view
+        self.history_changed.emit()
+        self.bookmarks_changed.emit()
+        self.view_changed.emit(view)
+        self.latent_changed.emit(self.current)
+
+
+def read_session_file(path: str | os.PathLike) -> dict[str, Any]:
+    """The JSON of a session file, with a one-line error for anything else."""
+    from gan3d_core.errors import InputFileError
+    from gan3d_core.io.atomic import check_input_file
+
+    path = check_input_file(path, "session file")
+    try:
+        data = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputFileError(f"{path}: not a session file ({exc})") from None
+    if not isinstance(data, dict) or data.get("format") != SESSION_FORMAT:
+        raise InputFileError(f"{path}: not a gan3d-studio session file")
+    return data

@@ -1,0 +1,132 @@
+"""The 3D viewport: a pyvistaqt QtInteractor that draws one shape at a time.
+
+Only the GUI thread calls it. pyvistaqt's own drag-and-drop (which opens any dropped file as
+a mesh) is replaced: dropped paths are handed to whoever listens to ``files_dropped``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyvista as pv
+from gan3d_studio.engine import ShapeResult
+from PySide6.QtCore import Signal
+from pyvistaqt import QtInteractor
+
+SURFACE_COLOUR = (0.78, 0.80, 0.86)
+CAMERA_PRESETS = {
+    "front": ((0.0, -1.0, 0.0), (0.0, 0.0, 1.0)),
+    "side": ((1.0, 0.0, 0.0), (0.0, 0.0, 1.0)),
+    "top": ((0.0, 0.0, 1.0), (0.0, 1.0, 0.0)),
+    "isometric": ((1.0, -1.0, 0.8), (0.0, 0.0, 1.0)),
+}
+
+
+def _dropped_paths(event) -> list[Path]:
+    mime = event.mimeData()
+    if mime is None or not mime.hasUrls():
+        return []
+    return [Path(url.toLocalFile()) for url in mime.urls() if url.isLocalFile()]
+
+
+class Viewport(QtInteractor):
+    """Shows :class:`ShapeResult` meshes or points; emits dropped file paths."""
+
+    files_dropped = Signal(list)
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent, auto_update=False)
+        self.set_background("white", top="#dfe6f0")
+        self.add_axes()
+        self._actor = None
+        self._message_actor = None
+        self._wireframe = False
+        self.shown: ShapeResult | None = None
+        self.setAcceptDrops(True)
+
+    # -- drag and drop (replaces pyvistaqt's mesh opener) -----------------------------------------
+
+    def dragEnterEvent(self, event) -> None:
+        if _dropped_paths(event):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event) -> None:
+        if _dropped_paths(event):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        paths = _dropped_paths(event)
+        if paths:
+            event.acceptProposedAction()
+            self.files_dropped.emit(paths)
+
+    # -- drawing ----------------------------------------------------------------------------------
+
+    def show_message(self, text: str) -> None:
+        """A centred hint in an empty scene (e.g. 'Open a model')."""
+        self.clear_shape()
+        if self._message_actor is not None:
+            self.remove_actor(self._message_actor, render=False)
+        self._message_actor = self.add_text(
+            text, position="upper_edge", font_size=14, color="#333344"
+        )
+        self.render()
+
+    def clear_shape(self) -> None:
+        if self._actor is not None:
+            self.remove_actor(self._actor, render=False)
+            self._actor = None
+        self.shown = None
+
+    def show_shape(self, result: ShapeResult, reset_camera: bool = False) -> None:
+        """Replace the drawn shape by ``result`` (centred on the grid's middle)."""
+        if self._message_actor is not None:
+            self.remove_actor(self._message_actor, render=False)
+            self._message_actor = None
+        first = self._actor is None and self.shown is None
+        self.clear_shape()
+        self.shown = result
+        centre = (np.asarray(result.voxels.shape) - 1) / 2.0
+        if result.empty:
+            self.show_message("Empty shape at this threshold")
+            self.shown = result
+            return
+        vertices = result.vertices - centre
+        if result.view.mode == "points":
+            cloud = pv.PolyData(vertices)
+            cloud["occupancy"] = result.values
+            self._actor = self.add_mesh(
+                cloud, scalars="occupancy", cmap="viridis", clim=(0, 1), point_size=6,
+                render_points_as_spheres=True, show_scalar_bar=False, reset_camera=False,
+            )  # fmt: skip
+        else:
+            faces = np.hstack([np.full((len(result.faces), 1), 3), result.faces]).ravel()
+            surface = pv.PolyData(vertices, faces)
+            self._actor = self.add_mesh(
+                surface, color=SURFACE_COLOUR, smooth_shading=result.view.mode == "smooth",
+                show_edges=result.view.wireframe, reset_camera=False,
+            )  # fmt: skip
+        if first or reset_camera:
+            self.set_camera("isometric")
+        self.render()
+
+    def set_camera(self, preset: str) -> None:
+        """front, side, top, isometric, or reset (fit the shape in view)."""
+        if preset != "reset":
+            direction, up = CAMERA_PRESETS[preset]
+            distance = 2.6 * (self.shown.voxels.shape[0] if self.shown is not None else 32)
+            self.camera.position = tuple(
+                distance * np.asarray(direction) / np.linalg.norm(direction)
+            )
+            self.camera.focal_point = (0.0, 0.0, 0.0)
+            self.camera.up = up
+        self.reset_camera()
+        self.render()
+
+    def grab_image(self) -> np.ndarray:
+        """The current frame, uint8 (H, W, 3)."""
+        self.render()
+        return self.screenshot(return_img=True)
