@@ -75,15 +75,18 @@ class MainWindow(QMainWindow):
             ("Reconstruct", self.reconstruct_panel),
             ("View", self.view_panel),
             ("Export", self.export_panel),
-            ("Interpolate & arithmetic", self.interpolate_panel),
+            ("Interpolate and arithmetic", self.interpolate_panel),
             ("History", self.history_panel),
         ]
-        for area, panels in (
-            (Qt.DockWidgetArea.LeftDockWidgetArea, left),
-            (Qt.DockWidgetArea.RightDockWidgetArea, right),
-        ):
-            for title, panel in panels:
-                self._dock(title, panel, area)
+        for title, panel in left:
+            self._dock(title, panel, Qt.DockWidgetArea.LeftDockWidgetArea)
+        right_docks = [self._dock(t, p, Qt.DockWidgetArea.RightDockWidgetArea) for t, p in right]
+        # Two tab stacks on the right: making shapes (reconstruct, view, export), exploring them.
+        self.tabifyDockWidget(right_docks[0], right_docks[1])
+        self.tabifyDockWidget(right_docks[1], right_docks[2])
+        self.tabifyDockWidget(right_docks[3], right_docks[4])
+        right_docks[0].raise_()
+        right_docks[3].raise_()
 
         self.status_label = QLabel("Ready")
         self.progress_bar = QProgressBar()

@@ -41,7 +41,7 @@ class Viewport(QtInteractor):
         self.add_axes()
         self._actor = None
         self._message_actor = None
-        self._wireframe = False
+        self.message: str | None = None  # the hint shown in an empty scene
         self.shown: ShapeResult | None = None
         self.setAcceptDrops(True)
 
@@ -73,6 +73,7 @@ class Viewport(QtInteractor):
         self._message_actor = self.add_text(
             text, position="upper_edge", font_size=14, color="#333344"
         )
+        self.message = text
         self.render()
 
     def clear_shape(self) -> None:
@@ -86,6 +87,7 @@ class Viewport(QtInteractor):
         if self._message_actor is not None:
             self.remove_actor(self._message_actor, render=False)
             self._message_actor = None
+            self.message = None
         first = self._actor is None and self.shown is None
         self.clear_shape()
         self.shown = result

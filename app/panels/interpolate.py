@@ -164,7 +164,7 @@ class InterpolatePanel(QWidget):
             return
         latent = combine_latents([s.latent for s, _ in chosen], [w for _, w in chosen])
         description = " ".join(
-            f"{w:+g}·{b.currentText()}"
+            f"{w.value():+g}·{b.currentText()}"
             for b, w in zip(boxes, self.weights)
             if b.currentIndex() >= 0
         )

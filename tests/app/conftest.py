@@ -1,0 +1,36 @@
+"""App fixtures: hermetic settings, a real window on a virtual display, no leaked threads."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("PySide6", reason="the app needs PySide6")
+
+
+@pytest.fixture
+def settings(tmp_path):
+    from PySide6.QtCore import QSettings
+
+    return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+
+
+@pytest.fixture
+def window(qtbot, settings):
+    """The real main window; on teardown it is closed and its worker thread must be gone."""
+    from gan3d_studio.main_window import MainWindow
+
+    win = MainWindow(settings, device="cpu")
+    win.show()
+    qtbot.waitExposed(win)
+    yield win
+    win.close()
+    assert not win.controller.worker.thread.isRunning(), "worker QThread left running"
+
+
+def open_model(qtbot, window, path) -> None:
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=30_000):
+        window.controller.open_model(path)
+
+
+def frame(window):
+    return window.viewport.grab_image().astype(int)

@@ -1,0 +1,109 @@
+"""The Qt-free parts of the app: session state and engine runners, driven synchronously."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import trimesh
+from gan3d_studio.engine import Engine
+from gan3d_studio.session import LatentState, Session, ViewSettings, read_session_file
+
+from gan3d_core import ExportOptions
+from tests.conftest import object_photo
+
+
+@pytest.fixture
+def engine(cvaegan_checkpoint):
+    engine = Engine()
+    engine.info = engine.load(cvaegan_checkpoint, device="cpu")
+    return engine
+
+
+def test_engine_loads_and_keeps_the_old_model_on_failure(engine, tmp_path):
+    before = engine.model
+    assert engine.info.conditional and engine.info.class_names == ("chair", "table", "sofa")
+    assert engine.info.directions.shape == (8, 8)
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"\x00" * 100)
+    with pytest.raises(ValueError, match=r"bad\.safetensors"):
+        engine.load(bad)
+    assert engine.model is before
+
+
+@pytest.mark.parametrize("mode", ["smooth", "blocks", "points"])
+def test_engine_shape_in_every_mode(engine, mode):
+    state = engine.random_state(seed=1, truncation=None, label=2)
+    result = engine.shape(state, ViewSettings(mode=mode, smoothing=0))
+    assert result.voxels.shape == (32, 32, 32)
+    assert len(result.vertices) > 0
+    if mode == "points":
+        assert len(result.faces) == 0 and len(result.values) == len(result.vertices)
+        assert result.values.min() > 0.1
+    else:
+        assert len(result.faces) > 0
+
+
+def test_engine_reconstruct_and_export(engine, tmp_path):
+    reconstruction = engine.reconstruct([object_photo()], pool=None, label=None)
+    assert reconstruction.state.label in (0, 1, 2)
+    assert reconstruction.inputs[0].shape == (64, 64, 3)
+    result = engine.shape(reconstruction.state, ViewSettings())
+    path = engine.export(result.voxels, tmp_path / "r.stl", ExportOptions())
+    assert len(trimesh.load(path).faces) > 0
+
+
+def _session(engine) -> Session:
+    session = Session()
+    session.set_model(engine.info)
+    return session
+
+
+def test_history_undo_redo_and_preview(engine):
+    session = _session(engine)
+    states = [engine.random_state(seed=s, truncation=None, label=0) for s in range(3)]
+    for state in states:
+        session.set_latent(state)
+    session.preview_latent(engine.random_state(seed=9, truncation=None, label=0))
+    assert len(session.history) == 3
+    session.undo()
+    assert np.array_equal(session.current.latent, states[1].latent)
+    session.redo()
+    assert np.array_equal(session.current.latent, states[2].latent)
+    session.undo()
+    session.undo()
+    session.set_latent(states[2])  # a new edit drops the redo tail
+    assert len(session.history) == 2 and not session.can_redo
+    with pytest.raises(ValueError, match="latent must be 8 finite numbers"):
+        session.set_latent(LatentState(np.full(8, np.nan, np.float32), 0))
+    with pytest.raises(ValueError, match="needs a class"):
+        session.set_latent(LatentState(np.zeros(8, np.float32)))
+
+
+def test_session_file_round_trip(engine, tmp_path):
+    session = _session(engine)
+    for seed in range(3):
+        session.set_latent(engine.random_state(seed=seed, truncation=None, label=seed))
+    session.add_bookmark("first", b"\x89PNG fake")
+    session.set_view(mode="blocks", threshold=0.3)
+    session.undo()
+    path = session.save(tmp_path / "s.g3session.json")
+    restored = _session(engine)
+    restored.restore(read_session_file(path))
+    assert restored.history_index == 1 and len(restored.history) == 3
+    assert np.array_equal(restored.current.latent, session.current.latent)
+    assert (
+        restored.bookmarks[0].name == "first"
+        and restored.bookmarks[0].thumbnail_png == b"\x89PNG fake"
+    )
+    assert restored.view == ViewSettings(mode="blocks", threshold=0.3)
+
+
+def test_view_settings_validate():
+    with pytest.raises(ValueError, match="view mode"):
+        ViewSettings(mode="xray")
+    session = Session()
+    seen = []
+    session.view_changed.connect(seen.append)
+    session.set_view(threshold=0.4)
+    session.set_view(threshold=0.4)  # unchanged: no event
+    assert [v.threshold for v in seen] == [0.4]

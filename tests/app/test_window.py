@@ -1,0 +1,233 @@
+"""The real window on a virtual display with real OpenGL: drops, sliders, export, errors,
+undo, closing during work, and widget <-> session round trips."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import trimesh
+from gan3d_studio.session import LatentState
+from PIL import Image
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+
+from tests.app.conftest import frame, open_model
+from tests.conftest import object_photo
+
+
+def drop_files(widget, paths) -> None:
+    """Deliver a real QDropEvent with file URLs, as the window manager would."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    event = QDropEvent(
+        QPointF(widget.width() / 2, widget.height() / 2), Qt.DropAction.CopyAction, mime,
+        Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+    )  # fmt: skip
+    widget.dropEvent(event)
+
+
+def test_starts_empty_with_an_open_model_prompt(window):
+    assert window.session.model is None
+    assert window.viewport.message.startswith("Open a model")
+    assert not window.undo_action.isEnabled()
+
+
+def test_open_model_shows_card_and_a_shape(qtbot, window, cvaegan_checkpoint):
+    blank = frame(window)
+    open_model(qtbot, window, cvaegan_checkpoint)
+    assert window.session.model.kind == "cvaegan"
+    assert "cvaegan" in window.model_panel.card_view.toPlainText()
+    assert window.viewport.shown is not None and not window.viewport.shown.empty
+    assert np.abs(frame(window) - blank).mean() > 1.0  # something was drawn
+    assert window.settings.value("recent_models") == [str(cvaegan_checkpoint)]
+
+
+def test_dropped_photo_reconstructs_and_changes_the_view(
+    qtbot, window, cvaegan_checkpoint, tmp_path
+):
+    open_model(qtbot, window, cvaegan_checkpoint)
+    before, shown_before = frame(window), window.viewport.shown
+    photo = tmp_path / "chair.png"
+    Image.fromarray(object_photo(120)).save(photo)
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=30_000):
+        drop_files(window.viewport, [photo])
+    assert window.session.current.source == "reconstruction of chair.png"
+    assert window.viewport.shown is not shown_before
+    assert not np.array_equal(window.viewport.shown.voxels, shown_before.voxels)
+    assert np.abs(frame(window) - before).mean() > 0.01  # the picture changed
+    assert len(window.reconstruct_panel.thumbnail_labels) == 1  # what the encoder saw
+
+
+def test_slider_changes_the_mesh_and_a_burst_ends_on_the_last(qtbot, window, cvaegan_checkpoint):
+    open_model(qtbot, window, cvaegan_checkpoint)
+    slider = window.latent_panel.sliders[0]
+    first = window.viewport.shown
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
+        slider.setValue(slider.value() + 150)
+    assert not np.array_equal(window.viewport.shown.vertices, first.vertices)
+    slider.setSliderDown(True)  # a drag: previews, no history entries
+    history_length = len(window.session.history)
+    for step in range(50):
+        slider.setValue(-250 + 10 * step)
+    slider.setSliderDown(False)
+    last = window.session.current
+    qtbot.waitUntil(
+        lambda: (
+            window.viewport.shown is not None
+            and np.array_equal(window.viewport.shown.state.latent, last.latent)
+        ),
+        timeout=10_000,
+    )
+    qtbot.wait(300)  # nothing older may arrive afterwards
+    assert np.array_equal(window.viewport.shown.state.latent, last.latent)
+    assert window.latent_panel.coordinates(last.latent)[0] == np.float32(2.4)
+    assert len(window.session.history) == history_length + 1  # the release is recorded, once
+
+
+def test_export_writes_an_stl_trimesh_reads(qtbot, window, cvaegan_checkpoint, tmp_path):
+    open_model(qtbot, window, cvaegan_checkpoint)
+    window.export_panel.sized.setChecked(True)
+    window.export_panel.size.setValue(80.0)
+    target = tmp_path / "shape.stl"
+    with qtbot.waitSignal(window.controller.exported, timeout=10_000):
+        window.export_panel.export_requested.emit(str(target), window.export_panel.options())
+    mesh = trimesh.load(target)
+    assert (len(mesh.faces) > 0 and max(mesh.extents) == np.float64(80.0).round(3)) or abs(
+        max(mesh.extents) - 80
+    ) < 1e-3
+    assert str(target) in window.status_label.text()
+
+
+def test_corrupt_checkpoint_and_non_image_drop_leave_everything_as_it_was(
+    qtbot, window, cvaegan_checkpoint, tmp_path
+):
+    open_model(qtbot, window, cvaegan_checkpoint)
+    model, shown, history = (
+        window.session.model,
+        window.viewport.shown,
+        list(window.session.history),
+    )
+    corrupt = tmp_path / "corrupt.safetensors"
+    corrupt.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{broken!")
+    with qtbot.waitSignal(window.controller.error, timeout=10_000) as error:
+        drop_files(window.viewport, [corrupt])
+    assert "corrupt.safetensors" in error.args[0]
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not an image")
+    with qtbot.waitSignal(window.controller.error, timeout=5000) as error:
+        drop_files(window.viewport, [notes])
+    assert "notes.txt: not an image or a checkpoint" in error.args[0]
+    fake_photo = tmp_path / "fake.jpg"
+    fake_photo.write_text("no pixels here")
+    with qtbot.waitSignal(window.controller.error, timeout=10_000) as error:
+        drop_files(window.viewport, [fake_photo])
+    assert "fake.jpg: cannot read image" in error.args[0]
+    qtbot.wait(200)
+    assert window.session.model is model and window.viewport.shown is shown
+    assert window.session.history == history
+    assert window._error_box.isVisible() and not window._error_box.isModal()
+
+
+def test_undo_restores_the_previous_latent(qtbot, window, cvaegan_checkpoint):
+    open_model(qtbot, window, cvaegan_checkpoint)
+    first = window.session.current
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
+        window.generate_panel.random_button.click()
+    assert not np.array_equal(window.session.current.latent, first.latent)
+    assert window.undo_action.isEnabled()
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
+        window.undo_action.trigger()
+    assert np.array_equal(window.session.current.latent, first.latent)
+    assert np.array_equal(window.viewport.shown.state.latent, first.latent)
+    assert window.redo_action.isEnabled()
+    assert window.history_panel.list.currentRow() == 0
+
+
+def test_closing_during_work_stops_the_thread(qtbot, settings, cvaegan_checkpoint):
+    from gan3d_studio.main_window import MainWindow
+
+    win = MainWindow(settings, device="cpu")
+    win.show()
+    open_model(qtbot, win, cvaegan_checkpoint)
+    for seed in range(20):
+        win.controller.new_random(seed, label=0)
+    win.controller.worker.submit(
+        "slow",
+        lambda should_stop: [should_stop() or __import__("time").sleep(0.01) for _ in range(500)],
+    )
+    win.close()
+    win.close()  # idempotent
+    assert not win.controller.worker.thread.isRunning()
+
+
+def test_view_panel_and_session_round_trip(qtbot, window, cvaegan_checkpoint):
+    open_model(qtbot, window, cvaegan_checkpoint)
+    panel = window.view_panel
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
+        panel.mode_buttons.button(1).click()
+    assert window.session.view.mode == "blocks" and window.viewport.shown.view.mode == "blocks"
+    window.session.set_view(mode="points", threshold=0.3, smoothing=4)
+    assert panel.mode_buttons.checkedId() == 2
+    assert panel.threshold.value() == 30 and panel.smoothing.value() == 4
+    qtbot.waitUntil(lambda: window.viewport.shown.view.mode == "points", timeout=10_000)
+    panel.threshold.setValue(60)
+    assert window.session.view.threshold == 0.6
+
+
+def test_class_and_latent_widgets_mirror_the_session(qtbot, window, cvaegan_checkpoint):
+    open_model(qtbot, window, cvaegan_checkpoint)
+    state = window.session.current
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
+        window.controller.show_state(LatentState(state.latent, 2, "test"))
+    assert window.generate_panel.class_box.currentIndex() == 2
+    coordinates = window.latent_panel.coordinates(state.latent)
+    assert [s.value() for s in window.latent_panel.sliders] == [
+        round(float(c) * 100) for c in coordinates
+    ]
+    window.generate_panel.class_box.activated.emit(1)
+    assert window.session.current.label == 1
+    table = window.latent_panel.table
+    table.item(3, 1).setText("1.5")
+    assert window.session.current.latent[3] == np.float32(1.5)
+
+
+def test_bookmarks_interpolation_and_arithmetic(qtbot, window, cvaegan_checkpoint, tmp_path):
+    open_model(qtbot, window, cvaegan_checkpoint)
+    window._bookmark()
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
+        window.generate_panel.random_button.click()
+    window._bookmark()
+    panel = window.interpolate_panel
+    a, b = (m.state for m in window.session.bookmarks)
+    assert panel.t_slider.isEnabled() and window.session.bookmarks[0].thumbnail_png.startswith(
+        b"\x89PNG"
+    )
+    panel.t_slider.setValue(50)
+    halfway = window.session.current
+    assert halfway.source == "interpolation t=0.50"
+    assert np.linalg.norm(halfway.latent) > 0.9 * min(
+        np.linalg.norm(a.latent), np.linalg.norm(b.latent)
+    )
+    panel.apply_arithmetic()  # A - B + C with C = A by default
+    np.testing.assert_allclose(window.session.current.latent, 2 * a.latent - b.latent, atol=1e-5)
+    target = tmp_path / "morph.gif"
+    window._frames_target = target
+    with qtbot.waitSignal(window.controller.interpolation_ready, timeout=30_000):
+        window.controller.interpolate(a, b, 4, "slerp")
+    import imageio.v3 as iio
+
+    frames = iio.imread(target, index=None)
+    assert frames.shape[0] == 4
+
+
+def test_smoke_test_command(tmp_path, cvaegan_checkpoint):
+    output = tmp_path / "smoke.png"
+    result = subprocess.run(
+        [sys.executable, "-m", "gan3d_studio", str(cvaegan_checkpoint), "--smoke-test", str(output), "--device", "cpu"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    image = np.asarray(Image.open(output))
+    assert image.ndim == 3 and image.shape[0] > 100 and image.std() > 1.0
