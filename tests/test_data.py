@@ -32,6 +32,16 @@ def test_npz_dataset(synthetic_npz):
         dataset.select_classes(["lamp"])
 
 
+def test_empty_grids_are_left_out(tmp_path):
+    voxels, labels, names = synthetic_shapes(per_class=2, resolution=16)
+    voxels[3] = 0
+    np.savez(tmp_path / "holes.npz", voxels=voxels, labels=labels, class_names=np.array(names))
+    dataset = load_dataset(tmp_path / "holes.npz")
+    assert len(dataset) == 5 and dataset.skipped_empty == 1
+    assert dataset.voxels.reshape(5, -1).any(axis=1).all()
+    assert dataset.subset(np.arange(2)).skipped_empty == 1
+
+
 def test_stratified_split_is_proportional_and_repeatable():
     labels = np.repeat(np.arange(3), [100, 20, 2])
     train, validation = stratified_split(labels, 0.1, seed=4)

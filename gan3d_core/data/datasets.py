@@ -7,6 +7,7 @@ integer labels and class names. Meshes are voxelized once and cached on disk.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 from collections.abc import Callable
@@ -34,6 +35,7 @@ class VoxelDataset:
     class_names: list[str]
     source: str = ""
     files: list[str] = field(default_factory=list)
+    skipped_empty: int = 0  # grids with no voxel at all, left out when loading
 
     def __post_init__(self) -> None:
         if self.voxels.ndim != 4 or len(set(self.voxels.shape[1:])) != 1:
@@ -54,8 +56,8 @@ class VoxelDataset:
 
     def subset(self, indices: np.ndarray) -> VoxelDataset:
         files = [self.files[i] for i in indices] if self.files else []
-        return VoxelDataset(
-            self.voxels[indices], self.labels[indices], self.class_names, self.source, files
+        return dataclasses.replace(
+            self, voxels=self.voxels[indices], labels=self.labels[indices], files=files
         )
 
     def select_classes(self, names: list[str]) -> VoxelDataset:
@@ -159,7 +161,18 @@ def load_dataset(
         dataset = _load_folder(path, resolution or 32, split, cache_dir, progress)
     if resolution is not None and dataset.resolution != resolution:
         dataset.voxels = downsample(dataset.voxels, resolution, source=str(path))
-    return dataset
+    return _without_empty_shapes(dataset)
+
+
+def _without_empty_shapes(dataset: VoxelDataset) -> VoxelDataset:
+    """Leave out grids with no voxel (ModelNet10's 32^3 release has 27): an empty "real"
+    shape teaches D nothing useful and scores IoU 1 against an empty prediction."""
+    filled = dataset.voxels.reshape(len(dataset), -1).any(axis=1)
+    if filled.all():
+        return dataset
+    kept = dataset.subset(np.flatnonzero(filled))
+    kept.skipped_empty = dataset.skipped_empty + int((~filled).sum())
+    return kept
 
 
 def load_npz(path: str | os.PathLike) -> VoxelDataset:

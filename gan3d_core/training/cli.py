@@ -261,6 +261,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             raise InputFileError("eval --task classify needs --train DATA to fit the classifier on")
         train = evaluation.load_eval_dataset(args.train, model.resolution, "all")
         result = evaluation.evaluate_classification(model, train, dataset)
+    result["empty_shapes_skipped"] = dataset.skipped_empty
     result["checkpoint"] = str(args.checkpoint)
     result["data"] = str(args.data)
     result["subset"] = args.subset

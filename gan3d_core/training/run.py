@@ -43,7 +43,12 @@ def prepare_data(
     )
     if len(train_set) == 0:
         raise InputFileError(f"{config.data}: no shapes left to train on")
-    train = TrainingData(train_set.voxels, train_set.labels, train_set.class_names)
+    train = TrainingData(
+        train_set.voxels,
+        train_set.labels,
+        train_set.class_names,
+        skipped_empty=dataset.skipped_empty,
+    )
     validation = TrainingData(
         validation_set.voxels, validation_set.labels, validation_set.class_names
     )

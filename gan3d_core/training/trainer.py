@@ -62,6 +62,7 @@ class TrainingData:
     labels: np.ndarray
     class_names: list[str]
     views: np.ndarray | None = None
+    skipped_empty: int = 0
 
     def __len__(self) -> int:
         return len(self.voxels)
@@ -190,6 +191,7 @@ class Trainer:
             "training": {
                 "data": self.config.data,
                 "shapes": len(data),
+                "empty_shapes_skipped": data.skipped_empty,
                 "shapes_per_class": dict(zip(data.class_names, counts.tolist())),
                 "steps": self.step,
                 "epochs": round(self.epoch, 3),
