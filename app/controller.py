@@ -11,14 +11,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from gan3d_studio.engine import Engine, Reconstruction, ShapeResult
-from gan3d_studio.session import LatentState, ModelInfo, Session, ViewSettings
-from gan3d_studio.viewport import Viewport
-from gan3d_studio.worker import Worker
 from PySide6.QtCore import QObject, Signal
 
 from gan3d_core import ExportOptions
 from gan3d_core.images import is_image_path
+from gan3d_studio.engine import Engine, Reconstruction, ShapeResult
+from gan3d_studio.session import LatentState, ModelInfo, Session, ViewSettings
+from gan3d_studio.viewport import Viewport
+from gan3d_studio.worker import Worker
 
 CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".ckpt", ".bin")
 

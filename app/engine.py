@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from gan3d_studio.session import LatentState, ModelInfo, ViewSettings
 
 from gan3d_core import ExportOptions, GanModel, export_shape, load_model
 from gan3d_core.errors import OperationCancelled
 from gan3d_core.latent import interpolate
 from gan3d_core.mesh import voxels_to_cubes, voxels_to_mesh
+from gan3d_studio.session import LatentState, ModelInfo, ViewSettings
 
 ProgressHook = Callable[[float, str], None]
 StopHook = Callable[[], bool]

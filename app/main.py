@@ -26,16 +26,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from gan3d_studio.controller import CHECKPOINT_SUFFIXES
-    from gan3d_studio.main_window import MainWindow
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
     from gan3d_core.inference import default_model_path
+    from gan3d_studio.controller import CHECKPOINT_SUFFIXES
+    from gan3d_studio.main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName("gan3d")
     app.setApplicationName("gan3d-studio")
+    app.setDesktopFileName("gan3d-studio")
+    app.setWindowIcon(_icon())
     window = MainWindow(QSettings(), device=args.device)
     window.show()
 
@@ -60,11 +62,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     return app.exec()
 
 
+def _icon():
+    from importlib.resources import files
+
+    from PySide6.QtGui import QIcon
+
+    return QIcon(str(files("gan3d_resources") / "icons" / "gan3d-studio.svg"))
+
+
 def _smoke_test(app, window, output: Path, has_model: bool) -> int:
-    from gan3d_studio.main_window import _png_bytes
     from PySide6.QtCore import QTimer
 
     from gan3d_core.io.atomic import write_bytes_atomic
+    from gan3d_studio.main_window import _png_bytes
 
     if not has_model:
         print(

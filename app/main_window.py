@@ -5,17 +5,6 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from gan3d_studio.controller import Controller
-from gan3d_studio.panels.export import ExportPanel
-from gan3d_studio.panels.generate import GeneratePanel
-from gan3d_studio.panels.history import HistoryPanel
-from gan3d_studio.panels.interpolate import InterpolatePanel
-from gan3d_studio.panels.latent import LatentPanel
-from gan3d_studio.panels.model import ModelPanel
-from gan3d_studio.panels.reconstruct import ReconstructPanel
-from gan3d_studio.panels.view import ViewPanel
-from gan3d_studio.session import Session, read_session_file
-from gan3d_studio.viewport import Viewport
 from PySide6.QtCore import QByteArray, QSettings, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
@@ -30,6 +19,17 @@ from PySide6.QtWidgets import (
 )
 
 from gan3d_core.io.atomic import write_bytes_atomic
+from gan3d_studio.controller import Controller
+from gan3d_studio.panels.export import ExportPanel
+from gan3d_studio.panels.generate import GeneratePanel
+from gan3d_studio.panels.history import HistoryPanel
+from gan3d_studio.panels.interpolate import InterpolatePanel
+from gan3d_studio.panels.latent import LatentPanel
+from gan3d_studio.panels.model import ModelPanel
+from gan3d_studio.panels.reconstruct import ReconstructPanel
+from gan3d_studio.panels.view import ViewPanel
+from gan3d_studio.session import Session, read_session_file
+from gan3d_studio.viewport import Viewport
 
 MAX_RECENT = 8
 SESSION_FILTER = "gan3d-studio sessions (*.g3session.json *.json)"

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pyvista as pv
-from gan3d_studio.engine import ShapeResult
 from PySide6.QtCore import Signal
 from pyvistaqt import QtInteractor
+
+from gan3d_studio.engine import ShapeResult
 
 SURFACE_COLOUR = (0.78, 0.80, 0.86)
 CAMERA_PRESETS = {
@@ -34,9 +35,12 @@ class Viewport(QtInteractor):
     """Shows :class:`ShapeResult` meshes or points; emits dropped file paths."""
 
     files_dropped = Signal(list)
+    frame_drawn = Signal()  # a frame reached the screen
 
     def __init__(self, parent=None) -> None:
-        super().__init__(parent, auto_update=False)
+        # No anti-aliasing while interacting: with software OpenGL (Mesa llvmpipe) MSAA doubles
+        # the cost of a frame and FXAA triples it (benchmarks/bench_app.py); screenshots get FXAA.
+        super().__init__(parent, auto_update=False, multi_samples=0)
         self.set_background("white", top="#dfe6f0")
         self.add_axes()
         self._actor = None
@@ -63,6 +67,15 @@ class Viewport(QtInteractor):
             event.acceptProposedAction()
             self.files_dropped.emit(paths)
 
+    def paintGL(self) -> None:
+        super().paintGL()
+        self.frame_drawn.emit()
+
+    def redraw(self) -> None:
+        """Schedule one repaint; Qt's paint renders the scene once (render() would draw it,
+        then the repaint it triggers would draw it again)."""
+        self.update()
+
     # -- drawing ----------------------------------------------------------------------------------
 
     def show_message(self, text: str) -> None:
@@ -74,7 +87,7 @@ class Viewport(QtInteractor):
             text, position="upper_edge", font_size=14, color="#333344"
         )
         self.message = text
-        self.render()
+        self.redraw()
 
     def clear_shape(self) -> None:
         if self._actor is not None:
@@ -102,20 +115,20 @@ class Viewport(QtInteractor):
             cloud["occupancy"] = result.values
             self._actor = self.add_mesh(
                 cloud, scalars="occupancy", cmap="viridis", clim=(0, 1), point_size=6,
-                render_points_as_spheres=True, show_scalar_bar=False, reset_camera=False,
+                render_points_as_spheres=True, show_scalar_bar=False, reset_camera=False, render=False,
             )  # fmt: skip
         else:
             faces = np.hstack([np.full((len(result.faces), 1), 3), result.faces]).ravel()
             surface = pv.PolyData(vertices, faces)
             self._actor = self.add_mesh(
                 surface, color=SURFACE_COLOUR, smooth_shading=result.view.mode == "smooth",
-                show_edges=result.view.wireframe, reset_camera=False,
+                show_edges=result.view.wireframe, reset_camera=False, render=False,
             )  # fmt: skip
         if first or reset_camera:
-            self.set_camera("isometric")
-        self.render()
+            self.set_camera("isometric", render=False)
+        self.redraw()
 
-    def set_camera(self, preset: str) -> None:
+    def set_camera(self, preset: str, render: bool = True) -> None:
         """front, side, top, isometric, or reset (fit the shape in view)."""
         if preset != "reset":
             direction, up = CAMERA_PRESETS[preset]
@@ -125,10 +138,15 @@ class Viewport(QtInteractor):
             )
             self.camera.focal_point = (0.0, 0.0, 0.0)
             self.camera.up = up
-        self.reset_camera()
-        self.render()
+        self.reset_camera(render=False)
+        if render:
+            self.redraw()
 
     def grab_image(self) -> np.ndarray:
-        """The current frame, uint8 (H, W, 3)."""
-        self.render()
-        return self.screenshot(return_img=True)
+        """The current frame, anti-aliased, uint8 (H, W, 3)."""
+        self.enable_anti_aliasing("fxaa")
+        try:
+            self._render()  # draw now: a scheduled repaint may not have happened yet
+            return self.screenshot(return_img=True)
+        finally:
+            self.disable_anti_aliasing()

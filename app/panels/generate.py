@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from gan3d_studio.session import LatentState, ModelInfo, Session
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -14,6 +13,8 @@ from PySide6.QtWidgets import (
     QSpinBox,
     QWidget,
 )
+
+from gan3d_studio.session import LatentState, ModelInfo, Session
 
 
 class GeneratePanel(QWidget):

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from gan3d_studio.session import Session
 from PySide6.QtWidgets import QListWidget, QVBoxLayout, QWidget
+
+from gan3d_studio.session import Session
 
 
 class HistoryPanel(QWidget):

@@ -3,7 +3,6 @@ and latent arithmetic (A - B + C with weights)."""
 
 from __future__ import annotations
 
-from gan3d_studio.session import LatentState, Session
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import (
@@ -22,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from gan3d_core.latent import combine_latents, lerp, slerp
+from gan3d_studio.session import LatentState, Session
 
 T_STEPS = 100
 

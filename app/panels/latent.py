@@ -8,7 +8,6 @@ along its direction in sigmas, and moving it changes only that coordinate. Dragg
 from __future__ import annotations
 
 import numpy as np
-from gan3d_studio.session import LatentState, ModelInfo, Session
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QGridLayout,
@@ -21,6 +20,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from gan3d_studio.session import LatentState, ModelInfo, Session
 
 SLIDER_STEPS_PER_SIGMA = 100
 SIGMA_RANGE = 3

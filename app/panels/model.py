@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from gan3d_studio.session import ModelInfo
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QComboBox,
@@ -17,6 +16,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from gan3d_studio.session import ModelInfo
 
 CHECKPOINT_FILTER = "Checkpoints (*.safetensors);;All files (*)"
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from gan3d_studio.session import VIEW_MODES, Session, ViewSettings
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -16,6 +15,8 @@ from PySide6.QtWidgets import (
     QSpinBox,
     QWidget,
 )
+
+from gan3d_studio.session import VIEW_MODES, Session, ViewSettings
 
 THRESHOLD_STEPS = 100
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import trimesh
-from gan3d_studio.engine import Engine
-from gan3d_studio.session import LatentState, Session, ViewSettings, read_session_file
 
 from gan3d_core import ExportOptions
+from gan3d_studio.engine import Engine
+from gan3d_studio.session import LatentState, Session, ViewSettings, read_session_file
 from tests.conftest import object_photo
 
 

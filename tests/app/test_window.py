@@ -8,11 +8,11 @@ import sys
 
 import numpy as np
 import trimesh
-from gan3d_studio.session import LatentState
 from PIL import Image
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
+from gan3d_studio.session import LatentState
 from tests.app.conftest import frame, open_model
 from tests.conftest import object_photo
 

@@ -1,0 +1,135 @@
+"""The real window, timed: slider-to-frame latency (p50, p95) at 32^3 and 64^3, and start-up
+time to the first frame. Needs a display; on a headless machine:
+
+    xvfb-run -a python benchmarks/bench_app.py [--model CKPT] [--moves 40]
+
+Latency: a direction slider is moved (as a drag) and the clock stops when the viewport has
+painted the frame with the new shape; the next move waits for that frame. Start-up: wall time of a fresh
+``gan3d-studio CKPT --smoke-test`` process, from launch to the saved first frame (Python and
+library imports included). Without --model, paper-width models with random weights are used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def paper_checkpoint(resolution: int, folder: Path) -> Path:
+    import torch
+
+    from gan3d_core import ModelConfig, save_checkpoint
+    from gan3d_core.models import GanNetworks
+
+    torch.manual_seed(resolution)
+    networks = GanNetworks(ModelConfig(resolution=resolution))
+    return save_checkpoint(folder / f"paper_{resolution}.safetensors", networks)
+
+
+def slider_latency(checkpoint: Path, moves: int) -> dict:
+    from PySide6.QtCore import QEventLoop, QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from gan3d_studio.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication([])
+    settings = QSettings(str(checkpoint.with_suffix(".ini")), QSettings.Format.IniFormat)
+    window = MainWindow(settings, device="cpu")
+    window.show()
+    shown: list[float] = []
+    awaiting_frame = []
+    window.controller.shape_shown.connect(lambda result: awaiting_frame.append(True))
+
+    def drawn() -> None:  # the clock stops when the new shape's frame is painted
+        if awaiting_frame:
+            awaiting_frame.clear()
+            shown.append(time.perf_counter())
+
+    window.viewport.frame_drawn.connect(drawn)
+
+    def wait_for(count: int, timeout: float = 60.0) -> None:
+        deadline = time.perf_counter() + timeout
+        while len(shown) < count and time.perf_counter() < deadline:
+            # Block until something happens: a busy loop would steal a core from the worker.
+            app.processEvents(QEventLoop.ProcessEventsFlag.WaitForMoreEvents, 50)
+        if len(shown) < count:
+            raise RuntimeError("no frame arrived")
+
+    window.controller.open_model(checkpoint)
+    wait_for(1)
+    slider = window.latent_panel.sliders[0]
+    slider.setSliderDown(True)
+    latencies = []
+    for move in range(moves):
+        before = len(shown)
+        start = time.perf_counter()
+        slider.setValue(-250 + (500 * move) // max(moves - 1, 1))
+        wait_for(before + 1)
+        latencies.append(shown[-1] - start)
+    slider.setSliderDown(False)
+    resolution = window.session.model.resolution
+    window.close()
+    milliseconds = np.array(latencies) * 1000
+    return {
+        "resolution": resolution,
+        "moves": moves,
+        "p50_ms": round(float(np.percentile(milliseconds, 50)), 1),
+        "p95_ms": round(float(np.percentile(milliseconds, 95)), 1),
+        "max_ms": round(float(milliseconds.max()), 1),
+    }
+
+
+def startup_seconds(checkpoint: Path, runs: int = 3) -> float:
+    times = []
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory() as folder:
+            start = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-m", "gan3d_studio", str(checkpoint), "--device", "cpu",
+                 "--smoke-test", str(Path(folder) / "first.png")],
+                check=True, capture_output=True,
+            )  # fmt: skip
+            times.append(time.perf_counter() - start)
+    return round(statistics.median(times), 2)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--model", action="append", help="checkpoint(s) to time (default: paper 32^3 and 64^3)"
+    )
+    parser.add_argument("--moves", type=int, default=40)
+    parser.add_argument("--json", default="benchmarks/results/app.json")
+    args = parser.parse_args()
+    report = {"latency": [], "startup_s": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        models = (
+            [Path(m) for m in args.model]
+            if args.model
+            else [paper_checkpoint(r, Path(tmp)) for r in (32, 64)]
+        )
+        for checkpoint in models:
+            row = slider_latency(checkpoint, args.moves)
+            report["latency"].append(row)
+            print(f"slider -> frame {row['resolution']}^3: p50 {row['p50_ms']} ms, p95 {row['p95_ms']} ms "
+                  f"(max {row['max_ms']} ms, {row['moves']} moves)", flush=True)  # fmt: skip
+        for checkpoint in models:
+            seconds = startup_seconds(checkpoint)
+            report["startup_s"][checkpoint.name] = seconds
+            print(f"start-up to first frame ({checkpoint.name}): {seconds} s", flush=True)
+    output = Path(args.json)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(report, indent=2))
+    print(f"wrote {output}")
+
+
+if __name__ == "__main__":
+    main()
