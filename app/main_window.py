@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QScrollArea,
+    QToolButton,
     QWidget,
 )
 
@@ -81,20 +82,24 @@ class MainWindow(QMainWindow):
         for title, panel in left:
             self._dock(title, panel, Qt.DockWidgetArea.LeftDockWidgetArea)
         right_docks = [self._dock(t, p, Qt.DockWidgetArea.RightDockWidgetArea) for t, p in right]
-        # Two tab stacks on the right: making shapes (reconstruct, view, export), exploring them.
+        # Making shapes (reconstruct, view, export) share one tab stack; interpolation and
+        # history sit below it. (A second tab stack drew a stray tab bar over the status bar.)
         self.tabifyDockWidget(right_docks[0], right_docks[1])
         self.tabifyDockWidget(right_docks[1], right_docks[2])
-        self.tabifyDockWidget(right_docks[3], right_docks[4])
         right_docks[0].raise_()
-        right_docks[3].raise_()
 
         self.status_label = QLabel("Ready")
         self.progress_bar = QProgressBar()
         self.progress_bar.setMaximumWidth(220)
         self.progress_bar.setRange(0, 1000)
-        self.progress_bar.hide()
+        self.cancel_button = QToolButton()
+        self.cancel_button.setText("Cancel")
+        self.cancel_button.setToolTip("Stop the work in progress (Esc)")
+        self.cancel_button.setShortcut(QKeySequence("Esc"))
         self.statusBar().addWidget(self.status_label, 1)
         self.statusBar().addPermanentWidget(self.progress_bar)
+        self.statusBar().addPermanentWidget(self.cancel_button)
+        self._set_busy(False)
         self._build_actions()
         self._connect()
         self._restore_layout()
@@ -183,7 +188,8 @@ class MainWindow(QMainWindow):
         controller.error.connect(self.show_error)
         controller.status.connect(self.status_label.setText)
         controller.progress.connect(self._progress)
-        controller.worker.busy_changed.connect(self.progress_bar.setVisible)
+        controller.worker.busy_changed.connect(self._set_busy)
+        self.cancel_button.clicked.connect(self._cancel)
         controller.model_loaded.connect(self.model_panel.show_model)
         controller.model_loaded.connect(self._remember)
         controller.reconstruction_inputs.connect(self.reconstruct_panel.show_inputs)
@@ -214,6 +220,19 @@ class MainWindow(QMainWindow):
             self._error_box.setWindowModality(Qt.WindowModality.NonModal)
         self._error_box.setText(message)
         self._error_box.show()
+
+    def _set_busy(self, busy: bool) -> None:
+        """The bar stays in place (showing and hiding it re-lays out the status bar, which
+        left stale pixels behind on X11); idle, it is empty."""
+        if not busy:
+            self.progress_bar.setValue(0)
+            self.progress_bar.setFormat("")
+        self.progress_bar.setEnabled(busy)
+        self.cancel_button.setEnabled(busy)
+
+    def _cancel(self) -> None:
+        self.controller.worker.cancel_all()
+        self.status_label.setText("Cancelled")
 
     def _progress(self, kind: str, fraction: float, message: str) -> None:
         self.progress_bar.setValue(round(fraction * 1000))

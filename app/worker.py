@@ -80,6 +80,15 @@ class Worker(QObject):
             self._pending.pop(kind, None)
             self._latest[kind] = -1
 
+    def cancel_all(self) -> None:
+        """Stop what runs and drop what waits, of every kind (the Cancel button)."""
+        with self._lock:
+            kinds = set(self._pending) | set(self._latest)
+            self._pending.clear()
+            for kind in kinds:
+                self._latest[kind] = -1
+        self.busy_changed.emit(False)
+
     def shutdown(self, timeout_ms: int = 10_000) -> bool:
         """Cancel everything, stop the thread and wait for it. Idempotent."""
         with self._lock:

@@ -85,3 +85,31 @@ def test_progress_is_throttled_and_shutdown_cancels(qtbot):
         start = time.monotonic()
         assert worker.shutdown()
     assert time.monotonic() - start < 5 and not worker.thread.isRunning()
+
+
+def test_cancel_all_stops_running_work_and_delivers_nothing(qtbot):
+    from gan3d_studio.worker import Worker
+
+    worker = Worker()
+    delivered, started = [], []
+    worker.finished.connect(lambda kind, number, result: delivered.append(result))
+
+    def long_job(should_stop):
+        started.append(True)
+        while not should_stop():
+            time.sleep(0.005)
+        return "finished anyway"
+
+    try:
+        worker.submit("export", long_job)
+        qtbot.waitUntil(lambda: bool(started), timeout=5000)
+        with qtbot.waitSignal(worker.busy_changed, timeout=5000) as busy:
+            worker.cancel_all()
+        assert busy.args == [False]
+        qtbot.wait(200)
+        assert delivered == []
+        with qtbot.waitSignal(worker.finished, timeout=5000):  # still usable afterwards
+            worker.submit("export", lambda: "next")
+        assert delivered == ["next"]
+    finally:
+        worker.shutdown()
