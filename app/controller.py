@@ -16,7 +16,7 @@ from PySide6.QtCore import QObject, Signal
 from gan3d_core import ExportOptions
 from gan3d_core.images import is_image_path
 from gan3d_studio.engine import Engine, Reconstruction, ShapeResult
-from gan3d_studio.session import LatentState, ModelInfo, Session, ViewSettings
+from gan3d_studio.session import LatentState, ModelInfo, Session
 from gan3d_studio.viewport import Viewport
 from gan3d_studio.worker import Worker
 
@@ -168,6 +168,3 @@ class Controller(QObject):
     def _reconstructed(self, result: Reconstruction) -> None:
         self.reconstruction_inputs.emit(result.inputs)
         self.show_state(result.state)
-
-    def current_view(self) -> ViewSettings:
-        return self.session.view

@@ -172,10 +172,6 @@ class Session:
         self.bookmarks_changed.emit()
         return bookmark
 
-    def remove_bookmark(self, index: int) -> None:
-        del self.bookmarks[index]
-        self.bookmarks_changed.emit()
-
     def set_view(self, **changes: Any) -> None:
         view = replace(self.view, **changes)
         if view != self.view:

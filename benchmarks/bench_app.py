@@ -12,7 +12,6 @@ library imports included). Without --model, paper-width models with random weigh
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
@@ -21,6 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from report import write_report
 
 
 def paper_checkpoint(resolution: int, folder: Path) -> Path:
@@ -45,6 +45,8 @@ def slider_latency(checkpoint: Path, moves: int) -> dict:
     window = MainWindow(settings, device="cpu")
     window.show()
     shown: list[float] = []
+    errors: list[str] = []
+    window.controller.error.connect(errors.append)
     awaiting_frame = []
     window.controller.shape_shown.connect(lambda result: awaiting_frame.append(True))
 
@@ -61,7 +63,7 @@ def slider_latency(checkpoint: Path, moves: int) -> dict:
             # Block until something happens: a busy loop would steal a core from the worker.
             app.processEvents(QEventLoop.ProcessEventsFlag.WaitForMoreEvents, 50)
         if len(shown) < count:
-            raise RuntimeError("no frame arrived")
+            raise RuntimeError(errors[-1] if errors else "no frame arrived")
 
     window.controller.open_model(checkpoint)
     wait_for(1)
@@ -125,10 +127,7 @@ def main() -> None:
             seconds = startup_seconds(checkpoint)
             report["startup_s"][checkpoint.name] = seconds
             print(f"start-up to first frame ({checkpoint.name}): {seconds} s", flush=True)
-    output = Path(args.json)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(report, indent=2))
-    print(f"wrote {output}")
+    write_report(args.json, report)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ surface is watertight). Export: trimesh writing the skimage mesh vs our atomic e
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import tempfile
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from report import write_report
 
 from gan3d_core import ModelConfig, load_model, save_checkpoint
 from gan3d_core.mesh import export_shape, voxels_to_mesh
@@ -172,10 +172,7 @@ def main() -> None:
                 f"{row['export_stl_ours_ms']:.1f} ms; watertight skimage "
                 f"{row['skimage_watertight']} ours {row['ours_watertight']}"
             )
-    output = Path(args.json)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(report, indent=2))
-    print(f"wrote {output}")
+    write_report(args.json, report)
 
 
 if __name__ == "__main__":

@@ -8,11 +8,11 @@ Uses real ModelNet10 shapes from ../shared when present, else synthetic ones.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import numpy as np
+from report import write_report
 
 from gan3d_core.data.render import render_views
 
@@ -59,10 +59,7 @@ def main() -> None:
         report[f"{name}_views_per_s"] = round(len(voxels) * args.views / seconds, 1)
         print(f"render {name:<8} {args.size} px: {report[f'{name}_views_per_s']:.1f} views/s "
               f"({len(voxels)} {source} shapes x {args.views} views in {seconds:.1f} s)")  # fmt: skip
-    output = Path(args.json)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(report, indent=2))
-    print(f"wrote {output}")
+    write_report(args.json, report)
 
 
 if __name__ == "__main__":

@@ -12,15 +12,14 @@ encoder, KL and reconstruction terms (64 px views) and has no naive twin.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from report import write_report
 
 from gan3d_core import ModelConfig
 from gan3d_core.models import GanNetworks
@@ -114,10 +113,7 @@ def main() -> None:
         "machine": {"cpu": platform.processor(), "threads": torch.get_num_threads()},
         "rows": rows,
     }
-    output = Path(args.json)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(report, indent=2))
-    print(f"wrote {output}")
+    write_report(args.json, report)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 MODEL_KINDS = ("gan", "vaegan", "multiview", "cvaegan")
@@ -52,7 +52,6 @@ class ModelConfig:
     encoder_widths: tuple[int, ...] | None = None
     num_views: int = 1
     pool: str = "mean"
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         problems = list(self._problems())

@@ -81,6 +81,8 @@ class ShapeRenderer:
         self._plotter.set_background("white")
         self._pyvista = pyvista
         self._actor = None
+        # Jitter scales every light of the default light kit from its own intensity.
+        self._light_intensities = [light.intensity for light in self._plotter.renderer.lights]
 
     def __enter__(self) -> ShapeRenderer:
         return self
@@ -108,8 +110,8 @@ class ShapeRenderer:
         images = []
         for view in views:
             self._actor.prop.color = view.colour
-            for light in plotter.renderer.lights:
-                light.intensity = view.light_intensity * _base_intensity(light)
+            for light, base in zip(plotter.renderer.lights, self._light_intensities):
+                light.intensity = view.light_intensity * base
             azimuth, elevation = math.radians(view.azimuth), math.radians(view.elevation)
             camera = plotter.camera
             camera.position = (
@@ -124,13 +126,6 @@ class ShapeRenderer:
             frame = plotter.screenshot(return_img=True)
             images.append(preprocess_image(frame, self.image_size))
         return np.stack(images)
-
-
-def _base_intensity(light) -> float:
-    """Each light's intensity before any jitter, remembered on first use."""
-    if not hasattr(light, "_gan3d_base_intensity"):
-        light._gan3d_base_intensity = light.intensity
-    return light._gan3d_base_intensity
 
 
 def render_views(
