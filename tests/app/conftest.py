@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 pytest.importorskip("PySide6", reason="the app needs PySide6")
+
+HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Without any display (no X/Wayland and no Xvfb for pytest-xvfb to start), Qt would
+    abort the whole run; skip the app tests instead and say how to get them running."""
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return
+    reason = "no display: install Xvfb (apt-get install xvfb) so pytest-xvfb can start one"
+    for item in items:
+        if HERE in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.skip(reason=reason))
 
 
 @pytest.fixture
