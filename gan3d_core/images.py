@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage
 
 from gan3d_core.errors import InputFileError
@@ -32,7 +32,9 @@ def load_image(source: ImageSource) -> np.ndarray:
         try:
             with Image.open(path) as image:
                 image.load()
-                return _pil_to_array(image)
+                return _pil_to_array(ImageOps.exif_transpose(image))
+        except Image.DecompressionBombError:
+            raise InputFileError(f"{path}: image is too large to open safely") from None
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
             reason = "not an image" if isinstance(exc, UnidentifiedImageError) else str(exc)
             raise InputFileError(f"{path}: cannot read image ({reason})") from None
@@ -49,6 +51,11 @@ def load_image(source: ImageSource) -> np.ndarray:
 
 
 def _pil_to_array(image: Image.Image) -> np.ndarray:
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):  # 16-bit / float grey: to 8 bits
+        values = np.asarray(image, dtype=np.float64)
+        low, high = values.min(), values.max()
+        scaled = (values - low) / (high - low) * 255 if high > low else np.zeros_like(values)
+        image = Image.fromarray(np.round(scaled).astype(np.uint8))
     has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
     return np.asarray(image.convert("RGBA" if has_alpha else "RGB"))
 
@@ -77,13 +84,13 @@ def preprocess_image(source: ImageSource, size: int = 128) -> np.ndarray:
     An image with no detectable object is used whole.
     """
     image = load_image(source)
-    if image.shape[2] == 4:
+    if image.shape[2] == 4 and image[:, :, 3].min() < 250:  # a real cut-out, not opaque alpha
         alpha = image[:, :, 3:4].astype(np.float32) / 255.0
         rgb = image[:, :, :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)
         rgb = np.round(rgb).astype(np.uint8)
         mask = image[:, :, 3] > 8
     else:
-        rgb = image
+        rgb = image[:, :, :3]
         mask = object_mask(rgb)
     if mask.any() and not mask.all():
         rgb = np.where(mask[:, :, None], rgb, np.uint8(255))

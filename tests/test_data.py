@@ -146,3 +146,11 @@ def test_image_augmentation_keeps_white_background():
     assert out.shape == images.shape
     assert torch.allclose(out[..., 0, 0], torch.ones(2, 3, 3))
     assert out.min() < 0.1
+
+
+def test_limit_takes_exactly_as_many_shapes_as_asked():
+    labels = np.repeat(np.arange(10), 400)
+    assert len(stratified_limit(labels, 5)) == 5
+    modelnet_like = np.repeat(np.arange(10), [106, 515, 889, 200, 200, 465, 200, 680, 392, 344])
+    for limit in (8, 300, 999):
+        assert len(stratified_limit(modelnet_like, limit)) == limit

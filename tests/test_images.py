@@ -60,3 +60,20 @@ def test_corrupt_and_missing_images_name_the_file(tmp_path):
         preprocess_image(text)
     with pytest.raises(InputFileError, match="no such image"):
         preprocess_image(tmp_path / "absent.png")
+
+
+def test_photo_quirks_exif_16_bit_and_opaque_alpha(tmp_path):
+    photo = object_photo()  # (96, 116): wider than tall
+    rotated = tmp_path / "portrait.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    Image.fromarray(photo).save(rotated, exif=exif.tobytes(), quality=95)
+    from gan3d_core.images import load_image
+
+    assert load_image(rotated).shape[:2] == (116, 96)  # shown upright, as phones mean it
+    deep = tmp_path / "deep.png"
+    grey = np.asarray(Image.fromarray(photo).convert("L"), np.uint16) * 257
+    Image.fromarray(grey).save(deep)
+    assert (preprocess_image(deep, 32).min(axis=2) < 128).mean() > 0.2  # not washed out
+    opaque = np.dstack([photo, np.full(photo.shape[:2], 255, np.uint8)])
+    np.testing.assert_array_equal(preprocess_image(opaque, 32), preprocess_image(photo, 32))

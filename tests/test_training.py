@@ -320,3 +320,30 @@ def test_ctrl_c_saves_and_explains_how_to_resume(synthetic_npz, cache, tmp_path)
     card = read_model_card(run / "model.safetensors")
     assert 1 <= card["training"]["steps"] < 3000
     assert (run / "training_state.safetensors").is_file()
+
+
+def test_resume_uses_the_learning_rates_asked_for(synthetic_npz, cache, tmp_path):
+    from gan3d_core.training.run import train_run as run
+
+    config = tiny_config("gan", synthetic_npz, cache, epochs=1)
+    run(config, tmp_path, device="cpu")
+    lower = tiny_config(
+        "gan", synthetic_npz, cache, epochs=2, lr_generator=1e-4, lr_discriminator=2e-6
+    )
+    trainer = run(lower, tmp_path, resume=True, device="cpu")
+    assert trainer.optimizers["generator"].param_groups[0]["lr"] == 1e-4
+    assert trainer.optimizers["discriminator"].param_groups[0]["lr"] == 2e-6
+
+
+def test_adversarial_term_on_reconstructions_never_reaches_the_encoder(synthetic_npz, cache):
+    from gan3d_core.training.trainer import Trainer
+
+    config = tiny_config("vaegan", synthetic_npz, cache, kl_weight=0.0, recon_weight=0.0,
+                         recon_in_discriminator="real", image_augmentation=False)  # fmt: skip
+    train, validation = prepare_data(config)
+    trainer = Trainer(config, train, validation, cache / "unused", device="cpu")
+    trainer.train_step(trainer._batch(0))
+    encoder_grads = [p.grad for p in trainer.networks.encoder.parameters() if p.grad is not None]
+    assert encoder_grads and all(float(g.abs().max()) == 0.0 for g in encoder_grads)
+    generator_grads = [p.grad.abs().max() for p in trainer.networks.generator.parameters()]
+    assert max(float(g) for g in generator_grads) > 0

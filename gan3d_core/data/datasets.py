@@ -104,12 +104,26 @@ def stratified_split(
 
 
 def stratified_limit(labels: np.ndarray, limit: int, seed: int = 0) -> np.ndarray:
-    """Indices of at most ``limit`` shapes, keeping the class proportions."""
+    """Indices of exactly ``min(limit, N)`` shapes, keeping the class proportions.
+
+    Each class gets the floor of its share; the shapes left over go to the classes with
+    the largest remainders (Hamilton's method), so no class rounding loses shapes.
+    """
     if limit >= len(labels):
         return np.arange(len(labels))
-    fraction = 1.0 - limit / len(labels)
-    keep, _ = stratified_split(labels, fraction, seed)
-    return keep[:limit]
+    if limit < 1:
+        raise ValueError(f"limit must be >= 1, got {limit}")
+    classes, counts = np.unique(labels, return_counts=True)
+    shares = counts * limit / len(labels)
+    quota = np.floor(shares).astype(int)
+    for index in np.argsort(-(shares - quota), kind="stable")[: limit - quota.sum()]:
+        quota[index] += 1
+    rng = np.random.default_rng(seed)
+    chosen = [
+        rng.permutation(np.flatnonzero(labels == label))[:take]
+        for label, take in zip(classes, quota)
+    ]
+    return np.sort(np.concatenate(chosen))
 
 
 def split_dataset(
@@ -271,7 +285,10 @@ def _voxelize_cached(file: Path, resolution: int, cache: Path) -> np.ndarray:
             return np.unpackbits(packed)[: resolution**3].reshape((resolution,) * 3).astype(bool)
         except (ValueError, OSError):
             cached.unlink(missing_ok=True)  # a damaged cache entry is rebuilt
-    grid = voxelize_mesh(load_mesh(file), resolution)
+    try:
+        grid = voxelize_mesh(load_mesh(file), resolution)
+    except ValueError as exc:
+        raise InputFileError(f"{file}: {exc}") from None
     cache.mkdir(parents=True, exist_ok=True)
     write_npy_atomic(cached, np.packbits(grid.ravel()))
     return grid

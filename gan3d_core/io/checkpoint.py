@@ -67,9 +67,9 @@ def load_checkpoint(
     path = Path(path)
     try:
         config = ModelConfig.from_dict(card["config"])
-    except (TypeError, ValueError) as exc:
+        networks = GanNetworks(config)
+    except (TypeError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{path}: {exc}") from None
-    networks = GanNetworks(config)
     expected = networks.state_dict()
     try:
         with safe_open(str(path), framework="pt") as handle:
@@ -126,7 +126,7 @@ def _parse_card(path: Path, metadata: dict[str, str] | None) -> dict[str, Any]:
         card = json.loads(metadata["model_card"])
     except json.JSONDecodeError as exc:
         raise CheckpointError(f"{path}: model card is not valid JSON ({exc})") from None
-    if not isinstance(card, dict) or "config" not in card:
+    if not isinstance(card, dict) or not isinstance(card.get("config"), dict):
         raise CheckpointError(f"{path}: model card has no model config")
     version = card.get("format_version")
     if not isinstance(version, int):

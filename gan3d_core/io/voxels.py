@@ -23,10 +23,14 @@ def load_voxels(path: str | os.PathLike) -> np.ndarray:
         array = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         raise InputFileError(f"{path}: not a readable .npy array ({exc})") from None
+    if not isinstance(array, np.ndarray):  # an .npz archive renamed to .npy
+        raise InputFileError(f"{path}: holds several arrays (an .npz archive?), expected one grid")
     if array.ndim == 4 and array.shape[0] == 1:
         array = array[0]
     if array.ndim != 3 or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
         raise InputFileError(f"{path}: expected a numeric 3D grid, got {array.dtype} {array.shape}")
+    if array.size == 0:
+        raise InputFileError(f"{path}: grid has no voxels (shape {array.shape})")
     array = array.astype(np.float32)
     if not np.isfinite(array).all():
         raise InputFileError(f"{path}: grid contains NaN or infinite values")

@@ -94,6 +94,8 @@ class TrainConfig:
             problems.append(f"views must be between 1 and rendered_views ({self.rendered_views})")
         if self.checkpoint_every < 1 or self.validate_every < 1:
             problems.append("checkpoint_every and validate_every must be >= 1")
+        if self.validation_samples < 2:
+            problems.append("validation_samples must be >= 2 (diversity compares pairs)")
         if problems:
             raise ValueError("invalid training config: " + "; ".join(problems))
         self.real_label_range = tuple(self.real_label_range)

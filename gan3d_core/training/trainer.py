@@ -7,7 +7,8 @@ One step per batch:
    or fake; updated only while its batch accuracy is below ``d_accuracy_threshold`` (3D-GAN).
 2. E and G together, against the updated D: E minimises ``kl_weight * KL + recon_weight *
    recon (+ SSIM)``; G minimises the adversarial loss plus the same reconstruction terms.
-   One backward pass serves both (each loss reaches only its own network's parameters),
+   One backward pass serves both (each loss reaches only its own network's parameters;
+   the adversarial term on reconstructions decodes a detached latent so E never sees it),
    instead of the paper's separate E and G passes that decode everything again.
 
 The trainer reports through callbacks and never prints. Every step seeds its own random
@@ -222,6 +223,17 @@ class Trainer:
     def resume(self) -> None:
         """Continue from ``run_dir``'s training state."""
         info = load_training_state(self.run_dir / STATE_FILE, self.networks, self.optimizers)
+        # The optimizer state brings back its saved hyper-parameters; the ones asked for now
+        # (e.g. lower learning rates after a divergence) win.
+        rates = {
+            "generator": self.config.lr_generator,
+            "discriminator": self.config.lr_discriminator,
+            "encoder": self.config.lr_encoder,
+        }
+        for name, optimizer in self.optimizers.items():
+            for group in optimizer.param_groups:
+                group["lr"] = rates[name]
+                group["betas"] = (self.config.beta1, self.config.beta2)
         self.step = int(info["step"])
         self.d_updates = int(info["d_updates"])
         self.elapsed_before = float(info["elapsed"])
@@ -394,8 +406,11 @@ class Trainer:
                     ssim = ssim3d_torch(torch.sigmoid(recon_logits.float()), real).mean()
                     loss_e = loss_e + config.ssim_weight * (1 - ssim)
                 if config.recon_in_discriminator == "real":
+                    # G learns to make reconstructions look real; E stays with KL + recon only.
+                    latent_for_g = networks.encoder.pool(per_view).detach()
+                    recon_for_g = networks.generator(latent_for_g, labels)
                     recon_scores = networks.discriminator(
-                        torch.sigmoid(recon_logits), labels
+                        torch.sigmoid(recon_for_g), labels
                     ).float()
                     loss_g = loss_g + bce(recon_scores, torch.ones(size, device=device))
                 with torch.no_grad():
