@@ -27,6 +27,7 @@ class Controller(QObject):
     """The app's behaviour, minus the widgets."""
 
     error = Signal(str)  # a one-line message for the user
+    load_failed = Signal()
     status = Signal(str)
     progress = Signal(str, float, str)
     model_loaded = Signal(object)  # ModelInfo
@@ -39,7 +40,9 @@ class Controller(QObject):
         super().__init__()
         self.session = session
         self.viewport = viewport
-        self.device = device
+        self.device = device  # the device of the model in use; changes only when a load works
+        self._loading_device = device
+        self._after_load: list[Path] = []  # photos to reconstruct once the model is in
         self.engine = Engine()
         self.worker = Worker()
         self.worker.finished.connect(self._on_finished)
@@ -51,10 +54,16 @@ class Controller(QObject):
 
     # -- requests ---------------------------------------------------------------------------------
 
-    def open_model(self, path: str | Path | None) -> None:
-        """Load a checkpoint (None: the bundled model); the current one stays until it works."""
+    def open_model(
+        self, path: str | Path | None, device: str | None = None, then_reconstruct: Sequence = ()
+    ) -> None:
+        """Load a checkpoint (None: the bundled model) on ``device`` (default: the current
+        one); the current model stays until it works. ``then_reconstruct``: photos to
+        reconstruct instead of showing a random first shape."""
         self.status.emit(f"Opening {Path(path).name if path else 'the bundled model'}...")
-        self.worker.submit("load", self.engine.load, path, self.device)
+        self._loading_device = device or self.device
+        self._after_load = [Path(p) for p in then_reconstruct]
+        self.worker.submit("load", self.engine.load, path, self._loading_device)
 
     def new_random(
         self, seed: int, truncation: float | None = None, label: int | None = None
@@ -147,13 +156,25 @@ class Controller(QObject):
         if self.worker.is_current(kind, number):
             self.error.emit(message)
             self.status.emit("Ready")
+            if kind == "load":
+                self._after_load = []
+                self.load_failed.emit()
 
     def _loaded(self, info: ModelInfo) -> None:
-        self.session.set_model(info)
+        self.device = self._loading_device
+        same_model = self.session.model is not None and self.session.model.path == info.path
         self.model_loaded.emit(info)
         self.status.emit(f"Loaded {Path(info.path).name}: {info.kind}, {info.resolution}^3")
-        first_label = 0 if info.conditional else None
-        self.new_random(seed=0, label=first_label)
+        if same_model:  # the same file again (e.g. on another device): keep the session
+            self.session.model = info
+            self._on_latent_changed(self.session.current)
+            return
+        self.session.set_model(info)
+        photos, self._after_load = self._after_load, []
+        if photos:
+            self.reconstruct(photos)
+        else:
+            self.new_random(seed=0, label=0 if info.conditional else None)
 
     def _shape(self, result: ShapeResult) -> None:
         current = self.session.current

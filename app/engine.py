@@ -75,10 +75,15 @@ class Engine:
             raise ValueError("open a model first")
         return self.model
 
-    def load(self, path: str | Path | None, device: str = "auto") -> ModelInfo:
-        """Load a checkpoint; on any error the previous model stays."""
+    def load(
+        self, path: str | Path | None, device: str = "auto", should_stop: StopHook | None = None
+    ) -> ModelInfo:
+        """Load a checkpoint; on any error, or if cancelled, the previous model stays."""
         model = load_model(path, device=device)
         directions = model.principal_directions(DIRECTIONS_SHOWN, method="sefa")
+        if should_stop is not None and should_stop():
+            # The GUI will never hear of this model: keep serving the one it knows.
+            raise OperationCancelled("loading cancelled")
         self.model = model
         config = model.config
         return ModelInfo(
@@ -129,6 +134,16 @@ class Engine:
 
     def export(self, voxels: np.ndarray, path: str | Path, options: ExportOptions) -> Path:
         return export_shape(voxels, path, options)
+
+    def export_series(
+        self, grids: Sequence[np.ndarray], target: Path, options: ExportOptions
+    ) -> Path:
+        """Write ``target_000.stl``, ``target_001.stl``, ... next to ``target``; returns the folder."""
+        for index, voxels in enumerate(grids):
+            export_shape(
+                voxels, target.with_name(f"{target.stem}_{index:03d}{target.suffix}"), options
+            )
+        return target.parent
 
     def interpolation(
         self,

@@ -45,12 +45,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     checkpoints = [f for f in files if f.suffix.lower() in CHECKPOINT_SUFFIXES]
     images = [f for f in files if f not in checkpoints]
     checkpoint = checkpoints[0] if checkpoints else None
-    if checkpoint is None and default_model_path().is_file():
-        window.controller.open_model(None)
-    elif checkpoint is not None:
-        window.controller.open_model(checkpoint)
-    if images:
-        window.controller.model_loaded.connect(lambda _info: window.controller.reconstruct(images))
+    if checkpoint is not None or default_model_path().is_file():
+        window.controller.open_model(checkpoint, then_reconstruct=images)
+    elif images:
+        window.show_error("Open a model first: the photos need one to be reconstructed")
 
     if args.smoke_test:
         return _smoke_test(

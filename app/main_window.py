@@ -192,6 +192,7 @@ class MainWindow(QMainWindow):
         self.cancel_button.clicked.connect(self._cancel)
         controller.model_loaded.connect(self.model_panel.show_model)
         controller.model_loaded.connect(self._remember)
+        controller.load_failed.connect(self._show_device)
         controller.reconstruction_inputs.connect(self.reconstruct_panel.show_inputs)
         controller.exported.connect(lambda path: self.status_label.setText(f"Exported {path}"))
         controller.interpolation_ready.connect(self._write_frames)
@@ -250,9 +251,17 @@ class MainWindow(QMainWindow):
         self.model_panel.set_recent(recent[:MAX_RECENT])
 
     def _change_device(self, device: str) -> None:
-        self.controller.device = device
-        if self.session.model is not None:
-            self.controller.open_model(self.session.model.path)
+        if self.session.model is None:
+            self.controller.device = device
+        else:
+            self.controller.open_model(self.session.model.path, device=device)
+
+    def _show_device(self) -> None:
+        """After a failed load the device box goes back to the device in use."""
+        box = self.model_panel.device_box
+        box.blockSignals(True)
+        box.setCurrentText(self.controller.device)
+        box.blockSignals(False)
 
     def _photos_dropped(self, paths: list) -> None:
         self.reconstruct_panel.request(paths)
@@ -276,7 +285,11 @@ class MainWindow(QMainWindow):
             path, _ = QFileDialog.getSaveFileName(self, "Screenshot", "gan3d.png", "PNG (*.png)")
             if not path:
                 return
-        write_bytes_atomic(path, _png_bytes(self.viewport.grab_image()))
+        try:
+            write_bytes_atomic(path, _png_bytes(self.viewport.grab_image()))
+        except (OSError, ValueError) as exc:
+            self.show_error(f"{path}: {exc}")
+            return
         self.status_label.setText(f"Saved screenshot {path}")
 
     def _export_frames(self, start, end, steps: int) -> None:
@@ -301,17 +314,13 @@ class MainWindow(QMainWindow):
         try:
             if target.suffix.lower() in (".gif", ".mp4"):
                 write_animation(self.viewport, results, target)
-            else:
-                from gan3d_core import export_shape
-
+                self.status_label.setText(f"Exported {len(results)} frames to {target}")
+            else:  # meshes: marching cubes and writing belong on the worker thread
+                grids = [result.voxels for result in results]
                 options = self.export_panel.options()
-                for index, result in enumerate(results):
-                    export_shape(
-                        result.voxels,
-                        target.with_name(f"{target.stem}_{index:03d}{target.suffix}"),
-                        options,
-                    )
-            self.status_label.setText(f"Exported {len(results)} frames to {target}")
+                self.controller.worker.submit(
+                    "export", self.controller.engine.export_series, grids, target, options
+                )
         except (OSError, ValueError) as exc:
             self.show_error(f"{target}: {exc}")
         if self.session.current is not None:
@@ -336,7 +345,11 @@ class MainWindow(QMainWindow):
             self, "Save session", "session.g3session.json", SESSION_FILTER
         )
         if path:
-            self.session.save(path)
+            try:
+                self.session.save(path)
+            except (OSError, ValueError) as exc:
+                self.show_error(f"{path}: {exc}")
+                return
             self.status_label.setText(f"Saved session {path}")
 
     # -- lifecycle ----------------------------------------------------------------------------

@@ -6,6 +6,7 @@ it never computes anything itself.
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import os
 from dataclasses import dataclass, field, replace
@@ -204,27 +205,43 @@ class Session:
         return write_bytes_atomic(path, json.dumps(self.to_json(), indent=1).encode())
 
     def restore(self, data: dict[str, Any]) -> None:
-        """Latents, bookmarks and view of a session file (its model must be loaded already)."""
+        """Latents, bookmarks and view of a session file (its model must be loaded already).
+
+        Everything is checked before anything changes: a bad file leaves the session as it was.
+        """
         if data.get("format") != SESSION_FORMAT:
             raise ValueError("not a gan3d-studio session file")
-        history = [self._check(LatentState.from_json(s)) for s in data.get("history", [])]
-        bookmarks = [
-            Bookmark(
-                b["name"],
-                self._check(LatentState.from_json(b["state"])),
-                base64.b64decode(b["thumbnail_png"]),
-            )
-            for b in data.get("bookmarks", [])
-        ]
-        view = ViewSettings(**data.get("view", {}))
-        self.history, self.bookmarks = history, bookmarks
-        self.history_index = min(int(data.get("history_index", len(history) - 1)), len(history) - 1)
-        self.current = history[self.history_index] if history else None
-        self.view = view
+        try:
+            history = [self._check_label(LatentState.from_json(s)) for s in data.get("history", [])]
+            bookmarks = [
+                Bookmark(
+                    str(b["name"]),
+                    self._check_label(LatentState.from_json(b["state"])),
+                    base64.b64decode(b.get("thumbnail_png", "")),
+                )
+                for b in data.get("bookmarks", [])
+            ]
+            view = ViewSettings(**data.get("view", {}))
+            index = int(data.get("history_index", len(history) - 1))
+        except (KeyError, TypeError, ValueError, binascii.Error) as exc:
+            raise ValueError(f"session file does not fit this model ({exc})") from None
+        if history and not 0 <= index < len(history):
+            raise ValueError(f"history_index {index} is outside the {len(history)} history entries")
+        self.history, self.bookmarks, self.view = history, bookmarks, view
+        self.history_index = index if history else -1
+        self.current = history[index] if history else None
         self.history_changed.emit()
         self.bookmarks_changed.emit()
         self.view_changed.emit(view)
         self.latent_changed.emit(self.current)
+
+    def _check_label(self, state: LatentState) -> LatentState:
+        state = self._check(state)
+        if self.model.conditional and not 0 <= int(state.label) < len(self.model.class_names):
+            raise ValueError(f"class {state.label} is not one of this model's classes")
+        if not self.model.conditional and state.label is not None:
+            raise ValueError("this model takes no class")
+        return state
 
 
 def read_session_file(path: str | os.PathLike) -> dict[str, Any]:

@@ -206,15 +206,17 @@ def load_eval_dataset(
     subset: str = "all",
     split: dict | None = None,
     limit: int | None = None,
+    folder_split: str = "test",
 ) -> VoxelDataset:
     """The shapes to evaluate on. ``subset`` ``train`` or ``validation`` re-creates a
     training run's split from ``split`` (classes, limit, validation_fraction, split_seed, as
-    stored in the model card); ``limit`` then caps the number of shapes evaluated."""
+    stored in the model card); ``limit`` then caps the number of shapes evaluated.
+    ``folder_split`` picks train or test of a ModelNet-style folder tree."""
     from gan3d_core.data.datasets import load_dataset, split_dataset, stratified_limit
 
     if subset not in ("all", "train", "validation"):
         raise ValueError(f"subset must be all, train or validation, got {subset!r}")
-    dataset = load_dataset(path, resolution)
+    dataset = load_dataset(path, resolution, split=folder_split)
     if subset != "all":
         split = split or {}
         train, validation = split_dataset(

@@ -154,3 +154,15 @@ def test_limit_takes_exactly_as_many_shapes_as_asked():
     modelnet_like = np.repeat(np.arange(10), [106, 515, 889, 200, 200, 465, 200, 680, 392, 344])
     for limit in (8, 300, 999):
         assert len(stratified_limit(modelnet_like, limit)) == limit
+
+
+def test_a_class_folder_with_train_and_test_inside(tmp_path):
+    voxels, _, _ = synthetic_shapes(per_class=2, resolution=16)
+    for index, grid in enumerate(voxels[:4]):
+        split = "test" if index == 0 else "train"
+        (tmp_path / "chair" / split).mkdir(parents=True, exist_ok=True)
+        write_binvox(tmp_path / "chair" / split / f"{index}.binvox", grid)
+    train = load_dataset(tmp_path / "chair", split="train")
+    test = load_dataset(tmp_path / "chair", split="test")
+    assert train.class_names == test.class_names == ["chair"]
+    assert (len(train), len(test)) == (3, 1)

@@ -240,6 +240,8 @@ def _class_of(file: Path, root: Path, split: str) -> str | None:
     parts = file.relative_to(root).parts
     if len(parts) >= 3 and parts[1] in SPLITS:  # <class>/<split>/<file>
         return parts[0] if parts[1] == split else None
+    if len(parts) >= 2 and parts[0] in SPLITS:  # one class's folder: <split>/<file>
+        return root.name if parts[0] == split else None
     return parts[0] if len(parts) >= 2 else root.name
 
 

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import numpy as np
 from gan3d_core.errors import InputFileError
 from gan3d_core.training.config import TrainConfig
 
+ABORT_AFTER_SECONDS = 2.0
 # Short flags from the product spec for a few fields; every field also has --field-name.
 _ALIASES = {"resolution": ["--res"], "batch_size": ["-b"]}
 _HELP = {
@@ -141,12 +143,20 @@ def cmd_train(args: argparse.Namespace) -> int:
         callbacks.append(ProgressBarCallback())
         if not args.no_tensorboard:
             callbacks.append(TensorBoardCallback(Path(args.out) / "events"))
-    stop_requested = []
+    stop_requested: list[float] = []
 
     def request_stop(signum, frame) -> None:
-        stop_requested.append(signum)
-        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C aborts
-        print("\nstopping after this step and saving; Ctrl-C again to abort", file=sys.stderr)
+        # torchrun forwards the terminal's Ctrl-C to its workers, so a second SIGINT arrives
+        # at once: only one a while after the first means "abort now".
+        now = time.monotonic()
+        if stop_requested and now - stop_requested[0] > ABORT_AFTER_SECONDS:
+            raise KeyboardInterrupt
+        if not stop_requested:
+            stop_requested.append(now)
+            if rank == 0:
+                print(
+                    "\nstopping after this step and saving; Ctrl-C again to abort", file=sys.stderr
+                )
 
     previous = signal.signal(signal.SIGINT, request_stop)
     try:
@@ -214,6 +224,8 @@ def add_eval_parser(commands) -> None:
     parser.add_argument("--subset", choices=("all", "train", "validation"), default="all",
                         help="train/validation: the split recorded in the model card")  # fmt: skip
     parser.add_argument("--limit", type=int, help="evaluate at most N shapes")
+    parser.add_argument("--split", choices=("train", "test"), default="test",
+                        help="which split of a ModelNet-style folder tree (default test)")  # fmt: skip
     parser.add_argument(
         "--samples", type=int, help="gen: samples per class (default: as many as shapes)"
     )
@@ -236,7 +248,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             f"{args.checkpoint}: model card records no training split; use --subset all"
         )
     dataset = evaluation.load_eval_dataset(
-        args.data, model.resolution, args.subset, split, args.limit
+        args.data, model.resolution, args.subset, split, args.limit, folder_split=args.split
     )
     if model.class_names and dataset.class_names != model.class_names:
         raise InputFileError(
@@ -259,7 +271,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     else:
         if not args.train:
             raise InputFileError("eval --task classify needs --train DATA to fit the classifier on")
-        train = evaluation.load_eval_dataset(args.train, model.resolution, "all")
+        train = evaluation.load_eval_dataset(
+            args.train, model.resolution, "all", folder_split="train"
+        )
         result = evaluation.evaluate_classification(model, train, dataset)
     result["empty_shapes_skipped"] = dataset.skipped_empty
     result["checkpoint"] = str(args.checkpoint)

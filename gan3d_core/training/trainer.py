@@ -258,7 +258,7 @@ class Trainer:
         self._emit("on_train_start")
         reason = "finished"
         while self.step < self.total_steps:
-            if should_stop is not None and should_stop():
+            if self._agreed_stop(should_stop):
                 reason = "stopped"
                 break
             logs = self.train_step(self._batch(self.step))
@@ -277,6 +277,16 @@ class Trainer:
         self.save()
         self._emit("on_train_end", reason)
         return reason
+
+    def _agreed_stop(self, should_stop: StopHook | None) -> bool:
+        """True when any rank was asked to stop: every rank must leave at the same step, or
+        the others would wait forever in the next collective."""
+        stop = should_stop is not None and should_stop()
+        if self.world_size > 1:
+            flag = torch.tensor([float(stop)], device=self.device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            stop = bool(flag.item())
+        return stop
 
     def _batch(self, step: int) -> dict[str, torch.Tensor]:
         epoch, index = divmod(step, self.steps_per_epoch)

@@ -107,3 +107,30 @@ def test_view_settings_validate():
     session.set_view(threshold=0.4)
     session.set_view(threshold=0.4)  # unchanged: no event
     assert [v.threshold for v in seen] == [0.4]
+
+
+def test_cancelled_load_keeps_the_model_in_use(engine, gan_checkpoint):
+    from gan3d_core.errors import OperationCancelled
+
+    before = engine.model
+    with pytest.raises(OperationCancelled):
+        engine.load(gan_checkpoint, device="cpu", should_stop=lambda: True)
+    assert engine.model is before
+
+
+def test_bad_session_files_change_nothing(engine, tmp_path):
+    session = _session(engine)
+    for seed in range(2):
+        session.set_latent(engine.random_state(seed=seed, truncation=None, label=0))
+    good = session.to_json()
+    before = (list(session.history), session.history_index, session.view)
+    bad_files = [
+        dict(good, history_index=-5),
+        dict(good, view={"mode": "smooth", "sparkle": True}),
+        dict(good, history=[{"latent": [0.0] * 8, "label": 7}]),
+        dict(good, history=[{"label": 0}]),
+    ]
+    for data in bad_files:
+        with pytest.raises(ValueError):
+            session.restore(data)
+        assert (session.history, session.history_index, session.view) == before

@@ -231,3 +231,28 @@ def test_smoke_test_command(tmp_path, cvaegan_checkpoint):
     assert result.returncode == 0, result.stderr[-2000:]
     image = np.asarray(Image.open(output))
     assert image.ndim == 3 and image.shape[0] > 100 and image.std() > 1.0
+
+
+def test_photos_given_at_launch_are_reconstructed_once(
+    qtbot, window, cvaegan_checkpoint, gan_checkpoint, tmp_path
+):
+    photo = tmp_path / "lamp.png"
+    Image.fromarray(object_photo()).save(photo)
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=30_000):
+        window.controller.open_model(cvaegan_checkpoint, then_reconstruct=[photo])
+    qtbot.wait(300)
+    assert [s.source for s in window.session.history] == ["reconstruction of lamp.png"]
+    open_model(qtbot, window, gan_checkpoint)  # a later model does not redo the photos
+    assert window.session.current.source == "random, seed 0" and window.last_error is None
+
+
+def test_switching_device_keeps_the_session(qtbot, window, cvaegan_checkpoint):
+    open_model(qtbot, window, cvaegan_checkpoint)
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
+        window.generate_panel.random_button.click()
+    history = list(window.session.history)
+    with qtbot.waitSignal(window.controller.model_loaded, timeout=30_000):
+        window.model_panel.device_box.setCurrentText("cpu")
+        window._change_device("cpu")
+    qtbot.wait(200)
+    assert window.session.history == history and window.controller.device == "cpu"
