@@ -49,7 +49,7 @@ class Controller(QObject):
         self.worker.failed.connect(self._on_failed)
         self.worker.progress.connect(self.progress)
         session.latent_changed.connect(self._on_latent_changed)
-        session.view_changed.connect(lambda view: self._on_latent_changed(session.current))
+        session.view_changed.connect(lambda view: self.refresh())
         viewport.files_dropped.connect(self.open_files)
 
     # -- requests ---------------------------------------------------------------------------------
@@ -125,6 +125,10 @@ class Controller(QObject):
     def shutdown(self) -> None:
         self.worker.shutdown()
 
+    def refresh(self) -> None:
+        """Draw the session's current shape again (or the "Open a model" prompt)."""
+        self._on_latent_changed(self.session.current)
+
     # -- results (GUI thread) -----------------------------------------------------------------
 
     def _on_latent_changed(self, state: LatentState | None) -> None:
@@ -167,7 +171,7 @@ class Controller(QObject):
         self.status.emit(f"Loaded {Path(info.path).name}: {info.kind}, {info.resolution}^3")
         if same_model:  # the same file again (e.g. on another device): keep the session
             self.session.model = info
-            self._on_latent_changed(self.session.current)
+            self.refresh()
             return
         self.session.set_model(info)
         photos, self._after_load = self._after_load, []

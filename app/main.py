@@ -71,8 +71,8 @@ def _icon():
 def _smoke_test(app, window, output: Path, has_model: bool) -> int:
     from PySide6.QtCore import QTimer
 
+    from gan3d_core.images import png_bytes
     from gan3d_core.io.atomic import write_bytes_atomic
-    from gan3d_studio.main_window import _png_bytes
 
     if not has_model:
         print(
@@ -85,7 +85,7 @@ def _smoke_test(app, window, output: Path, has_model: bool) -> int:
 
     def shown(_result) -> None:
         app.processEvents()
-        write_bytes_atomic(output, _png_bytes(window.viewport.grab_image()))
+        write_bytes_atomic(output, png_bytes(window.viewport.grab_image()))
         outcome["code"] = 0
         print(output)
         window.close()

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gan3d_core.images import png_bytes
 from gan3d_core.io.atomic import write_bytes_atomic
 from gan3d_studio.controller import Controller
 from gan3d_studio.panels.export import ExportPanel
@@ -34,14 +35,6 @@ from gan3d_studio.viewport import Viewport
 
 MAX_RECENT = 8
 SESSION_FILTER = "gan3d-studio sessions (*.g3session.json *.json)"
-
-
-def _png_bytes(image) -> bytes:
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 class MainWindow(QMainWindow):
@@ -103,7 +96,7 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._connect()
         self._restore_layout()
-        self.controller._on_latent_changed(None)  # the "Open a model" prompt
+        self.controller.refresh()  # the "Open a model" prompt
 
     # -- construction -------------------------------------------------------------------------
 
@@ -270,14 +263,9 @@ class MainWindow(QMainWindow):
         if self.session.current is None:
             self.show_error("Nothing to bookmark yet")
             return
-        from PIL import Image
-
-        frame = Image.fromarray(self.viewport.grab_image())
-        frame.thumbnail((96, 96))
-        buffer = io.BytesIO()
-        frame.save(buffer, format="PNG")
+        thumbnail = png_bytes(self.viewport.grab_image(), max_size=96)
         self.session.add_bookmark(
-            f"#{len(self.session.bookmarks) + 1} {self.session.current.source}", buffer.getvalue()
+            f"#{len(self.session.bookmarks) + 1} {self.session.current.source}", thumbnail
         )
 
     def save_screenshot(self, path: str | None = None) -> None:
@@ -286,7 +274,7 @@ class MainWindow(QMainWindow):
             if not path:
                 return
         try:
-            write_bytes_atomic(path, _png_bytes(self.viewport.grab_image()))
+            write_bytes_atomic(path, png_bytes(self.viewport.grab_image()))
         except (OSError, ValueError) as exc:
             self.show_error(f"{path}: {exc}")
             return
@@ -323,8 +311,7 @@ class MainWindow(QMainWindow):
                 )
         except (OSError, ValueError) as exc:
             self.show_error(f"{target}: {exc}")
-        if self.session.current is not None:
-            self.controller._on_latent_changed(self.session.current)
+        self.controller.refresh()  # back to the current shape after drawing the frames
 
     def open_session(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open session", "", SESSION_FILTER)

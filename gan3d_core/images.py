@@ -111,5 +111,17 @@ def images_to_array(images: list[np.ndarray]) -> np.ndarray:
     return np.ascontiguousarray(stacked.transpose(0, 3, 1, 2))  # (V, 3, H, W)
 
 
+def png_bytes(image: np.ndarray, max_size: int | None = None) -> bytes:
+    """uint8 (H, W, 3) image encoded as PNG, shrunk to fit ``max_size`` pixels if given."""
+    import io
+
+    picture = Image.fromarray(np.ascontiguousarray(image))
+    if max_size is not None:
+        picture.thumbnail((max_size, max_size))
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def is_image_path(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() in IMAGE_SUFFIXES

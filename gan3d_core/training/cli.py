@@ -337,10 +337,9 @@ def _load_shapes(source: str, resolution: int):
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from PIL import Image
-
     from gan3d_core.cli import progress_bar
     from gan3d_core.data.render import render_views
+    from gan3d_core.images import png_bytes
     from gan3d_core.io.atomic import write_bytes_atomic
 
     if not 1 <= args.views <= 360 or not 16 <= args.size <= 1024:
@@ -367,15 +366,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     output.mkdir(parents=True, exist_ok=True)
     for shape_index, shape_views in enumerate(views):
         for view_index, image in enumerate(shape_views):
-            buffer = _png_bytes(Image.fromarray(image))
-            write_bytes_atomic(output / f"shape{shape_index:04d}_view{view_index:02d}.png", buffer)
+            name = f"shape{shape_index:04d}_view{view_index:02d}.png"
+            write_bytes_atomic(output / name, png_bytes(image))
     print(output)
     return 0
-
-
-def _png_bytes(image) -> bytes:
-    import io
-
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
