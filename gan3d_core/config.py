@@ -36,6 +36,9 @@ class ModelConfig:
         Channels of the hidden layers; ``None`` picks the paper widths for ``resolution``.
     pool
         How per-view latents are combined: mean, max or an LSTM over the views.
+    encoder_classifier
+        cvaegan only: the encoder also predicts the class from the pooled latent, so a
+        photo is decoded as the class it shows without asking the user.
     """
 
     kind: str = "gan"
@@ -52,6 +55,7 @@ class ModelConfig:
     encoder_widths: tuple[int, ...] | None = None
     num_views: int = 1
     pool: str = "mean"
+    encoder_classifier: bool = False
 
     def __post_init__(self) -> None:
         problems = list(self._problems())
@@ -104,6 +108,8 @@ class ModelConfig:
             yield f"a cvaegan needs num_classes >= 2, got {self.num_classes}"
         if self.kind != "cvaegan" and self.num_classes not in (0, 1):
             yield f"num_classes is only used by cvaegan models, got {self.num_classes}"
+        if self.encoder_classifier and self.kind != "cvaegan":
+            yield "encoder_classifier needs a cvaegan model (it predicts the class to decode)"
         if self.pool not in POOLING_METHODS:
             yield f"pool {self.pool!r} is not one of {', '.join(POOLING_METHODS)}"
         if self.num_views < 1:

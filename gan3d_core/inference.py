@@ -233,7 +233,13 @@ class GanModel:
         return latent[0].float().cpu().numpy()
 
     def best_label(self, latent: np.ndarray) -> int:
-        """For a conditional model: the class whose decoding the discriminator finds most real."""
+        """For a conditional model: the class the encoder predicts from the latent or, for
+        models trained without that predictor, the class whose decoding the discriminator
+        finds most real."""
+        encoder = self.networks.encoder
+        if encoder is not None and encoder.classifier is not None:
+            with torch.inference_mode():
+                return int(encoder.classify(self._latents_tensor(latent)).argmax())
         candidates = np.repeat(
             self._latents_tensor(latent).cpu().numpy(), self.config.num_classes, 0
         )

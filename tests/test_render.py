@@ -57,3 +57,10 @@ def test_render_cache(shapes, tmp_path, monkeypatch):
         lambda *a, **k: (_ for _ in ()).throw(AssertionError("rendered again")),
     )
     assert np.array_equal(cached_render_views(shapes, tmp_path, 2, 32), first)
+
+
+def test_worker_processes_render_the_same_images():
+    voxels, _, _ = synthetic_shapes(per_class=6)  # 18 shapes: two tasks of 16 and 2
+    serial = render_views(voxels, 2, 32, jitter=True, seed=5, workers=1)
+    parallel = render_views(voxels, 2, 32, jitter=True, seed=5, workers=2)
+    assert np.array_equal(serial, parallel)

@@ -347,3 +347,41 @@ def test_adversarial_term_on_reconstructions_never_reaches_the_encoder(synthetic
     assert encoder_grads and all(float(g.abs().max()) == 0.0 for g in encoder_grads)
     generator_grads = [p.grad.abs().max() for p in trainer.networks.generator.parameters()]
     assert max(float(g) for g in generator_grads) > 0
+
+
+def test_varying_views_and_encoder_class_predictor(synthetic_npz, cache, tmp_path):
+    config = tiny_config(
+        "cvaegan", synthetic_npz, cache, views=3, vary_views=True, encoder_classifier=True
+    )
+    trainer, recorder = _run(config, tmp_path)
+    view_counts = {trainer._batch(step)["views"].shape[1] for step in range(12)}
+    assert view_counts == {1, 2, 3}
+    assert all("class_accuracy" in logs for _, logs in recorder.logs)
+    validation = recorder.validations[-1]
+    assert {"iou", "iou_1view", "class_accuracy"} <= set(validation)
+
+    model = load_model(tmp_path / "model.safetensors", device="cpu")
+    model.networks.discriminator = None  # the class must come from the encoder alone
+    latent = model.encode(np.full((40, 40, 3), 255, np.uint8))
+    assert 0 <= model.best_label(latent) < 3
+    assert model.reconstruct([np.full((40, 40, 3), 255, np.uint8)] * 2).shape == (32, 32, 32)
+
+
+def test_recipe_trains_with_overrides(capsys, synthetic_npz, cache, tmp_path):
+    from gan3d_core.training.config import load_recipe, recipe_names
+
+    assert "modelnet10-cvaegan-32" in recipe_names()
+    shipped = TrainConfig.from_dict(load_recipe("modelnet10-cvaegan-32"))
+    assert shipped.kind == "cvaegan" and shipped.encoder_classifier and shipped.vary_views
+
+    tiny = {k: ",".join(map(str, v)) if isinstance(v, list) else v for k, v in TINY.items()}
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in tiny.items() if not isinstance(v, bool)]
+    args = ["train", "--recipe", "modelnet10-cvaegan-32", "--data", str(synthetic_npz),
+            "-o", str(tmp_path / "run"), "--cache-dir", str(cache), "--views", "2",
+            "--epochs", "1", "--no-tensorboard", *flags]  # fmt: skip
+    assert main(args) == 0
+    card = read_model_card(tmp_path / "run" / "model.safetensors")
+    assert card["config"]["encoder_classifier"] and card["training"]["settings"]["vary_views"]
+
+    assert main(["train", "--recipe", "no-such-recipe", "-o", str(tmp_path / "x")]) != 0
+    assert "no recipe named 'no-such-recipe'" in capsys.readouterr().err

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import multiprocessing
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -128,6 +129,38 @@ class ShapeRenderer:
         return np.stack(images)
 
 
+def shape_views(
+    index: int, count: int, jitter: bool, seed: int, azimuth_offset: float = 0.0
+) -> list[View]:
+    """The views of shape ``index``: seeded by (seed, index), so any split of the shapes over
+    processes renders the same images."""
+    if jitter:
+        return jittered_views(count, np.random.default_rng([seed, index]))
+    return ring_views(count, azimuth_offset=azimuth_offset)
+
+
+SHAPES_PER_TASK = 16
+_worker_renderer: ShapeRenderer | None = None
+
+
+def _start_worker(image_size: int) -> None:
+    global _worker_renderer
+    _worker_renderer = ShapeRenderer(image_size)
+
+
+def _render_task(task: tuple[int, np.ndarray, int, bool, int, float]) -> tuple[int, np.ndarray]:
+    start, shapes, count, jitter, seed, azimuth_offset = task
+    images = [
+        _worker_renderer.render(shape, shape_views(start + k, count, jitter, seed, azimuth_offset))
+        for k, shape in enumerate(shapes)
+    ]
+    return start, np.stack(images)
+
+
+def default_render_workers() -> int:
+    return max(1, min(os.cpu_count() or 1, 16))
+
+
 def render_views(
     voxels: np.ndarray,
     views_per_shape: int = 12,
@@ -137,22 +170,46 @@ def render_views(
     azimuth_offset: float = 0.0,
     progress: ProgressHook | None = None,
     should_stop: StopHook | None = None,
+    workers: int | None = None,
 ) -> np.ndarray:
     """Views of every shape: uint8 (N, V, S, S, 3). Ring views (starting at
-    ``azimuth_offset``), or jittered ones drawn with ``seed``."""
-    rng = np.random.default_rng(seed)
-    out = np.empty((len(voxels), views_per_shape, image_size, image_size, 3), np.uint8)
-    with ShapeRenderer(image_size) as renderer:
-        for index, shape in enumerate(voxels):
+    ``azimuth_offset``), or jittered ones drawn with ``seed``.
+
+    ``workers`` processes (default: one per core) each render with their own off-screen
+    plotter; the images do not depend on how many there are.
+    """
+    count = len(voxels)
+    out = np.empty((count, views_per_shape, image_size, image_size, 3), np.uint8)
+    tasks = [
+        (start, voxels[start : start + SHAPES_PER_TASK], views_per_shape, jitter, seed,
+         azimuth_offset)
+        for start in range(0, count, SHAPES_PER_TASK)
+    ]  # fmt: skip
+    workers = min(workers or default_render_workers(), len(tasks))
+    done = 0
+
+    def report(start: int, images: np.ndarray) -> None:
+        nonlocal done
+        out[start : start + len(images)] = images
+        done += len(images)
+        if progress is not None:
+            progress(done / count, f"rendered {done} of {count} shapes")
+
+    if workers <= 1:
+        with ShapeRenderer(image_size) as renderer:
+            for index, shape in enumerate(voxels):
+                if should_stop is not None and should_stop():
+                    raise OperationCancelled("rendering cancelled")
+                views = shape_views(index, views_per_shape, jitter, seed, azimuth_offset)
+                report(index, renderer.render(shape, views)[None])
+        return out
+    # spawn: a forked VTK/OpenGL context is not safe to reuse in the children.
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(workers, initializer=_start_worker, initargs=(image_size,)) as pool:
+        for start, images in pool.imap_unordered(_render_task, tasks):
             if should_stop is not None and should_stop():
-                raise OperationCancelled("rendering cancelled")
-            if jitter:
-                views = jittered_views(views_per_shape, rng)
-            else:
-                views = ring_views(views_per_shape, azimuth_offset=azimuth_offset)
-            out[index] = renderer.render(shape, views)
-            if progress is not None:
-                progress((index + 1) / len(voxels), f"rendered {index + 1} of {len(voxels)} shapes")
+                raise OperationCancelled("rendering cancelled")  # leaving the block stops them
+            report(start, images)
     return out
 
 
@@ -166,11 +223,12 @@ def cached_render_views(
     azimuth_offset: float = 0.0,
     progress: ProgressHook | None = None,
     should_stop: StopHook | None = None,
+    workers: int | None = None,
 ) -> np.ndarray:
     """:func:`render_views`, stored in ``cache_dir`` under a hash of shapes and settings."""
     digest = hashlib.sha1(np.ascontiguousarray(voxels, np.uint8).tobytes())
     settings = (
-        f"{views_per_shape}|{image_size}|{jitter}|{seed}|{azimuth_offset}|{MESH_SMOOTHING}|v1"
+        f"{views_per_shape}|{image_size}|{jitter}|{seed}|{azimuth_offset}|{MESH_SMOOTHING}|v2"
     )
     digest.update(settings.encode())
     path = Path(cache_dir) / f"views_{digest.hexdigest()[:16]}.npy"
@@ -180,7 +238,15 @@ def cached_render_views(
         except (ValueError, OSError):
             path.unlink(missing_ok=True)
     images = render_views(
-        voxels, views_per_shape, image_size, jitter, seed, azimuth_offset, progress, should_stop
+        voxels,
+        views_per_shape,
+        image_size,
+        jitter,
+        seed,
+        azimuth_offset,
+        progress,
+        should_stop,
+        workers,
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     write_npy_atomic(path, images)

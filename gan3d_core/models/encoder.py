@@ -56,8 +56,9 @@ class ImageEncoder(nn.Module):
 class MultiViewEncoder(nn.Module):
     """views (B, V, 3, S, S) -> per-view (mean, log_variance), each (B, V, latent_dim).
 
-    One :class:`ImageEncoder` shared by every view; :meth:`pool` combines per-view latents.
-    A single-view VAE-GAN is the V = 1 case. The LSTM exists only for ``pool="lstm"``.
+        One :class:`ImageEncoder` shared by every view; :meth:`pool` combines per-view latents.
+        A single-view VAE-GAN is the V = 1 case. The LSTM exists only for ``pool="lstm"``, the
+    class predictor only with ``encoder_classifier``.
     """
 
     def __init__(self, config: ModelConfig) -> None:
@@ -69,6 +70,9 @@ class MultiViewEncoder(nn.Module):
             if config.pool == "lstm"
             else None
         )
+        self.classifier = (
+            nn.Linear(config.latent_dim, config.num_classes) if config.encoder_classifier else None
+        )
 
     def forward(self, views: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if views.ndim != 5:
@@ -76,6 +80,12 @@ class MultiViewEncoder(nn.Module):
         batch, num_views = views.shape[:2]
         mean, log_variance = self.image_encoder(views.flatten(0, 1))  # (B*V, L) each
         return mean.view(batch, num_views, -1), log_variance.view(batch, num_views, -1)
+
+    def classify(self, latents: torch.Tensor) -> torch.Tensor:
+        """Class logits (B, C) of pooled latents (B, L); needs ``encoder_classifier``."""
+        if self.classifier is None:
+            raise ValueError("this model's encoder has no class predictor")
+        return self.classifier(latents)
 
     def pool(self, latents: torch.Tensor, method: str | None = None) -> torch.Tensor:
         """Combine per-view latents (B, V, L) into one latent per object (B, L)."""

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from gan3d_core.errors import InputFileError
-from gan3d_core.training.config import TrainConfig
+from gan3d_core.training.config import TrainConfig, load_recipe, recipe_names
 
 ABORT_AFTER_SECONDS = 2.0
 # Short flags from the product spec for a few fields; every field also has --field-name.
@@ -83,6 +83,11 @@ def add_train_parser(commands) -> None:
     parser.add_argument("-o", "--out", required=True, metavar="RUN_DIR", help="run folder")
     parser.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR")
     parser.add_argument("--config", metavar="FILE.json", help="settings file (TrainConfig fields)")
+    parser.add_argument(
+        "--recipe",
+        metavar="NAME",
+        help=f"start from a shipped recipe ({', '.join(recipe_names())}); options override it",
+    )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     parser.add_argument("--no-tensorboard", action="store_true", help="skip TensorBoard logs")
     defaults = TrainConfig()
@@ -108,10 +113,10 @@ def add_train_parser(commands) -> None:
 
 
 def _settings(args: argparse.Namespace) -> TrainConfig:
-    """Defaults <- run folder (resume) <- --config <- command-line options."""
+    """Defaults <- --recipe <- run folder (resume) <- --config <- command-line options."""
     from gan3d_core.training.run import load_run_config
 
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = load_recipe(args.recipe) if args.recipe else {}
     if args.resume:
         values.update(load_run_config(args.out).to_dict())
     if args.config:

@@ -9,6 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from gan3d_core.config import ModelConfig
+from gan3d_core.errors import InputFileError
+
+RECIPES = Path(__file__).parent / "recipes"
 
 RECON_LOSSES = ("bce", "l2", "l2_sum")
 RECON_IN_DISCRIMINATOR = ("none", "real", "fake")
@@ -46,7 +49,11 @@ class TrainConfig:
     image_size: int = 64
     encoder_widths: list[int] | None = None
     views: int = 1
+    # each batch sees between 1 and `views` views, so one model serves one photo or several
+    vary_views: bool = False
     pool: str = "mean"
+    encoder_classifier: bool = False
+    classifier_weight: float = 1.0
     # rendered views of each shape to draw from, re-rendered with jitter when asked
     rendered_views: int = 12
     render_jitter: bool = True
@@ -120,6 +127,7 @@ class TrainConfig:
             encoder_widths=tuple(self.encoder_widths) if self.encoder_widths else None,
             num_views=self.views,
             pool=self.pool,
+            encoder_classifier=self.encoder_classifier,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -137,3 +145,17 @@ class TrainConfig:
     @classmethod
     def from_json(cls, path: str | Path) -> TrainConfig:
         return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def recipe_names() -> list[str]:
+    """The recipes shipped with gan3d-studio (``gan3d train --recipe NAME``)."""
+    return sorted(path.stem for path in RECIPES.glob("*.json"))
+
+
+def load_recipe(name: str) -> dict[str, Any]:
+    """The settings of a shipped recipe; keys starting with ``_`` are notes, not settings."""
+    path = RECIPES / f"{name}.json"
+    if not path.is_file():
+        raise InputFileError(f"no recipe named {name!r}; known: {', '.join(recipe_names())}")
+    values = json.loads(path.read_text())
+    return {key: value for key, value in values.items() if not key.startswith("_")}

@@ -303,9 +303,10 @@ class Trainer:
         if self.model_config.has_encoder:
             rng = np.random.default_rng([self.config.seed, step, self.rank, 1])
             available = data.views.shape[1]
-            chosen = np.stack(
-                [rng.choice(available, self.config.views, replace=False) for _ in indices]
-            )
+            count = self.config.views
+            if self.config.vary_views:
+                count = int(rng.integers(1, count + 1))
+            chosen = np.stack([rng.choice(available, count, replace=False) for _ in indices])
             views = data.views[indices[:, None], chosen]  # (B, V, S, S, 3)
             batch["views"] = torch.from_numpy(views.astype(np.float32) / 255.0).permute(
                 0, 1, 4, 2, 3
@@ -429,6 +430,13 @@ class Trainer:
                         real.cpu().numpy()[:, 0],
                     )
                 logs.update(kl=kl.item(), recon=recon.item(), train_iou=float(np.mean(iou_batch)))
+                if networks.encoder.classifier is not None:
+                    class_logits = networks.encoder.classify(networks.encoder.pool(means))
+                    loss_e = loss_e + config.classifier_weight * F.cross_entropy(
+                        class_logits.float(), labels
+                    )
+                    accuracy_class = (class_logits.argmax(1) == labels).float().mean()
+                    logs["class_accuracy"] = accuracy_class.item()
         for name in ("generator", "encoder"):
             if name in self.optimizers:
                 self.optimizers[name].zero_grad(set_to_none=True)
@@ -489,9 +497,28 @@ class Trainer:
         return metrics
 
     def _validate_reconstruction(self, validation: TrainingData, images: dict) -> dict[str, float]:
+        """IoU (at 0.5 and 0.4) and SSIM of reconstructions from the first ring views, with
+        one view and with the model's number of views; class accuracy with a predictor."""
+        metrics: dict[str, float] = {}
+        view_counts = sorted({1, self.model_config.num_views})
+        for views_used in view_counts:
+            suffix = "" if views_used == view_counts[-1] else f"_{views_used}view"
+            results = self._reconstruct_validation(validation, views_used)
+            for name, values in results.items():
+                if name != "class_accuracy" or not suffix:
+                    metrics[name + ("" if name == "class_accuracy" else suffix)] = float(
+                        np.mean(values)
+                    )
+        images["reconstructions"] = self._validation_cache["first_reconstructions"]
+        images["targets"] = validation.voxels[:4].astype(np.float32)
+        return metrics
+
+    def _reconstruct_validation(
+        self, validation: TrainingData, views_used: int
+    ) -> dict[str, np.ndarray]:
         networks = self.networks
-        views_used = self.model_config.num_views
-        ious, ious_04, ssims = [], [], []
+        conditional = self.model_config.conditional
+        results: dict[str, list[np.ndarray]] = {"iou": [], "iou@0.4": [], "ssim": []}
         for start in range(0, len(validation), 32):
             stop = min(start + 32, len(validation))
             views = validation.views[start:stop, :views_used]  # ring views, deterministic
@@ -501,24 +528,21 @@ class Trainer:
                 .to(self.device)
             )
             means, _ = networks.encoder(batch)
+            latents = networks.encoder.pool(means)
             labels = torch.from_numpy(validation.labels[start:stop]).to(self.device)
-            recon = torch.sigmoid(
-                networks.generator(
-                    networks.encoder.pool(means), labels if self.model_config.conditional else None
+            if networks.encoder.classifier is not None:
+                predicted = networks.encoder.classify(latents).argmax(1)
+                results.setdefault("class_accuracy", []).append(
+                    (predicted == labels).float().cpu().numpy()
                 )
-            ).float()
-            target = torch.from_numpy(validation.voxels[start:stop].astype(np.float32)).to(
-                self.device
+            recon = torch.sigmoid(networks.generator(latents, labels if conditional else None))
+            prediction = recon.float()[:, 0].cpu().numpy()
+            target = validation.voxels[start:stop].astype(np.float32)
+            results["iou"].append(iou(prediction, target))
+            results["iou@0.4"].append(iou(prediction, target, threshold=0.4))
+            results["ssim"].append(
+                ssim3d_torch(torch.from_numpy(prediction), torch.from_numpy(target)).numpy()
             )
-            prediction = recon[:, 0].cpu().numpy()
-            ious.append(iou(prediction, target.cpu().numpy()))
-            ious_04.append(iou(prediction, target.cpu().numpy(), threshold=0.4))
-            ssims.append(ssim3d_torch(recon[:, 0], target).cpu().numpy())
             if start == 0:
-                images["reconstructions"] = prediction[:4]
-                images["targets"] = validation.voxels[:4].astype(np.float32)
-        return {
-            "iou": float(np.mean(np.concatenate(ious))),
-            "iou@0.4": float(np.mean(np.concatenate(ious_04))),
-            "ssim": float(np.mean(np.concatenate(ssims))),
-        }
+                self._validation_cache["first_reconstructions"] = prediction[:4]
+        return {name: np.concatenate(values) for name, values in results.items()}
