@@ -36,6 +36,9 @@ class ShapeResult:
     vertices: np.ndarray  # (V, 3) mesh vertices, or point positions in points mode
     faces: np.ndarray  # (F, 3) triangles; empty in points mode
     values: np.ndarray  # (V,) occupancy per point in points mode; empty otherwise
+    normals: (
+        np.ndarray
+    )  # (V, 3) vertex normals in smooth mode (computed here, not on the GUI thread)
     seconds: float
 
     @property
@@ -51,17 +54,22 @@ class Reconstruction:
 
 def surface_for_view(
     voxels: np.ndarray, view: ViewSettings
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(vertices, faces, values) to draw ``voxels`` in ``view``'s mode."""
-    empty_values = np.zeros(0, np.float32)
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(vertices, faces, values, normals) to draw ``voxels`` in ``view``'s mode."""
+    nothing = np.zeros(0, np.float32)
+    no_normals = np.zeros((0, 3), np.float32)
     if view.mode == "points":
         indices = np.argwhere(voxels > POINTS_THRESHOLD)
-        return indices.astype(np.float32), np.zeros((0, 3), np.int64), voxels[tuple(indices.T)]
+        points = indices.astype(np.float32)
+        return points, np.zeros((0, 3), np.int64), voxels[tuple(indices.T)], no_normals
     if view.mode == "blocks":
         mesh = voxels_to_cubes(voxels, view.threshold)
+        normals = no_normals  # drawn flat
     else:
         mesh = voxels_to_mesh(voxels, view.threshold, smooth_iterations=view.smoothing)
-    return np.asarray(mesh.vertices, np.float32), np.asarray(mesh.faces, np.int64), empty_values
+        normals = np.asarray(mesh.vertex_normals, np.float32) if len(mesh.faces) else no_normals
+    vertices, faces = np.asarray(mesh.vertices, np.float32), np.asarray(mesh.faces, np.int64)
+    return vertices, faces, nothing, normals
 
 
 class Engine:
@@ -112,9 +120,9 @@ class Engine:
         start = time.perf_counter()
         model = self._require_model()
         voxels = model.decode(state.latent[None], labels=state.label)[0]
-        vertices, faces, values = surface_for_view(voxels, view)
+        vertices, faces, values, normals = surface_for_view(voxels, view)
         return ShapeResult(
-            state, view, voxels, vertices, faces, values, time.perf_counter() - start
+            state, view, voxels, vertices, faces, values, normals, time.perf_counter() - start
         )
 
     def preprocess(self, images: Sequence) -> tuple[np.ndarray, ...]:

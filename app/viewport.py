@@ -31,6 +31,20 @@ def _dropped_paths(event) -> list[Path]:
     return [Path(url.toLocalFile()) for url in mime.urls() if url.isLocalFile()]
 
 
+def _shape_dataset(result: ShapeResult) -> pv.PolyData:
+    """Points (with occupancy) or a triangle surface (with normals, if any), centred."""
+    vertices = result.vertices - (np.asarray(result.voxels.shape, np.float32) - 1) / 2.0
+    if result.view.mode == "points":
+        cloud = pv.PolyData(vertices)
+        cloud["occupancy"] = result.values
+        return cloud
+    surface = pv.PolyData.from_regular_faces(vertices, result.faces)
+    if len(result.normals):
+        surface.point_data["Normals"] = result.normals
+        surface.point_data.active_normals_name = "Normals"
+    return surface
+
+
 class Viewport(QtInteractor):
     """Shows :class:`ShapeResult` meshes or points; emits dropped file paths."""
 
@@ -44,6 +58,7 @@ class Viewport(QtInteractor):
         self.set_background("white", top="#dfe6f0")
         self.add_axes()
         self._actor = None
+        self._actor_style: tuple[str, bool] | None = None  # (mode, wireframe) it was made for
         self._message_actor = None
         self.message: str | None = None  # the hint shown in an empty scene
         self.shown: ShapeResult | None = None
@@ -93,40 +108,52 @@ class Viewport(QtInteractor):
         if self._actor is not None:
             self.remove_actor(self._actor, render=False)
             self._actor = None
+            self._actor_style = None
         self.shown = None
 
     def show_shape(self, result: ShapeResult, reset_camera: bool = False) -> None:
-        """Replace the drawn shape by ``result`` (centred on the grid's middle)."""
+        """Replace the drawn shape by ``result`` (centred on the grid's middle).
+
+        While the drawing style stays the same, the one actor is kept and only its data is
+        swapped: pyvista's add_mesh costs more than the frame itself on software OpenGL.
+        """
         if self._message_actor is not None:
             self.remove_actor(self._message_actor, render=False)
             self._message_actor = None
             self.message = None
         first = self._actor is None and self.shown is None
-        self.clear_shape()
-        self.shown = result
-        centre = (np.asarray(result.voxels.shape) - 1) / 2.0
         if result.empty:
             self.show_message("Empty shape at this threshold")
             self.shown = result
             return
-        vertices = result.vertices - centre
-        if result.view.mode == "points":
-            cloud = pv.PolyData(vertices)
-            cloud["occupancy"] = result.values
-            self._actor = self.add_mesh(
-                cloud, scalars="occupancy", cmap="viridis", clim=(0, 1), point_size=6,
-                render_points_as_spheres=True, show_scalar_bar=False, reset_camera=False, render=False,
-            )  # fmt: skip
+        self.shown = result
+        dataset = _shape_dataset(result)
+        style = (result.view.mode, result.view.wireframe)
+        if self._actor is not None and style == self._actor_style:
+            self._actor.mapper.dataset = dataset
         else:
-            faces = np.hstack([np.full((len(result.faces), 1), 3), result.faces]).ravel()
-            surface = pv.PolyData(vertices, faces)
-            self._actor = self.add_mesh(
-                surface, color=SURFACE_COLOUR, smooth_shading=result.view.mode == "smooth",
-                show_edges=result.view.wireframe, reset_camera=False, render=False,
-            )  # fmt: skip
+            if self._actor is not None:
+                self.remove_actor(self._actor, render=False)
+            self._actor = self._add_actor(dataset, result.view)
+            self._actor_style = style
         if first or reset_camera:
             self.set_camera("isometric", render=False)
         self.redraw()
+
+    def _add_actor(self, dataset: pv.PolyData, view) -> pv.Actor:
+        if view.mode == "points":
+            return self.add_mesh(
+                dataset, scalars="occupancy", cmap="viridis", clim=(0, 1), point_size=6,
+                render_points_as_spheres=True, show_scalar_bar=False, reset_camera=False,
+                render=False,
+            )  # fmt: skip
+        actor = self.add_mesh(
+            dataset, color=SURFACE_COLOUR, show_edges=view.wireframe, reset_camera=False,
+            render=False,
+        )  # fmt: skip
+        # Smooth mode shades with the worker's vertex normals; blocks stay flat.
+        actor.prop.interpolation = "gouraud" if view.mode == "smooth" else "flat"
+        return actor
 
     def set_camera(self, preset: str, render: bool = True) -> None:
         """front, side, top, isometric, or reset (fit the shape in view)."""
