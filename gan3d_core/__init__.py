@@ -10,46 +10,28 @@ Quick use::
 This package never imports Qt; the desktop app sits on top of it.
 """
 
-from gan3d_core.config import ModelConfig
-from gan3d_core.errors import (
-    CheckpointError,
-    EmptyShapeError,
-    Gan3dError,
-    InputFileError,
-    OperationCancelled,
+import lazy_loader
+
+# Submodules load on first use (SPEC 1, as scikit-image does): `import gan3d_core` stays
+# cheap, and the app's window opens before torch is imported.
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "config": ["ModelConfig"],
+        "errors": [
+            "CheckpointError",
+            "EmptyShapeError",
+            "Gan3dError",
+            "InputFileError",
+            "OperationCancelled",
+        ],
+        "images": ["preprocess_image"],
+        "inference": ["GanModel", "load_model", "resolve_device"],
+        "io": ["load_mesh", "load_voxels", "read_binvox", "save_checkpoint", "write_binvox"],
+        "latent": ["combine_latents", "interpolate", "lerp", "slerp"],
+        "mesh": ["ExportOptions", "export_shape", "voxelize_mesh", "voxels_to_mesh"],
+        "models": ["GanNetworks"],
+    },
 )
-from gan3d_core.images import preprocess_image
-from gan3d_core.inference import GanModel, load_model, resolve_device
-from gan3d_core.io import load_mesh, load_voxels, read_binvox, save_checkpoint, write_binvox
-from gan3d_core.latent import combine_latents, interpolate, lerp, slerp
-from gan3d_core.mesh import ExportOptions, export_shape, voxelize_mesh, voxels_to_mesh
-from gan3d_core.models import GanNetworks
 
 __version__ = "0.1.0"
-
-__all__ = [
-    "CheckpointError",
-    "EmptyShapeError",
-    "ExportOptions",
-    "Gan3dError",
-    "GanModel",
-    "GanNetworks",
-    "InputFileError",
-    "ModelConfig",
-    "OperationCancelled",
-    "combine_latents",
-    "export_shape",
-    "interpolate",
-    "lerp",
-    "load_mesh",
-    "load_model",
-    "load_voxels",
-    "preprocess_image",
-    "read_binvox",
-    "resolve_device",
-    "save_checkpoint",
-    "slerp",
-    "voxelize_mesh",
-    "voxels_to_mesh",
-    "write_binvox",
-]

@@ -27,7 +27,8 @@ FORMATS = ("stl", "obj", "ply", "glb", "binvox", "npy")
 
 @contextmanager
 def progress_bar(description: str, total: int = 1000) -> Iterator[Callable[[float, str], None]]:
-    """A ``progress(fraction, message)`` hook drawing a tqdm bar on stderr (TTYs only)."""
+    """A ``progress(fraction, message)`` hook drawing a tqdm bar on stderr; when stderr is
+    not a terminal (a log file), one line every 10% instead."""
     from tqdm import tqdm
 
     bar = tqdm(
@@ -37,8 +38,15 @@ def progress_bar(description: str, total: int = 1000) -> Iterator[Callable[[floa
         leave=False,
         bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}",
     )
+    logged_tenths = [0]
 
     def progress(fraction: float, message: str) -> None:
+        if bar.disable:
+            tenths = int(fraction * 10)
+            if tenths > logged_tenths[0]:
+                logged_tenths[0] = tenths
+                print(f"{description}: {10 * tenths}% {message}", file=sys.stderr, flush=True)
+            return
         bar.n = round(fraction * total)
         bar.set_postfix_str(message, refresh=True)
 
@@ -163,6 +171,36 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pack(args: argparse.Namespace) -> int:
+    """A copy of a checkpoint to ship: float16 weights, evaluation results in its card."""
+    from gan3d_core.io.checkpoint import load_checkpoint, save_checkpoint
+
+    networks, card = load_checkpoint(args.checkpoint)
+    for file in args.metrics or []:
+        path = Path(file)
+        if not path.is_file():
+            raise InputFileError(f"{path}: no such file")
+        try:
+            result = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise InputFileError(f"{path}: not valid JSON ({exc})") from None
+        if not isinstance(result, dict) or "task" not in result:
+            raise InputFileError(f"{path}: not the output of gan3d eval --json")
+        card.setdefault("metrics", {})[evaluation_key(result)] = result
+    for key, value in (("name", args.name), ("recipe", args.recipe)):
+        if value:
+            card[key] = value
+    print(save_checkpoint(args.output, networks, card, half=args.half))
+    return 0
+
+
+def evaluation_key(result: dict) -> str:
+    """Where a ``gan3d eval`` result goes in a model card: recon_1view_auto, gen, classify."""
+    if result["task"] == "recon":
+        return f"recon_{result.get('views', 1)}view_{result.get('labels', 'auto')}"
+    return str(result["task"])
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     if args.n < 1:
         raise InputFileError(f"-n must be at least 1, got {args.n}")
@@ -283,6 +321,18 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("checkpoint", metavar="CKPT")
     info.add_argument("--json", action="store_true", help="print the card as JSON")
     info.set_defaults(func=cmd_info)
+
+    pack = commands.add_parser(
+        "pack", help="copy a checkpoint for shipping: float16 weights, eval results in its card"
+    )
+    pack.add_argument("checkpoint", metavar="CKPT")
+    pack.add_argument("-o", "--output", required=True, metavar="OUT.safetensors")
+    pack.add_argument("--half", action="store_true", help="store weights as float16")
+    pack.add_argument("--metrics", nargs="+", metavar="EVAL.json",
+                      help="outputs of gan3d eval --json to record in the card")  # fmt: skip
+    pack.add_argument("--name", help="the model's name in its card")
+    pack.add_argument("--recipe", help="the recipe it was trained with (gan3d train --recipe)")
+    pack.set_defaults(func=cmd_pack)
 
     sample = commands.add_parser("sample", help="generate random shapes")
     _add_model_options(sample)

@@ -110,6 +110,7 @@ def evaluate_reconstruction(
         "n": len(dataset),
         "views": views,
         "pool": pool or model.config.pool,
+        "labels": labels if model.config.conditional else "none",
         **{key: round(float(v.mean()), 4) for key, v in values.items()},
         "per_class": _per_class(dataset, values),
     }

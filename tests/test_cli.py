@@ -40,6 +40,29 @@ def test_info_text_and_json(capsys, cvaegan_checkpoint):
     assert card["config"]["resolution"] == 32 and card["class_names"][2] == "sofa"
 
 
+def test_pack_halves_the_file_and_records_eval_results(capsys, tmp_path, cvaegan_checkpoint):
+    from gan3d_core import load_model
+
+    result = {"task": "recon", "views": 5, "labels": "given", "iou": 0.61, "n": 3}
+    metrics = tmp_path / "recon.json"
+    metrics.write_text(json.dumps(result))
+    packed = tmp_path / "packed.safetensors"
+    code, out, _ = run(capsys, "pack", cvaegan_checkpoint, "-o", packed, "--half",
+                       "--metrics", metrics, "--name", "tiny", "--recipe", "r")  # fmt: skip
+    assert code == 0 and out.strip() == str(packed)
+    assert packed.stat().st_size < 0.6 * cvaegan_checkpoint.stat().st_size
+    original, shipped = load_model(cvaegan_checkpoint), load_model(packed)
+    assert shipped.card["metrics"]["recon_5view_given"]["iou"] == 0.61
+    assert shipped.card["name"] == "tiny" and shipped.card["storage"] == "float16"
+    latents = original.sample_latents(4, seed=1)
+    a, b = original.decode(latents, labels=0), shipped.decode(latents, labels=0)
+    assert np.abs(a - b).max() < 0.02  # float16 weights, float32 arithmetic
+
+    metrics.write_text("[1, 2]")
+    code, _, err = run(capsys, "pack", cvaegan_checkpoint, "-o", packed, "--metrics", metrics)
+    assert_one_line_error(code, err, str(metrics), "not the output of gan3d eval")
+
+
 def test_sample_writes_meshes_and_latents(capsys, tmp_path, cvaegan_checkpoint):
     out_dir = tmp_path / "out"
     code, _out, err = run(

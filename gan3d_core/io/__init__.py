@@ -1,19 +1,14 @@
-"""File formats: atomic writes, checkpoints, ``.binvox`` and meshes."""
+"""File formats: atomic writes, checkpoints, ``.binvox`` and meshes (loaded on first use)."""
 
-from gan3d_core.io.atomic import write_bytes_atomic
-from gan3d_core.io.binvox import BinvoxGrid, read_binvox, write_binvox
-from gan3d_core.io.checkpoint import load_checkpoint, read_model_card, save_checkpoint
-from gan3d_core.io.meshes import load_mesh
-from gan3d_core.io.voxels import load_voxels
+import lazy_loader
 
-__all__ = [
-    "BinvoxGrid",
-    "load_checkpoint",
-    "load_mesh",
-    "load_voxels",
-    "read_binvox",
-    "read_model_card",
-    "save_checkpoint",
-    "write_binvox",
-    "write_bytes_atomic",
-]
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "atomic": ["write_bytes_atomic"],
+        "binvox": ["BinvoxGrid", "read_binvox", "write_binvox"],
+        "checkpoint": ["load_checkpoint", "read_model_card", "save_checkpoint"],
+        "meshes": ["load_mesh"],
+        "voxels": ["load_voxels"],
+    },
+)

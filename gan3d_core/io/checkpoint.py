@@ -29,18 +29,25 @@ _MAX_HEADER_BYTES = 100_000_000
 
 
 def save_checkpoint(
-    path: str | os.PathLike, networks: GanNetworks, card: dict[str, Any] | None = None
+    path: str | os.PathLike,
+    networks: GanNetworks,
+    card: dict[str, Any] | None = None,
+    half: bool = False,
 ) -> Path:
     """Write ``networks`` and a model card to ``path`` atomically.
 
     The card is stored as JSON in the header metadata under ``model_card``; its ``config``
-    and ``format_version`` entries are filled in from ``networks``.
+    and ``format_version`` entries are filled in from ``networks``. ``half`` stores floating
+    point weights as float16 (half the file); loading turns them back into float32.
     """
     card = dict(card or {})
     card["format"] = FORMAT_NAME
     card["format_version"] = FORMAT_VERSION
     card["config"] = networks.config.to_dict()
     tensors = {name: t.detach().cpu().contiguous() for name, t in networks.state_dict().items()}
+    if half:
+        tensors = {name: t.half() if t.is_floating_point() else t for name, t in tensors.items()}
+        card["storage"] = "float16"
     metadata = {"format": FORMAT_NAME, "model_card": json.dumps(card)}
     return write_bytes_atomic(path, safetensors_bytes(tensors, metadata=metadata))
 

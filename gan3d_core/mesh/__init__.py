@@ -1,25 +1,19 @@
-"""Meshes from occupancy grids, grids from meshes, and export to files."""
+"""Meshes from occupancy grids, grids from meshes, and export to files (loaded on first use)."""
 
-from gan3d_core.mesh.export import (
-    EXPORT_SUFFIXES,
-    ExportOptions,
-    export_mesh,
-    export_shape,
-    export_voxels,
-    shape_to_mesh,
+import lazy_loader
+
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "export": [
+            "EXPORT_SUFFIXES",
+            "ExportOptions",
+            "export_mesh",
+            "export_shape",
+            "export_voxels",
+            "shape_to_mesh",
+        ],
+        "surface": ["fit_to_size", "voxels_to_cubes", "voxels_to_mesh"],
+        "voxelize": ["voxelize_mesh"],
+    },
 )
-from gan3d_core.mesh.surface import fit_to_size, voxels_to_cubes, voxels_to_mesh
-from gan3d_core.mesh.voxelize import voxelize_mesh
-
-__all__ = [
-    "EXPORT_SUFFIXES",
-    "ExportOptions",
-    "export_mesh",
-    "export_shape",
-    "export_voxels",
-    "fit_to_size",
-    "shape_to_mesh",
-    "voxelize_mesh",
-    "voxels_to_cubes",
-    "voxels_to_mesh",
-]

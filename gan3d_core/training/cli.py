@@ -276,8 +276,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     else:
         if not args.train:
             raise InputFileError("eval --task classify needs --train DATA to fit the classifier on")
+        # Evaluating a run's validation split: fit on that run's training split only.
+        train_subset = "train" if args.subset == "validation" else "all"
         train = evaluation.load_eval_dataset(
-            args.train, model.resolution, "all", folder_split="train"
+            args.train, model.resolution, train_subset, split, folder_split="train"
         )
         result = evaluation.evaluate_classification(model, train, dataset)
     result["empty_shapes_skipped"] = dataset.skipped_empty
