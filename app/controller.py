@@ -9,16 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from gan3d_core import ExportOptions
 from gan3d_core.images import is_image_path
-from gan3d_studio.engine import Engine, Reconstruction, ShapeResult
-from gan3d_studio.session import LatentState, ModelInfo, Session
+from gan3d_studio.engine_process import EngineProcess
+from gan3d_studio.session import LatentState, ModelInfo, Reconstruction, Session, ShapeResult
 from gan3d_studio.viewport import Viewport
 from gan3d_studio.worker import Worker
+
+if TYPE_CHECKING:
+    from gan3d_core import ExportOptions
+    from gan3d_studio.engine import Engine
 
 CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".ckpt", ".bin")
 
@@ -36,14 +40,23 @@ class Controller(QObject):
     exported = Signal(str)
     interpolation_ready = Signal(list)  # [ShapeResult]
 
-    def __init__(self, session: Session, viewport: Viewport, device: str = "auto") -> None:
+    def __init__(
+        self,
+        session: Session,
+        viewport: Viewport,
+        device: str = "auto",
+        engine: Engine | EngineProcess | None = None,
+    ) -> None:
+        """``engine``: where the work runs; by default a new engine process, owned (and
+        stopped on shutdown) by this controller."""
         super().__init__()
         self.session = session
         self.viewport = viewport
         self.device = device  # the device of the model in use; changes only when a load works
         self._loading_device = device
         self._after_load: list[Path] = []  # photos to reconstruct once the model is in
-        self.engine = Engine()
+        self._owns_engine = engine is None
+        self.engine = engine if engine is not None else EngineProcess()
         self.worker = Worker()
         self.worker.finished.connect(self._on_finished)
         self.worker.failed.connect(self._on_failed)
@@ -124,6 +137,8 @@ class Controller(QObject):
 
     def shutdown(self) -> None:
         self.worker.shutdown()
+        if self._owns_engine:
+            self.engine.close()
 
     def refresh(self) -> None:
         """Draw the session's current shape again (or the "Open a model" prompt)."""

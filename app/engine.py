@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,38 +17,18 @@ from gan3d_core import ExportOptions, GanModel, export_shape, load_model
 from gan3d_core.errors import OperationCancelled
 from gan3d_core.latent import interpolate
 from gan3d_core.mesh import voxels_to_cubes, voxels_to_mesh
-from gan3d_studio.session import LatentState, ModelInfo, ViewSettings
+from gan3d_studio.session import (
+    LatentState,
+    ModelInfo,
+    Reconstruction,
+    ShapeResult,
+    ViewSettings,
+)
 
 ProgressHook = Callable[[float, str], None]
 StopHook = Callable[[], bool]
 DIRECTIONS_SHOWN = 10
 POINTS_THRESHOLD = 0.1  # points mode shows every voxel above this, coloured by occupancy
-
-
-@dataclass(frozen=True)
-class ShapeResult:
-    """A decoded shape ready to draw: the grid plus its mesh (or points) for ``view``."""
-
-    state: LatentState
-    view: ViewSettings
-    voxels: np.ndarray  # (R, R, R) float32 occupancy
-    vertices: np.ndarray  # (V, 3) mesh vertices, or point positions in points mode
-    faces: np.ndarray  # (F, 3) triangles; empty in points mode
-    values: np.ndarray  # (V,) occupancy per point in points mode; empty otherwise
-    normals: (
-        np.ndarray
-    )  # (V, 3) vertex normals in smooth mode (computed here, not on the GUI thread)
-    seconds: float
-
-    @property
-    def empty(self) -> bool:
-        return len(self.vertices) == 0
-
-
-@dataclass(frozen=True)
-class Reconstruction:
-    state: LatentState
-    inputs: tuple[np.ndarray, ...]  # uint8 (S, S, 3): what the encoder saw
 
 
 def surface_for_view(

@@ -4,6 +4,7 @@ real window, renders one generated shape, saves a screenshot and exits."""
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,11 +26,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    multiprocessing.freeze_support()  # a frozen (PyInstaller) app starts its engine process too
     args = build_parser().parse_args(argv)
+    from gan3d_studio.engine_process import EngineProcess
+
+    # First: the engine process imports torch on another core while Qt and VTK load here.
+    engine = EngineProcess()
+    try:
+        return _run(args, engine)
+    finally:
+        engine.close()
+
+
+def _run(args: argparse.Namespace, engine) -> int:
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
-    from gan3d_core.inference import default_model_path
+    from gan3d_core.resources import default_model_path
     from gan3d_studio.controller import CHECKPOINT_SUFFIXES
     from gan3d_studio.main_window import MainWindow
 
@@ -38,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setApplicationName("gan3d-studio")
     app.setDesktopFileName("gan3d-studio")
     app.setWindowIcon(_icon())
-    window = MainWindow(QSettings(), device=args.device)
+    window = MainWindow(QSettings(), device=args.device, engine=engine)
     window.show()
 
     files = [Path(f) for f in args.files]

@@ -38,7 +38,9 @@ SESSION_FILTER = "gan3d-studio sessions (*.g3session.json *.json)"
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, settings: QSettings, device: str = "auto") -> None:
+    def __init__(self, settings: QSettings, device: str = "auto", engine=None) -> None:
+        """``engine``: an already started engine (process) to use and leave running;
+        by default the window starts its own and stops it when it closes."""
         super().__init__()
         self.setWindowTitle("gan3d-studio")
         self.resize(1400, 900)
@@ -46,7 +48,7 @@ class MainWindow(QMainWindow):
         self.session = Session()
         self.viewport = Viewport(self)
         self.setCentralWidget(self.viewport)
-        self.controller = Controller(self.session, self.viewport, device)
+        self.controller = Controller(self.session, self.viewport, device, engine)
         self.last_error: str | None = None
         self._error_box: QMessageBox | None = None
         self._closed = False

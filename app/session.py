@@ -81,6 +81,32 @@ class ViewSettings:
             raise ValueError(f"smoothing must be >= 0, got {self.smoothing}")
 
 
+@dataclass(frozen=True)
+class ShapeResult:
+    """A decoded shape ready to draw: the grid plus its mesh (or points) for ``view``."""
+
+    state: LatentState
+    view: ViewSettings
+    voxels: np.ndarray  # (R, R, R) float32 occupancy
+    vertices: np.ndarray  # (V, 3) mesh vertices, or point positions in points mode
+    faces: np.ndarray  # (F, 3) triangles; empty in points mode
+    values: np.ndarray  # (V,) occupancy per point in points mode; empty otherwise
+    normals: np.ndarray  # (V, 3) vertex normals in smooth mode, made off the GUI thread
+    seconds: float
+
+    @property
+    def empty(self) -> bool:
+        return len(self.vertices) == 0
+
+
+@dataclass(frozen=True)
+class Reconstruction:
+    """The latent of photos and the images the encoder saw."""
+
+    state: LatentState
+    inputs: tuple[np.ndarray, ...]  # uint8 (S, S, 3): what the encoder saw
+
+
 @dataclass
 class Session:
     """Model info, the current shape, an undo history, bookmarks and view settings."""

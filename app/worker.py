@@ -20,7 +20,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from gan3d_core.errors import Gan3dError, OperationCancelled
+from gan3d_core.errors import Gan3dError, OperationCancelled, first_line
 
 PROGRESS_INTERVAL = 0.05  # seconds between progress signals of one task
 
@@ -145,17 +145,12 @@ class Worker(QObject):
             return
         except (Gan3dError, ValueError, OSError) as exc:
             if not should_stop():
-                self.failed.emit(task.kind, task.number, _one_line(exc))
+                self.failed.emit(task.kind, task.number, first_line(exc))
             return
         except Exception as exc:  # a bug: keep the app alive, say what happened
             traceback.print_exc()
             if not should_stop():
-                self.failed.emit(task.kind, task.number, f"internal error: {_one_line(exc)}")
+                self.failed.emit(task.kind, task.number, f"internal error: {first_line(exc)}")
             return
         if not should_stop():
             self.finished.emit(task.kind, task.number, result)
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

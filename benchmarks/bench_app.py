@@ -35,7 +35,7 @@ def paper_checkpoint(resolution: int, folder: Path) -> Path:
 
 
 def slider_latency(checkpoint: Path, moves: int) -> dict:
-    from PySide6.QtCore import QEventLoop, QSettings
+    from PySide6.QtCore import QEventLoop, QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
     from gan3d_studio.main_window import MainWindow
@@ -57,11 +57,15 @@ def slider_latency(checkpoint: Path, moves: int) -> dict:
 
     window.viewport.frame_drawn.connect(drawn)
 
+    ticker = QTimer()  # wakes the wait below now and then, to check the deadline
+    ticker.start(100)
+
     def wait_for(count: int, timeout: float = 60.0) -> None:
         deadline = time.perf_counter() + timeout
         while len(shown) < count and time.perf_counter() < deadline:
-            # Block until something happens: a busy loop would steal a core from the worker.
-            app.processEvents(QEventLoop.ProcessEventsFlag.WaitForMoreEvents, 50)
+            # Sleep until an event arrives, as app.exec() does. (The overload with a maximum
+            # time ignores WaitForMoreEvents and spins, taking a core from the engine.)
+            app.processEvents(QEventLoop.ProcessEventsFlag.WaitForMoreEvents)
         if len(shown) < count:
             raise RuntimeError(errors[-1] if errors else "no frame arrived")
 

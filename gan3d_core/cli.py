@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gan3d_core.errors import Gan3dError, InputFileError
+from gan3d_core.errors import Gan3dError, InputFileError, first_line
 
 FORMATS = ("stl", "obj", "ply", "glb", "binvox", "npy")
 
@@ -443,8 +443,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (Gan3dError, ValueError, OSError) as exc:
         if os.environ.get("GAN3D_DEBUG"):
             raise
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"gan3d {args.command}: error: {message}", file=sys.stderr)
+        print(f"gan3d {args.command}: error: {first_line(exc)}", file=sys.stderr)
         return 1
 
 

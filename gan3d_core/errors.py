@@ -25,3 +25,9 @@ class EmptyShapeError(Gan3dError, ValueError):
 
 class OperationCancelled(Gan3dError):
     """Raised inside long work when its ``should_stop`` hook returned True."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type name if it has none)."""
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]

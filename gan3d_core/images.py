@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
-from scipy import ndimage
 
 from gan3d_core.errors import InputFileError
 from gan3d_core.io.atomic import check_input_file
@@ -70,6 +69,8 @@ def object_mask(rgb: np.ndarray, tolerance: int = BACKGROUND_TOLERANCE) -> np.nd
     border = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]]).astype(np.int16)
     background_colour = np.median(border, axis=0)
     similar = np.abs(rgb.astype(np.int16) - background_colour).max(axis=2) <= tolerance
+    from scipy import ndimage  # here: the app's window opens without loading scipy
+
     labels, _ = ndimage.label(similar)
     border_labels = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
     background = np.isin(labels, border_labels[border_labels > 0])

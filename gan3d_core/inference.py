@@ -21,19 +21,11 @@ from gan3d_core.io.checkpoint import load_checkpoint
 from gan3d_core.latent import LatentDirections, pca_directions, sefa_directions
 from gan3d_core.models import GanNetworks
 from gan3d_core.models.fast import FastVoxelGenerator
+from gan3d_core.resources import default_model_path
 
 ProgressHook = Callable[[float, str], None]
 StopHook = Callable[[], bool]
 Labels = int | str | Sequence[int | str] | np.ndarray | None
-
-DEFAULT_MODEL_NAME = "default.safetensors"
-
-
-def default_model_path() -> Path:
-    """Where the bundled default model is installed (it may not exist yet)."""
-    from importlib.resources import files
-
-    return Path(str(files("gan3d_resources") / "models" / DEFAULT_MODEL_NAME))
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
@@ -16,7 +17,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gan3d_core import ExportOptions
+if TYPE_CHECKING:
+    from gan3d_core.mesh.export import ExportOptions
+
 
 FORMATS = {"STL (3D printing)": ".stl", "OBJ": ".obj", "PLY": ".ply", "GLB (glTF)": ".glb",
            "binvox voxels": ".binvox", "NumPy voxels": ".npy"}  # fmt: skip
@@ -60,6 +63,8 @@ class ExportPanel(QWidget):
         self.export_button.clicked.connect(self._choose_path)
 
     def options(self) -> ExportOptions:
+        from gan3d_core.mesh.export import ExportOptions  # trimesh loads on the first export
+
         return ExportOptions(
             threshold=self.threshold.value(),
             style=self.style_box.currentText(),

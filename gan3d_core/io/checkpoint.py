@@ -18,7 +18,7 @@ from safetensors import safe_open
 from safetensors.torch import save as safetensors_bytes
 
 from gan3d_core.config import ModelConfig
-from gan3d_core.errors import CheckpointError
+from gan3d_core.errors import CheckpointError, first_line
 from gan3d_core.io.atomic import check_input_file, write_bytes_atomic
 from gan3d_core.models import GanNetworks
 
@@ -61,7 +61,7 @@ def read_model_card(path: str | os.PathLike) -> dict[str, Any]:
             metadata = handle.metadata()
     except Exception as exc:  # safetensors raises several private error types
         raise CheckpointError(
-            f"{path}: not a valid .safetensors file ({_first_line(exc)})"
+            f"{path}: not a valid .safetensors file ({first_line(exc)})"
         ) from None
     return _parse_card(path, metadata)
 
@@ -94,7 +94,7 @@ def load_checkpoint(
     except CheckpointError:
         raise
     except Exception as exc:
-        raise CheckpointError(f"{path}: cannot read tensors ({_first_line(exc)})") from None
+        raise CheckpointError(f"{path}: cannot read tensors ({first_line(exc)})") from None
     networks.load_state_dict(state)
     return networks.to(device).eval(), card
 
@@ -156,8 +156,3 @@ def _check_tensor_names(path: Path, found: set[str], expected: set[str]) -> None
         raise CheckpointError(
             f"{path}: unexpected tensors {', '.join(unexpected[:3])}{more} (made for another model?)"
         )
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]

@@ -9,7 +9,7 @@ import re
 import numpy as np
 import trimesh
 
-from gan3d_core.errors import InputFileError
+from gan3d_core.errors import InputFileError, first_line
 from gan3d_core.io.atomic import check_input_file
 
 MESH_SUFFIXES = (".off", ".obj", ".stl", ".ply", ".glb", ".gltf")
@@ -32,8 +32,7 @@ def load_mesh(path: str | os.PathLike) -> trimesh.Trimesh:
         else:
             mesh = trimesh.load(str(path), file_type=suffix[1:], force="mesh", process=False)
     except Exception as exc:  # trimesh raises many types for malformed files
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputFileError(f"{path}: cannot read mesh ({message})") from None
+        raise InputFileError(f"{path}: cannot read mesh ({first_line(exc)})") from None
     if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:
         raise InputFileError(f"{path}: mesh has no triangles")
     if not np.isfinite(mesh.vertices).all():

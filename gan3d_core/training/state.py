@@ -16,7 +16,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save as safetensors_bytes
 
-from gan3d_core.errors import CheckpointError
+from gan3d_core.errors import CheckpointError, first_line
 from gan3d_core.io.atomic import write_bytes_atomic
 
 STATE_FORMAT = "gan3d-studio-training-state"
@@ -69,8 +69,9 @@ def load_training_state(
     try:
         networks.load_state_dict(model_state)
     except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise CheckpointError(f"{path}: weights do not fit this model ({first})") from None
+        raise CheckpointError(
+            f"{path}: weights do not fit this model ({first_line(exc)})"
+        ) from None
     groups = json.loads(metadata["param_groups"])
     for opt_name, optimizer in optimizers.items():
         per_param: dict[int, dict[str, torch.Tensor]] = {}

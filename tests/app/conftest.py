@@ -30,12 +30,22 @@ def settings(tmp_path):
     return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
 
 
+@pytest.fixture(scope="session")
+def engine_process():
+    """One engine process for the app tests (starting one costs seconds: it imports torch)."""
+    from gan3d_studio.engine_process import EngineProcess
+
+    process = EngineProcess()
+    yield process
+    process.close()
+
+
 @pytest.fixture
-def window(qtbot, settings):
+def window(qtbot, settings, engine_process):
     """The real main window; on teardown it is closed and its worker thread must be gone."""
     from gan3d_studio.main_window import MainWindow
 
-    win = MainWindow(settings, device="cpu")
+    win = MainWindow(settings, device="cpu", engine=engine_process)
     win.show()
     qtbot.waitExposed(win)
     yield win

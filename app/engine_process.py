@@ -1,0 +1,163 @@
+"""The engine in its own process, so the GUI never imports torch and never shares a GIL with it.
+
+:class:`EngineProcess` starts a child process (spawn) that imports torch and the core while
+the parent imports Qt and VTK, on another core: that overlap is what gets the first frame
+on screen within the start-up budget. It then stands in for an :class:`~gan3d_studio.engine.
+Engine`: ``proxy.shape(state, view)`` sends the call down a pipe and blocks the calling thread
+(the worker's) until the answer comes back, relaying progress and cancellation on the way.
+Only pickled values cross: latents, view settings, numpy arrays, paths. The child imports no Qt.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from gan3d_core.errors import Gan3dError, OperationCancelled, first_line
+
+POLL_SECONDS = 0.02
+ENGINE_METHODS = frozenset(
+    {"load", "random_state", "shape", "preprocess", "reconstruct", "export", "export_series",
+     "interpolation"}
+)  # fmt: skip
+
+
+class EngineStopped(Gan3dError):
+    """The engine process ended (crashed or was killed); a new one starts on the next call."""
+
+
+class EngineProcess:
+    """An :class:`Engine` running in a child process; call its methods from one thread."""
+
+    def __init__(self) -> None:
+        self._context = multiprocessing.get_context("spawn")
+        self._lock = threading.Lock()
+        self._process = None
+        self._start()
+
+    def _start(self) -> None:
+        self._connection, child_end = self._context.Pipe()
+        self._cancel = self._context.Event()
+        self._process = self._context.Process(
+            target=serve, args=(child_end, self._cancel), name="gan3d-engine", daemon=True
+        )
+        self._process.start()
+        child_end.close()
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        if name not in ENGINE_METHODS:
+            raise AttributeError(name)
+
+        def call(*args: Any, progress=None, should_stop=None) -> Any:
+            return self._call(name, args, progress, should_stop)
+
+        call.__name__ = name
+        return call
+
+    def _call(self, name: str, args: tuple, progress, should_stop) -> Any:
+        with self._lock:
+            if not self._process.is_alive():
+                exit_code = self._process.exitcode
+                self._start()  # for the next call; the model this one expects is gone
+                raise EngineStopped(
+                    f"the engine process stopped (exit code {exit_code}); open the model again"
+                )
+            self._cancel.clear()
+            self._connection.send((name, args))
+            cancelled = False
+            while True:
+                if not self._connection.poll(POLL_SECONDS):
+                    if should_stop is not None and should_stop():
+                        self._cancel.set()  # the child stops at its next check; keep draining
+                    if not self._process.is_alive():
+                        raise EngineStopped(
+                            f"the engine process stopped (exit code {self._process.exitcode}); "
+                            "open the model again"
+                        )
+                    continue
+                kind, payload = self._connection.recv()
+                if kind == "progress":
+                    try:
+                        if progress is not None and not cancelled:
+                            progress(*payload)
+                    except OperationCancelled:
+                        cancelled = True
+                        self._cancel.set()
+                    continue
+                if cancelled:
+                    raise OperationCancelled("superseded")
+                if kind == "result":
+                    return payload
+                raise _rebuild(*payload)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the child: ask, then insist. Idempotent."""
+        if self._process is None:
+            return
+        self._cancel.set()
+        try:
+            self._connection.send(None)
+        except (BrokenPipeError, OSError):
+            pass
+        self._process.join(timeout)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join()
+        self._connection.close()
+        self._process = None
+
+
+def _rebuild(category: str, message: str) -> Exception:
+    if category == "cancelled":
+        return OperationCancelled(message)
+    if category == "user":
+        return Gan3dError(message)
+    return RuntimeError(message)
+
+
+def serve(connection, cancel) -> None:
+    """The child's loop: run each call on one Engine, answer with a result or an error."""
+    # Idle OpenMP threads sleep instead of spinning: a spinning engine would take the cores
+    # the GUI needs to paint the frame it has just sent.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from gan3d_studio.engine import Engine  # torch and the core load here, not in the GUI
+
+    engine = Engine()
+
+    def progress(fraction: float, message: str) -> None:
+        connection.send(("progress", (fraction, message)))
+
+    def should_stop() -> bool:
+        return cancel.is_set()
+
+    while True:
+        try:
+            request = connection.recv()
+        except (EOFError, OSError):
+            return
+        if request is None:
+            return
+        name, args = request
+        try:
+            result = getattr(engine, name)(*args, **_hooks(engine, name, progress, should_stop))
+        except OperationCancelled as exc:
+            connection.send(("error", ("cancelled", str(exc))))
+        except (Gan3dError, ValueError, OSError) as exc:
+            connection.send(("error", ("user", first_line(exc))))
+        except Exception as exc:  # a bug: say what happened, keep serving
+            traceback.print_exc()
+            connection.send(("error", ("internal", first_line(exc))))
+        else:
+            connection.send(("result", result))
+
+
+def _hooks(engine, name: str, progress, should_stop) -> dict[str, Any]:
+    import inspect
+
+    parameters = inspect.signature(getattr(engine, name)).parameters
+    hooks = {"progress": progress, "should_stop": should_stop}
+    return {key: hook for key, hook in hooks.items() if key in parameters}

@@ -1,0 +1,93 @@
+"""The README gallery: random samples of every class, and reconstructions beside their inputs.
+
+    python docs/make_gallery.py CKPT --data ../shared/data/modelnet10/modelnet10_train_32.npz
+
+Writes docs/images/gallery.png. Every picture is rendered by the project's own off-screen
+renderer. Reconstructions use held-out shapes (the validation split recorded in the model
+card): one rendered view goes in, the model picks the class itself, and the true shape is
+shown beside the result.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+OUT = Path(__file__).parent / "images" / "gallery.png"
+TILE = 128
+LABEL_WIDTH = 110
+HEADER = 24
+INPUT_VIEW = dict(azimuth=40.0, elevation=25.0)  # a view no ring camera sits on exactly
+
+
+def tiles(renderer, grids: np.ndarray) -> list[Image.Image]:
+    from gan3d_core.data.render import View
+
+    view = View(azimuth=-50.0, elevation=25.0)
+    return [Image.fromarray(renderer.render(g, [view])[0]) for g in grids]
+
+
+def strip(label: str, images: list[Image.Image], width: int) -> Image.Image:
+    row = Image.new("RGB", (width, TILE), "white")
+    ImageDraw.Draw(row).text((6, TILE // 2 - 6), label, fill="#333344")
+    for index, image in enumerate(images):
+        row.paste(image, (LABEL_WIDTH + index * TILE, 0))
+    return row
+
+
+def header(text: str, width: int) -> Image.Image:
+    row = Image.new("RGB", (width, HEADER), "#eef1f6")
+    ImageDraw.Draw(row).text((6, 6), text, fill="#222233")
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("checkpoint")
+    parser.add_argument("--data", required=True, help="the dataset the model was trained on")
+    parser.add_argument("--samples", type=int, default=6, help="samples per class")
+    parser.add_argument("--reconstructions", type=int, default=3, help="pairs per row, 2 rows")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("-o", "--output", default=str(OUT))
+    args = parser.parse_args()
+
+    from gan3d_core import load_model
+    from gan3d_core.data.render import ShapeRenderer, View
+    from gan3d_core.evaluation import load_eval_dataset
+
+    model = load_model(args.checkpoint, device="cpu")
+    split = model.card.get("training", {}).get("settings", {})
+    validation = load_eval_dataset(args.data, model.resolution, "validation", split)
+    width = LABEL_WIDTH + TILE * max(args.samples, 3 * args.reconstructions)
+    rows = [header(f"Random samples per class ({model.card.get('name', 'model')})", width)]
+    with ShapeRenderer(TILE) as renderer:
+        for index, name in enumerate(model.class_names):
+            latents = model.sample_latents(args.samples, seed=args.seed + index)
+            rows.append(strip(name, tiles(renderer, model.decode(latents, labels=index)), width))
+        rows.append(header("Reconstructions from one view: input, result, true shape", width))
+        rng = np.random.default_rng(args.seed)
+        chosen = rng.choice(len(validation), 2 * args.reconstructions, replace=False)
+        for row in range(2):
+            images, names = [], []
+            for shape_index in chosen[row * args.reconstructions : (row + 1) * args.reconstructions]:
+                truth = validation.voxels[shape_index]
+                photo = renderer.render(truth, [View(**INPUT_VIEW)])[0]
+                result = model.reconstruct(photo)
+                images += [Image.fromarray(photo), *tiles(renderer, np.stack([result, truth]))]
+                names.append(validation.class_names[validation.labels[shape_index]])
+            rows.append(strip(", ".join(names), images, width))
+    gallery = Image.new("RGB", (width, sum(r.height for r in rows)), "white")
+    top = 0
+    for row in rows:
+        gallery.paste(row, (0, top))
+        top += row.height
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    gallery.save(args.output)
+    print(args.output)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""The engine process: results, one-line errors, cancellation, crash recovery, and a GUI
+that never imports torch."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from gan3d_core.errors import Gan3dError, OperationCancelled
+from gan3d_studio.engine_process import EngineProcess, EngineStopped
+from gan3d_studio.session import LatentState, ViewSettings
+
+
+@pytest.fixture(scope="module")
+def engine(cvaegan_checkpoint):
+    process = EngineProcess()
+    process.load(cvaegan_checkpoint, "cpu")
+    yield process
+    process.close()
+
+
+def test_calls_return_the_engines_results(engine):
+    state = engine.random_state(1, None, 2)
+    assert isinstance(state, LatentState) and state.label == 2
+    result = engine.shape(state, ViewSettings())
+    assert result.voxels.shape == (32, 32, 32) and len(result.faces) > 0
+    assert result.normals.shape == result.vertices.shape
+
+
+def test_errors_come_back_as_one_line(engine, tmp_path):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(Gan3dError, match=r"bad\.safetensors"):
+        engine.load(bad, "cpu")
+    assert engine.random_state(0, None, 0).label == 0  # the model is still there
+
+
+def test_progress_and_cancellation(engine):
+    start, end = engine.random_state(1, None, 0), engine.random_state(2, None, 0)
+    reports = []
+    results = engine.interpolation(
+        start, end, 3, ViewSettings(), progress=lambda f, m: reports.append(f)
+    )
+    assert len(results) == 3 and reports[-1] == 1.0
+    with pytest.raises(OperationCancelled):
+        engine.interpolation(start, end, 50, ViewSettings(), should_stop=lambda: True)
+    assert engine.random_state(3, None, 1).label == 1  # still in step after a cancel
+
+
+def test_a_crashed_engine_is_reported_and_replaced(cvaegan_checkpoint):
+    process = EngineProcess()
+    try:
+        process.load(cvaegan_checkpoint, "cpu")
+        process._process.kill()
+        process._process.join()
+        with pytest.raises(EngineStopped, match="open the model again"):
+            process.random_state(0, None, 0)
+        assert process.load(cvaegan_checkpoint, "cpu").kind == "cvaegan"
+        assert process.random_state(0, None, 0).label == 0
+    finally:
+        process.close()
+
+
+def test_the_gui_never_imports_torch():
+    code = (
+        "import json, sys, gan3d_studio.main, gan3d_studio.main_window;"
+        "print(json.dumps([m for m in ('torch', 'trimesh', 'skimage') if m in sys.modules]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert json.loads(result.stdout) == []
