@@ -385,3 +385,15 @@ def test_recipe_trains_with_overrides(capsys, synthetic_npz, cache, tmp_path):
 
     assert main(["train", "--recipe", "no-such-recipe", "-o", str(tmp_path / "x")]) != 0
     assert "no recipe named 'no-such-recipe'" in capsys.readouterr().err
+
+
+def test_encoder_norm_statistics_match_the_weights_when_validating(synthetic_npz, cache, tmp_path):
+    import torch
+
+    trainer, _ = _run(tiny_config("vaegan", synthetic_npz, cache, epochs=1), tmp_path)
+    norms = [m for m in trainer.networks.encoder.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for norm in norms:
+        norm.running_var.fill_(100.0)  # stale statistics, as Adam leaves them
+    trainer.validate()
+    assert all(norm.running_var.max() < 100.0 for norm in norms)
+    assert all(norm.momentum == 0.1 for norm in norms)  # restored after the re-estimate

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Rebuild default.safetensors from the shared data: train with the shipped recipe, measure it
+# on the held-out validation split with gan3d eval, then pack it (float16 weights, the eval
+# results in its model card). Run from the project root with ../shared beside it.
+#
+#   resources/models/build_default.sh [RUN_DIR]      (Ctrl-C saves; run it again to resume)
+set -euo pipefail
+
+RUN=${1:-runs/default32}
+DATA=../shared/data/modelnet10/modelnet10_train_32.npz
+RECIPE=modelnet10-cvaegan-32
+EVAL=$RUN/eval
+mkdir -p "$EVAL"
+
+if [ -f "$RUN/training_state.safetensors" ]; then
+    gan3d train -o "$RUN" --resume
+else
+    gan3d train --recipe "$RECIPE" -o "$RUN"
+fi
+
+CKPT=$RUN/model.safetensors
+measure() {  # measure NAME ARGS...: one gan3d eval on the validation split, as JSON
+    local name=$1
+    shift
+    gan3d eval "$CKPT" --data "$DATA" --subset validation --json "$@" > "$EVAL/$name.json"
+    echo "$EVAL/$name.json"
+}
+measure recon_1view_auto --task recon --views 1 --labels auto
+measure recon_1view_given --task recon --views 1 --labels given
+measure recon_5view_auto --task recon --views 5 --pool mean --labels auto
+measure gen --task gen
+measure classify --task classify --train "$DATA"
+
+gan3d pack "$CKPT" -o resources/models/default.safetensors --half \
+    --name "ModelNet10 conditional multi-view 3D-VAE-GAN, 32^3" --recipe "$RECIPE" \
+    --metrics "$EVAL"/*.json
