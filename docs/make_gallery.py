@@ -14,12 +14,13 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 OUT = Path(__file__).parent / "images" / "gallery.png"
 TILE = 128
 LABEL_WIDTH = 110
 HEADER = 24
+FONT = ImageFont.load_default(size=14)
 INPUT_VIEW = dict(azimuth=40.0, elevation=25.0)  # a view no ring camera sits on exactly
 
 
@@ -30,17 +31,21 @@ def tiles(renderer, grids: np.ndarray) -> list[Image.Image]:
     return [Image.fromarray(renderer.render(g, [view])[0]) for g in grids]
 
 
-def strip(label: str, images: list[Image.Image], width: int) -> Image.Image:
+def strip(label: str, images: list[Image.Image], width: int, captions=()) -> Image.Image:
+    """One row: a label, then the tiles; ``captions`` go on tiles 0, 3, 6, ..."""
     row = Image.new("RGB", (width, TILE), "white")
-    ImageDraw.Draw(row).text((6, TILE // 2 - 6), label, fill="#333344")
+    draw = ImageDraw.Draw(row)
+    draw.text((6, TILE // 2 - 8), label, fill="#333344", font=FONT)
     for index, image in enumerate(images):
         row.paste(image, (LABEL_WIDTH + index * TILE, 0))
+    for index, caption in enumerate(captions):
+        draw.text((LABEL_WIDTH + 3 * index * TILE + 4, 2), caption, fill="#333344", font=FONT)
     return row
 
 
 def header(text: str, width: int) -> Image.Image:
     row = Image.new("RGB", (width, HEADER), "#eef1f6")
-    ImageDraw.Draw(row).text((6, 6), text, fill="#222233")
+    ImageDraw.Draw(row).text((6, 4), text, fill="#222233", font=FONT)
     return row
 
 
@@ -78,7 +83,7 @@ def main() -> None:
                 result = model.reconstruct(photo)
                 images += [Image.fromarray(photo), *tiles(renderer, np.stack([result, truth]))]
                 names.append(validation.class_names[validation.labels[shape_index]])
-            rows.append(strip(", ".join(names), images, width))
+            rows.append(strip("input, result,\ntrue shape", images, width, names))
     gallery = Image.new("RGB", (width, sum(r.height for r in rows)), "white")
     top = 0
     for row in rows:
