@@ -527,20 +527,20 @@ class Trainer:
         metrics: dict[str, float] = {}
         view_counts = sorted({1, self.model_config.num_views})
         for views_used in view_counts:
+            results, first = self._reconstruct_validation(validation, views_used)
+            accuracy = results.pop("class_accuracy", None)
             suffix = "" if views_used == view_counts[-1] else f"_{views_used}view"
-            results = self._reconstruct_validation(validation, views_used)
-            for name, values in results.items():
-                if name != "class_accuracy" or not suffix:
-                    metrics[name + ("" if name == "class_accuracy" else suffix)] = float(
-                        np.mean(values)
-                    )
-        images["reconstructions"] = self._validation_cache["first_reconstructions"]
+            metrics.update({name + suffix: float(np.mean(v)) for name, v in results.items()})
+            if accuracy is not None and not suffix:
+                metrics["class_accuracy"] = float(np.mean(accuracy))
+        images["reconstructions"] = first
         images["targets"] = validation.voxels[:4].astype(np.float32)
         return metrics
 
     def _reconstruct_validation(
         self, validation: TrainingData, views_used: int
-    ) -> dict[str, np.ndarray]:
+    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Per-shape metrics from ``views_used`` ring views, and the first 4 predictions."""
         networks = self.networks
         conditional = self.model_config.conditional
         results: dict[str, list[np.ndarray]] = {"iou": [], "iou@0.4": [], "ssim": []}
@@ -569,5 +569,5 @@ class Trainer:
                 ssim3d_torch(torch.from_numpy(prediction), torch.from_numpy(target)).numpy()
             )
             if start == 0:
-                self._validation_cache["first_reconstructions"] = prediction[:4]
-        return {name: np.concatenate(values) for name, values in results.items()}
+                first = prediction[:4]
+        return {name: np.concatenate(values) for name, values in results.items()}, first
