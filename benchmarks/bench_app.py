@@ -43,7 +43,9 @@ def slider_latency(checkpoint: Path, moves: int) -> dict:
     from gan3d_studio.main_window import MainWindow
 
     app = QApplication.instance() or QApplication([])
-    settings = QSettings(str(checkpoint.with_suffix(".ini")), QSettings.Format.IniFormat)
+    # Fresh settings in a temporary folder: never beside the checkpoint (it may be installed).
+    settings_file = Path(tempfile.mkdtemp()) / "settings.ini"
+    settings = QSettings(str(settings_file), QSettings.Format.IniFormat)
     window = MainWindow(settings, device="cpu")
     window.show()
     shown: list[float] = []

@@ -75,9 +75,9 @@ def main() -> None:
         rows.append(header("Reconstructions from one view: input, result, true shape", width))
         rng = np.random.default_rng(args.seed)
         chosen = rng.choice(len(validation), 2 * args.reconstructions, replace=False)
-        for row in range(2):
+        for row_shapes in np.array_split(chosen, 2):
             images, names = [], []
-            for shape_index in chosen[row * args.reconstructions : (row + 1) * args.reconstructions]:
+            for shape_index in row_shapes:
                 truth = validation.voxels[shape_index]
                 photo = renderer.render(truth, [View(**INPUT_VIEW)])[0]
                 result = model.reconstruct(photo)

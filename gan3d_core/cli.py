@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +20,7 @@ import numpy as np
 
 from gan3d_core.errors import Gan3dError, InputFileError, first_line
 
+QUIET_SECONDS = 3.0  # log-file progress starts after this long
 FORMATS = ("stl", "obj", "ply", "glb", "binvox", "npy")
 
 
@@ -28,7 +30,8 @@ FORMATS = ("stl", "obj", "ply", "glb", "binvox", "npy")
 @contextmanager
 def progress_bar(description: str, total: int = 1000) -> Iterator[Callable[[float, str], None]]:
     """A ``progress(fraction, message)`` hook drawing a tqdm bar on stderr; when stderr is
-    not a terminal (a log file), one line every 10% instead."""
+    not a terminal (a log file), one line every 10% instead, once the work has taken more
+    than a few seconds (quick commands stay quiet)."""
     from tqdm import tqdm
 
     bar = tqdm(
@@ -39,11 +42,12 @@ def progress_bar(description: str, total: int = 1000) -> Iterator[Callable[[floa
         bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}",
     )
     logged_tenths = [0]
+    started = time.monotonic()
 
     def progress(fraction: float, message: str) -> None:
         if bar.disable:
             tenths = int(fraction * 10)
-            if tenths > logged_tenths[0]:
+            if tenths > logged_tenths[0] and time.monotonic() - started > QUIET_SECONDS:
                 logged_tenths[0] = tenths
                 print(f"{description}: {10 * tenths}% {message}", file=sys.stderr, flush=True)
             return

@@ -233,6 +233,16 @@ def test_smoke_test_command(tmp_path, cvaegan_checkpoint):
     assert image.ndim == 3 and image.shape[0] > 100 and image.std() > 1.0
 
 
+def test_smoke_test_opens_the_bundled_model_by_default(tmp_path):
+    output = tmp_path / "bundled.png"
+    result = subprocess.run(
+        [sys.executable, "-m", "gan3d_studio", "--smoke-test", str(output), "--device", "cpu"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert np.asarray(Image.open(output)).std() > 1.0
+
+
 def test_photos_given_at_launch_are_reconstructed_once(
     qtbot, window, cvaegan_checkpoint, gan_checkpoint, tmp_path
 ):

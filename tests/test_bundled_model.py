@@ -1,0 +1,55 @@
+"""The bundled default model: what every new user meets first."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gan3d_core import load_model
+from gan3d_core.metrics import iou
+from gan3d_core.resources import default_model_path
+
+MODELNET10 = [
+    "bathtub", "bed", "chair", "desk", "dresser",
+    "monitor", "night_stand", "sofa", "table", "toilet",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_model(device="cpu")
+
+
+def test_ships_small_with_its_card(model):
+    assert default_model_path().stat().st_size <= 40 * 1024 * 1024
+    assert model.config.kind == "cvaegan" and model.resolution == 32
+    assert model.class_names == MODELNET10 and model.config.encoder_classifier
+    card = model.card
+    assert card["recipe"] == "modelnet10-cvaegan-32" and card["storage"] == "float16"
+    assert "modelnet10_train_32.npz" in card["training"]["data"]
+    metrics = card["metrics"]
+    for key in ("recon_1view_auto", "recon_1view_given", "recon_5view_auto", "gen", "classify"):
+        assert metrics[key]["subset"] == "validation", key
+
+
+def test_every_class_generates_a_shape(model):
+    latents = model.sample_latents(len(MODELNET10), seed=0)
+    shapes = model.decode(latents, labels=list(range(len(MODELNET10))))
+    occupied = (shapes > 0.5).mean(axis=(1, 2, 3))
+    assert (occupied > 0.002).all(), occupied
+
+
+def test_reconstructs_held_out_shapes_from_one_rendered_view(model, shared_data):
+    pytest.importorskip("pyvista")
+    from gan3d_core.data.render import render_views
+    from gan3d_core.evaluation import load_eval_dataset
+
+    split = model.card["training"]["settings"]
+    validation = load_eval_dataset(
+        shared_data / "modelnet10" / "modelnet10_train_32.npz", 32, "validation", split
+    )
+    first_of_each = [int(np.flatnonzero(validation.labels == c)[0]) for c in range(10)]
+    shapes = validation.voxels[first_of_each]
+    views = render_views(shapes, 1, model.config.image_size, workers=1)
+    results = np.stack([model.reconstruct(list(v)) for v in views])
+    assert iou(results, shapes.astype(np.float32)).mean() > 0.3
