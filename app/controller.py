@@ -22,7 +22,6 @@ from gan3d_studio.worker import Worker
 
 if TYPE_CHECKING:
     from gan3d_core import ExportOptions
-    from gan3d_studio.engine import Engine
 
 CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".ckpt", ".bin")
 
@@ -45,7 +44,7 @@ class Controller(QObject):
         session: Session,
         viewport: Viewport,
         device: str = "auto",
-        engine: Engine | EngineProcess | None = None,
+        engine: EngineProcess | None = None,
     ) -> None:
         """``engine``: where the work runs; by default a new engine process, owned (and
         stopped on shutdown) by this controller."""
@@ -136,7 +135,11 @@ class Controller(QObject):
             self.error.emit(str(exc))
 
     def shutdown(self) -> None:
-        self.worker.shutdown()
+        """Cancel work and stop the worker thread; a call that ignores cancellation is ended
+        with its engine process, so closing never waits long or leaves the thread running."""
+        if not self.worker.shutdown(timeout_ms=2000):
+            self.engine.abort()
+            self.worker.shutdown()
         if self._owns_engine:
             self.engine.close()
 

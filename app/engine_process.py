@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import threading
 import traceback
 from collections.abc import Callable
@@ -61,44 +62,62 @@ class EngineProcess:
     def _call(self, name: str, args: tuple, progress, should_stop) -> Any:
         with self._lock:
             if not self._process.is_alive():
-                exit_code = self._process.exitcode
-                self._start()  # for the next call; the model this one expects is gone
-                raise EngineStopped(
-                    f"the engine process stopped (exit code {exit_code}); open the model again"
-                )
+                stopped = self._stopped()
+                self._restart()
+                if name != "load":  # the model this call expects went with the old child
+                    raise stopped
             self._cancel.clear()
-            self._connection.send((name, args))
-            cancelled = False
-            while True:
-                if not self._connection.poll(POLL_SECONDS):
-                    if should_stop is not None and should_stop():
-                        self._cancel.set()  # the child stops at its next check; keep draining
-                    if not self._process.is_alive():
-                        raise EngineStopped(
-                            f"the engine process stopped (exit code {self._process.exitcode}); "
-                            "open the model again"
-                        )
-                    continue
-                kind, payload = self._connection.recv()
-                if kind == "progress":
-                    try:
-                        if progress is not None and not cancelled:
-                            progress(*payload)
-                    except OperationCancelled:
-                        cancelled = True
-                        self._cancel.set()
-                    continue
-                if cancelled:
-                    raise OperationCancelled("superseded")
-                if kind == "result":
-                    return payload
-                raise _rebuild(*payload)
+            try:
+                self._connection.send((name, args))
+                kind, payload, cancelled = self._answer(progress, should_stop)
+            except (EOFError, OSError):  # the child died mid-call
+                error = self._stopped()
+                self._restart()
+                raise error from None
+            except BaseException:
+                # Anything else between request and answer (an interrupt, an unpicklable
+                # reply) leaves the pipe out of step: start over with a fresh child.
+                self._restart()
+                raise
+        if cancelled:
+            raise OperationCancelled("superseded")
+        if kind == "result":
+            return payload
+        raise _rebuild(*payload)
 
-    def close(self, timeout: float = 5.0) -> None:
-        """Stop the child: ask, then insist. Idempotent."""
-        if self._process is None:
-            return
-        self._cancel.set()
+    def _answer(self, progress, should_stop) -> tuple[str, Any, bool]:
+        """Relay progress and cancellation until the child answers the request; returns
+        the answer (result or error) and whether the caller cancelled meanwhile."""
+        cancelled = False
+        while True:
+            if not self._connection.poll(POLL_SECONDS):
+                if should_stop is not None and should_stop():
+                    self._cancel.set()  # the child stops at its next check; keep draining
+                if not self._process.is_alive():
+                    raise EOFError
+                continue
+            kind, payload = self._connection.recv()
+            if kind == "progress":
+                try:
+                    if progress is not None and not cancelled:
+                        progress(*payload)
+                except OperationCancelled:
+                    cancelled = True
+                    self._cancel.set()
+                continue
+            return kind, payload, cancelled
+
+    def _stopped(self) -> EngineStopped:
+        self._process.join(1.0)  # let the exit code arrive
+        return EngineStopped(
+            f"the engine process stopped (exit code {self._process.exitcode}); open the model again"
+        )
+
+    def _restart(self) -> None:
+        self._end_child(timeout=0.0)
+        self._start()
+
+    def _end_child(self, timeout: float) -> None:
         try:
             self._connection.send(None)
         except (BrokenPipeError, OSError):
@@ -108,7 +127,25 @@ class EngineProcess:
             self._process.kill()
             self._process.join()
         self._connection.close()
-        self._process = None
+
+    def abort(self) -> None:
+        """End a call in flight by ending the child: the caller gets :class:`EngineStopped`
+        and the next call starts a new child. For shutting down while a call ignores cancel."""
+        if self._process is not None and self._process.is_alive():
+            self._process.kill()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the child: ask, then insist. Waits for a call in flight. Idempotent."""
+        self._cancel.set()
+        if not self._lock.acquire(timeout=timeout):
+            self.abort()
+            self._lock.acquire()
+        try:
+            if self._process is not None:
+                self._end_child(timeout)
+                self._process = None
+        finally:
+            self._lock.release()
 
 
 def _rebuild(category: str, message: str) -> Exception:
@@ -121,6 +158,8 @@ def _rebuild(category: str, message: str) -> Exception:
 
 def serve(connection, cancel) -> None:
     """The child's loop: run each call on one Engine, answer with a result or an error."""
+    # Ctrl-C in the terminal is the GUI's to handle; it ends this process through close().
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Idle OpenMP threads sleep instead of spinning: a spinning engine would take the cores
     # the GUI needs to paint the frame it has just sent.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -152,7 +191,11 @@ def serve(connection, cancel) -> None:
             traceback.print_exc()
             connection.send(("error", ("internal", first_line(exc))))
         else:
-            connection.send(("result", result))
+            try:
+                connection.send(("result", result))
+            except Exception as exc:  # e.g. a result that cannot be pickled: a bug
+                traceback.print_exc()
+                connection.send(("error", ("internal", first_line(exc))))
 
 
 def _hooks(engine, name: str, progress, should_stop) -> dict[str, Any]:

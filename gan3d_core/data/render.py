@@ -14,6 +14,8 @@ import math
 import multiprocessing
 import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -158,7 +160,12 @@ def _render_task(task: tuple[int, np.ndarray, int, bool, int, float]) -> tuple[i
 
 
 def default_render_workers() -> int:
-    return max(1, min(os.cpu_count() or 1, 16))
+    """One per core this process may use (not every core of the machine), at most 16."""
+    if hasattr(os, "sched_getaffinity"):  # Linux: honours taskset and container limits
+        usable = len(os.sched_getaffinity(0))
+    else:
+        usable = os.cpu_count() or 1
+    return max(1, min(usable, 16))
 
 
 def render_views(
@@ -203,13 +210,24 @@ def render_views(
                 views = shape_views(index, views_per_shape, jitter, seed, azimuth_offset)
                 report(index, renderer.render(shape, views)[None])
         return out
-    # spawn: a forked VTK/OpenGL context is not safe to reuse in the children.
+    # spawn: a forked VTK/OpenGL context is not safe to reuse in the children. An executor,
+    # not a Pool: a worker that crashes (e.g. no off-screen OpenGL) raises instead of hanging.
     context = multiprocessing.get_context("spawn")
-    with context.Pool(workers, initializer=_start_worker, initargs=(image_size,)) as pool:
-        for start, images in pool.imap_unordered(_render_task, tasks):
-            if should_stop is not None and should_stop():
-                raise OperationCancelled("rendering cancelled")  # leaving the block stops them
-            report(start, images)
+    with ProcessPoolExecutor(workers, context, _start_worker, (image_size,)) as pool:
+        futures = [pool.submit(_render_task, task) for task in tasks]
+        try:
+            for future in as_completed(futures):
+                if should_stop is not None and should_stop():
+                    raise OperationCancelled("rendering cancelled")
+                report(*future.result())
+        except BrokenProcessPool:
+            raise RuntimeError(
+                "a rendering process stopped unexpectedly (is off-screen OpenGL available?); "
+                "try workers=1 to see its error"
+            ) from None
+        finally:
+            for future in futures:
+                future.cancel()
     return out
 
 

@@ -519,7 +519,8 @@ class Trainer:
                 .permute(0, 1, 4, 2, 3)
                 .to(self.device)
             )
-        update_bn(batches, self.networks.encoder)
+        with torch.no_grad():
+            update_bn(batches, self.networks.encoder)
 
     def _validate_reconstruction(self, validation: TrainingData, images: dict) -> dict[str, float]:
         """IoU (at 0.5 and 0.4) and SSIM of reconstructions from the first ring views, with
@@ -528,11 +529,8 @@ class Trainer:
         view_counts = sorted({1, self.model_config.num_views})
         for views_used in view_counts:
             results, first = self._reconstruct_validation(validation, views_used)
-            accuracy = results.pop("class_accuracy", None)
             suffix = "" if views_used == view_counts[-1] else f"_{views_used}view"
             metrics.update({name + suffix: float(np.mean(v)) for name, v in results.items()})
-            if accuracy is not None and not suffix:
-                metrics["class_accuracy"] = float(np.mean(accuracy))
         images["reconstructions"] = first
         images["targets"] = validation.voxels[:4].astype(np.float32)
         return metrics

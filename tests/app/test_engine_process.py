@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -54,10 +55,14 @@ def test_a_crashed_engine_is_reported_and_replaced(cvaegan_checkpoint):
     process = EngineProcess()
     try:
         process.load(cvaegan_checkpoint, "cpu")
-        process._process.kill()
-        process._process.join()
+        start, end = process.random_state(1, None, 0), process.random_state(2, None, 0)
+        threading.Timer(0.5, process._process.kill).start()  # dies in the middle of a call
         with pytest.raises(EngineStopped, match="open the model again"):
-            process.random_state(0, None, 0)
+            process.interpolation(start, end, 2000, ViewSettings())
+        with pytest.raises(Gan3dError, match="open a model first"):
+            process.random_state(0, None, 0)  # a fresh engine, in step, without the model
+        process._process.kill()  # dies between calls: opening a model just works
+        process._process.join()
         assert process.load(cvaegan_checkpoint, "cpu").kind == "cvaegan"
         assert process.random_state(0, None, 0).label == 0
     finally:
