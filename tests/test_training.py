@@ -397,3 +397,17 @@ def test_encoder_norm_statistics_match_the_weights_when_validating(synthetic_npz
     trainer.validate()
     assert all(norm.running_var.max() < 100.0 for norm in norms)
     assert all(norm.momentum == 0.1 for norm in norms)  # restored after the re-estimate
+
+
+def test_cosine_schedule_ends_at_the_floor_and_resumes_on_the_curve(synthetic_npz, cache, tmp_path):
+    config = tiny_config("gan", synthetic_npz, cache, lr_schedule="cosine", min_lr_fraction=0.1)
+    _, recorder = _run(config, tmp_path, stop_after=2)
+    factors = [logs["lr_factor"] for _, logs in recorder.logs]
+    assert factors[0] == 1.0 and factors[1] < 1.0
+    resumed, recorder = _run(config, tmp_path, resume=True)
+    factors += [logs["lr_factor"] for _, logs in recorder.logs]
+    total = resumed.total_steps
+    expected = [0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * step / total)) for step in range(total)]
+    assert np.allclose(factors, expected)
+    rate = resumed.optimizers["generator"].param_groups[0]["lr"]
+    assert rate == pytest.approx(config.lr_generator * expected[-1])

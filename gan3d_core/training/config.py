@@ -16,6 +16,7 @@ RECIPES = Path(__file__).parent / "recipes"
 RECON_LOSSES = ("bce", "l2", "l2_sum")
 RECON_IN_DISCRIMINATOR = ("none", "real", "fake")
 PRECISIONS = ("auto", "fp32", "bf16")
+LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclass
@@ -64,6 +65,9 @@ class TrainConfig:
     lr_encoder: float = 1e-4
     beta1: float = 0.5
     beta2: float = 0.999
+    # cosine: every learning rate falls from its value to min_lr_fraction of it by the end
+    lr_schedule: str = "constant"
+    min_lr_fraction: float = 0.05
     d_accuracy_threshold: float | None = 0.8
     soft_labels: bool = False
     real_label_range: tuple[float, float] = (0.7, 1.2)
@@ -95,6 +99,10 @@ class TrainConfig:
             problems.append(
                 f"recon_in_discriminator must be one of {', '.join(RECON_IN_DISCRIMINATOR)}"
             )
+        if self.lr_schedule not in LR_SCHEDULES:
+            problems.append(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}")
+        if not 0.0 <= self.min_lr_fraction <= 1.0:
+            problems.append(f"min_lr_fraction must be in [0, 1], got {self.min_lr_fraction}")
         if self.precision not in PRECISIONS:
             problems.append(f"precision must be one of {', '.join(PRECISIONS)}")
         if self.views < 1 or self.views > self.rendered_views:

@@ -21,6 +21,7 @@ writes files.
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -227,14 +228,8 @@ class Trainer:
         info = load_training_state(self.run_dir / STATE_FILE, self.networks, self.optimizers)
         # The optimizer state brings back its saved hyper-parameters; the ones asked for now
         # (e.g. lower learning rates after a divergence) win.
-        rates = {
-            "generator": self.config.lr_generator,
-            "discriminator": self.config.lr_discriminator,
-            "encoder": self.config.lr_encoder,
-        }
-        for name, optimizer in self.optimizers.items():
+        for optimizer in self.optimizers.values():
             for group in optimizer.param_groups:
-                group["lr"] = rates[name]
                 group["betas"] = (self.config.beta1, self.config.beta2)
         self.step = int(info["step"])
         self.d_updates = int(info["d_updates"])
@@ -263,7 +258,8 @@ class Trainer:
             if self._agreed_stop(should_stop):
                 reason = "stopped"
                 break
-            logs = self.train_step(self._batch(self.step))
+            logs = {"lr_factor": self._set_learning_rates()}
+            logs.update(self.train_step(self._batch(self.step)))
             bad = [k for k, v in logs.items() if not np.isfinite(v)]
             if bad:
                 raise TrainingDiverged(
@@ -279,6 +275,26 @@ class Trainer:
         self.save()
         self._emit("on_train_end", reason)
         return reason
+
+    def _set_learning_rates(self) -> float:
+        """Set every optimizer's rate for this step from the configured rates and schedule
+        (a function of the step alone, so a resumed run follows the same curve)."""
+        config = self.config
+        factor = 1.0
+        if config.lr_schedule == "cosine":
+            floor = config.min_lr_fraction
+            factor = floor + (1 - floor) * 0.5 * (
+                1 + math.cos(math.pi * self.step / self.total_steps)
+            )
+        rates = {
+            "generator": config.lr_generator,
+            "discriminator": config.lr_discriminator,
+            "encoder": config.lr_encoder,
+        }
+        for name, optimizer in self.optimizers.items():
+            for group in optimizer.param_groups:
+                group["lr"] = rates[name] * factor
+        return factor
 
     def _agreed_stop(self, should_stop: StopHook | None) -> bool:
         """True when any rank was asked to stop: every rank must leave at the same step, or
