@@ -10,6 +10,7 @@ Only pickled values cross: latents, view settings, numpy arrays, paths. The chil
 
 from __future__ import annotations
 
+import inspect
 import multiprocessing
 import os
 import signal
@@ -199,8 +200,6 @@ def serve(connection, cancel) -> None:
 
 
 def _hooks(engine, name: str, progress, should_stop) -> dict[str, Any]:
-    import inspect
-
     parameters = inspect.signature(getattr(engine, name)).parameters
     hooks = {"progress": progress, "should_stop": should_stop}
     return {key: hook for key, hook in hooks.items() if key in parameters}

@@ -205,8 +205,11 @@ class Trainer:
             "metrics": {"validation": self.last_validation} if self.last_validation else {},
         }
 
-    def save(self) -> Path | None:
-        """Write the resumable state and the inference checkpoint (rank 0 only)."""
+    def save(self, estimate_norms: bool = True) -> Path | None:
+        """Write the resumable state and the inference checkpoint (rank 0 only).
+
+        ``estimate_norms=False`` skips re-estimating the encoder's BatchNorm statistics, for
+        a save right after :meth:`validate` did so at the same step."""
         if not self.is_main:
             return None
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -217,7 +220,7 @@ class Trainer:
             "last_validation": self.last_validation,
         }
         save_training_state(self.run_dir / STATE_FILE, self.networks, self.optimizers, info)
-        if self.networks.encoder is not None:
+        if estimate_norms and self.networks.encoder is not None:
             self._recalibrate_encoder_norms()  # the checkpoint is used in eval mode
         path = save_checkpoint(self.run_dir / MODEL_FILE, self.networks, self.card())
         self._emit("on_checkpoint", path)
@@ -254,6 +257,7 @@ class Trainer:
         self.write_config()
         self._emit("on_train_start")
         reason = "finished"
+        validated_at = -1
         while self.step < self.total_steps:
             if self._agreed_stop(should_stop):
                 reason = "stopped"
@@ -270,9 +274,10 @@ class Trainer:
             self._emit("on_step_end", logs)
             if self.step % self.config.validate_every == 0 or self.step == self.total_steps:
                 self.validate()
+                validated_at = self.step
             if self.step % self.config.checkpoint_every == 0 and self.step < self.total_steps:
-                self.save()
-        self.save()
+                self.save(estimate_norms=validated_at != self.step)
+        self.save(estimate_norms=validated_at != self.step)
         self._emit("on_train_end", reason)
         return reason
 
