@@ -1,4 +1,4 @@
-"""The 3D viewport: a pyvistaqt QtInteractor that draws one shape at a time.
+"""The 3D viewport: a pyvista plotter in a native window that draws one shape at a time.
 
 Only the GUI thread calls it. pyvistaqt's own drag-and-drop (which opens any dropped file as
 a mesh) is replaced: dropped paths are handed to whoever listens to ``files_dropped``.
@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pyvista as pv
 from PySide6.QtCore import Signal
-from pyvistaqt import QtInteractor
 
+from gan3d_studio.native_plotter import NativePlotter
 from gan3d_studio.session import ShapeResult
 
 SURFACE_COLOUR = (0.78, 0.80, 0.86)
@@ -45,7 +45,7 @@ def _shape_dataset(result: ShapeResult) -> pv.PolyData:
     return surface
 
 
-class Viewport(QtInteractor):
+class Viewport(NativePlotter):
     """Shows :class:`ShapeResult` meshes or points; emits dropped file paths."""
 
     files_dropped = Signal(list)
@@ -54,7 +54,7 @@ class Viewport(QtInteractor):
     def __init__(self, parent=None) -> None:
         # No anti-aliasing while interacting: with software OpenGL (Mesa llvmpipe) MSAA doubles
         # the cost of a frame and FXAA triples it (benchmarks/bench_app.py); screenshots get FXAA.
-        super().__init__(parent, auto_update=False, multi_samples=0)
+        super().__init__(parent, multi_samples=0)
         # Flat: a gradient background costs a fifth of every frame on software OpenGL.
         self.set_background("#eef1f6")
         self.add_axes()
@@ -83,8 +83,8 @@ class Viewport(QtInteractor):
             event.acceptProposedAction()
             self.files_dropped.emit(paths)
 
-    def paintGL(self) -> None:
-        super().paintGL()
+    def paintEvent(self, event) -> None:
+        super().paintEvent(event)
         self.frame_drawn.emit()
 
     def redraw(self) -> None:
@@ -174,7 +174,7 @@ class Viewport(QtInteractor):
         """The current frame, anti-aliased, uint8 (H, W, 3)."""
         self.enable_anti_aliasing("fxaa")
         try:
-            self._render()  # draw now: a scheduled repaint may not have happened yet
+            self.render()  # draw now: a scheduled repaint may not have happened yet
             return self.screenshot(return_img=True)
         finally:
             self.disable_anti_aliasing()

@@ -54,7 +54,7 @@ def main() -> None:
         if window.session.view.mode != mode:
             window.session.set_view(mode=mode)
             wait_for_shape()
-        window.viewport._render()
+        window.viewport.render()
         settle(0.3)
         path = OUT / f"window-{mode}.png"
         app.primaryScreen().grabWindow(window.winId()).save(str(path))

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import trimesh
 from PIL import Image
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
 from gan3d_studio.session import LatentState
@@ -42,6 +42,19 @@ def test_open_model_shows_card_and_a_shape(qtbot, window, cvaegan_checkpoint):
     assert window.viewport.shown is not None and not window.viewport.shown.empty
     assert np.abs(frame(window) - blank).mean() > 1.0  # something was drawn
     assert window.settings.value("recent_models") == [str(cvaegan_checkpoint)]
+
+
+def test_dragging_the_mouse_in_the_viewport_turns_the_camera(qtbot, window, cvaegan_checkpoint):
+    open_model(qtbot, window, cvaegan_checkpoint)
+    viewport = window.viewport
+    before, picture = viewport.camera.position, frame(window)
+    centre = viewport.rect().center()
+    qtbot.mousePress(viewport, Qt.MouseButton.LeftButton, pos=centre)
+    for step in range(1, 6):
+        qtbot.mouseMove(viewport, centre + QPoint(20 * step, 0))
+    qtbot.mouseRelease(viewport, Qt.MouseButton.LeftButton, pos=centre + QPoint(100, 0))
+    assert not np.allclose(viewport.camera.position, before)
+    assert np.abs(frame(window) - picture).mean() > 0.01
 
 
 def test_dropped_photo_reconstructs_and_changes_the_view(
