@@ -16,7 +16,7 @@ import numpy as np
 from gan3d_core import ExportOptions, GanModel, export_shape, load_model
 from gan3d_core.errors import OperationCancelled
 from gan3d_core.latent import interpolate
-from gan3d_core.mesh import voxels_to_cubes, voxels_to_mesh
+from gan3d_core.mesh import vertex_normals, voxels_to_cubes, voxels_to_mesh
 from gan3d_studio.session import (
     LatentState,
     ModelInfo,
@@ -46,7 +46,7 @@ def surface_for_view(
         normals = no_normals  # drawn flat
     else:
         mesh = voxels_to_mesh(voxels, view.threshold, smooth_iterations=view.smoothing)
-        normals = np.asarray(mesh.vertex_normals, np.float32) if len(mesh.faces) else no_normals
+        normals = vertex_normals(mesh.vertices, mesh.faces) if len(mesh.faces) else no_normals
     vertices, faces = np.asarray(mesh.vertices, np.float32), np.asarray(mesh.faces, np.int64)
     return vertices, faces, nothing, normals
 

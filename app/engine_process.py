@@ -10,6 +10,7 @@ Only pickled values cross: latents, view settings, numpy arrays, paths. The chil
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import multiprocessing
 import os
@@ -35,7 +36,9 @@ class EngineStopped(Gan3dError):
 class EngineProcess:
     """An :class:`Engine` running in a child process; call its methods from one thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, engine: str = "gan3d_studio.engine:Engine") -> None:
+        """``engine``: ``module:Class`` of the engine the child runs (an Engine subclass)."""
+        self._engine = engine
         self._context = multiprocessing.get_context("spawn")
         self._lock = threading.Lock()
         self._process = None
@@ -45,7 +48,10 @@ class EngineProcess:
         self._connection, child_end = self._context.Pipe()
         self._cancel = self._context.Event()
         self._process = self._context.Process(
-            target=serve, args=(child_end, self._cancel), name="gan3d-engine", daemon=True
+            target=serve,
+            args=(child_end, self._cancel, self._engine),
+            name="gan3d-engine",
+            daemon=True,
         )
         self._process.start()
         child_end.close()
@@ -157,16 +163,16 @@ def _rebuild(category: str, message: str) -> Exception:
     return RuntimeError(message)
 
 
-def serve(connection, cancel) -> None:
-    """The child's loop: run each call on one Engine, answer with a result or an error."""
+def serve(connection, cancel, engine_path: str = "gan3d_studio.engine:Engine") -> None:
+    """The child's loop: run each call on one engine, answer with a result or an error."""
     # Ctrl-C in the terminal is the GUI's to handle; it ends this process through close().
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Idle OpenMP threads sleep instead of spinning: a spinning engine would take the cores
     # the GUI needs to paint the frame it has just sent.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    from gan3d_studio.engine import Engine  # torch and the core load here, not in the GUI
-
-    engine = Engine()
+    module, _, name = engine_path.partition(":")
+    # torch and the core load here, not in the GUI
+    engine = getattr(importlib.import_module(module), name)()
 
     def progress(fraction: float, message: str) -> None:
         connection.send(("progress", (fraction, message)))

@@ -6,9 +6,13 @@ time to the first frame. Needs a display; on a headless machine:
 Latency: a direction slider is moved (as a drag) and the clock stops when the viewport has
 painted the frame with the new shape; the next move waits for that frame. Start-up: wall
 time of a fresh ``gan3d-studio CKPT --smoke-test`` process, from launch to its first frame
-saved on disk (Python and library imports included). Without --model: the bundled model at
-32^3 and, as no trained 64^3 model exists, paper widths with random weights at 64^3 (noise:
-a worst case for meshing).
+saved on disk (Python and library imports included).
+
+Without --model: the bundled model at 32^3 and, as no trained 64^3 model exists, paper
+widths with random weights at 64^3, twice: as they are (noise, ~100k-face meshes: a worst
+case for meshing and drawing), and with real 64^3 ModelNet beds meshed and drawn in place of
+the noise (``real_shape_engine.py``: the decode still runs, and its cost does not depend on
+the weights), which is what a trained model's frames cost.
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ from pathlib import Path
 import numpy as np
 from report import write_report
 
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+BEDS_64 = SHARED_DATA / "modelnet10" / "modelnet10_bed_64_mixed.npz"
+
 
 def paper_checkpoint(resolution: int, folder: Path) -> Path:
     import torch
@@ -36,17 +43,19 @@ def paper_checkpoint(resolution: int, folder: Path) -> Path:
     return save_checkpoint(folder / f"paper_{resolution}.safetensors", networks)
 
 
-def slider_latency(checkpoint: Path, moves: int) -> dict:
+def slider_latency(checkpoint: Path, moves: int, engine: str | None = None) -> dict:
     from PySide6.QtCore import QEventLoop, QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
+    from gan3d_studio.engine_process import EngineProcess
     from gan3d_studio.main_window import MainWindow
 
     app = QApplication.instance() or QApplication([])
     # Fresh settings in a temporary folder: never beside the checkpoint (it may be installed).
     settings_file = Path(tempfile.mkdtemp()) / "settings.ini"
     settings = QSettings(str(settings_file), QSettings.Format.IniFormat)
-    window = MainWindow(settings, device="cpu")
+    engine_process = EngineProcess(engine) if engine else None
+    window = MainWindow(settings, device="cpu", engine=engine_process)
     window.show()
     shown: list[float] = []
     errors: list[str] = []
@@ -87,6 +96,8 @@ def slider_latency(checkpoint: Path, moves: int) -> dict:
     slider.setSliderDown(False)
     resolution = window.session.model.resolution
     window.close()
+    if engine_process is not None:
+        engine_process.close()
     milliseconds = np.array(latencies) * 1000
     return {
         "resolution": resolution,
@@ -118,12 +129,17 @@ def startup_seconds(checkpoint: Path, runs: int = 3) -> float:
     return round(statistics.median(times), 2)
 
 
-def default_models(folder: Path) -> list[Path]:
+def default_cases(folder: Path) -> list[tuple[str, Path, str | None]]:
+    """(label, checkpoint, engine) to time when no --model is given."""
     from gan3d_core.resources import default_model_path
 
     bundled = default_model_path()
     first = bundled if bundled.is_file() else paper_checkpoint(32, folder)
-    return [first, paper_checkpoint(64, folder)]
+    paper_64 = paper_checkpoint(64, folder)
+    cases = [(first.name, first, None), ("64^3 random weights (noise)", paper_64, None)]
+    if BEDS_64.is_file():
+        cases.append(("64^3 decode + real beds", paper_64, "real_shape_engine:RealShapeEngine"))
+    return cases
 
 
 def main() -> None:
@@ -139,12 +155,15 @@ def main() -> None:
     args = parser.parse_args()
     report = {"latency": [], "startup_s": {}}
     with tempfile.TemporaryDirectory() as tmp:
-        models = [Path(m) for m in args.model or []] or default_models(Path(tmp))
-        for checkpoint in models:
-            row = slider_latency(checkpoint, args.moves)
+        given = [(Path(m).name, Path(m), None) for m in args.model or []]
+        cases = given or default_cases(Path(tmp))
+        for label, checkpoint, engine in cases:
+            row = {"case": label, **slider_latency(checkpoint, args.moves, engine)}
             report["latency"].append(row)
-            print(f"slider -> frame {row['resolution']}^3: p50 {row['p50_ms']} ms, p95 {row['p95_ms']} ms "
-                  f"(max {row['max_ms']} ms, {row['moves']} moves)", flush=True)  # fmt: skip
+            print(f"slider -> frame {row['resolution']}^3, {label}: p50 {row['p50_ms']} ms, "
+                  f"p95 {row['p95_ms']} ms (max {row['max_ms']} ms, {row['moves']} moves)",
+                  flush=True)  # fmt: skip
+        models = list(dict.fromkeys(checkpoint for _, checkpoint, _ in cases))
         for checkpoint in models:
             seconds = startup_seconds(checkpoint)
             report["startup_s"][checkpoint.name] = seconds

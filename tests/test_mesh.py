@@ -7,7 +7,7 @@ import pytest
 import trimesh
 
 from gan3d_core import EmptyShapeError, ExportOptions, InputFileError, export_shape
-from gan3d_core.mesh import fit_to_size, voxels_to_cubes, voxels_to_mesh
+from gan3d_core.mesh import fit_to_size, vertex_normals, voxels_to_cubes, voxels_to_mesh
 from tests.conftest import box_grid
 
 
@@ -83,6 +83,19 @@ def test_taubin_smoothing_keeps_volume_and_decimation_cuts_faces():
     assert smooth.volume == pytest.approx(raw.volume, rel=0.03)
     decimated = voxels_to_mesh(grid, target_faces=200)
     assert len(decimated.faces) <= 200 < len(raw.faces)
+
+
+def test_vertex_normals_agree_with_trimesh_and_point_outwards():
+    grid = np.zeros((12, 12, 12), np.float32)
+    grid[3:9, 3:9, 2:10] = 1.0
+    mesh = voxels_to_mesh(grid, smooth_iterations=2)
+    normals = vertex_normals(mesh.vertices, mesh.faces)
+    assert normals.dtype == np.float32 and normals.shape == mesh.vertices.shape
+    assert np.allclose(np.linalg.norm(normals, axis=1), 1.0, atol=1e-6)
+    # trimesh weights faces by angle, these by area: within a few degrees on this surface
+    assert np.einsum("ij,ij->i", normals, mesh.vertex_normals).min() > 0.98
+    outwards = mesh.vertices - mesh.vertices.mean(axis=0)
+    assert (np.einsum("ij,ij->i", normals, outwards) > 0).all()
 
 
 def test_fit_to_size_in_millimetres():

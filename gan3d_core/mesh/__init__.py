@@ -13,7 +13,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "export_voxels",
             "shape_to_mesh",
         ],
-        "surface": ["fit_to_size", "voxels_to_cubes", "voxels_to_mesh"],
+        "surface": ["fit_to_size", "vertex_normals", "voxels_to_cubes", "voxels_to_mesh"],
         "voxelize": ["voxelize_mesh"],
     },
 )

@@ -7,6 +7,7 @@ import threading
 import pytest
 
 from gan3d_core.errors import Gan3dError, OperationCancelled
+from gan3d_studio.engine import Engine
 from gan3d_studio.engine_process import EngineProcess, EngineStopped
 from gan3d_studio.session import LatentState, ViewSettings
 
@@ -61,5 +62,22 @@ def test_a_crashed_engine_is_reported_and_replaced(cvaegan_checkpoint):
         process._process.join()
         assert process.load(cvaegan_checkpoint, "cpu").kind == "cvaegan"
         assert process.random_state(0, None, 0).label == 0
+    finally:
+        process.close()
+
+
+class LabelledEngine(Engine):
+    """An engine subclass the child process imports by name."""
+
+    def random_state(self, seed, truncation, label):
+        state = super().random_state(seed, truncation, label)
+        return LatentState(state.latent, state.label, "from LabelledEngine")
+
+
+def test_the_child_runs_the_engine_class_it_is_given(cvaegan_checkpoint):
+    process = EngineProcess(engine=f"{__name__}:LabelledEngine")
+    try:
+        process.load(cvaegan_checkpoint, "cpu")
+        assert process.random_state(0, None, 0).source == "from LabelledEngine"
     finally:
         process.close()
