@@ -63,6 +63,30 @@ def _per_class(dataset: VoxelDataset, values: dict[str, np.ndarray]) -> dict[str
     return table
 
 
+def nearest_shape_iou(dataset: VoxelDataset, reference: VoxelDataset) -> np.ndarray:
+    """For each shape, its IoU with the most similar ``reference`` shape of its class.
+
+    Picking that shape needs the answer, so no reconstruction method that copies training
+    shapes does better: read against it, an IoU target says how much a model must generalise
+    beyond its training set (Tatarchenko et al. 2019, "What do single-view 3D reconstruction
+    networks learn?").
+    """
+    best = np.zeros(len(dataset))
+    for index, name in enumerate(dataset.class_names):
+        members = np.flatnonzero(dataset.labels == index)
+        if name not in reference.class_names or len(members) == 0:
+            continue
+        pool = reference.voxels[reference.labels == reference.class_names.index(name)]
+        if len(pool) == 0:
+            continue
+        pool = torch.from_numpy(pool.reshape(len(pool), -1) > 0).float()  # (R, X*Y*Z)
+        shapes = torch.from_numpy(dataset.voxels[members].reshape(len(members), -1) > 0).float()
+        overlap = shapes @ pool.T
+        union = shapes.sum(1, keepdim=True) + pool.sum(1) - overlap
+        best[members] = (overlap / union.clamp(min=1)).amax(1).numpy()
+    return best
+
+
 def evaluate_reconstruction(
     model: GanModel,
     dataset: VoxelDataset,
@@ -71,11 +95,13 @@ def evaluate_reconstruction(
     labels: str = "auto",
     cache_dir: str | os.PathLike | None = None,
     progress: ProgressHook | None = None,
+    training_shapes: VoxelDataset | None = None,
 ) -> dict:
     """Render ``views`` views of each shape, reconstruct it, compare with the shape.
 
     ``labels`` (conditional models): ``auto`` lets the model pick the class as for a user's
-    photo; ``given`` decodes with the true class.
+    photo; ``given`` decodes with the true class. With ``training_shapes``, the results add
+    ``nearest_training_shape_iou`` (:func:`nearest_shape_iou`) for scale.
     """
     if model.networks.encoder is None:
         raise InputFileError(f"{model.path}: a {model.config.kind} model has no image encoder")
@@ -105,6 +131,8 @@ def evaluate_reconstruction(
         "iou@0.4": iou(predictions, targets, threshold=0.4),
         "ssim": ssim3d(predictions, targets),
     }
+    if training_shapes is not None:
+        values["nearest_training_shape_iou"] = nearest_shape_iou(dataset, training_shapes)
     return {
         "task": "recon",
         "n": len(dataset),

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+from gan3d_core.data.datasets import VoxelDataset
+from gan3d_core.evaluation import nearest_shape_iou
 from gan3d_core.metrics import (
     dice,
     iou,
@@ -91,3 +93,19 @@ def test_occupancy_jsd_and_pairwise_iou():
     )
     assert mean_pairwise_iou(np.stack([A, A, A])) == 1.0
     assert mean_pairwise_iou(np.stack([A, B])) == pytest.approx(4 / 12)
+
+
+def test_nearest_shape_iou_picks_the_best_shape_of_the_same_class():
+    def grid(*box):
+        voxels = np.zeros((8, 8, 8), np.uint8)
+        voxels[box[0] : box[1], box[0] : box[1], box[0] : box[1]] = 1
+        return voxels
+
+    names = ["small", "large"]
+    reference = VoxelDataset(
+        np.stack([grid(2, 4), grid(2, 5), grid(0, 8)]), np.array([0, 0, 1]), names
+    )
+    shapes = VoxelDataset(np.stack([grid(2, 5), grid(2, 4)]), np.array([0, 1]), names)
+    best = nearest_shape_iou(shapes, reference)
+    assert best[0] == 1.0  # its twin is in the reference set
+    assert np.isclose(best[1], 8 / 512)  # only the other class's twin would match: not used

@@ -235,7 +235,8 @@ def test_eval_cli_tasks(capsys, synthetic_npz, cache, tmp_path):
         del os.environ["GAN3D_CACHE"]
     assert code == 0
     assert result["n"] == 3 and result["views"] == 2
-    assert {"iou", "iou@0.4", "ssim"} <= set(result)
+    assert {"iou", "iou@0.4", "ssim", "nearest_training_shape_iou"} <= set(result)
+    assert 0.0 < result["nearest_training_shape_iou"] <= 1.0
     assert set(result["per_class"]) == {"box", "ball", "column"}
     assert result["per_class"]["ball"]["n"] == 1
 

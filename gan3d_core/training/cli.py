@@ -261,6 +261,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
             f"{', '.join(model.class_names)}"
         )
     if args.task == "recon":
+        # A run's validation split: compare with its training shapes too, for scale.
+        training_shapes = (
+            evaluation.load_eval_dataset(args.data, model.resolution, "train", split)
+            if args.subset == "validation"
+            else None
+        )
         with progress_bar("evaluating") as progress:
             result = evaluation.evaluate_reconstruction(
                 model,
@@ -270,6 +276,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 args.labels,
                 default_cache_dir() / "views",
                 progress,
+                training_shapes,
             )
     elif args.task == "gen":
         result = evaluation.evaluate_generation(model, dataset, args.samples, args.seed)
