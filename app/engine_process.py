@@ -18,6 +18,7 @@ import signal
 import threading
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from gan3d_core.errors import Gan3dError, OperationCancelled, first_line
@@ -119,6 +120,15 @@ class EngineProcess:
         return EngineStopped(
             f"the engine process stopped (exit code {self._process.exitcode}); open the model again"
         )
+
+    def cpu_seconds(self) -> float:
+        """CPU time the current child has used (Linux; 0.0 elsewhere), for benchmarks."""
+        try:
+            stat = Path(f"/proc/{self._process.pid}/stat").read_text()
+        except OSError:
+            return 0.0
+        fields = stat.rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def _restart(self) -> None:
         self._end_child(timeout=0.0)

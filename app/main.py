@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,7 +39,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         engine.close()
 
 
+def prefer_x11(environ=os.environ) -> None:
+    """On a Linux Wayland desktop, run through XWayland: VTK draws the viewport into a native
+    X11 window (gan3d_studio.native_plotter). An explicit QT_QPA_PLATFORM is respected."""
+    if (
+        sys.platform.startswith("linux")
+        and "QT_QPA_PLATFORM" not in environ
+        and environ.get("WAYLAND_DISPLAY")
+        and environ.get("DISPLAY")
+    ):
+        environ["QT_QPA_PLATFORM"] = "xcb"
+
+
 def _run(args: argparse.Namespace, engine) -> int:
+    prefer_x11()
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 

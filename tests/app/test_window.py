@@ -279,3 +279,18 @@ def test_switching_device_keeps_the_session(qtbot, window, cvaegan_checkpoint):
         window._change_device("cpu")
     qtbot.wait(200)
     assert window.session.history == history and window.controller.device == "cpu"
+
+
+def test_wayland_desktops_run_the_app_through_xwayland(monkeypatch):
+    from gan3d_studio.main import prefer_x11
+
+    monkeypatch.setattr(sys, "platform", "linux")
+    environ = {"WAYLAND_DISPLAY": "wayland-0", "DISPLAY": ":0"}
+    prefer_x11(environ)
+    assert environ["QT_QPA_PLATFORM"] == "xcb"  # VTK's native viewport window is X11
+    chosen = {"WAYLAND_DISPLAY": "wayland-0", "DISPLAY": ":0", "QT_QPA_PLATFORM": "wayland"}
+    prefer_x11(chosen)
+    assert chosen["QT_QPA_PLATFORM"] == "wayland"  # the user's choice stands
+    no_xwayland = {"WAYLAND_DISPLAY": "wayland-0"}
+    prefer_x11(no_xwayland)
+    assert "QT_QPA_PLATFORM" not in no_xwayland
