@@ -82,6 +82,11 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(right_docks[0], right_docks[1])
         self.tabifyDockWidget(right_docks[1], right_docks[2])
         right_docks[0].raise_()
+        # First run: the tab stack gets the height it needs to show the encoder's input.
+        self._default_dock_sizes = [
+            ([right_docks[0], *right_docks[3:]], [430, 290, 150], Qt.Orientation.Vertical),
+            ([right_docks[0]], [340], Qt.Orientation.Horizontal),
+        ]
 
         self.status_label = QLabel("Ready")
         self.progress_bar = QProgressBar()
@@ -350,6 +355,9 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         if isinstance(state, QByteArray):
             self.restoreState(state)
+        else:
+            for docks, sizes, orientation in self._default_dock_sizes:
+                self.resizeDocks(docks, sizes, orientation)
 
     def closeEvent(self, event) -> None:
         """Cancel work, stop the worker thread, then close the viewport. Idempotent."""
