@@ -117,6 +117,22 @@ def slider_latency(checkpoint: Path, moves: int, engine: str | None = None) -> d
     }
 
 
+def cpu_counters() -> np.ndarray:
+    """This machine's CPU time counters (/proc/stat; zeros elsewhere)."""
+    try:
+        with open("/proc/stat") as stat:
+            return np.array(stat.readline().split()[1:9], dtype=float)
+    except OSError:
+        return np.zeros(8)
+
+
+def steal_percent(before: np.ndarray, after: np.ndarray) -> float:
+    """Share of CPU time the hypervisor gave to other machines: wall-time figures taken
+    while it is high are slower than this machine's own."""
+    spent = after - before
+    return round(100 * spent[7] / max(spent.sum(), 1), 1)
+
+
 def gui_cpu_seconds() -> float:
     times = os.times()
     return times.user + times.system
@@ -185,6 +201,7 @@ def main() -> None:
     parser.add_argument("--json", default="benchmarks/results/app.json")
     args = parser.parse_args()
     report = {"latency": [], "startup_s": {}}
+    counters = cpu_counters()
     with tempfile.TemporaryDirectory() as tmp:
         given = [(Path(m).name, Path(m), None) for m in args.model or []]
         cases = given or default_cases(Path(tmp))
@@ -201,6 +218,9 @@ def main() -> None:
             seconds = startup_seconds(checkpoint)
             report["startup_s"][checkpoint.name] = seconds
             print(f"start-up to first frame ({checkpoint.name}): {seconds} s", flush=True)
+    report["cpu_steal_percent"] = steal_percent(counters, cpu_counters())
+    print(f"CPU time taken by other virtual machines during the run (steal): "
+          f"{report['cpu_steal_percent']} %")  # fmt: skip
     write_report(args.json, report)
 
 
