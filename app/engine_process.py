@@ -39,6 +39,9 @@ class EngineProcess:
 
     def __init__(self, engine: str = "gan3d_studio.engine:Engine") -> None:
         """``engine``: ``module:Class`` of the engine the child runs (an Engine subclass)."""
+        module, _, name = engine.partition(":")
+        if not module or not name.isidentifier():
+            raise ValueError(f"engine must be 'module:Class', got {engine!r}")
         self._engine = engine
         self._context = multiprocessing.get_context("spawn")
         self._lock = threading.Lock()

@@ -41,13 +41,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def prefer_x11(environ=os.environ) -> None:
     """On a Linux Wayland desktop, run through XWayland: VTK draws the viewport into a native
-    X11 window (gan3d_studio.native_plotter). An explicit QT_QPA_PLATFORM is respected."""
-    if (
-        sys.platform.startswith("linux")
-        and "QT_QPA_PLATFORM" not in environ
-        and environ.get("WAYLAND_DISPLAY")
-        and environ.get("DISPLAY")
-    ):
+    X11 window (gan3d_studio.native_plotter), which Qt's Wayland platform cannot host."""
+    if not sys.platform.startswith("linux") or not environ.get("DISPLAY"):
+        return
+    asked = environ.get("QT_QPA_PLATFORM", "")
+    if not asked and environ.get("WAYLAND_DISPLAY"):
+        environ["QT_QPA_PLATFORM"] = "xcb"
+    elif asked.startswith("wayland"):
+        print(f"gan3d-studio: QT_QPA_PLATFORM={asked} cannot show the 3D view; using xcb "
+              "(XWayland)", file=sys.stderr)  # fmt: skip
         environ["QT_QPA_PLATFORM"] = "xcb"
 
 
@@ -59,13 +61,18 @@ def _run(args: argparse.Namespace, engine) -> int:
     from gan3d_core.resources import default_model_path
     from gan3d_studio.controller import CHECKPOINT_SUFFIXES
     from gan3d_studio.main_window import MainWindow
+    from gan3d_studio.native_plotter import NativeWindowUnsupported
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName("gan3d")
     app.setApplicationName("gan3d-studio")
     app.setDesktopFileName("gan3d-studio")
     app.setWindowIcon(_icon())
-    window = MainWindow(QSettings(), device=args.device, engine=engine)
+    try:
+        window = MainWindow(QSettings(), device=args.device, engine=engine)
+    except NativeWindowUnsupported as exc:
+        print(f"gan3d-studio: {exc}", file=sys.stderr)
+        return 2
     window.show()
 
     files = [Path(f) for f in args.files]

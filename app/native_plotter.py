@@ -13,6 +13,8 @@ from __future__ import annotations
 import contextlib
 
 import vtkmodules.qt
+from PySide6.QtCore import QEvent
+from PySide6.QtGui import QGuiApplication
 
 # Read by the import below: the native-window base class, bound to the Qt we use.
 vtkmodules.qt.QVTKRWIBase = "QWidget"
@@ -21,6 +23,23 @@ vtkmodules.qt.PyQtImpl = "PySide6"
 from pyvista.plotting.plotter import BasePlotter  # noqa: E402
 from pyvista.plotting.render_window_interactor import RenderWindowInteractor  # noqa: E402
 from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor  # noqa: E402
+
+# Qt platforms on which a widget's native window is one VTK can draw into.
+NATIVE_WINDOW_PLATFORMS = ("xcb", "windows", "cocoa")
+# Qt 6.6 and later tell a widget when it moves to a screen with another scale factor.
+_PIXEL_RATIO_CHANGE = getattr(QEvent.Type, "DevicePixelRatioChange", None)
+
+
+class NativeWindowUnsupported(RuntimeError):
+    """Qt runs on a platform (e.g. native Wayland) whose windows VTK cannot draw into."""
+
+
+class _ClosedInteractor:
+    """Stands in for VTK's interactor after close(): Qt still delivers enter/leave, mouse and
+    timer events to the widget, and they must find something that ignores them."""
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
 
 
 @contextlib.contextmanager
@@ -40,6 +59,16 @@ class NativePlotter(QVTKRenderWindowInteractor, BasePlotter):
 
     ``render()`` draws now; ``update()`` asks Qt for a repaint, which draws once.
     """
+
+    def __new__(cls, *args, **kwargs):
+        # Checked before the object exists: a half-built plotter fails again when collected.
+        platform = QGuiApplication.platformName()
+        if platform not in NATIVE_WINDOW_PLATFORMS:
+            raise NativeWindowUnsupported(
+                f"the 3D view cannot draw on Qt's {platform!r} platform; on Linux run it under "
+                "X11 or XWayland (QT_QPA_PLATFORM=xcb)"
+            )
+        return super().__new__(cls, *args, **kwargs)
 
     def __init__(self, parent=None, multi_samples: int = 0) -> None:
         with _base_plotter_init_skipped():
@@ -65,6 +94,15 @@ class NativePlotter(QVTKRenderWindowInteractor, BasePlotter):
         self._rendered = True
         BasePlotter.render(self)
 
+    def _getPixelRatio(self) -> float:
+        # VTK's version asks the screen under the mouse cursor, not the one showing the widget.
+        return self.devicePixelRatioF()
+
+    def event(self, event) -> bool:
+        if event.type() == _PIXEL_RATIO_CHANGE and not self.closed:
+            self.resizeEvent(None)  # moved to a screen with another scale: resize the frame
+        return super().event(event)
+
     def paintEvent(self, event) -> None:
         if not self.closed:
             super().paintEvent(event)
@@ -82,8 +120,11 @@ class NativePlotter(QVTKRenderWindowInteractor, BasePlotter):
         left to the garbage collector, the connection would outlive a virtual display."""
         if self.closed:
             return
+        self._Timer.stop()
         render_window = self._RenderWindow
         BasePlotter.close(self)
         render_window.Finalize()
         # The last references: VTK closes its X connection when the window is destroyed.
-        self._RenderWindow = self._Iren = None
+        self._RenderWindow = None
+        self._Iren = _ClosedInteractor()
+        self.hide()  # nothing draws it any more

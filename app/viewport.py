@@ -85,7 +85,8 @@ class Viewport(NativePlotter):
 
     def paintEvent(self, event) -> None:
         super().paintEvent(event)
-        self.frame_drawn.emit()
+        if not self.closed:
+            self.frame_drawn.emit()
 
     def redraw(self) -> None:
         """Schedule one repaint; Qt's paint renders the scene once (render() would draw it,

@@ -58,32 +58,43 @@ def _per_class(dataset: VoxelDataset, values: dict[str, np.ndarray]) -> dict[str
         members = dataset.labels == index
         if members.any():
             table[name] = {"n": int(members.sum())} | {
-                key: round(float(v[members].mean()), 4) for key, v in values.items()
+                key: round(float(np.nanmean(v[members])), 4) for key, v in values.items()
             }
     return table
 
 
-def nearest_shape_iou(dataset: VoxelDataset, reference: VoxelDataset) -> np.ndarray:
-    """For each shape, its IoU with the most similar ``reference`` shape of its class.
+def nearest_shape_iou(
+    dataset: VoxelDataset, reference: VoxelDataset, chunk: int = 256
+) -> np.ndarray:
+    """For each shape, its IoU with the most similar ``reference`` shape of its class (NaN
+    where the reference has no shape of that class).
 
     Picking that shape needs the answer, so no reconstruction method that copies training
     shapes does better: read against it, an IoU target says how much a model must generalise
     beyond its training set (Tatarchenko et al. 2019, "What do single-view 3D reconstruction
-    networks learn?").
+    networks learn?"). ``chunk`` reference shapes are compared at a time (memory).
     """
-    best = np.zeros(len(dataset))
+    best = np.full(len(dataset), np.nan)
+    flat = dataset.voxels.reshape(len(dataset), -1)
+    reference_flat = reference.voxels.reshape(len(reference), -1)
     for index, name in enumerate(dataset.class_names):
         members = np.flatnonzero(dataset.labels == index)
         if name not in reference.class_names or len(members) == 0:
             continue
-        pool = reference.voxels[reference.labels == reference.class_names.index(name)]
+        pool = np.flatnonzero(reference.labels == reference.class_names.index(name))
         if len(pool) == 0:
             continue
-        pool = torch.from_numpy(pool.reshape(len(pool), -1) > 0).float()  # (R, X*Y*Z)
-        shapes = torch.from_numpy(dataset.voxels[members].reshape(len(members), -1) > 0).float()
-        overlap = shapes @ pool.T
-        union = shapes.sum(1, keepdim=True) + pool.sum(1) - overlap
-        best[members] = (overlap / union.clamp(min=1)).amax(1).numpy()
+        shapes = torch.from_numpy(flat[members] > 0).float()  # (M, X*Y*Z)
+        sizes = shapes.sum(1, keepdim=True)
+        closest = torch.zeros(len(members))
+        for start in range(0, len(pool), chunk):
+            candidates = torch.from_numpy(reference_flat[pool[start : start + chunk]] > 0).float()
+            overlap = shapes @ candidates.T
+            union = sizes + candidates.sum(1) - overlap
+            # Two empty grids agree completely, as in metrics.iou.
+            ratio = torch.where(union > 0, overlap / union.clamp(min=1), torch.ones_like(union))
+            closest = torch.maximum(closest, ratio.amax(1))
+        best[members] = closest.numpy()
     return best
 
 
@@ -139,7 +150,7 @@ def evaluate_reconstruction(
         "views": views,
         "pool": pool or model.config.pool,
         "labels": labels if model.config.conditional else "none",
-        **{key: round(float(v.mean()), 4) for key, v in values.items()},
+        **{key: round(float(np.nanmean(v)), 4) for key, v in values.items()},
         "per_class": _per_class(dataset, values),
     }
 

@@ -101,11 +101,16 @@ def test_nearest_shape_iou_picks_the_best_shape_of_the_same_class():
         voxels[box[0] : box[1], box[0] : box[1], box[0] : box[1]] = 1
         return voxels
 
-    names = ["small", "large"]
+    names = ["small", "large", "none"]
     reference = VoxelDataset(
-        np.stack([grid(2, 4), grid(2, 5), grid(0, 8)]), np.array([0, 0, 1]), names
+        np.stack([grid(2, 4), grid(2, 5), grid(0, 8), grid(0, 0)]), np.array([0, 0, 1, 1]), names
     )
-    shapes = VoxelDataset(np.stack([grid(2, 5), grid(2, 4)]), np.array([0, 1]), names)
-    best = nearest_shape_iou(shapes, reference)
-    assert best[0] == 1.0  # its twin is in the reference set
-    assert np.isclose(best[1], 8 / 512)  # only the other class's twin would match: not used
+    shapes = VoxelDataset(
+        np.stack([grid(2, 5), grid(2, 4), grid(0, 0), grid(1, 3)]), np.array([0, 1, 1, 2]), names
+    )
+    for chunk in (1, 256):  # compared a chunk of reference shapes at a time: same answer
+        best = nearest_shape_iou(shapes, reference, chunk=chunk)
+        assert best[0] == 1.0  # its twin is in the reference set
+        assert np.isclose(best[1], 8 / 512)  # only the other class's twin matches: not used
+        assert best[2] == 1.0  # empty matches empty, as in iou()
+        assert np.isnan(best[3])  # no reference shape of its class

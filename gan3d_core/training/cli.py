@@ -263,7 +263,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.task == "recon":
         # A run's validation split: compare with its training shapes too, for scale.
         training_shapes = (
-            evaluation.load_eval_dataset(args.data, model.resolution, "train", split)
+            evaluation.load_eval_dataset(
+                args.data, model.resolution, "train", split, folder_split=args.split
+            )
             if args.subset == "validation"
             else None
         )

@@ -64,6 +64,8 @@ def test_a_crashed_engine_is_reported_and_replaced(cvaegan_checkpoint):
         assert process.random_state(0, None, 0).label == 0
     finally:
         process.close()
+    with pytest.raises(ValueError, match="module:Class"):
+        EngineProcess(engine="gan3d_studio.engine.Engine")
 
 
 class LabelledEngine(Engine):
@@ -81,3 +83,5 @@ def test_the_child_runs_the_engine_class_it_is_given(cvaegan_checkpoint):
         assert process.random_state(0, None, 0).source == "from LabelledEngine"
     finally:
         process.close()
+    with pytest.raises(ValueError, match="module:Class"):
+        EngineProcess(engine="gan3d_studio.engine.Engine")

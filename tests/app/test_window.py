@@ -3,14 +3,16 @@ undo, closing during work, and widget <-> session round trips."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
 import numpy as np
 import trimesh
 from PIL import Image
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtCore import QEvent, QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QApplication
 
 from gan3d_studio.session import LatentState
 from tests.app.conftest import frame, open_model
@@ -285,12 +287,36 @@ def test_wayland_desktops_run_the_app_through_xwayland(monkeypatch):
     from gan3d_studio.main import prefer_x11
 
     monkeypatch.setattr(sys, "platform", "linux")
-    environ = {"WAYLAND_DISPLAY": "wayland-0", "DISPLAY": ":0"}
-    prefer_x11(environ)
-    assert environ["QT_QPA_PLATFORM"] == "xcb"  # VTK's native viewport window is X11
-    chosen = {"WAYLAND_DISPLAY": "wayland-0", "DISPLAY": ":0", "QT_QPA_PLATFORM": "wayland"}
-    prefer_x11(chosen)
-    assert chosen["QT_QPA_PLATFORM"] == "wayland"  # the user's choice stands
+    for asked in (None, "", "wayland", "wayland;xcb"):
+        environ = {"WAYLAND_DISPLAY": "wayland-0", "DISPLAY": ":0"}
+        if asked is not None:
+            environ["QT_QPA_PLATFORM"] = asked
+        prefer_x11(environ)
+        assert environ["QT_QPA_PLATFORM"] == "xcb"  # VTK's native viewport window is X11
+    offscreen = {"DISPLAY": ":0", "QT_QPA_PLATFORM": "offscreen"}
+    prefer_x11(offscreen)
+    assert offscreen["QT_QPA_PLATFORM"] == "offscreen"  # another explicit choice stands
     no_xwayland = {"WAYLAND_DISPLAY": "wayland-0"}
     prefer_x11(no_xwayland)
     assert "QT_QPA_PLATFORM" not in no_xwayland
+
+
+def test_a_platform_without_native_windows_gets_a_one_line_error(tmp_path):
+    environment = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    process = subprocess.run(
+        [sys.executable, "-m", "gan3d_studio", "--smoke-test", str(tmp_path / "shot.png")],
+        capture_output=True, text=True, env=environment, timeout=120,
+    )  # fmt: skip
+    assert process.returncode == 2
+    assert "cannot draw on Qt's 'offscreen' platform" in process.stderr.strip().splitlines()[-1]
+
+
+def test_a_closed_viewport_ignores_late_events(qtbot, window, cvaegan_checkpoint):
+    open_model(qtbot, window, cvaegan_checkpoint)
+    viewport = window.viewport
+    viewport.close()
+    assert not viewport.isVisible()
+    for event in (QEvent(QEvent.Type.Enter), QEvent(QEvent.Type.Leave)):
+        QApplication.sendEvent(viewport, event)  # would raise inside VTK's handlers
+    viewport.render()
+    viewport.update()
