@@ -52,13 +52,19 @@ def evaluation_views(
     return cached_render_views(dataset.voxels, cache_dir, **settings)
 
 
+def _mean(values: np.ndarray) -> float:
+    """Mean over the defined (non-NaN) values, rounded; NaN when there are none."""
+    defined = values[~np.isnan(values)]
+    return round(float(defined.mean()), 4) if len(defined) else float("nan")
+
+
 def _per_class(dataset: VoxelDataset, values: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
     table = {}
     for index, name in enumerate(dataset.class_names):
         members = dataset.labels == index
         if members.any():
             table[name] = {"n": int(members.sum())} | {
-                key: round(float(np.nanmean(v[members])), 4) for key, v in values.items()
+                key: _mean(v[members]) for key, v in values.items()
             }
     return table
 
@@ -150,7 +156,7 @@ def evaluate_reconstruction(
         "views": views,
         "pool": pool or model.config.pool,
         "labels": labels if model.config.conditional else "none",
-        **{key: round(float(np.nanmean(v)), 4) for key, v in values.items()},
+        **{key: _mean(v) for key, v in values.items()},
         "per_class": _per_class(dataset, values),
     }
 
