@@ -18,7 +18,6 @@ import signal
 import threading
 import traceback
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from gan3d_core.errors import Gan3dError, OperationCancelled, first_line
@@ -42,7 +41,7 @@ class EngineProcess:
         module, _, name = engine.partition(":")
         if not module or not name.isidentifier():
             raise ValueError(f"engine must be 'module:Class', got {engine!r}")
-        self._engine = engine
+        self._engine = (module, name)
         self._context = multiprocessing.get_context("spawn")
         self._lock = threading.Lock()
         self._process = None
@@ -53,7 +52,7 @@ class EngineProcess:
         self._cancel = self._context.Event()
         self._process = self._context.Process(
             target=serve,
-            args=(child_end, self._cancel, self._engine),
+            args=(child_end, self._cancel, *self._engine),
             name="gan3d-engine",
             daemon=True,
         )
@@ -124,14 +123,10 @@ class EngineProcess:
             f"the engine process stopped (exit code {self._process.exitcode}); open the model again"
         )
 
-    def cpu_seconds(self) -> float:
-        """CPU time the current child has used (Linux; 0.0 elsewhere), for benchmarks."""
-        try:
-            stat = Path(f"/proc/{self._process.pid}/stat").read_text()
-        except OSError:
-            return 0.0
-        fields = stat.rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    @property
+    def pid(self) -> int | None:
+        """The current child's process id (it changes when a crashed child is replaced)."""
+        return None if self._process is None else self._process.pid
 
     def _restart(self) -> None:
         self._end_child(timeout=0.0)
@@ -176,16 +171,15 @@ def _rebuild(category: str, message: str) -> Exception:
     return RuntimeError(message)
 
 
-def serve(connection, cancel, engine_path: str = "gan3d_studio.engine:Engine") -> None:
+def serve(connection, cancel, module: str, engine_class: str) -> None:
     """The child's loop: run each call on one engine, answer with a result or an error."""
     # Ctrl-C in the terminal is the GUI's to handle; it ends this process through close().
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Idle OpenMP threads sleep instead of spinning: a spinning engine would take the cores
     # the GUI needs to paint the frame it has just sent.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    module, _, name = engine_path.partition(":")
     # torch and the core load here, not in the GUI
-    engine = getattr(importlib.import_module(module), name)()
+    engine = getattr(importlib.import_module(module), engine_class)()
 
     def progress(fraction: float, message: str) -> None:
         connection.send(("progress", (fraction, message)))

@@ -99,16 +99,12 @@ class NativePlotter(QVTKRenderWindowInteractor, BasePlotter):
         return self.devicePixelRatioF()
 
     def event(self, event) -> bool:
-        if event.type() == _PIXEL_RATIO_CHANGE and not self.closed:
+        if event.type() == _PIXEL_RATIO_CHANGE:
             self.resizeEvent(None)  # moved to a screen with another scale: resize the frame
         return super().event(event)
 
-    def paintEvent(self, event) -> None:
-        if not self.closed:
-            super().paintEvent(event)
-
     def resizeEvent(self, event) -> None:
-        if not self.closed:
+        if not self.closed:  # VTK's resize needs the render window close() released
             super().resizeEvent(event)
 
     def closeEvent(self, event) -> None:

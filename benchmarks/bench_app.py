@@ -55,7 +55,7 @@ def slider_latency(checkpoint: Path, moves: int, engine: str | None = None) -> d
     # Fresh settings in a temporary folder: never beside the checkpoint (it may be installed).
     settings_file = Path(tempfile.mkdtemp()) / "settings.ini"
     settings = QSettings(str(settings_file), QSettings.Format.IniFormat)
-    engine_process = EngineProcess(engine or "gan3d_studio.engine:Engine")
+    engine_process = EngineProcess(engine) if engine else EngineProcess()
     window = MainWindow(settings, device="cpu", engine=engine_process)
     window.show()
     shown: list[float] = []
@@ -88,7 +88,8 @@ def slider_latency(checkpoint: Path, moves: int, engine: str | None = None) -> d
     slider = window.latent_panel.sliders[0]
     slider.setSliderDown(True)
     latencies = []
-    cpu_before = (gui_cpu_seconds(), engine_process.cpu_seconds())
+    processes = (os.getpid(), engine_process.pid)
+    cpu_before = [process_cpu_seconds(pid) for pid in processes]
     for move in range(moves):
         before = len(shown)
         start = time.perf_counter()
@@ -97,7 +98,7 @@ def slider_latency(checkpoint: Path, moves: int, engine: str | None = None) -> d
         latencies.append(shown[-1] - start)
     cpu_per_move = [
         round(1000 * (after - before) / moves, 1)
-        for before, after in zip(cpu_before, (gui_cpu_seconds(), engine_process.cpu_seconds()))
+        for before, after in zip(cpu_before, [process_cpu_seconds(pid) for pid in processes])
     ]
     slider.setSliderDown(False)
     resolution = window.session.model.resolution
@@ -133,9 +134,14 @@ def steal_percent(before: np.ndarray, after: np.ndarray) -> float:
     return round(100 * spent[7] / max(spent.sum(), 1), 1)
 
 
-def gui_cpu_seconds() -> float:
-    times = os.times()
-    return times.user + times.system
+def process_cpu_seconds(pid: int) -> float:
+    """CPU time a process has used, all its threads (Linux /proc; 0.0 elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()  # after the command name
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def median_of(runs: list[dict]) -> dict:

@@ -22,6 +22,7 @@ from gan3d_core.metrics import (
     mmd_and_coverage,
     occupancy_jsd,
     one_nna,
+    pairwise_iou,
     ssim3d,
 )
 
@@ -81,8 +82,6 @@ def nearest_shape_iou(
     networks learn?"). ``chunk`` reference shapes are compared at a time (memory).
     """
     best = np.full(len(dataset), np.nan)
-    flat = dataset.voxels.reshape(len(dataset), -1)
-    reference_flat = reference.voxels.reshape(len(reference), -1)
     for index, name in enumerate(dataset.class_names):
         members = np.flatnonzero(dataset.labels == index)
         if name not in reference.class_names or len(members) == 0:
@@ -90,17 +89,14 @@ def nearest_shape_iou(
         pool = np.flatnonzero(reference.labels == reference.class_names.index(name))
         if len(pool) == 0:
             continue
-        shapes = torch.from_numpy(flat[members] > 0).float()  # (M, X*Y*Z)
-        sizes = shapes.sum(1, keepdim=True)
-        closest = torch.zeros(len(members))
-        for start in range(0, len(pool), chunk):
-            candidates = torch.from_numpy(reference_flat[pool[start : start + chunk]] > 0).float()
-            overlap = shapes @ candidates.T
-            union = sizes + candidates.sum(1) - overlap
-            # Two empty grids agree completely, as in metrics.iou.
-            ratio = torch.where(union > 0, overlap / union.clamp(min=1), torch.ones_like(union))
-            closest = torch.maximum(closest, ratio.amax(1))
-        best[members] = closest.numpy()
+        shapes = dataset.voxels[members]
+        best[members] = np.max(
+            [
+                pairwise_iou(shapes, reference.voxels[pool[start : start + chunk]]).max(axis=1)
+                for start in range(0, len(pool), chunk)
+            ],
+            axis=0,
+        )
     return best
 
 
