@@ -70,10 +70,12 @@ class NativePlotter(QVTKRenderWindowInteractor, BasePlotter):
             )
         return super().__new__(cls, *args, **kwargs)
 
-    def __init__(self, parent=None, multi_samples: int = 0) -> None:
+    def __init__(
+        self, parent=None, multi_samples: int = 0, lighting: str = "light kit"
+    ) -> None:
         with _base_plotter_init_skipped():
             QVTKRenderWindowInteractor.__init__(self, parent)
-        BasePlotter.__init__(self)
+        BasePlotter.__init__(self, lighting=lighting)
         self.ren_win = self.GetRenderWindow()
         self.ren_win.SetMultiSamples(multi_samples)
         for renderer in self.renderers:
