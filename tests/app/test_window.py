@@ -203,9 +203,22 @@ def test_class_and_latent_widgets_mirror_the_session(qtbot, window, cvaegan_chec
     ]
     window.generate_panel.class_box.activated.emit(1)
     assert window.session.current.label == 1
-    table = window.latent_panel.table
-    table.item(3, 1).setText("1.5")
+    # The table as its view edits it: through the (filtering) model the view shows.
+    panel = window.latent_panel
+    shown = panel.table.model()
+    assert shown.data(shown.index(3, 1)) == f"{window.session.current.latent[3]:.3f}"
+    assert shown.setData(shown.index(3, 1), "1.5")
     assert window.session.current.latent[3] == np.float32(1.5)
+    assert shown.data(shown.index(3, 1)) == "1.500"
+    before = window.session.current
+    assert not shown.setData(shown.index(4, 1), "abc")  # refused, nothing changes
+    assert window.session.current is before
+    panel.search.setText("1")
+    dimensions = len(window.session.current.latent)
+    matching = [str(d) for d in range(dimensions) if "1" in str(d)]
+    assert [shown.data(shown.index(r, 0)) for r in range(shown.rowCount())] == matching
+    assert shown.setData(shown.index(len(matching) - 1, 1), "-2")
+    assert window.session.current.latent[int(matching[-1])] == np.float32(-2.0)
 
 
 def test_bookmarks_interpolation_and_arithmetic(qtbot, window, cvaegan_checkpoint, tmp_path):
