@@ -70,9 +70,7 @@ class NativePlotter(QVTKRenderWindowInteractor, BasePlotter):
             )
         return super().__new__(cls, *args, **kwargs)
 
-    def __init__(
-        self, parent=None, multi_samples: int = 0, lighting: str = "light kit"
-    ) -> None:
+    def __init__(self, parent=None, multi_samples: int = 0, lighting: str = "light kit") -> None:
         with _base_plotter_init_skipped():
             QVTKRenderWindowInteractor.__init__(self, parent)
         BasePlotter.__init__(self, lighting=lighting)

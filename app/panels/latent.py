@@ -35,6 +35,7 @@ from gan3d_studio.session import LatentState, ModelInfo, Session
 SLIDER_STEPS_PER_SIGMA = 100
 SIGMA_RANGE = 3
 DIMENSION_COLUMN, VALUE_COLUMN = 0, 1
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # a Python float: compared without a cast
 
 
 class LatentTableModel(QAbstractTableModel):
@@ -59,11 +60,11 @@ class LatentTableModel(QAbstractTableModel):
                 self.index(0, VALUE_COLUMN), self.index(len(latent) - 1, VALUE_COLUMN)
             )
 
-    def rowCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._latent)
+    def rowCount(self, parent: QModelIndex | None = None) -> int:
+        return 0 if parent is not None and parent.isValid() else len(self._latent)
 
-    def columnCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else 2
+    def columnCount(self, parent: QModelIndex | None = None) -> int:
+        return 0 if parent is not None and parent.isValid() else 2
 
     def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
         if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
@@ -77,7 +78,9 @@ class LatentTableModel(QAbstractTableModel):
             return None
         if index.column() == DIMENSION_COLUMN:
             return str(index.row())
-        return f"{self._latent[index.row()]:.3f}"
+        value = self._latent[index.row()]
+        # The editor opens on the exact value, so confirming it unchanged changes nothing.
+        return f"{value:.3f}" if role == Qt.ItemDataRole.DisplayRole else f"{value:.9g}"
 
     def flags(self, index):
         flags = super().flags(index)
@@ -92,9 +95,11 @@ class LatentTableModel(QAbstractTableModel):
             number = float(value)
         except (TypeError, ValueError):
             return False
-        if not np.isfinite(number):
+        if not abs(number) <= FLOAT32_MAX:  # also NaN and inf
             return False
-        self.value_edited.emit(index.row(), number)
+        if np.float32(number) != self._latent[index.row()]:
+            # The panel records the edit and the new latent comes back through set_latent.
+            self.value_edited.emit(index.row(), number)
         return True
 
 

@@ -212,6 +212,9 @@ def test_class_and_latent_widgets_mirror_the_session(qtbot, window, cvaegan_chec
     assert shown.data(shown.index(3, 1)) == "1.500"
     before = window.session.current
     assert not shown.setData(shown.index(4, 1), "abc")  # refused, nothing changes
+    assert not shown.setData(shown.index(4, 1), "1e39")  # beyond float32
+    unchanged = shown.data(shown.index(4, 1), Qt.ItemDataRole.EditRole)
+    assert shown.setData(shown.index(4, 1), unchanged)  # editor confirmed as it opened
     assert window.session.current is before
     panel.search.setText("1")
     dimensions = len(window.session.current.latent)
