@@ -5,8 +5,9 @@ Exact rewrites, no approximation (outputs match the eager generator to float rou
 - BatchNorm (eval statistics) is folded into the preceding ConvTranspose3d weight and bias;
 - the first layer, a ConvTranspose3d on a 1^3 input, is a single matrix product;
 - the 4^3 -> 8^3 layer runs ATen's GEMM-based transposed convolution: oneDNN's handles a
-  4^3 input with hundreds of channels poorly (27 ms against 7.5 ms at 64^3 paper widths on
-  two cores), while on larger grids oneDNN is the faster one (18 ms against 36 at 16^3);
+  4^3 input with hundreds of channels poorly, and a 64^3 paper-width decode on two cores
+  takes about 17 ms less (60-69 -> 43-51 ms, interleaved runs); on larger grids oneDNN is
+  the faster one (18 ms against 36 for the 16^3 layer), so the others stay on it;
 - the last layer (many channels -> 1 at full resolution), which oneDNN's transposed
   convolution handles poorly, becomes a 2x2x2 Conv3d with 8 output channels, one per
   output parity, followed by a pixel shuffle ("sub-pixel convolution");
