@@ -95,10 +95,13 @@ class Engine:
         label = label if model.config.conditional else None
         return LatentState(latent, label, f"random, seed {seed}")
 
+    def decode(self, state: LatentState) -> np.ndarray:
+        """The occupancy grid (R, R, R) of one latent."""
+        return self._require_model().decode(state.latent[None], labels=state.label)[0]
+
     def shape(self, state: LatentState, view: ViewSettings) -> ShapeResult:
         start = time.perf_counter()
-        model = self._require_model()
-        voxels = model.decode(state.latent[None], labels=state.label)[0]
+        voxels = self.decode(state)
         vertices, faces, values, normals = surface_for_view(voxels, view)
         return ShapeResult(
             state, view, voxels, vertices, faces, values, normals, time.perf_counter() - start

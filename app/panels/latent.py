@@ -49,13 +49,13 @@ class LatentTableModel(QAbstractTableModel):
         self._latent = np.zeros(0, np.float32)
 
     def set_latent(self, latent: np.ndarray) -> None:
-        if len(latent) != len(self._latent):
+        resized = len(latent) != len(self._latent)  # another model: new rows
+        if resized:
             self.beginResetModel()
-            self._latent = np.array(latent, np.float32)
-            self.endResetModel()
-            return
         self._latent = np.array(latent, np.float32)
-        if len(latent):
+        if resized:
+            self.endResetModel()
+        elif len(latent):
             self.dataChanged.emit(
                 self.index(0, VALUE_COLUMN), self.index(len(latent) - 1, VALUE_COLUMN)
             )
