@@ -419,3 +419,61 @@ def test_cosine_schedule_ends_at_the_floor_and_resumes_on_the_curve(synthetic_np
     assert np.allclose(factors, expected)
     rate = resumed.optimizers["generator"].param_groups[0]["lr"]
     assert rate == pytest.approx(config.lr_generator * expected[-1])
+
+
+def test_voxel_teacher_trains_resumes_exactly_and_stays_out_of_the_checkpoint(
+    synthetic_npz, cache, tmp_path
+):
+    from safetensors import safe_open
+
+    config = tiny_config("cvaegan", synthetic_npz, cache, voxel_teacher_weight=10.0,
+                         checkpoint_every=100)  # fmt: skip
+    data = prepare_data(config)
+    straight = train_run(
+        config, tmp_path / "straight", callbacks=[rec := Recorder()], device="cpu", data=data
+    )
+    assert all({"teacher_recon", "latent_match"} <= set(logs) for _, logs in rec.logs)
+    assert straight.optimizers["teacher"].param_groups[0]["lr"] == config.lr_encoder
+    _run(config, tmp_path / "split", stop_after=4)
+    _, second = _run(config, tmp_path / "split", resume=True)
+    for (_, logs_a), (_, logs_b) in zip(rec.logs[4:], second.logs):
+        for key in logs_a:
+            assert logs_b[key] == pytest.approx(logs_a[key], rel=1e-5, abs=1e-6), key
+
+    with safe_open(str(tmp_path / "split" / "training_state.safetensors"), "pt") as state:
+        assert any(name.startswith("model.teacher.") for name in state.keys())
+    with safe_open(str(tmp_path / "split" / "model.safetensors"), "pt") as checkpoint:
+        assert not any("teacher" in name for name in checkpoint.keys())
+    assert load_model(tmp_path / "split" / "model.safetensors", device="cpu").config.kind == (
+        "cvaegan"
+    )
+
+
+def test_fine_tuning_starts_from_a_checkpoint_of_the_same_architecture(
+    synthetic_npz, cache, tmp_path
+):
+    from gan3d_core.errors import CheckpointError
+    from gan3d_core.training.trainer import Trainer
+
+    base = tiny_config("vaegan", synthetic_npz, cache, epochs=1)
+    train_run(base, tmp_path / "base", device="cpu")
+    tuned = tiny_config("vaegan", synthetic_npz, cache, epochs=1,
+                        init_from=str(tmp_path / "base"))  # fmt: skip
+    train, validation = prepare_data(tuned)
+    trainer = Trainer(tuned, train, validation, tmp_path / "tuned", device="cpu")
+    trainer.initialise_from(tuned.init_from)
+    start = load_model(tmp_path / "base" / "model.safetensors", device="cpu").networks
+    for name, tensor in start.state_dict().items():
+        assert np.allclose(trainer.networks.state_dict()[name], tensor), name
+
+    wider = tiny_config("vaegan", synthetic_npz, cache, latent_dim=16)
+    other = Trainer(wider, train, validation, tmp_path / "other", device="cpu")
+    with pytest.raises(CheckpointError, match=r"model\.safetensors: holds a different model.*"
+                       r"latent_dim 8 \(run: 16\)"):  # fmt: skip
+        other.initialise_from(tmp_path / "base")
+    missing = tiny_config("vaegan", synthetic_npz, cache, init_from=str(tmp_path / "none"))
+    with pytest.raises(CheckpointError, match="none"):
+        train_run(missing, tmp_path / "never", device="cpu")
+    assert not (tmp_path / "never").exists()
+    with pytest.raises(ValueError, match="needs a model with an image encoder"):
+        tiny_config("gan", synthetic_npz, cache, voxel_teacher_weight=1.0)

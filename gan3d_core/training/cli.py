@@ -39,6 +39,8 @@ _HELP = {
     "recon_weight": "weight of the reconstruction term (paper 1e-4 with l2_sum)",
     "ssim_weight": "weight of the 1 - SSIM term",
     "precision": "auto (bf16 on capable GPUs, fp32 on CPU), fp32 or bf16",
+    "init_from": "fine-tune: start from this checkpoint's weights (same architecture)",
+    "voxel_teacher_weight": "pull the image encoder toward a voxel VAE's latents (0: off)",
     "checkpoint_every": "save the resumable state every N steps",
     "validate_every": "validate (and log images) every N steps",
 }

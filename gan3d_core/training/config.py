@@ -81,6 +81,11 @@ class TrainConfig:
     translation_voxels: float = 0.0
     mirror: bool = False
     precision: str = "auto"
+    # fine-tuning: start from this checkpoint's weights (same architecture), fresh optimizers
+    init_from: str | None = None
+    # > 0: a voxel VAE encoder trains beside the model and pulls the image encoder's means
+    # toward its own with this weight (gan3d_core.training.teacher)
+    voxel_teacher_weight: float = 0.0
     # bookkeeping
     checkpoint_every: int = 100
     validate_every: int = 200
@@ -111,6 +116,10 @@ class TrainConfig:
             problems.append("checkpoint_every and validate_every must be >= 1")
         if self.validation_samples < 2:
             problems.append("validation_samples must be >= 2 (diversity compares pairs)")
+        if self.voxel_teacher_weight < 0:
+            problems.append(f"voxel_teacher_weight must be >= 0, got {self.voxel_teacher_weight}")
+        if self.voxel_teacher_weight > 0 and self.kind == "gan":
+            problems.append("voxel_teacher_weight needs a model with an image encoder, not gan")
         if problems:
             raise ValueError("invalid training config: " + "; ".join(problems))
         self.real_label_range = tuple(self.real_label_range)

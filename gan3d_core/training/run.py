@@ -11,6 +11,7 @@ import torch.distributed as dist
 
 from gan3d_core.data.datasets import load_dataset, split_dataset
 from gan3d_core.errors import InputFileError
+from gan3d_core.io.checkpoint import read_model_card
 from gan3d_core.training.config import TrainConfig
 from gan3d_core.training.trainer import (
     CONFIG_FILE,
@@ -18,6 +19,7 @@ from gan3d_core.training.trainer import (
     Trainer,
     TrainerCallback,
     TrainingData,
+    checkpoint_path,
 )
 
 ProgressHook = Callable[[float, str], None]
@@ -104,12 +106,16 @@ def train_run(
         raise InputFileError(
             f"{run_dir}: holds a run already; pass --resume or choose another --out"
         )
+    if config.init_from and not resume:
+        read_model_card(checkpoint_path(config.init_from))  # before minutes of rendering
     train, validation = data if data is not None else prepare_data(config, progress)
     if torch.cuda.is_available() and dist.is_initialized() and device == "auto":
         device = f"cuda:{torch.cuda.current_device()}"
     trainer = Trainer(config, train, validation, run_dir, callbacks, device)
     if resume:
         trainer.resume()
+    elif config.init_from:
+        trainer.initialise_from(config.init_from)
     trainer.fit(should_stop)
     return trainer
 

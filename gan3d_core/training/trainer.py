@@ -7,6 +7,8 @@ One step per batch:
    or fake; updated only while its batch accuracy is below ``d_accuracy_threshold`` (3D-GAN).
 2. E and G together, against the updated D: E minimises ``kl_weight * KL + recon_weight *
    recon (+ SSIM)``; G minimises the adversarial loss plus the same reconstruction terms.
+   With a voxel teacher (``voxel_teacher_weight``), the teacher and G also autoencode the
+   real shapes, and E's means are pulled toward the teacher's.
    One backward pass serves both (each loss reaches only its own network's parameters;
    the adversarial term on reconstructions decodes a detached latent so E never sees it),
    instead of the paper's separate E and G passes that decode everything again.
@@ -20,6 +22,7 @@ writes files.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -34,15 +37,17 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch.utils.data import DistributedSampler
 
+from gan3d_core.config import ModelConfig
 from gan3d_core.data.augment import ShapeAugmentation, augment_images
-from gan3d_core.errors import Gan3dError
+from gan3d_core.errors import CheckpointError, Gan3dError
 from gan3d_core.inference import resolve_device
 from gan3d_core.io.atomic import write_bytes_atomic
-from gan3d_core.io.checkpoint import save_checkpoint
+from gan3d_core.io.checkpoint import load_checkpoint, save_checkpoint
 from gan3d_core.metrics import iou, mean_pairwise_iou, ssim3d_torch
 from gan3d_core.models import GanNetworks
 from gan3d_core.training.config import TrainConfig
 from gan3d_core.training.state import load_training_state, save_training_state
+from gan3d_core.training.teacher import VoxelTeacher
 
 StopHook = Callable[[], bool]
 
@@ -132,6 +137,12 @@ class Trainer:
             self.optimizers["encoder"] = torch.optim.Adam(
                 self.networks.encoder.parameters(), config.lr_encoder, betas
             )
+        self.teacher: VoxelTeacher | None = None
+        if config.voxel_teacher_weight > 0:
+            self.teacher = VoxelTeacher(self.model_config).to(self.device).train()
+            self.optimizers["teacher"] = torch.optim.Adam(
+                self.teacher.parameters(), config.lr_encoder, betas
+            )
         self.sampler = DistributedSampler(
             range(len(train_data)),
             num_replicas=self.world_size,
@@ -219,7 +230,9 @@ class Trainer:
             "elapsed": self.elapsed,
             "last_validation": self.last_validation,
         }
-        save_training_state(self.run_dir / STATE_FILE, self.networks, self.optimizers, info)
+        save_training_state(
+            self.run_dir / STATE_FILE, self._trained_modules(), self.optimizers, info
+        )
         if estimate_norms and self.networks.encoder is not None:
             self._recalibrate_encoder_norms()  # the checkpoint is used in eval mode
         path = save_checkpoint(self.run_dir / MODEL_FILE, self.networks, self.card())
@@ -228,7 +241,9 @@ class Trainer:
 
     def resume(self) -> None:
         """Continue from ``run_dir``'s training state."""
-        info = load_training_state(self.run_dir / STATE_FILE, self.networks, self.optimizers)
+        info = load_training_state(
+            self.run_dir / STATE_FILE, self._trained_modules(), self.optimizers
+        )
         # The optimizer state brings back its saved hyper-parameters; the ones asked for now
         # (e.g. lower learning rates after a divergence) win.
         for optimizer in self.optimizers.values():
@@ -239,6 +254,33 @@ class Trainer:
         self.elapsed_before = float(info["elapsed"])
         self.started = time.time()
         self.last_validation = info.get("last_validation", {})
+
+    def initialise_from(self, path: str | Path) -> None:
+        """Start from the weights of a checkpoint (or a run folder's) for fine-tuning; it must
+        hold the architecture this run trains. Optimizers start afresh."""
+        path = checkpoint_path(path)
+        networks, _ = load_checkpoint(path)
+        differences = [
+            f"{field.name} {getattr(networks.config, field.name)} (run: "
+            f"{getattr(self.model_config, field.name)})"
+            for field in dataclasses.fields(ModelConfig)
+            if getattr(networks.config, field.name) != getattr(self.model_config, field.name)
+        ]
+        if differences:
+            raise CheckpointError(
+                f"{path}: holds a different model from the one this run trains: "
+                + ", ".join(differences)
+            )
+        self.networks.load_state_dict(networks.state_dict())
+
+    def _trained_modules(self) -> torch.nn.Module:
+        """What the training state stores: the networks and, when there is one, the teacher
+        (under ``teacher.``; checkpoints never hold it)."""
+        if self.teacher is None:
+            return self.networks
+        return torch.nn.ModuleDict(
+            {**dict(self.networks.named_children()), "teacher": self.teacher}
+        )
 
     def write_config(self) -> None:
         if self.is_main:
@@ -295,6 +337,7 @@ class Trainer:
             "generator": config.lr_generator,
             "discriminator": config.lr_discriminator,
             "encoder": config.lr_encoder,
+            "teacher": config.lr_encoder,
         }
         for name, optimizer in self.optimizers.items():
             for group in optimizer.param_groups:
@@ -433,9 +476,11 @@ class Trainer:
             loss_g = bce(scores, torch.ones(size, device=device))
             loss_e = torch.zeros((), device=device)
             if views is not None:
-                kl = -0.5 * (1 + log_variances - means**2 - log_variances.exp()).sum(-1).mean()
+                kl = _kl_divergence(means, log_variances)
                 recon = self._recon_loss(recon_logits, real)
                 loss_e = config.kl_weight * kl + config.recon_weight * recon
+                if self.teacher is not None:
+                    loss_e = loss_e + self._teacher_loss(real, labels, means, generator, logs)
                 if config.ssim_weight > 0:
                     ssim = ssim3d_torch(torch.sigmoid(recon_logits.float()), real).mean()
                     loss_e = loss_e + config.ssim_weight * (1 - ssim)
@@ -460,7 +505,7 @@ class Trainer:
                     )
                     accuracy_class = (class_logits.argmax(1) == labels).float().mean()
                     logs["class_accuracy"] = accuracy_class.item()
-        for name in ("generator", "encoder"):
+        for name in ("generator", "encoder", "teacher"):
             if name in self.optimizers:
                 self.optimizers[name].zero_grad(set_to_none=True)
         (loss_g + loss_e).backward()
@@ -469,6 +514,9 @@ class Trainer:
         if networks.encoder is not None:
             self._average_gradients(networks.encoder)
             self.optimizers["encoder"].step()
+        if self.teacher is not None:
+            self._average_gradients(self.teacher)
+            self.optimizers["teacher"].step()
         logs.update(
             loss_d=loss_d.item(),
             loss_g=loss_g.item(),
@@ -479,6 +527,29 @@ class Trainer:
         if views is not None:
             logs["loss_e"] = loss_e.item()
         return logs
+
+    def _teacher_loss(
+        self,
+        real: torch.Tensor,
+        labels: torch.Tensor | None,
+        image_means: torch.Tensor,
+        generator: torch.Generator,
+        logs: dict[str, float],
+    ) -> torch.Tensor:
+        """The voxel VAE's own loss (it and G autoencode the real shapes) plus the pull of
+        every view's mean (B, V, L) toward the teacher's mean for its shape, held fixed."""
+        config = self.config
+        mean, log_variance = self.teacher(real)  # (B, L) each
+        eps = torch.randn(mean.shape, generator=generator).to(self.device)
+        latent = mean + eps * torch.exp(0.5 * log_variance)
+        recon = self._recon_loss(self.networks.generator(latent, labels), real)
+        match = F.mse_loss(image_means, mean.detach()[:, None].expand_as(image_means))
+        logs.update(teacher_recon=recon.item(), latent_match=match.item())
+        return (
+            config.recon_weight * recon
+            + config.kl_weight * _kl_divergence(mean, log_variance)
+            + config.voxel_teacher_weight * match
+        )
 
     # -- validation -----------------------------------------------------------------------
 
@@ -590,3 +661,14 @@ class Trainer:
             if start == 0:
                 first = prediction[:4]
         return {name: np.concatenate(values) for name, values in results.items()}, first
+
+
+def checkpoint_path(path: str | Path) -> Path:
+    """A checkpoint file, or the one in a run folder."""
+    path = Path(path)
+    return path / MODEL_FILE if path.is_dir() else path
+
+
+def _kl_divergence(mean: torch.Tensor, log_variance: torch.Tensor) -> torch.Tensor:
+    """KL(N(mean, exp(log_variance)) || N(0, I)), summed over the latent, averaged over the rest."""
+    return -0.5 * (1 + log_variance - mean**2 - log_variance.exp()).sum(-1).mean()
