@@ -81,7 +81,7 @@ class Engine:
             class_names=tuple(model.class_names)
             or tuple(f"class {i}" for i in range(config.num_classes)),
             conditional=config.conditional,
-            has_encoder=config.has_encoder,
+            has_encoder=config.can_reconstruct,
             pool=config.pool,
             num_views=config.num_views,
             card=model.card,

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-MODEL_KINDS = ("gan", "vaegan", "multiview", "cvaegan")
+MODEL_KINDS = ("gan", "vaegan", "multiview", "cvaegan", "lgan")
 POOLING_METHODS = ("mean", "max", "lstm")
 ENCODER_ARCHITECTURES = ("paper", "light")
 RESOLUTIONS = (32, 64)
@@ -39,6 +39,11 @@ class ModelConfig:
     encoder_classifier
         cvaegan only: the encoder also predicts the class from the pooled latent, so a
         photo is decoded as the class it shows without asking the user.
+    lgan
+        The staged model: a shape autoencoder (``discriminator_widths`` size its 3D
+        encoder), a latent GAN on its latents, a frozen EfficientNet-Lite0 and a head that
+        predicts latent, class and camera from ``image_size`` px photos, and a bank of the
+        training shapes' latents and view features (``bank_*``) for retrieval and fitting.
     """
 
     kind: str = "gan"
@@ -56,6 +61,13 @@ class ModelConfig:
     num_views: int = 1
     pool: str = "mean"
     encoder_classifier: bool = False
+    # lgan (the staged recipe): l-GAN noise and width, image head width, retrieval bank size
+    noise_dim: int = 64
+    latent_gan_width: int = 256
+    head_width: int = 512
+    bank_shapes: int = 0
+    bank_views: int = 0
+    bank_feature_dim: int = 128
 
     def __post_init__(self) -> None:
         problems = list(self._problems())
@@ -78,11 +90,17 @@ class ModelConfig:
 
     @property
     def has_encoder(self) -> bool:
-        return self.kind != "gan"
+        """Whether the model has the end-to-end families' image encoder (3D-VAE-GAN)."""
+        return self.kind in ("vaegan", "multiview", "cvaegan")
+
+    @property
+    def can_reconstruct(self) -> bool:
+        """Whether the model turns photos into shapes (an image encoder or image head)."""
+        return self.has_encoder or self.kind == "lgan"
 
     @property
     def conditional(self) -> bool:
-        return self.kind == "cvaegan"
+        return self.kind == "cvaegan" or (self.kind == "lgan" and self.num_classes >= 2)
 
     @property
     def num_upsampling_layers(self) -> int:
@@ -106,12 +124,17 @@ class ModelConfig:
                 yield f"{name} must be in [0, 1), got {getattr(self, name)}"
         if self.kind == "cvaegan" and self.num_classes < 2:
             yield f"a cvaegan needs num_classes >= 2, got {self.num_classes}"
-        if self.kind != "cvaegan" and self.num_classes not in (0, 1):
-            yield f"num_classes is only used by cvaegan models, got {self.num_classes}"
+        if self.kind not in ("cvaegan", "lgan") and self.num_classes not in (0, 1):
+            yield f"num_classes is only used by cvaegan and lgan models, got {self.num_classes}"
         if self.encoder_classifier and self.kind != "cvaegan":
             yield "encoder_classifier needs a cvaegan model (it predicts the class to decode)"
         if self.pool not in POOLING_METHODS:
             yield f"pool {self.pool!r} is not one of {', '.join(POOLING_METHODS)}"
+        for name in ("noise_dim", "latent_gan_width", "head_width", "bank_feature_dim"):
+            if getattr(self, name) < 1:
+                yield f"{name} must be positive, got {getattr(self, name)}"
+        if self.bank_shapes < 0 or self.bank_views < 0:
+            yield "bank_shapes and bank_views must be >= 0"
         if self.num_views < 1:
             yield f"num_views must be >= 1, got {self.num_views}"
         if self.kind == "multiview" and self.num_views < 2:

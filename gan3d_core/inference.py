@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,20 @@ def load_model(path: str | os.PathLike | None = None, device: str = "auto") -> G
     return GanModel(networks, card, Path(path), resolved)
 
 
+@dataclass
+class ReconstructedLatent:
+    """What :meth:`GanModel.reconstruct_latent` found: the latent (L,), the class (None for
+    unconditional models), the preprocessed images the model saw, and for the staged model
+    the cameras (degrees, (V,) each) and the silhouettes' soft IoU after fitting."""
+
+    latent: np.ndarray
+    label: int | None
+    images: list[np.ndarray]
+    azimuths: np.ndarray | None = None
+    elevations: np.ndarray | None = None
+    silhouette_iou: float | None = None
+
+
 class GanModel:
     """A loaded model. Attributes: ``config``, ``resolution``, ``latent_dim``,
     ``class_names``, ``card`` (the model card dict), ``path`` and ``device``."""
@@ -67,7 +82,7 @@ class GanModel:
     def __init__(
         self, networks: GanNetworks, card: dict[str, Any], path: Path | None, device: torch.device
     ) -> None:
-        self.networks = networks.eval()
+        self.networks = networks.eval().requires_grad_(False)  # fitting needs latent grads only
         self.card = card
         self.path = path
         self.device = device
@@ -89,25 +104,43 @@ class GanModel:
     # -- latents -------------------------------------------------------------------------
 
     def sample_latents(
-        self, n: int, seed: int | None = 0, truncation: float | None = None
+        self,
+        n: int,
+        seed: int | None = 0,
+        truncation: float | None = None,
+        labels: Labels = None,
     ) -> np.ndarray:
-        """``n`` latents from N(0, I), float32 (n, latent_dim); same seed, same latents.
+        """``n`` random latents, float32 (n, latent_dim); same seed, same latents.
 
-        With ``truncation`` t, components beyond +-t are redrawn (the truncation trick):
-        smaller t gives more typical, less varied shapes.
+        GAN families draw them from N(0, I). The staged ``lgan`` model draws noise and maps
+        it through its latent GAN into the shape autoencoder's latent space, for the class
+        in ``labels`` when it is conditional. With ``truncation`` t, noise components beyond
+        +-t are redrawn (the truncation trick): smaller t gives more typical, less varied
+        shapes.
         """
         if n < 0:
             raise ValueError(f"n must be >= 0, got {n}")
         if truncation is not None and truncation <= 0:
             raise ValueError(f"truncation must be positive, got {truncation}")
+        sampler = getattr(self.networks, "latent_sampler", None)
+        width = self.latent_dim if sampler is None else self.config.noise_dim
         rng = np.random.default_rng(seed)
-        z = rng.standard_normal((n, self.latent_dim))
+        z = rng.standard_normal((n, width))
         if truncation is not None:
             outside = np.abs(z) > truncation
             while outside.any():
                 z[outside] = rng.standard_normal(int(outside.sum()))
                 outside = np.abs(z) > truncation
-        return z.astype(np.float32)
+        z = z.astype(np.float32)
+        if sampler is None:
+            if labels is not None and not self.config.conditional:
+                raise ValueError(
+                    f"this {self.config.kind} model is not conditional; it takes no labels"
+                )
+            return z
+        label_tensor = self._labels_tensor(labels, n)
+        with torch.inference_mode():
+            return sampler(torch.from_numpy(z).to(self.device), label_tensor).float().cpu().numpy()
 
     def label_index(self, label: int | str) -> int:
         """Class index from an index or a class name."""
@@ -212,12 +245,11 @@ class GanModel:
         Per-view latent means are combined with ``pool`` (default: what the model was
         trained with; mean and max work for every model, lstm only if it was trained so).
         """
-        if self.networks.encoder is None:
-            raise ValueError(
-                f"this {self.config.kind} model has no image encoder; reconstruction needs a "
-                "vaegan, multiview or cvaegan model"
-            )
-        images = images_to_array(self.preprocess(views))  # (V, 3, S, S)
+        return self.reconstruct_latent(views, pool).latent
+
+    def _encode_images(self, images: list[np.ndarray], pool: str | None) -> np.ndarray:
+        """The end-to-end families' encoder on preprocessed images, pooled."""
+        images = images_to_array(images)  # (V, 3, S, S)
         with torch.inference_mode():
             batch = torch.from_numpy(images)[None].to(self.device)  # (1, V, 3, S, S)
             means, _log_variances = self.networks.encoder(batch)  # (1, V, L)
@@ -227,11 +259,15 @@ class GanModel:
     def best_label(self, latent: np.ndarray) -> int:
         """For a conditional model: the class the encoder predicts from the latent or, for
         models trained without that predictor, the class whose decoding the discriminator
-        finds most real."""
+        finds most real; for the staged model, the class of the nearest training latent."""
         encoder = self.networks.encoder
         if encoder is not None and encoder.classifier is not None:
             with torch.inference_mode():
                 return int(encoder.classify(self._latents_tensor(latent)).argmax())
+        bank = getattr(self.networks, "bank", None)
+        if bank is not None and len(bank.latents):
+            distances = torch.cdist(self._latents_tensor(latent), bank.latents)  # (1, N)
+            return int(bank.labels[distances.argmin()])
         candidates = np.repeat(
             self._latents_tensor(latent).cpu().numpy(), self.config.num_classes, 0
         )
@@ -242,21 +278,125 @@ class GanModel:
             scores = self.networks.discriminator(voxels, torch.from_numpy(labels).to(self.device))
         return int(scores.argmax())
 
+    def reconstruct_latent(
+        self,
+        views: ImageSource | Sequence[ImageSource],
+        pool: str | None = None,
+        label: int | str | None = None,
+        refine: int | None = None,
+        progress: ProgressHook | None = None,
+        should_stop: StopHook | None = None,
+    ) -> ReconstructedLatent:
+        """The latent, class and cameras of ONE object seen in 1..N views: the one path that
+        the app, the CLI, evaluation and :meth:`reconstruct` all take.
+
+        Each view is preprocessed once (:meth:`preprocess`). End-to-end families encode the
+        views and pool their latents; conditional ones pick the class when not given. The
+        staged model predicts latent, class and camera with its image head, then (``refine``
+        steps, default from its model card; 0: off) fits the latent to the views'
+        silhouettes starting from the best of that prediction and retrieved training shapes.
+        """
+        if not self.config.can_reconstruct:
+            raise ValueError(
+                f"this {self.config.kind} model has no image encoder; reconstruction needs a "
+                "vaegan, multiview, cvaegan or lgan model"
+            )
+        images = self.preprocess(views)
+        if label is not None:
+            label = self.label_index(label)
+        if getattr(self.networks, "image_head", None) is None:
+            latent = self._encode_images(images, pool)
+            if self.config.conditional and label is None:
+                label = self.best_label(latent)
+            return ReconstructedLatent(latent, label, images)
+        return self._reconstruct_staged(images, pool, label, refine, progress, should_stop)
+
     def reconstruct(
         self,
         views: ImageSource | Sequence[ImageSource],
         pool: str | None = None,
         label: int | str | None = None,
+        refine: int | None = None,
+        progress: ProgressHook | None = None,
+        should_stop: StopHook | None = None,
     ) -> np.ndarray:
-        """Occupancy (R, R, R) of ONE object from 1..N views.
+        """Occupancy (R, R, R) of ONE object from 1..N views (see :meth:`reconstruct_latent`).
 
-        Conditional models decode with ``label``; without one, the class the discriminator
-        rates most real is used.
+        Conditional models decode with ``label``; without one, the model picks the class.
         """
-        latent = self.encode(views, pool)
+        result = self.reconstruct_latent(views, pool, label, refine, progress, should_stop)
+        return self.decode(result.latent[None], labels=result.label)[0]
+
+    def image_features(self, images: Sequence[np.ndarray]) -> torch.Tensor:
+        """Backbone features (V, 1280) of preprocessed uint8 images (staged model)."""
+        batch = torch.from_numpy(images_to_array(list(images))).to(self.device)  # (V, 3, S, S)
+        with torch.inference_mode():
+            return self.networks.image_backbone(batch)
+
+    def _reconstruct_staged(
+        self,
+        images: list[np.ndarray],
+        pool: str | None,
+        label: int | None,
+        refine: int | None,
+        progress: ProgressHook | None,
+        should_stop: StopHook | None,
+    ) -> ReconstructedLatent:
+        from gan3d_core.fitting import FitSettings, fit_to_silhouettes
+        from gan3d_core.models.latent import camera_angles
+        from gan3d_core.projection import image_mask
+
+        networks = self.networks
+        features = self.image_features(images)  # (V, 1280)
+        with torch.inference_mode():
+            outputs = networks.image_head(features)
+            probabilities = torch.softmax(outputs["class_logits"], dim=1).mean(0)  # (C,)
+            azimuths, elevations = camera_angles(outputs["camera"])  # (V,) each
+        method = pool or "mean"
+        if method not in ("mean", "max"):
+            raise ValueError(f"the staged model pools views by mean or max, got {method!r}")
+        per_view = outputs["latent"]  # (V, L)
+        latent = per_view.mean(0) if method == "mean" else per_view.amax(0)
         if self.config.conditional and label is None:
-            label = self.best_label(latent)
-        return self.decode(latent[None], labels=label)[0]
+            label = int(probabilities.argmax())
+        inference = self.card.get("inference", {})
+        steps = int(inference.get("refine_steps", 0) if refine is None else refine)
+        if steps < 0:
+            raise ValueError(f"refine must be >= 0 steps, got {steps}")
+        azimuths, elevations = azimuths.cpu().numpy(), elevations.cpu().numpy()
+        if steps == 0:
+            return ReconstructedLatent(latent.cpu().numpy(), label, images, azimuths, elevations)
+        count = int(inference.get("retrieval_candidates", 4))
+        bank = networks.bank
+        with torch.inference_mode():
+            shapes, cameras = bank.nearest_shapes(features, count, label)  # (K,), (K, V, 2)
+        candidates = torch.cat([latent[None], bank.latents[shapes]]).cpu().numpy()
+        candidate_azimuths = np.concatenate([azimuths[None], cameras[..., 0].cpu().numpy()])
+        candidate_elevations = np.concatenate([elevations[None], cameras[..., 1].cpu().numpy()])
+        labels = None if label is None else torch.tensor([label], device=self.device)
+        generator = networks.generator
+
+        def decoder(latents: torch.Tensor) -> torch.Tensor:
+            batch_labels = None if labels is None else labels.expand(len(latents))
+            logits = generator(latents.to(self.device), batch_labels)
+            return torch.sigmoid(logits.float())[:, 0].cpu()  # (K, R, R, R)
+
+        masks = np.stack([image_mask(image, FitSettings.mask_size) for image in images])
+        fitted = fit_to_silhouettes(
+            decoder,
+            candidates,
+            masks,
+            candidate_azimuths,
+            candidate_elevations,
+            bank.prior_mean.cpu().numpy(),
+            bank.prior_whitening.cpu().numpy(),
+            FitSettings(steps=steps),
+            progress,
+            should_stop,
+        )
+        return ReconstructedLatent(
+            fitted.latent, label, images, fitted.azimuths, fitted.elevations, fitted.silhouette_iou
+        )
 
     # -- exploration ---------------------------------------------------------------------
 

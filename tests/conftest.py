@@ -111,6 +111,12 @@ def synthetic_shapes(per_class: int = 6, resolution: int = 32, seed: int = 0):
     return np.stack(shapes).astype(np.uint8), np.array(labels, np.int64), ["box", "ball", "column"]
 
 
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    """A render and voxel cache shared by a test module's training runs."""
+    return tmp_path_factory.mktemp("cache")
+
+
 @pytest.fixture(scope="session")
 def synthetic_npz(tmp_path_factory) -> Path:
     voxels, labels, names = synthetic_shapes()

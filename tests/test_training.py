@@ -68,11 +68,6 @@ class Recorder(TrainerCallback):
         self.validations.append(metrics)
 
 
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("cache")
-
-
 @pytest.mark.parametrize("kind", ["gan", "vaegan", "multiview", "cvaegan"])
 def test_each_family_trains_and_writes_a_usable_checkpoint(kind, synthetic_npz, cache, tmp_path):
     from gan3d_core.training.callbacks import TensorBoardCallback

@@ -54,14 +54,18 @@ def ring_views(count: int = 12, elevation: float = 30.0, azimuth_offset: float =
 
 
 def jittered_views(count: int, rng: np.random.Generator) -> list[View]:
-    """Ring views with random azimuth, elevation, distance, light and colour offsets."""
+    """Ring views with random azimuth, elevation, distance, light and colour offsets.
+
+    Azimuths move up to half the ring's spacing either way (+-15 degrees for 12 views), so
+    over many shapes every azimuth is seen whatever the count."""
     views = []
+    azimuth_jitter = 180.0 / count
     for base in ring_views(count):
         grey = rng.uniform(0.45, 0.9)
         tint = rng.uniform(-0.12, 0.12, size=3)
         views.append(
             View(
-                azimuth=base.azimuth + rng.uniform(-15, 15),
+                azimuth=base.azimuth + rng.uniform(-azimuth_jitter, azimuth_jitter),
                 elevation=float(np.clip(base.elevation + rng.uniform(-20, 20), -5, 75)),
                 distance=CAMERA_DISTANCE * rng.uniform(0.9, 1.15),
                 light_intensity=rng.uniform(0.7, 1.2),

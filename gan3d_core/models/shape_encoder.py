@@ -1,0 +1,43 @@
+"""3D encoder of the shape autoencoder: occupancy grid -> latent (the 3D-GAN discriminator's
+layout, with the single realness logit replaced by the latent)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from gan3d_core.config import ModelConfig
+
+
+class ShapeEncoder(nn.Module):
+    """occupancy (B, 1, R, R, R) -> latent (B, latent_dim).
+
+    Conv3d (kernel 4, stride 2, padding 1) + BatchNorm + LeakyReLU(0.2) halve the grid down
+    to 4^3; a 4^3 convolution maps it to the latent. No pooling, no linear layer, like the
+    3D-GAN discriminator; the encoder is not conditioned on the class (the decoder is).
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        layers: list[nn.Module] = []
+        in_channels = 1
+        for index, width in enumerate(config.discriminator_widths):
+            layers.append(nn.Conv3d(in_channels, width, 4, stride=2, padding=1, bias=index == 0))
+            if index > 0:
+                layers.append(nn.BatchNorm3d(width))
+            layers.append(nn.LeakyReLU(0.2, inplace=True))
+            in_channels = width
+        layers.append(nn.Conv3d(in_channels, config.latent_dim, 4))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, voxels: torch.Tensor) -> torch.Tensor:
+        resolution = self.config.resolution
+        if voxels.ndim == 4:
+            voxels = voxels[:, None]  # (B, R, R, R) -> (B, 1, R, R, R)
+        if voxels.shape[1:] != (1, resolution, resolution, resolution):
+            raise ValueError(
+                f"voxels must have shape (B, 1, {resolution}, {resolution}, {resolution}), "
+                f"got {tuple(voxels.shape)}"
+            )
+        return self.layers(voxels).flatten(1)  # (B, L, 1, 1, 1) -> (B, L)

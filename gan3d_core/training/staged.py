@@ -1,0 +1,274 @@
+"""The staged recipe (``gan3d train --kind lgan``): each stage cheap on a CPU and resumable.
+
+1. shape autoencoder (:mod:`~gan3d_core.training.shape_autoencoder`): 3D encoder and the
+   3D-GAN generator as decoder, BCE + Dice;
+2. latent GAN (:mod:`~gan3d_core.training.latent_gan`) on the autoencoder's latents;
+3. image head (:mod:`~gan3d_core.training.image_head`) on frozen EfficientNet-Lite0
+   features of rendered views, predicting latent, class and camera;
+4. the retrieval bank and latent prior, then everything packed into one checkpoint. The
+   silhouette fitting that uses them runs at reconstruction time (:mod:`gan3d_core.fitting`).
+
+A run folder holds each stage's state file and log, the cached features and, once all
+stages are done, ``model.safetensors``. Running again resumes the first unfinished stage.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from gan3d_core.data.datasets import load_dataset, split_dataset
+from gan3d_core.io.atomic import write_bytes_atomic, write_npy_atomic
+from gan3d_core.io.checkpoint import save_checkpoint
+from gan3d_core.models import GanNetworks
+from gan3d_core.models.backbone import EfficientNetLite0, pretrained_lite0_state
+from gan3d_core.training.config import TrainConfig
+from gan3d_core.training.image_head import ImageHeadStage, backbone_features
+from gan3d_core.training.latent_gan import LatentGanStage
+from gan3d_core.training.shape_autoencoder import ShapeAutoencoderStage
+from gan3d_core.training.stages import StageResult, StageSchedule, run_stage
+from gan3d_core.training.trainer import CONFIG_FILE, MODEL_FILE
+
+STAGE_NAMES = ("autoencoder", "latent_gan", "image_head")
+ProgressHook = Callable[[float, str], None]
+StopHook = Callable[[], bool]
+# Evaluation's single view: between the training ring's azimuths (gan3d_core.evaluation).
+VALIDATION_AZIMUTH = 45.0
+VALIDATION_ELEVATION = 30.0
+
+
+def _stage_progress(progress: ProgressHook | None, offset: float, share: float):
+    if progress is None:
+        return None
+    return lambda fraction, message: progress(offset + share * fraction, message)
+
+
+def latent_prior(latents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean (L,) and whitening matrix (L, L) of a Gaussian fitted to latents (N, L):
+    (z - mean) @ whitening has identity covariance over them (ridge-regularised)."""
+    mean = latents.mean(0)
+    covariance = np.cov(latents.astype(np.float64), rowvar=False)
+    covariance += np.eye(len(mean)) * 1e-3 * np.trace(covariance) / len(mean)
+    values, vectors = np.linalg.eigh(covariance)
+    whitening = vectors @ np.diag(values**-0.5) @ vectors.T
+    return mean.astype(np.float32), whitening.astype(np.float32)
+
+
+def feature_pca(features: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean (F,) and the top ``dim`` principal directions (F, dim) of features (M, F)."""
+    mean = features.mean(0)
+    _, _, components = np.linalg.svd(features - mean, full_matrices=False)
+    return mean.astype(np.float32), components[:dim].T.astype(np.float32)
+
+
+def view_cameras(count: int, views: int, seed: int) -> np.ndarray:
+    """Azimuth and elevation (count * views, 2) of the jittered training views."""
+    from gan3d_core.data.render import shape_views
+
+    cameras = [
+        (view.azimuth % 360.0, view.elevation)
+        for index in range(count)
+        for view in shape_views(index, views, True, seed)
+    ]
+    return np.asarray(cameras, np.float32)
+
+
+def _cached_features(
+    path: Path, images: np.ndarray, backbone: torch.nn.Module, progress, should_stop
+) -> np.ndarray:
+    if path.is_file():
+        features = np.load(path, allow_pickle=False)
+        if features.shape == (len(images), 1280):
+            return features
+    features = backbone_features(backbone, images, progress=progress, should_stop=should_stop)
+    write_npy_atomic(path, features)
+    return features
+
+
+def train_staged(
+    config: TrainConfig,
+    run_dir: str | Path,
+    progress: ProgressHook | None = None,
+    should_stop: StopHook | None = None,
+    device: str = "auto",
+) -> tuple[Path | None, dict[str, StageResult]]:
+    """Run (or resume) every stage into ``run_dir``; the packed checkpoint's path (None when
+    stopped early) and each stage's result."""
+    from gan3d_core.data.render import cached_render_views
+    from gan3d_core.inference import resolve_device
+    from gan3d_core.training.run import default_cache_dir
+
+    device = resolve_device(device)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(run_dir / CONFIG_FILE, json.dumps(config.to_dict(), indent=2).encode())
+    cache = Path(config.cache_dir) if config.cache_dir else default_cache_dir()
+    dataset = load_dataset(config.data, config.resolution, cache_dir=cache / "voxels")
+    train, validation = split_dataset(
+        dataset, config.classes, config.limit, config.validation_fraction, config.split_seed
+    )
+    model_config = config.model_config(len(dataset.class_names))
+    schedule = dict(validate_every=config.validate_every, checkpoint_every=config.checkpoint_every)
+    results: dict[str, StageResult] = {}
+
+    # 1. shape autoencoder
+    autoencoder = ShapeAutoencoderStage(
+        model_config,
+        (train.voxels, train.labels),
+        (validation.voxels, validation.labels),
+        batch_size=config.batch_size,
+        learning_rate=config.lr_autoencoder,
+        dice_weight=config.dice_weight,
+        seed=config.seed,
+        device=device,
+    )
+    results["autoencoder"] = run_stage(
+        autoencoder,
+        run_dir,
+        StageSchedule(config.autoencoder_steps, **schedule),
+        _stage_progress(progress, 0.0, 0.6),
+        should_stop,
+    )
+    if results["autoencoder"].reason == "stopped":
+        return None, results
+    autoencoder.recalibrate()
+    train_latents = autoencoder.encode(train.voxels)
+    validation_latents = autoencoder.encode(validation.voxels)
+
+    # 2. latent GAN
+    latent_gan = LatentGanStage(
+        model_config,
+        (train_latents, train.labels),
+        (validation_latents, validation.labels),
+        learning_rate=config.lr_latent_gan,
+        seed=config.seed,
+    )
+    results["latent_gan"] = run_stage(
+        latent_gan,
+        run_dir,
+        StageSchedule(config.latent_gan_steps, validate_every=1000, checkpoint_every=1000),
+        _stage_progress(progress, 0.6, 0.05),
+        should_stop,
+    )
+    if results["latent_gan"].reason == "stopped":
+        return None, results
+
+    # 3. image head on cached backbone features of rendered views
+    size, views = config.image_size, config.rendered_views
+    train_images = cached_render_views(
+        train.voxels, cache / "views", views, size, jitter=True, seed=config.seed,
+        progress=_stage_progress(progress, 0.65, 0.1), should_stop=should_stop,
+    )  # fmt: skip
+    validation_images = cached_render_views(
+        validation.voxels, cache / "views", 1, size, azimuth_offset=VALIDATION_AZIMUTH,
+        progress=_stage_progress(progress, 0.75, 0.01), should_stop=should_stop,
+    )  # fmt: skip
+    backbone = EfficientNetLite0()
+    backbone.load_state_dict(pretrained_lite0_state())
+    train_features = _cached_features(
+        run_dir / "features_train.npy",
+        train_images.reshape(-1, size, size, 3),
+        backbone,
+        _stage_progress(progress, 0.76, 0.14),
+        should_stop,
+    )
+    validation_features = _cached_features(
+        run_dir / "features_validation.npy",
+        validation_images.reshape(-1, size, size, 3),
+        backbone,
+        _stage_progress(progress, 0.9, 0.02),
+        should_stop,
+    )
+    train_cameras = view_cameras(len(train), views, config.seed)
+    validation_cameras = np.tile(
+        np.float32([VALIDATION_AZIMUTH, VALIDATION_ELEVATION]), (len(validation), 1)
+    )
+    head = ImageHeadStage(
+        model_config,
+        (train_features, train_latents, train.labels, train_cameras),
+        (validation_features, validation_latents, validation.labels, validation_cameras,
+         validation.voxels),
+        decode=autoencoder.decode,
+        learning_rate=config.lr_head,
+        seed=config.seed,
+    )  # fmt: skip
+    results["image_head"] = run_stage(
+        head,
+        run_dir,
+        StageSchedule(config.head_steps, validate_every=500, checkpoint_every=500),
+        _stage_progress(progress, 0.92, 0.06),
+        should_stop,
+    )
+    if results["image_head"].reason == "stopped":
+        return None, results
+
+    # 4. bank, prior, pack
+    packed_config = dataclasses.replace(model_config, bank_shapes=len(train), bank_views=views)
+    networks = GanNetworks(packed_config)
+    networks.generator.load_state_dict(autoencoder.networks["generator"].state_dict())
+    networks.shape_encoder.load_state_dict(autoencoder.networks["shape_encoder"].state_dict())
+    networks.latent_sampler.load_state_dict(latent_gan.networks["latent_sampler"].state_dict())
+    networks.latent_critic.load_state_dict(latent_gan.networks["latent_critic"].state_dict())
+    networks.image_backbone.load_state_dict(backbone.state_dict())
+    networks.image_head.load_state_dict(head.head.state_dict())
+    feature_mean, feature_basis = feature_pca(train_features, config.bank_feature_dim)
+    prior_mean, prior_whitening = latent_prior(train_latents)
+    bank = networks.bank
+    with torch.no_grad():
+        bank.latents.copy_(torch.from_numpy(train_latents))
+        bank.labels.copy_(torch.from_numpy(train.labels))
+        bank.feature_mean.copy_(torch.from_numpy(feature_mean))
+        bank.feature_basis.copy_(torch.from_numpy(feature_basis))
+        bank.view_features.copy_(bank.project(torch.from_numpy(train_features)))
+        bank.view_cameras.copy_(torch.from_numpy(train_cameras))
+        bank.prior_mean.copy_(torch.from_numpy(prior_mean))
+        bank.prior_whitening.copy_(torch.from_numpy(prior_whitening))
+    path = save_checkpoint(
+        run_dir / MODEL_FILE, networks.eval(), staged_card(config, train, results, str(device))
+    )
+    if progress is not None:
+        progress(1.0, "packed the model")
+    return path, results
+
+
+def staged_card(
+    config: TrainConfig, train, results: dict[str, StageResult], device: str
+) -> dict[str, Any]:
+    counts = np.bincount(train.labels, minlength=len(train.class_names))
+    return {
+        "name": f"lgan {config.resolution}^3 (staged: autoencoder, latent GAN, image head)",
+        "class_names": list(train.class_names),
+        "training": {
+            "data": config.data,
+            "shapes": len(train),
+            "shapes_per_class": dict(zip(train.class_names, counts.tolist())),
+            "stages": {
+                name: {
+                    "steps": result.steps,
+                    "seconds": round(result.seconds, 1),
+                    "validation": result.validation,
+                }
+                for name, result in results.items()
+            },
+            "device": device,
+            "settings": config.to_dict(),
+        },
+        "inference": {
+            "refine_steps": config.refine_steps,
+            "retrieval_candidates": config.retrieval_candidates,
+        },
+        "metrics": {
+            "validation": {
+                f"{name}_{key}": value
+                for name, result in results.items()
+                for key, value in result.validation.items()
+                if key != "score" and not key.startswith("iou_class")
+            }
+        },
+    }

@@ -1,0 +1,185 @@
+"""A generic, resumable loop for the stages of the staged recipe (minGPT's habit: the loop
+logs, checkpoints and resumes; each stage module owns its networks and its loss).
+
+A stage saves ``<run_dir>/<name>.state.safetensors`` (weights, optimizer moments, step,
+validation history) every ``checkpoint_every`` steps and when stopped, and appends one JSON
+line per validation to ``<name>.log.jsonl``. Running a stage whose state file exists
+continues from its step; a finished stage returns at once. Every step seeds its own random
+generators from (seed, step), so a resumed stage continues exactly as if never stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from gan3d_core.training.state import load_training_state, save_training_state
+
+ProgressHook = Callable[[float, str], None]
+StopHook = Callable[[], bool]
+
+
+@dataclass(frozen=True)
+class StageSchedule:
+    """How long a stage trains and how often it validates and saves."""
+
+    steps: int
+    validate_every: int = 250
+    checkpoint_every: int = 100
+    # cosine: the learning rates fall to min_lr_fraction of their value by the last step
+    min_lr_fraction: float = 0.05
+
+    def lr_factor(self, step: int) -> float:
+        floor = self.min_lr_fraction
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * step / max(1, self.steps)))
+
+
+class TrainingStage(ABC):
+    """One stage: its networks (``modules``), optimizers with base rates, a step and a
+    validation figure. Subclasses never write files; :func:`run_stage` does."""
+
+    name: str = "stage"
+
+    def __init__(self) -> None:
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.base_rates: dict[str, float] = {}
+
+    @property
+    @abstractmethod
+    def modules(self) -> nn.Module:
+        """Everything the stage trains, saved in its state file."""
+
+    @abstractmethod
+    def train_step(self, step: int) -> dict[str, float]:
+        """One update from the batch of ``step`` (seeded by it); returns losses to log."""
+
+    @abstractmethod
+    def validate(self) -> dict[str, float]:
+        """Held-out figures; ``score`` is the one the stage is judged by."""
+
+    def set_lr_factor(self, factor: float) -> None:
+        for name, optimizer in self.optimizers.items():
+            for group in optimizer.param_groups:
+                group["lr"] = self.base_rates[name] * factor
+
+
+@dataclass
+class StageResult:
+    steps: int
+    seconds: float
+    validation: dict[str, float]
+    reason: str  # "finished", "stopped" or "already finished"
+
+
+def stage_state_path(run_dir: str | Path, name: str) -> Path:
+    return Path(run_dir) / f"{name}.state.safetensors"
+
+
+def load_stage(stage: TrainingStage, run_dir: str | Path) -> dict[str, Any] | None:
+    """Restore a stage's networks and optimizers from its state file; its info or None."""
+    path = stage_state_path(run_dir, stage.name)
+    if not path.is_file():
+        return None
+    return load_training_state(path, stage.modules, stage.optimizers)
+
+
+def run_stage(
+    stage: TrainingStage,
+    run_dir: str | Path,
+    schedule: StageSchedule,
+    progress: ProgressHook | None = None,
+    should_stop: StopHook | None = None,
+) -> StageResult:
+    """Train ``stage`` to ``schedule.steps``, resuming from its state file if there is one."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    info = load_stage(stage, run_dir) or {"step": 0, "elapsed": 0.0, "validation": {}}
+    step, elapsed_before = int(info["step"]), float(info["elapsed"])
+    validation: dict[str, float] = info.get("validation", {})
+    if step >= schedule.steps:
+        return StageResult(step, elapsed_before, validation, "already finished")
+    started = time.time()
+    log_path = run_dir / f"{stage.name}.log.jsonl"
+
+    def save() -> None:
+        state = {"step": step, "elapsed": elapsed_before + time.time() - started}
+        save_training_state(
+            stage_state_path(run_dir, stage.name),
+            stage.modules,
+            stage.optimizers,
+            state | {"validation": validation},
+        )
+
+    reason = "finished"
+    running: dict[str, list[float]] = {}
+    stage.modules.train()
+    while step < schedule.steps:
+        if should_stop is not None and should_stop():
+            reason = "stopped"
+            break
+        stage.set_lr_factor(schedule.lr_factor(step))
+        logs = stage.train_step(step)
+        bad = [key for key, value in logs.items() if not np.isfinite(value)]
+        if bad:
+            raise FloatingPointError(
+                f"{stage.name}: {bad[0]} became {logs[bad[0]]} at step {step + 1}; "
+                f"the last saved state in {run_dir} is kept"
+            )
+        step += 1
+        for key, value in logs.items():
+            running.setdefault(key, []).append(value)
+        if step % schedule.validate_every == 0 or step == schedule.steps:
+            stage.modules.eval()
+            with torch.no_grad():
+                validation = {k: round(float(v), 5) for k, v in stage.validate().items()}
+            stage.modules.train()
+            record = {
+                "step": step,
+                "seconds": round(elapsed_before + time.time() - started, 1),
+                "train": {k: round(float(np.mean(v)), 5) for k, v in running.items()},
+                "validation": validation,
+            }
+            running.clear()
+            with log_path.open("a") as log:
+                log.write(json.dumps(record) + "\n")
+        if step % schedule.checkpoint_every == 0 or step == schedule.steps:
+            save()
+        if progress is not None:
+            score = validation.get("score")
+            shown = f", validation {score:.3f}" if score is not None else ""
+            progress(step / schedule.steps, f"{stage.name}: step {step} of {schedule.steps}{shown}")
+    if reason == "stopped":
+        save()
+    stage.modules.eval()
+    return StageResult(step, elapsed_before + time.time() - started, validation, reason)
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(module: nn.Module, forward_batches: Iterable[Callable[[], Any]]) -> None:
+    """Re-estimate every BatchNorm's running statistics as a plain average over the given
+    forward passes (as ``torch.optim.swa_utils.update_bn``): the running averages trail
+    weights that Adam moves quickly, and eval-mode outputs suffer for it."""
+    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    was_training = module.training
+    momenta = {norm: norm.momentum for norm in norms}
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # cumulative average
+    module.train()
+    for forward in forward_batches:
+        forward()
+    for norm, momentum in momenta.items():
+        norm.momentum = momentum
+    module.train(was_training)
