@@ -91,8 +91,8 @@ class Engine:
 
     def random_state(self, seed: int, truncation: float | None, label: int | None) -> LatentState:
         model = self._require_model()
-        latent = model.sample_latents(1, seed=seed, truncation=truncation)[0]
         label = label if model.config.conditional else None
+        latent = model.sample_latents(1, seed=seed, truncation=truncation, labels=label)[0]
         return LatentState(latent, label, f"random, seed {seed}")
 
     def decode(self, state: LatentState) -> np.ndarray:
@@ -110,13 +110,24 @@ class Engine:
     def preprocess(self, images: Sequence) -> tuple[np.ndarray, ...]:
         return tuple(self._require_model().preprocess(list(images)))
 
-    def reconstruct(self, images: Sequence, pool: str | None, label: int | None) -> Reconstruction:
-        """Encode 1..N views of one object; conditional models pick the class when not given."""
+    def reconstruct(
+        self,
+        images: Sequence,
+        pool: str | None,
+        label: int | None,
+        refine: int | None = None,
+        progress: ProgressHook | None = None,
+        should_stop: StopHook | None = None,
+    ) -> Reconstruction:
+        """Encode 1..N views of one object; conditional models pick the class when not given;
+        the staged model fits ``refine`` steps to the silhouettes (None: its default)."""
         model = self._require_model()
-        inputs = self.preprocess(images)
-        latent = model.encode(list(inputs), pool=pool)
-        if model.config.conditional and label is None:
-            label = model.best_label(latent)
+        # The one reconstruction path the CLI and the API take too: each photo is
+        # preprocessed exactly once.
+        found = model.reconstruct_latent(
+            list(images), pool, label, refine, progress=progress, should_stop=should_stop
+        )
+        latent, label, inputs = found.latent, found.label, tuple(found.images)
         names = ", ".join(
             Path(str(i)).name if isinstance(i, (str, Path)) else "image" for i in images
         )

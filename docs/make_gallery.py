@@ -70,8 +70,9 @@ def main() -> None:
     rows = [header(f"Random samples per class ({model.card.get('name', 'model')})", width)]
     with ShapeRenderer(TILE) as renderer:
         for index, name in enumerate(model.class_names):
-            latents = model.sample_latents(args.samples, seed=args.seed + index)
-            rows.append(strip(name, tiles(renderer, model.decode(latents, labels=index)), width))
+            label = index if model.config.conditional else None
+            latents = model.sample_latents(args.samples, seed=args.seed + index, labels=label)
+            rows.append(strip(name, tiles(renderer, model.decode(latents, labels=label)), width))
         rows.append(header("Reconstructions from one view: input, result, true shape", width))
         rng = np.random.default_rng(args.seed)
         chosen = rng.choice(len(validation), 2 * args.reconstructions, replace=False)

@@ -6,6 +6,7 @@ Every function returns a JSON-ready dict with overall figures and a ``per_class`
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -116,7 +117,7 @@ def evaluate_reconstruction(
     photo; ``given`` decodes with the true class. With ``training_shapes``, the results add
     ``nearest_training_shape_iou`` (:func:`nearest_shape_iou`) for scale.
     """
-    if model.networks.encoder is None:
+    if not model.config.can_reconstruct:
         raise InputFileError(f"{model.path}: a {model.config.kind} model has no image encoder")
     if labels not in ("auto", "given"):
         raise ValueError(f"labels must be auto or given, got {labels!r}")
@@ -128,24 +129,41 @@ def evaluate_reconstruction(
 
     images = evaluation_views(dataset, views, model.config.image_size, cache_dir, stage(0.0, 0.5))
     predictions = np.empty(dataset.voxels.shape, np.float32)
+    predicted_labels = np.full(len(dataset), -1)
+    retrieved = np.full(len(dataset), -1)
+    can_retrieve = training_shapes is not None and _bank_matches(model, training_shapes)
+    started = time.perf_counter()
     for index in range(len(dataset)):
         label = None
         if model.config.conditional and labels == "given":
             label = int(dataset.labels[index])
-        predictions[index] = model.reconstruct(list(images[index]), pool=pool, label=label)
+        found = model.reconstruct_latent(list(images[index]), pool=pool, label=label)
+        predictions[index] = model.decode(found.latent[None], labels=found.label)[0]
+        if found.label is not None:
+            predicted_labels[index] = found.label
+        if can_retrieve:
+            shapes, _ = model.networks.bank.nearest_shapes(model.image_features(found.images), 1)
+            retrieved[index] = int(shapes[0])
         if progress is not None:
             progress(
                 0.5 + 0.5 * (index + 1) / len(dataset),
                 f"reconstructed {index + 1} of {len(dataset)}",
             )
+    seconds = (time.perf_counter() - started) / max(1, len(dataset))
     targets = dataset.voxels.astype(np.float32)
     values = {
         "iou": iou(predictions, targets),
         "iou@0.4": iou(predictions, targets, threshold=0.4),
         "ssim": ssim3d(predictions, targets),
     }
+    if model.config.conditional and labels == "auto":
+        values["class_accuracy"] = (predicted_labels == dataset.labels).astype(np.float64)
     if training_shapes is not None:
         values["nearest_training_shape_iou"] = nearest_shape_iou(dataset, training_shapes)
+        values["class_average_iou"] = iou(class_average_shapes(dataset, training_shapes), targets)
+        if can_retrieve:
+            retrieval = training_shapes.voxels[retrieved].astype(np.float32)
+            values["retrieval_iou"] = iou(retrieval, targets)
     return {
         "task": "recon",
         "n": len(dataset),
@@ -153,8 +171,33 @@ def evaluate_reconstruction(
         "pool": pool or model.config.pool,
         "labels": labels if model.config.conditional else "none",
         **{key: _mean(v) for key, v in values.items()},
+        "seconds_per_shape": round(seconds, 3),
         "per_class": _per_class(dataset, values),
     }
+
+
+def class_average_shapes(dataset: VoxelDataset, reference: VoxelDataset) -> np.ndarray:
+    """For each shape, the mean occupancy (R, R, R) of the ``reference`` shapes of its class
+    (an empty grid where the reference has none): the baseline that uses no image at all.
+    Thresholded at 0.5, it is the class's average shape."""
+    out = np.zeros(dataset.voxels.shape, np.float32)
+    for index, name in enumerate(dataset.class_names):
+        members = dataset.labels == index
+        if name in reference.class_names and members.any():
+            pool = reference.voxels[reference.labels == reference.class_names.index(name)]
+            if len(pool):
+                out[members] = pool.mean(axis=0, dtype=np.float32)
+    return out
+
+
+def _bank_matches(model: GanModel, training_shapes: VoxelDataset) -> bool:
+    """Whether the model's retrieval bank indexes exactly these training shapes (the same
+    split), so that retrieval by image features can be scored with their voxels."""
+    bank = getattr(model.networks, "bank", None)
+    return bank is not None and bool(
+        len(bank.labels) == len(training_shapes)
+        and np.array_equal(bank.labels.cpu().numpy(), training_shapes.labels)
+    )
 
 
 def evaluate_generation(
@@ -169,8 +212,9 @@ def evaluate_generation(
             if len(reference) < 2:
                 continue
             count = samples_per_class or len(reference)
-            latents = model.sample_latents(count, seed=seed + index)
-            groups[name] = (model.decode(latents, labels=model.label_index(name)), reference)
+            label = model.label_index(name)
+            latents = model.sample_latents(count, seed=seed + index, labels=label)
+            groups[name] = (model.decode(latents, labels=label), reference)
     else:
         count = samples_per_class or len(dataset)
         groups["all"] = (model.decode(model.sample_latents(count, seed=seed)), dataset.voxels)
@@ -199,6 +243,8 @@ def discriminator_features(model: GanModel, voxels: np.ndarray, batch_size: int 
     the true label is never used.
     """
     discriminator = model.networks.discriminator
+    if discriminator is None:  # the staged model: its shape encoder's features instead
+        return shape_encoder_features(model, voxels, batch_size)
     class_count = model.config.num_classes if model.config.conditional else 1
     features = []
     for start in range(0, len(voxels), batch_size):
@@ -214,6 +260,23 @@ def discriminator_features(model: GanModel, voxels: np.ndarray, batch_size: int 
             pooled = torch.cat([F.adaptive_max_pool3d(a, 2).flatten(1) for a in layers], dim=1)
             total = pooled if total is None else total + pooled
         features.append((total / class_count).float().cpu().numpy())
+    return np.concatenate(features)
+
+
+@torch.inference_mode()
+def shape_encoder_features(model: GanModel, voxels: np.ndarray, batch_size: int = 32) -> np.ndarray:
+    """The staged model's counterpart of :func:`discriminator_features`: every hidden layer
+    of its 3D shape encoder after the first, max-pooled to 2^3, and the latent -> (N, F)."""
+    features = []
+    for start in range(0, len(voxels), batch_size):
+        x = torch.from_numpy(np.asarray(voxels[start : start + batch_size], np.float32))
+        x = x[:, None].to(model.device)  # (B, 1, R, R, R)
+        pooled = []
+        for layer in model.networks.shape_encoder.layers:
+            x = layer(x)
+            if isinstance(layer, torch.nn.LeakyReLU):
+                pooled.append(F.adaptive_max_pool3d(x, 2).flatten(1))
+        features.append(torch.cat([*pooled[1:], x.flatten(1)], dim=1).float().cpu().numpy())
     return np.concatenate(features)
 
 

@@ -56,6 +56,31 @@ class FitResult:
     start_iou: float
 
 
+class _Adam:
+    """Adam (Kingma & Ba 2015) for a few tensors, each with its own rate. Not torch.optim:
+    constructing one of those imports TorchDynamo, seconds of start-up for a first photo."""
+
+    def __init__(self, tensors: list[tuple[torch.Tensor, float]], betas=(0.9, 0.999)) -> None:
+        self.tensors = tensors
+        self.betas = betas
+        self.moments = [(torch.zeros_like(t), torch.zeros_like(t)) for t, _ in tensors]
+        self.steps = 0
+
+    @torch.no_grad()
+    def step(self) -> None:
+        self.steps += 1
+        beta1, beta2 = self.betas
+        for (tensor, rate), (first, second) in zip(self.tensors, self.moments):
+            if tensor.grad is None:
+                continue
+            first.mul_(beta1).add_(tensor.grad, alpha=1 - beta1)
+            second.mul_(beta2).addcmul_(tensor.grad, tensor.grad, value=1 - beta2)
+            corrected_first = first / (1 - beta1**self.steps)
+            corrected_second = second / (1 - beta2**self.steps)
+            tensor.sub_(rate * corrected_first / (corrected_second.sqrt() + 1e-8))
+            tensor.grad = None
+
+
 def _resized_masks(masks: np.ndarray, size: int) -> torch.Tensor:
     tensor = torch.from_numpy(np.asarray(masks, np.float32))[:, None]  # (V, 1, S, S)
     return torch.nn.functional.interpolate(tensor, size=(size, size), mode="area")[:, 0]
@@ -141,10 +166,11 @@ def fit_to_silhouettes(
         latent.requires_grad_(True)
         azimuth.requires_grad_(True)
         elevation.requires_grad_(True)
-        optimizer = torch.optim.Adam(
+        optimizer = _Adam(
             [
-                {"params": [latent], "lr": settings.learning_rate},
-                {"params": [azimuth, elevation], "lr": settings.camera_learning_rate},
+                (latent, settings.learning_rate),
+                (azimuth, settings.camera_learning_rate),
+                (elevation, settings.camera_learning_rate),
             ]
         )
         for step in range(settings.steps + 1):
@@ -166,7 +192,6 @@ def fit_to_silhouettes(
                 break  # the last step only scores
             prior = (((latent - mean) @ whitening) ** 2).mean()
             loss = 1.0 - overlap + settings.prior_weight * prior
-            optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             if progress is not None:

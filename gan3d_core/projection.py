@@ -140,11 +140,18 @@ def silhouettes(
     )  # (B, H, W, 3)
     depths = torch.linspace(-BOUNDING_RADIUS, BOUNDING_RADIUS, samples)
     along = distance[:, None] + depths[None]  # (B, T): across the sphere around the centre
-    points = origin[:, None, None, None] + (
-        directions[:, :, :, None] * along[:, None, None, :, None]
-    )  # (B, H, W, T, 3) in unit-size world coordinates
-    indices = points * sizes[:, None, None, None, None] + centres[:, None, None, None]
-    grid = (indices / (resolution - 1) * 2.0 - 1.0).flip(-1)  # grid_sample: (z, y, x)
+    # World point p = origin + t * direction maps to grid_sample's [-1, 1] coordinates as
+    # p * scale + offset; fold that into the ray so the (B, H, W, T, 3) grid is one
+    # multiply-add. grid_sample wants (z, y, x) for a (B, 1, X, Y, Z) input.
+    scale = (sizes * 2.0 / (resolution - 1))[:, None]  # (B, 1)
+    offset = centres * 2.0 / (resolution - 1) - 1.0  # (B, 3)
+    ray_origin = (origin * scale + offset).flip(-1)  # (B, 3)
+    ray_direction = (directions * scale[:, :, None, None]).flip(-1)  # (B, H, W, 3)
+    grid = torch.addcmul(
+        ray_origin[:, None, None, None],
+        ray_direction[:, :, :, None],
+        along[:, None, None, :, None],
+    )  # (B, H, W, T, 3)
     occupancy = F.grid_sample(
         voxels[:, None].float(), grid, mode="bilinear", padding_mode="zeros", align_corners=True
     )  # (B, 1, H, W, T)

@@ -1,0 +1,154 @@
+"""Speed and peak memory of each stage of the staged recipe, and of a reconstruction.
+
+    python benchmarks/bench_staged.py [CKPT] [--steps 5] [--json benchmarks/results/staged.json]
+
+Every case runs in a fresh process, so its peak resident memory is its own. Training
+stages use the bundled recipe's sizes (modelnet10-lgan-32) on random data of the same
+shapes; reconstruction uses a real model (default: the bundled one) on a rendered held-out
+view of a ModelNet chair, with and without silhouette fitting, from one view and from five.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import platform
+import resource
+import time
+
+from report import write_report
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+
+
+def _recipe_config():
+    from gan3d_core.training.config import TrainConfig, load_recipe
+
+    return TrainConfig.from_dict(load_recipe("modelnet10-lgan-32")).model_config(10)
+
+
+def _timed(step, steps: int) -> float:
+    step(0)  # warm-up
+    started = time.perf_counter()
+    for index in range(1, steps + 1):
+        step(index)
+    return (time.perf_counter() - started) / steps
+
+
+def bench_autoencoder(steps: int) -> dict:
+    import numpy as np
+
+    from gan3d_core.training.shape_autoencoder import ShapeAutoencoderStage
+
+    rng = np.random.default_rng(0)
+    voxels = (rng.random((64, 32, 32, 32)) < 0.1).astype(np.uint8)
+    labels = rng.integers(0, 10, 64)
+    stage = ShapeAutoencoderStage(_recipe_config(), (voxels, labels), (voxels[:8], labels[:8]))
+    return {"seconds_per_step": _timed(stage.train_step, steps), "batch": stage.batch_size}
+
+
+def bench_latent_gan(steps: int) -> dict:
+    import numpy as np
+
+    from gan3d_core.training.latent_gan import LatentGanStage
+
+    rng = np.random.default_rng(0)
+    latents = rng.standard_normal((3569, 128)).astype(np.float32)
+    labels = rng.integers(0, 10, 3569)
+    stage = LatentGanStage(_recipe_config(), (latents, labels), (latents[:100], labels[:100]))
+    return {"seconds_per_step": _timed(stage.train_step, steps * 20), "batch": stage.batch_size}
+
+
+def bench_features(steps: int) -> dict:
+    import numpy as np
+
+    from gan3d_core.models.backbone import EfficientNetLite0
+    from gan3d_core.training.image_head import backbone_features
+
+    images = np.random.default_rng(0).integers(0, 255, (64, 128, 128, 3), dtype=np.uint8)
+    backbone = EfficientNetLite0()
+    per_batch = _timed(lambda _: backbone_features(backbone, images), max(1, steps // 2))
+    return {"images_per_second": len(images) / per_batch, "image_size": 128}
+
+
+def bench_projection(steps: int) -> dict:
+    import torch
+
+    from gan3d_core.projection import silhouettes
+
+    voxels = (torch.rand(1, 32, 32, 32) < 0.2).float().requires_grad_(True)
+    azimuth, elevation = torch.tensor([45.0]), torch.tensor([30.0])
+
+    def forward_backward(_):
+        silhouettes(voxels, azimuth, elevation, output_size=48, samples=48).sum().backward()
+
+    return {"seconds_per_silhouette_with_gradient": _timed(forward_backward, steps * 4)}
+
+
+def bench_reconstruction(checkpoint: str | None, steps: int) -> dict:
+    from gan3d_core import load_model
+    from gan3d_core.data.datasets import load_dataset, split_dataset
+    from gan3d_core.data.render import ShapeRenderer, ring_views
+
+    model = load_model(checkpoint, device="cpu")
+    data = load_dataset("../shared/data/modelnet10/modelnet10_train_32.npz", 32)
+    _, validation = split_dataset(data, None, None, 0.1, 0)
+    chair = validation.voxels[validation.labels == validation.class_names.index("chair")][0]
+    with ShapeRenderer(model.config.image_size) as renderer:
+        views = list(renderer.render(chair, ring_views(5, azimuth_offset=45.0)))
+    result = {}
+    for name, inputs, refine in [
+        ("one_view_no_fitting", views[:1], 0),
+        ("one_view", views[:1], None),
+        ("five_views", views, None),
+    ]:
+        if refine == 0 and model.config.kind != "lgan":
+            continue
+        options = {} if model.config.kind != "lgan" else {"refine": refine}
+        result[f"{name}_seconds"] = _timed(
+            lambda _, inputs=inputs, options=options: model.reconstruct(inputs, **options),
+            max(1, steps // 2),
+        )
+    return result
+
+
+CASES = {
+    "autoencoder step": bench_autoencoder,
+    "latent GAN step": bench_latent_gan,
+    "backbone features": bench_features,
+    "silhouette": bench_projection,
+}
+
+
+def _run(job) -> dict:
+    function, arguments = job
+    row = function(*arguments)
+    row["peak_rss_mb"] = round(_peak_mb())
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("checkpoint", nargs="?", help="model for reconstruction (default: bundled)")
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--json", default="benchmarks/results/staged.json")
+    args = parser.parse_args()
+    jobs = {name: (function, (args.steps,)) for name, function in CASES.items()}
+    jobs["reconstruction"] = (bench_reconstruction, (args.checkpoint, args.steps))
+    rows = {}
+    context = multiprocessing.get_context("spawn")
+    for name, job in jobs.items():
+        with context.Pool(1) as pool:
+            row = pool.apply(_run, (job,))
+        rows[name] = row
+        shown = ", ".join(
+            f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()
+        )
+        print(f"{name}: {shown}", flush=True)
+    write_report(args.json, {"machine": {"cpu": platform.processor()}, "rows": rows})
+
+
+if __name__ == "__main__":
+    main()
