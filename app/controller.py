@@ -86,17 +86,25 @@ class Controller(QObject):
         self.worker.submit("random", self.engine.random_state, seed, truncation, label)
 
     def reconstruct(
-        self, images: Sequence, pool: str | None = None, label: int | None = None
+        self,
+        images: Sequence,
+        pool: str | None = None,
+        label: int | None = None,
+        refine: int | None = None,
     ) -> None:
         info = self.session.model
         if info is None:
             self.error.emit("Open a model first")
             return
         if not info.has_encoder:
-            self.error.emit(f"This {info.kind} model has no image encoder; open a VAE-GAN model")
+            self.error.emit(
+                f"This {info.kind} model has no image encoder; open a VAE-GAN or staged model"
+            )
             return
         self.status.emit(f"Reconstructing from {len(images)} image(s)...")
-        self.worker.submit("reconstruct", self.engine.reconstruct, list(images), pool, label)
+        self.worker.submit(
+            "reconstruct", self.engine.reconstruct, list(images), pool, label, refine
+        )
 
     def export(self, path: str | Path, options: ExportOptions) -> None:
         shown = self.viewport.shown

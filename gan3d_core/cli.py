@@ -60,12 +60,16 @@ def progress_bar(description: str, total: int = 1000) -> Iterator[Callable[[floa
         bar.close()
 
 
-def _decode(model, latents: np.ndarray, class_name: str | None) -> np.ndarray:
-    """Decode with a progress bar; a conditional model needs --class."""
+def _require_class(model, class_name: str | None) -> None:
     if model.config.conditional and class_name is None:
         raise InputFileError(
             f"{model.path}: conditional model, choose --class from {', '.join(model.class_names)}"
         )
+
+
+def _decode(model, latents: np.ndarray, class_name: str | None) -> np.ndarray:
+    """Decode with a progress bar; a conditional model needs --class."""
+    _require_class(model, class_name)
     with progress_bar("decoding") as progress:
         return model.decode(latents, labels=class_name, progress=progress)
 
@@ -211,7 +215,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
     options = _export_options(args)
     directory = _output_dir(args.output)
     model = _load_model(args)
-    latents = model.sample_latents(args.n, seed=args.seed, truncation=args.truncation)
+    _require_class(model, args.class_name)
+    latents = model.sample_latents(
+        args.n, seed=args.seed, truncation=args.truncation, labels=args.class_name
+    )
     shapes = _decode(model, latents, args.class_name)
     prefix = f"sample_{args.class_name}_" if args.class_name else "sample_"
     paths = [directory / f"{prefix}{args.seed}_{i:03d}.{args.format}" for i in range(args.n)]
@@ -229,8 +236,14 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
 
     export_format(args.output)
     options = _export_options(args)
+    if args.refine is not None and args.refine < 0:
+        raise InputFileError(f"--refine must be >= 0 steps, got {args.refine}")
     model = _load_model(args)
-    shape = model.reconstruct(args.images, pool=args.pool, label=args.class_name)
+    with progress_bar("reconstructing") as progress:
+        shape = model.reconstruct(
+            args.images, pool=args.pool, label=args.class_name, refine=args.refine,
+            progress=progress,
+        )  # fmt: skip
     print(export_shape(shape, args.output, options))
     return 0
 
@@ -244,7 +257,10 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     directory = _output_dir(args.output)
     model = _load_model(args)
     if args.seeds is not None:
-        start, end = (model.sample_latents(1, seed=seed)[0] for seed in args.seeds)
+        _require_class(model, args.class_name)
+        start, end = (
+            model.sample_latents(1, seed=seed, labels=args.class_name)[0] for seed in args.seeds
+        )
     else:
         start, end = (_load_latent(path, model.latent_dim) for path in args.latents)
     latents = interpolate(start, end, args.steps, method=args.method)
@@ -385,6 +401,13 @@ def build_parser() -> argparse.ArgumentParser:
         dest="class_name",
         metavar="NAME",
         help="class for conditional models (default: the most plausible)",
+    )
+    reconstruct.add_argument(
+        "--refine",
+        type=int,
+        metavar="STEPS",
+        help="staged (lgan) models: steps fitting the shape to the photos' silhouettes "
+        "(default: the model card's; 0: off)",
     )
     _add_export_options(reconstruct)
     reconstruct.set_defaults(func=cmd_reconstruct)

@@ -38,6 +38,11 @@ def tiny_networks(kind: str = "gan", seed: int = 0, **overrides) -> GanNetworks:
         settings.update(num_classes=len(CLASS_NAMES), label_embedding_dim=4)
     if kind == "multiview":
         settings.update(num_views=3, pool="lstm")
+    if kind == "lgan":
+        settings.update(
+            num_classes=len(CLASS_NAMES), label_embedding_dim=4, noise_dim=4,
+            latent_gan_width=8, head_width=8, bank_shapes=4, bank_views=2, bank_feature_dim=4,
+        )  # fmt: skip
     settings.update(overrides)
     torch.manual_seed(seed)
     networks = GanNetworks(ModelConfig(**settings))
@@ -55,8 +60,10 @@ def tiny_networks(kind: str = "gan", seed: int = 0, **overrides) -> GanNetworks:
 def _checkpoint(tmp_path_factory, kind: str) -> Path:
     path = tmp_path_factory.mktemp("models") / f"tiny_{kind}.safetensors"
     card = {"name": f"tiny {kind}", "training": {"data": "none (random weights)"}}
-    if kind == "cvaegan":
+    if kind in ("cvaegan", "lgan"):
         card["class_names"] = CLASS_NAMES
+    if kind == "lgan":
+        card["inference"] = {"refine_steps": 2, "retrieval_candidates": 2}
     save_checkpoint(path, tiny_networks(kind), card)
     return path
 
@@ -69,6 +76,12 @@ def gan_checkpoint(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def cvaegan_checkpoint(tmp_path_factory) -> Path:
     return _checkpoint(tmp_path_factory, "cvaegan")
+
+
+@pytest.fixture(scope="session")
+def lgan_checkpoint(tmp_path_factory) -> Path:
+    """A staged model with random weights (its bank of 4 shapes included)."""
+    return _checkpoint(tmp_path_factory, "lgan")
 
 
 @pytest.fixture(scope="session")

@@ -118,3 +118,44 @@ def test_staged_recipe_trains_packs_samples_and_reconstructs(
     assert model.reconstruct(list(views), refine=0).shape == (32, 32, 32)
     for name in ("autoencoder", "latent_gan", "image_head"):
         assert stage_state_path(run, name).is_file()
+
+
+def test_class_average_baseline_on_hand_made_shapes():
+    from gan3d_core.data.datasets import VoxelDataset
+    from gan3d_core.evaluation import class_average_shapes
+
+    grids = np.zeros((4, 4, 4, 4), np.uint8)
+    grids[0, 0] = 1  # class a: one slab ...
+    grids[1, :2] = 1  # ... and a thicker one: the mean is 1 on slab 0, 0.5 on slab 1
+    grids[2, 3] = 1  # class b
+    reference = VoxelDataset(grids[:3], np.array([0, 0, 1]), ["a", "b", "c"])
+    queries = VoxelDataset(grids[[3, 0, 2]], np.array([2, 0, 1]), ["a", "b", "c"])
+    averages = class_average_shapes(queries, reference)
+    assert np.array_equal(averages[0], np.zeros((4, 4, 4)))  # no class c shape to average
+    expected = np.zeros((4, 4, 4), np.float32)
+    expected[0], expected[1] = 1.0, 0.5
+    assert np.array_equal(averages[1], expected)
+    assert np.array_equal(averages[2], grids[2].astype(np.float32))
+
+
+def test_retrieval_bank_finds_the_shape_whose_views_match():
+    from gan3d_core.models.latent import RetrievalBank
+
+    config = ModelConfig(**(tiny_config().to_dict() | {"bank_shapes": 3, "bank_views": 2}))
+    bank = RetrievalBank(config)
+    basis = torch.zeros(1280, config.bank_feature_dim)
+    basis[:3, :3] = torch.eye(3)
+    bank.feature_basis.copy_(basis)
+    codes = torch.zeros(6, config.bank_feature_dim)
+    codes[[0, 1, 2, 3, 4, 5], [0, 1, 1, 2, 2, 0]] = 1.0  # shape k's views: codes 2k and 2k+1
+    bank.view_features.copy_(codes)
+    bank.view_cameras.copy_(torch.arange(12, dtype=torch.float32).view(6, 2))
+    bank.labels.copy_(torch.tensor([0, 1, 1]))
+    query = torch.zeros(2, 1280)
+    query[0, 2] = 1.0  # seen like shape 1's second view and shape 2's first
+    query[1, 0] = 1.0  # like shape 0's first view and shape 2's second
+    shapes, cameras = bank.nearest_shapes(query, 1)
+    assert shapes.tolist() == [2]  # the only shape matching both views
+    assert cameras[0].tolist() == [[8.0, 9.0], [10.0, 11.0]]  # its views 4 and 5
+    shapes, _ = bank.nearest_shapes(query[:1], 3, label=0)
+    assert shapes[0].item() == 0  # the best of class 0, though a poor match

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -55,9 +56,9 @@ class DropZone(QLabel):
 
 
 class ReconstructPanel(QWidget):
-    """Emits ``reconstruct_requested(paths, pool, label or None)``."""
+    """Emits ``reconstruct_requested(paths, pool, label or None, refine steps or None)``."""
 
-    reconstruct_requested = Signal(list, object, object)
+    reconstruct_requested = Signal(list, object, object, object)
 
     def __init__(self, session: Session, parent=None) -> None:
         super().__init__(parent)
@@ -66,11 +67,21 @@ class ReconstructPanel(QWidget):
         self.open_button = QPushButton("Open images…")
         self.pool_box = QComboBox()
         self.class_box = QComboBox()
+        # Staged models fit the shape to the photos' silhouettes; -1 shows "model default".
+        self.refine_box = QSpinBox()
+        self.refine_box.setRange(-1, 200)
+        self.refine_box.setSpecialValueText("model default")
+        self.refine_box.setValue(-1)
+        self.refine_box.setSuffix(" steps")
+        self.refine_box.setToolTip(
+            "Steps fitting the shape to the photos' outlines (0: off); more is slower"
+        )
         self.thumbnails = QHBoxLayout()
         self.thumbnail_labels: list[QLabel] = []
         form = QFormLayout()
         form.addRow("Combine views", self.pool_box)
         form.addRow("Class", self.class_box)
+        form.addRow("Fit to outline", self.refine_box)
         layout = QVBoxLayout(self)
         layout.addWidget(self.drop_zone)
         layout.addWidget(self.open_button)
@@ -99,15 +110,21 @@ class ReconstructPanel(QWidget):
         if info.conditional:
             self.class_box.addItems(list(info.class_names))
         self.class_box.setEnabled(info.conditional)
+        self.refine_box.setEnabled(info.kind == "lgan")
 
     @property
     def label(self) -> int | None:
         index = self.class_box.currentIndex()
         return index - 1 if index > 0 else None
 
+    @property
+    def refine(self) -> int | None:
+        value = self.refine_box.value()
+        return value if value >= 0 and self.refine_box.isEnabled() else None
+
     def request(self, paths: list) -> None:
         self.reconstruct_requested.emit(
-            [Path(p) for p in paths], self.pool_box.currentText() or None, self.label
+            [Path(p) for p in paths], self.pool_box.currentText() or None, self.label, self.refine
         )
 
     def show_inputs(self, images: tuple) -> None:

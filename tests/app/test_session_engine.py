@@ -134,3 +134,28 @@ def test_bad_session_files_change_nothing(engine, tmp_path):
         with pytest.raises(ValueError):
             session.restore(data)
         assert (session.history, session.history_index, session.view) == before
+
+
+@pytest.mark.parametrize("fixture", ["cvaegan_checkpoint", "lgan_checkpoint"])
+def test_app_cli_and_api_reconstruct_a_photo_the_same_way(request, fixture, tmp_path):
+    """One path per user action: the engine, `gan3d reconstruct` and the Python API give
+    the same latent, class and shape for the same file (each photo preprocessed once)."""
+    from PIL import Image
+
+    from gan3d_core import load_model
+    from gan3d_core.cli import main
+
+    checkpoint = request.getfixturevalue(fixture)
+    photo = tmp_path / "photo.png"
+    Image.fromarray(object_photo()).save(photo)
+    engine = Engine()
+    engine.load(checkpoint, device="cpu")
+    from_app = engine.reconstruct([photo], pool=None, label=None).state
+    model = load_model(checkpoint, device="cpu")
+    from_api = model.reconstruct_latent([photo])
+    assert np.array_equal(from_app.latent, from_api.latent)
+    assert from_app.label == from_api.label
+    out = tmp_path / "shape.npy"
+    assert main(["reconstruct", "--model", str(checkpoint), str(photo), "-o", str(out)]) == 0
+    expected = model.decode(from_api.latent[None], labels=from_api.label)[0]
+    assert np.array_equal(np.load(out), expected)

@@ -75,6 +75,29 @@ def test_dropped_photo_reconstructs_and_changes_the_view(
     assert len(window.reconstruct_panel.thumbnail_labels) == 1  # what the encoder saw
 
 
+def test_staged_model_fits_a_photo_with_the_panel_s_outline_setting(
+    qtbot, window, lgan_checkpoint, cvaegan_checkpoint, tmp_path
+):
+    panel = window.reconstruct_panel
+    open_model(qtbot, window, cvaegan_checkpoint)
+    assert not panel.refine_box.isEnabled() and panel.refine is None  # no fitting there
+    open_model(qtbot, window, lgan_checkpoint)
+    assert panel.refine_box.isEnabled() and panel.refine is None  # the model's default
+    panel.refine_box.setValue(3)
+    assert panel.refine == 3
+    photo = tmp_path / "toy.png"
+    Image.fromarray(object_photo(120)).save(photo)
+    with (
+        qtbot.waitSignal(window.controller.shape_shown, timeout=30_000),
+        qtbot.waitSignal(panel.reconstruct_requested) as request,
+    ):
+        panel.request([photo])
+    assert request.args[3] == 3
+    assert window.session.current.source == "reconstruction of toy.png"
+    assert window.session.current.label in (0, 1, 2)
+    assert len(panel.thumbnail_labels) == 1
+
+
 def test_slider_changes_the_mesh_and_a_burst_ends_on_the_last(qtbot, window, cvaegan_checkpoint):
     open_model(qtbot, window, cvaegan_checkpoint)
     slider = window.latent_panel.sliders[0]
