@@ -59,6 +59,7 @@ def main() -> None:
     dataset = VoxelDataset(voxels, labels, list(model.class_names), source="shapenet chairs")
     result = evaluate_reconstruction(model, dataset, views=args.views)
     result["data"] = "ShapeNet chairs: 10 at 64^3 (downsampled) + the 3D-R2N2 model"
+    result["dataset"] = "shapenet_chairs"  # its key in a model card (gan3d pack --metrics)
     keys = ("n", "iou", "iou@0.4", "ssim", "class_accuracy", "seconds_per_shape")
     print(json.dumps(result) if args.json else {k: result.get(k) for k in keys})
 

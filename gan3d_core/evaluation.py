@@ -110,12 +110,18 @@ def evaluate_reconstruction(
     cache_dir: str | os.PathLike | None = None,
     progress: ProgressHook | None = None,
     training_shapes: VoxelDataset | None = None,
+    refine: int | None = None,
 ) -> dict:
     """Render ``views`` views of each shape, reconstruct it, compare with the shape.
 
     ``labels`` (conditional models): ``auto`` lets the model pick the class as for a user's
     photo; ``given`` decodes with the true class. With ``training_shapes``, the results add
-    ``nearest_training_shape_iou`` (:func:`nearest_shape_iou`) for scale.
+    ``nearest_training_shape_iou`` (:func:`nearest_shape_iou`) for scale and two
+    baselines on the same shapes and views: ``class_average_iou`` (the mean training shape
+    of the true class, no image used) and, for models with a retrieval bank of exactly
+    those training shapes, ``retrieval_iou`` (the training shape whose rendered view is
+    nearest in frozen ImageNet features). ``refine``: silhouette-fitting steps of staged
+    models (None: the model card's default).
     """
     if not model.config.can_reconstruct:
         raise InputFileError(f"{model.path}: a {model.config.kind} model has no image encoder")
@@ -137,7 +143,7 @@ def evaluate_reconstruction(
         label = None
         if model.config.conditional and labels == "given":
             label = int(dataset.labels[index])
-        found = model.reconstruct_latent(list(images[index]), pool=pool, label=label)
+        found = model.reconstruct_latent(list(images[index]), pool, label, refine)
         predictions[index] = model.decode(found.latent[None], labels=found.label)[0]
         if found.label is not None:
             predicted_labels[index] = found.label
@@ -170,6 +176,9 @@ def evaluate_reconstruction(
         "views": views,
         "pool": pool or model.config.pool,
         "labels": labels if model.config.conditional else "none",
+        "refine": refine
+        if refine is not None
+        else model.card.get("inference", {}).get("refine_steps"),
         **{key: _mean(v) for key, v in values.items()},
         "seconds_per_shape": round(seconds, 3),
         "per_class": _per_class(dataset, values),

@@ -12,6 +12,7 @@ import torch
 import gan3d_core as g3
 from gan3d_core.cli import main
 from gan3d_core.config import ModelConfig
+from gan3d_core.training.image_head import ImageHeadStage
 from gan3d_core.training.latent_gan import LatentGanStage
 from gan3d_core.training.shape_autoencoder import ShapeAutoencoderStage, dice_loss, symmetry_axes
 from gan3d_core.training.stages import StageSchedule, run_stage, stage_state_path
@@ -45,18 +46,30 @@ def test_symmetry_axes_find_each_class_mirror_plane():
     assert symmetry_axes(grid, np.array([0, 1]), 3).tolist() == [0, 1, -1]
 
 
-@pytest.mark.parametrize("stage_kind", ["autoencoder", "latent_gan"])
+@pytest.mark.parametrize("stage_kind", ["autoencoder", "latent_gan", "image_head"])
 def test_stage_resumes_exactly(stage_kind, tmp_path):
     voxels, labels, _ = synthetic_shapes(per_class=4)
     config = tiny_config()
+    rng = np.random.default_rng(0)
+    latents = rng.standard_normal((12, 8)).astype(np.float32)
 
     def make():
         if stage_kind == "autoencoder":
             return ShapeAutoencoderStage(
                 config, (voxels[:9], labels[:9]), (voxels[9:], labels[9:]), batch_size=4
             )
-        latents = np.random.default_rng(0).standard_normal((12, 8)).astype(np.float32)
-        return LatentGanStage(config, (latents, labels), (latents, labels), batch_size=8)
+        if stage_kind == "latent_gan":
+            return LatentGanStage(config, (latents, labels), (latents, labels), batch_size=8)
+        features = np.random.default_rng(1).standard_normal((24, 1280)).astype(np.float32)
+        cameras = np.random.default_rng(2).uniform(0, 90, (24, 2)).astype(np.float32)
+
+        def decode(latent_batch, label_batch):
+            return np.zeros((len(latent_batch), 32, 32, 32), np.float32)
+
+        return ImageHeadStage(
+            config, (features, latents, labels, cameras),
+            (features, latents, labels, cameras, voxels), decode, batch_size=8,
+        )  # fmt: skip
 
     straight = make()
     run_stage(straight, tmp_path / "a", StageSchedule(6, validate_every=3, checkpoint_every=3))

@@ -274,6 +274,8 @@ def add_eval_parser(commands) -> None:
     parser.add_argument("--subset", choices=("all", "train", "validation"), default="all",
                         help="train/validation: the split recorded in the model card")  # fmt: skip
     parser.add_argument("--limit", type=int, help="evaluate at most N shapes")
+    parser.add_argument("--refine", type=int, metavar="STEPS",
+                        help="recon, staged models: silhouette-fitting steps (default: card's)")  # fmt: skip
     parser.add_argument("--split", choices=("train", "test"), default="test",
                         help="which split of a ModelNet-style folder tree (default test)")  # fmt: skip
     parser.add_argument(
@@ -324,6 +326,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 default_cache_dir() / "views",
                 progress,
                 training_shapes,
+                args.refine,
             )
     elif args.task == "gen":
         result = evaluation.evaluate_generation(model, dataset, args.samples, args.seed)

@@ -102,6 +102,7 @@ class ImageHeadStage(TrainingStage):
 
     def train_step(self, step: int) -> dict[str, float]:
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
+        torch.manual_seed(self.seed * 7_919 + step)  # dropout draws from the global generator
         views = torch.randint(len(self.features), (self.batch_size,), generator=generator)
         shapes = views // self.views_per_shape
         outputs = self.head(self.features[views])

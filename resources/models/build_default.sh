@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
-# Rebuild default.safetensors from the shared data: train with the shipped recipe, measure it
-# on the held-out validation split with gan3d eval, then pack it (float16 weights, the eval
-# results in its model card). Run from the project root with ../shared beside it.
+# Rebuild default.safetensors from the shared data: train the staged recipe (shape
+# autoencoder, latent GAN, image head; each stage resumable), measure it on the held-out
+# validation split with gan3d eval, then pack it (float16 weights, the eval results in its
+# model card). Run from the project root with ../shared beside it.
 #
 #   resources/models/build_default.sh [RUN_DIR]      (Ctrl-C saves; run it again to resume)
 set -euo pipefail
 
 RUN=${1:-runs/default32}
 DATA=../shared/data/modelnet10/modelnet10_train_32.npz
-RECIPE=modelnet10-cvaegan-32
+RECIPE=modelnet10-lgan-32
 EVAL=$RUN/eval
 mkdir -p "$EVAL"
 
-if [ -f "$RUN/training_state.safetensors" ]; then
+if [ -f "$RUN/autoencoder.state.safetensors" ]; then
     gan3d train -o "$RUN" --resume
 else
     gan3d train --recipe "$RECIPE" -o "$RUN"
@@ -26,11 +27,13 @@ measure() {  # measure NAME ARGS...: one gan3d eval on the validation split, as 
     echo "$EVAL/$name.json"
 }
 measure recon_1view_auto --task recon --views 1 --labels auto
+measure recon_1view_no_fitting --task recon --views 1 --labels auto --refine 0
 measure recon_1view_given --task recon --views 1 --labels given
 measure recon_5view_auto --task recon --views 5 --pool mean --labels auto
 measure gen --task gen
 measure classify --task classify --train "$DATA"
+python docs/eval_shapenet.py "$CKPT" --json > "$EVAL/shapenet_chairs.json"
 
 gan3d pack "$CKPT" -o resources/models/default.safetensors --half \
-    --name "ModelNet10 conditional multi-view 3D-VAE-GAN, 32^3" --recipe "$RECIPE" \
-    --metrics "$EVAL"/*.json
+    --name "ModelNet10 staged model (shape autoencoder, latent GAN, image head), 32^3" \
+    --recipe "$RECIPE" --metrics "$EVAL"/*.json
