@@ -60,6 +60,18 @@ def progress_bar(description: str, total: int = 1000) -> Iterator[Callable[[floa
         bar.close()
 
 
+def _box(text: str) -> tuple[int, int, int, int]:
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 4 or min(values[2:]) < 2 or min(values[:2]) < 0:
+        raise argparse.ArgumentTypeError(
+            f"expected X,Y,W,H in pixels (width and height >= 2), got {text!r}"
+        )
+    return values
+
+
 def _require_class(model, class_name: str | None) -> None:
     if model.config.conditional and class_name is None:
         raise InputFileError(
@@ -248,7 +260,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     with progress_bar("reconstructing") as progress:
         shape = model.reconstruct(
             args.images, pool=args.pool, label=args.class_name, refine=args.refine,
-            progress=progress,
+            progress=progress, box=args.box,
         )  # fmt: skip
     print(export_shape(shape, args.output, options))
     return 0
@@ -407,6 +419,13 @@ def build_parser() -> argparse.ArgumentParser:
         dest="class_name",
         metavar="NAME",
         help="class for conditional models (default: the most plausible)",
+    )
+    reconstruct.add_argument(
+        "--box",
+        type=_box,
+        metavar="X,Y,W,H",
+        help="where the object is in a cluttered photo, in pixels: GrabCut separates it "
+        "from the background (default: automatic when the border is not a plain colour)",
     )
     reconstruct.add_argument(
         "--refine",

@@ -22,6 +22,16 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 OBJECT_MARGIN = 0.08
 # A pixel differs from the background when a channel differs by more than this (0..255).
 BACKGROUND_TOLERANCE = 24
+# A photo's background counts as plain when this share of its border pixels is within
+# BACKGROUND_TOLERANCE of their median colour; otherwise GrabCut separates the object.
+PLAIN_BORDER_SHARE = 0.8
+# GrabCut runs on a copy of the photo at most this many pixels on a side (it is O(pixels)
+# per iteration), then its mask is scaled back; the box a user draws is in full-size pixels.
+GRABCUT_SIZE = 400
+GRABCUT_ITERATIONS = 5
+# Without a box, GrabCut starts from the centred box that leaves this share on each side.
+GRABCUT_MARGIN = 0.06
+Box = tuple[int, int, int, int]  # x, y, width, height in pixels
 
 
 def load_image(source: ImageSource) -> np.ndarray:
@@ -77,22 +87,89 @@ def object_mask(rgb: np.ndarray, tolerance: int = BACKGROUND_TOLERANCE) -> np.nd
     return ~background
 
 
-def preprocess_image(source: ImageSource, size: int = 128) -> np.ndarray:
-    """What the encoder sees: uint8 (size, size, 3), object centred on white.
+def plain_background(rgb: np.ndarray, tolerance: int = BACKGROUND_TOLERANCE) -> bool:
+    """Whether the image's border is (mostly) one colour, as in a studio shot or a render."""
+    border = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]]).astype(np.int16)
+    close = np.abs(border - np.median(border, axis=0)).max(axis=1) <= tolerance
+    return bool(close.mean() >= PLAIN_BORDER_SHARE)
 
-    Transparent pixels (alpha) or a plain background become white; the image is cropped to
-    the object, padded square with an :data:`OBJECT_MARGIN`, and resized with antialiasing.
-    An image with no detectable object is used whole.
-    """
-    image = load_image(source)
+
+def grabcut_mask(rgb: np.ndarray, box: Box | None = None) -> np.ndarray:
+    """The object in a cluttered photo, bool (H, W), by OpenCV's GrabCut (Rother et al.
+    2004) from ``box`` (x, y, width, height; default: a centred box leaving
+    :data:`GRABCUT_MARGIN` on each side). Pixels outside the box are background."""
+    import cv2  # here: only cluttered photos need OpenCV
+
+    height, width = rgb.shape[:2]
+    if box is None:
+        box = (
+            round(width * GRABCUT_MARGIN),
+            round(height * GRABCUT_MARGIN),
+            round(width * (1 - 2 * GRABCUT_MARGIN)),
+            round(height * (1 - 2 * GRABCUT_MARGIN)),
+        )
+    x, y, box_width, box_height = (int(v) for v in box)
+    x, y = max(0, x), max(0, y)
+    box_width, box_height = min(box_width, width - x), min(box_height, height - y)
+    if box_width < 2 or box_height < 2:
+        raise ValueError(f"the box {tuple(box)} leaves no object inside a {width}x{height} image")
+    scale = min(1.0, GRABCUT_SIZE / max(height, width))
+    small = cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))),
+                       interpolation=cv2.INTER_AREA)  # fmt: skip
+    rect = (
+        int(x * scale),
+        int(y * scale),
+        max(2, int(box_width * scale)),
+        max(2, int(box_height * scale)),
+    )
+    mask = np.zeros(small.shape[:2], np.uint8)
+    background, foreground = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    cv2.grabCut(
+        cv2.cvtColor(np.ascontiguousarray(small), cv2.COLOR_RGB2BGR), mask, rect,
+        background, foreground, GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_RECT,
+    )  # fmt: skip
+    found = np.isin(mask, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.uint8)
+    found = cv2.resize(found, (width, height), interpolation=cv2.INTER_NEAREST).astype(bool)
+    return _largest_component(found)
+
+
+def _largest_component(mask: np.ndarray) -> np.ndarray:
+    """The largest connected part of a mask: GrabCut leaves specks of clutter."""
+    from scipy import ndimage
+
+    labels, count = ndimage.label(mask)
+    if count <= 1:
+        return mask
+    sizes = np.bincount(labels.ravel())[1:]
+    return labels == 1 + int(np.argmax(sizes))
+
+
+def object_pixels(image: np.ndarray, box: Box | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """RGB uint8 (H, W, 3) with the background made white, and the object mask (H, W).
+
+    A real cut-out (alpha) is composited on white; a plain background is found by colour
+    (:func:`object_mask`); a cluttered one, or any photo given a ``box``, goes through
+    GrabCut (:func:`grabcut_mask`)."""
     if image.shape[2] == 4 and image[:, :, 3].min() < 250:  # a real cut-out, not opaque alpha
         alpha = image[:, :, 3:4].astype(np.float32) / 255.0
         rgb = image[:, :, :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)
-        rgb = np.round(rgb).astype(np.uint8)
-        mask = image[:, :, 3] > 8
-    else:
-        rgb = image[:, :, :3]
-        mask = object_mask(rgb)
+        return np.round(rgb).astype(np.uint8), image[:, :, 3] > 8
+    rgb = image[:, :, :3]
+    if box is not None or not plain_background(rgb):
+        return rgb, grabcut_mask(rgb, box)
+    return rgb, object_mask(rgb)
+
+
+def preprocess_image(source: ImageSource, size: int = 128, box: Box | None = None) -> np.ndarray:
+    """What the encoder sees: uint8 (size, size, 3), object centred on white.
+
+    The object is separated from its background (:func:`object_pixels`: alpha, a plain
+    colour, or GrabCut for a cluttered photo or inside ``box``), the background becomes
+    white, the image is cropped to the object, padded square with an
+    :data:`OBJECT_MARGIN`, and resized with antialiasing. An image with no detectable
+    object is used whole.
+    """
+    rgb, mask = object_pixels(load_image(source), box)
     if mask.any() and not mask.all():
         rgb = np.where(mask[:, :, None], rgb, np.uint8(255))
         rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))

@@ -17,7 +17,7 @@ import torch
 
 from gan3d_core.config import ModelConfig
 from gan3d_core.errors import CheckpointError, OperationCancelled
-from gan3d_core.images import ImageSource, images_to_array, preprocess_image
+from gan3d_core.images import Box, ImageSource, images_to_array, preprocess_image
 from gan3d_core.io.checkpoint import load_checkpoint
 from gan3d_core.latent import LatentDirections, pca_directions, sefa_directions
 from gan3d_core.models import GanNetworks
@@ -229,13 +229,17 @@ class GanModel:
 
     # -- encoding ------------------------------------------------------------------------
 
-    def preprocess(self, views: ImageSource | Sequence[ImageSource]) -> list[np.ndarray]:
-        """The uint8 (S, S, 3) images the encoder sees for ``views``."""
+    def preprocess(
+        self, views: ImageSource | Sequence[ImageSource], box: Box | None = None
+    ) -> list[np.ndarray]:
+        """The uint8 (S, S, 3) images the encoder sees for ``views``; ``box`` (x, y, width,
+        height in pixels) marks the object for GrabCut in every view (see
+        :func:`gan3d_core.images.preprocess_image`)."""
         if isinstance(views, (str, os.PathLike, np.ndarray)) or hasattr(views, "getpixel"):
             views = [views]
         if len(views) == 0:
             raise ValueError("need at least one view")
-        return [preprocess_image(view, self.config.image_size) for view in views]
+        return [preprocess_image(view, self.config.image_size, box) for view in views]
 
     def encode(
         self, views: ImageSource | Sequence[ImageSource], pool: str | None = None
@@ -286,11 +290,13 @@ class GanModel:
         refine: int | None = None,
         progress: ProgressHook | None = None,
         should_stop: StopHook | None = None,
+        box: Box | None = None,
     ) -> ReconstructedLatent:
         """The latent, class and cameras of ONE object seen in 1..N views: the one path that
         the app, the CLI, evaluation and :meth:`reconstruct` all take.
 
-        Each view is preprocessed once (:meth:`preprocess`). End-to-end families encode the
+        Each view is preprocessed once (:meth:`preprocess`, with ``box`` for GrabCut).
+        End-to-end families encode the
         views and pool their latents; conditional ones pick the class when not given. The
         staged model predicts latent, class and camera with its image head, then (``refine``
         steps, default from its model card; 0: off) fits the latent to the views'
@@ -301,7 +307,7 @@ class GanModel:
                 f"this {self.config.kind} model has no image encoder; reconstruction needs a "
                 "vaegan, multiview, cvaegan or lgan model"
             )
-        images = self.preprocess(views)
+        images = self.preprocess(views, box)
         if label is not None:
             label = self.label_index(label)
         if getattr(self.networks, "image_head", None) is None:
@@ -319,12 +325,13 @@ class GanModel:
         refine: int | None = None,
         progress: ProgressHook | None = None,
         should_stop: StopHook | None = None,
+        box: Box | None = None,
     ) -> np.ndarray:
         """Occupancy (R, R, R) of ONE object from 1..N views (see :meth:`reconstruct_latent`).
 
         Conditional models decode with ``label``; without one, the model picks the class.
         """
-        result = self.reconstruct_latent(views, pool, label, refine, progress, should_stop)
+        result = self.reconstruct_latent(views, pool, label, refine, progress, should_stop, box)
         return self.decode(result.latent[None], labels=result.label)[0]
 
     def image_features(self, images: Sequence[np.ndarray]) -> torch.Tensor:

@@ -77,3 +77,51 @@ def test_photo_quirks_exif_16_bit_and_opaque_alpha(tmp_path):
     assert (preprocess_image(deep, 32).min(axis=2) < 128).mean() > 0.2  # not washed out
     opaque = np.dstack([photo, np.full(photo.shape[:2], 255, np.uint8)])
     np.testing.assert_array_equal(preprocess_image(opaque, 32), preprocess_image(photo, 32))
+
+
+def _composite(background: np.ndarray, size: int = 200) -> tuple[np.ndarray, np.ndarray]:
+    """A hand-made object (a textured slab with a round top) pasted onto a photograph, and
+    its true mask."""
+    photo = np.asarray(Image.fromarray(background).resize((size + 40, size)))
+    rows, cols = np.mgrid[:size, : size + 40]
+    mask = ((abs(cols - 120) < 30) & (rows > 70) & (rows < 170)) | (
+        (cols - 120) ** 2 + (rows - 70) ** 2 < 45**2
+    )
+    image = photo.copy()
+    image[mask] = (70, 90, 150)
+    image[mask & (rows % 9 < 2)] = (40, 50, 90)
+    return image, mask
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / (a | b).sum())
+
+
+@pytest.mark.parametrize("photo", ["coffee table", "chelsea"])
+def test_grabcut_separates_an_object_from_real_photographs(photo):
+    from skimage import data
+
+    from gan3d_core.images import grabcut_mask, plain_background
+
+    background = data.coffee()[:, :160] if photo == "coffee table" else data.chelsea()
+    image, truth = _composite(background)
+    assert not plain_background(image) and plain_background(object_photo())
+    assert _iou(grabcut_mask(image), truth) > 0.9
+
+
+def test_a_drawn_box_picks_the_object_among_others_and_reaches_preprocessing():
+    from skimage import data
+
+    from gan3d_core.images import grabcut_mask
+
+    image, truth = _composite(data.coffee())  # the cup and saucer behind are objects too
+    assert _iou(grabcut_mask(image), truth) < 0.6  # the centred box takes them in
+    box = (60, 10, 120, 170)  # x, y, width, height around our object
+    found = grabcut_mask(image, box)
+    assert not found[:, :60].any() and not found[:, 180:].any()  # nothing outside the box
+    assert _iou(found, truth) > 0.8
+    boxed = preprocess_image(image, 64, box=box)
+    assert boxed.shape == (64, 64, 3)
+    assert (boxed[[0, 0, -1, -1], [0, -1, 0, -1]] == 255).all()  # background made white
+    expected = preprocess_image(np.where(truth[:, :, None], image, np.uint8(255)), 64)
+    assert np.abs(boxed.astype(int) - expected.astype(int)).mean() < 25  # as if cut out
