@@ -87,7 +87,7 @@ class TrainConfig:
     # toward its own with this weight (gan3d_core.training.teacher)
     voxel_teacher_weight: float = 0.0
     # the staged recipe (kind lgan): shape autoencoder, latent GAN, image head
-    autoencoder_steps: int = 2800
+    autoencoder_steps: int = 1600
     lr_autoencoder: float = 1e-3
     dice_weight: float = 1.0
     latent_gan_steps: int = 6000

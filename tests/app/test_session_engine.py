@@ -159,3 +159,26 @@ def test_app_cli_and_api_reconstruct_a_photo_the_same_way(request, fixture, tmp_
     assert main(["reconstruct", "--model", str(checkpoint), str(photo), "-o", str(out)]) == 0
     expected = model.decode(from_api.latent[None], labels=from_api.label)[0]
     assert np.array_equal(np.load(out), expected)
+
+
+def test_model_card_quality_reads_as_words():
+    from gan3d_studio.panels.model import quality_rows
+
+    metrics = {
+        "recon_1view_auto": {
+            "iou": 0.5123, "class_accuracy": 0.91, "retrieval_iou": 0.4,
+            "per_class": {"chair": {"iou": 0.33}},
+        },
+        "gen": {"coverage": 0.61, "1-nna": 0.66},
+        "classify": {"accuracy": 0.9},
+        "recon_5view_auto": {"iou": "not a number"},
+    }  # fmt: skip
+    rows = dict(quality_rows(metrics))
+    assert rows["From one photo"] == (
+        "IoU 0.51 on shapes it never saw (1 = perfect) (chairs 0.33); "
+        "copying the most similar training shape: 0.40"
+    )
+    assert rows["Class from one photo"] == "right 91% of the time"
+    assert rows["Random shapes"].startswith("cover 61% of the real ones; 1-NNA 0.66")
+    assert "From five photos" not in rows  # a malformed figure is left out
+    assert quality_rows({}) == []
