@@ -104,9 +104,16 @@ class ShapeRenderer:
 
     def render(self, voxels: np.ndarray, views: Sequence[View]) -> np.ndarray:
         """uint8 (V, S, S, 3) preprocessed images of one (R, R, R) shape."""
+        return np.stack(
+            [preprocess_image(frame, self.image_size) for frame in self.frames(voxels, views)]
+        )
+
+    def frames(self, voxels: np.ndarray, views: Sequence[View]) -> np.ndarray:
+        """The raw frames (V, F, F, 3), uint8, of one shape before preprocessing: the whole
+        render window (``render_size`` pixels), the shape on white."""
         mesh = voxels_to_mesh(voxels, smooth_iterations=MESH_SMOOTHING)
         if len(mesh.faces) == 0:  # an empty shape looks like a blank page
-            return np.full((len(views), self.image_size, self.image_size, 3), 255, np.uint8)
+            return np.full((len(views), self.render_size, self.render_size, 3), 255, np.uint8)
         vertices = (mesh.vertices - mesh.bounds.mean(axis=0)) / float(mesh.extents.max())
         faces = np.hstack([np.full((len(mesh.faces), 1), 3), mesh.faces]).ravel()
         surface = self._pyvista.PolyData(vertices, faces)
@@ -130,8 +137,7 @@ class ShapeRenderer:
             camera.up = (0.0, 0.0, 1.0)
             camera.view_angle = VIEW_ANGLE
             plotter.render()
-            frame = plotter.screenshot(return_img=True)
-            images.append(preprocess_image(frame, self.image_size))
+            images.append(plotter.screenshot(return_img=True)[:, :, :3])
         return np.stack(images)
 
 
