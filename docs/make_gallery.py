@@ -5,7 +5,8 @@
 Writes docs/images/gallery.png. Every picture is rendered by the project's own off-screen
 renderer. Reconstructions use held-out shapes (the validation split recorded in the model
 card): one rendered view goes in, the model picks the class itself, and the true shape is
-shown beside the result.
+shown beside the result; a last row does the same for ShapeNet chairs
+(docs/eval_shapenet.py), a dataset no model here trained on.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+from eval_shapenet import SHARED, shapenet_chairs
 from PIL import Image, ImageDraw, ImageFont
 
 OUT = Path(__file__).parent / "images" / "gallery.png"
@@ -57,6 +59,7 @@ def main() -> None:
     parser.add_argument("--reconstructions", type=int, default=3, help="pairs per row, 2 rows")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("-o", "--output", default=str(OUT))
+    parser.add_argument("--shared", type=Path, default=SHARED, help="for the ShapeNet row")
     args = parser.parse_args()
 
     from gan3d_core import load_model
@@ -85,6 +88,16 @@ def main() -> None:
                 images += [Image.fromarray(photo), *tiles(renderer, np.stack([result, truth]))]
                 names.append(validation.class_names[validation.labels[shape_index]])
             rows.append(strip("input, result,\ntrue shape", images, width, names))
+        if "chair" in model.class_names and (args.shared / "binvox").is_dir():
+            rows.append(header("ShapeNet chairs (another dataset): input, result, true shape",
+                               width))  # fmt: skip
+            chairs = shapenet_chairs(args.shared, model.resolution)
+            images = []
+            for truth in chairs[rng.choice(len(chairs), args.reconstructions, replace=False)]:
+                photo = renderer.render(truth, [View(**INPUT_VIEW)])[0]
+                result = model.reconstruct(photo)
+                images += [Image.fromarray(photo), *tiles(renderer, np.stack([result, truth]))]
+            rows.append(strip("input, result,\ntrue shape", images, width))
     gallery = Image.new("RGB", (width, sum(r.height for r in rows)), "white")
     top = 0
     for row in rows:

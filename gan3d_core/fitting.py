@@ -26,9 +26,12 @@ StopHook = Callable[[], bool]
 # decoder(latents (K, L), label) -> occupancy probabilities (K, R, R, R), differentiable
 Decoder = Callable[[torch.Tensor], torch.Tensor]
 
-# Camera offsets tried around each estimate when choosing a candidate (degrees).
+# Camera offsets tried around each estimate when choosing a candidate (degrees): azimuths
+# around the estimate and around its opposite, then elevations at the best azimuth.
 AZIMUTH_OFFSETS = (-30.0, -15.0, 0.0, 15.0, 30.0)
-ELEVATION_OFFSETS = (-15.0, 0.0, 15.0)
+FLIP_OFFSETS = (-15.0, 0.0, 15.0)
+ELEVATION_OFFSETS = (-15.0, 15.0)
+ELEVATION_RANGE = (-10.0, 80.0)
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,23 @@ def _resized_masks(masks: np.ndarray, size: int) -> torch.Tensor:
     return torch.nn.functional.interpolate(tensor, size=(size, size), mode="area")[:, 0]
 
 
+def _score_cameras(
+    shape: torch.Tensor, mask: torch.Tensor, cameras: list[tuple[float, float]], settings
+) -> torch.Tensor:
+    """Soft IoU (C,) of one shape's silhouettes from ``cameras`` (azimuth, elevation) with
+    one view's mask."""
+    azimuth = torch.tensor([a for a, _ in cameras], dtype=torch.float32)
+    elevation = torch.tensor([e for _, e in cameras], dtype=torch.float32)
+    projected = silhouettes(
+        shape[None].expand(len(cameras), -1, -1, -1),
+        azimuth,
+        elevation,
+        output_size=settings.search_size,
+        samples=settings.samples,
+    )
+    return soft_iou(projected, mask[None].expand_as(projected))
+
+
 @torch.no_grad()
 def _best_cameras(
     shape: torch.Tensor,
@@ -95,26 +115,23 @@ def _best_cameras(
     settings: FitSettings,
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """For one decoded shape (R, R, R): per view the camera near its estimate whose
-    silhouette overlaps the mask most; returns azimuths, elevations, mean IoU."""
-    grid = [(a, e) for a in AZIMUTH_OFFSETS for e in ELEVATION_OFFSETS]
-    views = len(masks)
+    silhouette overlaps the mask most; returns azimuths, elevations, mean IoU.
+
+    Azimuths around the estimate and around its opposite (a front and a back often look
+    alike: the estimate may be half a turn off) at the estimated elevation first, then
+    other elevations at the best azimuth."""
     best_azimuths, best_elevations, best_scores = azimuths.copy(), elevations.copy(), []
-    for view in range(views):
-        trial_azimuth = torch.tensor([azimuths[view] + a for a, _ in grid], dtype=torch.float32)
-        trial_elevation = torch.tensor(
-            [np.clip(elevations[view] + e, -10.0, 80.0) for _, e in grid], dtype=torch.float32
-        )
-        projected = silhouettes(
-            shape[None].expand(len(grid), -1, -1, -1),
-            trial_azimuth,
-            trial_elevation,
-            output_size=settings.search_size,
-            samples=settings.samples,
-        )
-        scores = soft_iou(projected, masks[view][None].expand_as(projected))
+    for view in range(len(masks)):
+        elevation = float(np.clip(elevations[view], *ELEVATION_RANGE))
+        trials = [(azimuths[view] + offset, elevation) for offset in AZIMUTH_OFFSETS]
+        trials += [(azimuths[view] + 180.0 + offset, elevation) for offset in FLIP_OFFSETS]
+        scores = _score_cameras(shape, masks[view], trials, settings)
+        azimuth = trials[int(scores.argmax())][0]
+        heights = [float(np.clip(elevation + e, *ELEVATION_RANGE)) for e in ELEVATION_OFFSETS]
+        trials += [(azimuth, height) for height in heights]
+        scores = torch.cat([scores, _score_cameras(shape, masks[view], trials[-2:], settings)])
         pick = int(scores.argmax())
-        best_azimuths[view] = float(trial_azimuth[pick])
-        best_elevations[view] = float(trial_elevation[pick])
+        best_azimuths[view], best_elevations[view] = trials[pick]
         best_scores.append(float(scores[pick]))
     return best_azimuths, best_elevations, float(np.mean(best_scores))
 
