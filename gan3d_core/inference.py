@@ -15,10 +15,11 @@ import numpy as np
 import torch
 
 from gan3d_core.config import ModelConfig
-from gan3d_core.errors import CheckpointError, OperationCancelled
+from gan3d_core.errors import CheckpointError, OperationCancelled, UsageError
 from gan3d_core.images import ImageSource, images_to_array, preprocess_image
 from gan3d_core.io.checkpoint import load_checkpoint
 from gan3d_core.latent import LatentDirections, pca_directions, sefa_directions
+from gan3d_core.limits import MIN_TRUNCATION
 from gan3d_core.models import GanNetworks
 from gan3d_core.models.fast import FastVoxelGenerator
 from gan3d_core.resources import default_model_path
@@ -39,11 +40,11 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError):
-        raise ValueError(f"unknown device {device!r}; use auto, cpu, cuda or mps") from None
+        raise UsageError(f"unknown device {device!r}; use auto, cpu, cuda or mps") from None
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device cuda was asked for, but no CUDA GPU is available")
+        raise UsageError("device cuda was asked for, but no CUDA GPU is available")
     if resolved.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError("device mps was asked for, but Metal is not available")
+        raise UsageError("device mps was asked for, but Metal is not available")
     return resolved
 
 
@@ -97,9 +98,12 @@ class GanModel:
         smaller t gives more typical, less varied shapes.
         """
         if n < 0:
-            raise ValueError(f"n must be >= 0, got {n}")
-        if truncation is not None and truncation <= 0:
-            raise ValueError(f"truncation must be positive, got {truncation}")
+            raise UsageError(f"n must be >= 0, got {n}")
+        if truncation is not None and not MIN_TRUNCATION <= truncation < float("inf"):
+            # below the limit almost every draw is redrawn: the loop would run for ever
+            raise UsageError(
+                f"truncation must be a number of at least {MIN_TRUNCATION}, got {truncation}"
+            )
         rng = np.random.default_rng(seed)
         z = rng.standard_normal((n, self.latent_dim))
         if truncation is not None:
@@ -112,35 +116,35 @@ class GanModel:
     def label_index(self, label: int | str) -> int:
         """Class index from an index or a class name."""
         if not self.config.conditional:
-            raise ValueError(f"this {self.config.kind} model is not conditional; it takes no class")
+            raise UsageError(f"this {self.config.kind} model is not conditional; it takes no class")
         count = self.config.num_classes
         if isinstance(label, str):
             if label not in self.class_names:
                 choices = ", ".join(self.class_names) or f"0..{count - 1}"
-                raise ValueError(f"unknown class {label!r}; this model knows {choices}")
+                raise UsageError(f"unknown class {label!r}; this model knows {choices}")
             return self.class_names.index(label)
         index = int(label)
         if not 0 <= index < count:
-            raise ValueError(f"class index {index} is out of range 0..{count - 1}")
+            raise UsageError(f"class index {index} is out of range 0..{count - 1}")
         return index
 
     def _labels_tensor(self, labels: Labels, n: int) -> torch.Tensor | None:
         if not self.config.conditional:
             if labels is not None:
-                raise ValueError(
+                raise UsageError(
                     f"this {self.config.kind} model is not conditional; it takes no labels"
                 )
             return None
         if labels is None:
             names = ", ".join(self.class_names) or f"0..{self.config.num_classes - 1}"
-            raise ValueError(f"this model is conditional: give a class ({names})")
+            raise UsageError(f"this model is conditional: give a class ({names})")
         if isinstance(labels, (int, str, np.integer)):
             labels = [labels]
         indices = [self.label_index(label) for label in labels]
         if len(indices) == 1:
             indices = indices * n
         if len(indices) != n:
-            raise ValueError(f"got {len(indices)} labels for {n} latents")
+            raise UsageError(f"got {len(indices)} labels for {n} latents")
         return torch.tensor(indices, dtype=torch.long, device=self.device)
 
     def _latents_tensor(self, latents: np.ndarray) -> torch.Tensor:
@@ -148,11 +152,11 @@ class GanModel:
         if z.ndim == 1:
             z = z[None]
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
-            raise ValueError(
+            raise UsageError(
                 f"latents must have shape (n, {self.latent_dim}), got {np.shape(latents)}"
             )
         if not np.isfinite(z).all():
-            raise ValueError("latents contain NaN or infinite values")
+            raise UsageError("latents contain NaN or infinite values")
         return torch.from_numpy(z).to(self.device)
 
     # -- decoding ------------------------------------------------------------------------
@@ -201,7 +205,7 @@ class GanModel:
         if isinstance(views, (str, os.PathLike, np.ndarray)) or hasattr(views, "getpixel"):
             views = [views]
         if len(views) == 0:
-            raise ValueError("need at least one view")
+            raise UsageError("need at least one view")
         return [preprocess_image(view, self.config.image_size) for view in views]
 
     def encode(
@@ -213,7 +217,7 @@ class GanModel:
         trained with; mean and max work for every model, lstm only if it was trained so).
         """
         if self.networks.encoder is None:
-            raise ValueError(
+            raise UsageError(
                 f"this {self.config.kind} model has no image encoder; reconstruction needs a "
                 "vaegan, multiview or cvaegan model"
             )

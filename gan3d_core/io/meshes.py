@@ -11,6 +11,7 @@ import trimesh
 
 from gan3d_core.errors import InputFileError, first_line
 from gan3d_core.io.atomic import check_input_file
+from gan3d_core.limits import MAX_MESH_FILE_BYTES, MAX_MESH_TRIANGLES
 
 MESH_SUFFIXES = (".off", ".obj", ".stl", ".ply", ".glb", ".gltf")
 # ModelNet has files whose first line is "OFF490 518 0": the counts glued to the keyword.
@@ -19,7 +20,7 @@ _GLUED_OFF_HEADER = re.compile(rb"^(\s*OFF)(?=[\s\d-])[ \t]*(?=\S)")
 
 def load_mesh(path: str | os.PathLike) -> trimesh.Trimesh:
     """Read a mesh file into one ``trimesh.Trimesh`` (scenes are concatenated)."""
-    path = check_input_file(path, "mesh file")
+    path = check_input_file(path, "mesh file", max_bytes=MAX_MESH_FILE_BYTES)
     suffix = path.suffix.lower()
     if suffix not in MESH_SUFFIXES:
         raise InputFileError(
@@ -35,6 +36,19 @@ def load_mesh(path: str | os.PathLike) -> trimesh.Trimesh:
         raise InputFileError(f"{path}: cannot read mesh ({first_line(exc)})") from None
     if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:
         raise InputFileError(f"{path}: mesh has no triangles")
+    if len(mesh.faces) > MAX_MESH_TRIANGLES:
+        raise InputFileError(
+            f"{path}: mesh has {len(mesh.faces):,} triangles, over the limit of "
+            f"{MAX_MESH_TRIANGLES:,}; simplify it first"
+        )
+    faces = np.asarray(mesh.faces)
+    if (
+        faces.ndim != 2
+        or faces.shape[1] != 3
+        or faces.min() < 0
+        or faces.max() >= len(mesh.vertices)
+    ):
+        raise InputFileError(f"{path}: mesh has triangles with invalid vertex indices")
     if not np.isfinite(mesh.vertices).all():
         raise InputFileError(f"{path}: mesh has NaN or infinite vertex coordinates")
     return mesh
