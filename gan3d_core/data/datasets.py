@@ -168,7 +168,8 @@ def load_dataset(
     path = Path(path)
     if not path.exists():
         raise InputFileError(f"{path}: no such dataset file or folder")
-    if path.is_file():
+    if not path.is_dir():
+        path = check_input_file(path, "dataset file")  # a FIFO or device is refused here
         if path.suffix.lower() != ".npz":
             raise InputFileError(
                 f"{path}: a dataset file must be .npz (voxels, labels, class_names)"

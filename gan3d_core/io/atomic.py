@@ -78,9 +78,11 @@ def check_input_file(
     except OSError as exc:
         raise error(f"{path}: cannot read {what} ({exc.strerror or exc})") from None
     if stat.S_ISDIR(info.st_mode):
-        raise error(f"{path}: is a directory, expected a {what}")
+        raise error(f"{path}: is a directory, expected {_a(what)}")
     if not stat.S_ISREG(info.st_mode):
-        raise error(f"{path}: is {_file_kind(info.st_mode)}, not a regular file; expected a {what}")
+        raise error(
+            f"{path}: is {_file_kind(info.st_mode)}, not a regular file; expected {_a(what)}"
+        )
     if max_bytes is not None and info.st_size > max_bytes:
         raise error(
             f"{path}: {what} of {_megabytes(info.st_size)} is over the limit of "
@@ -105,6 +107,10 @@ def read_input_bytes(
     if max_bytes is not None and len(data) > max_bytes:
         raise error(f"{path}: {what} is over the limit of {_megabytes(max_bytes)}")
     return path, data
+
+
+def _a(what: str) -> str:
+    return f"{'an' if what[:1].lower() in 'aeio' else 'a'} {what}"
 
 
 def _file_kind(mode: int) -> str:

@@ -93,6 +93,16 @@ def _read_header(handle, source: str) -> tuple[tuple[int, ...], np.dtype, int]:
     start = handle.tell()
     try:
         version = np.lib.format.read_magic(handle)
+        # numpy reads the whole declared header before its own size check: read the length
+        # field first (u16 in version 1, u32 after) so a 4 GB claim allocates nothing.
+        field = 2 if version == (1, 0) else 4
+        length_bytes = handle.read(field)
+        declared = int.from_bytes(length_bytes, "little")
+        if len(length_bytes) != field:
+            raise ValueError("truncated header")
+        if declared > MAX_NPY_HEADER_BYTES:
+            raise ValueError(f"header of {declared:,} bytes is over {MAX_NPY_HEADER_BYTES:,}")
+        handle.seek(start + 8)
         if version == (1, 0):
             shape, _fortran, dtype = np.lib.format.read_array_header_1_0(
                 handle, max_header_size=MAX_NPY_HEADER_BYTES
@@ -122,9 +132,10 @@ def _check_array(
         raise InputFileError(f"{source}: {what} has dtype {dtype}; expected plain numbers")
     if dtype.kind not in kinds:
         names = {"c": "complex", "U": "text", "S": "bytes", "M": "datetime", "m": "timedelta"}
+        expected = {"iu": "integers", "U": "text"}.get(kinds, "real numbers")
         raise InputFileError(
-            f"{source}: {what} holds {names.get(dtype.kind, str(dtype))} values ({dtype}); "
-            "expected real numbers"
+            f"{source}: {what} holds {names.get(dtype.kind, str(dtype))} values; expected "
+            f"{expected}"
         )
     elements = math.prod(shape)
     if elements > max_elements:
@@ -158,6 +169,8 @@ def load_npy(
             shape, dtype, header_bytes = _read_header(handle, str(path))
             _check_array(str(path), shape, dtype, header_bytes, size, max_elements, kinds, what)
             return np.load(path, allow_pickle=False)
+    except InputFileError:
+        raise
     except OSError as exc:
         raise InputFileError(f"{path}: cannot read {what} ({exc.strerror or exc})") from None
     except ValueError as exc:  # numpy's own checks, after ours
