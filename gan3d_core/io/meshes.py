@@ -49,6 +49,8 @@ def load_mesh(path: str | os.PathLike) -> trimesh.Trimesh:
         or faces.max() >= len(mesh.vertices)
     ):
         raise InputFileError(f"{path}: mesh has triangles with invalid vertex indices")
+    if np.ndim(mesh.vertices) != 2 or np.shape(mesh.vertices)[1] != 3:
+        raise InputFileError(f"{path}: mesh vertices are not 3D points")
     if not np.isfinite(mesh.vertices).all():
         raise InputFileError(f"{path}: mesh has NaN or infinite vertex coordinates")
     return mesh

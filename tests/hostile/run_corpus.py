@@ -101,7 +101,7 @@ def run_corpus(root: Path) -> list[dict]:
     from tests.hostile.make_corpus import build_corpus
 
     cases = build_corpus(root)
-    import gan3d_core.cli  # noqa: F401  the imports map their libraries before the cap
+    import gan3d_core.cli
     import gan3d_core.inference  # noqa: F401
 
     inputs, out = root / "in", root / "out"
