@@ -211,28 +211,28 @@ def build_corpus(root: Path) -> list[Case]:
                 Path(good),
                 lambda t: t["generator.layers.0.weight"].fill_(float("nan")),
             )
-        ),  # fmt: skip
+        ),
         "shape_mismatch": str(
             _retensor(
                 inputs / "shape.safetensors",
                 Path(good),
                 lambda t: t.update({"generator.layers.0.weight": torch.zeros(3, 3)}),
             )
-        ),  # fmt: skip
+        ),
         "missing_tensor": str(
             _retensor(
                 inputs / "missing.safetensors",
                 Path(good),
                 lambda t: t.pop("generator.layers.0.weight"),
             )
-        ),  # fmt: skip
+        ),
         "extra_tensor": str(
             _retensor(
                 inputs / "extra.safetensors",
                 Path(good),
                 lambda t: t.update({"latent_gan.evil": torch.zeros(2)}),
             )
-        ),  # fmt: skip
+        ),
         "pickle": file("model.pt.safetensors", b"\x80\x04\x95" + b"cos\nsystem\n" * 10),
         "zip": file("zip.safetensors", b"PK\x03\x04" + b"\x00" * 100),
         "empty": file("empty.safetensors", b""),
@@ -475,7 +475,7 @@ def build_corpus(root: Path) -> list[Case]:
                     "labels.npy": _npy(np.array([0.5, 1.5])),
                 }
             ),
-        ),  # fmt: skip
+        ),
         "labels_huge": file(
             "labels_huge.npz",
             _zip(
@@ -484,7 +484,7 @@ def build_corpus(root: Path) -> list[Case]:
                     "labels.npy": _npy(np.array([0, 10**12])),
                 }
             ),
-        ),  # fmt: skip
+        ),
         "no_voxels": file("none.npz", _zip({"x.npy": _npy(np.ones(3))})),
         "zip_bomb_declared": file("bomb.npz", _zip_declaring("voxels.npy", 2**40)),
         "not_zip": file("text.npz", "hello"),
