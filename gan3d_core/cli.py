@@ -277,8 +277,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     from gan3d_core.mesh.export import export_format, export_shape
 
     export_format(args.output)
+    options = _export_options(args)
     voxels = load_voxels(args.voxels)
-    print(export_shape(voxels, args.output, _export_options(args)))
+    try:
+        print(export_shape(voxels, args.output, options))
+    except UsageError as exc:  # the grid itself is the problem: name its file
+        raise InputFileError(f"{args.voxels}: {exc}") from None
     return 0
 
 

@@ -16,7 +16,7 @@ import trimesh
 from gan3d_core.errors import EmptyShapeError, InputFileError, UsageError
 from gan3d_core.io.atomic import check_output_path, write_bytes_atomic, write_npy_atomic
 from gan3d_core.io.binvox import write_binvox
-from gan3d_core.limits import MAX_FACES, MAX_SIZE_MM, MAX_SMOOTH_ITERATIONS
+from gan3d_core.limits import MAX_FACES, MAX_SIZE_MM, MAX_SMOOTH_ITERATIONS, MAX_SURFACE_FACES
 from gan3d_core.mesh.surface import (
     DEFAULT_THRESHOLD,
     check_voxel_grid,
@@ -72,8 +72,28 @@ def export_format(path: str | os.PathLike) -> str:
     return suffix
 
 
+def surface_face_count(voxels: np.ndarray, threshold: float = DEFAULT_THRESHOLD) -> int:
+    """Faces between an occupied and an empty voxel (the grid's outside counts as empty):
+    what a mesh of ``voxels`` costs, counted without making it."""
+    occupied = np.pad(np.asarray(voxels) > threshold, 1)
+    return sum(
+        int(np.count_nonzero(np.diff(occupied.view(np.uint8), axis=axis))) for axis in range(3)
+    )
+
+
+def check_mesh_cost(voxels: np.ndarray, threshold: float = DEFAULT_THRESHOLD) -> None:
+    """Refuse grids whose surface is over :data:`~gan3d_core.limits.MAX_SURFACE_FACES`."""
+    faces = surface_face_count(voxels, threshold)
+    if faces > MAX_SURFACE_FACES:
+        raise UsageError(
+            f"shape has {faces:,} surface faces at threshold {threshold:g}, over the limit "
+            f"of {MAX_SURFACE_FACES:,} (is it noise?)"
+        )
+
+
 def shape_to_mesh(voxels: np.ndarray, options: ExportOptions = ExportOptions()) -> trimesh.Trimesh:
     """The mesh that exporting ``voxels`` with ``options`` writes."""
+    check_mesh_cost(voxels, options.threshold)
     if options.style == "blocks":
         mesh = voxels_to_cubes(voxels, options.threshold)
     else:

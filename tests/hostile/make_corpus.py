@@ -345,6 +345,7 @@ def build_corpus(root: Path) -> list[Case]:
         "binvox_directory": str(_mkdir(inputs / "folder.binvox")),
         "binvox_device": str(_symlink(inputs / "dev_zero.binvox", "/dev/zero")),
         "suffix_unknown": file("grid.vox", b"\x00"),
+        "binvox_noise_surface": _noise_binvox(inputs / "noise.binvox"),
     }
     for name, path in voxel_files.items():
         add(f"export/{name}", export(path), path)
@@ -515,6 +516,15 @@ def _zip_declaring(name: str, size: int) -> bytes:
     patched[local + 22 : local + 26] = small
     patched[central + 24 : central + 28] = small
     return bytes(patched)
+
+
+def _noise_binvox(path: Path) -> str:
+    """A valid 256^3 .binvox whose 100^3 corner is noise: 1.5 M surface faces to mesh."""
+    from gan3d_core.io.binvox import write_binvox
+
+    grid = np.zeros((256, 256, 256), bool)
+    grid[:100, :100, :100] = np.random.default_rng(3).random((100, 100, 100)) > 0.5
+    return str(write_binvox(path, grid))
 
 
 def _mkdir(path: Path) -> Path:
