@@ -10,7 +10,7 @@ import numpy as np
 import trimesh
 
 from gan3d_core.errors import InputFileError, first_line
-from gan3d_core.io.atomic import check_input_file
+from gan3d_core.io.atomic import check_input_file, read_input_bytes
 from gan3d_core.limits import MAX_MESH_FILE_BYTES, MAX_MESH_TRIANGLES
 
 MESH_SUFFIXES = (".off", ".obj", ".stl", ".ply", ".glb", ".gltf")
@@ -26,12 +26,15 @@ def load_mesh(path: str | os.PathLike) -> trimesh.Trimesh:
         raise InputFileError(
             f"{path}: unsupported mesh format {suffix or '(none)'}; use {', '.join(MESH_SUFFIXES)}"
         )
+    _, data = read_input_bytes(path, "mesh file", max_bytes=MAX_MESH_FILE_BYTES)
+    if suffix == ".off":
+        data = _fix_off_header(data)
     try:
-        if suffix == ".off":
-            source = io.BytesIO(_fix_off_header(path.read_bytes()))
-            mesh = trimesh.load(source, file_type="off", force="mesh", process=False)
-        else:
-            mesh = trimesh.load(str(path), file_type=suffix[1:], force="mesh", process=False)
+        # From bytes, with no resolver: a file cannot make trimesh open others (an OBJ's
+        # `mtllib` or a .gltf buffer naming a FIFO, a device or /etc/passwd).
+        mesh = trimesh.load(
+            io.BytesIO(data), file_type=suffix[1:], force="mesh", process=False, resolver=None
+        )
     except Exception as exc:  # trimesh raises many types for malformed files
         raise InputFileError(f"{path}: cannot read mesh ({first_line(exc)})") from None
     if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:

@@ -397,6 +397,15 @@ def build_corpus(root: Path) -> list[Case]:
         "mesh_fifo": fifo("pipe.obj"),
         "mesh_device": str(_symlink(inputs / "dev_zero.stl", "/dev/zero")),
         "mesh_unknown_suffix": file("mesh.xyz", tetra),
+        "gltf_buffer_fifo": file(
+            "buffer.gltf",
+            json.dumps(
+                {
+                    "asset": {"version": "2.0"},
+                    "buffers": [{"uri": fifo("pipe.bin"), "byteLength": 36}],
+                }
+            ),
+        ),
     }
     for name, path in mesh_files.items():
         add(f"voxelize/{name}", voxelize(path), path)
