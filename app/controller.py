@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from gan3d_core.errors import Gan3dError, first_line
 from gan3d_core.images import is_image_path
 from gan3d_studio.engine_process import EngineProcess
 from gan3d_studio.session import LatentState, ModelInfo, Reconstruction, Session, ShapeResult
@@ -139,8 +140,8 @@ class Controller(QObject):
         """Make ``state`` current (recorded in history unless previewing)."""
         try:
             self.session.set_latent(state) if record else self.session.preview_latent(state)
-        except ValueError as exc:
-            self.error.emit(str(exc))
+        except Gan3dError as exc:
+            self.error.emit(first_line(exc))
 
     def shutdown(self) -> None:
         """Cancel work and stop the worker thread; a call that ignores cancellation is ended

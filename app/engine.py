@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from gan3d_core import ExportOptions, GanModel, export_shape, load_model
-from gan3d_core.errors import OperationCancelled
+from gan3d_core.errors import OperationCancelled, UsageError
 from gan3d_core.latent import interpolate
 from gan3d_core.mesh import vertex_normals, voxels_to_cubes, voxels_to_mesh
 from gan3d_studio.session import (
@@ -59,7 +59,7 @@ class Engine:
 
     def _require_model(self) -> GanModel:
         if self.model is None:
-            raise ValueError("open a model first")
+            raise UsageError("open a model first")
         return self.model
 
     def load(

@@ -199,7 +199,7 @@ def serve(connection, cancel, module: str, engine_class: str) -> None:
             result = getattr(engine, name)(*args, **_hooks(engine, name, progress, should_stop))
         except OperationCancelled as exc:
             connection.send(("error", ("cancelled", str(exc))))
-        except (Gan3dError, ValueError, OSError) as exc:
+        except Gan3dError as exc:  # the user's input; anything else is a bug (below)
             connection.send(("error", ("user", first_line(exc))))
         except Exception as exc:  # a bug: say what happened, keep serving
             traceback.print_exc()

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gan3d_core.errors import Gan3dError, InputFileError, UsageError, first_line
 from gan3d_core.images import png_bytes
 from gan3d_core.io.atomic import write_bytes_atomic
 from gan3d_studio.controller import Controller
@@ -282,8 +283,8 @@ class MainWindow(QMainWindow):
                 return
         try:
             write_bytes_atomic(path, png_bytes(self.viewport.grab_image()))
-        except (OSError, ValueError) as exc:
-            self.show_error(f"{path}: {exc}")
+        except Gan3dError as exc:
+            self.show_error(first_line(exc))
             return
         self.status_label.setText(f"Saved screenshot {path}")
 
@@ -316,8 +317,8 @@ class MainWindow(QMainWindow):
                 self.controller.worker.submit(
                     "export", self.controller.engine.export_series, grids, target, options
                 )
-        except (OSError, ValueError) as exc:
-            self.show_error(f"{target}: {exc}")
+        except Gan3dError as exc:
+            self.show_error(first_line(exc))
         self.controller.refresh()  # back to the current shape after drawing the frames
 
     def open_session(self) -> None:
@@ -327,12 +328,12 @@ class MainWindow(QMainWindow):
         try:
             data = read_session_file(path)
             if self.session.model is None or data.get("model_path") != self.session.model.path:
-                raise ValueError(
-                    f"{path}: made with {data.get('model_path')}; open that model first"
-                )
+                raise UsageError(f"made with {data.get('model_path')}; open that model first")
             self.session.restore(data)
-        except ValueError as exc:
-            self.show_error(str(exc))
+        except InputFileError as exc:  # names the file already
+            self.show_error(first_line(exc))
+        except Gan3dError as exc:
+            self.show_error(f"{path}: {first_line(exc)}")
 
     def save_session(self) -> None:
         path, _ = QFileDialog.getSaveFileName(
@@ -341,8 +342,8 @@ class MainWindow(QMainWindow):
         if path:
             try:
                 self.session.save(path)
-            except (OSError, ValueError) as exc:
-                self.show_error(f"{path}: {exc}")
+            except Gan3dError as exc:
+                self.show_error(first_line(exc))
                 return
             self.status_label.setText(f"Saved session {path}")
 
@@ -387,7 +388,7 @@ def write_animation(viewport: Viewport, results: list, target: Path) -> None:
         try:
             iio.imwrite(buffer, frames, extension=".mp4", fps=12)
         except Exception as exc:  # imageio raises several types when no MP4 backend exists
-            raise ValueError(
-                f"MP4 needs an ffmpeg backend (pip install imageio-ffmpeg): {exc}"
+            raise UsageError(
+                f"{target}: MP4 needs an ffmpeg backend (pip install imageio-ffmpeg): {exc}"
             ) from None
     write_bytes_atomic(target, buffer.getvalue())

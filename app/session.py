@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from psygnal import Signal
 
+from gan3d_core.errors import UsageError
 from gan3d_core.io.atomic import write_bytes_atomic
 
 SESSION_FORMAT = "gan3d-studio-session"
@@ -74,11 +75,11 @@ class ViewSettings:
 
     def __post_init__(self) -> None:
         if self.mode not in VIEW_MODES:
-            raise ValueError(f"view mode must be one of {', '.join(VIEW_MODES)}, got {self.mode!r}")
+            raise UsageError(f"view mode must be one of {', '.join(VIEW_MODES)}, got {self.mode!r}")
         if not 0.0 < self.threshold < 1.0:
-            raise ValueError(f"threshold must be between 0 and 1, got {self.threshold}")
+            raise UsageError(f"threshold must be between 0 and 1, got {self.threshold}")
         if self.smoothing < 0:
-            raise ValueError(f"smoothing must be >= 0, got {self.smoothing}")
+            raise UsageError(f"smoothing must be >= 0, got {self.smoothing}")
 
 
 @dataclass(frozen=True)
@@ -142,12 +143,12 @@ class Session:
 
     def _check(self, state: LatentState) -> LatentState:
         if self.model is None:
-            raise ValueError("open a model first")
+            raise UsageError("open a model first")
         latent = np.asarray(state.latent, np.float32)
         if latent.shape != (self.model.latent_dim,) or not np.isfinite(latent).all():
-            raise ValueError(f"latent must be {self.model.latent_dim} finite numbers")
+            raise UsageError(f"latent must be {self.model.latent_dim} finite numbers")
         if self.model.conditional and state.label is None:
-            raise ValueError("this model needs a class")
+            raise UsageError("this model needs a class")
         return replace(state, latent=latent)
 
     def set_latent(self, state: LatentState) -> None:
@@ -193,7 +194,7 @@ class Session:
 
     def add_bookmark(self, name: str, thumbnail_png: bytes = b"") -> Bookmark:
         if self.current is None:
-            raise ValueError("nothing to bookmark yet")
+            raise UsageError("nothing to bookmark yet")
         bookmark = Bookmark(name, self.current, thumbnail_png)
         self.bookmarks.append(bookmark)
         self.bookmarks_changed.emit()
@@ -236,7 +237,7 @@ class Session:
         Everything is checked before anything changes: a bad file leaves the session as it was.
         """
         if data.get("format") != SESSION_FORMAT:
-            raise ValueError("not a gan3d-studio session file")
+            raise UsageError("not a gan3d-studio session file")
         try:
             history = [self._check_label(LatentState.from_json(s)) for s in data.get("history", [])]
             bookmarks = [
@@ -249,10 +250,17 @@ class Session:
             ]
             view = ViewSettings(**data.get("view", {}))
             index = int(data.get("history_index", len(history) - 1))
-        except (KeyError, TypeError, ValueError, binascii.Error) as exc:
-            raise ValueError(f"session file does not fit this model ({exc})") from None
+        except (
+            KeyError,
+            TypeError,
+            ValueError,
+            AttributeError,
+            OverflowError,
+            binascii.Error,
+        ) as exc:
+            raise UsageError(f"session file does not fit this model ({exc})") from None
         if history and not 0 <= index < len(history):
-            raise ValueError(f"history_index {index} is outside the {len(history)} history entries")
+            raise UsageError(f"history_index {index} is outside the {len(history)} history entries")
         self.history, self.bookmarks, self.view = history, bookmarks, view
         self.history_index = index if history else -1
         self.current = history[index] if history else None
@@ -264,22 +272,19 @@ class Session:
     def _check_label(self, state: LatentState) -> LatentState:
         state = self._check(state)
         if self.model.conditional and not 0 <= int(state.label) < len(self.model.class_names):
-            raise ValueError(f"class {state.label} is not one of this model's classes")
+            raise UsageError(f"class {state.label} is not one of this model's classes")
         if not self.model.conditional and state.label is not None:
-            raise ValueError("this model takes no class")
+            raise UsageError("this model takes no class")
         return state
 
 
 def read_session_file(path: str | os.PathLike) -> dict[str, Any]:
-    """The JSON of a session file, with a one-line error for anything else."""
+    """The JSON of a session file (size and depth bounded), with a one-line error for
+    anything else."""
     from gan3d_core.errors import InputFileError
-    from gan3d_core.io.atomic import check_input_file
+    from gan3d_core.io.inputs import read_json
 
-    path = check_input_file(path, "session file")
-    try:
-        data = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputFileError(f"{path}: not a session file ({exc})") from None
+    data = read_json(path, "session file", expect=object)
     if not isinstance(data, dict) or data.get("format") != SESSION_FORMAT:
         raise InputFileError(f"{path}: not a gan3d-studio session file")
     return data

@@ -143,7 +143,7 @@ class Worker(QObject):
             result = task.function(*task.args, **kwargs)
         except OperationCancelled:
             return
-        except (Gan3dError, ValueError, OSError) as exc:
+        except Gan3dError as exc:  # the user's input; anything else is a bug (below)
             if not should_stop():
                 self.failed.emit(task.kind, task.number, first_line(exc))
             return

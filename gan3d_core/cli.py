@@ -3,6 +3,8 @@ render, train and eval (the last three live in :mod:`gan3d_core.training.cli`).
 
 Every command exits 0 on success; on bad input it prints one line to stderr naming the file
 and the problem, exits 1, and leaves no partial output (set GAN3D_DEBUG=1 for tracebacks).
+Only the project's own errors (:class:`~gan3d_core.errors.Gan3dError`) are the user's: any
+other exception is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gan3d_core.errors import Gan3dError, InputFileError, first_line
+from gan3d_core import limits
+from gan3d_core.errors import Gan3dError, InputFileError, UsageError, first_line
 
 QUIET_SECONDS = 3.0  # log-file progress starts after this long
 FORMATS = ("stl", "obj", "ply", "glb", "binvox", "npy")
@@ -95,6 +98,16 @@ def _load_model(args: argparse.Namespace):
 def _export_options(args: argparse.Namespace):
     from gan3d_core.mesh import ExportOptions
 
+    _check_range("--smooth", args.smooth, 0, limits.MAX_SMOOTH_ITERATIONS)
+    if args.faces is not None:
+        _check_range("--faces", args.faces, 4, limits.MAX_FACES)
+    if args.size_mm is not None and not 0 < args.size_mm <= limits.MAX_SIZE_MM:
+        raise UsageError(
+            f"--size-mm must be a number above 0 and at most {limits.MAX_SIZE_MM:g}, "
+            f"got {args.size_mm}"
+        )
+    if not 0 < args.threshold < 1:
+        raise UsageError(f"--threshold must be between 0 and 1, got {args.threshold}")
     return ExportOptions(
         threshold=args.threshold,
         style=args.style,
@@ -102,6 +115,12 @@ def _export_options(args: argparse.Namespace):
         target_faces=args.faces,
         size=args.size_mm,
     )
+
+
+def _check_range(option: str, value: int, low: int, high: int) -> None:
+    """Integer options: refused outside [low, high] before any work (the limits say why)."""
+    if not low <= value <= high:
+        raise UsageError(f"{option} must be between {low} and {high:,}, got {value:,}")
 
 
 def _output_dir(path: str) -> Path:
@@ -141,20 +160,16 @@ def _write_shapes(shapes: np.ndarray, paths: Sequence[Path], options, descriptio
 
 
 def _load_latent(path: str, latent_dim: int) -> np.ndarray:
-    from gan3d_core.io.atomic import check_input_file
+    from gan3d_core.io.inputs import load_npy
 
-    file = check_input_file(path, "latent file")
-    try:
-        latent = np.load(file, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise InputFileError(f"{file}: not a readable .npy array ({exc})") from None
-    latent = np.squeeze(latent)
+    file = Path(path)
+    latent = np.squeeze(load_npy(file, "latent", max_elements=limits.MAX_LATENT_DIM))
     if latent.shape != (latent_dim,) or not np.issubdtype(latent.dtype, np.floating):
         raise InputFileError(
             f"{file}: expected a float latent of shape ({latent_dim},), got {latent.dtype} "
             f"{np.shape(latent)}"
         )
-    if not np.isfinite(latent).all():
+    if not np.isfinite(latent).all() or np.abs(latent).max() > np.finfo(np.float32).max:
         raise InputFileError(f"{file}: latent contains NaN or infinite values")
     return latent.astype(np.float32)
 
@@ -194,18 +209,17 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_pack(args: argparse.Namespace) -> int:
     """A copy of a checkpoint to ship: float16 weights, evaluation results in its card."""
     from gan3d_core.io.checkpoint import load_checkpoint, save_checkpoint
+    from gan3d_core.io.inputs import read_json
 
     networks, card = load_checkpoint(args.checkpoint)
     for file in args.metrics or []:
-        path = Path(file)
-        if not path.is_file():
-            raise InputFileError(f"{path}: no such file")
-        try:
-            result = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise InputFileError(f"{path}: not valid JSON ({exc})") from None
-        if not isinstance(result, dict) or "task" not in result:
-            raise InputFileError(f"{path}: not the output of gan3d eval --json")
+        result = read_json(file, "evaluation result", expect=object)
+        if (
+            not isinstance(result, dict)
+            or result.get("task") not in ("recon", "gen", "classify")
+            or not isinstance(result.get("views", 1), int)
+        ):
+            raise InputFileError(f"{file}: not the output of gan3d eval --json")
         card.setdefault("metrics", {})[evaluation_key(result)] = result
     for key, value in (("name", args.name), ("recipe", args.recipe)):
         if value:
@@ -228,8 +242,12 @@ def evaluation_key(result: dict) -> str:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    if args.n < 1:
-        raise InputFileError(f"-n must be at least 1, got {args.n}")
+    _check_range("-n", args.n, 1, limits.MAX_SHAPES)
+    if args.truncation is not None and not limits.MIN_TRUNCATION <= args.truncation < np.inf:
+        raise UsageError(
+            f"--truncation must be a number of at least {limits.MIN_TRUNCATION}, "
+            f"got {args.truncation}"
+        )
     options = _export_options(args)
     directory = _output_dir(args.output)
     model = _load_model(args)
@@ -254,8 +272,9 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
 
     export_format(args.output)
     options = _export_options(args)
-    if args.refine is not None and args.refine < 0:
-        raise InputFileError(f"--refine must be >= 0 steps, got {args.refine}")
+    _check_range("the number of images", len(args.images), 1, limits.MAX_VIEWS)
+    if args.refine is not None:
+        _check_range("--refine", args.refine, 0, limits.MAX_REFINE_STEPS)
     model = _load_model(args)
     with progress_bar("reconstructing") as progress:
         shape = model.reconstruct(
@@ -269,8 +288,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
 def cmd_interpolate(args: argparse.Namespace) -> int:
     from gan3d_core.latent import interpolate
 
-    if args.steps < 2:
-        raise InputFileError(f"--steps must be at least 2, got {args.steps}")
+    _check_range("--steps", args.steps, 2, limits.MAX_SHAPES)
     options = _export_options(args)
     directory = _output_dir(args.output)
     model = _load_model(args)
@@ -293,8 +311,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     from gan3d_core.mesh.export import export_format, export_shape
 
     export_format(args.output)
+    options = _export_options(args)
     voxels = load_voxels(args.voxels)
-    print(export_shape(voxels, args.output, _export_options(args)))
+    try:
+        print(export_shape(voxels, args.output, options))
+    except UsageError as exc:  # the grid itself is the problem: name its file
+        raise InputFileError(f"{args.voxels}: {exc}") from None
     return 0
 
 
@@ -306,10 +328,12 @@ def cmd_voxelize(args: argparse.Namespace) -> int:
     suffix = export_format(args.output)
     if suffix not in (".binvox", ".npy"):
         raise InputFileError(f"{args.output}: voxelize writes .binvox or .npy, not {suffix}")
-    if not 4 <= args.resolution <= 512:
-        raise InputFileError(f"-r must be between 4 and 512, got {args.resolution}")
+    _check_range("-r", args.resolution, 4, limits.MAX_GRID_SIDE)
     mesh = load_mesh(args.mesh)
-    voxels = voxelize_mesh(mesh, args.resolution)
+    try:
+        voxels = voxelize_mesh(mesh, args.resolution)
+    except UsageError as exc:
+        raise InputFileError(f"{args.mesh}: {exc}") from None
     print(export_voxels(voxels.astype(np.float32), args.output))
     return 0
 
@@ -346,10 +370,17 @@ def _add_export_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad option is one line and exit code 1 like every other refusal."""
+
+    def error(self, message: str):
+        self.exit(1, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from gan3d_core import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="gan3d", description="Generate, reconstruct and export 3D shapes with volumetric GANs."
     )
     parser.add_argument("--version", action="version", version=f"gan3d {__version__}")
@@ -488,11 +519,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        # Over- and underflow in hostile numbers are refused by the checks that follow them,
+        # with a message; numpy's warnings would only add lines to stderr.
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+            return args.func(args)
     except KeyboardInterrupt:
         print(f"gan3d {args.command}: interrupted", file=sys.stderr)
         return 130
-    except (Gan3dError, ValueError, OSError) as exc:
+    except Gan3dError as exc:  # the user's input; anything else is a bug: its traceback shows
         if os.environ.get("GAN3D_DEBUG"):
             raise
         print(f"gan3d {args.command}: error: {first_line(exc)}", file=sys.stderr)

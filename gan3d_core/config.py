@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from gan3d_core.schema import check_field_types
+
 MODEL_KINDS = ("gan", "vaegan", "multiview", "cvaegan", "lgan")
 POOLING_METHODS = ("mean", "max", "lstm")
 ENCODER_ARCHITECTURES = ("paper", "light")
@@ -84,7 +86,7 @@ class ModelConfig:
             value = getattr(self, name)
             if value is not None:
                 set_field(self, name, tuple(int(v) for v in value))
-        problems = list(self._width_problems())
+        problems = list(self._width_problems()) + size_problems(self)
         if problems:
             raise ValueError("invalid model config: " + "; ".join(problems))
 
@@ -180,4 +182,28 @@ class ModelConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown model config keys: {', '.join(unknown)}")
+        check_field_types(cls, data, "model config")
         return cls(**data)
+
+
+def size_problems(config: Any) -> list[str]:
+    """Sizes over :mod:`gan3d_core.limits`, by field name so that new fields are covered:
+    ``*_dim`` (latent, embedding, hidden sizes), ``*_widths``, ``num_classes``, ``num_views``."""
+    from gan3d_core import limits
+
+    problems = []
+    for field in dataclasses.fields(config):
+        name, value = field.name, getattr(config, field.name)
+        if name.endswith("_dim") and isinstance(value, int) and value > limits.MAX_LATENT_DIM:
+            problems.append(f"{name} {value} is over the limit of {limits.MAX_LATENT_DIM}")
+        elif name.endswith("_widths") and value is not None:
+            if any(not 1 <= width <= limits.MAX_WIDTH for width in value):
+                problems.append(f"{name} must be between 1 and {limits.MAX_WIDTH}, got {value}")
+    for name, limit in (
+        ("num_classes", limits.MAX_NUM_CLASSES),
+        ("num_views", limits.MAX_NUM_VIEWS),
+    ):
+        value = getattr(config, name, 0)
+        if isinstance(value, int) and value > limit:
+            problems.append(f"{name} {value} is over the limit of {limit}")
+    return problems

@@ -1,7 +1,8 @@
 """Exceptions a user can act on.
 
 Every :class:`Gan3dError` message is one line that names the file (when there is one) and
-the problem; the CLI prints it as is and the app shows it in a message box.
+the problem; the CLI prints it as is and the app shows it in a message box. Only these are
+the user's fault: the CLI and the app show any other exception as a bug, with its traceback.
 """
 
 from __future__ import annotations
@@ -17,6 +18,14 @@ class CheckpointError(Gan3dError, ValueError):
 
 class InputFileError(Gan3dError, ValueError):
     """An input file (voxels, mesh, image) that is missing, unreadable or malformed."""
+
+
+class OutputFileError(Gan3dError, OSError):
+    """An output file that cannot be written (no permission, disk full)."""
+
+
+class UsageError(Gan3dError, ValueError):
+    """An argument or option out of its allowed range, or one that does not fit the model."""
 
 
 class EmptyShapeError(Gan3dError, ValueError):

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from gan3d_core.data.datasets import VoxelDataset
-from gan3d_core.errors import InputFileError
+from gan3d_core.errors import InputFileError, UsageError
 from gan3d_core.inference import GanModel
 from gan3d_core.metrics import (
     iou,
@@ -126,7 +126,7 @@ def evaluate_reconstruction(
     if not model.config.can_reconstruct:
         raise InputFileError(f"{model.path}: a {model.config.kind} model has no image encoder")
     if labels not in ("auto", "given"):
-        raise ValueError(f"labels must be auto or given, got {labels!r}")
+        raise UsageError(f"labels must be auto or given, got {labels!r}")
 
     def stage(offset: float, share: float):
         if progress is None:
@@ -329,7 +329,7 @@ def load_eval_dataset(
     from gan3d_core.data.datasets import load_dataset, split_dataset, stratified_limit
 
     if subset not in ("all", "train", "validation"):
-        raise ValueError(f"subset must be all, train or validation, got {subset!r}")
+        raise UsageError(f"subset must be all, train or validation, got {subset!r}")
     dataset = load_dataset(path, resolution, split=folder_split)
     if subset != "all":
         split = split or {}

@@ -8,13 +8,15 @@ white), cropped to the object, padded square with a margin, resized.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from gan3d_core.errors import InputFileError
+from gan3d_core.errors import InputFileError, UsageError
 from gan3d_core.io.atomic import check_input_file
+from gan3d_core.limits import MAX_IMAGE_PIXELS
 
 ImageSource = str | os.PathLike | Image.Image | np.ndarray
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
@@ -39,24 +41,41 @@ def load_image(source: ImageSource) -> np.ndarray:
     if isinstance(source, (str, os.PathLike)):
         path = check_input_file(source, "image")
         try:
-            with Image.open(path) as image:
-                image.load()
-                return _pil_to_array(ImageOps.exif_transpose(image))
+            with warnings.catch_warnings():
+                # Pillow warns about (and at twice the size refuses) huge images; our own
+                # limit, checked on the header before any pixel is decoded, is lower.
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                with Image.open(path) as image:
+                    _check_pixels(path, *image.size)
+                    image.load()
+                    return _pil_to_array(ImageOps.exif_transpose(image))
         except Image.DecompressionBombError:
             raise InputFileError(f"{path}: image is too large to open safely") from None
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+            if isinstance(exc, InputFileError):
+                raise
             reason = "not an image" if isinstance(exc, UnidentifiedImageError) else str(exc)
             raise InputFileError(f"{path}: cannot read image ({reason})") from None
     if isinstance(source, Image.Image):
+        _check_pixels("image", *source.size)
         return _pil_to_array(source)
     array = np.asarray(source)
     if array.ndim == 2:
         array = array[:, :, None]
     if array.ndim != 3 or array.shape[2] not in (1, 3, 4) or min(array.shape[:2]) < 1:
-        raise ValueError(f"image array must be (H, W) or (H, W, 1|3|4), got shape {array.shape}")
+        raise UsageError(f"image array must be (H, W) or (H, W, 1|3|4), got shape {array.shape}")
     if array.dtype != np.uint8:
-        raise ValueError(f"image array must be uint8, got {array.dtype}")
+        raise UsageError(f"image array must be uint8, got {array.dtype}")
+    _check_pixels("image array", array.shape[1], array.shape[0])
     return np.repeat(array, 3, axis=2) if array.shape[2] == 1 else array
+
+
+def _check_pixels(source: str | os.PathLike, width: int, height: int) -> None:
+    if width * height > MAX_IMAGE_PIXELS:
+        raise InputFileError(
+            f"{source}: image of {width} x {height} pixels is over the limit of "
+            f"{MAX_IMAGE_PIXELS / 1e6:g} megapixels; scale it down first"
+        )
 
 
 def _pil_to_array(image: Image.Image) -> np.ndarray:
@@ -77,8 +96,11 @@ def object_mask(rgb: np.ndarray, tolerance: int = BACKGROUND_TOLERANCE) -> np.nd
     happen to share the background colour are kept.
     """
     border = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]]).astype(np.int16)
-    background_colour = np.median(border, axis=0)
-    similar = np.abs(rgb.astype(np.int16) - background_colour).max(axis=2) <= tolerance
+    # The median may end in .5: compare doubled values in int16, exact and 4x smaller than
+    # the float64 (H, W, 3) difference.
+    doubled_background = np.round(2 * np.median(border, axis=0)).astype(np.int16)
+    difference = 2 * rgb.astype(np.int16) - doubled_background  # (H, W, 3)
+    similar = np.abs(difference).max(axis=2) <= 2 * tolerance
     from scipy import ndimage  # here: the app's window opens without loading scipy
 
     labels, _ = ndimage.label(similar)
@@ -112,7 +134,7 @@ def grabcut_mask(rgb: np.ndarray, box: Box | None = None) -> np.ndarray:
     x, y = max(0, x), max(0, y)
     box_width, box_height = min(box_width, width - x), min(box_height, height - y)
     if box_width < 2 or box_height < 2:
-        raise ValueError(f"the box {tuple(box)} leaves no object inside a {width}x{height} image")
+        raise UsageError(f"the box {tuple(box)} leaves no object inside a {width}x{height} image")
     scale = min(1.0, GRABCUT_SIZE / max(height, width))
     small = cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))),
                        interpolation=cv2.INTER_AREA)  # fmt: skip
@@ -152,8 +174,12 @@ def object_pixels(image: np.ndarray, box: Box | None = None) -> tuple[np.ndarray
     GrabCut (:func:`grabcut_mask`)."""
     if image.shape[2] == 4 and image[:, :, 3].min() < 250:  # a real cut-out, not opaque alpha
         alpha = image[:, :, 3:4].astype(np.float32) / 255.0
-        rgb = image[:, :, :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)
-        return np.round(rgb).astype(np.uint8), image[:, :, 3] > 8
+        # c a + 255 (1 - a), computed in place: (c - 255) a + 255 (bounded memory)
+        rgb = image[:, :, :3].astype(np.float32)
+        rgb -= 255.0
+        rgb *= alpha
+        rgb += 255.0
+        return np.round(rgb, out=rgb).astype(np.uint8), image[:, :, 3] > 8
     rgb = image[:, :, :3]
     if box is not None or not plain_background(rgb):
         return rgb, grabcut_mask(rgb, box)

@@ -16,10 +16,11 @@ import numpy as np
 import torch
 
 from gan3d_core.config import ModelConfig
-from gan3d_core.errors import CheckpointError, OperationCancelled
+from gan3d_core.errors import CheckpointError, OperationCancelled, UsageError
 from gan3d_core.images import Box, ImageSource, images_to_array, preprocess_image
 from gan3d_core.io.checkpoint import load_checkpoint
 from gan3d_core.latent import LatentDirections, pca_directions, sefa_directions
+from gan3d_core.limits import MIN_TRUNCATION
 from gan3d_core.models import GanNetworks
 from gan3d_core.models.fast import FastVoxelGenerator
 from gan3d_core.resources import default_model_path
@@ -40,11 +41,11 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError):
-        raise ValueError(f"unknown device {device!r}; use auto, cpu, cuda or mps") from None
+        raise UsageError(f"unknown device {device!r}; use auto, cpu, cuda or mps") from None
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device cuda was asked for, but no CUDA GPU is available")
+        raise UsageError("device cuda was asked for, but no CUDA GPU is available")
     if resolved.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError("device mps was asked for, but Metal is not available")
+        raise UsageError("device mps was asked for, but Metal is not available")
     return resolved
 
 
@@ -73,6 +74,16 @@ class ReconstructedLatent:
     azimuths: np.ndarray | None = None
     elevations: np.ndarray | None = None
     silhouette_iou: float | None = None
+
+
+def fit_overrides(inference: dict[str, Any]) -> dict[str, float]:
+    """Fitting settings a model card's ``inference`` section may tune (numbers only)."""
+    names = ("learning_rate", "camera_learning_rate", "prior_weight")
+    return {
+        name: float(inference[name])
+        for name in names
+        if isinstance(inference.get(name), (int, float)) and np.isfinite(inference[name])
+    }
 
 
 class GanModel:
@@ -119,9 +130,12 @@ class GanModel:
         shapes.
         """
         if n < 0:
-            raise ValueError(f"n must be >= 0, got {n}")
-        if truncation is not None and truncation <= 0:
-            raise ValueError(f"truncation must be positive, got {truncation}")
+            raise UsageError(f"n must be >= 0, got {n}")
+        if truncation is not None and not MIN_TRUNCATION <= truncation < float("inf"):
+            # below the limit almost every draw is redrawn: the loop would run for ever
+            raise UsageError(
+                f"truncation must be a number of at least {MIN_TRUNCATION}, got {truncation}"
+            )
         sampler = getattr(self.networks, "latent_sampler", None)
         width = self.latent_dim if sampler is None else self.config.noise_dim
         rng = np.random.default_rng(seed)
@@ -134,7 +148,7 @@ class GanModel:
         z = z.astype(np.float32)
         if sampler is None:
             if labels is not None and not self.config.conditional:
-                raise ValueError(
+                raise UsageError(
                     f"this {self.config.kind} model is not conditional; it takes no labels"
                 )
             return z
@@ -145,35 +159,35 @@ class GanModel:
     def label_index(self, label: int | str) -> int:
         """Class index from an index or a class name."""
         if not self.config.conditional:
-            raise ValueError(f"this {self.config.kind} model is not conditional; it takes no class")
+            raise UsageError(f"this {self.config.kind} model is not conditional; it takes no class")
         count = self.config.num_classes
         if isinstance(label, str):
             if label not in self.class_names:
                 choices = ", ".join(self.class_names) or f"0..{count - 1}"
-                raise ValueError(f"unknown class {label!r}; this model knows {choices}")
+                raise UsageError(f"unknown class {label!r}; this model knows {choices}")
             return self.class_names.index(label)
         index = int(label)
         if not 0 <= index < count:
-            raise ValueError(f"class index {index} is out of range 0..{count - 1}")
+            raise UsageError(f"class index {index} is out of range 0..{count - 1}")
         return index
 
     def _labels_tensor(self, labels: Labels, n: int) -> torch.Tensor | None:
         if not self.config.conditional:
             if labels is not None:
-                raise ValueError(
+                raise UsageError(
                     f"this {self.config.kind} model is not conditional; it takes no labels"
                 )
             return None
         if labels is None:
             names = ", ".join(self.class_names) or f"0..{self.config.num_classes - 1}"
-            raise ValueError(f"this model is conditional: give a class ({names})")
+            raise UsageError(f"this model is conditional: give a class ({names})")
         if isinstance(labels, (int, str, np.integer)):
             labels = [labels]
         indices = [self.label_index(label) for label in labels]
         if len(indices) == 1:
             indices = indices * n
         if len(indices) != n:
-            raise ValueError(f"got {len(indices)} labels for {n} latents")
+            raise UsageError(f"got {len(indices)} labels for {n} latents")
         return torch.tensor(indices, dtype=torch.long, device=self.device)
 
     def _latents_tensor(self, latents: np.ndarray) -> torch.Tensor:
@@ -181,11 +195,11 @@ class GanModel:
         if z.ndim == 1:
             z = z[None]
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
-            raise ValueError(
+            raise UsageError(
                 f"latents must have shape (n, {self.latent_dim}), got {np.shape(latents)}"
             )
         if not np.isfinite(z).all():
-            raise ValueError("latents contain NaN or infinite values")
+            raise UsageError("latents contain NaN or infinite values")
         return torch.from_numpy(z).to(self.device)
 
     # -- decoding ------------------------------------------------------------------------
@@ -238,7 +252,7 @@ class GanModel:
         if isinstance(views, (str, os.PathLike, np.ndarray)) or hasattr(views, "getpixel"):
             views = [views]
         if len(views) == 0:
-            raise ValueError("need at least one view")
+            raise UsageError("need at least one view")
         return [preprocess_image(view, self.config.image_size, box) for view in views]
 
     def encode(
@@ -303,7 +317,7 @@ class GanModel:
         silhouettes starting from the best of that prediction and retrieved training shapes.
         """
         if not self.config.can_reconstruct:
-            raise ValueError(
+            raise UsageError(
                 f"this {self.config.kind} model has no image encoder; reconstruction needs a "
                 "vaegan, multiview, cvaegan or lgan model"
             )
@@ -361,7 +375,7 @@ class GanModel:
             azimuths, elevations = camera_angles(outputs["camera"])  # (V,) each
         method = pool or "mean"
         if method not in ("mean", "max"):
-            raise ValueError(f"the staged model pools views by mean or max, got {method!r}")
+            raise UsageError(f"the staged model pools views by mean or max, got {method!r}")
         per_view = outputs["latent"]  # (V, L)
         latent = per_view.mean(0) if method == "mean" else per_view.amax(0)
         if self.config.conditional and label is None:
@@ -369,7 +383,7 @@ class GanModel:
         inference = self.card.get("inference", {})
         steps = int(inference.get("refine_steps", 0) if refine is None else refine)
         if steps < 0:
-            raise ValueError(f"refine must be >= 0 steps, got {steps}")
+            raise UsageError(f"refine must be >= 0 steps, got {steps}")
         azimuths, elevations = azimuths.cpu().numpy(), elevations.cpu().numpy()
         if steps == 0:
             return ReconstructedLatent(latent.cpu().numpy(), label, images, azimuths, elevations)
@@ -397,7 +411,7 @@ class GanModel:
             candidate_elevations,
             bank.prior_mean.cpu().numpy(),
             bank.prior_whitening.cpu().numpy(),
-            FitSettings(steps=steps),
+            FitSettings(steps=steps, **fit_overrides(inference)),
             progress,
             should_stop,
         )
@@ -420,7 +434,7 @@ class GanModel:
             weight = first_layer.weight.detach().float().cpu().numpy()
             return sefa_directions(weight, min(count, self.latent_dim))
         if method != "pca":
-            raise ValueError(f"method must be sefa or pca, got {method!r}")
+            raise UsageError(f"method must be sefa or pca, got {method!r}")
         z = self.sample_latents(samples, seed=seed)
         first_block = self.networks.generator.layers[:3]  # ConvTranspose3d, BatchNorm, ReLU
         with torch.inference_mode():

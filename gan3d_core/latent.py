@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gan3d_core.errors import UsageError
+
 
 def lerp(a: np.ndarray, b: np.ndarray, t: float | np.ndarray) -> np.ndarray:
     """Straight-line interpolation ``(1 - t) a + t b``."""
@@ -40,14 +42,14 @@ def slerp(a: np.ndarray, b: np.ndarray, t: float | np.ndarray) -> np.ndarray:
 def interpolate(a: np.ndarray, b: np.ndarray, steps: int, method: str = "slerp") -> np.ndarray:
     """``steps`` latents from ``a`` to ``b`` inclusive, (steps, latent_dim)."""
     if steps < 2:
-        raise ValueError(f"steps must be >= 2, got {steps}")
+        raise UsageError(f"steps must be >= 2, got {steps}")
     if np.shape(a) != np.shape(b) or np.ndim(a) != 1:
-        raise ValueError(
+        raise UsageError(
             f"a and b must be latents of equal shape (L,), got {np.shape(a)} and {np.shape(b)}"
         )
     functions = {"slerp": slerp, "lerp": lerp}
     if method not in functions:
-        raise ValueError(f"method must be slerp or lerp, got {method!r}")
+        raise UsageError(f"method must be slerp or lerp, got {method!r}")
     return functions[method](a, b, np.linspace(0.0, 1.0, steps))
 
 

@@ -93,3 +93,16 @@ def test_real_modelnet_meshes(shared_data):
         extent = filled.max(axis=0) - filled.min(axis=0) + 1
         assert extent.max() == 30, path.name  # longest side fills the grid minus margins
         assert 0.005 < grid.mean() < 0.6, path.name
+
+
+def test_a_mesh_naming_a_named_pipe_as_its_material_file_loads_without_opening_it(tmp_path):
+    """trimesh would open an OBJ's `mtllib` and block on a FIFO: meshes load from bytes."""
+    import os
+
+    os.mkfifo(tmp_path / "pipe.mtl")
+    path = tmp_path / "mesh.obj"
+    path.write_text(
+        "mtllib pipe.mtl\nv 0 0 0\nv 1 0 0\nv 0 1 0\nv 0 0 1\n"
+        "usemtl a\nf 1 2 3\nf 1 2 4\nf 1 3 4\nf 2 3 4\n"
+    )
+    assert len(load_mesh(path).faces) == 4

@@ -19,7 +19,10 @@ import numpy as np
 from gan3d_core.errors import InputFileError
 from gan3d_core.io.atomic import check_input_file, write_npy_atomic
 from gan3d_core.io.binvox import read_binvox
+from gan3d_core.io.inputs import NUMERIC_KINDS, npz_member_names
+from gan3d_core.io.inputs import load_npz as load_npz_arrays
 from gan3d_core.io.meshes import MESH_SUFFIXES, load_mesh
+from gan3d_core.limits import MAX_DATASET_BYTES, MAX_GRID_SIDE, MAX_NUM_CLASSES
 from gan3d_core.mesh.voxelize import voxelize_mesh
 
 ProgressHook = Callable[[float, str], None]
@@ -165,7 +168,8 @@ def load_dataset(
     path = Path(path)
     if not path.exists():
         raise InputFileError(f"{path}: no such dataset file or folder")
-    if path.is_file():
+    if not path.is_dir():
+        path = check_input_file(path, "dataset file")  # a FIFO or device is refused here
         if path.suffix.lower() != ".npz":
             raise InputFileError(
                 f"{path}: a dataset file must be .npz (voxels, labels, class_names)"
@@ -192,22 +196,38 @@ def _without_empty_shapes(dataset: VoxelDataset) -> VoxelDataset:
 def load_npz(path: str | os.PathLike) -> VoxelDataset:
     """``voxels`` (N, R, R, R), optional ``labels`` (N,) and ``class_names``."""
     path = check_input_file(path, "dataset file")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-    except (ValueError, OSError, EOFError) as exc:
-        raise InputFileError(f"{path}: not a readable .npz file ({exc})") from None
+    # Every array's declared size is checked before it is decompressed; labels are integers,
+    # class names text.
+    kinds = {"voxels": NUMERIC_KINDS, "labels": "iu", "class_names": "U"}
+    arrays = load_npz_arrays(path, kinds, MAX_DATASET_BYTES, "dataset file")
     if "voxels" not in arrays:
-        raise InputFileError(f"{path}: has no 'voxels' array (found {', '.join(arrays) or 'none'})")
+        found = ", ".join(npz_member_names(path)) or "none"
+        raise InputFileError(f"{path}: has no 'voxels' array (found {found})")
     voxels = arrays["voxels"]
     if voxels.ndim != 4 or len(set(voxels.shape[1:])) != 1:
         raise InputFileError(f"{path}: 'voxels' must be (N, R, R, R), got shape {voxels.shape}")
+    if voxels.shape[1] > MAX_GRID_SIDE:
+        raise InputFileError(
+            f"{path}: grids of {voxels.shape[1]}^3 are over the limit of {MAX_GRID_SIDE} a side"
+        )
+    if "labels" in arrays and arrays["labels"].shape != (len(voxels),):
+        raise InputFileError(
+            f"{path}: 'labels' must be ({len(voxels)},), got shape {arrays['labels'].shape}"
+        )
+    if "class_names" in arrays and (
+        arrays["class_names"].ndim != 1 or len(arrays["class_names"]) > MAX_NUM_CLASSES
+    ):
+        raise InputFileError(
+            f"{path}: 'class_names' must be a list of at most {MAX_NUM_CLASSES} names"
+        )
     voxels = (
         (voxels > 0.5).astype(np.uint8)
         if voxels.dtype.kind == "f"
         else (voxels > 0).astype(np.uint8)
     )
     labels = arrays.get("labels", np.zeros(len(voxels), np.int64)).astype(np.int64)
+    if labels.size and (labels.min() < 0 or labels.max() >= MAX_NUM_CLASSES):
+        raise InputFileError(f"{path}: 'labels' must be class indices 0..{MAX_NUM_CLASSES - 1}")
     if "class_names" in arrays:
         class_names = [str(n) for n in arrays["class_names"]]
     else:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from gan3d_core.errors import Gan3dError, InputFileError
+from gan3d_core.errors import Gan3dError, InputFileError, OutputFileError
 
 
 def check_output_path(path: str | os.PathLike) -> Path:
@@ -29,7 +30,10 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
     all of ``data``, never a prefix, even if the process dies midway.
     """
     path = check_output_path(path)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise OutputFileError(f"{path}: cannot write ({exc.strerror or exc})") from None
     try:
         # mkstemp makes private (0600) files; give the result the mode a plain open() would,
         # or keep the mode of the file being replaced.
@@ -39,6 +43,9 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_name, path)
+    except OSError as exc:  # disk full, permissions: name the target, not the temporary file
+        Path(tmp_name).unlink(missing_ok=True)
+        raise OutputFileError(f"{path}: cannot write ({exc.strerror or exc})") from None
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
@@ -52,15 +59,72 @@ def _default_mode() -> int:
 
 
 def check_input_file(
-    path: str | os.PathLike, what: str = "file", error: type[Gan3dError] = InputFileError
+    path: str | os.PathLike,
+    what: str = "file",
+    error: type[Gan3dError] = InputFileError,
+    max_bytes: int | None = None,
 ) -> Path:
-    """Return ``path`` as a Path after checking it names an existing regular file."""
+    """Return ``path`` as a Path after checking it names an existing regular file of at most
+    ``max_bytes``.
+
+    Only ``stat`` is called, never ``open``: a named pipe or a device would block a reader
+    forever (or never end), so anything but a regular file is refused here.
+    """
     path = Path(path)
-    if path.is_dir():
-        raise error(f"{path}: is a directory, expected a {what}")
-    if not path.exists():
-        raise error(f"{path}: no such {what}")
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise error(f"{path}: no such {what}") from None
+    except OSError as exc:
+        raise error(f"{path}: cannot read {what} ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise error(f"{path}: is a directory, expected {_a(what)}")
+    if not stat.S_ISREG(info.st_mode):
+        raise error(
+            f"{path}: is {_file_kind(info.st_mode)}, not a regular file; expected {_a(what)}"
+        )
+    if max_bytes is not None and info.st_size > max_bytes:
+        raise error(
+            f"{path}: {what} of {_megabytes(info.st_size)} is over the limit of "
+            f"{_megabytes(max_bytes)}"
+        )
     return path
+
+
+def read_input_bytes(
+    path: str | os.PathLike,
+    what: str = "file",
+    error: type[Gan3dError] = InputFileError,
+    max_bytes: int | None = None,
+) -> tuple[Path, bytes]:
+    """``check_input_file`` then the file's bytes (at most ``max_bytes``, even if it grew)."""
+    path = check_input_file(path, what, error, max_bytes)
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read() if max_bytes is None else handle.read(max_bytes + 1)
+    except OSError as exc:
+        raise error(f"{path}: cannot read {what} ({exc.strerror or exc})") from None
+    if max_bytes is not None and len(data) > max_bytes:
+        raise error(f"{path}: {what} is over the limit of {_megabytes(max_bytes)}")
+    return path, data
+
+
+def _a(what: str) -> str:
+    return f"{'an' if what[:1].lower() in 'aeio' else 'a'} {what}"
+
+
+def _file_kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a special file"
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:.3g} MB" if size >= 1e5 else f"{size} bytes"
 
 
 def write_npy_atomic(path: str | os.PathLike, array: np.ndarray) -> Path:

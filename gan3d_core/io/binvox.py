@@ -14,7 +14,11 @@ from pathlib import Path
 import numpy as np
 
 from gan3d_core.errors import InputFileError
-from gan3d_core.io.atomic import check_input_file, write_bytes_atomic
+from gan3d_core.io.atomic import read_input_bytes, write_bytes_atomic
+from gan3d_core.limits import MAX_GRID_SIDE
+
+# Run-length pairs are 2 bytes and cover at least one voxel each; the header is a few lines.
+MAX_BINVOX_BYTES = 2 * MAX_GRID_SIDE**3 + 4096
 
 
 @dataclass
@@ -28,8 +32,7 @@ class BinvoxGrid:
 
 def read_binvox(path: str | os.PathLike) -> BinvoxGrid:
     """Read a ``.binvox`` file into a boolean (x, y, z) grid; malformed files raise."""
-    path = check_input_file(path, ".binvox file")
-    raw = path.read_bytes()
+    path, raw = read_input_bytes(path, ".binvox file", max_bytes=MAX_BINVOX_BYTES)
     dims, translate, scale, data_start = _parse_header(path, raw)
     data = np.frombuffer(raw, dtype=np.uint8, offset=data_start)
     if data.size % 2:
@@ -106,9 +109,11 @@ def _parse_header(path: Path, raw: bytes):
                 depth, height, width = (int(v) for v in rest.split())
                 dims = (depth, width, height)  # stored x, z, y -> sizes along x, y, z
             elif key == "translate":
-                translate = tuple(float(v) for v in rest.split())
+                translate = tuple(_finite(float(v)) for v in rest.split())
+                if len(translate) != 3:
+                    raise ValueError
             elif key == "scale":
-                scale = float(rest)
+                scale = _finite(float(rest))
             elif key == "data":
                 break
         except ValueError:
@@ -117,4 +122,15 @@ def _parse_header(path: Path, raw: bytes):
         raise InputFileError(f"{path}: .binvox header has no 'data' line")
     if dims is None or min(dims) < 1:
         raise InputFileError(f"{path}: .binvox header has no valid 'dim' line")
+    if max(dims) > MAX_GRID_SIDE:
+        raise InputFileError(
+            f"{path}: .binvox grid {dims[0]}x{dims[1]}x{dims[2]} is larger than the limit of "
+            f"{MAX_GRID_SIDE} a side"
+        )
     return dims, translate or (0.0, 0.0, 0.0), 1.0 if scale is None else scale, offset
+
+
+def _finite(value: float) -> float:
+    if not np.isfinite(value):
+        raise ValueError
+    return value

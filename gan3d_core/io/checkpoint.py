@@ -8,6 +8,7 @@ gets a :class:`~gan3d_core.errors.CheckpointError` naming the file and the probl
 from __future__ import annotations
 
 import json
+import math
 import os
 import struct
 from pathlib import Path
@@ -20,12 +21,15 @@ from safetensors.torch import save as safetensors_bytes
 from gan3d_core.config import ModelConfig
 from gan3d_core.errors import CheckpointError, first_line
 from gan3d_core.io.atomic import check_input_file, write_bytes_atomic
+from gan3d_core.io.card import validate_card
+from gan3d_core.io.inputs import parse_json
+from gan3d_core.limits import MAX_CHECKPOINT_BYTES, MAX_CHECKPOINT_HEADER_BYTES, MAX_PARAMETERS
 from gan3d_core.models import GanNetworks
 
 FORMAT_NAME = "gan3d-studio"
 FORMAT_VERSION = 1
 # The safetensors header is a little-endian u64 length followed by that much JSON.
-_MAX_HEADER_BYTES = 100_000_000
+_MAX_HEADER_BYTES = MAX_CHECKPOINT_HEADER_BYTES
 
 
 def save_checkpoint(
@@ -54,7 +58,11 @@ def save_checkpoint(
 
 def read_model_card(path: str | os.PathLike) -> dict[str, Any]:
     """The model card of a checkpoint, read from its header alone (no tensor is loaded)."""
-    path = check_input_file(path, "checkpoint", error=CheckpointError)
+    return _read_card(path)[0]
+
+
+def _read_card(path: str | os.PathLike) -> tuple[dict[str, Any], ModelConfig]:
+    path = check_input_file(path, "checkpoint", CheckpointError, MAX_CHECKPOINT_BYTES)
     _check_structure(path)
     try:
         with safe_open(str(path), framework="pt") as handle:
@@ -70,33 +78,55 @@ def load_checkpoint(
     path: str | os.PathLike, device: str | torch.device = "cpu"
 ) -> tuple[GanNetworks, dict[str, Any]]:
     """Rebuild the networks stored in ``path`` and return them (in eval mode) with the card."""
-    card = read_model_card(path)
+    card, config = _read_card(path)
     path = Path(path)
-    try:
-        config = ModelConfig.from_dict(card["config"])
-        networks = GanNetworks(config)
-    except (TypeError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(f"{path}: {exc}") from None
-    expected = networks.state_dict()
+    # Shapes and sizes are compared on a skeleton with no storage ("meta" tensors), so a
+    # card declaring huge networks is refused before any weight is allocated.
+    expected = _expected_tensors(path, config)
     try:
         with safe_open(str(path), framework="pt") as handle:
             names = set(handle.keys())
             _check_tensor_names(path, names, set(expected))
-            state = {}
-            for name in expected:
-                tensor = handle.get_tensor(name)
-                if tensor.shape != expected[name].shape:
+            for name, tensor in expected.items():
+                shape = tuple(handle.get_slice(name).get_shape())
+                if shape != tuple(tensor.shape):
                     raise CheckpointError(
-                        f"{path}: tensor {name} has shape {tuple(tensor.shape)}, the model "
-                        f"config needs {tuple(expected[name].shape)}"
+                        f"{path}: tensor {name} has shape {shape}, the model "
+                        f"config needs {tuple(tensor.shape)}"
                     )
-                state[name] = tensor.to(expected[name].dtype)
+            networks = GanNetworks(config)
+            state = {}
+            for name, tensor in expected.items():
+                state[name] = handle.get_tensor(name).to(tensor.dtype)
+                if state[name].is_floating_point() and not torch.isfinite(state[name]).all():
+                    raise CheckpointError(
+                        f"{path}: this checkpoint's weights are not finite (tensor {name} "
+                        "holds NaN or infinite values); it cannot make shapes"
+                    )
     except CheckpointError:
         raise
     except Exception as exc:
         raise CheckpointError(f"{path}: cannot read tensors ({first_line(exc)})") from None
     networks.load_state_dict(state)
     return networks.to(device).eval(), card
+
+
+def _expected_tensors(path: Path, config: ModelConfig) -> dict[str, torch.Tensor]:
+    """The state dict ``config`` needs, as storage-free meta tensors; refuses configs over
+    :data:`~gan3d_core.limits.MAX_PARAMETERS`."""
+    try:
+        with torch.device("meta"):
+            skeleton = GanNetworks(config)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{path}: {first_line(exc)}") from None
+    expected = skeleton.state_dict()
+    count = sum(math.prod(tensor.shape) for tensor in expected.values())
+    if count > MAX_PARAMETERS:
+        raise CheckpointError(
+            f"{path}: model config describes {count:,} parameters, over the limit of "
+            f"{MAX_PARAMETERS:,}"
+        )
+    return expected
 
 
 def _check_structure(path: Path) -> None:
@@ -123,27 +153,14 @@ def _check_structure(path: Path) -> None:
     )
 
 
-def _parse_card(path: Path, metadata: dict[str, str] | None) -> dict[str, Any]:
+def _parse_card(path: Path, metadata: dict[str, str] | None) -> tuple[dict[str, Any], ModelConfig]:
     if not metadata or "model_card" not in metadata:
         raise CheckpointError(
             f"{path}: a .safetensors file but not a gan3d-studio checkpoint (no model card in "
             "its metadata)"
         )
-    try:
-        card = json.loads(metadata["model_card"])
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{path}: model card is not valid JSON ({exc})") from None
-    if not isinstance(card, dict) or not isinstance(card.get("config"), dict):
-        raise CheckpointError(f"{path}: model card has no model config")
-    version = card.get("format_version")
-    if not isinstance(version, int):
-        raise CheckpointError(f"{path}: model card has no integer format_version")
-    if version > FORMAT_VERSION:
-        raise CheckpointError(
-            f"{path}: checkpoint format {version} is newer than this gan3d-studio reads "
-            f"({FORMAT_VERSION}); upgrade gan3d-studio"
-        )
-    return card
+    card = parse_json(metadata["model_card"], path, CheckpointError, "model card")
+    return card, validate_card(path, card, FORMAT_VERSION)
 
 
 def _check_tensor_names(path: Path, found: set[str], expected: set[str]) -> None:

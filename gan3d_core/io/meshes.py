@@ -10,7 +10,8 @@ import numpy as np
 import trimesh
 
 from gan3d_core.errors import InputFileError, first_line
-from gan3d_core.io.atomic import check_input_file
+from gan3d_core.io.atomic import check_input_file, read_input_bytes
+from gan3d_core.limits import MAX_MESH_FILE_BYTES, MAX_MESH_TRIANGLES
 
 MESH_SUFFIXES = (".off", ".obj", ".stl", ".ply", ".glb", ".gltf")
 # ModelNet has files whose first line is "OFF490 518 0": the counts glued to the keyword.
@@ -19,22 +20,40 @@ _GLUED_OFF_HEADER = re.compile(rb"^(\s*OFF)(?=[\s\d-])[ \t]*(?=\S)")
 
 def load_mesh(path: str | os.PathLike) -> trimesh.Trimesh:
     """Read a mesh file into one ``trimesh.Trimesh`` (scenes are concatenated)."""
-    path = check_input_file(path, "mesh file")
+    path = check_input_file(path, "mesh file", max_bytes=MAX_MESH_FILE_BYTES)
     suffix = path.suffix.lower()
     if suffix not in MESH_SUFFIXES:
         raise InputFileError(
             f"{path}: unsupported mesh format {suffix or '(none)'}; use {', '.join(MESH_SUFFIXES)}"
         )
+    _, data = read_input_bytes(path, "mesh file", max_bytes=MAX_MESH_FILE_BYTES)
+    if suffix == ".off":
+        data = _fix_off_header(data)
     try:
-        if suffix == ".off":
-            source = io.BytesIO(_fix_off_header(path.read_bytes()))
-            mesh = trimesh.load(source, file_type="off", force="mesh", process=False)
-        else:
-            mesh = trimesh.load(str(path), file_type=suffix[1:], force="mesh", process=False)
+        # From bytes, with no resolver: a file cannot make trimesh open others (an OBJ's
+        # `mtllib` or a .gltf buffer naming a FIFO, a device or /etc/passwd).
+        mesh = trimesh.load(
+            io.BytesIO(data), file_type=suffix[1:], force="mesh", process=False, resolver=None
+        )
     except Exception as exc:  # trimesh raises many types for malformed files
         raise InputFileError(f"{path}: cannot read mesh ({first_line(exc)})") from None
     if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:
         raise InputFileError(f"{path}: mesh has no triangles")
+    if len(mesh.faces) > MAX_MESH_TRIANGLES:
+        raise InputFileError(
+            f"{path}: mesh has {len(mesh.faces):,} triangles, over the limit of "
+            f"{MAX_MESH_TRIANGLES:,}; simplify it first"
+        )
+    faces = np.asarray(mesh.faces)
+    if (
+        faces.ndim != 2
+        or faces.shape[1] != 3
+        or faces.min() < 0
+        or faces.max() >= len(mesh.vertices)
+    ):
+        raise InputFileError(f"{path}: mesh has triangles with invalid vertex indices")
+    if np.ndim(mesh.vertices) != 2 or np.shape(mesh.vertices)[1] != 3:
+        raise InputFileError(f"{path}: mesh vertices are not 3D points")
     if not np.isfinite(mesh.vertices).all():
         raise InputFileError(f"{path}: mesh has NaN or infinite vertex coordinates")
     return mesh

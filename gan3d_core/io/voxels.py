@@ -9,6 +9,8 @@ import numpy as np
 from gan3d_core.errors import InputFileError
 from gan3d_core.io.atomic import check_input_file
 from gan3d_core.io.binvox import read_binvox
+from gan3d_core.io.inputs import load_npy
+from gan3d_core.limits import MAX_GRID_SIDE, MAX_GRID_VOXELS
 
 
 def load_voxels(path: str | os.PathLike) -> np.ndarray:
@@ -19,19 +21,19 @@ def load_voxels(path: str | os.PathLike) -> np.ndarray:
         return read_binvox(path).voxels.astype(np.float32)
     if suffix != ".npy":
         raise InputFileError(f"{path}: voxels must be .binvox or .npy, got {suffix or '(none)'}")
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise InputFileError(f"{path}: not a readable .npy array ({exc})") from None
-    if not isinstance(array, np.ndarray):  # an .npz archive renamed to .npy
-        raise InputFileError(f"{path}: holds several arrays (an .npz archive?), expected one grid")
+    array = load_npy(path, "voxel grid", max_elements=MAX_GRID_VOXELS)
     if array.ndim == 4 and array.shape[0] == 1:
         array = array[0]
-    if array.ndim != 3 or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-        raise InputFileError(f"{path}: expected a numeric 3D grid, got {array.dtype} {array.shape}")
+    if array.ndim != 3:
+        raise InputFileError(f"{path}: expected a 3D grid, got {array.dtype} {array.shape}")
     if array.size == 0:
         raise InputFileError(f"{path}: grid has no voxels (shape {array.shape})")
-    array = array.astype(np.float32)
+    if max(array.shape) > MAX_GRID_SIDE:
+        raise InputFileError(
+            f"{path}: grid {array.shape} is larger than the limit of {MAX_GRID_SIDE} a side"
+        )
+    with np.errstate(over="ignore"):  # float64 beyond float32's range becomes inf: refused
+        array = array.astype(np.float32)
     if not np.isfinite(array).all():
         raise InputFileError(f"{path}: grid contains NaN or infinite values")
     if array.min() < 0 or array.max() > 1:

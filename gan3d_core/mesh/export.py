@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
-from gan3d_core.errors import EmptyShapeError, InputFileError
+from gan3d_core.errors import EmptyShapeError, InputFileError, UsageError
 from gan3d_core.io.atomic import check_output_path, write_bytes_atomic, write_npy_atomic
 from gan3d_core.io.binvox import write_binvox
+from gan3d_core.limits import MAX_FACES, MAX_SIZE_MM, MAX_SMOOTH_ITERATIONS, MAX_SURFACE_FACES
 from gan3d_core.mesh.surface import (
     DEFAULT_THRESHOLD,
     check_voxel_grid,
@@ -41,13 +42,23 @@ class ExportOptions:
 
     def __post_init__(self) -> None:
         if self.style not in ("smooth", "blocks"):
-            raise ValueError(f"style must be smooth or blocks, got {self.style!r}")
+            raise UsageError(f"style must be smooth or blocks, got {self.style!r}")
         if not 0.0 < self.threshold < 1.0:
-            raise ValueError(f"threshold must be between 0 and 1, got {self.threshold}")
+            raise UsageError(f"threshold must be between 0 and 1, got {self.threshold}")
         if self.smooth_iterations < 0:
-            raise ValueError(f"smooth_iterations must be >= 0, got {self.smooth_iterations}")
+            raise UsageError(f"smooth_iterations must be >= 0, got {self.smooth_iterations}")
         if self.target_faces is not None and self.target_faces < 4:
-            raise ValueError(f"target_faces must be >= 4, got {self.target_faces}")
+            raise UsageError(f"target_faces must be >= 4, got {self.target_faces}")
+        if self.smooth_iterations > MAX_SMOOTH_ITERATIONS:
+            raise UsageError(
+                f"smooth_iterations {self.smooth_iterations} is over the limit of "
+                f"{MAX_SMOOTH_ITERATIONS}"
+            )
+        if self.target_faces is not None and self.target_faces > MAX_FACES:
+            raise UsageError(f"target_faces {self.target_faces} is over the limit of {MAX_FACES}")
+        if self.size is not None and not 0.0 < self.size <= MAX_SIZE_MM:
+            # NaN and infinity fail this too: they would write a mesh of NaN vertices
+            raise UsageError(f"size must be a number in (0, {MAX_SIZE_MM:g}], got {self.size}")
 
 
 def export_format(path: str | os.PathLike) -> str:
@@ -61,8 +72,28 @@ def export_format(path: str | os.PathLike) -> str:
     return suffix
 
 
+def surface_face_count(voxels: np.ndarray, threshold: float = DEFAULT_THRESHOLD) -> int:
+    """Faces between an occupied and an empty voxel (the grid's outside counts as empty):
+    what a mesh of ``voxels`` costs, counted without making it."""
+    occupied = np.pad(np.asarray(voxels) > threshold, 1)
+    return sum(
+        int(np.count_nonzero(np.diff(occupied.view(np.uint8), axis=axis))) for axis in range(3)
+    )
+
+
+def check_mesh_cost(voxels: np.ndarray, threshold: float = DEFAULT_THRESHOLD) -> None:
+    """Refuse grids whose surface is over :data:`~gan3d_core.limits.MAX_SURFACE_FACES`."""
+    faces = surface_face_count(voxels, threshold)
+    if faces > MAX_SURFACE_FACES:
+        raise UsageError(
+            f"shape has {faces:,} surface faces at threshold {threshold:g}, over the limit "
+            f"of {MAX_SURFACE_FACES:,} (is it noise?)"
+        )
+
+
 def shape_to_mesh(voxels: np.ndarray, options: ExportOptions = ExportOptions()) -> trimesh.Trimesh:
     """The mesh that exporting ``voxels`` with ``options`` writes."""
+    check_mesh_cost(voxels, options.threshold)
     if options.style == "blocks":
         mesh = voxels_to_cubes(voxels, options.threshold)
     else:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import trimesh
 
+from gan3d_core.errors import UsageError
+
 DEFAULT_THRESHOLD = 0.5
 # Binary grids put marching cubes' ambiguous-face values exactly on a 0.5 iso level, and
 # the tie leaves non-manifold edges where voxels touch diagonally (7 of 349 ModelNet shapes).
@@ -20,10 +22,10 @@ def check_voxel_grid(voxels: np.ndarray) -> np.ndarray:
     """Return ``voxels`` as float32 (X, Y, Z) after checking shape and finiteness."""
     voxels = np.asarray(voxels)
     if voxels.ndim != 3 or min(voxels.shape) < 1:
-        raise ValueError(f"voxels must be a 3D (x, y, z) grid, got shape {voxels.shape}")
+        raise UsageError(f"voxels must be a 3D (x, y, z) grid, got shape {voxels.shape}")
     voxels = voxels.astype(np.float32, copy=False)
     if not np.isfinite(voxels).all():
-        raise ValueError("voxel grid contains NaN or infinite values")
+        raise UsageError("voxel grid contains NaN or infinite values")
     return voxels
 
 
@@ -124,8 +126,8 @@ def fit_to_size(mesh: trimesh.Trimesh, size: float, on_ground: bool = True) -> t
     Centred on x and y; with ``on_ground`` its lowest point sits at z = 0, as slicers for 3D
     printers expect, otherwise it is centred on z too.
     """
-    if size <= 0:
-        raise ValueError(f"size must be positive, got {size}")
+    if not 0 < size < float("inf"):
+        raise UsageError(f"size must be a positive finite number, got {size}")
     mesh = mesh.copy()
     if len(mesh.vertices) == 0:
         return mesh

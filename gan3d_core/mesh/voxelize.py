@@ -11,11 +11,18 @@ binvox.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import trimesh
 
+from gan3d_core.errors import UsageError
+from gan3d_core.limits import MAX_GRID_SIDE, MAX_SURFACE_SAMPLES
+
 DEFAULT_MARGIN = 1
 SURFACE_SPACING = 0.4  # voxels between surface samples; under 0.5 so no voxel is skipped
+# Surface points made at once: 2 M points are 48 MB of float64 (x, y, z).
+CHUNK_POINTS = 1 << 21
 
 
 def voxelize_mesh(
@@ -27,25 +34,35 @@ def voxelize_mesh(
     voxels and centred in the grid.
     """
     if resolution < 2 * margin + 1:
-        raise ValueError(f"resolution {resolution} leaves no room inside a {margin}-voxel margin")
+        raise UsageError(f"resolution {resolution} leaves no room inside a {margin}-voxel margin")
+    if resolution > MAX_GRID_SIDE:
+        raise UsageError(f"resolution {resolution} is over the limit of {MAX_GRID_SIDE}")
     if len(mesh.faces) == 0:
-        raise ValueError("cannot voxelize a mesh with no triangles")
+        raise UsageError("cannot voxelize a mesh with no triangles")
     low, high = mesh.bounds
     extent = float((high - low).max())
     if not np.isfinite(extent) or extent <= 0:
-        raise ValueError("cannot voxelize a mesh with zero or non-finite extent")
+        raise UsageError("cannot voxelize a mesh with zero or non-finite extent")
     span = resolution - 2 * margin
     scale = span / extent
     # Continuous grid coordinates: voxel i covers [i, i + 1).
     offset = resolution / 2.0 - scale * (low + high) / 2.0
     vertices = mesh.vertices * scale + offset
-    fine_vertices = surface_points(vertices[mesh.faces], spacing=SURFACE_SPACING)
-    # A point exactly on a voxel boundary (a box face at R - margin) counts for the voxel on
-    # the side of the mesh centre.
-    fine_vertices += np.sign(resolution / 2.0 - fine_vertices) * 1e-6
-    indices = np.clip(np.floor(fine_vertices).astype(np.int64), margin, resolution - margin - 1)
+    triangles = vertices[mesh.faces]  # (F, 3, 3)
+    samples = surface_sample_count(triangles, SURFACE_SPACING)
+    if samples > MAX_SURFACE_SAMPLES:
+        raise UsageError(
+            f"{len(triangles):,} triangles need {samples:,} surface samples at resolution "
+            f"{resolution}, over the limit of {MAX_SURFACE_SAMPLES:,}; use a lower resolution "
+            "or a simpler mesh"
+        )
     surface = np.zeros((resolution,) * 3, dtype=bool)
-    surface[indices[:, 0], indices[:, 1], indices[:, 2]] = True
+    for points in iter_surface_points(triangles, SURFACE_SPACING):
+        # A point exactly on a voxel boundary (a box face at R - margin) counts for the voxel
+        # on the side of the mesh centre.
+        points += np.sign(resolution / 2.0 - points) * 1e-6
+        indices = np.clip(np.floor(points).astype(np.int64), margin, resolution - margin - 1)
+        surface[indices[:, 0], indices[:, 1], indices[:, 2]] = True
     return surface | carve_interior(surface)
 
 
@@ -59,20 +76,40 @@ def carve_interior(surface: np.ndarray) -> np.ndarray:
     return inside
 
 
-def surface_points(triangles: np.ndarray, spacing: float) -> np.ndarray:
-    """Points (P, 3) on triangles (F, 3, 3), at most ``spacing`` apart along each edge.
+def _lattice_steps(triangles: np.ndarray, spacing: float) -> np.ndarray:
+    """Steps per edge (F,) int64: n = ceil(longest edge / spacing), at least 1."""
+    edges = triangles - np.roll(triangles, 1, axis=1)  # (F, 3, 3)
+    steps = np.maximum(np.ceil(np.linalg.norm(edges, axis=2).max(axis=1) / spacing), 1)
+    return steps.astype(np.int64)
+
+
+def surface_sample_count(triangles: np.ndarray, spacing: float) -> int:
+    """How many points :func:`surface_points` makes for triangles (F, 3, 3), without making
+    them: a lattice of n steps per edge has (n + 1)(n + 2) / 2 points."""
+    steps = _lattice_steps(triangles, spacing)
+    return int(((steps + 1) * (steps + 2) // 2).sum())
+
+
+def iter_surface_points(
+    triangles: np.ndarray, spacing: float, chunk_points: int = CHUNK_POINTS
+) -> Iterator[np.ndarray]:
+    """The points of :func:`surface_points` in chunks (P_i, 3) of about ``chunk_points``.
 
     A triangle whose longest edge is L gets the barycentric lattice with n = ceil(L / spacing)
     steps per edge; triangles are batched by n.
     """
-    edges = triangles - np.roll(triangles, 1, axis=1)  # (F, 3, 3)
-    steps = np.maximum(np.ceil(np.linalg.norm(edges, axis=2).max(axis=1) / spacing), 1)
-    steps = steps.astype(np.int64)
-    batches = []
+    steps = _lattice_steps(triangles, spacing)
     for n in np.unique(steps):
         i, j = np.meshgrid(np.arange(n + 1), np.arange(n + 1), indexing="ij")
         keep = i + j <= n
         weights = np.stack([n - i[keep] - j[keep], i[keep], j[keep]], axis=1) / n  # (P, 3)
-        batch = np.einsum("pk,fkd->fpd", weights, triangles[steps == n])  # (F_n, P, 3)
-        batches.append(batch.reshape(-1, 3))
-    return np.concatenate(batches)
+        group = triangles[steps == n]  # (F_n, 3, 3)
+        per_chunk = max(1, chunk_points // len(weights))
+        for start in range(0, len(group), per_chunk):
+            batch = np.einsum("pk,fkd->fpd", weights, group[start : start + per_chunk])
+            yield batch.reshape(-1, 3)  # (F_chunk * P, 3)
+
+
+def surface_points(triangles: np.ndarray, spacing: float) -> np.ndarray:
+    """Points (P, 3) on triangles (F, 3, 3), at most ``spacing`` apart along each edge."""
+    return np.concatenate(list(iter_surface_points(triangles, spacing)))

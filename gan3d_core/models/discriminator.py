@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from gan3d_core.config import ModelConfig
+from gan3d_core.models.checks import voxel_batch
 from gan3d_core.models.conditioning import LabelProjection
 
 
@@ -40,13 +41,7 @@ class VoxelDiscriminator(nn.Module):
 
     def _prepare(self, voxels: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         resolution = self.config.resolution
-        if voxels.ndim == 4:
-            voxels = voxels[:, None]  # (B, R, R, R) -> (B, 1, R, R, R)
-        if voxels.shape[1:] != (1, resolution, resolution, resolution):
-            raise ValueError(
-                f"voxels must have shape (B, 1, {resolution}, {resolution}, {resolution}), "
-                f"got {tuple(voxels.shape)}"
-            )
+        voxels = voxel_batch(voxels, resolution)
         if self.label_projection is not None:
             mask = self.label_projection(labels, batch_size=voxels.shape[0])  # (B, R^3)
             voxels = voxels * mask.view(-1, 1, resolution, resolution, resolution)

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from gan3d_core.config import ModelConfig
+from gan3d_core.errors import UsageError
 
 
 def _conv_block(in_channels: int, out_channels: int, kernel: int, stride: int) -> list[nn.Module]:
@@ -96,10 +97,10 @@ class MultiViewEncoder(nn.Module):
             return latents.amax(dim=1)
         if method == "lstm":
             if self.lstm is None:
-                raise ValueError(
+                raise UsageError(
                     f"this model was trained with {self.config.pool} pooling and has no LSTM; "
                     "use mean or max"
                 )
             outputs, _ = self.lstm(latents)  # (B, V, L)
             return outputs[:, -1]
-        raise ValueError(f"pool must be mean, max or lstm, got {method!r}")
+        raise UsageError(f"pool must be mean, max or lstm, got {method!r}")

@@ -41,12 +41,37 @@ class _ClassInput(nn.Module):
         return torch.cat([x, self.embedding(labels)], dim=1)  # (B, D + E)
 
 
+class _LatentScale(nn.Module):
+    """Per-dimension mean and spread of the autoencoder's latents (buffers, set from the
+    training latents): the latent GAN works on standardised latents, as a GAN on inputs of
+    scale ~10 trains poorly."""
+
+    def __init__(self, latent_dim: int) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(latent_dim))
+        self.register_buffer("scale", torch.ones(latent_dim))
+
+    def fit(self, latents: torch.Tensor) -> None:
+        with torch.no_grad():
+            self.mean.copy_(latents.mean(0))
+            self.scale.copy_(latents.std(0).clamp_min(1e-6))
+
+
 class LatentSampler(nn.Module):
-    """l-GAN generator: noise (B, noise_dim) [+ class] -> shape latent (B, latent_dim)."""
+    """l-GAN generator: noise (B, noise_dim) [+ class] -> shape latent (B, latent_dim).
+
+    A Gaussian base plus a learned correction: latent = mean_y + factor_y @ noise +
+    mlp(noise, y), where mean_y and factor_y (buffers) are the class's latent mean and its
+    top ``noise_dim`` principal directions scaled by their spread, fitted to the training
+    latents (:meth:`fit_base`). The MLP's last layer starts at zero, so training starts from
+    that Gaussian and the adversarial loss only has to learn what is not Gaussian: a plain
+    WGAN-GP from scratch collapsed to a fraction of the latents' spread on 3,569 shapes.
+    """
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
+        classes = max(config.num_classes, 1) if config.conditional else 1
         self.class_input = _ClassInput(config)
         self.layers = _mlp(
             config.noise_dim + self.class_input.extra,
@@ -54,9 +79,37 @@ class LatentSampler(nn.Module):
             config.latent_dim,
             nn.ReLU(),
         )
+        nn.init.zeros_(self.layers[-1].weight)
+        nn.init.zeros_(self.layers[-1].bias)
+        self.register_buffer("class_mean", torch.zeros(classes, config.latent_dim))
+        self.register_buffer(
+            "class_factor", torch.zeros(classes, config.latent_dim, config.noise_dim)
+        )
+
+    def fit_base(self, latents: torch.Tensor, labels: torch.Tensor | None) -> None:
+        """Fit each class's Gaussian base to training latents (N, L) and labels (N,)."""
+        rank = self.config.noise_dim
+        with torch.no_grad():
+            for index in range(len(self.class_mean)):
+                members = latents if labels is None else latents[labels == index]
+                if len(members) == 0:
+                    continue
+                self.class_mean[index] = members.mean(0)
+                if len(members) < 2:
+                    continue
+                centred = (members - members.mean(0)).double()
+                covariance = centred.T @ centred / (len(members) - 1)  # (L, L)
+                values, vectors = torch.linalg.eigh(covariance)  # ascending
+                top = min(rank, len(values))
+                factor = vectors[:, -top:] * values[-top:].clamp_min(0).sqrt()  # (L, top)
+                self.class_factor[index, :, :top] = factor.float()
 
     def forward(self, noise: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return self.layers(self.class_input(noise, labels))
+        index = labels if self.config.conditional else torch.zeros(len(noise), dtype=torch.long)
+        base = self.class_mean[index] + torch.einsum(
+            "bln,bn->bl", self.class_factor[index], noise
+        )  # (B, L)
+        return base + self.layers(self.class_input(noise, labels))
 
 
 class LatentCritic(nn.Module):
@@ -71,9 +124,11 @@ class LatentCritic(nn.Module):
             1,
             nn.LeakyReLU(0.2),
         )
+        self.latent_scale = _LatentScale(config.latent_dim)
 
     def forward(self, latents: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return self.layers(self.class_input(latents, labels)).flatten()
+        standard = (latents - self.latent_scale.mean) / self.latent_scale.scale
+        return self.layers(self.class_input(standard, labels)).flatten()
 
 
 class ImageHead(nn.Module):

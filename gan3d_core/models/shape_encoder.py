@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from gan3d_core.config import ModelConfig
+from gan3d_core.models.checks import voxel_batch
 
 
 class ShapeEncoder(nn.Module):
@@ -32,12 +33,5 @@ class ShapeEncoder(nn.Module):
         self.layers = nn.Sequential(*layers)
 
     def forward(self, voxels: torch.Tensor) -> torch.Tensor:
-        resolution = self.config.resolution
-        if voxels.ndim == 4:
-            voxels = voxels[:, None]  # (B, R, R, R) -> (B, 1, R, R, R)
-        if voxels.shape[1:] != (1, resolution, resolution, resolution):
-            raise ValueError(
-                f"voxels must have shape (B, 1, {resolution}, {resolution}, {resolution}), "
-                f"got {tuple(voxels.shape)}"
-            )
+        voxels = voxel_batch(voxels, self.config.resolution)
         return self.layers(voxels).flatten(1)  # (B, L, 1, 1, 1) -> (B, L)

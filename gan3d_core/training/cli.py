@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from gan3d_core.errors import InputFileError
+from gan3d_core.errors import InputFileError, first_line
 from gan3d_core.training.config import TrainConfig, load_recipe, recipe_names
 
 ABORT_AFTER_SECONDS = 2.0
@@ -122,21 +122,18 @@ def _settings(args: argparse.Namespace) -> TrainConfig:
     if args.resume:
         values.update(load_run_config(args.out).to_dict())
     if args.config:
-        path = Path(args.config)
-        if not path.is_file():
-            raise InputFileError(f"{path}: no such settings file")
-        try:
-            values.update(json.loads(path.read_text()))
-        except json.JSONDecodeError as exc:
-            raise InputFileError(f"{path}: not valid JSON ({exc})") from None
+        from gan3d_core.io.inputs import read_json
+
+        values.update(read_json(args.config, "settings file"))
     names = {f.name for f in dataclasses.fields(TrainConfig)}
     values.update({k: v for k, v in vars(args).items() if k in names})
     if not values.get("data"):
         raise InputFileError("train: give --data (a dataset file or folder)")
+    source = args.config or "train"  # the settings file, when there is one
     try:
         return TrainConfig.from_dict(values)
     except (TypeError, ValueError) as exc:
-        raise InputFileError(f"train: {exc}") from None
+        raise InputFileError(f"{source}: {first_line(exc)}") from None
 
 
 def cmd_train(args: argparse.Namespace) -> int:

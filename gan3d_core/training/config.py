@@ -10,6 +10,7 @@ from typing import Any
 
 from gan3d_core.config import ModelConfig
 from gan3d_core.errors import InputFileError
+from gan3d_core.schema import check_field_types
 
 RECIPES = Path(__file__).parent / "recipes"
 
@@ -140,6 +141,18 @@ class TrainConfig:
             problems.append("refine_steps and retrieval_candidates must be >= 0")
         if self.voxel_teacher_weight > 0 and self.kind == "gan":
             problems.append("voxel_teacher_weight needs a model with an image encoder, not gan")
+        for name, limit in (
+            ("batch_size", 4096),
+            ("rendered_views", 360),
+            ("validation_samples", 4096),
+        ):
+            if getattr(self, name) > limit:
+                problems.append(f"{name} {getattr(self, name)} is over the limit of {limit}")
+        if not problems:  # the architecture's own checks and size limits, before any data loads
+            try:
+                self.model_config(num_classes=2)
+            except ValueError as exc:
+                problems.append(str(exc).removeprefix("invalid model config: "))
         if problems:
             raise ValueError("invalid training config: " + "; ".join(problems))
         self.real_label_range = tuple(self.real_label_range)
@@ -181,11 +194,14 @@ class TrainConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown training settings: {', '.join(unknown)}")
+        check_field_types(cls, data, "training settings")
         return cls(**data)
 
     @classmethod
     def from_json(cls, path: str | Path) -> TrainConfig:
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        from gan3d_core.io.inputs import read_json
+
+        return cls.from_dict(read_json(path, "training settings file"))
 
 
 def recipe_names() -> list[str]:

@@ -58,6 +58,10 @@ class LatentGanStage(TrainingStage):
         self.networks = nn.ModuleDict(
             {"latent_sampler": LatentSampler(config), "latent_critic": LatentCritic(config)}
         )
+        self.networks["latent_critic"].latent_scale.fit(self.train_latents)
+        self.networks["latent_sampler"].fit_base(
+            self.train_latents, self.train_labels if config.conditional else None
+        )
         betas = (0.5, 0.9)
         self.optimizers = {
             "sampler": torch.optim.Adam(
@@ -121,5 +125,7 @@ class LatentGanStage(TrainingStage):
                 continue
             samples = self.sample(len(reference), None if label is None else int(label), 0)
             scores.append(one_nna(samples, reference))
-        value = float(np.mean(scores)) if scores else float("nan")
+        if not scores:
+            return {}  # no class has two held-out latents to compare with
+        value = float(np.mean(scores))
         return {"latent_1nna": value, "score": -abs(value - 0.5)}

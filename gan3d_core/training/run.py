@@ -127,5 +127,7 @@ def load_run_config(run_dir: str | os.PathLike) -> TrainConfig:
         raise InputFileError(f"{run_dir}: not a training run folder (no {CONFIG_FILE})")
     try:
         return TrainConfig.from_json(path)
+    except InputFileError:
+        raise
     except (ValueError, TypeError) as exc:
         raise InputFileError(f"{path}: {exc}") from None

@@ -141,7 +141,10 @@ def run_stage(
         if step % schedule.validate_every == 0 or step == schedule.steps:
             stage.modules.eval()
             with torch.no_grad():
-                validation = {k: round(float(v), 5) for k, v in stage.validate().items()}
+                # undefined figures (NaN: e.g. a class with no held-out shape) are left out
+                validation = {
+                    k: round(float(v), 5) for k, v in stage.validate().items() if np.isfinite(v)
+                }
             stage.modules.train()
             record = {
                 "step": step,

@@ -17,7 +17,8 @@ from safetensors import safe_open
 from safetensors.torch import save as safetensors_bytes
 
 from gan3d_core.errors import CheckpointError, first_line
-from gan3d_core.io.atomic import write_bytes_atomic
+from gan3d_core.io.atomic import check_input_file, write_bytes_atomic
+from gan3d_core.io.inputs import parse_json
 
 STATE_FORMAT = "gan3d-studio-training-state"
 
@@ -54,7 +55,7 @@ def load_training_state(
     optimizers: dict[str, torch.optim.Optimizer],
 ) -> dict[str, Any]:
     """Restore what :func:`save_training_state` wrote into ``networks`` and ``optimizers``."""
-    path = Path(path)
+    path = check_input_file(path, "training state", CheckpointError)
     try:
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
@@ -72,13 +73,23 @@ def load_training_state(
         raise CheckpointError(
             f"{path}: weights do not fit this model ({first_line(exc)})"
         ) from None
-    groups = json.loads(metadata["param_groups"])
-    for opt_name, optimizer in optimizers.items():
-        per_param: dict[int, dict[str, torch.Tensor]] = {}
-        prefix = f"optim.{opt_name}."
-        for key, value in tensors.items():
-            if key.startswith(prefix):
-                index, name = key[len(prefix) :].split(".", 1)
-                per_param.setdefault(int(index), {})[name] = value
-        optimizer.load_state_dict({"state": per_param, "param_groups": groups[opt_name]})
-    return json.loads(metadata["info"])
+    try:
+        groups = parse_json(metadata.get("param_groups", ""), path, CheckpointError, "state")
+        for opt_name, optimizer in optimizers.items():
+            per_param: dict[int, dict[str, torch.Tensor]] = {}
+            prefix = f"optim.{opt_name}."
+            for key, value in tensors.items():
+                if key.startswith(prefix):
+                    index, name = key[len(prefix) :].split(".", 1)
+                    per_param.setdefault(int(index), {})[name] = value
+            optimizer.load_state_dict({"state": per_param, "param_groups": groups[opt_name]})
+        info = parse_json(metadata.get("info", ""), path, CheckpointError, "state")
+    except CheckpointError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as exc:
+        raise CheckpointError(
+            f"{path}: training state does not fit this run ({first_line(exc)})"
+        ) from None
+    if not isinstance(info, dict):
+        raise CheckpointError(f"{path}: training state has no run information")
+    return info

@@ -359,3 +359,38 @@ def test_a_closed_viewport_ignores_late_events(qtbot, window, cvaegan_checkpoint
         QApplication.sendEvent(viewport, event)  # would raise inside VTK's handlers
     viewport.render()
     viewport.update()
+
+
+def test_hostile_files_dropped_or_opened_get_one_line_naming_them(
+    qtbot, window, cvaegan_checkpoint, tmp_path, monkeypatch
+):
+    """The app's open, drop and session-load paths refuse crafted files like the CLI does."""
+    from tests.hostile.make_corpus import _png
+
+    open_model(qtbot, window, cvaegan_checkpoint)
+    model, history = window.session.model, list(window.session.history)
+    pipe = tmp_path / "pipe.safetensors"
+    os.mkfifo(pipe)
+    huge = tmp_path / "huge.png"
+    huge.write_bytes(_png(13000, 13000))
+    for path, problem in ((pipe, "named pipe"), (huge, "over the limit")):
+        with qtbot.waitSignal(window.controller.error, timeout=10_000) as error:
+            drop_files(window.viewport, [path])
+        assert path.name in error.args[0] and problem in error.args[0]
+        assert "\n" not in error.args[0]
+    sessions = {
+        "deep.g3session.json": "[" * 100_000 + "]" * 100_000,
+        "list.g3session.json": "[1, 2]",
+        "types.g3session.json": '{"format": "gan3d-studio-session", "model_path": '
+        + f'"{model.path}", "history": 5}}',
+    }
+    for name, text in sessions.items():
+        path = tmp_path / name
+        path.write_text(text)
+        monkeypatch.setattr(
+            "gan3d_studio.main_window.QFileDialog.getOpenFileName", lambda *a, p=path: (str(p), "")
+        )
+        window.open_session()
+        assert name in window.last_error and "\n" not in window.last_error
+    qtbot.wait(200)
+    assert window.session.model is model and window.session.history == history

@@ -53,6 +53,9 @@ def test_errors_become_signals_and_the_worker_keeps_going(qtbot):
         with qtbot.waitSignal(worker.failed, timeout=5000) as failure:
             worker.submit("b", bug)
         assert failure.args[2] == "internal error: division by zero"
+        with qtbot.waitSignal(worker.failed, timeout=5000) as failure:
+            worker.submit("b", lambda: int("x"))  # a ValueError not raised on purpose: a bug
+        assert failure.args[2].startswith("internal error: invalid literal")
         with qtbot.waitSignal(worker.finished, timeout=5000) as done:
             worker.submit("c", lambda: 42)
         assert done.args[2] == 42

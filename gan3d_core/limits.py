@@ -1,0 +1,86 @@
+"""The limits on what gan3d-studio reads and computes, with the reason for each.
+
+Every limit is checked against what a file *declares* (a header, a size) before anything is
+allocated, so a small hostile file cannot make a command take gigabytes or hang; the
+README's "Limits" section lists them. A limit names the figure a user sees in the error.
+"""
+
+from __future__ import annotations
+
+# -- grids ---------------------------------------------------------------------------------
+# Largest side of a voxel grid read from a file (.binvox, .npy) or made by `gan3d voxelize`.
+# 256^3 is 16.8 M voxels: 64 MiB as float32, and marching cubes needs about ten times that;
+# the models work at 32^3 or 64^3 and ModelNet's .binvox files are 30^3 to 128^3.
+MAX_GRID_SIDE = 256
+MAX_GRID_VOXELS = MAX_GRID_SIDE**3
+# A dataset (.npz 'voxels' (N, R, R, R) uint8): 1 GiB, e.g. 32 k shapes at 32^3 or 4 k at 64^3
+# (ModelNet10 is 4.9 k shapes). Larger sets: a folder of files, which is read shape by shape.
+MAX_DATASET_BYTES = 1 << 30
+# An .npy/.npz array header is a Python literal of at most a few hundred bytes; numpy itself
+# refuses headers over 10 kB by default.
+MAX_NPY_HEADER_BYTES = 10_000
+
+# -- images --------------------------------------------------------------------------------
+# 25 megapixels (6124 x 4082): a 24 MP camera's photo; phones save 12 MP by default. The
+# cut-out and background removal need about 30 bytes a pixel, so this stays under 1 GB.
+# Pillow's own guard only warns at 89 MP and refuses at 179 MP.
+MAX_IMAGE_PIXELS = 25_000_000
+# Photos of one object passed to one reconstruction (the models see 1..num_views views).
+MAX_VIEWS = 64
+
+# -- meshes --------------------------------------------------------------------------------
+# Mesh files: 64 MiB (a binary STL of 1.3 M triangles); text formats take several times
+# their size to parse, so this keeps loading under 1 GB.
+MAX_MESH_FILE_BYTES = 64 << 20
+MAX_MESH_TRIANGLES = 2_000_000
+# Voxelizing samples every triangle with a lattice of points 0.4 voxel apart, so the work
+# grows with the triangles' area in voxels, i.e. with the resolution squared. 30 M points
+# take about 3 s and are processed in chunks; a mesh of N triangles that each span the grid
+# reaches it at about 30 M / (9.4 r^2) triangles (3 000 at -r 32, 760 at -r 64): see
+# `gan3d_core.mesh.voxelize.surface_sample_count`.
+MAX_SURFACE_SAMPLES = 30_000_000
+
+# -- checkpoints ---------------------------------------------------------------------------
+# A checkpoint file: 2 GiB; the bundled model is 24 MB, the paper's 64^3 VAE-GAN ~200 MB.
+MAX_CHECKPOINT_BYTES = 2 << 30
+# Its safetensors header (tensor table + model card): 16 MiB is ~1000x a real one.
+MAX_CHECKPOINT_HEADER_BYTES = 16 << 20
+# Parameters of the networks a checkpoint describes (checked on the config before any
+# network is built): 150 M float32 is 600 MB; the paper's 64^3 VAE-GAN has ~60 M.
+MAX_PARAMETERS = 150_000_000
+# Model config fields: far above the papers (latent 200, widths <= 512, 10..40 classes).
+MAX_LATENT_DIM = 4096
+MAX_NUM_CLASSES = 1000
+MAX_WIDTH = 4096
+MAX_EMBEDDING_DIM = 4096
+MAX_NUM_VIEWS = MAX_VIEWS
+# Class names in a model card: short labels shown in menus.
+MAX_CLASS_NAME_CHARS = 200
+
+# -- JSON (model cards, --config, --metrics, sessions, run folders) ------------------------
+# Real files nest 4 levels deep; Python's parser recurses and overflows near 1000.
+MAX_JSON_DEPTH = 64
+# A session holds a few hundred latents with thumbnails; a settings file is a few kB.
+MAX_JSON_BYTES = 64 << 20
+
+# -- commands ------------------------------------------------------------------------------
+# Shapes one command decodes (`sample -n`, `interpolate --steps`): all are kept in memory
+# until every file can be written, 1 MB each at 64^3. Run again with another --seed for more.
+MAX_SHAPES = 500
+# Taubin smoothing passes (`--smooth`): each is a pass over the mesh; past ~50 a shape
+# stops changing, so more is a typo.
+MAX_SMOOTH_ITERATIONS = 100
+# Faces between a filled and an empty voxel in a grid to be meshed: the mesh has about that
+# many triangles (twice as many as blocks). A ball filling a 256^3 grid has 0.2 M; a
+# 256^3 grid of noise has 25 M and took 16 GB and 90 s to export. At 1.9 M, noise took
+# 2 GB and 34 s (smoothed, decimated); 1 M stays near 1 GB.
+MAX_SURFACE_FACES = 1_000_000
+# Silhouette-fitting steps of the staged model (`reconstruct --refine`): each costs about
+# 50 ms per photo on a 2-core CPU and the fit stops improving well before 200.
+MAX_REFINE_STEPS = 500
+# Decimation target (`--faces`) and printed size (`--size-mm`, up to 10 m).
+MAX_FACES = 10_000_000
+MAX_SIZE_MM = 10_000.0
+# Truncation (`--truncation T` redraws latent components beyond +-T): below 0.05 only one
+# draw in 25 is kept and every shape is the mean shape.
+MIN_TRUNCATION = 0.05
