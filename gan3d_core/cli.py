@@ -230,12 +230,13 @@ def cmd_pack(args: argparse.Namespace) -> int:
 
 def evaluation_key(result: dict) -> str:
     """Where a ``gan3d eval`` result goes in a model card: recon_1view_auto, gen, classify,
-    recon_1view_auto_no_fitting (staged models, ``--refine 0``), shapenet_chairs_recon_..."""
+    recon_1view_auto_refine30 (staged models fitting 30 steps), shapenet_chairs_recon_..."""
     if result["task"] != "recon":
         return str(result["task"])
     key = f"recon_{result.get('views', 1)}view_{result.get('labels', 'auto')}"
-    if result.get("refine") == 0:
-        key += "_no_fitting"
+    refine = result.get("refine")
+    if isinstance(refine, int) and refine > 0:
+        key += f"_refine{refine}"
     if result.get("dataset"):
         key = f"{result['dataset']}_{key}"
     return key
