@@ -87,6 +87,7 @@ class Engine:
             card=model.card,
             directions=directions.vectors,
             direction_scales=directions.scales,
+            direction_centre=directions.centre,
         )
 
     def random_state(self, seed: int, truncation: float | None, label: int | None) -> LatentState:

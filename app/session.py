@@ -39,6 +39,7 @@ class ModelInfo:
     card: dict[str, Any]
     directions: np.ndarray  # (k, L) unit latent directions, strongest first
     direction_scales: np.ndarray  # (k,) one sigma along each
+    direction_centre: np.ndarray | None = None  # (L,) where the sliders read zero
 
 
 @dataclass(frozen=True)

@@ -432,7 +432,11 @@ class GanModel:
         first_layer = self.networks.generator.layers[0]
         if method == "sefa":
             weight = first_layer.weight.detach().float().cpu().numpy()
-            return sefa_directions(weight, min(count, self.latent_dim))
+            directions = sefa_directions(weight, min(count, self.latent_dim))
+            bank = getattr(self.networks, "bank", None)
+            if bank is not None and len(bank.latents) > 1:  # an autoencoder's latent space
+                return directions.spread_over(bank.latents.float().cpu().numpy())
+            return directions
         if method != "pca":
             raise UsageError(f"method must be sefa or pca, got {method!r}")
         z = self.sample_latents(samples, seed=seed)

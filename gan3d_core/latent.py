@@ -6,6 +6,7 @@ All functions take and return numpy float32 arrays; latents are (latent_dim,) ve
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -74,6 +75,15 @@ class LatentDirections:
     scales: np.ndarray
     strengths: np.ndarray
     method: str
+    # (L,) where sliders read zero: the mean latent (zeros for N(0, I) latents)
+    centre: np.ndarray | None = None
+
+    def spread_over(self, latents: np.ndarray) -> LatentDirections:
+        """These directions, with scales and centre measured on real latents (N, L): for
+        latent spaces that are not N(0, I), such as an autoencoder's."""
+        centre = latents.mean(axis=0).astype(np.float32)
+        scales = ((latents - centre) @ self.vectors.T).std(axis=0).astype(np.float32)
+        return dataclasses.replace(self, scales=np.maximum(scales, 1e-6), centre=centre)
 
 
 def sefa_directions(first_layer_weight: np.ndarray, count: int) -> LatentDirections:

@@ -172,3 +172,15 @@ def test_retrieval_bank_finds_the_shape_whose_views_match():
     assert cameras[0].tolist() == [[8.0, 9.0], [10.0, 11.0]]  # its views 4 and 5
     shapes, _ = bank.nearest_shapes(query[:1], 3, label=0)
     assert shapes[0].item() == 0  # the best of class 0, though a poor match
+
+
+def test_sliders_of_an_autoencoder_latent_space_are_measured_on_its_latents():
+    from gan3d_core.latent import sefa_directions
+
+    rng = np.random.default_rng(0)
+    weight = rng.standard_normal((4, 3, 2, 2, 2))
+    latents = rng.normal(5.0, [1.0, 2.0, 3.0, 4.0], (500, 4)).astype(np.float32)
+    directions = sefa_directions(weight, 2).spread_over(latents)
+    assert np.allclose(directions.centre, latents.mean(0))
+    along = (latents - latents.mean(0)) @ directions.vectors.T
+    assert np.allclose(directions.scales, along.std(0), rtol=1e-5)

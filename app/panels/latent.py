@@ -115,6 +115,7 @@ class LatentPanel(QWidget):
         self._labels: list[QLabel] = []
         self._directions = np.zeros((0, 0), np.float32)
         self._scales = np.zeros(0, np.float32)
+        self._centre: np.ndarray | None = None
         self._base: LatentState | None = None
         self._updating = False
         self.slider_grid = QGridLayout()
@@ -153,6 +154,7 @@ class LatentPanel(QWidget):
             self.table_model.set_latent(np.zeros(0, np.float32))
             return
         self._directions, self._scales = info.directions, info.direction_scales
+        self._centre = info.direction_centre
         for index in range(len(self._directions)):
             label = QLabel(f"Direction {index + 1}")
             slider = QSlider(Qt.Orientation.Horizontal)
@@ -168,7 +170,9 @@ class LatentPanel(QWidget):
         self.table_model.set_latent(np.zeros(info.latent_dim, np.float32))
 
     def coordinates(self, latent: np.ndarray) -> np.ndarray:
-        """The latent along each direction, in sigmas."""
+        """The latent along each direction, in sigmas from the centre of the latents."""
+        if self._centre is not None:
+            latent = latent - self._centre
         return (self._directions @ latent) / self._scales
 
     def show_latent(self, state: LatentState | None) -> None:
