@@ -30,3 +30,23 @@ def test_core_import_loads_no_gui_modules():
 def test_the_gui_never_imports_torch():
     loaded = top_level_modules_loaded_by("gan3d_studio.main, gan3d_studio.main_window")
     assert sorted(loaded & set(FORBIDDEN_IN_GUI)) == []
+
+
+def test_help_and_info_answer_without_importing_torch(cvaegan_checkpoint):
+    """`gan3d --help` and `gan3d info` read no tensor: importing torch alone takes seconds."""
+    code = (
+        "import contextlib, io, json, sys\n"
+        "from gan3d_core.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    main(['info', {str(cvaegan_checkpoint)!r}])\n"
+        "    try:\n"
+        "        main(['--help'])\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    loaded = {name.split(".")[0] for name in json.loads(result.stdout.splitlines()[-1])}
+    assert "torch" not in loaded

@@ -12,11 +12,9 @@ import math
 import os
 import struct
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from safetensors import safe_open
-from safetensors.torch import save as safetensors_bytes
 
 from gan3d_core.config import ModelConfig
 from gan3d_core.errors import CheckpointError, first_line
@@ -24,7 +22,11 @@ from gan3d_core.io.atomic import check_input_file, write_bytes_atomic
 from gan3d_core.io.card import validate_card
 from gan3d_core.io.inputs import parse_json
 from gan3d_core.limits import MAX_CHECKPOINT_BYTES, MAX_CHECKPOINT_HEADER_BYTES, MAX_PARAMETERS
-from gan3d_core.models import GanNetworks
+
+if TYPE_CHECKING:  # torch loads only where tensors do: `gan3d info` reads the header alone
+    import torch
+
+    from gan3d_core.models import GanNetworks
 
 FORMAT_NAME = "gan3d-studio"
 FORMAT_VERSION = 1
@@ -44,6 +46,8 @@ def save_checkpoint(
     and ``format_version`` entries are filled in from ``networks``. ``half`` stores floating
     point weights as float16 (half the file); loading turns them back into float32.
     """
+    from safetensors.torch import save as safetensors_bytes
+
     card = dict(card or {})
     card["format"] = FORMAT_NAME
     card["format_version"] = FORMAT_VERSION
@@ -65,7 +69,7 @@ def _read_card(path: str | os.PathLike) -> tuple[dict[str, Any], ModelConfig]:
     path = check_input_file(path, "checkpoint", CheckpointError, MAX_CHECKPOINT_BYTES)
     _check_structure(path)
     try:
-        with safe_open(str(path), framework="pt") as handle:
+        with safe_open(str(path), framework="numpy") as handle:  # metadata only
             metadata = handle.metadata()
     except Exception as exc:  # safetensors raises several private error types
         raise CheckpointError(
@@ -78,6 +82,10 @@ def load_checkpoint(
     path: str | os.PathLike, device: str | torch.device = "cpu"
 ) -> tuple[GanNetworks, dict[str, Any]]:
     """Rebuild the networks stored in ``path`` and return them (in eval mode) with the card."""
+    import torch
+
+    from gan3d_core.models import GanNetworks
+
     card, config = _read_card(path)
     path = Path(path)
     # Shapes and sizes are compared on a skeleton with no storage ("meta" tensors), so a
@@ -114,6 +122,10 @@ def load_checkpoint(
 def _expected_tensors(path: Path, config: ModelConfig) -> dict[str, torch.Tensor]:
     """The state dict ``config`` needs, as storage-free meta tensors; refuses configs over
     :data:`~gan3d_core.limits.MAX_PARAMETERS`."""
+    import torch
+
+    from gan3d_core.models import GanNetworks
+
     try:
         with torch.device("meta"):
             skeleton = GanNetworks(config)
