@@ -52,6 +52,7 @@ class MainWindow(QMainWindow):
         self.controller = Controller(self.session, self.viewport, device, engine)
         self.last_error: str | None = None
         self._error_box: QMessageBox | None = None
+        self.shortcut_dialog: QMessageBox | None = None
         self._closed = False
 
         recent = [str(p) for p in (settings.value("recent_models", []) or [])]
@@ -148,6 +149,12 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         self._action("Export shape…", self.export_panel._choose_path, "Ctrl+E", file_menu, toolbar)
         self._action("Screenshot…", self.save_screenshot, "F12", file_menu, toolbar)
+        self._action(
+            "Screenshot, transparent background…",
+            lambda _=False: self.save_screenshot(transparent=True),
+            "Ctrl+F12",
+            file_menu,
+        )
         file_menu.addSeparator()
         self._action("Quit", self.close, QKeySequence.StandardKey.Quit, file_menu)
         edit_menu = bar.addMenu("&Edit")
@@ -162,12 +169,14 @@ class MainWindow(QMainWindow):
         )
         self._action("Bookmark current", self._bookmark, "Ctrl+B", edit_menu)
         view_menu = bar.addMenu("&View")
+        # f3d's keys (the numeric keypad's layout): 1 front, 3 right, 7 top, 9 isometric,
+        # 5 orthographic on/off, Enter reset.
         for preset, key in (
             ("front", "1"),
-            ("side", "2"),
-            ("top", "3"),
-            ("isometric", "4"),
-            ("reset", "0"),
+            ("side", "3"),
+            ("top", "7"),
+            ("isometric", "9"),
+            ("reset", "Return"),
         ):
             self._action(
                 f"Camera: {preset}",
@@ -175,6 +184,8 @@ class MainWindow(QMainWindow):
                 key,
                 view_menu,
             )
+        self._action("Orthographic projection", self.viewport.toggle_orthographic, "5", view_menu)
+        self._action("Keyboard shortcuts", self.show_shortcuts, "H", view_menu)
         for index, mode in enumerate(("smooth", "blocks", "points")):
             self._action(
                 f"Show {mode}",
@@ -276,13 +287,32 @@ class MainWindow(QMainWindow):
             f"#{len(self.session.bookmarks) + 1} {self.session.current.source}", thumbnail
         )
 
-    def save_screenshot(self, path: str | None = None) -> None:
+    def shortcut_sheet(self) -> str:
+        """Every action with a shortcut, as HTML rows (the H cheat sheet)."""
+        rows = [
+            f"<tr><td><b>{action.shortcut().toString()}</b></td>"
+            f"<td>{action.text().replace('&', '')}</td></tr>"
+            for action in self.findChildren(QAction)
+            if not action.shortcut().isEmpty()
+        ]
+        return "<table cellspacing=4>" + "".join(rows) + "</table>"
+
+    def show_shortcuts(self) -> None:
+        if self.shortcut_dialog is None:
+            self.shortcut_dialog = QMessageBox(self)
+            self.shortcut_dialog.setWindowTitle("Keyboard shortcuts")
+            self.shortcut_dialog.setModal(False)
+        self.shortcut_dialog.setText(self.shortcut_sheet())
+        self.shortcut_dialog.show()
+
+    def save_screenshot(self, path: str | None = None, transparent: bool = False) -> None:
         if path is None:
             path, _ = QFileDialog.getSaveFileName(self, "Screenshot", "gan3d.png", "PNG (*.png)")
             if not path:
                 return
         try:
-            write_bytes_atomic(path, png_bytes(self.viewport.grab_image()))
+            image = self.viewport.grab_image(transparent=transparent)
+            write_bytes_atomic(path, png_bytes(image))
         except Gan3dError as exc:
             self.show_error(first_line(exc))
             return

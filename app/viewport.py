@@ -174,11 +174,20 @@ class Viewport(NativePlotter):
         if render:
             self.redraw()
 
-    def grab_image(self) -> np.ndarray:
-        """The current frame, anti-aliased, uint8 (H, W, 3)."""
+    def toggle_orthographic(self) -> None:
+        """Switch between perspective and orthographic (parallel) projection."""
+        if self.camera.parallel_projection:
+            self.disable_parallel_projection()
+        else:
+            self.enable_parallel_projection()
+        self.redraw()
+
+    def grab_image(self, transparent: bool = False) -> np.ndarray:
+        """The current frame, anti-aliased: uint8 (H, W, 3), or (H, W, 4) with the
+        background fully transparent when ``transparent``."""
         self.enable_anti_aliasing("fxaa")
         try:
             self.render()  # draw now: a scheduled repaint may not have happened yet
-            return self.screenshot(return_img=True)
+            return self.screenshot(return_img=True, transparent_background=transparent)
         finally:
             self.disable_anti_aliasing()

@@ -394,3 +394,43 @@ def test_hostile_files_dropped_or_opened_get_one_line_naming_them(
         assert name in window.last_error and "\n" not in window.last_error
     qtbot.wait(200)
     assert window.session.model is model and window.session.history == history
+
+
+def test_camera_keys_follow_f3d_and_h_lists_every_shortcut(qtbot, window, cvaegan_checkpoint):
+    open_model(qtbot, window, cvaegan_checkpoint)
+    camera = window.viewport.camera
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)  # shortcuts reach the active window only
+    qtbot.keyClick(window, Qt.Key.Key_7)  # top: looking down the z axis
+    direction = np.asarray(camera.position) - np.asarray(camera.focal_point)
+    assert abs(direction[2]) > 0.99 * np.linalg.norm(direction)
+    qtbot.keyClick(window, Qt.Key.Key_3)  # right side: no height
+    direction = np.asarray(camera.position) - np.asarray(camera.focal_point)
+    assert abs(direction[2]) < 0.01 * np.linalg.norm(direction)
+    assert not camera.parallel_projection
+    qtbot.keyClick(window, Qt.Key.Key_5)
+    assert camera.parallel_projection
+    qtbot.keyClick(window, Qt.Key.Key_5)
+    assert not camera.parallel_projection
+    qtbot.keyClick(window, Qt.Key.Key_H)
+    assert window.shortcut_dialog is not None and window.shortcut_dialog.isVisible()
+    sheet = window.shortcut_dialog.text()
+    for key in ("Ctrl+F12", "F12", "Return", "Camera: top", "Orthographic projection"):
+        assert key in sheet
+
+
+def test_ctrl_f12_screenshot_has_a_transparent_background(
+    qtbot, window, cvaegan_checkpoint, tmp_path
+):
+    open_model(qtbot, window, cvaegan_checkpoint)
+    path = tmp_path / "shot.png"
+    window.save_screenshot(str(path), transparent=True)
+    with Image.open(path) as image:
+        assert image.mode == "RGBA"
+        alpha = np.asarray(image)[:, :, 3]
+    assert alpha[0, 0] == 0  # the background corner
+    assert alpha.max() == 255  # the shape
+    opaque = tmp_path / "opaque.png"
+    window.save_screenshot(str(opaque))
+    with Image.open(opaque) as image:
+        assert image.mode == "RGB"
