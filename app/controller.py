@@ -27,6 +27,16 @@ if TYPE_CHECKING:
 CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".ckpt", ".bin")
 
 
+def sort_files(paths: Sequence[str | Path]) -> tuple[list[Path], list[Path], list[Path]]:
+    """Checkpoints, images and the rest, by suffix: the one rule for drops, File > Open and
+    the command line."""
+    paths = [Path(p) for p in paths]
+    checkpoints = [p for p in paths if p.suffix.lower() in CHECKPOINT_SUFFIXES]
+    images = [p for p in paths if is_image_path(p)]
+    others = [p for p in paths if p not in checkpoints and p not in images]
+    return checkpoints, images, others
+
+
 class Controller(QObject):
     """The app's behaviour, minus the widgets."""
 
@@ -86,13 +96,9 @@ class Controller(QObject):
             return
         self.worker.submit("random", self.engine.random_state, seed, truncation, label)
 
-    def reconstruct(
-        self,
-        images: Sequence,
-        pool: str | None = None,
-        label: int | None = None,
-        refine: int | None = None,
-    ) -> None:
+    def reconstruct(self, images: Sequence) -> None:
+        """Reconstruct one object from photos with the session's reconstruct options: the
+        same choices apply whether the photos were dropped on the 3D view or the panel."""
         info = self.session.model
         if info is None:
             self.error.emit("Open a model first")
@@ -103,9 +109,11 @@ class Controller(QObject):
             )
             return
         self.status.emit(f"Reconstructing from {len(images)} image(s)...")
+        options = self.session.reconstruct_options
         self.worker.submit(
-            "reconstruct", self.engine.reconstruct, list(images), pool, label, refine
-        )
+            "reconstruct", self.engine.reconstruct, list(images), options.pool, options.label,
+            options.refine,
+        )  # fmt: skip
 
     def export(self, path: str | Path, options: ExportOptions) -> None:
         shown = self.viewport.shown
@@ -121,10 +129,7 @@ class Controller(QObject):
 
     def open_files(self, paths: Sequence[Path]) -> None:
         """Dropped or opened files: a checkpoint loads, images reconstruct, others are refused."""
-        paths = [Path(p) for p in paths]
-        checkpoints = [p for p in paths if p.suffix.lower() in CHECKPOINT_SUFFIXES]
-        images = [p for p in paths if is_image_path(p)]
-        others = [p for p in paths if p not in checkpoints and p not in images]
+        checkpoints, images, others = sort_files(paths)
         if others:
             names = ", ".join(p.name for p in others)
             self.error.emit(

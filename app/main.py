@@ -59,10 +59,15 @@ def _run(args: argparse.Namespace, engine) -> int:
     from PySide6.QtWidgets import QApplication
 
     from gan3d_core.resources import default_model_path
-    from gan3d_studio.controller import CHECKPOINT_SUFFIXES
+    from gan3d_studio.controller import sort_files
     from gan3d_studio.main_window import MainWindow
     from gan3d_studio.native_plotter import NativeWindowUnsupported
 
+    checkpoints, images, others = sort_files(args.files)
+    if others:  # before any window opens
+        names = ", ".join(str(p) for p in others)
+        print(f"gan3d-studio: {names}: not an image or a checkpoint", file=sys.stderr)
+        return 2
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName("gan3d")
     app.setApplicationName("gan3d-studio")
@@ -75,9 +80,6 @@ def _run(args: argparse.Namespace, engine) -> int:
         return 2
     window.show()
 
-    files = [Path(f) for f in args.files]
-    checkpoints = [f for f in files if f.suffix.lower() in CHECKPOINT_SUFFIXES]
-    images = [f for f in files if f not in checkpoints]
     checkpoint = checkpoints[0] if checkpoints else None
     if checkpoint is not None or default_model_path().is_file():
         window.controller.open_model(checkpoint, then_reconstruct=images)

@@ -214,7 +214,8 @@ class MainWindow(QMainWindow):
         self.generate_panel.random_requested.connect(controller.new_random)
         self.generate_panel.class_changed.connect(controller.show_state)
         self.latent_panel.edited.connect(controller.show_state)
-        self.reconstruct_panel.drop_zone.files_dropped.connect(self._photos_dropped)
+        # The panel's drop zone and the 3D view take drops by the same rule (open_files)
+        self.reconstruct_panel.drop_zone.files_dropped.connect(controller.open_files)
         self.reconstruct_panel.reconstruct_requested.connect(controller.reconstruct)
         self.interpolate_panel.bookmark_requested.connect(self._bookmark)
         self.interpolate_panel.edited.connect(controller.show_state)
@@ -274,9 +275,6 @@ class MainWindow(QMainWindow):
         box.blockSignals(True)
         box.setCurrentText(self.controller.device)
         box.blockSignals(False)
-
-    def _photos_dropped(self, paths: list) -> None:
-        self.reconstruct_panel.request(paths)
 
     def _bookmark(self) -> None:
         if self.session.current is None:

@@ -84,6 +84,17 @@ class ViewSettings:
 
 
 @dataclass(frozen=True)
+class ReconstructOptions:
+    """How photos become a shape, whichever way they arrive (the Reconstruct panel, a drop
+    on the 3D view, the command line): view pooling, the class (None: the model picks)
+    and silhouette-fitting steps (None: the model's default)."""
+
+    pool: str | None = None
+    label: int | None = None
+    refine: int | None = None
+
+
+@dataclass(frozen=True)
 class ShapeResult:
     """A decoded shape ready to draw: the grid plus its mesh (or points) for ``view``."""
 
@@ -118,6 +129,7 @@ class Session:
     history_changed = Signal()
     bookmarks_changed = Signal()
     view_changed = Signal(object)  # ViewSettings
+    reconstruct_options_changed = Signal(object)  # ReconstructOptions
 
     model: ModelInfo | None = None
     current: LatentState | None = None
@@ -125,6 +137,7 @@ class Session:
     history_index: int = -1
     bookmarks: list[Bookmark] = field(default_factory=list)
     view: ViewSettings = field(default_factory=ViewSettings)
+    reconstruct_options: ReconstructOptions = field(default_factory=ReconstructOptions)
 
     # -- model ------------------------------------------------------------------------------
 
@@ -135,6 +148,7 @@ class Session:
         self.history_index = -1
         self.bookmarks.clear()
         self.current = None
+        self.reconstruct_options = ReconstructOptions()  # classes and defaults changed
         self.model_changed.emit(info)
         self.history_changed.emit()
         self.bookmarks_changed.emit()
@@ -200,6 +214,12 @@ class Session:
         self.bookmarks.append(bookmark)
         self.bookmarks_changed.emit()
         return bookmark
+
+    def set_reconstruct_options(self, **changes: Any) -> None:
+        options = replace(self.reconstruct_options, **changes)
+        if options != self.reconstruct_options:
+            self.reconstruct_options = options
+            self.reconstruct_options_changed.emit(options)
 
     def set_view(self, **changes: Any) -> None:
         view = replace(self.view, **changes)

@@ -56,9 +56,10 @@ class DropZone(QLabel):
 
 
 class ReconstructPanel(QWidget):
-    """Emits ``reconstruct_requested(paths, pool, label or None, refine steps or None)``."""
+    """Binds its choices to ``session.reconstruct_options``; emits
+    ``reconstruct_requested(paths)`` for photos dropped or opened here."""
 
-    reconstruct_requested = Signal(list, object, object, object)
+    reconstruct_requested = Signal(list)
 
     def __init__(self, session: Session, parent=None) -> None:
         super().__init__(parent)
@@ -89,14 +90,32 @@ class ReconstructPanel(QWidget):
         layout.addWidget(QLabel("What the encoder sees:"))
         layout.addLayout(self.thumbnails)
         self.open_button.clicked.connect(self._choose_files)
+        self._filling = False
+        self.pool_box.currentTextChanged.connect(self._store_options)
+        self.class_box.currentIndexChanged.connect(self._store_options)
+        self.refine_box.valueChanged.connect(self._store_options)
         session.model_changed.connect(self.set_model)
         self.set_model(session.model)
 
     def set_model(self, info: ModelInfo | None) -> None:
+        self._filling = True  # the session already reset its options for the new model
+        try:
+            self._fill(info)
+        finally:
+            self._filling = False
+
+    def _store_options(self, *_) -> None:
+        if not self._filling:
+            self.session.set_reconstruct_options(
+                pool=self.pool_box.currentText() or None, label=self.label, refine=self.refine
+            )
+
+    def _fill(self, info: ModelInfo | None) -> None:
         usable = info is not None and info.has_encoder
         self.setEnabled(usable)
         self.pool_box.clear()
         self.class_box.clear()
+        self.refine_box.setValue(-1)
         if not usable:
             self.drop_zone.setText(
                 "This model cannot reconstruct photos" if info else "Open a model first"
@@ -123,9 +142,7 @@ class ReconstructPanel(QWidget):
         return value if value >= 0 and self.refine_box.isEnabled() else None
 
     def request(self, paths: list) -> None:
-        self.reconstruct_requested.emit(
-            [Path(p) for p in paths], self.pool_box.currentText() or None, self.label, self.refine
-        )
+        self.reconstruct_requested.emit([Path(p) for p in paths])
 
     def show_inputs(self, images: tuple) -> None:
         for label in self.thumbnail_labels:

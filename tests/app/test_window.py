@@ -85,14 +85,11 @@ def test_staged_model_fits_a_photo_with_the_panel_s_outline_setting(
     assert panel.refine_box.isEnabled() and panel.refine is None  # the model's default
     panel.refine_box.setValue(3)
     assert panel.refine == 3
+    assert window.session.reconstruct_options.refine == 3
     photo = tmp_path / "toy.png"
     Image.fromarray(object_photo(120)).save(photo)
-    with (
-        qtbot.waitSignal(window.controller.shape_shown, timeout=30_000),
-        qtbot.waitSignal(panel.reconstruct_requested) as request,
-    ):
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=30_000):
         panel.request([photo])
-    assert request.args[3] == 3
     assert window.session.current.source == "reconstruction of toy.png"
     assert window.session.current.label in (0, 1, 2)
     assert len(panel.thumbnail_labels) == 1
@@ -434,3 +431,25 @@ def test_ctrl_f12_screenshot_has_a_transparent_background(
     window.save_screenshot(str(opaque))
     with Image.open(opaque) as image:
         assert image.mode == "RGB"
+
+
+def test_both_drop_targets_honour_the_panel_s_choices(qtbot, window, cvaegan_checkpoint, tmp_path):
+    open_model(qtbot, window, cvaegan_checkpoint)
+    panel = window.reconstruct_panel
+    panel.class_box.setCurrentText("sofa")
+    panel.pool_box.setCurrentText("max")
+    options = window.session.reconstruct_options
+    assert (options.label, options.pool) == (2, "max")
+    photo = tmp_path / "photo.png"
+    Image.fromarray(object_photo(120)).save(photo)
+    for target in (window.viewport, panel.drop_zone):
+        with qtbot.waitSignal(window.controller.shape_shown, timeout=30_000):
+            window.session.set_latent(LatentState(window.session.current.latent, 0, "reset"))
+        with qtbot.waitSignal(window.controller.shape_shown, timeout=30_000):
+            drop_files(target, [photo])
+        assert window.session.current.source == "reconstruction of photo.png"
+        assert window.session.current.label == 2  # the class chosen in the panel
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a photo")
+    drop_files(panel.drop_zone, [notes])  # the panel refuses what the 3D view refuses
+    assert "notes.txt: not an image or a checkpoint" in window.last_error
