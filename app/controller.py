@@ -43,6 +43,7 @@ class Controller(QObject):
     error = Signal(str)  # a one-line message for the user
     load_failed = Signal()
     status = Signal(str)
+    notice = Signal(str)  # something the user should read before the next status replaces it
     progress = Signal(str, float, str)
     model_loaded = Signal(object)  # ModelInfo
     shape_shown = Signal(object)  # ShapeResult
@@ -67,6 +68,9 @@ class Controller(QObject):
         self._after_load: list[Path] = []  # photos to reconstruct once the model is in
         self._owns_engine = engine is None
         self.engine = engine if engine is not None else EngineProcess()
+        if isinstance(self.engine, EngineProcess):
+            # called on the worker thread: the signal reaches the status bar queued
+            self.engine.on_restart = self.notice.emit
         self.worker = Worker()
         self.worker.finished.connect(self._on_finished)
         self.worker.failed.connect(self._on_failed)

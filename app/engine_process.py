@@ -30,7 +30,8 @@ ENGINE_METHODS = frozenset(
 
 
 class EngineStopped(Gan3dError):
-    """The engine process ended (crashed or was killed); a new one starts on the next call."""
+    """The engine process ended (crashed or was killed) during a call; a new one was
+    started with the model reloaded."""
 
 
 class EngineProcess:
@@ -45,6 +46,10 @@ class EngineProcess:
         self._context = multiprocessing.get_context("spawn")
         self._lock = threading.Lock()
         self._process = None
+        # The last load that worked, replayed in a replacement child so that a crash costs
+        # the call in flight, not the model; ``on_restart(message)`` hears of each.
+        self._loaded: tuple | None = None
+        self.on_restart: Callable[[str], None] | None = None
         self._start()
 
     def _start(self) -> None:
@@ -71,17 +76,15 @@ class EngineProcess:
 
     def _call(self, name: str, args: tuple, progress, should_stop) -> Any:
         with self._lock:
-            if not self._process.is_alive():
-                stopped = self._stopped()
-                self._restart()
-                if name != "load":  # the model this call expects went with the old child
-                    raise stopped
+            if not self._process.is_alive():  # died between calls: replace it, then go on
+                self._stopped()
+                self._restart(reload=name != "load")
             self._cancel.clear()
             try:
                 self._connection.send((name, args))
                 kind, payload, cancelled = self._answer(progress, should_stop)
             except (EOFError, OSError):  # the child died mid-call
-                error = self._stopped()
+                error = self._stopped(name)
                 self._restart()
                 raise error from None
             except BaseException:
@@ -92,6 +95,8 @@ class EngineProcess:
         if cancelled:
             raise OperationCancelled("superseded")
         if kind == "result":
+            if name == "load":
+                self._loaded = args
             return payload
         raise _rebuild(*payload)
 
@@ -117,10 +122,12 @@ class EngineProcess:
                 continue
             return kind, payload, cancelled
 
-    def _stopped(self) -> EngineStopped:
+    def _stopped(self, during: str = "") -> EngineStopped:
         self._process.join(1.0)  # let the exit code arrive
+        what = f" during {during}" if during else ""
+        again = "; the model was reloaded, try again" if self._loaded else ""
         return EngineStopped(
-            f"the engine process stopped (exit code {self._process.exitcode}); open the model again"
+            f"the engine process stopped{what} (exit code {self._process.exitcode}){again}"
         )
 
     @property
@@ -128,9 +135,24 @@ class EngineProcess:
         """The current child's process id (it changes when a crashed child is replaced)."""
         return None if self._process is None else self._process.pid
 
-    def _restart(self) -> None:
+    def _restart(self, reload: bool = True) -> None:
+        """A fresh child; with ``reload``, it opens the model the old one had."""
         self._end_child(timeout=0.0)
         self._start()
+        if not (reload and self._loaded):
+            return
+        self._connection.send(("load", self._loaded))
+        try:
+            kind, _, _ = self._answer(None, None)
+        except (EOFError, OSError):
+            kind = "error"
+        if kind != "result":  # the file changed or went away meanwhile
+            self._loaded = None
+            self._end_child(timeout=0.0)
+            self._start()
+            return
+        if self.on_restart is not None:
+            self.on_restart("The engine process stopped and was restarted; the model was reloaded")
 
     def _end_child(self, timeout: float) -> None:
         try:

@@ -38,6 +38,9 @@ MAX_RECENT = 8
 SESSION_FILTER = "gan3d-studio sessions (*.g3session.json *.json)"
 
 
+NOTICE_MS = 15_000  # how long a notice (e.g. the engine was restarted) stays in the status bar
+
+
 class MainWindow(QMainWindow):
     def __init__(self, settings: QSettings, device: str = "auto", engine=None) -> None:
         """``engine``: an already started engine (process) to use and leave running;
@@ -199,6 +202,7 @@ class MainWindow(QMainWindow):
         controller, session = self.controller, self.session
         controller.error.connect(self.show_error)
         controller.status.connect(self.status_label.setText)
+        controller.notice.connect(lambda text: self.statusBar().showMessage(text, NOTICE_MS))
         controller.progress.connect(self._progress)
         controller.worker.busy_changed.connect(self._set_busy)
         self.cancel_button.clicked.connect(self._cancel)

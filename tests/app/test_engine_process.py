@@ -53,15 +53,17 @@ def test_a_crashed_engine_is_reported_and_replaced(cvaegan_checkpoint):
     try:
         process.load(cvaegan_checkpoint, "cpu")
         start, end = process.random_state(1, None, 0), process.random_state(2, None, 0)
+        restarts = []
+        process.on_restart = restarts.append
         threading.Timer(0.5, process._process.kill).start()  # dies in the middle of a call
-        with pytest.raises(EngineStopped, match="open the model again"):
+        with pytest.raises(EngineStopped, match=r"during interpolation .* reloaded, try again"):
             process.interpolation(start, end, 2000, ViewSettings())
-        with pytest.raises(Gan3dError, match="open a model first"):
-            process.random_state(0, None, 0)  # a fresh engine, in step, without the model
-        process._process.kill()  # dies between calls: opening a model just works
+        assert process.random_state(0, None, 0).label == 0  # a fresh engine, model reloaded
+        process._process.kill()  # dies between calls: the next call just works
         process._process.join()
+        assert process.random_state(0, None, 1).label == 1
+        assert len(restarts) == 2 and "model was reloaded" in restarts[0]
         assert process.load(cvaegan_checkpoint, "cpu").kind == "cvaegan"
-        assert process.random_state(0, None, 0).label == 0
     finally:
         process.close()
     with pytest.raises(ValueError, match="module:Class"):

@@ -453,3 +453,14 @@ def test_both_drop_targets_honour_the_panel_s_choices(qtbot, window, cvaegan_che
     notes.write_text("not a photo")
     drop_files(panel.drop_zone, [notes])  # the panel refuses what the 3D view refuses
     assert "notes.txt: not an image or a checkpoint" in window.last_error
+
+
+def test_a_killed_engine_is_replaced_with_the_model_reloaded(qtbot, window, cvaegan_checkpoint):
+    open_model(qtbot, window, cvaegan_checkpoint)
+    engine = window.controller.engine
+    engine._process.kill()
+    engine._process.join()
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=60_000):
+        window.generate_panel.new_random()  # just works: no "open the model again"
+    assert "the model was reloaded" in window.statusBar().currentMessage()
+    assert window.last_error is None
