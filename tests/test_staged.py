@@ -184,3 +184,24 @@ def test_sliders_of_an_autoencoder_latent_space_are_measured_on_its_latents():
     assert np.allclose(directions.centre, latents.mean(0))
     along = (latents - latents.mean(0)) @ directions.vectors.T
     assert np.allclose(directions.scales, along.std(0), rtol=1e-5)
+
+
+def test_a_staged_run_can_start_its_autoencoder_from_a_checkpoint(lgan_checkpoint, tmp_path):
+    from gan3d_core.errors import CheckpointError
+    from gan3d_core.io.checkpoint import load_checkpoint
+    from gan3d_core.training.staged import start_autoencoder_from
+
+    networks, _ = load_checkpoint(lgan_checkpoint)
+    config = networks.config
+    voxels, labels, _ = synthetic_shapes(per_class=2)
+    stage = ShapeAutoencoderStage(config, (voxels, labels), (voxels, labels), batch_size=2)
+    start_autoencoder_from(stage, lgan_checkpoint)
+    for name in ("generator", "shape_encoder"):
+        for key, value in getattr(networks, name).state_dict().items():
+            assert torch.equal(stage.networks[name].state_dict()[key], value), key
+    other = ShapeAutoencoderStage(
+        ModelConfig(**(config.to_dict() | {"latent_dim": 6})), (voxels, labels),
+        (voxels, labels), batch_size=2,
+    )  # fmt: skip
+    with pytest.raises(CheckpointError, match="another architecture"):
+        start_autoencoder_from(other, lgan_checkpoint)

@@ -32,7 +32,7 @@ from gan3d_core.training.config import TrainConfig
 from gan3d_core.training.image_head import ImageHeadStage, backbone_features
 from gan3d_core.training.latent_gan import LatentGanStage
 from gan3d_core.training.shape_autoencoder import ShapeAutoencoderStage
-from gan3d_core.training.stages import StageResult, StageSchedule, run_stage
+from gan3d_core.training.stages import StageResult, StageSchedule, run_stage, stage_state_path
 from gan3d_core.training.trainer import CONFIG_FILE, MODEL_FILE
 
 STAGE_NAMES = ("autoencoder", "latent_gan", "image_head")
@@ -91,6 +91,29 @@ def _cached_features(
     return features
 
 
+def start_autoencoder_from(stage: ShapeAutoencoderStage, path: str | Path) -> None:
+    """Fine-tuning: the autoencoder starts from a staged checkpoint's generator and shape
+    encoder (e.g. the bundled model, to train its autoencoder longer); its optimizer and
+    the later stages start afresh. The architecture must match."""
+    from gan3d_core.errors import CheckpointError
+    from gan3d_core.io.checkpoint import load_checkpoint
+    from gan3d_core.training.trainer import checkpoint_path
+
+    path = checkpoint_path(path)
+    networks, _ = load_checkpoint(path)
+    if networks.config.kind != "lgan":
+        raise CheckpointError(f"{path}: a {networks.config.kind} model has no shape autoencoder")
+    try:
+        for name in ("generator", "shape_encoder"):
+            stage.networks[name].load_state_dict(getattr(networks, name).state_dict())
+    except RuntimeError:
+        raise CheckpointError(
+            f"{path}: its autoencoder has another architecture than this run's "
+            f"(latent_dim {networks.config.latent_dim}, generator widths "
+            f"{networks.config.generator_widths})"
+        ) from None
+
+
 def train_staged(
     config: TrainConfig,
     run_dir: str | Path,
@@ -128,6 +151,8 @@ def train_staged(
         seed=config.seed,
         device=device,
     )
+    if config.init_from and not stage_state_path(run_dir, autoencoder.name).is_file():
+        start_autoencoder_from(autoencoder, config.init_from)
     results["autoencoder"] = run_stage(
         autoencoder,
         run_dir,
