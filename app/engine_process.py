@@ -77,16 +77,19 @@ class EngineProcess:
     def _call(self, name: str, args: tuple, progress, should_stop) -> Any:
         with self._lock:
             if not self._process.is_alive():  # died between calls: replace it, then go on
-                self._stopped()
                 self._restart(reload=name != "load")
             self._cancel.clear()
             try:
                 self._connection.send((name, args))
                 kind, payload, cancelled = self._answer(progress, should_stop)
             except (EOFError, OSError):  # the child died mid-call
-                error = self._stopped(name)
+                self._process.join(1.0)  # let the exit code arrive
+                exit_code = self._process.exitcode
                 self._restart()
-                raise error from None
+                again = "; the model was reloaded, try again" if self._loaded else ""
+                raise EngineStopped(
+                    f"the engine process stopped during {name} (exit code {exit_code}){again}"
+                ) from None
             except BaseException:
                 # Anything else between request and answer (an interrupt, an unpicklable
                 # reply) leaves the pipe out of step: start over with a fresh child.
@@ -122,14 +125,6 @@ class EngineProcess:
                 continue
             return kind, payload, cancelled
 
-    def _stopped(self, during: str = "") -> EngineStopped:
-        self._process.join(1.0)  # let the exit code arrive
-        what = f" during {during}" if during else ""
-        again = "; the model was reloaded, try again" if self._loaded else ""
-        return EngineStopped(
-            f"the engine process stopped{what} (exit code {self._process.exitcode}){again}"
-        )
-
     @property
     def pid(self) -> int | None:
         """The current child's process id (it changes when a crashed child is replaced)."""
@@ -141,8 +136,8 @@ class EngineProcess:
         self._start()
         if not (reload and self._loaded):
             return
-        self._connection.send(("load", self._loaded))
         try:
+            self._connection.send(("load", self._loaded))
             kind, _, _ = self._answer(None, None)
         except (EOFError, OSError):
             kind = "error"

@@ -202,7 +202,8 @@ class MainWindow(QMainWindow):
         controller, session = self.controller, self.session
         controller.error.connect(self.show_error)
         controller.status.connect(self.status_label.setText)
-        controller.notice.connect(lambda text: self.statusBar().showMessage(text, NOTICE_MS))
+        # a bound method, so the notice (sent from the worker thread) is queued to this one
+        controller.notice.connect(self._show_notice)
         controller.progress.connect(self._progress)
         controller.worker.busy_changed.connect(self._set_busy)
         self.cancel_button.clicked.connect(self._cancel)
@@ -298,6 +299,9 @@ class MainWindow(QMainWindow):
             if not action.shortcut().isEmpty()
         ]
         return "<table cellspacing=4>" + "".join(rows) + "</table>"
+
+    def _show_notice(self, text: str) -> None:
+        self.statusBar().showMessage(text, NOTICE_MS)
 
     def show_shortcuts(self) -> None:
         if self.shortcut_dialog is None:

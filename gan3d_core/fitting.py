@@ -23,7 +23,8 @@ from gan3d_core.projection import silhouettes, soft_iou
 
 ProgressHook = Callable[[float, str], None]
 StopHook = Callable[[], bool]
-# decoder(latents (K, L), label) -> occupancy probabilities (K, R, R, R), differentiable
+# decoder(latents (K, L)) -> occupancy probabilities (K, R, R, R), differentiable (the class,
+# if any, is fixed inside it)
 Decoder = Callable[[torch.Tensor], torch.Tensor]
 
 # Camera offsets tried around each estimate when choosing a candidate (degrees): azimuths
@@ -129,7 +130,8 @@ def _best_cameras(
         azimuth = trials[int(scores.argmax())][0]
         heights = [float(np.clip(elevation + e, *ELEVATION_RANGE)) for e in ELEVATION_OFFSETS]
         trials += [(azimuth, height) for height in heights]
-        scores = torch.cat([scores, _score_cameras(shape, masks[view], trials[-2:], settings)])
+        extra = trials[-len(heights) :]
+        scores = torch.cat([scores, _score_cameras(shape, masks[view], extra, settings)])
         pick = int(scores.argmax())
         best_azimuths[view], best_elevations[view] = trials[pick]
         best_scores.append(float(scores[pick]))

@@ -167,7 +167,8 @@ def _largest_component(mask: np.ndarray) -> np.ndarray:
 
 
 def object_pixels(image: np.ndarray, box: Box | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """RGB uint8 (H, W, 3) with the background made white, and the object mask (H, W).
+    """RGB uint8 (H, W, 3) and the object mask (H, W); :func:`preprocess_image` whitens
+    what the mask leaves out.
 
     A real cut-out (alpha) is composited on white; a plain background is found by colour
     (:func:`object_mask`); a cluttered one, or any photo given a ``box``, goes through

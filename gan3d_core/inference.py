@@ -439,6 +439,8 @@ class GanModel:
             return directions
         if method != "pca":
             raise UsageError(f"method must be sefa or pca, got {method!r}")
+        if getattr(self.networks, "latent_sampler", None) is not None:
+            raise UsageError("the staged model's directions come from sefa only")
         z = self.sample_latents(samples, seed=seed)
         first_block = self.networks.generator.layers[:3]  # ConvTranspose3d, BatchNorm, ReLU
         with torch.inference_mode():

@@ -105,11 +105,12 @@ class LatentSampler(nn.Module):
                 self.class_factor[index, :, :top] = factor.float()
 
     def forward(self, noise: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        correction = self.layers(self.class_input(noise, labels))  # checks labels first
         index = labels if self.config.conditional else torch.zeros(len(noise), dtype=torch.long)
         base = self.class_mean[index] + torch.einsum(
             "bln,bn->bl", self.class_factor[index], noise
         )  # (B, L)
-        return base + self.layers(self.class_input(noise, labels))
+        return base + correction
 
 
 class LatentCritic(nn.Module):
@@ -216,7 +217,9 @@ class RetrievalBank(nn.Module):
         best, which = per_shape.max(dim=2)  # (V, N)
         score = best.sum(0)  # (N,)
         if label is not None:
-            score = torch.where(self.labels == label, score, torch.full_like(score, -1e9))
+            members = self.labels == label
+            score = torch.where(members, score, torch.full_like(score, -1e9))
+            count = min(count, int(members.sum()))  # never shapes of another class
         count = min(count, len(score))
         shapes = score.topk(count).indices  # (count,)
         view_index = shapes[:, None] * self.views + which[:, shapes].T  # (count, V)

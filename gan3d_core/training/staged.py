@@ -107,10 +107,12 @@ def start_autoencoder_from(stage: ShapeAutoencoderStage, path: str | Path) -> No
         for name in ("generator", "shape_encoder"):
             stage.networks[name].load_state_dict(getattr(networks, name).state_dict())
     except RuntimeError:
+        theirs, ours = networks.config, stage.config
         raise CheckpointError(
             f"{path}: its autoencoder has another architecture than this run's "
-            f"(latent_dim {networks.config.latent_dim}, generator widths "
-            f"{networks.config.generator_widths})"
+            f"(latent_dim {theirs.latent_dim}, generator widths {theirs.generator_widths}, "
+            f"{theirs.num_classes} classes; the run: {ours.latent_dim}, "
+            f"{ours.generator_widths}, {ours.num_classes})"
         ) from None
 
 
