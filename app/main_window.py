@@ -67,6 +67,9 @@ class MainWindow(QMainWindow):
         self.history_panel = HistoryPanel(self.session)
         self.view_panel = ViewPanel(self.session)
         self.export_panel = ExportPanel()
+        last_export = settings.value("last_export")
+        if isinstance(last_export, str) and last_export:
+            self.export_panel.remember(last_export)  # folder and format of the last export
         left = [
             ("Model", self.model_panel),
             ("Generate", self.generate_panel),
@@ -212,6 +215,7 @@ class MainWindow(QMainWindow):
         controller.load_failed.connect(self._show_device)
         controller.reconstruction_inputs.connect(self.reconstruct_panel.show_inputs)
         controller.exported.connect(lambda path: self.status_label.setText(f"Exported {path}"))
+        controller.exported.connect(self._remember_export)
         controller.interpolation_ready.connect(self._write_frames)
         session.history_changed.connect(self._update_undo)
         self.model_panel.open_requested.connect(controller.open_model)
@@ -299,6 +303,10 @@ class MainWindow(QMainWindow):
             if not action.shortcut().isEmpty()
         ]
         return "<table cellspacing=4>" + "".join(rows) + "</table>"
+
+    def _remember_export(self, path: str) -> None:
+        self.export_panel.remember(path)
+        self.settings.setValue("last_export", path)
 
     def _show_notice(self, text: str) -> None:
         self.statusBar().showMessage(text, NOTICE_MS)

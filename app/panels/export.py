@@ -61,6 +61,15 @@ class ExportPanel(QWidget):
         layout.addRow(self.sized, self.size)
         layout.addRow(self.export_button)
         self.export_button.clicked.connect(self._choose_path)
+        self.last_folder = ""  # where the save dialog opens: the last export's folder
+
+    def remember(self, path: str | Path) -> None:
+        """An export worked: the next one starts in its folder, in its format."""
+        path = Path(path)
+        self.last_folder = str(path.parent)
+        for name, suffix in FORMATS.items():
+            if suffix == path.suffix.lower():
+                self.format_box.setCurrentText(name)
 
     def options(self) -> ExportOptions:
         from gan3d_core.mesh.export import ExportOptions  # trimesh loads on the first export
@@ -80,7 +89,10 @@ class ExportPanel(QWidget):
 
     def _choose_path(self) -> None:
         suffix = self.suffix()
-        path, _ = QFileDialog.getSaveFileName(self, "Export shape", f"shape{suffix}", f"*{suffix}")
+        start = (
+            str(Path(self.last_folder) / f"shape{suffix}") if self.last_folder else f"shape{suffix}"
+        )
+        path, _ = QFileDialog.getSaveFileName(self, "Export shape", start, f"*{suffix}")
         if path:
             if Path(path).suffix.lower() != suffix:
                 path += suffix

@@ -464,3 +464,23 @@ def test_a_killed_engine_is_replaced_with_the_model_reloaded(qtbot, window, cvae
         window.generate_panel.new_random()  # just works: no "open the model again"
     assert "the model was reloaded" in window.statusBar().currentMessage()
     assert window.last_error is None
+
+
+def test_the_last_export_folder_and_format_are_remembered(
+    qtbot, window, settings, engine_process, cvaegan_checkpoint, tmp_path
+):
+    from gan3d_studio.main_window import MainWindow
+
+    open_model(qtbot, window, cvaegan_checkpoint)
+    target = tmp_path / "prints" / "shape.obj"
+    target.parent.mkdir()
+    with qtbot.waitSignal(window.controller.exported, timeout=10_000):
+        window.export_panel.export_requested.emit(str(target), window.export_panel.options())
+    assert window.export_panel.format_box.currentText() == "OBJ"
+    assert window.export_panel.last_folder == str(target.parent)
+    later = MainWindow(settings, device="cpu", engine=engine_process)  # the next launch
+    try:
+        assert later.export_panel.format_box.currentText() == "OBJ"
+        assert later.export_panel.last_folder == str(target.parent)
+    finally:
+        later.close()
