@@ -64,7 +64,9 @@ def test_silhouettes_are_differentiable_in_occupancy_and_camera():
     azimuth = torch.tensor([30.0], requires_grad=True)
     elevation = torch.tensor([20.0], requires_grad=True)
     silhouettes(grid, azimuth, elevation, output_size=32).sum().backward()
-    assert grid.grad.abs().sum() > 0 and azimuth.grad is not None and elevation.grad is not None
+    # turning or raising the camera changes what the box covers
+    assert grid.grad.abs().sum() > 0
+    assert azimuth.grad.abs().item() > 0 and elevation.grad.abs().item() > 0
 
 
 def test_soft_iou_of_known_maps():
