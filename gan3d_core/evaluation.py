@@ -148,7 +148,8 @@ def evaluate_reconstruction(
         if found.label is not None:
             predicted_labels[index] = found.label
         if can_retrieve:
-            shapes, _ = model.networks.bank.nearest_shapes(model.image_features(found.images), 1)
+            features = torch.from_numpy(found.features).to(model.device)
+            shapes, _ = model.networks.bank.nearest_shapes(features, 1)
             retrieved[index] = int(shapes[0])
         if progress is not None:
             progress(

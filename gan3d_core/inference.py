@@ -66,7 +66,8 @@ def load_model(path: str | os.PathLike | None = None, device: str = "auto") -> G
 class ReconstructedLatent:
     """What :meth:`GanModel.reconstruct_latent` found: the latent (L,), the class (None for
     unconditional models), the preprocessed images the model saw, and for the staged model
-    the cameras (degrees, (V,) each) and the silhouettes' soft IoU after fitting."""
+    the cameras (degrees, (V,) each), the silhouettes' soft IoU after fitting and the
+    backbone features (V, 1280) of the images, for retrieval without a second pass."""
 
     latent: np.ndarray
     label: int | None
@@ -74,6 +75,7 @@ class ReconstructedLatent:
     azimuths: np.ndarray | None = None
     elevations: np.ndarray | None = None
     silhouette_iou: float | None = None
+    features: np.ndarray | None = None
 
 
 def fit_overrides(inference: dict[str, Any]) -> dict[str, float]:
@@ -386,7 +388,10 @@ class GanModel:
             raise UsageError(f"refine must be >= 0 steps, got {steps}")
         azimuths, elevations = azimuths.cpu().numpy(), elevations.cpu().numpy()
         if steps == 0:
-            return ReconstructedLatent(latent.cpu().numpy(), label, images, azimuths, elevations)
+            return ReconstructedLatent(
+                latent.cpu().numpy(), label, images, azimuths, elevations,
+                features=features.cpu().numpy(),
+            )  # fmt: skip
         count = int(inference.get("retrieval_candidates", 4))
         bank = networks.bank
         with torch.inference_mode():
@@ -416,8 +421,9 @@ class GanModel:
             should_stop,
         )
         return ReconstructedLatent(
-            fitted.latent, label, images, fitted.azimuths, fitted.elevations, fitted.silhouette_iou
-        )
+            fitted.latent, label, images, fitted.azimuths, fitted.elevations,
+            fitted.silhouette_iou, features.cpu().numpy(),
+        )  # fmt: skip
 
     # -- exploration ---------------------------------------------------------------------
 

@@ -141,9 +141,15 @@ def one_nna(generated: np.ndarray, reference: np.ndarray) -> float:
     Near 1.0 means a 1-NN classifier tells generated from real shapes easily.
     """
     shapes = np.concatenate([generated, reference])
-    is_generated = np.arange(len(shapes)) < len(generated)
-    distance = 1.0 - pairwise_iou(shapes, shapes)
+    return nearest_neighbour_accuracy(1.0 - pairwise_iou(shapes, shapes), len(generated))
+
+
+def nearest_neighbour_accuracy(distance: np.ndarray, generated_count: int) -> float:
+    """1-NNA from a distance matrix (N, N) over generated items (the first
+    ``generated_count``) then reference items: leave-one-out, so the diagonal is ignored."""
+    distance = np.array(distance, dtype=np.float64)
     np.fill_diagonal(distance, np.inf)
+    is_generated = np.arange(len(distance)) < generated_count
     nearest = distance.argmin(axis=1)
     return float(np.mean(is_generated[nearest] == is_generated))
 

@@ -22,10 +22,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from gan3d_core.data.render import CAMERA_DISTANCE
 from gan3d_core.images import OBJECT_MARGIN
 
-VIEW_ANGLE = 30.0  # degrees, vertical; the renderer's camera
-CAMERA_DISTANCE = 3.2  # in shape sizes; the renderer's default
 # The shape is scaled to unit size, so every point lies within this radius of the centre.
 BOUNDING_RADIUS = math.sqrt(3.0) / 2.0
 # Occupancy is clamped below 1 so that log(1 - o) stays finite.

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from gan3d_core.config import ModelConfig
+from gan3d_core.metrics import nearest_neighbour_accuracy
 from gan3d_core.models.latent import LatentCritic, LatentSampler
 from gan3d_core.training.stages import TrainingStage
 
@@ -22,15 +23,12 @@ CRITIC_STEPS = 5
 GRADIENT_PENALTY = 10.0
 
 
-def one_nna(samples: np.ndarray, reference: np.ndarray) -> float:
-    """Leave-one-out 1-NN accuracy of telling two sets of vectors apart (0.5: alike)."""
+def latent_one_nna(samples: np.ndarray, reference: np.ndarray) -> float:
+    """1-NNA (0.5: alike) of two sets of latent vectors, by Euclidean distance."""
     both = np.concatenate([samples, reference]).astype(np.float64)
-    is_sample = np.r_[np.ones(len(samples), bool), np.zeros(len(reference), bool)]
     squared = (both**2).sum(1)
-    distances = squared[:, None] + squared[None] - 2 * both @ both.T
-    np.fill_diagonal(distances, np.inf)
-    nearest = distances.argmin(1)
-    return float((is_sample[nearest] == is_sample).mean())
+    distance = squared[:, None] + squared[None] - 2 * both @ both.T
+    return nearest_neighbour_accuracy(distance, len(samples))
 
 
 class LatentGanStage(TrainingStage):
@@ -124,7 +122,7 @@ class LatentGanStage(TrainingStage):
             if len(reference) < 2:
                 continue
             samples = self.sample(len(reference), None if label is None else int(label), 0)
-            scores.append(one_nna(samples, reference))
+            scores.append(latent_one_nna(samples, reference))
         if not scores:
             return {}  # no class has two held-out latents to compare with
         value = float(np.mean(scores))

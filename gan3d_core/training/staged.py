@@ -38,9 +38,6 @@ from gan3d_core.training.trainer import CONFIG_FILE, MODEL_FILE
 STAGE_NAMES = ("autoencoder", "latent_gan", "image_head")
 ProgressHook = Callable[[float, str], None]
 StopHook = Callable[[], bool]
-# Evaluation's single view: between the training ring's azimuths (gan3d_core.evaluation).
-VALIDATION_AZIMUTH = 45.0
-VALIDATION_ELEVATION = 30.0
 
 
 def _stage_progress(progress: ProgressHook | None, offset: float, share: float):
@@ -125,7 +122,8 @@ def train_staged(
 ) -> tuple[Path | None, dict[str, StageResult]]:
     """Run (or resume) every stage into ``run_dir``; the packed checkpoint's path (None when
     stopped early) and each stage's result."""
-    from gan3d_core.data.render import cached_render_views
+    from gan3d_core.data.render import cached_render_views, ring_views
+    from gan3d_core.evaluation import EVAL_AZIMUTH_OFFSET
     from gan3d_core.inference import resolve_device
     from gan3d_core.training.run import default_cache_dir
 
@@ -142,6 +140,12 @@ def train_staged(
     schedule = dict(validate_every=config.validate_every, checkpoint_every=config.checkpoint_every)
     results: dict[str, StageResult] = {}
 
+    def run(stage, stage_schedule: StageSchedule, offset: float, share: float) -> bool:
+        """Train (or resume) one stage; False when asked to stop."""
+        progress_share = _stage_progress(progress, offset, share)
+        results[stage.name] = run_stage(stage, run_dir, stage_schedule, progress_share, should_stop)
+        return results[stage.name].reason != "stopped"
+
     # 1. shape autoencoder
     autoencoder = ShapeAutoencoderStage(
         model_config,
@@ -155,14 +159,7 @@ def train_staged(
     )
     if config.init_from and not stage_state_path(run_dir, autoencoder.name).is_file():
         start_autoencoder_from(autoencoder, config.init_from)
-    results["autoencoder"] = run_stage(
-        autoencoder,
-        run_dir,
-        StageSchedule(config.autoencoder_steps, **schedule),
-        _stage_progress(progress, 0.0, 0.6),
-        should_stop,
-    )
-    if results["autoencoder"].reason == "stopped":
+    if not run(autoencoder, StageSchedule(config.autoencoder_steps, **schedule), 0.0, 0.6):
         return None, results
     autoencoder.recalibrate()
     train_latents = autoencoder.encode(train.voxels)
@@ -176,14 +173,12 @@ def train_staged(
         learning_rate=config.lr_latent_gan,
         seed=config.seed,
     )
-    results["latent_gan"] = run_stage(
+    if not run(
         latent_gan,
-        run_dir,
         StageSchedule(config.latent_gan_steps, validate_every=1000, checkpoint_every=1000),
-        _stage_progress(progress, 0.6, 0.05),
-        should_stop,
-    )
-    if results["latent_gan"].reason == "stopped":
+        0.6,
+        0.05,
+    ):
         return None, results
 
     # 3. image head on cached backbone features of rendered views
@@ -193,7 +188,7 @@ def train_staged(
         progress=_stage_progress(progress, 0.65, 0.1), should_stop=should_stop,
     )  # fmt: skip
     validation_images = cached_render_views(
-        validation.voxels, cache / "views", 1, size, azimuth_offset=VALIDATION_AZIMUTH,
+        validation.voxels, cache / "views", 1, size, azimuth_offset=EVAL_AZIMUTH_OFFSET,
         progress=_stage_progress(progress, 0.75, 0.01), should_stop=should_stop,
     )  # fmt: skip
     backbone = EfficientNetLite0()
@@ -213,8 +208,10 @@ def train_staged(
         should_stop,
     )
     train_cameras = view_cameras(len(train), views, config.seed)
+    # the held-out shapes are seen as `gan3d eval` sees them: one ring view
+    (eval_view,) = ring_views(1, azimuth_offset=EVAL_AZIMUTH_OFFSET)
     validation_cameras = np.tile(
-        np.float32([VALIDATION_AZIMUTH, VALIDATION_ELEVATION]), (len(validation), 1)
+        np.float32([eval_view.azimuth, eval_view.elevation]), (len(validation), 1)
     )
     head = ImageHeadStage(
         model_config,
@@ -225,14 +222,9 @@ def train_staged(
         learning_rate=config.lr_head,
         seed=config.seed,
     )  # fmt: skip
-    results["image_head"] = run_stage(
-        head,
-        run_dir,
-        StageSchedule(config.head_steps, validate_every=500, checkpoint_every=500),
-        _stage_progress(progress, 0.92, 0.06),
-        should_stop,
-    )
-    if results["image_head"].reason == "stopped":
+    if not run(
+        head, StageSchedule(config.head_steps, validate_every=500, checkpoint_every=500), 0.92, 0.06
+    ):
         return None, results
 
     # 4. bank, prior, pack
