@@ -37,7 +37,7 @@ def _timed(step, steps: int) -> float:
     return (time.perf_counter() - started) / steps
 
 
-def bench_autoencoder(steps: int) -> dict:
+def bench_autoencoder(steps: int, precision: str) -> dict:
     import numpy as np
 
     from gan3d_core.training.shape_autoencoder import ShapeAutoencoderStage
@@ -45,8 +45,14 @@ def bench_autoencoder(steps: int) -> dict:
     rng = np.random.default_rng(0)
     voxels = (rng.random((64, 32, 32, 32)) < 0.1).astype(np.uint8)
     labels = rng.integers(0, 10, 64)
-    stage = ShapeAutoencoderStage(_recipe_config(), (voxels, labels), (voxels[:8], labels[:8]))
-    return {"seconds_per_step": _timed(stage.train_step, steps), "batch": stage.batch_size}
+    stage = ShapeAutoencoderStage(
+        _recipe_config(), (voxels, labels), (voxels[:8], labels[:8]), precision=precision
+    )
+    return {
+        "seconds_per_step": _timed(stage.train_step, steps),
+        "batch": stage.batch_size,
+        "autocast": str(stage.autocast_dtype),
+    }
 
 
 def bench_latent_gan(steps: int) -> dict:
@@ -116,10 +122,11 @@ def bench_reconstruction(checkpoint: str | None, steps: int) -> dict:
 
 
 CASES = {
-    "autoencoder step": bench_autoencoder,
-    "latent GAN step": bench_latent_gan,
-    "backbone features": bench_features,
-    "silhouette": bench_projection,
+    "autoencoder step, fp32": (bench_autoencoder, ("fp32",)),
+    "autoencoder step, auto precision": (bench_autoencoder, ("auto",)),
+    "latent GAN step": (bench_latent_gan, ()),
+    "backbone features": (bench_features, ()),
+    "silhouette": (bench_projection, ()),
 }
 
 
@@ -136,7 +143,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--json", default="benchmarks/results/staged.json")
     args = parser.parse_args()
-    jobs = {name: (function, (args.steps,)) for name, function in CASES.items()}
+    jobs = {name: (function, (args.steps, *extra)) for name, (function, extra) in CASES.items()}
     jobs["reconstruction"] = (bench_reconstruction, (args.checkpoint, args.steps))
     rows = {}
     context = multiprocessing.get_context("spawn")

@@ -15,7 +15,7 @@ from gan3d_core.config import ModelConfig
 from gan3d_core.training.image_head import ImageHeadStage
 from gan3d_core.training.latent_gan import LatentGanStage
 from gan3d_core.training.shape_autoencoder import ShapeAutoencoderStage, dice_loss, symmetry_axes
-from gan3d_core.training.stages import StageSchedule, run_stage, stage_state_path
+from gan3d_core.training.stages import StageSchedule, autocast_dtype, run_stage, stage_state_path
 
 from .conftest import synthetic_shapes
 
@@ -37,6 +37,15 @@ def test_dice_loss_of_known_grids():
     assert dice_loss(a, b, eps=0.0).item() == pytest.approx(1 - 2 * 16 / 64)
     assert dice_loss(a, a, eps=0.0).item() == pytest.approx(0.0)
     assert dice_loss(torch.zeros(1, 8), torch.zeros(1, 8)).item() == pytest.approx(0.0)
+
+
+def test_training_precision_rule():
+    cpu = torch.device("cpu")
+    assert autocast_dtype("fp32", cpu) is None
+    assert autocast_dtype("bf16", cpu) is torch.bfloat16
+    # auto: bfloat16 only where the CPU multiplies it natively
+    expected = torch.bfloat16 if torch.cpu._is_amx_tile_supported() else None
+    assert autocast_dtype("auto", cpu) is expected
 
 
 def test_symmetry_axes_find_each_class_mirror_plane():

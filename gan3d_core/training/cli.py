@@ -38,7 +38,7 @@ _HELP = {
     "kl_weight": "weight of the KL term (paper 5)",
     "recon_weight": "weight of the reconstruction term (paper 1e-4 with l2_sum)",
     "ssim_weight": "weight of the 1 - SSIM term",
-    "precision": "auto (bf16 on capable GPUs, fp32 on CPU), fp32 or bf16",
+    "precision": "auto (bf16 on GPUs and CPUs with AMX, else fp32), fp32 or bf16",
     "init_from": "fine-tune: start from this checkpoint's weights (same architecture)",
     "voxel_teacher_weight": "pull the image encoder toward a voxel VAE's latents (0: off)",
     "checkpoint_every": "save the resumable state every N steps",

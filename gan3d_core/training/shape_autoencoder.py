@@ -17,7 +17,7 @@ from gan3d_core.config import ModelConfig
 from gan3d_core.metrics import iou
 from gan3d_core.models.generator import VoxelGenerator
 from gan3d_core.models.shape_encoder import ShapeEncoder
-from gan3d_core.training.stages import TrainingStage, recalibrate_batchnorm
+from gan3d_core.training.stages import TrainingStage, autocast_dtype, recalibrate_batchnorm
 
 # A class is mirrored across an axis when its mean shape overlaps its mirror image this much.
 SYMMETRY_THRESHOLD = 0.9
@@ -68,10 +68,12 @@ class ShapeAutoencoderStage(TrainingStage):
         dice_weight: float = 1.0,
         seed: int = 0,
         device: torch.device | str = "cpu",
+        precision: str = "auto",
     ) -> None:
         super().__init__()
         self.config = config
         self.device = torch.device(device)
+        self.autocast_dtype = autocast_dtype(precision, self.device)
         self.train_voxels, self.train_labels = train
         self.validation_voxels, self.validation_labels = validation
         self.batch_size = batch_size
@@ -129,7 +131,12 @@ class ShapeAutoencoderStage(TrainingStage):
     def train_step(self, step: int) -> dict[str, float]:
         voxels, labels = self.augmented_batch(step)
         target = self._voxels(voxels)
-        logits, latents = self.reconstruction_logits(target, self._labels(labels))
+        with torch.autocast(
+            self.device.type,
+            dtype=self.autocast_dtype or torch.float32,
+            enabled=self.autocast_dtype is not None,
+        ):
+            logits, latents = self.reconstruction_logits(target, self._labels(labels))
         logits = logits.float()
         bce = F.binary_cross_entropy_with_logits(logits, target)
         dice = dice_loss(torch.sigmoid(logits), target)

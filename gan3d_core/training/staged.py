@@ -88,6 +88,49 @@ def _cached_features(
     return features
 
 
+def view_features(
+    config: TrainConfig,
+    train_voxels: np.ndarray,
+    validation_voxels: np.ndarray,
+    backbone: torch.nn.Module,
+    run_dir: Path,
+    progress: ProgressHook | None = None,
+    should_stop: StopHook | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Backbone features of the training shapes' jittered views (N * views, 1280) and of
+    the held-out shapes seen as `gan3d eval` sees them (one ring view each), rendered and
+    computed once: the renders are cached by content, the features in the run folder."""
+    from gan3d_core.data.render import cached_render_views
+    from gan3d_core.evaluation import EVAL_AZIMUTH_OFFSET
+    from gan3d_core.training.run import default_cache_dir
+
+    cache = Path(config.cache_dir) if config.cache_dir else default_cache_dir()
+    size = config.image_size
+    train_images = cached_render_views(
+        train_voxels, cache / "views", config.rendered_views, size, jitter=True,
+        seed=config.seed, progress=_stage_progress(progress, 0.65, 0.1), should_stop=should_stop,
+    )  # fmt: skip
+    validation_images = cached_render_views(
+        validation_voxels, cache / "views", 1, size, azimuth_offset=EVAL_AZIMUTH_OFFSET,
+        progress=_stage_progress(progress, 0.75, 0.01), should_stop=should_stop,
+    )  # fmt: skip
+    train_features = _cached_features(
+        run_dir / "features_train.npy",
+        train_images.reshape(-1, size, size, 3),
+        backbone,
+        _stage_progress(progress, 0.76, 0.14),
+        should_stop,
+    )
+    validation_features = _cached_features(
+        run_dir / "features_validation.npy",
+        validation_images.reshape(-1, size, size, 3),
+        backbone,
+        _stage_progress(progress, 0.9, 0.02),
+        should_stop,
+    )
+    return train_features, validation_features
+
+
 def start_autoencoder_from(stage: ShapeAutoencoderStage, path: str | Path) -> None:
     """Fine-tuning: the autoencoder starts from a staged checkpoint's generator and shape
     encoder (e.g. the bundled model, to train its autoencoder longer); its optimizer and
@@ -122,7 +165,7 @@ def train_staged(
 ) -> tuple[Path | None, dict[str, StageResult]]:
     """Run (or resume) every stage into ``run_dir``; the packed checkpoint's path (None when
     stopped early) and each stage's result."""
-    from gan3d_core.data.render import cached_render_views, ring_views
+    from gan3d_core.data.render import ring_views
     from gan3d_core.evaluation import EVAL_AZIMUTH_OFFSET
     from gan3d_core.inference import resolve_device
     from gan3d_core.training.run import default_cache_dir
@@ -156,6 +199,7 @@ def train_staged(
         dice_weight=config.dice_weight,
         seed=config.seed,
         device=device,
+        precision=config.precision,
     )
     if config.init_from and not stage_state_path(run_dir, autoencoder.name).is_file():
         start_autoencoder_from(autoencoder, config.init_from)
@@ -182,31 +226,12 @@ def train_staged(
         return None, results
 
     # 3. image head on cached backbone features of rendered views
-    size, views = config.image_size, config.rendered_views
-    train_images = cached_render_views(
-        train.voxels, cache / "views", views, size, jitter=True, seed=config.seed,
-        progress=_stage_progress(progress, 0.65, 0.1), should_stop=should_stop,
-    )  # fmt: skip
-    validation_images = cached_render_views(
-        validation.voxels, cache / "views", 1, size, azimuth_offset=EVAL_AZIMUTH_OFFSET,
-        progress=_stage_progress(progress, 0.75, 0.01), should_stop=should_stop,
-    )  # fmt: skip
     backbone = EfficientNetLite0()
     backbone.load_state_dict(pretrained_lite0_state())
-    train_features = _cached_features(
-        run_dir / "features_train.npy",
-        train_images.reshape(-1, size, size, 3),
-        backbone,
-        _stage_progress(progress, 0.76, 0.14),
-        should_stop,
+    train_features, validation_features = view_features(
+        config, train.voxels, validation.voxels, backbone, run_dir, progress, should_stop
     )
-    validation_features = _cached_features(
-        run_dir / "features_validation.npy",
-        validation_images.reshape(-1, size, size, 3),
-        backbone,
-        _stage_progress(progress, 0.9, 0.02),
-        should_stop,
-    )
+    views = config.rendered_views
     train_cameras = view_cameras(len(train), views, config.seed)
     # the held-out shapes are seen as `gan3d eval` sees them: one ring view
     (eval_view,) = ring_views(1, azimuth_offset=EVAL_AZIMUTH_OFFSET)

@@ -29,6 +29,21 @@ ProgressHook = Callable[[float, str], None]
 StopHook = Callable[[], bool]
 
 
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The dtype to autocast training to (None: float32). ``auto`` picks bfloat16 where the
+    hardware multiplies it natively: GPUs that support it, and CPUs with AMX tiles (the
+    shape autoencoder's step runs 2x faster there; benchmarks/bench_staged.py)."""
+    if precision == "bf16":
+        return torch.bfloat16
+    if precision == "fp32":
+        return None
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+    if device.type == "cpu" and torch.cpu._is_amx_tile_supported():
+        return torch.bfloat16
+    return None
+
+
 @dataclass(frozen=True)
 class StageSchedule:
     """How long a stage trains and how often it validates and saves."""

@@ -46,6 +46,7 @@ from gan3d_core.io.checkpoint import load_checkpoint, save_checkpoint
 from gan3d_core.metrics import iou, mean_pairwise_iou, ssim3d_torch
 from gan3d_core.models import GanNetworks
 from gan3d_core.training.config import TrainConfig
+from gan3d_core.training.stages import autocast_dtype
 from gan3d_core.training.state import load_training_state, save_training_state
 from gan3d_core.training.teacher import VoxelTeacher
 
@@ -168,12 +169,7 @@ class Trainer:
         )
         self._epoch_order: tuple[int, list[int]] = (-1, [])
         self._validation_cache: dict[str, Any] = {}
-        autocast_bf16 = config.precision == "bf16" or (
-            config.precision == "auto"
-            and self.device.type == "cuda"
-            and torch.cuda.is_bf16_supported()
-        )
-        self.autocast_dtype = torch.bfloat16 if autocast_bf16 else None
+        self.autocast_dtype = autocast_dtype(config.precision, self.device)
 
     # -- bookkeeping ----------------------------------------------------------------------
 
