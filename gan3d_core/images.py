@@ -31,6 +31,7 @@ PLAIN_BORDER_SHARE = 0.8
 # per iteration), then its mask is scaled back; the box a user draws is in full-size pixels.
 GRABCUT_SIZE = 400
 GRABCUT_ITERATIONS = 5
+GRABCUT_SEED = 0
 # Without a box, GrabCut starts from the centred box that leaves this share on each side.
 GRABCUT_MARGIN = 0.06
 Box = tuple[int, int, int, int]  # x, y, width, height in pixels
@@ -146,6 +147,11 @@ def grabcut_mask(rgb: np.ndarray, box: Box | None = None) -> np.ndarray:
     )
     mask = np.zeros(small.shape[:2], np.uint8)
     background, foreground = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    # GrabCut seeds its colour models by k-means from OpenCV's per-thread generator: without
+    # a fixed seed the same photo and box gave another mask on each call in one process
+    # (thousands of pixels apart), so the app's preview, its reconstruction and the CLI
+    # could disagree.
+    cv2.setRNGSeed(GRABCUT_SEED)
     cv2.grabCut(
         cv2.cvtColor(np.ascontiguousarray(small), cv2.COLOR_RGB2BGR), mask, rect,
         background, foreground, GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_RECT,

@@ -125,3 +125,15 @@ def test_a_drawn_box_picks_the_object_among_others_and_reaches_preprocessing():
     assert (boxed[[0, 0, -1, -1], [0, -1, 0, -1]] == 255).all()  # background made white
     expected = preprocess_image(np.where(truth[:, :, None], image, np.uint8(255)), 64)
     assert np.abs(boxed.astype(int) - expected.astype(int)).mean() < 25  # as if cut out
+
+
+def test_grabcut_gives_the_same_mask_on_every_call():
+    """Its k-means start draws from OpenCV's generator, which moves on between calls."""
+    from skimage import data
+
+    from gan3d_core.images import grabcut_mask
+
+    image, _ = _composite(data.coffee())
+    first = grabcut_mask(image)
+    for _ in range(3):
+        np.testing.assert_array_equal(grabcut_mask(image), first)
