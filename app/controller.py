@@ -48,6 +48,7 @@ class Controller(QObject):
     model_loaded = Signal(object)  # ModelInfo
     shape_shown = Signal(object)  # ShapeResult
     reconstruction_inputs = Signal(tuple)  # uint8 images the encoder saw
+    photos_reconstructed = Signal(list)  # [Path], absolute: the photos of that reconstruction
     exported = Signal(str)
     interpolation_ready = Signal(list)  # [ShapeResult]
 
@@ -66,6 +67,7 @@ class Controller(QObject):
         self.device = device  # the device of the model in use; changes only when a load works
         self._loading_device = device
         self._after_load: list[Path] = []  # photos to reconstruct once the model is in
+        self._photos_in_flight: list[Path] = []  # of the newest reconstruction asked for
         self._owns_engine = engine is None
         self.engine = engine if engine is not None else EngineProcess()
         if isinstance(self.engine, EngineProcess):
@@ -100,7 +102,7 @@ class Controller(QObject):
             return
         self.worker.submit("random", self.engine.random_state, seed, truncation, label)
 
-    def reconstruct(self, images: Sequence) -> None:
+    def reconstruct(self, images: Sequence[str | Path]) -> None:
         """Reconstruct one object from photos with the session's reconstruct options: the
         same choices apply whether the photos were dropped on the 3D view or the panel."""
         info = self.session.model
@@ -113,10 +115,12 @@ class Controller(QObject):
             )
             return
         self.status.emit(f"Reconstructing from {len(images)} image(s)...")
+        # absolute: remembered among recent files, which outlive the working directory
+        self._photos_in_flight = [Path(image).absolute() for image in images]
         options = self.session.reconstruct_options
         self.worker.submit(
-            "reconstruct", self.engine.reconstruct, list(images), options.pool, options.label,
-            options.refine,
+            "reconstruct", self.engine.reconstruct, self._photos_in_flight, options.pool,
+            options.label, options.refine,
         )  # fmt: skip
 
     def export(self, path: str | Path, options: ExportOptions) -> None:
@@ -228,4 +232,5 @@ class Controller(QObject):
 
     def _reconstructed(self, result: Reconstruction) -> None:
         self.reconstruction_inputs.emit(result.inputs)
+        self.photos_reconstructed.emit(self._photos_in_flight)
         self.show_state(result.state)

@@ -31,10 +31,10 @@ from gan3d_studio.panels.latent import LatentPanel
 from gan3d_studio.panels.model import ModelPanel
 from gan3d_studio.panels.reconstruct import ReconstructPanel
 from gan3d_studio.panels.view import ViewPanel
+from gan3d_studio.recent import RecentFiles
 from gan3d_studio.session import Session, read_session_file
 from gan3d_studio.viewport import Viewport
 
-MAX_RECENT = 8
 SESSION_FILTER = "gan3d-studio sessions (*.g3session.json *.json)"
 
 
@@ -58,8 +58,9 @@ class MainWindow(QMainWindow):
         self.shortcut_dialog: QMessageBox | None = None
         self._closed = False
 
-        recent = [str(p) for p in (settings.value("recent_models", []) or [])]
-        self.model_panel = ModelPanel(recent)
+        self.recent_models = RecentFiles(settings, "recent_models")
+        self.recent_images = RecentFiles(settings, "recent_images")
+        self.model_panel = ModelPanel(self.recent_models.paths())
         self.generate_panel = GeneratePanel(self.session)
         self.latent_panel = LatentPanel(self.session)
         self.reconstruct_panel = ReconstructPanel(self.session)
@@ -149,6 +150,9 @@ class MainWindow(QMainWindow):
             toolbar,
         )
         self._action("Open images…", self.reconstruct_panel._choose_files, "Ctrl+I", file_menu)
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        self.recent_menu.setToolTipsVisible(True)
+        self._show_recent()
         file_menu.addSeparator()
         self._action("Open session…", self.open_session, "Ctrl+Shift+O", file_menu)
         self._action("Save session…", self.save_session, QKeySequence.StandardKey.Save, file_menu)
@@ -211,7 +215,8 @@ class MainWindow(QMainWindow):
         controller.worker.busy_changed.connect(self._set_busy)
         self.cancel_button.clicked.connect(self._cancel)
         controller.model_loaded.connect(self.model_panel.show_model)
-        controller.model_loaded.connect(self._remember)
+        controller.model_loaded.connect(self._remember_model)
+        controller.photos_reconstructed.connect(self._remember_photos)
         controller.load_failed.connect(self._show_device)
         controller.reconstruction_inputs.connect(self.reconstruct_panel.show_inputs)
         controller.exported.connect(lambda path: self.status_label.setText(f"Exported {path}"))
@@ -265,12 +270,29 @@ class MainWindow(QMainWindow):
         self.undo_action.setEnabled(self.session.can_undo)
         self.redo_action.setEnabled(self.session.can_redo)
 
-    def _remember(self, info) -> None:
-        recent = [info.path] + [
-            p for p in (self.settings.value("recent_models", []) or []) if p != info.path
-        ]
-        self.settings.setValue("recent_models", recent[:MAX_RECENT])
-        self.model_panel.set_recent(recent[:MAX_RECENT])
+    def _remember_model(self, info) -> None:
+        self.model_panel.set_recent(self.recent_models.add([info.path]))
+        self._show_recent()
+
+    def _remember_photos(self, photos: list[Path]) -> None:
+        self.recent_images.add(photos)
+        self._show_recent()
+
+    def _show_recent(self) -> None:
+        """File > Open recent: models, then images; an entry opens as if dropped here."""
+        menu = self.recent_menu
+        menu.clear()
+        for recent in (self.recent_models, self.recent_images):
+            paths = recent.paths()
+            if paths and not menu.isEmpty():
+                menu.addSeparator()
+            for path in paths:
+                action = menu.addAction(Path(path).name)
+                action.setToolTip(path)
+                action.triggered.connect(
+                    lambda _=False, p=path: self.controller.open_files([Path(p)])
+                )
+        menu.setEnabled(not menu.isEmpty())
 
     def _change_device(self, device: str) -> None:
         if self.session.model is None:
