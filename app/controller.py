@@ -7,6 +7,7 @@ the GUI thread. Errors become ``error`` signals and leave the previous state as 
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from gan3d_core.errors import Gan3dError, first_line
+from gan3d_core.errors import Gan3dError, InputFileError, first_line
 from gan3d_core.images import is_image_path
 from gan3d_studio.engine_process import EngineProcess
 from gan3d_studio.session import LatentState, ModelInfo, Reconstruction, Session, ShapeResult
@@ -37,6 +38,31 @@ def sort_files(paths: Sequence[str | Path]) -> tuple[list[Path], list[Path], lis
     return checkpoints, images, others
 
 
+def images_beside(photo: Path) -> list[Path]:
+    """The images in ``photo``'s folder, by name: the files :func:`sort_files` takes for
+    images."""
+    try:
+        files = sorted(path for path in photo.parent.iterdir() if path.is_file())
+    except OSError as exc:
+        raise InputFileError(
+            f"{photo.parent}: cannot list the folder ({exc.strerror or exc})"
+        ) from None
+    return sort_files(files)[1]
+
+
+def step_through_folder(photo: Path, step: int) -> tuple[int, list[Path]]:
+    """The index of the image ``step`` places from ``photo`` among :func:`images_beside` it,
+    and those images. Past either end it wraps around, as f3d does; a photo no longer there
+    counts from where its name sorts."""
+    images = images_beside(photo)
+    if not images:
+        raise InputFileError(f"{photo.parent}: no images left in this folder")
+    position = bisect.bisect_left(images, photo)
+    if step > 0 and (position == len(images) or images[position] != photo):
+        step -= 1  # the image after the gap is one step on already
+    return (position + step) % len(images), images
+
+
 class Controller(QObject):
     """The app's behaviour, minus the widgets."""
 
@@ -49,6 +75,7 @@ class Controller(QObject):
     shape_shown = Signal(object)  # ShapeResult
     reconstruction_inputs = Signal(tuple)  # uint8 images the encoder saw
     photos_reconstructed = Signal(list)  # [Path], absolute: the photos of that reconstruction
+    photo_position = Signal(str)  # "chair.png (3 of 7)": the photo Left / Right step from
     exported = Signal(str)
     interpolation_ready = Signal(list)  # [ShapeResult]
 
@@ -68,6 +95,9 @@ class Controller(QObject):
         self._loading_device = device
         self._after_load: list[Path] = []  # photos to reconstruct once the model is in
         self._photos_in_flight: list[Path] = []  # of the newest reconstruction asked for
+        # Left / Right step from here: the last photo reconstructed, or stepped to (a file
+        # that fails to reconstruct is stepped past, not stepped to again)
+        self.photo: Path | None = None
         self._owns_engine = engine is None
         self.engine = engine if engine is not None else EngineProcess()
         if isinstance(self.engine, EngineProcess):
@@ -122,6 +152,25 @@ class Controller(QObject):
             "reconstruct", self.engine.reconstruct, self._photos_in_flight, options.pool,
             options.label, options.refine,
         )  # fmt: skip
+
+    def step_photo(self, step: int) -> None:
+        """Reconstruct the image ``step`` places from :attr:`photo` in its folder, with the
+        session's reconstruct options."""
+        if self.photo is None:
+            self.status.emit(
+                "Reconstruct a photo first; Left and Right then step through its folder"
+            )
+            return
+        try:
+            index, images = step_through_folder(self.photo, step)
+        except Gan3dError as exc:
+            self.error.emit(first_line(exc))
+            return
+        if images[index] == self.photo:
+            self.status.emit(f"{self.photo.name} is the only image in its folder")
+            return
+        self._browse_from(images[index], images)
+        self.reconstruct([images[index]])
 
     def export(self, path: str | Path, options: ExportOptions) -> None:
         shown = self.viewport.shown
@@ -198,8 +247,7 @@ class Controller(QObject):
 
     def _on_failed(self, kind: str, number: int, message: str) -> None:
         if self.worker.is_current(kind, number):
-            self.error.emit(message)
-            self.status.emit("Ready")
+            self.error.emit(message)  # it stays in the status bar
             if kind == "load":
                 self._after_load = []
                 self.load_failed.emit()
@@ -220,6 +268,11 @@ class Controller(QObject):
         else:
             self.new_random(seed=0, label=0 if info.conditional else None)
 
+    def _browse_from(self, photo: Path, images: list[Path]) -> None:
+        self.photo = photo
+        place = f" ({images.index(photo) + 1} of {len(images)})" if photo in images else ""
+        self.photo_position.emit(photo.name + place)
+
     def _shape(self, result: ShapeResult) -> None:
         current = self.session.current
         if current is None or not np.array_equal(current.latent, result.state.latent):
@@ -233,4 +286,10 @@ class Controller(QObject):
     def _reconstructed(self, result: Reconstruction) -> None:
         self.reconstruction_inputs.emit(result.inputs)
         self.photos_reconstructed.emit(self._photos_in_flight)
+        photo = self._photos_in_flight[-1]
+        try:
+            images = images_beside(photo)
+        except Gan3dError:
+            images = []  # a folder that cannot be listed: the photo's name alone
+        self._browse_from(photo, images)
         self.show_state(result.state)

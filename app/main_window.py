@@ -39,6 +39,10 @@ SESSION_FILTER = "gan3d-studio sessions (*.g3session.json *.json)"
 
 
 NOTICE_MS = 15_000  # how long a notice (e.g. the engine was restarted) stays in the status bar
+# Left / Right step through the images in the last photo's folder. They reach the window only
+# when nothing else wants them: from the 3D view (which passes them on) or with no focus at
+# all. As shortcuts they would be taken from the latent sliders, spin boxes and lists too.
+PHOTO_STEP_KEYS = {Qt.Key.Key_Left: -1, Qt.Key.Key_Right: 1}
 
 
 class MainWindow(QMainWindow):
@@ -98,6 +102,8 @@ class MainWindow(QMainWindow):
         ]
 
         self.status_label = QLabel("Ready")
+        self.photo_label = QLabel()
+        self.photo_label.setToolTip("Left / Right: the previous / next image in this folder")
         self.progress_bar = QProgressBar()
         self.progress_bar.setMaximumWidth(220)
         self.progress_bar.setRange(0, 1000)
@@ -106,6 +112,7 @@ class MainWindow(QMainWindow):
         self.cancel_button.setToolTip("Stop the work in progress (Esc)")
         self.cancel_button.setShortcut(QKeySequence("Esc"))
         self.statusBar().addWidget(self.status_label, 1)
+        self.statusBar().addPermanentWidget(self.photo_label)
         self.statusBar().addPermanentWidget(self.progress_bar)
         self.statusBar().addPermanentWidget(self.cancel_button)
         self._set_busy(False)
@@ -153,6 +160,13 @@ class MainWindow(QMainWindow):
         self.recent_menu = file_menu.addMenu("Open &recent")
         self.recent_menu.setToolTipsVisible(True)
         self._show_recent()
+        for key, step in PHOTO_STEP_KEYS.items():
+            self._action(  # the key after a tab: shown in the menu, not made a shortcut
+                f"{'Previous' if step < 0 else 'Next'} photo in folder\t"
+                f"{QKeySequence(key).toString()}",
+                lambda _=False, s=step: self.controller.step_photo(s),
+                menu=file_menu,
+            )
         file_menu.addSeparator()
         self._action("Open session…", self.open_session, "Ctrl+Shift+O", file_menu)
         self._action("Save session…", self.save_session, QKeySequence.StandardKey.Save, file_menu)
@@ -217,6 +231,7 @@ class MainWindow(QMainWindow):
         controller.model_loaded.connect(self.model_panel.show_model)
         controller.model_loaded.connect(self._remember_model)
         controller.photos_reconstructed.connect(self._remember_photos)
+        controller.photo_position.connect(self.photo_label.setText)
         controller.load_failed.connect(self._show_device)
         controller.reconstruction_inputs.connect(self.reconstruct_panel.show_inputs)
         controller.exported.connect(lambda path: self.status_label.setText(f"Exported {path}"))
@@ -317,14 +332,22 @@ class MainWindow(QMainWindow):
         )
 
     def shortcut_sheet(self) -> str:
-        """Every action with a shortcut, as HTML rows (the H cheat sheet)."""
-        rows = [
-            f"<tr><td><b>{action.shortcut().toString()}</b></td>"
-            f"<td>{action.text().replace('&', '')}</td></tr>"
-            for action in self.findChildren(QAction)
-            if not action.shortcut().isEmpty()
-        ]
+        """Every action with a key, as HTML rows (the H cheat sheet)."""
+        rows = []
+        for action in self.findChildren(QAction):
+            text, _, key = action.text().replace("&", "").partition("\t")
+            key = action.shortcut().toString() or key
+            if key:
+                rows.append(f"<tr><td><b>{key}</b></td><td>{text}</td></tr>")
         return "<table cellspacing=4>" + "".join(rows) + "</table>"
+
+    def keyPressEvent(self, event) -> None:
+        step = PHOTO_STEP_KEYS.get(event.key())
+        modifiers = event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+        if step is not None and modifiers == Qt.KeyboardModifier.NoModifier:
+            self.controller.step_photo(step)
+        else:
+            super().keyPressEvent(event)
 
     def _remember_export(self, path: str) -> None:
         self.export_panel.remember(path)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pyvista as pv
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 
 from gan3d_studio.native_plotter import NativePlotter
 from gan3d_studio.session import ShapeResult
@@ -23,6 +23,8 @@ CAMERA_PRESETS = {
     "top": ((0.0, 0.0, 1.0), (0.0, 1.0, 0.0)),
     "isometric": ((1.0, -1.0, 0.8), (0.0, 0.0, 1.0)),
 }
+# Keys VTK has no use for here, left to the window: Left / Right step through photos.
+PASSED_ON_KEYS = (Qt.Key.Key_Left, Qt.Key.Key_Right)
 
 
 def _dropped_paths(event) -> list[Path]:
@@ -85,6 +87,12 @@ class Viewport(NativePlotter):
         if paths:
             event.acceptProposedAction()
             self.files_dropped.emit(paths)
+
+    def keyPressEvent(self, event) -> None:
+        if event.key() in PASSED_ON_KEYS:
+            event.ignore()  # on to the parent, the window
+        else:
+            super().keyPressEvent(event)
 
     def paintEvent(self, event) -> None:
         super().paintEvent(event)

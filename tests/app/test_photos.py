@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from PIL import Image
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, Qt
 
+from gan3d_studio.controller import step_through_folder
 from gan3d_studio.recent import RecentFiles
 from tests.app.conftest import open_model
 from tests.conftest import object_photo
@@ -74,3 +75,70 @@ def test_open_recent_lists_models_and_images_and_opens_them(
         assert later.model_panel.recent_box.count() == 2
     finally:
         later.close()
+
+
+def test_stepping_wraps_at_the_ends_and_counts_from_a_photo_no_longer_there(tmp_path):
+    a, c = save_photos(tmp_path, "a.png", "c.png")
+    (tmp_path / "notes.txt").write_text("not an image")
+    (tmp_path / "folder.png").mkdir()  # named like one, but a folder
+    assert step_through_folder(a, 1) == (1, [a, c])
+    assert step_through_folder(c, 1) == (0, [a, c])  # past the last: the first, as in f3d
+    assert step_through_folder(a, -1) == (1, [a, c])
+    gone = tmp_path / "b.png"
+    assert step_through_folder(gone, 1) == (1, [a, c])
+    assert step_through_folder(gone, -1) == (0, [a, c])
+
+
+def test_left_and_right_step_through_the_folder_unless_a_widget_uses_them(
+    qtbot, window, cvaegan_checkpoint, tmp_path
+):
+    open_model(qtbot, window, cvaegan_checkpoint)
+    folder = tmp_path / "photos"
+    a, b, _ = save_photos(folder, "a.png", "b.JPG", "c.png")
+    (folder / "notes.txt").write_text("not an image")
+    reconstruct(qtbot, window, [b])
+    assert window.photo_label.text() == "b.JPG (2 of 3)"
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    window.viewport.setFocus()
+    for key, photo, place in (
+        (Qt.Key.Key_Right, "c.png", 3),
+        (Qt.Key.Key_Right, "a.png", 1),  # wrapped around
+        (Qt.Key.Key_Left, "c.png", 3),
+    ):
+        with qtbot.waitSignal(window.controller.shape_shown, timeout=30_000):
+            qtbot.keyClick(window.viewport, key)
+        assert window.session.current.source == f"reconstruction of {photo}"
+        assert window.photo_label.text() == f"{photo} ({place} of 3)"
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=30_000):
+        qtbot.keyClick(window, Qt.Key.Key_Right)  # the window itself, nothing focused
+    assert window.session.current.source == "reconstruction of a.png"
+    slider = window.latent_panel.sliders[0]
+    slider.setFocus()
+    value = slider.value()
+    qtbot.keyClick(slider, Qt.Key.Key_Left)
+    assert slider.value() == value - slider.singleStep()  # the slider's, not a photo step
+    qtbot.wait(300)
+    assert window.controller.photo == a
+    assert sum(s.source.startswith("reconstruction") for s in window.session.history) == 5
+    sheet = window.shortcut_sheet()
+    assert "<b>Right</b></td><td>Next photo in folder" in sheet
+
+
+def test_a_bad_image_in_the_folder_is_named_in_the_status_bar_and_stepped_past(
+    qtbot, window, cvaegan_checkpoint, tmp_path
+):
+    open_model(qtbot, window, cvaegan_checkpoint)
+    a, _ = save_photos(tmp_path / "photos", "a.png", "b.png")
+    (tmp_path / "photos" / "a_broken.png").write_bytes(b"no pixels here")  # between them
+    reconstruct(qtbot, window, [a])
+    shown, history = window.viewport.shown, list(window.session.history)
+    with qtbot.waitSignal(window.controller.error, timeout=30_000):
+        window.controller.step_photo(1)
+    qtbot.wait(200)
+    assert "a_broken.png: cannot read image" in window.status_label.text()
+    assert window.photo_label.text() == "a_broken.png (2 of 3)"
+    assert window.viewport.shown is shown and window.session.history == history
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=30_000):
+        window.controller.step_photo(1)  # on past it, not into it again
+    assert window.session.current.source == "reconstruction of b.png"
