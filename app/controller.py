@@ -16,7 +16,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from gan3d_core.errors import Gan3dError, InputFileError, first_line
-from gan3d_core.images import is_image_path
+from gan3d_core.images import Box, is_image_path
 from gan3d_studio.engine_process import EngineProcess
 from gan3d_studio.session import LatentState, ModelInfo, Reconstruction, Session, ShapeResult
 from gan3d_studio.viewport import Viewport
@@ -76,6 +76,7 @@ class Controller(QObject):
     reconstruction_inputs = Signal(tuple)  # uint8 images the encoder saw
     photos_reconstructed = Signal(list)  # [Path], absolute: the photos of that reconstruction
     photo_position = Signal(str)  # "chair.png (3 of 7)": the photo Left / Right step from
+    cut_out_ready = Signal(object)  # CutOut, for the box dialog
     exported = Signal(str)
     interpolation_ready = Signal(list)  # [ShapeResult]
 
@@ -150,7 +151,7 @@ class Controller(QObject):
         options = self.session.reconstruct_options
         self.worker.submit(
             "reconstruct", self.engine.reconstruct, self._photos_in_flight, options.pool,
-            options.label, options.refine,
+            options.label, options.refine, options.box,
         )  # fmt: skip
 
     def step_photo(self, step: int) -> None:
@@ -171,6 +172,15 @@ class Controller(QObject):
             return
         self._browse_from(images[index], images)
         self.reconstruct([images[index]])
+
+    def cut_out(self, photo: str | Path, box: Box | None) -> None:
+        """What preprocessing keeps of ``photo`` with ``box`` (None: automatic), for the box
+        dialog; GrabCut takes a while on a large photo, so it runs in the engine."""
+        self.worker.submit("cut-out", self.engine.cut_out, Path(photo), box)
+
+    def stop_cut_out(self) -> None:
+        """The box dialog closed: a mask still on its way has nowhere to go."""
+        self.worker.cancel("cut-out")
 
     def export(self, path: str | Path, options: ExportOptions) -> None:
         shown = self.viewport.shown
@@ -239,6 +249,8 @@ class Controller(QObject):
             self._shape(result)
         elif kind == "reconstruct":
             self._reconstructed(result)
+        elif kind == "cut-out":
+            self.cut_out_ready.emit(result)
         elif kind == "export":
             self.exported.emit(str(result))
             self.status.emit(f"Exported {result}")

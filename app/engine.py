@@ -15,9 +15,11 @@ import numpy as np
 
 from gan3d_core import ExportOptions, GanModel, export_shape, load_model
 from gan3d_core.errors import OperationCancelled, UsageError
+from gan3d_core.images import Box, load_image, object_pixels
 from gan3d_core.latent import interpolate
 from gan3d_core.mesh import vertex_normals, voxels_to_cubes, voxels_to_mesh
 from gan3d_studio.session import (
+    CutOut,
     LatentState,
     ModelInfo,
     Reconstruction,
@@ -29,6 +31,7 @@ ProgressHook = Callable[[float, str], None]
 StopHook = Callable[[], bool]
 DIRECTIONS_SHOWN = 10
 POINTS_THRESHOLD = 0.1  # points mode shows every voxel above this, coloured by occupancy
+CUT_OUT_PREVIEW_SIZE = 720  # the box dialog shows photos at most this many pixels on a side
 
 
 def surface_for_view(
@@ -117,22 +120,38 @@ class Engine:
         pool: str | None,
         label: int | None,
         refine: int | None = None,
+        box: Box | None = None,
         progress: ProgressHook | None = None,
         should_stop: StopHook | None = None,
     ) -> Reconstruction:
         """Encode 1..N views of one object; conditional models pick the class when not given;
-        the staged model fits ``refine`` steps to the silhouettes (None: its default)."""
+        the staged model fits ``refine`` steps to the silhouettes (None: its default); ``box``
+        marks the object for GrabCut (None: automatic)."""
         model = self._require_model()
         # The one reconstruction path the CLI and the API take too: each photo is
         # preprocessed exactly once.
         found = model.reconstruct_latent(
-            list(images), pool, label, refine, progress=progress, should_stop=should_stop
-        )
+            list(images), pool, label, refine, progress=progress, should_stop=should_stop,
+            box=box,
+        )  # fmt: skip
         latent, label, inputs = found.latent, found.label, tuple(found.images)
         names = ", ".join(
             Path(str(i)).name if isinstance(i, (str, Path)) else "image" for i in images
         )
         return Reconstruction(LatentState(latent, label, f"reconstruction of {names}"), inputs)
+
+    def cut_out(self, photo: str | Path, box: Box | None) -> CutOut:
+        """What preprocessing keeps of ``photo`` with ``box`` (None: the automatic choice),
+        by the function preprocessing uses, scaled to fit :data:`CUT_OUT_PREVIEW_SIZE`."""
+        from PIL import Image
+
+        rgb, mask = object_pixels(load_image(photo), box)
+        height, width = mask.shape
+        scale = min(1.0, CUT_OUT_PREVIEW_SIZE / max(height, width))
+        shown = (max(1, round(width * scale)), max(1, round(height * scale)))
+        image = np.asarray(Image.fromarray(rgb).resize(shown, Image.Resampling.BILINEAR))
+        mask = np.asarray(Image.fromarray(mask).resize(shown, Image.Resampling.NEAREST))
+        return CutOut(str(photo), box, image, mask, (width, height))
 
     def export(self, voxels: np.ndarray, path: str | Path, options: ExportOptions) -> Path:
         return export_shape(voxels, path, options)

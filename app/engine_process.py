@@ -24,8 +24,8 @@ from gan3d_core.errors import Gan3dError, OperationCancelled, first_line
 
 POLL_SECONDS = 0.02
 ENGINE_METHODS = frozenset(
-    {"load", "random_state", "shape", "preprocess", "reconstruct", "export", "export_series",
-     "interpolation"}
+    {"load", "random_state", "shape", "preprocess", "reconstruct", "cut_out", "export",
+     "export_series", "interpolation"}
 )  # fmt: skip
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, QSettings, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
+    QDialog,
     QDockWidget,
     QFileDialog,
     QLabel,
@@ -23,16 +24,17 @@ from gan3d_core.errors import Gan3dError, InputFileError, UsageError, first_line
 from gan3d_core.images import png_bytes
 from gan3d_core.io.atomic import write_bytes_atomic
 from gan3d_studio.controller import Controller
+from gan3d_studio.panels.cut_out import CutOutDialog
 from gan3d_studio.panels.export import ExportPanel
 from gan3d_studio.panels.generate import GeneratePanel
 from gan3d_studio.panels.history import HistoryPanel
 from gan3d_studio.panels.interpolate import InterpolatePanel
 from gan3d_studio.panels.latent import LatentPanel
 from gan3d_studio.panels.model import ModelPanel
-from gan3d_studio.panels.reconstruct import ReconstructPanel
+from gan3d_studio.panels.reconstruct import IMAGE_FILTER, ReconstructPanel
 from gan3d_studio.panels.view import ViewPanel
 from gan3d_studio.recent import RecentFiles
-from gan3d_studio.session import Session, read_session_file
+from gan3d_studio.session import CutOut, Session, read_session_file
 from gan3d_studio.viewport import Viewport
 
 SESSION_FILTER = "gan3d-studio sessions (*.g3session.json *.json)"
@@ -60,6 +62,7 @@ class MainWindow(QMainWindow):
         self.last_error: str | None = None
         self._error_box: QMessageBox | None = None
         self.shortcut_dialog: QMessageBox | None = None
+        self.cut_out_dialog: CutOutDialog | None = None
         self._closed = False
 
         self.recent_models = RecentFiles(settings, "recent_models")
@@ -246,6 +249,8 @@ class MainWindow(QMainWindow):
         # The panel's drop zone and the 3D view take drops by the same rule (open_files)
         self.reconstruct_panel.drop_zone.files_dropped.connect(controller.open_files)
         self.reconstruct_panel.reconstruct_requested.connect(controller.reconstruct)
+        self.reconstruct_panel.cut_out_requested.connect(self.cut_out_object)
+        controller.cut_out_ready.connect(self._show_cut_out)
         self.interpolate_panel.bookmark_requested.connect(self._bookmark)
         self.interpolate_panel.edited.connect(controller.show_state)
         self.interpolate_panel.export_frames_requested.connect(self._export_frames)
@@ -330,6 +335,41 @@ class MainWindow(QMainWindow):
         self.session.add_bookmark(
             f"#{len(self.session.bookmarks) + 1} {self.session.current.source}", thumbnail
         )
+
+    def cut_out_object(self) -> None:
+        """The box dialog on the last photo (or one chosen now). It opens once the photo's
+        automatic mask is in, so a photo that cannot be read opens nothing."""
+        photo = self.controller.photo
+        if photo is None:
+            path, _ = QFileDialog.getOpenFileName(self, "Photo to cut out", "", IMAGE_FILTER)
+            if not path:
+                return
+            photo = Path(path)
+        self.status_label.setText(f"Finding the object in {photo.name}...")
+        self.controller.cut_out(photo, None)
+
+    def _show_cut_out(self, cut_out: CutOut) -> None:
+        if self.cut_out_dialog is not None:
+            self.cut_out_dialog.show_cut_out(cut_out)
+            return
+        dialog = self.cut_out_dialog = CutOutDialog(cut_out, self)
+        dialog.box_drawn.connect(lambda box: self.controller.cut_out(dialog.photo, box))
+        dialog.finished.connect(self._cut_out_finished)
+        dialog.open()
+        self.status_label.setText(f"Draw a box around the object in {Path(dialog.photo).name}")
+        if self.session.reconstruct_options.box is not None:
+            dialog.offer_box(self.session.reconstruct_options.box)
+
+    def _cut_out_finished(self, result: int) -> None:
+        dialog, self.cut_out_dialog = self.cut_out_dialog, None
+        self.controller.stop_cut_out()
+        dialog.deleteLater()
+        if result == QDialog.DialogCode.Accepted:
+            # the box becomes a reconstruct option: later photos get it too, as with --box
+            self.session.set_reconstruct_options(box=dialog.box)
+            self.controller.reconstruct([dialog.photo])
+        else:
+            self.status_label.setText("Cut-out cancelled; the options are as they were")
 
     def shortcut_sheet(self) -> str:
         """Every action with a key, as HTML rows (the H cheat sheet)."""
@@ -457,6 +497,8 @@ class MainWindow(QMainWindow):
             self.settings.setValue("window_state", self.saveState())
             self.settings.sync()
             self.interpolate_panel.timer.stop()
+            if self.cut_out_dialog is not None:
+                self.cut_out_dialog.reject()
             self.controller.shutdown()
             self.viewport.close()
         super().closeEvent(event)

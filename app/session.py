@@ -17,6 +17,7 @@ import numpy as np
 from psygnal import Signal
 
 from gan3d_core.errors import UsageError
+from gan3d_core.images import Box, check_box
 from gan3d_core.io.atomic import write_bytes_atomic
 
 SESSION_FORMAT = "gan3d-studio-session"
@@ -86,12 +87,18 @@ class ViewSettings:
 @dataclass(frozen=True)
 class ReconstructOptions:
     """How photos become a shape, whichever way they arrive (the Reconstruct panel, a drop
-    on the 3D view, the command line): view pooling, the class (None: the model picks)
-    and silhouette-fitting steps (None: the model's default)."""
+    on the 3D view, the command line): view pooling, the class (None: the model picks),
+    silhouette-fitting steps (None: the model's default) and the box GrabCut separates the
+    object in (None: automatic), as ``gan3d reconstruct --box`` gives it."""
 
     pool: str | None = None
     label: int | None = None
     refine: int | None = None
+    box: Box | None = None
+
+    def __post_init__(self) -> None:
+        if self.box is not None:
+            object.__setattr__(self, "box", check_box(self.box))  # frozen: set once, here
 
 
 @dataclass(frozen=True)
@@ -110,6 +117,17 @@ class ShapeResult:
     @property
     def empty(self) -> bool:
         return len(self.vertices) == 0
+
+
+@dataclass(frozen=True)
+class CutOut:
+    """What preprocessing keeps of one photo, scaled down for the box dialog."""
+
+    photo: str
+    box: Box | None  # in the photo's pixels; None: the automatic separation
+    image: np.ndarray  # uint8 (h, w, 3): the photo, scaled to fit the dialog
+    mask: np.ndarray  # bool (h, w): the object, as preprocessing separates it
+    size: tuple[int, int]  # the photo's (width, height) in pixels
 
 
 @dataclass(frozen=True)
@@ -148,7 +166,8 @@ class Session:
         self.history_index = -1
         self.bookmarks.clear()
         self.current = None
-        self.reconstruct_options = ReconstructOptions()  # classes and defaults changed
+        # Classes and defaults changed; the box belongs to the photos, not the model.
+        self.reconstruct_options = ReconstructOptions(box=self.reconstruct_options.box)
         self.model_changed.emit(info)
         self.history_changed.emit()
         self.bookmarks_changed.emit()

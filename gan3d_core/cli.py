@@ -64,15 +64,14 @@ def progress_bar(description: str, total: int = 1000) -> Iterator[Callable[[floa
 
 
 def _box(text: str) -> tuple[int, int, int, int]:
+    from gan3d_core.images import check_box
+
     try:
-        values = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        values = ()
-    if len(values) != 4 or min(values[2:]) < 2 or min(values[:2]) < 0:
+        return check_box(text.split(","))
+    except (ValueError, UsageError):
         raise argparse.ArgumentTypeError(
             f"expected X,Y,W,H in pixels (width and height >= 2), got {text!r}"
-        )
-    return values
+        ) from None
 
 
 def _require_class(model, class_name: str | None) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -115,6 +116,15 @@ def plain_background(rgb: np.ndarray, tolerance: int = BACKGROUND_TOLERANCE) -> 
     border = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]]).astype(np.int16)
     close = np.abs(border - np.median(border, axis=0)).max(axis=1) <= tolerance
     return bool(close.mean() >= PLAIN_BORDER_SHARE)
+
+
+def check_box(box: Sequence[int]) -> Box:
+    """``box`` as four ints (x, y, width, height in pixels); a UsageError unless x and y are
+    >= 0 and width and height >= 2 (GrabCut's least)."""
+    values = tuple(int(value) for value in box)
+    if len(values) != 4 or min(values[:2]) < 0 or min(values[2:]) < 2:
+        raise UsageError(f"a box is X,Y,W,H in pixels, width and height >= 2; got {tuple(box)}")
+    return values
 
 
 def grabcut_mask(rgb: np.ndarray, box: Box | None = None) -> np.ndarray:

@@ -15,12 +15,13 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QSpinBox,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from gan3d_core.images import IMAGE_SUFFIXES
-from gan3d_studio.session import ModelInfo, Session
+from gan3d_studio.session import ModelInfo, ReconstructOptions, Session
 
 IMAGE_FILTER = "Images (" + " ".join(f"*{s}" for s in IMAGE_SUFFIXES) + ")"
 THUMBNAIL_SIZE = 72
@@ -57,15 +58,25 @@ class DropZone(QLabel):
 
 class ReconstructPanel(QWidget):
     """Binds its choices to ``session.reconstruct_options``; emits
-    ``reconstruct_requested(paths)`` for photos dropped or opened here."""
+    ``reconstruct_requested(paths)`` for photos dropped or opened here and
+    ``cut_out_requested`` for the box dialog."""
 
     reconstruct_requested = Signal(list)
+    cut_out_requested = Signal()
 
     def __init__(self, session: Session, parent=None) -> None:
         super().__init__(parent)
         self.session = session
         self.drop_zone = DropZone()
         self.open_button = QPushButton("Open images…")
+        self.cut_out_button = QPushButton("Cut out object…")
+        self.cut_out_button.setToolTip(
+            "Draw a box around the object in the last photo, for a cluttered background"
+        )
+        self.box_label = QLabel()
+        self.clear_box_button = QToolButton()
+        self.clear_box_button.setText("Clear")
+        self.clear_box_button.setToolTip("Separate the object automatically again")
         self.pool_box = QComboBox()
         self.class_box = QComboBox()
         # Staged models fit the shape to the photos' silhouettes; -1 shows "model default".
@@ -79,17 +90,27 @@ class ReconstructPanel(QWidget):
         )
         self.thumbnails = QHBoxLayout()
         self.thumbnail_labels: list[QLabel] = []
+        box_row = QHBoxLayout()
+        box_row.addWidget(self.box_label, 1)
+        box_row.addWidget(self.clear_box_button)
         form = QFormLayout()
         form.addRow("Combine views", self.pool_box)
         form.addRow("Class", self.class_box)
         form.addRow("Fit to outline", self.refine_box)
+        form.addRow("Object box", box_row)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.open_button)
+        buttons.addWidget(self.cut_out_button)
         layout = QVBoxLayout(self)
         layout.addWidget(self.drop_zone)
-        layout.addWidget(self.open_button)
+        layout.addLayout(buttons)
         layout.addLayout(form)
         layout.addWidget(QLabel("What the encoder sees:"))
         layout.addLayout(self.thumbnails)
         self.open_button.clicked.connect(self._choose_files)
+        self.cut_out_button.clicked.connect(self.cut_out_requested)
+        self.clear_box_button.clicked.connect(lambda: session.set_reconstruct_options(box=None))
+        session.reconstruct_options_changed.connect(self._show_box)
         self._filling = False
         self.pool_box.currentTextChanged.connect(self._store_options)
         self.class_box.currentIndexChanged.connect(self._store_options)
@@ -103,6 +124,15 @@ class ReconstructPanel(QWidget):
             self._fill(info)
         finally:
             self._filling = False
+        self._show_box(self.session.reconstruct_options)
+
+    def _show_box(self, options: ReconstructOptions) -> None:
+        if options.box is None:
+            self.box_label.setText("automatic")
+        else:
+            x, y, width, height = options.box
+            self.box_label.setText(f"{width} × {height} at {x}, {y}")
+        self.clear_box_button.setEnabled(options.box is not None)
 
     def _store_options(self, *_) -> None:
         if not self._filling:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import pytest
 from PIL import Image
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QPointF, QSettings, Qt
 
 from gan3d_studio.controller import step_through_folder
 from gan3d_studio.recent import RecentFiles
@@ -142,3 +144,108 @@ def test_a_bad_image_in_the_folder_is_named_in_the_status_bar_and_stepped_past(
     with qtbot.waitSignal(window.controller.shape_shown, timeout=30_000):
         window.controller.step_photo(1)  # on past it, not into it again
     assert window.session.current.source == "reconstruction of b.png"
+
+
+def drag(qtbot, canvas, start: tuple[float, float], end: tuple[float, float]) -> None:
+    """A mouse drag on the box canvas between two points given in the photo's pixels."""
+    first, last = (canvas.to_screen(QPointF(*point)).toPoint() for point in (start, end))
+    qtbot.mousePress(canvas, Qt.MouseButton.LeftButton, pos=first)
+    for step in range(1, 5):
+        qtbot.mouseMove(canvas, first + (last - first) * (step / 4))
+    qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=last)
+
+
+def test_a_drawn_box_shows_grabcut_s_mask_and_the_encoder_sees_what_preprocessing_gives(
+    qtbot, window, cvaegan_checkpoint, tmp_path
+):
+    from skimage import data
+
+    from gan3d_core.images import grabcut_mask, preprocess_image
+
+    open_model(qtbot, window, cvaegan_checkpoint)
+    picture = data.chelsea()  # 451 x 300: a cat on a textured background
+    photo = tmp_path / "cat.png"
+    Image.fromarray(picture).save(photo)
+    reconstruct(qtbot, window, [photo])
+    with qtbot.waitSignal(window.controller.cut_out_ready, timeout=30_000):
+        window.reconstruct_panel.cut_out_button.click()
+    dialog = window.cut_out_dialog
+    qtbot.waitExposed(dialog)
+    assert dialog.box is None and not dialog.ok_button.isEnabled()
+    canvas = dialog.canvas
+    scale = canvas.photo_area().width() / 451  # screen pixels per photo pixel
+    with qtbot.waitSignal(window.controller.cut_out_ready, timeout=30_000):
+        drag(qtbot, canvas, (40, 20), (300, 280))  # a new box
+    assert np.allclose(dialog.box, (40, 20, 260, 260), atol=1 / scale + 1)
+    x, y, width, height = dialog.box
+    with qtbot.waitSignal(window.controller.cut_out_ready, timeout=30_000):
+        drag(qtbot, canvas, (x + width, y + height / 2), (x + width + 60, y + height / 2))
+    assert dialog.box[:2] == (x, y) and dialog.box[3] == height  # only the right edge moved
+    assert abs(dialog.box[2] - (width + 60)) <= 1 / scale + 1
+    box = dialog.box
+    assert dialog.shown.box == box and dialog.ok_button.isEnabled()
+    expected_mask = grabcut_mask(picture, box)
+    np.testing.assert_array_equal(dialog.shown.mask, expected_mask)  # shown at full size
+    screen = canvas.grab().toImage()
+    outside, inside = (10, 290), tuple(np.argwhere(expected_mask).mean(axis=0).astype(int))
+    for (row, col), kept in ((outside, False), (inside, True)):
+        point = canvas.to_screen(QPointF(col + 0.5, row + 0.5)).toPoint()
+        drawn = screen.pixelColor(point * screen.devicePixelRatio())
+        brightness = sum(drawn.getRgb()[:3]) / picture[row, col].sum()
+        assert (brightness > 0.8) == kept  # what preprocessing drops is shown dimmed
+    with qtbot.waitSignal(window.controller.reconstruction_inputs, timeout=30_000) as seen:
+        dialog.ok_button.click()
+    encoded = seen.args[0][0]
+    np.testing.assert_array_equal(encoded, preprocess_image(photo, encoded.shape[0], box=box))
+    assert window.session.reconstruct_options.box == box
+    panel = window.reconstruct_panel
+    assert panel.box_label.text() == f"{box[2]} × {box[3]} at {box[0]}, {box[1]}"
+    qtbot.waitUntil(lambda: window.cut_out_dialog is None)
+    with qtbot.waitSignal(window.controller.cut_out_ready, timeout=30_000):
+        panel.cut_out_button.click()  # again: it starts from the box in use
+    qtbot.waitUntil(lambda: window.cut_out_dialog.shown.box == box, timeout=30_000)
+    window.cut_out_dialog.reject()
+    assert window.session.reconstruct_options.box == box  # cancelled: nothing changed
+    panel.clear_box_button.click()
+    assert window.session.reconstruct_options.box is None
+    assert panel.box_label.text() == "automatic"
+
+
+def test_a_photo_that_cannot_be_read_opens_no_box_dialog_and_closing_closes_one(
+    qtbot, window, cvaegan_checkpoint, tmp_path, monkeypatch
+):
+    open_model(qtbot, window, cvaegan_checkpoint)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"no pixels here")
+    (good,) = save_photos(tmp_path, "good.png")
+    chosen = [broken, good]
+    monkeypatch.setattr(  # no photo reconstructed yet: the button asks for one
+        "gan3d_studio.main_window.QFileDialog.getOpenFileName", lambda *a: (str(chosen.pop(0)), "")
+    )
+    with qtbot.waitSignal(window.controller.error, timeout=30_000):
+        window.reconstruct_panel.cut_out_button.click()
+    assert "broken.png: cannot read image" in window.status_label.text()
+    qtbot.wait(200)
+    assert window.cut_out_dialog is None and window.session.reconstruct_options.box is None
+    with qtbot.waitSignal(window.controller.cut_out_ready, timeout=30_000):
+        window.reconstruct_panel.cut_out_button.click()
+    dialog = window.cut_out_dialog
+    assert dialog.isVisible() and dialog.photo == str(good)
+    window.close()
+    assert not dialog.isVisible() and window.session.reconstruct_options.box is None
+
+
+def test_the_app_s_box_is_checked_by_the_rule_of_gan3d_reconstruct_box():
+    from gan3d_core.cli import build_parser
+    from gan3d_core.errors import UsageError
+    from gan3d_studio.session import ReconstructOptions
+
+    assert ReconstructOptions(box=[np.int64(3), 4, 50, 60]).box == (3, 4, 50, 60)
+    parser = build_parser()
+    arguments = ["reconstruct", "a.png", "-o", "a.stl", "--box"]
+    assert parser.parse_args([*arguments, "3,4,50,60"]).box == (3, 4, 50, 60)
+    for bad in ((-1, 0, 10, 10), (0, 0, 1, 10), (1, 2, 3)):
+        with pytest.raises(UsageError, match="X,Y,W,H"):
+            ReconstructOptions(box=bad)
+        with pytest.raises(SystemExit):
+            parser.parse_args([*arguments, ",".join(map(str, bad))])
