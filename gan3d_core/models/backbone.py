@@ -101,14 +101,50 @@ class EfficientNetLite0(nn.Module):
         self._bn1 = _norm(FEATURE_DIM)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.pooled_features(self.activations(images, len(self._blocks)), len(self._blocks))
+
+    def activations(self, images: torch.Tensor, blocks: int) -> torch.Tensor:
+        """The feature map after the stem and the first ``blocks`` blocks."""
         if images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"images must have shape (B, 3, H, W), got {tuple(images.shape)}")
         x = (images - 0.5) / 0.5  # the TF Lite models' input scaling: [-1, 1]
         x = F.relu6(self._bn0(self._conv_stem(x)))  # (B, 32, H/2, W/2)
-        for block in self._blocks:
+        for block in self._blocks[:blocks]:
+            x = block(x)
+        return x
+
+    def pooled_features(self, activations: torch.Tensor, first_block: int) -> torch.Tensor:
+        """Blocks ``first_block`` onwards and the 1x1 head on a feature map -> (B, 1280)."""
+        x = activations
+        for block in self._blocks[first_block:]:
             x = block(x)
         x = F.relu6(self._bn1(self._conv_head(x)))  # (B, 1280, H/32, W/32)
-        return x.mean(dim=(2, 3))  # (B, 1280)
+        return x.mean(dim=(2, 3))
+
+
+class BackboneTop(nn.Module):
+    """The last ``blocks`` blocks and the head of a backbone, sharing its weights, so that
+    training them tunes the backbone in place. Batch norm keeps ImageNet's statistics (the
+    rendered views are too few and too alike to re-estimate them)."""
+
+    def __init__(self, backbone: EfficientNetLite0, blocks: int) -> None:
+        super().__init__()
+        if not 0 < blocks <= len(backbone._blocks):
+            raise ValueError(f"blocks must be 1..{len(backbone._blocks)}, got {blocks}")
+        self.first_block = len(backbone._blocks) - blocks
+        self.blocks = nn.ModuleList(backbone._blocks[self.first_block :])
+        self._conv_head, self._bn1 = backbone._conv_head, backbone._bn1
+        self.backbone = [backbone]  # a list: not a submodule, so its weights are not ours twice
+
+    def train(self, mode: bool = True) -> BackboneTop:
+        super().train(mode)
+        for module in self.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.eval()
+        return self
+
+    def forward(self, activations: torch.Tensor) -> torch.Tensor:
+        return self.backbone[0].pooled_features(activations, self.first_block)
 
 
 def pretrained_lite0_state() -> dict[str, torch.Tensor]:

@@ -18,6 +18,7 @@ RECON_LOSSES = ("bce", "l2", "l2_sum")
 RECON_IN_DISCRIMINATOR = ("none", "real", "fake")
 PRECISIONS = ("auto", "fp32", "bf16")
 LR_SCHEDULES = ("constant", "cosine")
+LITE0_BLOCKS = 16  # EfficientNet-Lite0's MBConv blocks (gan3d_core.models.backbone)
 
 
 @dataclass
@@ -97,6 +98,9 @@ class TrainConfig:
     latent_gan_width: int = 256
     head_steps: int = 4000
     lr_head: float = 1e-3
+    # > 0: the backbone's last N blocks train with the head, at lr_tuned_blocks
+    head_tuned_blocks: int = 0
+    lr_tuned_blocks: float = 1e-4
     head_width: int = 512
     bank_feature_dim: int = 128
     # silhouette fitting at reconstruction (gan3d reconstruct --refine), stored in the card
@@ -137,6 +141,8 @@ class TrainConfig:
         for name in ("autoencoder_steps", "latent_gan_steps", "head_steps"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 <= self.head_tuned_blocks <= LITE0_BLOCKS:
+            problems.append(f"head_tuned_blocks must be 0..{LITE0_BLOCKS}")
         if self.refine_steps < 0 or self.retrieval_candidates < 0:
             problems.append("refine_steps and retrieval_candidates must be >= 0")
         if self.voxel_teacher_weight > 0 and self.kind == "gan":

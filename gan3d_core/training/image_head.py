@@ -1,8 +1,10 @@
-"""Stage 3 of the staged recipe: a head on frozen EfficientNet-Lite0 features that predicts
-the shape latent, the class and the camera of a view.
+"""Stage 3 of the staged recipe: a head on EfficientNet-Lite0 features that predicts the
+shape latent, the class and the camera of a view.
 
 The backbone's features of every rendered view are computed once (:func:`backbone_features`)
-and cached in the run folder, so the head trains in seconds per epoch on a CPU. Losses: the
+and cached in the run folder, so the head trains in seconds per epoch on a CPU. Optionally
+the backbone's last blocks train too (``head_tuned_blocks``): then the cache holds the
+feature maps from below them, and only the top of the backbone runs in each step. Losses: the
 latent's mean squared error (per dimension, in units of the latents' spread), cross-entropy
 of the class and squared error of the camera's (sin, cos of azimuth, elevation / 90).
 """
@@ -19,8 +21,9 @@ from torch import nn
 from gan3d_core.config import ModelConfig
 from gan3d_core.errors import OperationCancelled
 from gan3d_core.metrics import iou
+from gan3d_core.models.backbone import BackboneTop, EfficientNetLite0
 from gan3d_core.models.latent import ImageHead, camera_angles, camera_targets
-from gan3d_core.training.stages import TrainingStage
+from gan3d_core.training.stages import TrainingStage, autocast_dtype
 
 ProgressHook = Callable[[float, str], None]
 StopHook = Callable[[], bool]
@@ -28,21 +31,30 @@ StopHook = Callable[[], bool]
 
 @torch.no_grad()
 def backbone_features(
-    backbone: nn.Module,
+    backbone: EfficientNetLite0,
     images: np.ndarray,
     batch_size: int = 64,
     progress: ProgressHook | None = None,
     should_stop: StopHook | None = None,
+    blocks: int | None = None,
 ) -> np.ndarray:
-    """Features float32 (M, 1280) of uint8 images (M, S, S, 3), in eval mode."""
+    """Features float32 (M, 1280) of uint8 images (M, S, S, 3), in eval mode; with
+    ``blocks``, the feature maps after that many blocks instead, as float16 (M, C, h, w)
+    (what a :class:`BackboneTop` trains on)."""
     backbone.eval()
-    out = np.empty((len(images), 1280), np.float32)
+    out = None
     for start in range(0, len(images), batch_size):
         if should_stop is not None and should_stop():
             raise OperationCancelled("feature extraction cancelled")
         batch = np.asarray(images[start : start + batch_size], np.float32) / 255.0
         tensor = torch.from_numpy(batch).permute(0, 3, 1, 2)  # (B, 3, S, S)
-        out[start : start + len(batch)] = backbone(tensor).numpy()
+        if blocks is None:
+            result = backbone(tensor).numpy()
+        else:
+            result = backbone.activations(tensor, blocks).half().numpy()
+        if out is None:
+            out = np.empty((len(images), *result.shape[1:]), result.dtype)
+        out[start : start + len(batch)] = result
         if progress is not None:
             done = start + len(batch)
             progress(done / len(images), f"image features of {done} of {len(images)} views")
@@ -50,11 +62,13 @@ def backbone_features(
 
 
 class ImageHeadStage(TrainingStage):
-    """Trains ``image_head`` on cached features.
+    """Trains ``image_head`` on cached features, and with ``backbone_top`` the backbone's
+    last blocks too, on cached feature maps from below them.
 
-    train: features (N * V, 1280), latents (N, L), labels (N,), cameras (N * V, 2) in
-    degrees, V views per shape in order; validation likewise, plus the true voxels for an
-    IoU of the decoded prediction through ``decode(latents, labels)``.
+    train: inputs (N * V, 1280) features, or (N * V, C, h, w) feature maps with
+    ``backbone_top``; latents (N, L), labels (N,), cameras (N * V, 2) in degrees, V views
+    per shape in order; validation likewise, plus the true voxels for an IoU of the
+    decoded prediction through ``decode(latents, labels)``.
     """
 
     name = "image_head"
@@ -68,12 +82,16 @@ class ImageHeadStage(TrainingStage):
         batch_size: int = 256,
         learning_rate: float = 1e-3,
         seed: int = 0,
+        backbone_top: BackboneTop | None = None,
+        backbone_learning_rate: float = 1e-4,
+        precision: str = "auto",
     ) -> None:
         super().__init__()
         self.config = config
-        features, latents, labels, cameras = train
-        self.views_per_shape = len(features) // len(latents)
-        self.features = torch.from_numpy(np.asarray(features, np.float32))
+        inputs, latents, labels, cameras = train
+        self.views_per_shape = len(inputs) // len(latents)
+        # feature maps stay float16 in memory (a few hundred MB); batches become float32
+        self.inputs = torch.from_numpy(np.asarray(inputs))
         self.latent_mean = torch.from_numpy(latents.mean(0).astype(np.float32))
         self.latent_scale = torch.from_numpy(latents.std(0).astype(np.float32) + 1e-6)
         self.latents = torch.from_numpy(np.asarray(latents, np.float32))
@@ -85,12 +103,40 @@ class ImageHeadStage(TrainingStage):
         self.seed = seed
         torch.manual_seed(seed)
         self.head = ImageHead(config)
+        self.backbone_top = backbone_top
+        self.autocast_dtype = autocast_dtype(precision, torch.device("cpu"))
         self.optimizers = {"head": torch.optim.AdamW(self.head.parameters(), learning_rate)}
         self.base_rates = {"head": learning_rate}
+        if backbone_top is not None:
+            parameters = backbone_top.parameters()
+            self.optimizers["backbone"] = torch.optim.AdamW(parameters, backbone_learning_rate)
+            self.base_rates["backbone"] = backbone_learning_rate
 
     @property
     def modules(self) -> nn.Module:
-        return nn.ModuleDict({"image_head": self.head})
+        modules = {"image_head": self.head}
+        if self.backbone_top is not None:
+            modules["backbone_top"] = self.backbone_top
+        return nn.ModuleDict(modules)
+
+    def features(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Backbone features (B, 1280) of a batch of the stage's inputs."""
+        if self.backbone_top is None:
+            return inputs.float()
+        with torch.autocast(
+            "cpu", dtype=self.autocast_dtype or torch.float32, enabled=bool(self.autocast_dtype)
+        ):
+            return self.backbone_top(inputs.float()).float()
+
+    def pooled_features(self, inputs: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Features float32 (M, 1280) of inputs (M, ...), in eval mode (e.g. for the bank)."""
+        self.modules.eval()
+        with torch.no_grad():
+            return np.concatenate([
+                self.features(torch.from_numpy(np.asarray(inputs[start : start + batch_size])))
+                .numpy()
+                for start in range(0, len(inputs), batch_size)
+            ])  # fmt: skip
 
     def losses(self, outputs: dict[str, torch.Tensor], shapes: torch.Tensor, views: torch.Tensor):
         latent_error = (outputs["latent"] - self.latents[shapes]) / self.latent_scale
@@ -103,20 +149,22 @@ class ImageHeadStage(TrainingStage):
     def train_step(self, step: int) -> dict[str, float]:
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
         torch.manual_seed(self.seed * 7_919 + step)  # dropout draws from the global generator
-        views = torch.randint(len(self.features), (self.batch_size,), generator=generator)
+        views = torch.randint(len(self.inputs), (self.batch_size,), generator=generator)
         shapes = views // self.views_per_shape
-        outputs = self.head(self.features[views])
+        outputs = self.head(self.features(self.inputs[views]))
         losses = self.losses(outputs, shapes, views)
         total = losses["latent"] + losses["class"] + losses["camera"]
-        self.optimizers["head"].zero_grad(set_to_none=True)
+        for optimizer in self.optimizers.values():
+            optimizer.zero_grad(set_to_none=True)
         total.backward()
-        self.optimizers["head"].step()
+        for optimizer in self.optimizers.values():
+            optimizer.step()
         return {name: value.item() for name, value in losses.items()}
 
-    def predict(self, features: np.ndarray) -> dict[str, np.ndarray]:
-        self.head.eval()
+    def predict(self, inputs: np.ndarray) -> dict[str, np.ndarray]:
+        features = self.pooled_features(inputs)
         with torch.no_grad():
-            outputs = self.head(torch.from_numpy(np.asarray(features, np.float32)))
+            outputs = self.head(torch.from_numpy(features))
         azimuth, elevation = camera_angles(outputs["camera"])
         return {
             "latent": outputs["latent"].numpy(),
@@ -126,10 +174,10 @@ class ImageHeadStage(TrainingStage):
         }
 
     def validate(self) -> dict[str, float]:
-        features, latents, labels, cameras, voxels = self.validation
-        views = len(features) // len(latents)
+        inputs, latents, labels, cameras, voxels = self.validation
+        views = len(inputs) // len(latents)
         first = np.arange(len(latents)) * views  # one view per shape
-        predicted = self.predict(features[first])
+        predicted = self.predict(inputs[first])
         azimuth_error = np.abs((predicted["azimuth"] - cameras[first, 0] + 180) % 360 - 180)
         latent_error = ((predicted["latent"] - latents) / self.latent_scale.numpy()) ** 2
         shapes = self.decode(predicted["latent"], predicted["label"])

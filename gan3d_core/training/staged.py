@@ -27,7 +27,7 @@ from gan3d_core.data.datasets import load_dataset, split_dataset
 from gan3d_core.io.atomic import write_bytes_atomic, write_npy_atomic
 from gan3d_core.io.checkpoint import save_checkpoint
 from gan3d_core.models import GanNetworks
-from gan3d_core.models.backbone import EfficientNetLite0, pretrained_lite0_state
+from gan3d_core.models.backbone import BackboneTop, EfficientNetLite0, pretrained_lite0_state
 from gan3d_core.training.config import TrainConfig
 from gan3d_core.training.image_head import ImageHeadStage, backbone_features
 from gan3d_core.training.latent_gan import LatentGanStage
@@ -77,13 +77,15 @@ def view_cameras(count: int, views: int, seed: int) -> np.ndarray:
 
 
 def _cached_features(
-    path: Path, images: np.ndarray, backbone: torch.nn.Module, progress, should_stop
+    path: Path, images: np.ndarray, backbone, blocks: int | None, progress, should_stop
 ) -> np.ndarray:
     if path.is_file():
         features = np.load(path, allow_pickle=False)
-        if features.shape == (len(images), 1280):
+        if len(features) == len(images) and features.ndim == (2 if blocks is None else 4):
             return features
-    features = backbone_features(backbone, images, progress=progress, should_stop=should_stop)
+    features = backbone_features(
+        backbone, images, progress=progress, should_stop=should_stop, blocks=blocks
+    )
     write_npy_atomic(path, features)
     return features
 
@@ -99,13 +101,16 @@ def view_features(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Backbone features of the training shapes' jittered views (N * views, 1280) and of
     the held-out shapes seen as `gan3d eval` sees them (one ring view each), rendered and
-    computed once: the renders are cached by content, the features in the run folder."""
+    computed once: the renders are cached by content, the features in the run folder.
+    With ``head_tuned_blocks``, the feature maps below the tuned blocks instead."""
     from gan3d_core.data.render import cached_render_views
     from gan3d_core.evaluation import EVAL_AZIMUTH_OFFSET
     from gan3d_core.training.run import default_cache_dir
 
     cache = Path(config.cache_dir) if config.cache_dir else default_cache_dir()
     size = config.image_size
+    blocks = len(backbone._blocks) - config.head_tuned_blocks if config.head_tuned_blocks else None
+    name = "features" if blocks is None else f"activations{blocks}"
     train_images = cached_render_views(
         train_voxels, cache / "views", config.rendered_views, size, jitter=True,
         seed=config.seed, progress=_stage_progress(progress, 0.65, 0.1), should_stop=should_stop,
@@ -115,16 +120,18 @@ def view_features(
         progress=_stage_progress(progress, 0.75, 0.01), should_stop=should_stop,
     )  # fmt: skip
     train_features = _cached_features(
-        run_dir / "features_train.npy",
+        run_dir / f"{name}_train.npy",
         train_images.reshape(-1, size, size, 3),
         backbone,
+        blocks,
         _stage_progress(progress, 0.76, 0.14),
         should_stop,
     )
     validation_features = _cached_features(
-        run_dir / "features_validation.npy",
+        run_dir / f"{name}_validation.npy",
         validation_images.reshape(-1, size, size, 3),
         backbone,
+        blocks,
         _stage_progress(progress, 0.9, 0.02),
         should_stop,
     )
@@ -228,9 +235,11 @@ def train_staged(
     # 3. image head on cached backbone features of rendered views
     backbone = EfficientNetLite0()
     backbone.load_state_dict(pretrained_lite0_state())
-    train_features, validation_features = view_features(
+    train_inputs, validation_inputs = view_features(
         config, train.voxels, validation.voxels, backbone, run_dir, progress, should_stop
     )
+    tuned = config.head_tuned_blocks
+    backbone_top = BackboneTop(backbone, tuned) if tuned else None
     views = config.rendered_views
     train_cameras = view_cameras(len(train), views, config.seed)
     # the held-out shapes are seen as `gan3d eval` sees them: one ring view
@@ -240,19 +249,23 @@ def train_staged(
     )
     head = ImageHeadStage(
         model_config,
-        (train_features, train_latents, train.labels, train_cameras),
-        (validation_features, validation_latents, validation.labels, validation_cameras,
+        (train_inputs, train_latents, train.labels, train_cameras),
+        (validation_inputs, validation_latents, validation.labels, validation_cameras,
          validation.voxels),
         decode=autoencoder.decode,
         learning_rate=config.lr_head,
         seed=config.seed,
+        backbone_top=backbone_top,
+        backbone_learning_rate=config.lr_tuned_blocks,
+        precision=config.precision,
     )  # fmt: skip
     if not run(
         head, StageSchedule(config.head_steps, validate_every=500, checkpoint_every=500), 0.92, 0.06
     ):
         return None, results
 
-    # 4. bank, prior, pack
+    # 4. bank, prior, pack (the backbone's tuned blocks were trained in place)
+    train_features = head.pooled_features(train_inputs) if tuned else train_inputs
     packed_config = dataclasses.replace(model_config, bank_shapes=len(train), bank_views=views)
     networks = GanNetworks(packed_config)
     networks.generator.load_state_dict(autoencoder.networks["generator"].state_dict())
