@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 FORBIDDEN_IN_CORE = ("PySide6", "PyQt5", "PyQt6", "qtpy", "pyvistaqt", "gan3d_studio", "app")
 FORBIDDEN_IN_GUI = ("torch", "trimesh", "skimage")
@@ -50,3 +52,12 @@ def test_help_and_info_answer_without_importing_torch(cvaegan_checkpoint):
     )
     loaded = {name.split(".")[0] for name in json.loads(result.stdout.splitlines()[-1])}
     assert "torch" not in loaded
+
+
+def test_the_layering_contracts_in_pyproject_hold():
+    """import-linter's static check of every import, indirect ones included."""
+    lint = shutil.which("lint-imports")
+    assert lint is not None, "import-linter is a test dependency"
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run([lint], cwd=root, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-2000:]
