@@ -67,6 +67,28 @@ def bench_latent_gan(steps: int) -> dict:
     return {"seconds_per_step": _timed(stage.train_step, steps * 20), "batch": stage.batch_size}
 
 
+def bench_image_head(steps: int, tuned_blocks: int) -> dict:
+    import numpy as np
+
+    from gan3d_core.models.backbone import BackboneTop, EfficientNetLite0
+    from gan3d_core.training.image_head import ImageHeadStage, backbone_features
+
+    rng = np.random.default_rng(0)
+    shapes, views = 64, 6
+    images = rng.integers(0, 255, (shapes * views, 128, 128, 3), dtype=np.uint8)
+    backbone = EfficientNetLite0()
+    top = BackboneTop(backbone, tuned_blocks) if tuned_blocks else None
+    inputs = backbone_features(backbone, images, blocks=top.first_block if top else None)
+    latents = rng.standard_normal((shapes, 128)).astype(np.float32)
+    labels = rng.integers(0, 10, shapes)
+    cameras = rng.uniform(0, 90, (shapes * views, 2)).astype(np.float32)
+    stage = ImageHeadStage(
+        _recipe_config(), (inputs, latents, labels, cameras), (inputs, latents, labels, cameras,
+        None), decode=None, backbone_top=top,
+    )  # fmt: skip
+    return {"seconds_per_step": _timed(stage.train_step, steps), "batch": stage.batch_size}
+
+
 def bench_features(steps: int) -> dict:
     import numpy as np
 
@@ -125,6 +147,8 @@ CASES = {
     "autoencoder step, fp32": (bench_autoencoder, ("fp32",)),
     "autoencoder step, auto precision": (bench_autoencoder, ("auto",)),
     "latent GAN step": (bench_latent_gan, ()),
+    "image head step, frozen backbone": (bench_image_head, (0,)),
+    "image head step, last backbone block tuned": (bench_image_head, (1,)),
     "backbone features": (bench_features, ()),
     "silhouette": (bench_projection, ()),
 }
