@@ -18,8 +18,9 @@ from PySide6.QtCore import QObject, Signal
 from gan3d_core.errors import Gan3dError, InputFileError, first_line
 from gan3d_core.images import Box, is_image_path
 from gan3d_studio.engine_process import EngineProcess
-from gan3d_studio.session import LatentState, ModelInfo, Reconstruction, Session, ShapeResult
+from gan3d_studio.session import Session
 from gan3d_studio.viewport import Viewport
+from gan3d_studio.wire import LatentState, ModelInfo, Reconstruction, ShapeResult
 from gan3d_studio.worker import Worker
 
 if TYPE_CHECKING:

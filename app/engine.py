@@ -18,7 +18,7 @@ from gan3d_core.errors import OperationCancelled, UsageError
 from gan3d_core.images import Box, load_image, object_pixels
 from gan3d_core.latent import interpolate
 from gan3d_core.mesh import vertex_normals, voxels_to_cubes, voxels_to_mesh
-from gan3d_studio.session import (
+from gan3d_studio.wire import (
     CutOut,
     LatentState,
     ModelInfo,

@@ -34,8 +34,9 @@ from gan3d_studio.panels.model import ModelPanel
 from gan3d_studio.panels.reconstruct import IMAGE_FILTER, ReconstructPanel
 from gan3d_studio.panels.view import ViewPanel
 from gan3d_studio.recent import RecentFiles
-from gan3d_studio.session import CutOut, Session, read_session_file
+from gan3d_studio.session import Session, read_session_file
 from gan3d_studio.viewport import Viewport
+from gan3d_studio.wire import CutOut
 
 SESSION_FILTER = "gan3d-studio sessions (*.g3session.json *.json)"
 

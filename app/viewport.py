@@ -13,7 +13,7 @@ import pyvista as pv
 from PySide6.QtCore import Qt, Signal
 
 from gan3d_studio.native_plotter import NativePlotter
-from gan3d_studio.session import ShapeResult
+from gan3d_studio.wire import ShapeResult
 
 SURFACE_COLOUR = (0.78, 0.80, 0.86)
 LIGHTING = "three lights"

@@ -11,7 +11,7 @@ from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QVBoxLayout, QWidget
 
 from gan3d_core.images import Box
-from gan3d_studio.session import CutOut
+from gan3d_studio.wire import CutOut
 
 GRIP_PX = 8  # a press this near (screen pixels) to an edge or corner drags it
 MIN_BOX_PX = 2  # GrabCut's least box side, in photo pixels

@@ -14,7 +14,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gan3d_studio.session import LatentState, ModelInfo, Session
+from gan3d_studio.session import Session
+from gan3d_studio.wire import LatentState, ModelInfo
 
 
 class GeneratePanel(QWidget):

@@ -21,7 +21,8 @@ from PySide6.QtWidgets import (
 )
 
 from gan3d_core.latent import combine_latents, lerp, slerp
-from gan3d_studio.session import LatentState, Session
+from gan3d_studio.session import Session
+from gan3d_studio.wire import LatentState
 
 T_STEPS = 100
 

@@ -30,7 +30,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gan3d_studio.session import LatentState, ModelInfo, Session
+from gan3d_studio.session import Session
+from gan3d_studio.wire import LatentState, ModelInfo
 
 SLIDER_STEPS_PER_SIGMA = 100
 SIGMA_RANGE = 3

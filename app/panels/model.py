@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gan3d_studio.session import ModelInfo
+from gan3d_studio.wire import ModelInfo
 
 CHECKPOINT_FILTER = "Checkpoints (*.safetensors);;All files (*)"
 

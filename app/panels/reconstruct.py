@@ -21,7 +21,8 @@ from PySide6.QtWidgets import (
 )
 
 from gan3d_core.images import IMAGE_SUFFIXES
-from gan3d_studio.session import ModelInfo, ReconstructOptions, Session
+from gan3d_studio.session import Session
+from gan3d_studio.wire import ModelInfo, ReconstructOptions
 
 IMAGE_FILTER = "Images (" + " ".join(f"*{s}" for s in IMAGE_SUFFIXES) + ")"
 THUMBNAIL_SIZE = 72

@@ -16,7 +16,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gan3d_studio.session import VIEW_MODES, Session, ViewSettings
+from gan3d_studio.session import Session
+from gan3d_studio.wire import VIEW_MODES, ViewSettings
 
 THRESHOLD_STEPS = 100
 

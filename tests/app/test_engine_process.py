@@ -9,7 +9,7 @@ import pytest
 from gan3d_core.errors import Gan3dError, OperationCancelled
 from gan3d_studio.engine import Engine
 from gan3d_studio.engine_process import EngineProcess, EngineStopped
-from gan3d_studio.session import LatentState, ViewSettings
+from gan3d_studio.wire import LatentState, ViewSettings
 
 
 @pytest.fixture(scope="module")

@@ -238,7 +238,7 @@ def test_a_photo_that_cannot_be_read_opens_no_box_dialog_and_closing_closes_one(
 def test_the_app_s_box_is_checked_by_the_rule_of_gan3d_reconstruct_box():
     from gan3d_core.cli import build_parser
     from gan3d_core.errors import UsageError
-    from gan3d_studio.session import ReconstructOptions
+    from gan3d_studio.wire import ReconstructOptions
 
     assert ReconstructOptions(box=[np.int64(3), 4, 50, 60]).box == (3, 4, 50, 60)
     parser = build_parser()

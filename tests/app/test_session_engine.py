@@ -8,7 +8,8 @@ import trimesh
 
 from gan3d_core import ExportOptions
 from gan3d_studio.engine import Engine
-from gan3d_studio.session import LatentState, Session, ViewSettings, read_session_file
+from gan3d_studio.session import Session, read_session_file
+from gan3d_studio.wire import LatentState, ViewSettings
 from tests.conftest import object_photo
 
 

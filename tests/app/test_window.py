@@ -14,7 +14,7 @@ from PySide6.QtCore import QEvent, QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QApplication
 
-from gan3d_studio.session import LatentState
+from gan3d_studio.wire import LatentState
 from tests.app.conftest import frame, open_model
 from tests.conftest import object_photo
 
