@@ -1,16 +1,18 @@
 """Connects the session, the worker and the viewport; owns no widgets.
 
 Requests from panels (open a model, a new random shape, a slider position, photos to
-reconstruct, an export) become worker tasks; results update the session and the viewport on
-the GUI thread. Errors become ``error`` signals and leave the previous state as it was.
+reconstruct, an export) become typed engine calls (:mod:`gan3d_studio.wire`), run on the
+worker thread; each call's handle hands its result on, on the GUI thread, to the session
+and the viewport. Errors become ``error`` signals and leave the previous state as it was.
 """
 
 from __future__ import annotations
 
 import bisect
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
@@ -20,13 +22,29 @@ from gan3d_core.images import Box, is_image_path
 from gan3d_studio.engine_process import EngineProcess
 from gan3d_studio.session import Session
 from gan3d_studio.viewport import Viewport
-from gan3d_studio.wire import LatentState, ModelInfo, Reconstruction, ShapeResult
-from gan3d_studio.worker import Worker
+from gan3d_studio.wire import (
+    CutOutPhoto,
+    ExportShape,
+    ExportShapes,
+    Interpolate,
+    LatentState,
+    LoadModel,
+    MakeShape,
+    ModelInfo,
+    Reconstruct,
+    Reconstruction,
+    Request,
+    SampleLatent,
+    ShapeResult,
+)
+from gan3d_studio.worker import Call, Worker
 
 if TYPE_CHECKING:
-    from gan3d_core import ExportOptions
+    from gan3d_core.mesh.export import ExportOptions
 
 CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".ckpt", ".bin")
+ANIMATION_SUFFIXES = (".gif", ".mp4")  # interpolation frames drawn in the 3D view
+ResultT = TypeVar("ResultT")
 
 
 def sort_files(paths: Sequence[str | Path]) -> tuple[list[Path], list[Path], list[Path]]:
@@ -71,7 +89,7 @@ class Controller(QObject):
     load_failed = Signal()
     status = Signal(str)
     notice = Signal(str)  # something the user should read before the next status replaces it
-    progress = Signal(str, float, str)
+    progress = Signal(float, str)
     model_loaded = Signal(object)  # ModelInfo
     shape_shown = Signal(object)  # ShapeResult
     reconstruction_inputs = Signal(tuple)  # uint8 images the encoder saw
@@ -79,7 +97,7 @@ class Controller(QObject):
     photo_position = Signal(str)  # "chair.png (3 of 7)": the photo Left / Right step from
     cut_out_ready = Signal(object)  # CutOut, for the box dialog
     exported = Signal(str)
-    interpolation_ready = Signal(list)  # [ShapeResult]
+    frames_ready = Signal(list, object)  # [ShapeResult], the animation file to draw them into
 
     def __init__(
         self,
@@ -96,22 +114,23 @@ class Controller(QObject):
         self.device = device  # the device of the model in use; changes only when a load works
         self._loading_device = device
         self._after_load: list[Path] = []  # photos to reconstruct once the model is in
-        self._photos_in_flight: list[Path] = []  # of the newest reconstruction asked for
         # Left / Right step from here: the last photo reconstructed, or stepped to (a file
         # that fails to reconstruct is stepped past, not stepped to again)
         self.photo: Path | None = None
         self._owns_engine = engine is None
         self.engine = engine if engine is not None else EngineProcess()
-        if isinstance(self.engine, EngineProcess):
-            # called on the worker thread: the signal reaches the status bar queued
-            self.engine.on_restart = self.notice.emit
+        # called on the worker thread: the signal reaches the status bar queued
+        self.engine.on_restart = self.notice.emit
         self.worker = Worker()
-        self.worker.finished.connect(self._on_finished)
-        self.worker.failed.connect(self._on_failed)
-        self.worker.progress.connect(self.progress)
         session.latent_changed.connect(self._on_latent_changed)
         session.view_changed.connect(lambda view: self.refresh())
         viewport.files_dropped.connect(self.open_files)
+
+    def _call(self, request: Request[ResultT]) -> Call[ResultT]:
+        """Run ``request`` in the engine; it supersedes the request of its type still in
+        flight. Its progress reaches the status bar, its error the user."""
+        call = self.worker.submit(self.engine.run, request, lane=type(request))
+        return call.on_error(self.error.emit).on_progress(self.progress.emit)
 
     # -- requests ---------------------------------------------------------------------------------
 
@@ -124,7 +143,8 @@ class Controller(QObject):
         self.status.emit(f"Opening {Path(path).name if path else 'the bundled model'}...")
         self._loading_device = device or self.device
         self._after_load = [Path(p) for p in then_reconstruct]
-        self.worker.submit("load", self.engine.load, path, self._loading_device)
+        call = self._call(LoadModel(path, self._loading_device))
+        call.on_done(self._loaded).on_error(self._load_failed)
 
     def new_random(
         self, seed: int, truncation: float | None = None, label: int | None = None
@@ -132,7 +152,7 @@ class Controller(QObject):
         if self.session.model is None:
             self.error.emit("Open a model first")
             return
-        self.worker.submit("random", self.engine.random_state, seed, truncation, label)
+        self._call(SampleLatent(seed, truncation, label)).on_done(self.show_state)
 
     def reconstruct(self, images: Sequence[str | Path]) -> None:
         """Reconstruct one object from photos with the session's reconstruct options: the
@@ -148,12 +168,9 @@ class Controller(QObject):
             return
         self.status.emit(f"Reconstructing from {len(images)} image(s)...")
         # absolute: remembered among recent files, which outlive the working directory
-        self._photos_in_flight = [Path(image).absolute() for image in images]
-        options = self.session.reconstruct_options
-        self.worker.submit(
-            "reconstruct", self.engine.reconstruct, self._photos_in_flight, options.pool,
-            options.label, options.refine, options.box,
-        )  # fmt: skip
+        photos = [Path(image).absolute() for image in images]
+        call = self._call(Reconstruct(photos, self.session.reconstruct_options))
+        call.on_done(partial(self._reconstructed, photos))
 
     def step_photo(self, step: int) -> None:
         """Reconstruct the image ``step`` places from :attr:`photo` in its folder, with the
@@ -177,23 +194,40 @@ class Controller(QObject):
     def cut_out(self, photo: str | Path, box: Box | None) -> None:
         """What preprocessing keeps of ``photo`` with ``box`` (None: automatic), for the box
         dialog; GrabCut takes a while on a large photo, so it runs in the engine."""
-        self.worker.submit("cut-out", self.engine.cut_out, Path(photo), box)
+        self._call(CutOutPhoto(Path(photo), box)).on_done(self.cut_out_ready.emit)
 
     def stop_cut_out(self) -> None:
         """The box dialog closed: a mask still on its way has nowhere to go."""
-        self.worker.cancel("cut-out")
+        self.worker.cancel(CutOutPhoto)
 
     def export(self, path: str | Path, options: ExportOptions) -> None:
+        """Write the shape on screen to ``path``."""
         shown = self.viewport.shown
         if shown is None:
             self.error.emit("Nothing to export yet")
             return
-        self.worker.submit("export", self.engine.export, shown.voxels, path, options)
+        self._call(ExportShape(shown.voxels, path, options)).on_done(self._exported)
 
-    def interpolate(self, start: LatentState, end: LatentState, steps: int, method: str) -> None:
-        self.worker.submit(
-            "interpolate", self.engine.interpolation, start, end, steps, self.session.view, method
-        )
+    def export_frames(
+        self,
+        start: LatentState,
+        end: LatentState,
+        steps: int,
+        method: str,
+        target: Path,
+        options: ExportOptions,
+    ) -> None:
+        """``steps`` shapes from ``start`` to ``end`` into ``target``: an animation (.gif,
+        .mp4), drawn by whoever hears ``frames_ready``, or one mesh file per shape."""
+        call = self._call(Interpolate(start, end, steps, self.session.view, method))
+        if target.suffix.lower() in ANIMATION_SUFFIXES:
+            call.on_done(lambda results: self.frames_ready.emit(results, target))
+        else:  # marching cubes and writing belong on the worker thread
+            call.on_done(
+                lambda results: self._call(
+                    ExportShapes([result.voxels for result in results], target, options)
+                ).on_done(self._exported)
+            )
 
     def open_files(self, paths: Sequence[Path]) -> None:
         """Dropped or opened files: a checkpoint loads, images reconstruct, others are refused."""
@@ -233,37 +267,15 @@ class Controller(QObject):
 
     def _on_latent_changed(self, state: LatentState | None) -> None:
         if state is None:
-            self.worker.cancel("shape")
+            self.worker.cancel(MakeShape)
             if self.session.model is None:
                 self.viewport.show_message("Open a model: File > Open, or drop a .safetensors here")
             return
-        self.worker.submit("shape", self.engine.shape, state, self.session.view)
+        self._call(MakeShape(state, self.session.view)).on_done(self._shape)
 
-    def _on_finished(self, kind: str, number: int, result) -> None:
-        if not self.worker.is_current(kind, number):
-            return  # superseded while in flight: never show an older shape after a newer one
-        if kind == "load":
-            self._loaded(result)
-        elif kind == "random":
-            self.show_state(result)
-        elif kind == "shape":
-            self._shape(result)
-        elif kind == "reconstruct":
-            self._reconstructed(result)
-        elif kind == "cut-out":
-            self.cut_out_ready.emit(result)
-        elif kind == "export":
-            self.exported.emit(str(result))
-            self.status.emit(f"Exported {result}")
-        elif kind == "interpolate":
-            self.interpolation_ready.emit(result)
-
-    def _on_failed(self, kind: str, number: int, message: str) -> None:
-        if self.worker.is_current(kind, number):
-            self.error.emit(message)  # it stays in the status bar
-            if kind == "load":
-                self._after_load = []
-                self.load_failed.emit()
+    def _load_failed(self, message: str) -> None:
+        self._after_load = []
+        self.load_failed.emit()
 
     def _loaded(self, info: ModelInfo) -> None:
         self.device = self._loading_device
@@ -281,6 +293,10 @@ class Controller(QObject):
         else:
             self.new_random(seed=0, label=0 if info.conditional else None)
 
+    def _exported(self, path: Path) -> None:
+        self.exported.emit(str(path))
+        self.status.emit(f"Exported {path}")
+
     def _browse_from(self, photo: Path, images: list[Path]) -> None:
         self.photo = photo
         place = f" ({images.index(photo) + 1} of {len(images)})" if photo in images else ""
@@ -296,10 +312,10 @@ class Controller(QObject):
         self.shape_shown.emit(result)
         self.status.emit(f"{result.state.source} ({result.seconds * 1000:.0f} ms)")
 
-    def _reconstructed(self, result: Reconstruction) -> None:
+    def _reconstructed(self, photos: list[Path], result: Reconstruction) -> None:
         self.reconstruction_inputs.emit(result.inputs)
-        self.photos_reconstructed.emit(self._photos_in_flight)
-        photo = self._photos_in_flight[-1]
+        self.photos_reconstructed.emit(photos)
+        photo = photos[-1]
         try:
             images = images_beside(photo)
         except Gan3dError:

@@ -1,15 +1,19 @@
-"""What the worker thread runs: plain, Qt-free functions over one loaded model.
+"""What the engine process runs: plain, Qt-free functions over one loaded model.
 
-The :class:`Engine` owns the :class:`~gan3d_core.inference.GanModel`; only the worker
-thread calls it, and it hands back numpy arrays and frozen dataclasses alone. Tests drive
-it synchronously with fake hooks, as Orange tests its runners.
+The :class:`Engine` owns the :class:`~gan3d_core.inference.GanModel` and hands back numpy
+arrays and frozen dataclasses alone. :meth:`Engine.run` answers each request type of
+:mod:`gan3d_studio.wire` with the method registered for it; long work gets the call's
+:class:`~gan3d_studio.wire.TaskState`. Tests drive it synchronously, as Orange tests its
+runners.
 """
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -20,15 +24,24 @@ from gan3d_core.latent import interpolate
 from gan3d_core.mesh import vertex_normals, voxels_to_cubes, voxels_to_mesh
 from gan3d_studio.wire import (
     CutOut,
+    CutOutPhoto,
+    ExportShape,
+    ExportShapes,
+    Interpolate,
     LatentState,
+    LoadModel,
+    MakeShape,
     ModelInfo,
+    Reconstruct,
     Reconstruction,
+    ReconstructOptions,
+    Request,
+    SampleLatent,
     ShapeResult,
+    TaskState,
     ViewSettings,
 )
 
-ProgressHook = Callable[[float, str], None]
-StopHook = Callable[[], bool]
 DIRECTIONS_SHOWN = 10
 POINTS_THRESHOLD = 0.1  # points mode shows every voxel above this, coloured by occupancy
 CUT_OUT_PREVIEW_SIZE = 720  # the box dialog shows photos at most this many pixels on a side
@@ -60,18 +73,61 @@ class Engine:
     def __init__(self) -> None:
         self.model: GanModel | None = None
 
+    # -- requests ---------------------------------------------------------------------------
+    # One handler per request type; each calls the method below by its own name, so a
+    # subclass that overrides the method changes what the request does.
+
+    @functools.singledispatchmethod
+    def run(self, request: Request, task: TaskState) -> Any:
+        """Answer ``request`` (a :mod:`~gan3d_studio.wire` request) with its result type."""
+        raise TypeError(f"the engine answers no {type(request).__name__} request")
+
+    @run.register
+    def _(self, request: LoadModel, task: TaskState) -> ModelInfo:
+        return self.load(request.path, request.device, task)
+
+    @run.register
+    def _(self, request: SampleLatent, task: TaskState) -> LatentState:
+        return self.random_state(request.seed, request.truncation, request.label)
+
+    @run.register
+    def _(self, request: MakeShape, task: TaskState) -> ShapeResult:
+        return self.shape(request.state, request.view)
+
+    @run.register
+    def _(self, request: Reconstruct, task: TaskState) -> Reconstruction:
+        return self.reconstruct(request.images, request.options, task)
+
+    @run.register
+    def _(self, request: CutOutPhoto, task: TaskState) -> CutOut:
+        return self.cut_out(request.photo, request.box)
+
+    @run.register
+    def _(self, request: ExportShape, task: TaskState) -> Path:
+        return self.export(request.voxels, request.path, request.options)
+
+    @run.register
+    def _(self, request: ExportShapes, task: TaskState) -> Path:
+        return self.export_series(request.grids, request.target, request.options)
+
+    @run.register
+    def _(self, request: Interpolate, task: TaskState) -> list[ShapeResult]:
+        return self.interpolation(
+            request.start, request.end, request.steps, request.view, request.method, task
+        )
+
+    # -- the work ---------------------------------------------------------------------------
+
     def _require_model(self) -> GanModel:
         if self.model is None:
             raise UsageError("open a model first")
         return self.model
 
-    def load(
-        self, path: str | Path | None, device: str = "auto", should_stop: StopHook | None = None
-    ) -> ModelInfo:
+    def load(self, path: str | Path | None, device: str, task: TaskState) -> ModelInfo:
         """Load a checkpoint; on any error, or if cancelled, the previous model stays."""
         model = load_model(path, device=device)
         directions = model.principal_directions(DIRECTIONS_SHOWN, method="sefa")
-        if should_stop is not None and should_stop():
+        if task.should_stop():
             # The GUI will never hear of this model: keep serving the one it knows.
             raise OperationCancelled("loading cancelled")
         self.model = model
@@ -111,28 +167,18 @@ class Engine:
             state, view, voxels, vertices, faces, values, normals, time.perf_counter() - start
         )
 
-    def preprocess(self, images: Sequence) -> tuple[np.ndarray, ...]:
-        return tuple(self._require_model().preprocess(list(images)))
-
     def reconstruct(
-        self,
-        images: Sequence,
-        pool: str | None,
-        label: int | None,
-        refine: int | None = None,
-        box: Box | None = None,
-        progress: ProgressHook | None = None,
-        should_stop: StopHook | None = None,
+        self, images: Sequence, options: ReconstructOptions, task: TaskState
     ) -> Reconstruction:
-        """Encode 1..N views of one object; conditional models pick the class when not given;
-        the staged model fits ``refine`` steps to the silhouettes (None: its default); ``box``
-        marks the object for GrabCut (None: automatic)."""
+        """Encode 1..N views of one object with ``options``: conditional models pick the
+        class when not given; the staged model fits ``refine`` steps to the silhouettes
+        (None: its default); ``box`` marks the object for GrabCut (None: automatic)."""
         model = self._require_model()
         # The one reconstruction path the CLI and the API take too: each photo is
         # preprocessed exactly once.
         found = model.reconstruct_latent(
-            list(images), pool, label, refine, progress=progress, should_stop=should_stop,
-            box=box,
+            list(images), options.pool, options.label, options.refine, progress=task.progress,
+            should_stop=task.should_stop, box=options.box,
         )  # fmt: skip
         latent, label, inputs = found.latent, found.label, tuple(found.images)
         names = ", ".join(
@@ -172,18 +218,14 @@ class Engine:
         end: LatentState,
         steps: int,
         view: ViewSettings,
-        method: str = "slerp",
-        progress: ProgressHook | None = None,
-        should_stop: StopHook | None = None,
+        method: str,
+        task: TaskState,
     ) -> list[ShapeResult]:
         """``steps`` shapes from ``start`` to ``end`` (the class of ``start`` throughout)."""
         latents = interpolate(start.latent, end.latent, steps, method)
         results = []
         for index, latent in enumerate(latents):
-            if should_stop is not None and should_stop():
-                raise OperationCancelled("interpolation cancelled")
             state = LatentState(latent, start.label, f"interpolation {index + 1}/{steps}")
             results.append(self.shape(state, view))
-            if progress is not None:
-                progress((index + 1) / steps, f"decoded {index + 1} of {steps}")
+            task.progress((index + 1) / steps, f"decoded {index + 1} of {steps}")
         return results

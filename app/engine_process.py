@@ -2,31 +2,29 @@
 
 :class:`EngineProcess` starts a child process (spawn) that imports torch and the core while
 the parent imports Qt and VTK, on another core: that overlap is what gets the first frame
-on screen within the start-up budget. It then stands in for an :class:`~gan3d_studio.engine.
-Engine`: ``proxy.shape(state, view)`` sends the call down a pipe and blocks the calling thread
-(the worker's) until the answer comes back, relaying progress and cancellation on the way.
-Only pickled values cross: latents, view settings, numpy arrays, paths. The child imports no Qt.
+on screen within the start-up budget. Its :meth:`~EngineProcess.run` takes the same
+arguments as :meth:`gan3d_studio.engine.Engine.run`: it sends the request down a pipe and
+blocks the calling thread (the worker's) until the answer comes back, relaying the task
+state's progress and cancellation on the way. Only :mod:`gan3d_studio.wire` values cross.
+The child imports no Qt.
 """
 
 from __future__ import annotations
 
 import importlib
-import inspect
 import multiprocessing
 import os
 import signal
 import threading
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from gan3d_core.errors import Gan3dError, OperationCancelled, first_line
+from gan3d_studio.wire import LoadModel, Request, TaskState
 
 POLL_SECONDS = 0.02
-ENGINE_METHODS = frozenset(
-    {"load", "random_state", "shape", "preprocess", "reconstruct", "cut_out", "export",
-     "export_series", "interpolation"}
-)  # fmt: skip
+ResultT = TypeVar("ResultT")
 
 
 class EngineStopped(Gan3dError):
@@ -35,7 +33,8 @@ class EngineStopped(Gan3dError):
 
 
 class EngineProcess:
-    """An :class:`Engine` running in a child process; call its methods from one thread."""
+    """An :class:`Engine` running in a child process; :meth:`run` answers one request at a
+    time (callers on other threads wait their turn)."""
 
     def __init__(self, engine: str = "gan3d_studio.engine:Engine") -> None:
         """``engine``: ``module:Class`` of the engine the child runs (an Engine subclass)."""
@@ -48,7 +47,7 @@ class EngineProcess:
         self._process = None
         # The last load that worked, replayed in a replacement child so that a crash costs
         # the call in flight, not the model; ``on_restart(message)`` hears of each.
-        self._loaded: tuple | None = None
+        self._loaded: LoadModel | None = None
         self.on_restart: Callable[[str], None] | None = None
         self._start()
 
@@ -64,66 +63,55 @@ class EngineProcess:
         self._process.start()
         child_end.close()
 
-    def __getattr__(self, name: str) -> Callable[..., Any]:
-        if name not in ENGINE_METHODS:
-            raise AttributeError(name)
-
-        def call(*args: Any, progress=None, should_stop=None) -> Any:
-            return self._call(name, args, progress, should_stop)
-
-        call.__name__ = name
-        return call
-
-    def _call(self, name: str, args: tuple, progress, should_stop) -> Any:
+    def run(self, request: Request[ResultT], task: TaskState) -> ResultT:
+        """The engine's answer to ``request``; ``task`` reaches the child's engine: its
+        progress comes back as it is reported, and cancelling it stops the child's work."""
         with self._lock:
             if not self._process.is_alive():  # died between calls: replace it, then go on
-                self._restart(reload=name != "load")
+                self._restart(reload=not isinstance(request, LoadModel))
             self._cancel.clear()
             try:
-                self._connection.send((name, args))
-                kind, payload, cancelled = self._answer(progress, should_stop)
+                self._connection.send(request)
+                kind, payload = self._answer(task)
             except (EOFError, OSError):  # the child died mid-call
                 self._process.join(1.0)  # let the exit code arrive
                 exit_code = self._process.exitcode
                 self._restart()
                 again = "; the model was reloaded, try again" if self._loaded else ""
                 raise EngineStopped(
-                    f"the engine process stopped during {name} (exit code {exit_code}){again}"
+                    f"the engine process stopped during {type(request).__name__} "
+                    f"(exit code {exit_code}){again}"
                 ) from None
             except BaseException:
                 # Anything else between request and answer (an interrupt, an unpicklable
                 # reply) leaves the pipe out of step: start over with a fresh child.
                 self._restart()
                 raise
-        if cancelled:
-            raise OperationCancelled("superseded")
+            if kind == "result" and isinstance(request, LoadModel):
+                self._loaded = request  # the child serves this model now, cancelled or not
+        if task.should_stop():
+            raise OperationCancelled("cancelled")
         if kind == "result":
-            if name == "load":
-                self._loaded = args
             return payload
         raise _rebuild(*payload)
 
-    def _answer(self, progress, should_stop) -> tuple[str, Any, bool]:
+    def _answer(self, task: TaskState) -> tuple[str, Any]:
         """Relay progress and cancellation until the child answers the request; returns
-        the answer (result or error) and whether the caller cancelled meanwhile."""
-        cancelled = False
+        the answer: ("result", value) or ("error", (category, message))."""
         while True:
             if not self._connection.poll(POLL_SECONDS):
-                if should_stop is not None and should_stop():
+                if task.should_stop():
                     self._cancel.set()  # the child stops at its next check; keep draining
                 if not self._process.is_alive():
                     raise EOFError
                 continue
             kind, payload = self._connection.recv()
-            if kind == "progress":
-                try:
-                    if progress is not None and not cancelled:
-                        progress(*payload)
-                except OperationCancelled:
-                    cancelled = True
-                    self._cancel.set()
-                continue
-            return kind, payload, cancelled
+            if kind != "progress":
+                return kind, payload
+            try:
+                task.progress(*payload)
+            except OperationCancelled:
+                self._cancel.set()
 
     @property
     def pid(self) -> int | None:
@@ -137,8 +125,8 @@ class EngineProcess:
         if not (reload and self._loaded):
             return
         try:
-            self._connection.send(("load", self._loaded))
-            kind, _, _ = self._answer(None, None)
+            self._connection.send(self._loaded)
+            kind, _ = self._answer(TaskState())
         except (EOFError, OSError):
             kind = "error"
         if kind != "result":  # the file changed or went away meanwhile
@@ -189,7 +177,7 @@ def _rebuild(category: str, message: str) -> Exception:
 
 
 def serve(connection, cancel, module: str, engine_class: str) -> None:
-    """The child's loop: run each call on one engine, answer with a result or an error."""
+    """The child's loop: run each request on one engine, answer with a result or an error."""
     # Ctrl-C in the terminal is the GUI's to handle; it ends this process through close().
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Idle OpenMP threads sleep instead of spinning: a spinning engine would take the cores
@@ -198,11 +186,8 @@ def serve(connection, cancel, module: str, engine_class: str) -> None:
     # torch and the core load here, not in the GUI
     engine = getattr(importlib.import_module(module), engine_class)()
 
-    def progress(fraction: float, message: str) -> None:
+    def report(fraction: float, message: str) -> None:
         connection.send(("progress", (fraction, message)))
-
-    def should_stop() -> bool:
-        return cancel.is_set()
 
     while True:
         try:
@@ -211,9 +196,8 @@ def serve(connection, cancel, module: str, engine_class: str) -> None:
             return
         if request is None:
             return
-        name, args = request
         try:
-            result = getattr(engine, name)(*args, **_hooks(engine, name, progress, should_stop))
+            result = engine.run(request, TaskState(report, stop=cancel))
         except OperationCancelled as exc:
             connection.send(("error", ("cancelled", str(exc))))
         except Gan3dError as exc:  # the user's input; anything else is a bug (below)
@@ -227,9 +211,3 @@ def serve(connection, cancel, module: str, engine_class: str) -> None:
             except Exception as exc:  # e.g. a result that cannot be pickled: a bug
                 traceback.print_exc()
                 connection.send(("error", ("internal", first_line(exc))))
-
-
-def _hooks(engine, name: str, progress, should_stop) -> dict[str, Any]:
-    parameters = inspect.signature(getattr(engine, name)).parameters
-    hooks = {"progress": progress, "should_stop": should_stop}
-    return {key: hook for key, hook in hooks.items() if key in parameters}

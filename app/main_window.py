@@ -238,9 +238,8 @@ class MainWindow(QMainWindow):
         controller.photo_position.connect(self.photo_label.setText)
         controller.load_failed.connect(self._show_device)
         controller.reconstruction_inputs.connect(self.reconstruct_panel.show_inputs)
-        controller.exported.connect(lambda path: self.status_label.setText(f"Exported {path}"))
         controller.exported.connect(self._remember_export)
-        controller.interpolation_ready.connect(self._write_frames)
+        controller.frames_ready.connect(self._write_animation)
         session.history_changed.connect(self._update_undo)
         self.model_panel.open_requested.connect(controller.open_model)
         self.model_panel.device_changed.connect(self._change_device)
@@ -283,7 +282,7 @@ class MainWindow(QMainWindow):
         self.controller.worker.cancel_all()
         self.status_label.setText("Cancelled")
 
-    def _progress(self, kind: str, fraction: float, message: str) -> None:
+    def _progress(self, fraction: float, message: str) -> None:
         self.progress_bar.setValue(round(fraction * 1000))
         self.progress_bar.setFormat(message)
 
@@ -426,27 +425,16 @@ class MainWindow(QMainWindow):
             "Animation (*.gif *.mp4);;Meshes (*.stl *.obj *.ply *.glb)",
         )
         if path:
-            self._frames_target = Path(path)
-            self.controller.interpolate(
-                start, end, steps, self.interpolate_panel.method_box.currentText()
-            )
+            self.controller.export_frames(
+                start, end, steps, self.interpolate_panel.method_box.currentText(), Path(path),
+                self.export_panel.options(),
+            )  # fmt: skip
 
-    def _write_frames(self, results: list) -> None:
-        """Animation frames are drawn here (VTK lives on this thread); meshes go to files."""
-        target = getattr(self, "_frames_target", None)
-        if target is None:
-            return
-        self._frames_target = None
+    def _write_animation(self, results: list, target: Path) -> None:
+        """Animation frames are drawn in the 3D view (VTK lives on this thread)."""
         try:
-            if target.suffix.lower() in (".gif", ".mp4"):
-                write_animation(self.viewport, results, target)
-                self.status_label.setText(f"Exported {len(results)} frames to {target}")
-            else:  # meshes: marching cubes and writing belong on the worker thread
-                grids = [result.voxels for result in results]
-                options = self.export_panel.options()
-                self.controller.worker.submit(
-                    "export", self.controller.engine.export_series, grids, target, options
-                )
+            write_animation(self.viewport, results, target)
+            self.status_label.setText(f"Exported {len(results)} frames to {target}")
         except Gan3dError as exc:
             self.show_error(first_line(exc))
         self.controller.refresh()  # back to the current shape after drawing the frames

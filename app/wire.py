@@ -1,20 +1,71 @@
-"""What crosses between the GUI and the engine process: the values calls take and return.
+"""What crosses between the GUI and the engine process: requests, their results, and the
+task state that carries one call's progress and cancellation.
 
 Qt-free and torch-free (import-linter checks both): the engine process unpickles these
-types and never imports Qt; the GUI process imports them and never imports torch.
+types and never imports Qt; the GUI process imports them and never imports torch. A request
+is a frozen dataclass whose fields are the call's arguments; ``Request[T]`` says the call
+answers with a ``T``. :meth:`gan3d_studio.engine.Engine.run` answers each type.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import numpy as np
 
-from gan3d_core.errors import UsageError
+from gan3d_core.errors import OperationCancelled, UsageError
 from gan3d_core.images import Box, check_box
 
+if TYPE_CHECKING:
+    from gan3d_core.mesh.export import ExportOptions
+
 VIEW_MODES = ("smooth", "blocks", "points")
+ProgressHook = Callable[[float, str], None]
+ResultT = TypeVar("ResultT")
+
+
+# -- task state ---------------------------------------------------------------------------------
+
+
+class StopFlag(Protocol):
+    """A ``threading.Event``, or a ``multiprocessing`` one shared with the engine process."""
+
+    def set(self) -> None: ...
+
+    def is_set(self) -> bool: ...
+
+
+class TaskState:
+    """Progress and cancellation of one call, handed to it explicitly (Orange's TaskState).
+
+    The work reports through :meth:`progress` and polls :meth:`should_stop`; these are the
+    plain hooks the core's long functions take. Whoever started the call may :meth:`cancel`
+    it from another thread; the next report then raises :class:`OperationCancelled`, so a
+    loop that reports stops there even if it never polls.
+    """
+
+    def __init__(self, report: ProgressHook | None = None, stop: StopFlag | None = None) -> None:
+        self._report = report
+        self._stop = stop if stop is not None else threading.Event()
+
+    def cancel(self) -> None:
+        self._stop.set()
+
+    def should_stop(self) -> bool:
+        return self._stop.is_set()
+
+    def progress(self, fraction: float, message: str) -> None:
+        if self._stop.is_set():
+            raise OperationCancelled("cancelled")
+        if self._report is not None:
+            self._report(fraction, message)
+
+
+# -- values -------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -122,3 +173,81 @@ class Reconstruction:
 
     state: LatentState
     inputs: tuple[np.ndarray, ...]  # uint8 (S, S, 3): what the encoder saw
+
+
+# -- requests -----------------------------------------------------------------------------------
+
+
+class Request(Generic[ResultT]):
+    """A call to the engine that answers with a ``ResultT``."""
+
+
+@dataclass(frozen=True)
+class LoadModel(Request[ModelInfo]):
+    """Open a checkpoint (None: the bundled model); on any error the previous one stays."""
+
+    path: str | Path | None
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class SampleLatent(Request[LatentState]):
+    """A random latent; the class is ignored by unconditional models."""
+
+    seed: int
+    truncation: float | None = None
+    label: int | None = None
+
+
+@dataclass(frozen=True)
+class MakeShape(Request[ShapeResult]):
+    """Decode a latent and mesh it (or take its points) for a view."""
+
+    state: LatentState
+    view: ViewSettings
+
+
+@dataclass(frozen=True)
+class Reconstruct(Request[Reconstruction]):
+    """The latent of 1..N photos (paths or uint8 arrays) of one object."""
+
+    images: Sequence[Any]
+    options: ReconstructOptions
+
+
+@dataclass(frozen=True)
+class CutOutPhoto(Request[CutOut]):
+    """What preprocessing keeps of a photo with a box (None: automatic), for the box dialog."""
+
+    photo: str | Path
+    box: Box | None = None
+
+
+@dataclass(frozen=True)
+class ExportShape(Request[Path]):
+    """Write one grid as a mesh (or voxel) file; answers with the path written."""
+
+    voxels: np.ndarray
+    path: str | Path
+    options: ExportOptions
+
+
+@dataclass(frozen=True)
+class ExportShapes(Request[Path]):
+    """Write ``target_000.stl``, ``target_001.stl``, ... next to ``target``; answers with the
+    folder."""
+
+    grids: Sequence[np.ndarray]
+    target: Path
+    options: ExportOptions
+
+
+@dataclass(frozen=True)
+class Interpolate(Request[list[ShapeResult]]):
+    """``steps`` shapes from ``start`` to ``end`` (the class of ``start`` throughout)."""
+
+    start: LatentState
+    end: LatentState
+    steps: int
+    view: ViewSettings
+    method: str = "slerp"

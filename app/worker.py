@@ -1,156 +1,201 @@
-"""The one adapter between plain Python work and Qt: a worker object in a QThread.
+"""The one adapter between plain Python work and Qt: a worker thread whose calls return
+handles (superqt's workers, Orange's ``TaskState``).
 
-``submit(kind, function, *args)`` queues a call; within a kind the newest request wins:
-older ones still waiting are dropped, and a running one is told to stop (its
-``should_stop`` hook turns True) and its result is discarded. Results, errors and throttled
-progress come back as signals, delivered on the GUI thread. Only numpy arrays and frozen
-dataclasses travel through them.
+``submit(function, *args, lane=...)`` queues ``function(*args, task)`` and returns a
+:class:`Call`: its :class:`~gan3d_studio.wire.TaskState` (``task``) is how the function
+reports progress and learns it was cancelled, and its ``on_done`` / ``on_error`` /
+``on_progress`` callbacks run on the GUI thread. Within a lane the newest call wins: an older
+one still waiting is dropped, a running one is cancelled, and neither is heard of again.
+Progress is throttled; only numpy arrays and frozen dataclasses travel between the threads.
 """
 
 from __future__ import annotations
 
-import inspect
-import itertools
 import threading
 import time
 import traceback
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Hashable
+from typing import Any, Generic, TypeVar
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from gan3d_core.errors import Gan3dError, OperationCancelled, first_line
+from gan3d_studio.wire import TaskState
 
-PROGRESS_INTERVAL = 0.05  # seconds between progress signals of one task
+PROGRESS_INTERVAL = 0.05  # seconds between progress reports of one call
+ResultT = TypeVar("ResultT")
 
 
-@dataclass
-class _Task:
-    kind: str
-    number: int
-    function: Callable[..., Any]
-    args: tuple
-    kwargs: dict
+class Call(Generic[ResultT]):
+    """One submitted call: its task state, and the callbacks that hear how it goes.
+
+    Callbacks run on the GUI thread, never after :meth:`cancel`; attach them as the call is
+    submitted (before control returns to the event loop), as with a Qt signal.
+    """
+
+    def __init__(
+        self,
+        function: Callable[..., ResultT],
+        args: tuple,
+        lane: Hashable,
+        report: Callable[[Call, float, str], None],
+    ) -> None:
+        self.function, self.args, self.lane = function, args, lane
+        self.task = TaskState(lambda fraction, message: report(self, fraction, message))
+        self.last_report = 0.0  # when progress last went to the GUI thread
+        self._done: list[Callable[[ResultT], object]] = []
+        self._error: list[Callable[[str], object]] = []
+        self._progress: list[Callable[[float, str], object]] = []
+
+    def on_done(self, callback: Callable[[ResultT], object]) -> Call[ResultT]:
+        """``callback(result)`` when the call returns."""
+        self._done.append(callback)
+        return self
+
+    def on_error(self, callback: Callable[[str], object]) -> Call[ResultT]:
+        """``callback(message)``: one line; "internal error: ..." for a bug."""
+        self._error.append(callback)
+        return self
+
+    def on_progress(self, callback: Callable[[float, str], object]) -> Call[ResultT]:
+        """``callback(fraction, message)`` as the work reports, throttled."""
+        self._progress.append(callback)
+        return self
+
+    def cancel(self) -> None:
+        self.task.cancel()
+
+    @property
+    def cancelled(self) -> bool:
+        return self.task.should_stop()
+
+
+class _Thread(QThread):
+    def __init__(self, loop: Callable[[], None]) -> None:
+        super().__init__()
+        self._loop = loop
+
+    def run(self) -> None:
+        self._loop()
 
 
 class Worker(QObject):
     """Runs submitted calls one at a time on its own thread."""
 
-    finished = Signal(str, int, object)  # kind, task number, result
-    failed = Signal(str, int, str)  # kind, task number, one-line message
-    progress = Signal(str, float, str)  # kind, fraction, message
     busy_changed = Signal(bool)
-    _wake = Signal()
+    # From the worker thread to this object's slots, queued to the GUI thread:
+    _settled = Signal(object, object, object)  # call, result, one-line error (None: done)
+    _reported = Signal(object, float, str)  # call, fraction, message
 
     def __init__(self) -> None:
         super().__init__()
-        self._lock = threading.Lock()
-        self._pending: dict[str, _Task] = {}
-        self._latest: dict[str, int] = {}
-        self._numbers = itertools.count(1)
+        self._condition = threading.Condition()
+        self._pending: dict[Hashable, Call] = {}
+        self._latest: dict[Hashable, Call] = {}  # per lane: the call that may still deliver
         self._closing = False
-        self._thread = QThread()
+        self._settled.connect(self._settle)
+        self._reported.connect(self._report)
+        self._thread = _Thread(self._loop)
         self._thread.setObjectName("gan3d-worker")
-        self.moveToThread(self._thread)
-        self._wake.connect(self._run_pending)
         self._thread.start()
 
     # -- GUI thread ---------------------------------------------------------------------------
 
-    def submit(self, kind: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> int:
-        """Queue ``function(*args, **kwargs)``; returns the task number, newest wins per kind.
+    def submit(
+        self, function: Callable[..., ResultT], *args: Any, lane: Hashable | None = None
+    ) -> Call[ResultT]:
+        """Queue ``function(*args, task)``; the call supersedes the one before it in ``lane``
+        (None: a lane of its own)."""
+        call = Call(function, args, object() if lane is None else lane, self._throttle)
+        with self._condition:
+            superseded = self._latest.get(call.lane)
+            if superseded is not None:
+                superseded.cancel()
+            self._latest[call.lane] = self._pending[call.lane] = call
+            self._condition.notify()
+        return call
 
-        A function with ``progress`` / ``should_stop`` parameters receives the hooks.
-        """
-        with self._lock:
-            number = next(self._numbers)
-            self._pending[kind] = _Task(kind, number, function, args, kwargs)
-            self._latest[kind] = number
-        self._wake.emit()
-        return number
-
-    def is_current(self, kind: str, number: int) -> bool:
-        with self._lock:
-            return self._latest.get(kind) == number
-
-    def cancel(self, kind: str) -> None:
-        """Drop what is waiting of ``kind`` and stop what runs; nothing of it is delivered."""
-        with self._lock:
-            self._pending.pop(kind, None)
-            self._latest[kind] = -1
+    def cancel(self, lane: Hashable) -> None:
+        """Drop what waits in ``lane`` and stop what runs; nothing of it is delivered."""
+        with self._condition:
+            self._pending.pop(lane, None)
+            call = self._latest.pop(lane, None)
+        if call is not None:
+            call.cancel()
 
     def cancel_all(self) -> None:
-        """Stop what runs and drop what waits, of every kind (the Cancel button)."""
-        with self._lock:
-            kinds = set(self._pending) | set(self._latest)
+        """Stop what runs and drop what waits, in every lane (the Cancel button)."""
+        with self._condition:
+            calls = list(self._latest.values())
             self._pending.clear()
-            for kind in kinds:
-                self._latest[kind] = -1
+            self._latest.clear()
+        for call in calls:
+            call.cancel()
         self.busy_changed.emit(False)
 
     def shutdown(self, timeout_ms: int = 10_000) -> bool:
         """Cancel everything, stop the thread and wait for it. Idempotent."""
-        with self._lock:
+        self.cancel_all()
+        with self._condition:
             self._closing = True
-            self._pending.clear()
-        self._thread.quit()
+            self._condition.notify()
         return self._thread.wait(timeout_ms)
 
     @property
     def thread(self) -> QThread:
         return self._thread
 
+    def _forget(self, call: Call) -> None:
+        with self._condition:
+            if self._latest.get(call.lane) is call:
+                del self._latest[call.lane]
+
+    @Slot(object, object, object)
+    def _settle(self, call: Call, result: object, message: str | None) -> None:
+        self._forget(call)
+        if call.cancelled:  # superseded or cancelled after it returned: never shown
+            return
+        if message is None:
+            for callback in call._done:
+                callback(result)
+        else:
+            for callback in call._error:
+                callback(message)
+
+    @Slot(object, float, str)
+    def _report(self, call: Call, fraction: float, message: str) -> None:
+        if not call.cancelled:
+            for callback in call._progress:
+                callback(fraction, message)
+
     # -- worker thread ------------------------------------------------------------------------
 
-    @Slot()
-    def _run_pending(self) -> None:
+    def _throttle(self, call: Call, fraction: float, message: str) -> None:
+        now = time.monotonic()
+        if now - call.last_report >= PROGRESS_INTERVAL or fraction >= 1.0:
+            call.last_report = now
+            self._reported.emit(call, fraction, message)
+
+    def _loop(self) -> None:
         while True:
-            with self._lock:
-                if self._closing or not self._pending:
+            with self._condition:
+                self._condition.wait_for(lambda: self._pending or self._closing)
+                if self._closing:
                     return
-                kind = next(iter(self._pending))
-                task = self._pending.pop(kind)
+                call = self._pending.pop(next(iter(self._pending)))
+            if call.cancelled:
+                continue
             self.busy_changed.emit(True)
-            self._run(task)
-            with self._lock:
+            try:
+                self._settled.emit(call, call.function(*call.args, call.task), None)
+            except OperationCancelled:
+                self._forget(call)  # nobody is waiting for it
+            except Gan3dError as exc:  # the user's input; anything else is a bug (below)
+                self._settled.emit(call, None, first_line(exc))
+            except Exception as exc:  # a bug: keep the app alive, say what happened
+                traceback.print_exc()
+                self._settled.emit(call, None, f"internal error: {first_line(exc)}")
+            with self._condition:
                 idle = not self._pending
             if idle:
                 self.busy_changed.emit(False)
-
-    def _run(self, task: _Task) -> None:
-        def should_stop() -> bool:
-            with self._lock:
-                return self._closing or self._latest.get(task.kind) != task.number
-
-        last_report = [0.0]
-
-        def progress(fraction: float, message: str) -> None:
-            now = time.monotonic()
-            if should_stop():
-                raise OperationCancelled("superseded")
-            if now - last_report[0] >= PROGRESS_INTERVAL or fraction >= 1.0:
-                last_report[0] = now
-                self.progress.emit(task.kind, fraction, message)
-
-        kwargs = dict(task.kwargs)
-        parameters = inspect.signature(task.function).parameters
-        if "progress" in parameters:
-            kwargs["progress"] = progress
-        if "should_stop" in parameters:
-            kwargs["should_stop"] = should_stop
-        try:
-            result = task.function(*task.args, **kwargs)
-        except OperationCancelled:
-            return
-        except Gan3dError as exc:  # the user's input; anything else is a bug (below)
-            if not should_stop():
-                self.failed.emit(task.kind, task.number, first_line(exc))
-            return
-        except Exception as exc:  # a bug: keep the app alive, say what happened
-            traceback.print_exc()
-            if not should_stop():
-                self.failed.emit(task.kind, task.number, f"internal error: {first_line(exc)}")
-            return
-        if not should_stop():
-            self.finished.emit(task.kind, task.number, result)

@@ -1,4 +1,4 @@
-"""The engine process: results, one-line errors, cancellation, crash recovery."""
+"""The engine process: typed results, one-line errors, cancellation, crash recovery."""
 
 from __future__ import annotations
 
@@ -9,21 +9,35 @@ import pytest
 from gan3d_core.errors import Gan3dError, OperationCancelled
 from gan3d_studio.engine import Engine
 from gan3d_studio.engine_process import EngineProcess, EngineStopped
-from gan3d_studio.wire import LatentState, ViewSettings
+from gan3d_studio.wire import (
+    CutOutPhoto,
+    Interpolate,
+    LatentState,
+    LoadModel,
+    MakeShape,
+    Request,
+    SampleLatent,
+    TaskState,
+    ViewSettings,
+)
+
+
+def ask(process: EngineProcess, request: Request, task: TaskState | None = None):
+    return process.run(request, task or TaskState())
 
 
 @pytest.fixture(scope="module")
 def engine(cvaegan_checkpoint):
     process = EngineProcess()
-    process.load(cvaegan_checkpoint, "cpu")
+    ask(process, LoadModel(cvaegan_checkpoint, "cpu"))
     yield process
     process.close()
 
 
 def test_calls_return_the_engines_results(engine):
-    state = engine.random_state(1, None, 2)
+    state = ask(engine, SampleLatent(1, None, 2))
     assert isinstance(state, LatentState) and state.label == 2
-    result = engine.shape(state, ViewSettings())
+    result = ask(engine, MakeShape(state, ViewSettings()))
     assert result.voxels.shape == (32, 32, 32) and len(result.faces) > 0
     assert result.normals.shape == result.vertices.shape
 
@@ -32,38 +46,42 @@ def test_errors_come_back_as_one_line(engine, tmp_path):
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(Gan3dError, match=r"bad\.safetensors"):
-        engine.load(bad, "cpu")
-    assert engine.random_state(0, None, 0).label == 0  # the model is still there
+        ask(engine, LoadModel(bad, "cpu"))
+    assert ask(engine, SampleLatent(0, None, 0)).label == 0  # the model is still there
 
 
 def test_progress_and_cancellation(engine):
-    start, end = engine.random_state(1, None, 0), engine.random_state(2, None, 0)
+    start, end = ask(engine, SampleLatent(1, None, 0)), ask(engine, SampleLatent(2, None, 0))
     reports = []
-    results = engine.interpolation(
-        start, end, 3, ViewSettings(), progress=lambda f, m: reports.append(f)
+    results = ask(
+        engine,
+        Interpolate(start, end, 3, ViewSettings()),
+        TaskState(lambda f, m: reports.append(f)),
     )
     assert len(results) == 3 and reports[-1] == 1.0
+    cancelled = TaskState()
+    cancelled.cancel()
     with pytest.raises(OperationCancelled):
-        engine.interpolation(start, end, 50, ViewSettings(), should_stop=lambda: True)
-    assert engine.random_state(3, None, 1).label == 1  # still in step after a cancel
+        ask(engine, Interpolate(start, end, 50, ViewSettings()), cancelled)
+    assert ask(engine, SampleLatent(3, None, 1)).label == 1  # still in step after a cancel
 
 
 def test_a_crashed_engine_is_reported_and_replaced(cvaegan_checkpoint):
     process = EngineProcess()
     try:
-        process.load(cvaegan_checkpoint, "cpu")
-        start, end = process.random_state(1, None, 0), process.random_state(2, None, 0)
+        ask(process, LoadModel(cvaegan_checkpoint, "cpu"))
+        start, end = ask(process, SampleLatent(1, None, 0)), ask(process, SampleLatent(2, None, 0))
         restarts = []
         process.on_restart = restarts.append
         threading.Timer(0.5, process._process.kill).start()  # dies in the middle of a call
-        with pytest.raises(EngineStopped, match=r"during interpolation .* reloaded, try again"):
-            process.interpolation(start, end, 2000, ViewSettings())
-        assert process.random_state(0, None, 0).label == 0  # a fresh engine, model reloaded
+        with pytest.raises(EngineStopped, match=r"during Interpolate .* reloaded, try again"):
+            ask(process, Interpolate(start, end, 2000, ViewSettings()))
+        assert ask(process, SampleLatent(0, None, 0)).label == 0  # a fresh engine, model reloaded
         process._process.kill()  # dies between calls: the next call just works
         process._process.join()
-        assert process.random_state(0, None, 1).label == 1
+        assert ask(process, SampleLatent(0, None, 1)).label == 1
         assert len(restarts) == 2 and "model was reloaded" in restarts[0]
-        assert process.load(cvaegan_checkpoint, "cpu").kind == "cvaegan"
+        assert ask(process, LoadModel(cvaegan_checkpoint, "cpu")).kind == "cvaegan"
     finally:
         process.close()
     with pytest.raises(ValueError, match="module:Class"):
@@ -71,19 +89,46 @@ def test_a_crashed_engine_is_reported_and_replaced(cvaegan_checkpoint):
 
 
 class LabelledEngine(Engine):
-    """An engine subclass the child process imports by name."""
+    """An engine subclass the child process imports by name: the request for a random latent
+    reaches its own method, and cutting out a photo has a bug."""
 
     def random_state(self, seed, truncation, label):
         state = super().random_state(seed, truncation, label)
         return LatentState(state.latent, state.label, "from LabelledEngine")
 
+    def cut_out(self, photo, box):
+        raise ZeroDivisionError("a bug in the engine\nwith a second line")
 
-def test_the_child_runs_the_engine_class_it_is_given(cvaegan_checkpoint):
+
+@pytest.fixture(scope="module")
+def labelled_engine(cvaegan_checkpoint):
     process = EngineProcess(engine=f"{__name__}:LabelledEngine")
-    try:
-        process.load(cvaegan_checkpoint, "cpu")
-        assert process.random_state(0, None, 0).source == "from LabelledEngine"
-    finally:
-        process.close()
+    ask(process, LoadModel(cvaegan_checkpoint, "cpu"))
+    yield process
+    process.close()
+
+
+def test_the_child_runs_the_engine_class_it_is_given(labelled_engine):
+    assert ask(labelled_engine, SampleLatent(0, None, 0)).source == "from LabelledEngine"
     with pytest.raises(ValueError, match="module:Class"):
         EngineProcess(engine="gan3d_studio.engine.Engine")
+
+
+def test_a_bug_in_the_engine_reaches_the_handle_as_one_line_and_the_engine_goes_on(
+    qtbot, labelled_engine
+):
+    from gan3d_studio.worker import Worker
+
+    worker = Worker()
+    errors, done, pid = [], [], labelled_engine.pid
+    try:
+        call = worker.submit(labelled_engine.run, CutOutPhoto("photo.png"))
+        call.on_error(errors.append).on_done(done.append)
+        qtbot.waitUntil(lambda: bool(errors or done), timeout=30_000)
+        assert errors == ["internal error: a bug in the engine"] and done == []
+        worker.submit(labelled_engine.run, SampleLatent(4, None, 1)).on_done(done.append)
+        qtbot.waitUntil(lambda: bool(done), timeout=30_000)
+        assert done[0].label == 1 and done[0].source == "from LabelledEngine"
+        assert labelled_engine.pid == pid  # the same process served both
+    finally:
+        assert worker.shutdown()

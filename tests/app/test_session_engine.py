@@ -9,14 +9,21 @@ import trimesh
 from gan3d_core import ExportOptions
 from gan3d_studio.engine import Engine
 from gan3d_studio.session import Session, read_session_file
-from gan3d_studio.wire import LatentState, ViewSettings
+from gan3d_studio.wire import (
+    LatentState,
+    MakeShape,
+    ReconstructOptions,
+    SampleLatent,
+    TaskState,
+    ViewSettings,
+)
 from tests.conftest import object_photo
 
 
 @pytest.fixture
 def engine(cvaegan_checkpoint):
     engine = Engine()
-    engine.info = engine.load(cvaegan_checkpoint, device="cpu")
+    engine.info = engine.load(cvaegan_checkpoint, "cpu", TaskState())
     return engine
 
 
@@ -27,7 +34,7 @@ def test_engine_loads_and_keeps_the_old_model_on_failure(engine, tmp_path):
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"\x00" * 100)
     with pytest.raises(ValueError, match=r"bad\.safetensors"):
-        engine.load(bad)
+        engine.load(bad, "cpu", TaskState())
     assert engine.model is before
 
 
@@ -45,7 +52,7 @@ def test_engine_shape_in_every_mode(engine, mode):
 
 
 def test_engine_reconstruct_and_export(engine, tmp_path):
-    reconstruction = engine.reconstruct([object_photo()], pool=None, label=None)
+    reconstruction = engine.reconstruct([object_photo()], ReconstructOptions(), TaskState())
     assert reconstruction.state.label in (0, 1, 2)
     assert reconstruction.inputs[0].shape == (64, 64, 3)
     result = engine.shape(reconstruction.state, ViewSettings())
@@ -99,6 +106,15 @@ def test_session_file_round_trip(engine, tmp_path):
     assert restored.view == ViewSettings(mode="blocks", threshold=0.3)
 
 
+def test_engine_run_answers_each_request_type_with_its_method(engine):
+    state = engine.run(SampleLatent(seed=1, label=2), TaskState())
+    assert np.array_equal(state.latent, engine.random_state(1, None, 2).latent)
+    result = engine.run(MakeShape(state, ViewSettings(mode="points")), TaskState())
+    assert result.state is state and len(result.faces) == 0
+    with pytest.raises(TypeError, match="no LatentState request"):
+        engine.run(state, TaskState())  # a value, not a request
+
+
 def test_view_settings_validate():
     with pytest.raises(ValueError, match="view mode"):
         ViewSettings(mode="xray")
@@ -114,8 +130,10 @@ def test_cancelled_load_keeps_the_model_in_use(engine, gan_checkpoint):
     from gan3d_core.errors import OperationCancelled
 
     before = engine.model
+    cancelled = TaskState()
+    cancelled.cancel()
     with pytest.raises(OperationCancelled):
-        engine.load(gan_checkpoint, device="cpu", should_stop=lambda: True)
+        engine.load(gan_checkpoint, "cpu", cancelled)
     assert engine.model is before
 
 
@@ -150,8 +168,8 @@ def test_app_cli_and_api_reconstruct_a_photo_the_same_way(request, fixture, tmp_
     photo = tmp_path / "photo.png"
     Image.fromarray(object_photo()).save(photo)
     engine = Engine()
-    engine.load(checkpoint, device="cpu")
-    from_app = engine.reconstruct([photo], pool=None, label=None).state
+    engine.load(checkpoint, "cpu", TaskState())
+    from_app = engine.reconstruct([photo], ReconstructOptions(), TaskState()).state
     model = load_model(checkpoint, device="cpu")
     from_api = model.reconstruct_latent([photo])
     assert np.array_equal(from_app.latent, from_api.latent)

@@ -189,8 +189,7 @@ def test_closing_during_work_stops_the_thread(qtbot, settings, cvaegan_checkpoin
     for seed in range(20):
         win.controller.new_random(seed, label=0)
     win.controller.worker.submit(
-        "slow",
-        lambda should_stop: [should_stop() or __import__("time").sleep(0.01) for _ in range(500)],
+        lambda task: [task.should_stop() or __import__("time").sleep(0.01) for _ in range(500)]
     )
     win.close()
     win.close()  # idempotent
@@ -261,16 +260,24 @@ def test_bookmarks_interpolation_and_arithmetic(qtbot, window, cvaegan_checkpoin
     assert np.linalg.norm(halfway.latent) > 0.9 * min(
         np.linalg.norm(a.latent), np.linalg.norm(b.latent)
     )
-    panel.apply_arithmetic()  # A - B + C with C = A by default
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
+        panel.apply_arithmetic()  # A - B + C with C = A by default
     np.testing.assert_allclose(window.session.current.latent, 2 * a.latent - b.latent, atol=1e-5)
     target = tmp_path / "morph.gif"
-    window._frames_target = target
-    with qtbot.waitSignal(window.controller.interpolation_ready, timeout=30_000):
-        window.controller.interpolate(a, b, 4, "slerp")
+    with qtbot.waitSignal(window.controller.frames_ready, timeout=30_000):
+        window.controller.export_frames(a, b, 4, "slerp", target, window.export_panel.options())
     import imageio.v3 as iio
 
     frames = iio.imread(target, index=None)
     assert frames.shape[0] == 4
+    assert str(target) in window.status_label.text()
+    meshes = tmp_path / "morph.stl"
+    with qtbot.waitSignal(window.controller.exported, timeout=30_000) as exported:
+        window.controller.export_frames(a, b, 3, "lerp", meshes, window.export_panel.options())
+    assert exported.args == [str(tmp_path)]
+    assert sorted(p.name for p in tmp_path.glob("morph_*.stl")) == [
+        f"morph_{i:03d}.stl" for i in range(3)
+    ]
 
 
 def test_smoke_test_command(tmp_path, cvaegan_checkpoint):
@@ -464,6 +471,39 @@ def test_a_killed_engine_is_replaced_with_the_model_reloaded(qtbot, window, cvae
         window.generate_panel.new_random()  # just works: no "open the model again"
     assert "the model was reloaded" in window.statusBar().currentMessage()
     assert window.last_error is None
+
+
+def test_esc_stops_a_long_fit_in_the_engine_and_the_shape_on_screen_stays(
+    qtbot, window, lgan_checkpoint, tmp_path
+):
+    open_model(qtbot, window, lgan_checkpoint)
+    shown, history = window.viewport.shown, list(window.session.history)
+    window.session.set_reconstruct_options(refine=100_000)  # hours of silhouette fitting
+    photo = tmp_path / "toy.png"
+    Image.fromarray(object_photo(120)).save(photo)
+    reconstructed = []
+    window.controller.photos_reconstructed.connect(reconstructed.append)
+
+    def fitting(fraction: float, message: str) -> bool:
+        return message.startswith("fitting step")
+
+    with qtbot.waitSignal(window.controller.progress, check_params_cb=fitting, timeout=60_000):
+        window.controller.reconstruct([photo])
+    assert window.cancel_button.isEnabled()
+    assert window.progress_bar.format().startswith("fitting step")  # progress in the status bar
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    qtbot.keyClick(window, Qt.Key.Key_Escape)  # clicks Cancel (animated: a moment later)
+    qtbot.waitUntil(lambda: window.status_label.text() == "Cancelled", timeout=5000)
+    assert not window.cancel_button.isEnabled()
+    qtbot.wait(500)
+    assert window.viewport.shown is shown and window.session.history == history
+    # The engine stopped fitting: behind the fit, the next request would wait for hours.
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=30_000):
+        window.generate_panel.new_random()
+    assert reconstructed == [] and window.last_error is None
+    assert [s.source for s in window.session.history][: len(history)] == [s.source for s in history]
+    assert not any(s.source.startswith("reconstruction") for s in window.session.history)
 
 
 def test_the_last_export_folder_and_format_are_remembered(
