@@ -1,9 +1,10 @@
-"""Connects the session, the worker and the viewport; owns no widgets.
+"""Connects the session to the engine; owns no widgets.
 
 Requests from panels (open a model, a new random shape, a slider position, photos to
 reconstruct, an export) become typed engine calls (:mod:`gan3d_studio.wire`), run on the
-worker thread; each call's handle hands its result on, on the GUI thread, to the session
-and the viewport. Errors become ``error`` signals and leave the previous state as it was.
+worker thread; each call's handle hands its result to the session on the GUI thread, and
+the widgets bound to the session follow. Errors become ``error`` signals and leave the
+previous state as it was.
 """
 
 from __future__ import annotations
@@ -14,14 +15,12 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from gan3d_core.errors import Gan3dError, InputFileError, first_line
 from gan3d_core.images import Box, is_image_path
 from gan3d_studio.engine_process import EngineProcess
 from gan3d_studio.session import Session
-from gan3d_studio.viewport import Viewport
 from gan3d_studio.wire import (
     CutOutPhoto,
     ExportShape,
@@ -90,8 +89,9 @@ class Controller(QObject):
     status = Signal(str)
     notice = Signal(str)  # something the user should read before the next status replaces it
     progress = Signal(float, str)
+    busy_changed = Signal(bool)
     model_loaded = Signal(object)  # ModelInfo
-    shape_shown = Signal(object)  # ShapeResult
+    shape_shown = Signal(object)  # ShapeResult, once the session shows it
     reconstruction_inputs = Signal(tuple)  # uint8 images the encoder saw
     photos_reconstructed = Signal(list)  # [Path], absolute: the photos of that reconstruction
     photo_position = Signal(str)  # "chair.png (3 of 7)": the photo Left / Right step from
@@ -100,17 +100,12 @@ class Controller(QObject):
     frames_ready = Signal(list, object)  # [ShapeResult], the animation file to draw them into
 
     def __init__(
-        self,
-        session: Session,
-        viewport: Viewport,
-        device: str = "auto",
-        engine: EngineProcess | None = None,
+        self, session: Session, device: str = "auto", engine: EngineProcess | None = None
     ) -> None:
         """``engine``: where the work runs; by default a new engine process, owned (and
         stopped on shutdown) by this controller."""
         super().__init__()
         self.session = session
-        self.viewport = viewport
         self.device = device  # the device of the model in use; changes only when a load works
         self._loading_device = device
         self._after_load: list[Path] = []  # photos to reconstruct once the model is in
@@ -122,9 +117,10 @@ class Controller(QObject):
         # called on the worker thread: the signal reaches the status bar queued
         self.engine.on_restart = self.notice.emit
         self.worker = Worker()
+        self.worker.busy_changed.connect(self.busy_changed)
         session.latent_changed.connect(self._on_latent_changed)
         session.view_changed.connect(lambda view: self.refresh())
-        viewport.files_dropped.connect(self.open_files)
+        session.shape_shown.connect(self._on_shape_shown)
 
     def _call(self, request: Request[ResultT]) -> Call[ResultT]:
         """Run ``request`` in the engine; it supersedes the request of its type still in
@@ -145,6 +141,13 @@ class Controller(QObject):
         self._after_load = [Path(p) for p in then_reconstruct]
         call = self._call(LoadModel(path, self._loading_device))
         call.on_done(self._loaded).on_error(self._load_failed)
+
+    def change_device(self, device: str) -> None:
+        """Run the model in use on ``device`` (the next model, with none open yet)."""
+        if self.session.model is None:
+            self.device = device
+        else:
+            self.open_model(self.session.model.path, device=device)
 
     def new_random(
         self, seed: int, truncation: float | None = None, label: int | None = None
@@ -202,7 +205,7 @@ class Controller(QObject):
 
     def export(self, path: str | Path, options: ExportOptions) -> None:
         """Write the shape on screen to ``path``."""
-        shown = self.viewport.shown
+        shown = self.session.shown
         if shown is None:
             self.error.emit("Nothing to export yet")
             return
@@ -250,6 +253,11 @@ class Controller(QObject):
         except Gan3dError as exc:
             self.error.emit(first_line(exc))
 
+    def cancel(self) -> None:
+        """Stop the work in progress (Esc): what is shown stays as it was."""
+        self.worker.cancel_all()
+        self.status.emit("Cancelled")
+
     def shutdown(self) -> None:
         """Cancel work and stop the worker thread; a call that ignores cancellation is ended
         with its engine process, so closing never waits long or leaves the thread running."""
@@ -260,7 +268,7 @@ class Controller(QObject):
             self.engine.close()
 
     def refresh(self) -> None:
-        """Draw the session's current shape again (or the "Open a model" prompt)."""
+        """Make the session's current shape again (after a view or device change)."""
         self._on_latent_changed(self.session.current)
 
     # -- results (GUI thread) -----------------------------------------------------------------
@@ -268,10 +276,12 @@ class Controller(QObject):
     def _on_latent_changed(self, state: LatentState | None) -> None:
         if state is None:
             self.worker.cancel(MakeShape)
-            if self.session.model is None:
-                self.viewport.show_message("Open a model: File > Open, or drop a .safetensors here")
             return
-        self._call(MakeShape(state, self.session.view)).on_done(self._shape)
+        self._call(MakeShape(state, self.session.view)).on_done(self.session.show_shape)
+
+    def _on_shape_shown(self, result: ShapeResult) -> None:
+        self.shape_shown.emit(result)
+        self.status.emit(f"{result.state.source} ({result.seconds * 1000:.0f} ms)")
 
     def _load_failed(self, message: str) -> None:
         self._after_load = []
@@ -301,16 +311,6 @@ class Controller(QObject):
         self.photo = photo
         place = f" ({images.index(photo) + 1} of {len(images)})" if photo in images else ""
         self.photo_position.emit(photo.name + place)
-
-    def _shape(self, result: ShapeResult) -> None:
-        current = self.session.current
-        if current is None or not np.array_equal(current.latent, result.state.latent):
-            return  # the session moved on
-        if result.view != self.session.view:
-            return
-        self.viewport.show_shape(result)
-        self.shape_shown.emit(result)
-        self.status.emit(f"{result.state.source} ({result.seconds * 1000:.0f} ms)")
 
     def _reconstructed(self, photos: list[Path], result: Reconstruction) -> None:
         self.reconstruction_inputs.emit(result.inputs)

@@ -57,9 +57,9 @@ class MainWindow(QMainWindow):
         self.resize(1400, 900)
         self.settings = settings
         self.session = Session()
-        self.viewport = Viewport(self)
+        self.viewport = Viewport(self.session, self)
         self.setCentralWidget(self.viewport)
-        self.controller = Controller(self.session, self.viewport, device, engine)
+        self.controller = Controller(self.session, device, engine)
         self.last_error: str | None = None
         self._error_box: QMessageBox | None = None
         self.shortcut_dialog: QMessageBox | None = None
@@ -123,7 +123,6 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._connect()
         self._restore_layout()
-        self.controller.refresh()  # the "Open a model" prompt
 
     # -- construction -------------------------------------------------------------------------
 
@@ -230,8 +229,8 @@ class MainWindow(QMainWindow):
         # a bound method, so the notice (sent from the worker thread) is queued to this one
         controller.notice.connect(self._show_notice)
         controller.progress.connect(self._progress)
-        controller.worker.busy_changed.connect(self._set_busy)
-        self.cancel_button.clicked.connect(self._cancel)
+        controller.busy_changed.connect(self._set_busy)
+        self.cancel_button.clicked.connect(controller.cancel)
         controller.model_loaded.connect(self.model_panel.show_model)
         controller.model_loaded.connect(self._remember_model)
         controller.photos_reconstructed.connect(self._remember_photos)
@@ -241,8 +240,9 @@ class MainWindow(QMainWindow):
         controller.exported.connect(self._remember_export)
         controller.frames_ready.connect(self._write_animation)
         session.history_changed.connect(self._update_undo)
+        self.viewport.files_dropped.connect(controller.open_files)
         self.model_panel.open_requested.connect(controller.open_model)
-        self.model_panel.device_changed.connect(self._change_device)
+        self.model_panel.device_changed.connect(controller.change_device)
         self.generate_panel.random_requested.connect(controller.new_random)
         self.generate_panel.class_changed.connect(controller.show_state)
         self.latent_panel.edited.connect(controller.show_state)
@@ -278,10 +278,6 @@ class MainWindow(QMainWindow):
         self.progress_bar.setEnabled(busy)
         self.cancel_button.setEnabled(busy)
 
-    def _cancel(self) -> None:
-        self.controller.worker.cancel_all()
-        self.status_label.setText("Cancelled")
-
     def _progress(self, fraction: float, message: str) -> None:
         self.progress_bar.setValue(round(fraction * 1000))
         self.progress_bar.setFormat(message)
@@ -313,12 +309,6 @@ class MainWindow(QMainWindow):
                     lambda _=False, p=path: self.controller.open_files([Path(p)])
                 )
         menu.setEnabled(not menu.isEmpty())
-
-    def _change_device(self, device: str) -> None:
-        if self.session.model is None:
-            self.controller.device = device
-        else:
-            self.controller.open_model(self.session.model.path, device=device)
 
     def _show_device(self) -> None:
         """After a failed load the device box goes back to the device in use."""
@@ -433,11 +423,11 @@ class MainWindow(QMainWindow):
     def _write_animation(self, results: list, target: Path) -> None:
         """Animation frames are drawn in the 3D view (VTK lives on this thread)."""
         try:
-            write_animation(self.viewport, results, target)
-            self.status_label.setText(f"Exported {len(results)} frames to {target}")
+            write_animation(self.viewport.grab_frames(results), target)
         except Gan3dError as exc:
             self.show_error(first_line(exc))
-        self.controller.refresh()  # back to the current shape after drawing the frames
+            return
+        self.status_label.setText(f"Exported {len(results)} frames to {target}")
 
     def open_session(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open session", "", SESSION_FILTER)
@@ -493,14 +483,10 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
 
-def write_animation(viewport: Viewport, results: list, target: Path) -> None:
-    """Draw each shape in the viewport and write the frames as a GIF or MP4, atomically."""
+def write_animation(frames: list, target: Path) -> None:
+    """Write uint8 frames as a GIF or MP4, atomically."""
     import imageio.v3 as iio
 
-    frames = []
-    for result in results:
-        viewport.show_shape(result)
-        frames.append(viewport.grab_image())
     buffer = io.BytesIO()
     if target.suffix.lower() == ".gif":
         iio.imwrite(buffer, frames, extension=".gif", duration=80, loop=0)

@@ -1,6 +1,6 @@
-"""The app's state, free of Qt: the model in use, the current latent, history, bookmarks,
-view settings. Widgets bind to it through its psygnal events (napari's model/view split);
-it never computes anything itself.
+"""The app's state, free of Qt: the model in use, the current latent and the shape shown
+for it, history, bookmarks, view settings. Widgets bind to it through its psygnal events
+(napari's model/view split); it never computes anything itself.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from psygnal import Signal
 
 from gan3d_core.errors import UsageError
 from gan3d_core.io.atomic import write_bytes_atomic
-from gan3d_studio.wire import LatentState, ModelInfo, ReconstructOptions, ViewSettings
+from gan3d_studio.wire import LatentState, ModelInfo, ReconstructOptions, ShapeResult, ViewSettings
 
 SESSION_FORMAT = "gan3d-studio-session"
 
@@ -32,10 +32,12 @@ class Bookmark:
 
 @dataclass
 class Session:
-    """Model info, the current shape, an undo history, bookmarks and view settings."""
+    """Model info, the current latent and its shape, an undo history, bookmarks and view
+    settings."""
 
     model_changed = Signal(object)  # ModelInfo | None
     latent_changed = Signal(object)  # LatentState | None: the shape to show
+    shape_shown = Signal(object)  # ShapeResult: drawn for the current latent and view
     history_changed = Signal()
     bookmarks_changed = Signal()
     view_changed = Signal(object)  # ViewSettings
@@ -43,6 +45,7 @@ class Session:
 
     model: ModelInfo | None = None
     current: LatentState | None = None
+    shown: ShapeResult | None = None  # what the 3D view shows (and Export writes)
     history: list[LatentState] = field(default_factory=list)
     history_index: int = -1
     bookmarks: list[Bookmark] = field(default_factory=list)
@@ -91,6 +94,17 @@ class Session:
         """Show ``state`` without recording it (a slider being dragged)."""
         self.current = self._check(state)
         self.latent_changed.emit(self.current)
+
+    def show_shape(self, result: ShapeResult) -> None:
+        """Show ``result`` if it is still of the current latent and view: the session may
+        have moved on while it was being made, and an older shape never replaces a newer."""
+        current = self.current
+        if current is None or not np.array_equal(current.latent, result.state.latent):
+            return
+        if result.view != self.view:
+            return
+        self.shown = result
+        self.shape_shown.emit(result)
 
     @property
     def can_undo(self) -> bool:

@@ -1,11 +1,14 @@
-"""The 3D viewport: a pyvista plotter in a native window that draws one shape at a time.
+"""The 3D viewport: a pyvista plotter in a native window that draws the session's shape.
 
-Only the GUI thread calls it. pyvistaqt's own drag-and-drop (which opens any dropped file as
-a mesh) is replaced: dropped paths are handed to whoever listens to ``files_dropped``.
+It binds to the :class:`~gan3d_studio.session.Session`: each shape the session shows is
+drawn, and with no model yet it shows how to open one. Only the GUI thread calls it.
+pyvistaqt's own drag-and-drop (which opens any dropped file as a mesh) is replaced: dropped
+paths are handed to whoever listens to ``files_dropped``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +16,7 @@ import pyvista as pv
 from PySide6.QtCore import Qt, Signal
 
 from gan3d_studio.native_plotter import NativePlotter
+from gan3d_studio.session import Session
 from gan3d_studio.wire import ShapeResult
 
 SURFACE_COLOUR = (0.78, 0.80, 0.86)
@@ -25,6 +29,7 @@ CAMERA_PRESETS = {
 }
 # Keys VTK has no use for here, left to the window: Left / Right step through photos.
 PASSED_ON_KEYS = (Qt.Key.Key_Left, Qt.Key.Key_Right)
+OPEN_MODEL_PROMPT = "Open a model: File > Open, or drop a .safetensors here"
 
 
 def _dropped_paths(event) -> list[Path]:
@@ -49,12 +54,13 @@ def _shape_dataset(result: ShapeResult) -> pv.PolyData:
 
 
 class Viewport(NativePlotter):
-    """Shows :class:`ShapeResult` meshes or points; emits dropped file paths."""
+    """Draws the session's shown :class:`ShapeResult` (mesh or points); emits dropped file
+    paths."""
 
     files_dropped = Signal(list)
     frame_drawn = Signal()  # a frame reached the screen
 
-    def __init__(self, parent=None) -> None:
+    def __init__(self, session: Session, parent=None) -> None:
         # No anti-aliasing while interacting: with software OpenGL (Mesa llvmpipe) MSAA doubles
         # the cost of a frame and FXAA triples it (benchmarks/bench_app.py); screenshots get FXAA.
         # Three lights, not pyvista's five-light kit: they look alike on these shapes, and
@@ -65,10 +71,16 @@ class Viewport(NativePlotter):
         self.add_axes()
         self._actor = None
         self._actor_style: tuple[str, bool] | None = None  # (mode, wireframe) it was made for
+        self._grid_size: int | None = None  # of the shape drawn last: the camera's distance
         self._message_actor = None
         self.message: str | None = None  # the hint shown in an empty scene
-        self.shown: ShapeResult | None = None
         self.setAcceptDrops(True)
+        self._session = session
+        session.shape_shown.connect(self.show_shape)
+        if session.shown is not None:
+            self.show_shape(session.shown)
+        elif session.model is None:
+            self.show_message(OPEN_MODEL_PROMPT)
 
     # -- drag and drop (replaces pyvistaqt's mesh opener) -----------------------------------------
 
@@ -122,7 +134,6 @@ class Viewport(NativePlotter):
             self.remove_actor(self._actor, render=False)
             self._actor = None
             self._actor_style = None
-        self.shown = None
 
     def show_shape(self, result: ShapeResult, reset_camera: bool = False) -> None:
         """Replace the drawn shape by ``result`` (centred on the grid's middle).
@@ -134,12 +145,11 @@ class Viewport(NativePlotter):
             self.remove_actor(self._message_actor, render=False)
             self._message_actor = None
             self.message = None
-        first = self._actor is None and self.shown is None
+        first = self._grid_size is None
+        self._grid_size = result.voxels.shape[0]
         if result.empty:
             self.show_message("Empty shape at this threshold")
-            self.shown = result
             return
-        self.shown = result
         dataset = _shape_dataset(result)
         style = (result.view.mode, result.view.wireframe)
         if self._actor is not None and style == self._actor_style:
@@ -172,7 +182,7 @@ class Viewport(NativePlotter):
         """front, side, top, isometric, or reset (fit the shape in view)."""
         if preset != "reset":
             direction, up = CAMERA_PRESETS[preset]
-            distance = 2.6 * (self.shown.voxels.shape[0] if self.shown is not None else 32)
+            distance = 2.6 * (self._grid_size or 32)
             self.camera.position = tuple(
                 distance * np.asarray(direction) / np.linalg.norm(direction)
             )
@@ -189,6 +199,19 @@ class Viewport(NativePlotter):
         else:
             self.enable_parallel_projection()
         self.redraw()
+
+    def grab_frames(self, results: Sequence[ShapeResult]) -> list[np.ndarray]:
+        """Each of ``results`` drawn and grabbed (an animation's frames); then the session's
+        shape is drawn again."""
+        try:
+            frames = []
+            for result in results:
+                self.show_shape(result)
+                frames.append(self.grab_image())
+            return frames
+        finally:
+            if self._session.shown is not None:
+                self.show_shape(self._session.shown)
 
     def grab_image(self, transparent: bool = False) -> np.ndarray:
         """The current frame, anti-aliased: uint8 (H, W, 3), or (H, W, 4) with the

@@ -134,13 +134,13 @@ def test_a_bad_image_in_the_folder_is_named_in_the_status_bar_and_stepped_past(
     a, _ = save_photos(tmp_path / "photos", "a.png", "b.png")
     (tmp_path / "photos" / "a_broken.png").write_bytes(b"no pixels here")  # between them
     reconstruct(qtbot, window, [a])
-    shown, history = window.viewport.shown, list(window.session.history)
+    shown, history = window.session.shown, list(window.session.history)
     with qtbot.waitSignal(window.controller.error, timeout=30_000):
         window.controller.step_photo(1)
     qtbot.wait(200)
     assert "a_broken.png: cannot read image" in window.status_label.text()
     assert window.photo_label.text() == "a_broken.png (2 of 3)"
-    assert window.viewport.shown is shown and window.session.history == history
+    assert window.session.shown is shown and window.session.history == history
     with qtbot.waitSignal(window.controller.shape_shown, timeout=30_000):
         window.controller.step_photo(1)  # on past it, not into it again
     assert window.session.current.source == "reconstruction of b.png"

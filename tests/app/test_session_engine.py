@@ -115,6 +115,26 @@ def test_engine_run_answers_each_request_type_with_its_method(engine):
         engine.run(state, TaskState())  # a value, not a request
 
 
+def test_the_session_holds_the_shown_shape_for_its_current_latent_and_view(engine):
+    session = _session(engine)
+    shown = []
+    session.shape_shown.connect(shown.append)
+    first, second = (engine.random_state(seed=s, truncation=None, label=0) for s in (1, 2))
+    session.set_latent(first)
+    made_first = engine.shape(session.current, session.view)
+    session.set_latent(second)  # moved on while the first was being made
+    session.show_shape(made_first)
+    assert session.shown is None
+    made_second = engine.shape(session.current, session.view)
+    session.set_view(mode="blocks")  # ... and the view changed too
+    session.show_shape(made_second)
+    assert session.shown is None
+    made_blocks = engine.shape(session.current, session.view)
+    session.show_shape(made_blocks)
+    assert session.shown is made_blocks and shown == [made_blocks]
+    assert session.model is engine.info
+
+
 def test_view_settings_validate():
     with pytest.raises(ValueError, match="view mode"):
         ViewSettings(mode="xray")

@@ -41,7 +41,9 @@ def test_open_model_shows_card_and_a_shape(qtbot, window, cvaegan_checkpoint):
     open_model(qtbot, window, cvaegan_checkpoint)
     assert window.session.model.kind == "cvaegan"
     assert "cvaegan" in window.model_panel.card_view.toPlainText()
-    assert window.viewport.shown is not None and not window.viewport.shown.empty
+    shown = window.session.shown  # the session holds the shape on screen, not the viewport
+    assert shown is not None and not shown.empty and not hasattr(window.viewport, "shown")
+    assert np.array_equal(shown.state.latent, window.session.current.latent)
     assert np.abs(frame(window) - blank).mean() > 1.0  # something was drawn
     assert window.settings.value("recent_models") == [str(cvaegan_checkpoint)]
 
@@ -63,14 +65,14 @@ def test_dropped_photo_reconstructs_and_changes_the_view(
     qtbot, window, cvaegan_checkpoint, tmp_path
 ):
     open_model(qtbot, window, cvaegan_checkpoint)
-    before, shown_before = frame(window), window.viewport.shown
+    before, shown_before = frame(window), window.session.shown
     photo = tmp_path / "chair.png"
     Image.fromarray(object_photo(120)).save(photo)
     with qtbot.waitSignal(window.controller.shape_shown, timeout=30_000):
         drop_files(window.viewport, [photo])
     assert window.session.current.source == "reconstruction of chair.png"
-    assert window.viewport.shown is not shown_before
-    assert not np.array_equal(window.viewport.shown.voxels, shown_before.voxels)
+    assert window.session.shown is not shown_before
+    assert not np.array_equal(window.session.shown.voxels, shown_before.voxels)
     assert np.abs(frame(window) - before).mean() > 0.01  # the picture changed
     assert len(window.reconstruct_panel.thumbnail_labels) == 1  # what the encoder saw
 
@@ -98,10 +100,10 @@ def test_staged_model_fits_a_photo_with_the_panel_s_outline_setting(
 def test_slider_changes_the_mesh_and_a_burst_ends_on_the_last(qtbot, window, cvaegan_checkpoint):
     open_model(qtbot, window, cvaegan_checkpoint)
     slider = window.latent_panel.sliders[0]
-    first = window.viewport.shown
+    first = window.session.shown
     with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
         slider.setValue(slider.value() + 150)
-    assert not np.array_equal(window.viewport.shown.vertices, first.vertices)
+    assert not np.array_equal(window.session.shown.vertices, first.vertices)
     slider.setSliderDown(True)  # a drag: previews, no history entries
     history_length = len(window.session.history)
     for step in range(50):
@@ -110,13 +112,13 @@ def test_slider_changes_the_mesh_and_a_burst_ends_on_the_last(qtbot, window, cva
     last = window.session.current
     qtbot.waitUntil(
         lambda: (
-            window.viewport.shown is not None
-            and np.array_equal(window.viewport.shown.state.latent, last.latent)
+            window.session.shown is not None
+            and np.array_equal(window.session.shown.state.latent, last.latent)
         ),
         timeout=10_000,
     )
     qtbot.wait(300)  # nothing older may arrive afterwards
-    assert np.array_equal(window.viewport.shown.state.latent, last.latent)
+    assert np.array_equal(window.session.shown.state.latent, last.latent)
     assert window.latent_panel.coordinates(last.latent)[0] == np.float32(2.4)
     assert len(window.session.history) == history_length + 1  # the release is recorded, once
 
@@ -141,7 +143,7 @@ def test_corrupt_checkpoint_and_non_image_drop_leave_everything_as_it_was(
     open_model(qtbot, window, cvaegan_checkpoint)
     model, shown, history = (
         window.session.model,
-        window.viewport.shown,
+        window.session.shown,
         list(window.session.history),
     )
     corrupt = tmp_path / "corrupt.safetensors"
@@ -160,7 +162,7 @@ def test_corrupt_checkpoint_and_non_image_drop_leave_everything_as_it_was(
         drop_files(window.viewport, [fake_photo])
     assert "fake.jpg: cannot read image" in error.args[0]
     qtbot.wait(200)
-    assert window.session.model is model and window.viewport.shown is shown
+    assert window.session.model is model and window.session.shown is shown
     assert window.session.history == history
     assert window._error_box.isVisible() and not window._error_box.isModal()
 
@@ -175,7 +177,7 @@ def test_undo_restores_the_previous_latent(qtbot, window, cvaegan_checkpoint):
     with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
         window.undo_action.trigger()
     assert np.array_equal(window.session.current.latent, first.latent)
-    assert np.array_equal(window.viewport.shown.state.latent, first.latent)
+    assert np.array_equal(window.session.shown.state.latent, first.latent)
     assert window.redo_action.isEnabled()
     assert window.history_panel.list.currentRow() == 0
 
@@ -201,11 +203,11 @@ def test_view_panel_and_session_round_trip(qtbot, window, cvaegan_checkpoint):
     panel = window.view_panel
     with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
         panel.mode_buttons.button(1).click()
-    assert window.session.view.mode == "blocks" and window.viewport.shown.view.mode == "blocks"
+    assert window.session.view.mode == "blocks" and window.session.shown.view.mode == "blocks"
     window.session.set_view(mode="points", threshold=0.3, smoothing=4)
     assert panel.mode_buttons.checkedId() == 2
     assert panel.threshold.value() == 30 and panel.smoothing.value() == 4
-    qtbot.waitUntil(lambda: window.viewport.shown.view.mode == "points", timeout=10_000)
+    qtbot.waitUntil(lambda: window.session.shown.view.mode == "points", timeout=10_000)
     panel.threshold.setValue(60)
     assert window.session.view.threshold == 0.6
 
@@ -264,6 +266,7 @@ def test_bookmarks_interpolation_and_arithmetic(qtbot, window, cvaegan_checkpoin
         panel.apply_arithmetic()  # A - B + C with C = A by default
     np.testing.assert_allclose(window.session.current.latent, 2 * a.latent - b.latent, atol=1e-5)
     target = tmp_path / "morph.gif"
+    shown, picture = window.session.shown, frame(window)
     with qtbot.waitSignal(window.controller.frames_ready, timeout=30_000):
         window.controller.export_frames(a, b, 4, "slerp", target, window.export_panel.options())
     import imageio.v3 as iio
@@ -271,6 +274,8 @@ def test_bookmarks_interpolation_and_arithmetic(qtbot, window, cvaegan_checkpoin
     frames = iio.imread(target, index=None)
     assert frames.shape[0] == 4
     assert str(target) in window.status_label.text()
+    assert window.session.shown is shown  # the frames were drawn, the shape on screen stays
+    assert np.abs(frame(window) - picture).mean() < 0.5
     meshes = tmp_path / "morph.stl"
     with qtbot.waitSignal(window.controller.exported, timeout=30_000) as exported:
         window.controller.export_frames(a, b, 3, "lerp", meshes, window.export_panel.options())
@@ -321,7 +326,7 @@ def test_switching_device_keeps_the_session(qtbot, window, cvaegan_checkpoint):
     history = list(window.session.history)
     with qtbot.waitSignal(window.controller.model_loaded, timeout=30_000):
         window.model_panel.device_box.setCurrentText("cpu")
-        window._change_device("cpu")
+        window.controller.change_device("cpu")
     qtbot.wait(200)
     assert window.session.history == history and window.controller.device == "cpu"
 
@@ -477,7 +482,7 @@ def test_esc_stops_a_long_fit_in_the_engine_and_the_shape_on_screen_stays(
     qtbot, window, lgan_checkpoint, tmp_path
 ):
     open_model(qtbot, window, lgan_checkpoint)
-    shown, history = window.viewport.shown, list(window.session.history)
+    shown, history = window.session.shown, list(window.session.history)
     window.session.set_reconstruct_options(refine=100_000)  # hours of silhouette fitting
     photo = tmp_path / "toy.png"
     Image.fromarray(object_photo(120)).save(photo)
@@ -497,7 +502,7 @@ def test_esc_stops_a_long_fit_in_the_engine_and_the_shape_on_screen_stays(
     qtbot.waitUntil(lambda: window.status_label.text() == "Cancelled", timeout=5000)
     assert not window.cancel_button.isEnabled()
     qtbot.wait(500)
-    assert window.viewport.shown is shown and window.session.history == history
+    assert window.session.shown is shown and window.session.history == history
     # The engine stopped fitting: behind the fit, the next request would wait for hours.
     with qtbot.waitSignal(window.controller.shape_shown, timeout=30_000):
         window.generate_panel.new_random()
