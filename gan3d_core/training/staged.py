@@ -119,21 +119,19 @@ def view_features(
         validation_voxels, cache / "views", 1, size, azimuth_offset=EVAL_AZIMUTH_OFFSET,
         progress=_stage_progress(progress, 0.75, 0.01), should_stop=should_stop,
     )  # fmt: skip
-    train_features = _cached_features(
-        run_dir / f"{name}_train.npy",
-        train_images.reshape(-1, size, size, 3),
-        backbone,
-        blocks,
-        _stage_progress(progress, 0.76, 0.14),
-        should_stop,
-    )
-    validation_features = _cached_features(
-        run_dir / f"{name}_validation.npy",
-        validation_images.reshape(-1, size, size, 3),
-        backbone,
-        blocks,
-        _stage_progress(progress, 0.9, 0.02),
-        should_stop,
+    train_features, validation_features = (
+        _cached_features(
+            run_dir / f"{name}_{subset}.npy",
+            images.reshape(-1, size, size, 3),
+            backbone,
+            blocks,
+            _stage_progress(progress, *share),
+            should_stop,
+        )
+        for subset, images, share in (
+            ("train", train_images, (0.76, 0.14)),
+            ("validation", validation_images, (0.9, 0.02)),
+        )
     )
     return train_features, validation_features
 
