@@ -246,3 +246,13 @@ def test_a_staged_run_can_start_its_autoencoder_from_a_checkpoint(lgan_checkpoin
     )  # fmt: skip
     with pytest.raises(CheckpointError, match="another architecture"):
         start_autoencoder_from(other, lgan_checkpoint)
+
+
+def test_zero_autoencoder_steps_only_keep_an_autoencoder_from_init_from():
+    from gan3d_core.training.config import TrainConfig
+
+    with pytest.raises(ValueError, match="autoencoder_steps must be >= 1"):
+        TrainConfig(kind="lgan", autoencoder_steps=0)
+    assert TrainConfig(kind="lgan", autoencoder_steps=0, init_from="x").autoencoder_steps == 0
+    with pytest.raises(ValueError, match="head_steps must be >= 1"):
+        TrainConfig(kind="lgan", head_steps=0, init_from="x")

@@ -139,8 +139,10 @@ class TrainConfig:
         if self.voxel_teacher_weight < 0:
             problems.append(f"voxel_teacher_weight must be >= 0, got {self.voxel_teacher_weight}")
         for name in ("autoencoder_steps", "latent_gan_steps", "head_steps"):
-            if getattr(self, name) < 1:
-                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+            # 0 autoencoder steps: keep --init-from's autoencoder as it is, retrain the rest
+            least = 0 if name == "autoencoder_steps" and self.init_from else 1
+            if getattr(self, name) < least:
+                problems.append(f"{name} must be >= {least}, got {getattr(self, name)}")
         if not 0 <= self.head_tuned_blocks <= LITE0_BLOCKS:
             problems.append(f"head_tuned_blocks must be 0..{LITE0_BLOCKS}")
         if self.refine_steps < 0 or self.retrieval_candidates < 0:
