@@ -13,7 +13,7 @@ RECIPE=modelnet10-lgan-32
 EVAL=$RUN/eval
 mkdir -p "$EVAL"
 
-if [ -f "$RUN/autoencoder.state.safetensors" ]; then
+if [ -f "$RUN/config.json" ]; then
     gan3d train -o "$RUN" --resume
 else
     gan3d train --recipe "$RECIPE" -o "$RUN"
