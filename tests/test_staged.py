@@ -72,7 +72,8 @@ def test_symmetry_axes_find_each_class_mirror_plane():
 
 
 @pytest.mark.parametrize(
-    "stage_kind", ["autoencoder", "latent_gan", "image_head", "image_head_tuned"]
+    "stage_kind",
+    ["autoencoder", "autoencoder_noisy", "latent_gan", "image_head", "image_head_tuned"],
 )
 def test_stage_resumes_exactly(stage_kind, tmp_path):
     voxels, labels, _ = synthetic_shapes(per_class=4)
@@ -81,10 +82,11 @@ def test_stage_resumes_exactly(stage_kind, tmp_path):
     latents = rng.standard_normal((12, 8)).astype(np.float32)
 
     def make():
-        if stage_kind == "autoencoder":
+        if stage_kind.startswith("autoencoder"):
             return ShapeAutoencoderStage(
-                config, (voxels[:9], labels[:9]), (voxels[9:], labels[9:]), batch_size=4
-            )
+                config, (voxels[:9], labels[:9]), (voxels[9:], labels[9:]), batch_size=4,
+                latent_noise=0.5 if stage_kind == "autoencoder_noisy" else 0.0,
+            )  # fmt: skip
         if stage_kind == "latent_gan":
             return LatentGanStage(config, (latents, labels), (latents, labels), batch_size=8)
         features = np.random.default_rng(1).standard_normal((24, 1280)).astype(np.float32)

@@ -40,6 +40,7 @@ _HELP = {
     "ssim_weight": "weight of the 1 - SSIM term",
     "precision": "auto (bf16 on GPUs and CPUs with AMX, else fp32), fp32 or bf16",
     "autoencoder_steps": "shape autoencoder steps (0 with --init-from: keep its autoencoder as is)",
+    "latent_noise": "autoencoder: noise on its latents in training, in units of their spread",
     "head_tuned_blocks": "train the image backbone's last N blocks with the head (0: frozen)",
     "init_from": "fine-tune: start from this checkpoint's weights (same architecture)",
     "voxel_teacher_weight": "pull the image encoder toward a voxel VAE's latents (0: off)",

@@ -92,6 +92,8 @@ class TrainConfig:
     autoencoder_steps: int = 1600
     lr_autoencoder: float = 1e-3
     dice_weight: float = 1.0
+    # Gaussian noise on the autoencoder's latents in training, in units of their spread
+    latent_noise: float = 0.0
     latent_gan_steps: int = 6000
     lr_latent_gan: float = 1e-4
     noise_dim: int = 64
@@ -143,6 +145,8 @@ class TrainConfig:
             least = 0 if name == "autoencoder_steps" and self.init_from else 1
             if getattr(self, name) < least:
                 problems.append(f"{name} must be >= {least}, got {getattr(self, name)}")
+        if self.latent_noise < 0:
+            problems.append(f"latent_noise must be >= 0, got {self.latent_noise}")
         if not 0 <= self.head_tuned_blocks <= LITE0_BLOCKS:
             problems.append(f"head_tuned_blocks must be 0..{LITE0_BLOCKS}")
         if self.refine_steps < 0 or self.retrieval_candidates < 0:

@@ -69,6 +69,7 @@ class ShapeAutoencoderStage(TrainingStage):
         seed: int = 0,
         device: torch.device | str = "cpu",
         precision: str = "auto",
+        latent_noise: float = 0.0,
     ) -> None:
         super().__init__()
         self.config = config
@@ -78,6 +79,7 @@ class ShapeAutoencoderStage(TrainingStage):
         self.validation_voxels, self.validation_labels = validation
         self.batch_size = batch_size
         self.dice_weight = dice_weight
+        self.latent_noise = latent_noise
         self.seed = seed
         self.steps_per_epoch = max(1, len(self.train_voxels) // batch_size)
         self.mirror_axes = symmetry_axes(
@@ -124,19 +126,31 @@ class ShapeAutoencoderStage(TrainingStage):
                 voxels[k] = np.flip(voxels[k], axis)
         return voxels, labels
 
-    def reconstruction_logits(self, voxels: torch.Tensor, labels: torch.Tensor | None):
-        latents = self.networks["shape_encoder"](voxels)  # (B, L)
-        return self.networks["generator"](latents, labels), latents  # (B, 1, R, R, R)
+    def reconstruction_logits(
+        self, voxels: torch.Tensor, labels: torch.Tensor | None, noise: torch.Tensor | None = None
+    ):
+        """Decoded logits (B, 1, R, R, R) and latents (B, L); ``noise`` (B, L), in units of
+        each latent dimension's spread in the batch, is added before decoding."""
+        latents = self.networks["shape_encoder"](voxels)
+        decoded = latents
+        if noise is not None:
+            decoded = latents + noise * latents.detach().std(0, keepdim=True)
+        return self.networks["generator"](decoded, labels), latents
 
     def train_step(self, step: int) -> dict[str, float]:
         voxels, labels = self.augmented_batch(step)
         target = self._voxels(voxels)
+        noise = None
+        if self.latent_noise > 0:  # a smoother latent space, easier to predict from images
+            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
+            shape = (len(voxels), self.config.latent_dim)
+            noise = (self.latent_noise * torch.randn(shape, generator=generator)).to(self.device)
         with torch.autocast(
             self.device.type,
             dtype=self.autocast_dtype or torch.float32,
             enabled=self.autocast_dtype is not None,
         ):
-            logits, latents = self.reconstruction_logits(target, self._labels(labels))
+            logits, latents = self.reconstruction_logits(target, self._labels(labels), noise)
         logits = logits.float()
         bce = F.binary_cross_entropy_with_logits(logits, target)
         dice = dice_loss(torch.sigmoid(logits), target)

@@ -205,6 +205,7 @@ def train_staged(
         seed=config.seed,
         device=device,
         precision=config.precision,
+        latent_noise=config.latent_noise,
     )
     if config.init_from and not stage_state_path(run_dir, autoencoder.name).is_file():
         start_autoencoder_from(autoencoder, config.init_from)
