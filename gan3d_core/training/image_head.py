@@ -23,7 +23,7 @@ from gan3d_core.errors import OperationCancelled
 from gan3d_core.metrics import iou
 from gan3d_core.models.backbone import BackboneTop, EfficientNetLite0
 from gan3d_core.models.latent import ImageHead, camera_angles, camera_targets
-from gan3d_core.training.stages import TrainingStage, autocast_dtype
+from gan3d_core.training.stages import TrainingStage, autocast, autocast_dtype
 
 ProgressHook = Callable[[float, str], None]
 StopHook = Callable[[], bool]
@@ -123,9 +123,7 @@ class ImageHeadStage(TrainingStage):
         """Backbone features (B, 1280) of a batch of the stage's inputs."""
         if self.backbone_top is None:
             return inputs.float()
-        with torch.autocast(
-            "cpu", dtype=self.autocast_dtype or torch.float32, enabled=bool(self.autocast_dtype)
-        ):
+        with autocast("cpu", self.autocast_dtype):
             return self.backbone_top(inputs.float()).float()
 
     def pooled_features(self, inputs: np.ndarray, batch_size: int = 256) -> np.ndarray:

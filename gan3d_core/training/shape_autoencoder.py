@@ -17,7 +17,12 @@ from gan3d_core.config import ModelConfig
 from gan3d_core.metrics import iou
 from gan3d_core.models.generator import VoxelGenerator
 from gan3d_core.models.shape_encoder import ShapeEncoder
-from gan3d_core.training.stages import TrainingStage, autocast_dtype, recalibrate_batchnorm
+from gan3d_core.training.stages import (
+    TrainingStage,
+    autocast,
+    autocast_dtype,
+    recalibrate_batchnorm,
+)
 
 # A class is mirrored across an axis when its mean shape overlaps its mirror image this much.
 SYMMETRY_THRESHOLD = 0.9
@@ -145,11 +150,7 @@ class ShapeAutoencoderStage(TrainingStage):
             generator = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
             shape = (len(voxels), self.config.latent_dim)
             noise = (self.latent_noise * torch.randn(shape, generator=generator)).to(self.device)
-        with torch.autocast(
-            self.device.type,
-            dtype=self.autocast_dtype or torch.float32,
-            enabled=self.autocast_dtype is not None,
-        ):
+        with autocast(self.device, self.autocast_dtype):
             logits, latents = self.reconstruction_logits(target, self._labels(labels), noise)
         logits = logits.float()
         bce = F.binary_cross_entropy_with_logits(logits, target)

@@ -264,7 +264,7 @@ def train_staged(
         return None, results
 
     # 4. bank, prior, pack (the backbone's tuned blocks were trained in place)
-    train_features = head.pooled_features(train_inputs) if tuned else train_inputs
+    train_features = head.pooled_features(train_inputs)
     packed_config = dataclasses.replace(model_config, bank_shapes=len(train), bank_views=views)
     networks = GanNetworks(packed_config)
     networks.generator.load_state_dict(autoencoder.networks["generator"].state_dict())

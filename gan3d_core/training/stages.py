@@ -44,6 +44,13 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     return None
 
 
+def autocast(device: torch.device | str, dtype: torch.dtype | None):
+    """``torch.autocast`` to ``dtype`` (from :func:`autocast_dtype`); None: plain float32."""
+    return torch.autocast(
+        torch.device(device).type, dtype=dtype or torch.float32, enabled=dtype is not None
+    )
+
+
 @dataclass(frozen=True)
 class StageSchedule:
     """How long a stage trains and how often it validates and saves."""

@@ -46,7 +46,7 @@ from gan3d_core.io.checkpoint import load_checkpoint, save_checkpoint
 from gan3d_core.metrics import iou, mean_pairwise_iou, ssim3d_torch
 from gan3d_core.models import GanNetworks
 from gan3d_core.training.config import TrainConfig
-from gan3d_core.training.stages import autocast_dtype
+from gan3d_core.training.stages import autocast, autocast_dtype
 from gan3d_core.training.state import load_training_state, save_training_state
 from gan3d_core.training.teacher import VoxelTeacher
 
@@ -416,16 +416,12 @@ class Trainer:
             eps = torch.randn(
                 size, views.shape[1], self.model_config.latent_dim, generator=generator
             )
-        autocast = torch.autocast(
-            device.type,
-            dtype=self.autocast_dtype or torch.float32,
-            enabled=self.autocast_dtype is not None,
-        )
+        mixed_precision = autocast(device, self.autocast_dtype)
         bce = F.binary_cross_entropy_with_logits
 
         # Decode once: D learns from detached copies, then E and G from the same graph.
         logs: dict[str, float] = {}
-        with autocast:
+        with mixed_precision:
             fake_logits = networks.generator(z, labels)  # (B, 1, R, R, R)
             if views is not None:
                 means, log_variances = networks.encoder(views)  # (B, V, L) each
@@ -434,7 +430,7 @@ class Trainer:
                 recon_logits = networks.generator(networks.encoder.pool(per_view), labels)
 
         # 1. discriminator
-        with autocast:
+        with mixed_precision:
             real_scores = networks.discriminator(real_for_d, labels).float()
             fake_scores = networks.discriminator(
                 torch.sigmoid(fake_logits).detach(), labels
@@ -467,7 +463,7 @@ class Trainer:
             self.d_updates += 1
 
         # 2. encoder and generator, against the updated discriminator
-        with autocast:
+        with mixed_precision:
             scores = networks.discriminator(torch.sigmoid(fake_logits), labels).float()
             loss_g = bce(scores, torch.ones(size, device=device))
             loss_e = torch.zeros((), device=device)
