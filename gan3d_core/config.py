@@ -67,6 +67,8 @@ class ModelConfig:
     noise_dim: int = 64
     latent_gan_width: int = 256
     head_width: int = 512
+    # > 0: the image head also reads the backbone's feature map, reduced to this many channels
+    head_spatial_channels: int = 0
     bank_shapes: int = 0
     bank_views: int = 0
     bank_feature_dim: int = 128
@@ -137,6 +139,8 @@ class ModelConfig:
                 yield f"{name} must be positive, got {getattr(self, name)}"
         if self.bank_shapes < 0 or self.bank_views < 0:
             yield "bank_shapes and bank_views must be >= 0"
+        if not 0 <= self.head_spatial_channels <= 1024:
+            yield f"head_spatial_channels must be 0..1024, got {self.head_spatial_channels}"
         if self.num_views < 1:
             yield f"num_views must be >= 1, got {self.num_views}"
         if self.kind == "multiview" and self.num_views < 2:

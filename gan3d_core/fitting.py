@@ -48,6 +48,13 @@ class FitSettings:
     mask_size: int = 48
     search_size: int = 32
     samples: int = 48
+    # Occupancy is sharpened (logits times this) before projection, so that the silhouette
+    # shows what thresholding at 0.5 will keep: a blurry shape's soft occupancy piles up
+    # along a ray into a full silhouette that hides missing thin parts.
+    sharpness: float = 1.0
+    # > 0: each view's azimuth is searched around the whole ring at this many angles (the
+    # estimate may be anywhere); 0: only near the estimate and its opposite.
+    ring_azimuths: int = 0
 
 
 @dataclass
@@ -90,6 +97,12 @@ def _resized_masks(masks: np.ndarray, size: int) -> torch.Tensor:
     return torch.nn.functional.interpolate(tensor, size=(size, size), mode="area")[:, 0]
 
 
+def _sharpened(occupancy: torch.Tensor, sharpness: float) -> torch.Tensor:
+    if sharpness == 1.0:
+        return occupancy
+    return torch.sigmoid(sharpness * torch.logit(occupancy, eps=1e-6))
+
+
 def _score_cameras(
     shape: torch.Tensor, mask: torch.Tensor, cameras: list[tuple[float, float]], settings
 ) -> torch.Tensor:
@@ -124,8 +137,12 @@ def _best_cameras(
     best_azimuths, best_elevations, best_scores = azimuths.copy(), elevations.copy(), []
     for view in range(len(masks)):
         elevation = float(np.clip(elevations[view], *ELEVATION_RANGE))
-        trials = [(azimuths[view] + offset, elevation) for offset in AZIMUTH_OFFSETS]
-        trials += [(azimuths[view] + 180.0 + offset, elevation) for offset in FLIP_OFFSETS]
+        if settings.ring_azimuths > 0:
+            step = 360.0 / settings.ring_azimuths
+            trials = [(azimuths[view] + step * k, elevation) for k in range(settings.ring_azimuths)]
+        else:
+            trials = [(azimuths[view] + offset, elevation) for offset in AZIMUTH_OFFSETS]
+            trials += [(azimuths[view] + 180.0 + offset, elevation) for offset in FLIP_OFFSETS]
         scores = _score_cameras(shape, masks[view], trials, settings)
         azimuth = trials[int(scores.argmax())][0]
         heights = [float(np.clip(elevation + e, *ELEVATION_RANGE)) for e in ELEVATION_OFFSETS]
@@ -165,7 +182,7 @@ def fit_to_silhouettes(
     elevations = np.broadcast_to(np.asarray(elevations, np.float64), (len(candidates), views))
     search_masks = _resized_masks(masks, settings.search_size)
     with torch.no_grad():
-        shapes = decoder(torch.from_numpy(candidates))  # (K, R, R, R)
+        shapes = _sharpened(decoder(torch.from_numpy(candidates)), settings.sharpness)
     choices = [
         _best_cameras(shape, search_masks, azimuths[k], elevations[k], settings)
         for k, shape in enumerate(shapes)
@@ -195,7 +212,7 @@ def fit_to_silhouettes(
         for step in range(settings.steps + 1):
             if should_stop is not None and should_stop():
                 raise OperationCancelled("fitting cancelled")
-            shape = decoder(latent[None])  # (1, R, R, R)
+            shape = _sharpened(decoder(latent[None]), settings.sharpness)  # (1, R, R, R)
             projected = silhouettes(
                 shape.expand(len(target), -1, -1, -1),
                 azimuth,

@@ -67,7 +67,8 @@ class ReconstructedLatent:
     """What :meth:`GanModel.reconstruct_latent` found: the latent (L,), the class (None for
     unconditional models), the preprocessed images the model saw, and for the staged model
     the cameras (degrees, (V,) each), the silhouettes' soft IoU after fitting and the
-    backbone features (V, 1280) of the images, for retrieval without a second pass."""
+    backbone features of the images (:meth:`GanModel.image_features`), for retrieval
+    without a second pass."""
 
     latent: np.ndarray
     label: int | None
@@ -78,12 +79,18 @@ class ReconstructedLatent:
     features: np.ndarray | None = None
 
 
-def fit_overrides(inference: dict[str, Any]) -> dict[str, float]:
+def fit_overrides(inference: dict[str, Any]) -> dict[str, float | int]:
     """Fitting settings a model card's ``inference`` section may tune (numbers only)."""
-    names = ("learning_rate", "camera_learning_rate", "prior_weight")
+    kinds = {
+        "learning_rate": float,
+        "camera_learning_rate": float,
+        "prior_weight": float,
+        "sharpness": float,
+        "ring_azimuths": int,
+    }
     return {
-        name: float(inference[name])
-        for name in names
+        name: kind(inference[name])
+        for name, kind in kinds.items()
         if isinstance(inference.get(name), (int, float)) and np.isfinite(inference[name])
     }
 
@@ -351,10 +358,14 @@ class GanModel:
         return self.decode(result.latent[None], labels=result.label)[0]
 
     def image_features(self, images: Sequence[np.ndarray]) -> torch.Tensor:
-        """Backbone features (V, 1280) of preprocessed uint8 images (staged model)."""
+        """What the staged model's image head reads of preprocessed uint8 images: backbone
+        features (V, 1280), or feature maps (V, 1280, h, w) for a spatial head."""
         batch = torch.from_numpy(images_to_array(list(images))).to(self.device)  # (V, 3, S, S)
+        backbone = self.networks.image_backbone
         with torch.inference_mode():
-            return self.networks.image_backbone(batch)
+            if self.networks.image_head.reads_maps:
+                return backbone.feature_map(batch)
+            return backbone(batch)
 
     def _reconstruct_staged(
         self,

@@ -123,3 +123,33 @@ def test_fitting_picks_the_candidate_that_explains_the_masks():
     )
     assert result.candidate == 1
     assert np.array_equal(result.latent, candidates[1])
+
+
+def test_ring_search_finds_a_camera_far_from_the_estimate():
+    decode = _box_decoder()  # 24 voxels wide in x, 12 deep in y: side and front differ
+    with torch.no_grad():
+        masks = silhouettes(
+            decode(torch.tensor([[12.0, 4.0]])), torch.tensor([90.0]), torch.tensor([0.0]),
+            output_size=48,
+        ).numpy()  # fmt: skip
+    latent = np.array([[12.0, 4.0]], np.float32)
+
+    def found_azimuth(ring: int) -> float:
+        settings = FitSettings(steps=0, ring_azimuths=ring)
+        result = fit_to_silhouettes(
+            decode, latent, masks, [0.0], [0.0], np.zeros(2), np.eye(2), settings
+        )
+        return float(result.azimuths[0]) % 180.0
+
+    assert abs(found_azimuth(0) - 90.0) > 45.0  # near the estimate, or half a turn off
+    assert found_azimuth(8) == pytest.approx(90.0)  # the box is symmetric: 90 or 270
+
+
+def test_sharpening_keeps_the_threshold_and_pushes_occupancy_away_from_it():
+    from gan3d_core.fitting import _sharpened
+
+    occupancy = torch.tensor([0.1, 0.5, 0.7])
+    assert torch.equal(_sharpened(occupancy, 1.0), occupancy)
+    sharp = _sharpened(occupancy, 3.0)
+    assert sharp[1] == pytest.approx(0.5)
+    assert sharp[0] < 0.01 and sharp[2] == pytest.approx(0.7**3 / (0.7**3 + 0.3**3), abs=1e-5)

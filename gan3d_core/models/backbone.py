@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 FEATURE_DIM = 1280
+BACKBONE_STRIDE = 32  # feature maps are (H/32, W/32), rounded up
 # (repeats, kernel, stride of the first block, expansion, output channels) per stage
 LITE0_STAGES = (
     (1, 3, 1, 1, 16),
@@ -101,7 +102,13 @@ class EfficientNetLite0(nn.Module):
         self._bn1 = _norm(FEATURE_DIM)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.pooled_features(self.activations(images, len(self._blocks)), len(self._blocks))
+        return self.feature_map(images).mean(dim=(2, 3))
+
+    def feature_map(self, images: torch.Tensor) -> torch.Tensor:
+        """The map (B, 1280, H/32, W/32) that ``forward`` averages: where things are in the
+        view, which the pooled features lose (the camera, above all)."""
+        blocks = len(self._blocks)
+        return self.top_feature_map(self.activations(images, blocks), blocks)
 
     def activations(self, images: torch.Tensor, blocks: int) -> torch.Tensor:
         """The feature map after the stem and the first ``blocks`` blocks."""
@@ -113,13 +120,13 @@ class EfficientNetLite0(nn.Module):
             x = block(x)
         return x
 
-    def pooled_features(self, activations: torch.Tensor, first_block: int) -> torch.Tensor:
-        """Blocks ``first_block`` onwards and the 1x1 head on a feature map -> (B, 1280)."""
+    def top_feature_map(self, activations: torch.Tensor, first_block: int) -> torch.Tensor:
+        """Blocks ``first_block`` onwards and the 1x1 head on a feature map -> (B, 1280,
+        H/32, W/32)."""
         x = activations
         for block in self._blocks[first_block:]:
             x = block(x)
-        x = F.relu6(self._bn1(self._conv_head(x)))  # (B, 1280, H/32, W/32)
-        return x.mean(dim=(2, 3))
+        return F.relu6(self._bn1(self._conv_head(x)))
 
 
 class BackboneTop(nn.Module):
@@ -144,7 +151,8 @@ class BackboneTop(nn.Module):
         return self
 
     def forward(self, activations: torch.Tensor) -> torch.Tensor:
-        return self.backbone[0].pooled_features(activations, self.first_block)
+        """Feature maps below the tuned blocks -> the backbone's feature map on top."""
+        return self.backbone[0].top_feature_map(activations, self.first_block)
 
 
 def pretrained_lite0_state() -> dict[str, torch.Tensor]:

@@ -104,6 +104,9 @@ class TrainConfig:
     head_tuned_blocks: int = 0
     lr_tuned_blocks: float = 1e-4
     head_width: int = 512
+    # > 0: the head also reads the backbone's feature map (the places in the view), reduced
+    # to this many channels
+    head_spatial_channels: int = 0
     bank_feature_dim: int = 128
     # silhouette fitting at reconstruction (gan3d reconstruct --refine), stored in the card
     refine_steps: int = 30
@@ -193,6 +196,7 @@ class TrainConfig:
             noise_dim=self.noise_dim,
             latent_gan_width=self.latent_gan_width,
             head_width=self.head_width,
+            head_spatial_channels=self.head_spatial_channels,
             bank_feature_dim=self.bank_feature_dim,
         )
 

@@ -22,7 +22,7 @@ from gan3d_core.config import ModelConfig
 from gan3d_core.errors import OperationCancelled
 from gan3d_core.metrics import iou
 from gan3d_core.models.backbone import BackboneTop, EfficientNetLite0
-from gan3d_core.models.latent import ImageHead, camera_angles, camera_targets
+from gan3d_core.models.latent import ImageHead, camera_angles, camera_targets, pooled
 from gan3d_core.training.stages import TrainingStage, autocast, autocast_dtype
 
 ProgressHook = Callable[[float, str], None]
@@ -37,10 +37,12 @@ def backbone_features(
     progress: ProgressHook | None = None,
     should_stop: StopHook | None = None,
     blocks: int | None = None,
+    maps: bool = False,
 ) -> np.ndarray:
     """Features float32 (M, 1280) of uint8 images (M, S, S, 3), in eval mode; with
     ``blocks``, the feature maps after that many blocks instead, as float16 (M, C, h, w)
-    (what a :class:`BackboneTop` trains on)."""
+    (what a :class:`BackboneTop` trains on); with ``maps``, the backbone's own feature maps
+    before pooling, float16 (M, 1280, h, w) (what a spatial head reads)."""
     backbone.eval()
     out = None
     for start in range(0, len(images), batch_size):
@@ -48,10 +50,12 @@ def backbone_features(
             raise OperationCancelled("feature extraction cancelled")
         batch = np.asarray(images[start : start + batch_size], np.float32) / 255.0
         tensor = torch.from_numpy(batch).permute(0, 3, 1, 2)  # (B, 3, S, S)
-        if blocks is None:
-            result = backbone(tensor).numpy()
-        else:
+        if blocks is not None:
             result = backbone.activations(tensor, blocks).half().numpy()
+        elif maps:
+            result = backbone.feature_map(tensor).half().numpy()
+        else:
+            result = backbone(tensor).numpy()
         if out is None:
             out = np.empty((len(images), *result.shape[1:]), result.dtype)
         out[start : start + len(batch)] = result
@@ -120,21 +124,28 @@ class ImageHeadStage(TrainingStage):
         return nn.ModuleDict(modules)
 
     def features(self, inputs: torch.Tensor) -> torch.Tensor:
-        """Backbone features (B, 1280) of a batch of the stage's inputs."""
+        """What the head reads for a batch of the stage's inputs: the backbone's feature maps
+        (B, 1280, h, w) for a spatial head, else pooled features (B, 1280)."""
         if self.backbone_top is None:
-            return inputs.float()
-        with autocast("cpu", self.autocast_dtype):
-            return self.backbone_top(inputs.float()).float()
+            features = inputs.float()
+        else:
+            with autocast("cpu", self.autocast_dtype):
+                features = self.backbone_top(inputs.float()).float()
+        return features if self.head.reads_maps else pooled(features)
 
-    def pooled_features(self, inputs: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        """Features float32 (M, 1280) of inputs (M, ...), in eval mode (e.g. for the bank)."""
+    @torch.no_grad()
+    def _evaluated(self, inputs: np.ndarray, function, batch_size: int = 256) -> np.ndarray:
+        """``function(features)`` over inputs (M, ...) in batches, in eval mode."""
         self.modules.eval()
-        with torch.no_grad():
-            return np.concatenate([
-                self.features(torch.from_numpy(np.asarray(inputs[start : start + batch_size])))
-                .numpy()
-                for start in range(0, len(inputs), batch_size)
-            ])  # fmt: skip
+        return np.concatenate([
+            function(self.features(torch.from_numpy(np.asarray(inputs[start : start + batch_size]))))
+            .numpy()
+            for start in range(0, len(inputs), batch_size)
+        ])  # fmt: skip
+
+    def pooled_features(self, inputs: np.ndarray) -> np.ndarray:
+        """Pooled features float32 (M, 1280) of inputs (M, ...) (e.g. for the bank)."""
+        return self._evaluated(inputs, pooled)
 
     def losses(self, outputs: dict[str, torch.Tensor], shapes: torch.Tensor, views: torch.Tensor):
         latent_error = (outputs["latent"] - self.latents[shapes]) / self.latent_scale
@@ -160,13 +171,18 @@ class ImageHeadStage(TrainingStage):
         return {name: value.item() for name, value in losses.items()}
 
     def predict(self, inputs: np.ndarray) -> dict[str, np.ndarray]:
-        features = self.pooled_features(inputs)
-        with torch.no_grad():
-            outputs = self.head(torch.from_numpy(features))
-        azimuth, elevation = camera_angles(outputs["camera"])
+        outputs = self._evaluated(
+            inputs,
+            lambda features: torch.cat(
+                [self.head(features)[key] for key in ("latent", "class_logits", "camera")], 1
+            ),
+        )
+        latent_dim = self.config.latent_dim
+        latent, logits = outputs[:, :latent_dim], outputs[:, latent_dim:-3]
+        azimuth, elevation = camera_angles(torch.from_numpy(outputs[:, -3:]))
         return {
-            "latent": outputs["latent"].numpy(),
-            "label": outputs["class_logits"].argmax(1).numpy(),
+            "latent": latent,
+            "label": logits.argmax(1),
             "azimuth": azimuth.numpy(),
             "elevation": elevation.numpy(),
         }

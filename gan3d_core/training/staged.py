@@ -77,14 +77,15 @@ def view_cameras(count: int, views: int, seed: int) -> np.ndarray:
 
 
 def _cached_features(
-    path: Path, images: np.ndarray, backbone, blocks: int | None, progress, should_stop
+    path: Path, images: np.ndarray, backbone, blocks: int | None, maps: bool, progress, should_stop
 ) -> np.ndarray:
     if path.is_file():
         features = np.load(path, allow_pickle=False)
-        if len(features) == len(images) and features.ndim == (2 if blocks is None else 4):
+        pooled = blocks is None and not maps
+        if len(features) == len(images) and features.ndim == (2 if pooled else 4):
             return features
     features = backbone_features(
-        backbone, images, progress=progress, should_stop=should_stop, blocks=blocks
+        backbone, images, progress=progress, should_stop=should_stop, blocks=blocks, maps=maps
     )
     write_npy_atomic(path, features)
     return features
@@ -102,7 +103,8 @@ def view_features(
     """Backbone features of the training shapes' jittered views (N * views, 1280) and of
     the held-out shapes seen as `gan3d eval` sees them (one ring view each), rendered and
     computed once: the renders are cached by content, the features in the run folder.
-    With ``head_tuned_blocks``, the feature maps below the tuned blocks instead."""
+    With ``head_tuned_blocks``, the feature maps below the tuned blocks instead; with
+    ``head_spatial_channels`` (and a frozen backbone), its feature maps before pooling."""
     from gan3d_core.data.render import cached_render_views
     from gan3d_core.evaluation import EVAL_AZIMUTH_OFFSET
     from gan3d_core.training.run import default_cache_dir
@@ -110,7 +112,8 @@ def view_features(
     cache = Path(config.cache_dir) if config.cache_dir else default_cache_dir()
     size = config.image_size
     blocks = len(backbone._blocks) - config.head_tuned_blocks if config.head_tuned_blocks else None
-    name = "features" if blocks is None else f"activations{blocks}"
+    maps = blocks is None and config.head_spatial_channels > 0
+    name = f"activations{blocks}" if blocks is not None else "maps" if maps else "features"
     train_images = cached_render_views(
         train_voxels, cache / "views", config.rendered_views, size, jitter=True,
         seed=config.seed, progress=_stage_progress(progress, 0.65, 0.1), should_stop=should_stop,
@@ -125,6 +128,7 @@ def view_features(
             images.reshape(-1, size, size, 3),
             backbone,
             blocks,
+            maps,
             _stage_progress(progress, *share),
             should_stop,
         )
