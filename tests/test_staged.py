@@ -15,7 +15,7 @@ from gan3d_core.config import ModelConfig
 from gan3d_core.models.backbone import BackboneTop, EfficientNetLite0, pretrained_lite0_state
 from gan3d_core.training.image_head import ImageHeadStage, backbone_features
 from gan3d_core.training.latent_gan import LatentGanStage
-from gan3d_core.training.shape_autoencoder import ShapeAutoencoderStage, dice_loss, symmetry_axes
+from gan3d_core.training.shape_autoencoder import ShapeAutoencoderStage, symmetry_axes
 from gan3d_core.training.stages import StageSchedule, autocast_dtype, run_stage, stage_state_path
 
 from .conftest import synthetic_shapes
@@ -28,16 +28,6 @@ TINY = dict(
 
 def tiny_config() -> ModelConfig:
     return ModelConfig(kind="lgan", num_classes=3, image_size=64, **TINY)
-
-
-def test_dice_loss_of_known_grids():
-    a = torch.zeros(1, 4, 4, 4)
-    b = torch.zeros(1, 4, 4, 4)
-    a[0, :2] = 1.0  # 32 voxels
-    b[0, 1:3] = 1.0  # 32 voxels, 16 shared
-    assert dice_loss(a, b, eps=0.0).item() == pytest.approx(1 - 2 * 16 / 64)
-    assert dice_loss(a, a, eps=0.0).item() == pytest.approx(0.0)
-    assert dice_loss(torch.zeros(1, 8), torch.zeros(1, 8)).item() == pytest.approx(0.0)
 
 
 def test_training_precision_rule():
