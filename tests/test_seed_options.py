@@ -19,7 +19,12 @@ from gan3d_core.models.residual import ResidualStage
 from gan3d_core.projection import axis_projections
 from gan3d_core.resources import default_model_path
 from gan3d_core.training.config import TrainConfig
-from gan3d_core.training.losses import dice_loss, reconstruction_loss, silhouette_loss
+from gan3d_core.training.losses import (
+    SILHOUETTE_SAMPLES,
+    dice_loss,
+    reconstruction_loss,
+    silhouette_loss,
+)
 from tests.conftest import CLASS_NAMES, tiny_networks
 
 # -- exact values -------------------------------------------------------------------------
@@ -77,7 +82,7 @@ def test_silhouette_loss_is_one_minus_the_soft_iou_of_each_view():
     cube[0, 8:24, 8:24, 8:24] = 1.0
     cameras = torch.tensor([[[0.0, 0.0, 3.2], [90.0, 30.0, 3.0]]])  # (1, 2, 3)
     seen = silhouettes(cube.expand(2, -1, -1, -1), cameras[0, :, 0], cameras[0, :, 1],
-                       cameras[0, :, 2], output_size=32, samples=32)  # fmt: skip
+                       cameras[0, :, 2], output_size=32, samples=SILHOUETTE_SAMPLES)  # fmt: skip
     masks = (seen > 0.5).float()[None]  # (1, 2, 32, 32): binary, as a real view's mask
     loss = silhouette_loss(cube, masks, cameras)
     assert loss.item() == pytest.approx(1 - soft_iou(seen, masks[0]).mean().item(), abs=1e-6)
@@ -290,3 +295,26 @@ def test_the_app_engine_opens_a_model_with_every_option(tmp_path):
     assert info.has_encoder and info.class_names == tuple(CLASS_NAMES)
     result = engine.shape(engine.random_state(seed=0, truncation=None, label=1), ViewSettings())
     assert result.voxels.shape == (32, 32, 32)
+
+
+def test_ablation_benchmark_smoke(synthetic_npz, cache, tmp_path):
+    pytest.importorskip("pyvista", reason="training views need the [train] extra (pyvista)")
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    report = tmp_path / "ablations.json"
+    command = [sys.executable, str(root / "benchmarks" / "bench_ablations.py"), "--smoke",
+               "--data", str(synthetic_npz), "--classes", "all", "--cache-dir", str(cache),
+               "--out", str(tmp_path / "runs"), "--json", str(report)]  # fmt: skip
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = json.loads(report.read_text())["rows"]
+    assert list(rows) == ["baseline", "dice", "residual", "mpse", "silhouette", "silhouettes-only"]
+    for row in rows.values():
+        assert row["steps"] == 2 and row["n"] == 3 and row["seconds_per_step"] > 0
+        assert 0.0 <= row["iou"] <= 1.0 and 0.0 <= row["coverage"] <= 1.0
+    assert "| silhouettes-only | MPSE + DIB-R on silhouettes alone" in result.stdout

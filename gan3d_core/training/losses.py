@@ -15,10 +15,12 @@ import torch.nn.functional as F
 from gan3d_core.projection import silhouettes, soft_iou
 from gan3d_core.training.config import RECON_LOSSES
 
-# Silhouettes for the training loss: 32 px and 32 samples per ray resolve a 32^3 grid's
-# voxels (a 64^3 grid's at half resolution) at a few ms per view on a CPU.
+# Silhouettes for the training loss, 32 px. A ray crosses up to 55 voxels of a 32^3 grid
+# (the bounding sphere's diameter): fewer samples step over one-voxel legs. The true shapes'
+# silhouettes matched their renders' masks at IoU 0.67 with 32 samples, 0.79 with 64
+# (16 held-out ModelNet chairs, 2 jittered views each).
 SILHOUETTE_SIZE = 32
-SILHOUETTE_SAMPLES = 32
+SILHOUETTE_SAMPLES = 64
 
 
 def dice_loss(probabilities: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
