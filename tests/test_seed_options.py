@@ -268,6 +268,11 @@ def test_silhouettes_only_gan_from_the_command_line(capsys, synthetic_npz, cache
             "--silhouettes-only", "--cache-dir", cache, "--no-tensorboard", "-o", run]  # fmt: skip
     assert main([str(a) for a in argv]) == 0
     capsys.readouterr()
+    assert main(["info", str(run / "model.safetensors")]) == 0
+    assert (
+        "options      residual stages of 1 conv(s); projection discriminators along x, y, "
+        "z; no 3D discriminator (trained on silhouettes alone)" in capsys.readouterr().out
+    )
     assert main(["info", str(run / "model.safetensors"), "--json"]) == 0
     card = json.loads(capsys.readouterr().out)
     assert card["config"]["residual_convs"] == 1 and not card["config"]["voxel_discriminator"]

@@ -112,7 +112,7 @@ def add_train_parser(commands) -> None:
         flags = [f"--{field.name.replace('_', '-')}", *_ALIASES.get(field.name, [])]
         default = getattr(defaults, field.name)
         help_text = _HELP.get(field.name, field.name.replace("_", " "))
-        help_text += f" (default {default})"
+        help_text += f" (default {'none' if default == '' else default})"
         if isinstance(default, bool):
             group.add_argument(
                 *flags, dest=field.name, action=argparse.BooleanOptionalAction,

@@ -14,9 +14,9 @@ from gan3d_core.schema import check_field_types
 
 RECIPES = Path(__file__).parent / "recipes"
 
+RECON_LOSSES = ("bce", "l2", "l2_sum", "dice", "bce_dice")
 RECON_IN_DISCRIMINATOR = ("none", "real", "fake")
 PRECISIONS = ("auto", "fp32", "bf16")
-RECON_LOSSES = ("bce", "l2", "l2_sum", "dice", "bce_dice")
 LR_SCHEDULES = ("constant", "cosine")
 LITE0_BLOCKS = 16  # EfficientNet-Lite0's MBConv blocks (gan3d_core.models.backbone)
 
@@ -181,6 +181,7 @@ class TrainConfig:
         self.fake_label_range = tuple(self.fake_label_range)
 
     def _seed_option_problems(self) -> list[str]:
+        """Combinations of the seed-paper options that cannot train."""
         problems = []
         if self.projection_weight < 0 or self.silhouette_weight < 0:
             problems.append("projection_weight and silhouette_weight must be >= 0")
