@@ -196,6 +196,15 @@ def cmd_info(args: argparse.Namespace) -> int:
             f"encoder      {config.get('encoder_architecture')}, {config.get('image_size')} px, "
             f"{config.get('num_views')} view(s), {config.get('pool')} pooling"
         )
+    options = []  # the seed papers' network options, when any is on
+    if config.get("residual_convs"):
+        options.append(f"residual stages of {config['residual_convs']} conv(s)")
+    if config.get("projection_axes"):
+        options.append(f"projection discriminators along {', '.join(config['projection_axes'])}")
+    if config.get("voxel_discriminator") is False:
+        options.append("no 3D discriminator (trained on silhouettes alone)")
+    if options:
+        lines.append(f"options      {'; '.join(options)}")
     if card.get("class_names"):
         lines.append(f"classes      {', '.join(card['class_names'])}")
     for section in ("training", "metrics"):

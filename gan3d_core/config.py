@@ -17,6 +17,8 @@ MODEL_KINDS = ("gan", "vaegan", "multiview", "cvaegan", "lgan")
 POOLING_METHODS = ("mean", "max", "lstm")
 ENCODER_ARCHITECTURES = ("paper", "light")
 RESOLUTIONS = (32, 64)
+PROJECTION_AXES = "xyz"
+MAX_RESIDUAL_CONVS = 3  # V-Net's stages hold one to three convolutions
 
 # 3D-GAN (Wu et al. 2016) widths at 64^3; the 32^3 variant drops the widest layer.
 PAPER_GENERATOR_WIDTHS = {64: (512, 256, 128, 64), 32: (256, 128, 64)}
@@ -41,6 +43,13 @@ class ModelConfig:
     encoder_classifier
         cvaegan only: the encoder also predicts the class from the pooled latent, so a
         photo is decoded as the class it shows without asking the user.
+    residual_convs
+        0: the 3D-GAN layout. 1-3: a V-Net residual stage of that many 3^3 convolutions after
+        every strided layer of the generator, the discriminator and the 3D encoders.
+    projection_axes
+        MPSE-GAN: one 2D discriminator per letter (``x``, ``y``, ``z``) judging the shape's
+        silhouette along that axis, beside the 3D discriminator or, with
+        ``voxel_discriminator`` False (trained on silhouettes alone), instead of it.
     lgan
         The staged model: a shape autoencoder (``discriminator_widths`` size its 3D
         encoder), a latent GAN on its latents, a frozen EfficientNet-Lite0 and a head that
@@ -72,6 +81,10 @@ class ModelConfig:
     bank_shapes: int = 0
     bank_views: int = 0
     bank_feature_dim: int = 128
+    # seed-paper options (README, "Options from the seed papers")
+    residual_convs: int = 0
+    projection_axes: str = ""
+    voxel_discriminator: bool = True
 
     def __post_init__(self) -> None:
         problems = list(self._problems())
@@ -145,6 +158,15 @@ class ModelConfig:
             yield f"num_views must be >= 1, got {self.num_views}"
         if self.kind == "multiview" and self.num_views < 2:
             yield f"a multiview model needs num_views >= 2, got {self.num_views}"
+        if not 0 <= self.residual_convs <= MAX_RESIDUAL_CONVS:
+            yield f"residual_convs must be 0..{MAX_RESIDUAL_CONVS}, got {self.residual_convs}"
+        axes = self.projection_axes
+        if any(axes.count(axis) != 1 or axis not in PROJECTION_AXES for axis in axes):
+            yield f"projection_axes must be distinct letters of xyz, got {axes!r}"
+        if axes and self.kind == "lgan":
+            yield "projection_axes needs an end-to-end GAN kind (lgan has no discriminators)"
+        if not self.voxel_discriminator and (not axes or self.kind == "lgan"):
+            yield "a model without a 3D discriminator needs projection_axes (gan3d train --silhouettes-only)"
         if self.encoder_architecture not in ENCODER_ARCHITECTURES:
             yield f"encoder_architecture {self.encoder_architecture!r} is not one of paper, light"
         elif self.encoder_architecture == "paper" and self.image_size != 256:

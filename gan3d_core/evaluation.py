@@ -253,8 +253,13 @@ def discriminator_features(model: GanModel, voxels: np.ndarray, batch_size: int 
     the true label is never used.
     """
     discriminator = model.networks.discriminator
-    if discriminator is None:  # the staged model: its shape encoder's features instead
+    if model.config.kind == "lgan":  # the staged model: its shape encoder's features instead
         return shape_encoder_features(model, voxels, batch_size)
+    if discriminator is None:
+        raise UsageError(
+            f"{model.path}: trained on silhouettes alone, this model has no 3D network to "
+            "take classification features from"
+        )
     class_count = model.config.num_classes if model.config.conditional else 1
     features = []
     for start in range(0, len(voxels), batch_size):
@@ -282,9 +287,10 @@ def shape_encoder_features(model: GanModel, voxels: np.ndarray, batch_size: int 
         x = torch.from_numpy(np.asarray(voxels[start : start + batch_size], np.float32))
         x = x[:, None].to(model.device)  # (B, 1, R, R, R)
         pooled = []
-        for layer in model.networks.shape_encoder.layers:
+        layers = list(model.networks.shape_encoder.layers)
+        for layer, following in zip(layers, [*layers[1:], None]):
             x = layer(x)
-            if isinstance(layer, torch.nn.LeakyReLU):
+            if isinstance(following, torch.nn.Conv3d):  # the last layer at one resolution
                 pooled.append(F.adaptive_max_pool3d(x, 2).flatten(1))
         features.append(torch.cat([*pooled[1:], x.flatten(1)], dim=1).float().cpu().numpy())
     return np.concatenate(features)

@@ -214,7 +214,7 @@ class GanModel:
     # -- decoding ------------------------------------------------------------------------
 
     def _generator(self) -> torch.nn.Module:
-        if self.device.type != "cpu":
+        if self.device.type != "cpu" or self.config.residual_convs:
             return self.networks.generator
         if self._fast_generator is None:
             self._fast_generator = FastVoxelGenerator(self.networks.generator)
@@ -285,8 +285,8 @@ class GanModel:
 
     def best_label(self, latent: np.ndarray) -> int:
         """For a conditional model: the class the encoder predicts from the latent or, for
-        models trained without that predictor, the class whose decoding the discriminator
-        finds most real; for the staged model, the class of the nearest training latent."""
+        models trained without that predictor, the class whose decoding the discriminators
+        find most real; for the staged model, the class of the nearest training latent."""
         encoder = self.networks.encoder
         if encoder is not None and encoder.classifier is not None:
             with torch.inference_mode():
@@ -302,7 +302,7 @@ class GanModel:
         shapes = self.decode(candidates, labels)  # (C, R, R, R)
         with torch.inference_mode():
             voxels = torch.from_numpy(shapes).to(self.device)
-            scores = self.networks.discriminator(voxels, torch.from_numpy(labels).to(self.device))
+            scores = self.networks.realness(voxels, torch.from_numpy(labels).to(self.device))
         return int(scores.argmax())
 
     def reconstruct_latent(

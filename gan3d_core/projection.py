@@ -11,7 +11,8 @@ about half a voxel. The rays pass through the window that frames the object the 
 :func:`gan3d_core.images.preprocess_image` frames every photo and render (cropped to the
 object, padded square with :data:`gan3d_core.images.OBJECT_MARGIN`), so a silhouette
 compares pixel for pixel with the mask of a preprocessed image (DIB-R's silhouette loss,
-Chen et al. 2019).
+Chen et al. 2019). :func:`axis_projections` gives the cheap orthographic silhouettes
+along the grid's axes that MPSE-GAN's perspective discriminators judge.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from gan3d_core.config import PROJECTION_AXES
 from gan3d_core.data.render import CAMERA_DISTANCE
 from gan3d_core.images import OBJECT_MARGIN
 
@@ -37,8 +39,8 @@ def occupied_box(voxels: torch.Tensor, threshold: float = 0.5) -> tuple[torch.Te
 
     An empty grid gets the whole grid's box. Not differentiable (it fixes the frame)."""
     batch, resolution = voxels.shape[0], voxels.shape[-1]
-    centres = torch.full((batch, 3), (resolution - 1) / 2.0)
-    sizes = torch.full((batch,), float(resolution))
+    centres = torch.full((batch, 3), (resolution - 1) / 2.0, device=voxels.device)
+    sizes = torch.full((batch,), float(resolution), device=voxels.device)
     occupied = voxels.detach().reshape(batch, resolution, resolution, resolution) > threshold
     for index in range(batch):
         points = occupied[index].nonzero()  # (P, 3)
@@ -65,7 +67,7 @@ def camera_basis(
     )  # (B, 3)
     origin = direction * distance[:, None]
     forward = -direction
-    world_up = torch.tensor([0.0, 0.0, 1.0]).expand_as(forward)
+    world_up = torch.tensor([0.0, 0.0, 1.0], device=forward.device).expand_as(forward)
     right = F.normalize(torch.cross(forward, world_up, dim=-1), dim=-1)
     up = torch.cross(right, forward, dim=-1)
     return origin, forward, right, up
@@ -84,14 +86,15 @@ def _object_windows(
     square with ``margin``. Fixed per shape (no gradient)."""
     origin, forward, right, up = (b.detach() for b in basis)
     resolution = voxels.shape[-1]
+    device = voxels.device
     corners = torch.tensor(
-        [[x, y, z] for x in (-0.5, 0.5) for y in (-0.5, 0.5) for z in (-0.5, 0.5)]
+        [[x, y, z] for x in (-0.5, 0.5) for y in (-0.5, 0.5) for z in (-0.5, 0.5)], device=device
     )  # (8, 3) voxel corners around a centre
-    windows = torch.zeros(len(voxels), 3)
+    windows = torch.zeros(len(voxels), 3, device=device)
     for index in range(len(voxels)):
         occupied = (voxels[index].detach() > 0.5).nonzero().float()  # (P, 3)
         if len(occupied) == 0:
-            occupied = torch.full((1, 3), (resolution - 1) / 2.0)
+            occupied = torch.full((1, 3), (resolution - 1) / 2.0, device=device)
         points = (occupied[:, None] + corners[None]).reshape(-1, 3)
         world = (points - centres[index]) / sizes[index] - origin[index]  # from the camera
         depth = world @ forward[index]
@@ -122,13 +125,15 @@ def silhouettes(
     if voxels.ndim != 4 or len({*voxels.shape[1:]}) != 1:
         raise ValueError(f"voxels must have shape (B, R, R, R), got {tuple(voxels.shape)}")
     batch, resolution = voxels.shape[0], voxels.shape[-1]
+    device = voxels.device
     if distance is None:
-        distance = torch.full((batch,), CAMERA_DISTANCE)
+        distance = torch.full((batch,), CAMERA_DISTANCE, device=device)
     centres, sizes = occupied_box(voxels)
     basis = camera_basis(azimuth, elevation, distance)
     origin, forward, right, up = basis
     windows = _object_windows(voxels, centres, sizes, basis, margin)  # (B, 3)
-    steps = (torch.arange(output_size, dtype=torch.float32) + 0.5) / output_size * 2.0 - 1.0
+    steps = (torch.arange(output_size, dtype=torch.float32, device=device) + 0.5) / output_size
+    steps = steps * 2.0 - 1.0
     u = windows[:, 0, None] + windows[:, 2, None] * steps[None]  # (B, W): left to right
     v = windows[:, 1, None] - windows[:, 2, None] * steps[None]  # (B, H): top to bottom
     directions = F.normalize(
@@ -137,7 +142,7 @@ def silhouettes(
         + v[:, :, None, None] * up[:, None, None],
         dim=-1,
     )  # (B, H, W, 3)
-    depths = torch.linspace(-BOUNDING_RADIUS, BOUNDING_RADIUS, samples)
+    depths = torch.linspace(-BOUNDING_RADIUS, BOUNDING_RADIUS, samples, device=device)
     along = distance[:, None] + depths[None]  # (B, T): across the sphere around the centre
     # World point p = origin + t * direction maps to grid_sample's [-1, 1] coordinates as
     # p * scale + offset; fold that into the ray so the (B, H, W, T, 3) grid is one
@@ -156,6 +161,24 @@ def silhouettes(
     )  # (B, 1, H, W, T)
     free = torch.log1p(-occupancy[:, 0].clamp(0.0, MAX_OCCUPANCY)).sum(-1)  # log P(not stopped)
     return 1.0 - torch.exp(free)  # (B, H, W)
+
+
+def axis_projections(voxels: torch.Tensor, axes: str = PROJECTION_AXES) -> torch.Tensor:
+    """Soft silhouettes of occupancy (B, R, R, R) seen along grid axes, (B, len(axes), R, R)
+    in [0, 1]: the probability that a ray along the axis is stopped, 1 - prod(1 - o).
+
+    Orthographic, unframed and exact on binary grids (MPSE-GAN's perspectives): along ``x``
+    the image is indexed (y, z), along ``y`` (x, z), along ``z`` (x, y), z up."""
+    if voxels.ndim == 5:
+        voxels = voxels[:, 0]
+    if voxels.ndim != 4 or len({*voxels.shape[1:]}) != 1:
+        raise ValueError(f"voxels must have shape (B, R, R, R), got {tuple(voxels.shape)}")
+    if not axes or any(axes.count(axis) != 1 or axis not in PROJECTION_AXES for axis in axes):
+        raise ValueError(f"axes must be distinct letters of {PROJECTION_AXES!r}, got {axes!r}")
+    free = 1.0 - voxels.float()  # (B, X, Y, Z): the chance each voxel lets a ray through
+    return torch.stack(
+        [1.0 - free.prod(dim=1 + PROJECTION_AXES.index(axis)) for axis in axes], dim=1
+    )
 
 
 def soft_iou(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

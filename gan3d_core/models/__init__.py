@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from gan3d_core.config import ModelConfig
@@ -10,14 +11,16 @@ from gan3d_core.models.discriminator import VoxelDiscriminator
 from gan3d_core.models.encoder import ImageEncoder, MultiViewEncoder
 from gan3d_core.models.generator import VoxelGenerator
 from gan3d_core.models.latent import ImageHead, LatentCritic, LatentSampler, RetrievalBank
+from gan3d_core.models.projection_discriminator import ProjectionDiscriminators
 from gan3d_core.models.shape_encoder import ShapeEncoder
 
 
 class GanNetworks(nn.Module):
     """Every network of one model; its ``state_dict`` is what a checkpoint stores.
 
-    Keys are prefixed ``generator.``, ``discriminator.`` and (models with an image encoder)
-    ``encoder.``. The staged ``lgan`` model has no 3D discriminator or image encoder but
+    Keys are prefixed ``generator.``, ``discriminator.`` (absent from a model trained on
+    silhouettes alone), ``projection_discriminators.`` (MPSE-GAN's, with
+    ``projection_axes``) and (models with an image encoder) ``encoder.``. The staged ``lgan`` model has no 3D discriminator or image encoder but
     ``shape_encoder.``, ``latent_sampler.``, ``latent_critic.``, ``image_backbone.``,
     ``image_head.`` and ``bank.``.
     """
@@ -27,7 +30,12 @@ class GanNetworks(nn.Module):
         self.config = config
         self.generator = VoxelGenerator(config)
         staged = config.kind == "lgan"
-        self.discriminator = None if staged else VoxelDiscriminator(config)
+        self.discriminator = (
+            VoxelDiscriminator(config) if config.voxel_discriminator and not staged else None
+        )
+        self.projection_discriminators = (
+            ProjectionDiscriminators(config) if config.projection_axes else None
+        )
         self.encoder = MultiViewEncoder(config) if config.has_encoder else None
         if staged:
             self.shape_encoder = ShapeEncoder(config)
@@ -37,11 +45,19 @@ class GanNetworks(nn.Module):
             self.image_head = ImageHead(config)
             self.bank = RetrievalBank(config)
 
+    def realness(self, voxels: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """How real shapes (B, R, R, R) look, logits (B,): the 3D discriminator's or, for a
+        model trained on silhouettes alone, the sum of its projection discriminators'."""
+        if self.discriminator is not None:
+            return self.discriminator(voxels, labels)
+        return self.projection_discriminators(voxels, labels).sum(1)
+
 
 __all__ = [
     "GanNetworks",
     "ImageEncoder",
     "MultiViewEncoder",
+    "ProjectionDiscriminators",
     "VoxelDiscriminator",
     "VoxelGenerator",
 ]

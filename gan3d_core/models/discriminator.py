@@ -8,13 +8,15 @@ from torch import nn
 from gan3d_core.config import ModelConfig
 from gan3d_core.models.checks import voxel_batch
 from gan3d_core.models.conditioning import LabelProjection
+from gan3d_core.models.residual import ResidualStage, leaky_relu
 
 
 class VoxelDiscriminator(nn.Module):
     """occupancy (B, 1, R, R, R) -> realness logits (B,).
 
     Each hidden layer halves the grid (kernel 4, stride 2, padding 1); the last maps 4^3 to
-    1^3. No BatchNorm on the first layer (DCGAN practice). A conditional discriminator
+    1^3. No BatchNorm on the first layer (DCGAN practice). With ``residual_convs``, a V-Net
+    residual stage follows each hidden layer. A conditional discriminator
     multiplies the voxel input pointwise by a projection of the class embedding.
     """
 
@@ -27,7 +29,9 @@ class VoxelDiscriminator(nn.Module):
             block: list[nn.Module] = [nn.Conv3d(in_channels, width, 4, stride=2, padding=1)]
             if index > 0:
                 block.append(nn.BatchNorm3d(width))
-            block.append(nn.LeakyReLU(0.2, inplace=True))
+            block.append(leaky_relu())
+            if config.residual_convs:
+                block.append(ResidualStage(width, config.residual_convs, leaky_relu))
             if config.discriminator_dropout > 0:
                 block.append(nn.Dropout3d(config.discriminator_dropout))
             self.hidden.append(nn.Sequential(*block))

@@ -57,6 +57,8 @@ class FastVoxelGenerator(nn.Module):
 
     def __init__(self, generator: VoxelGenerator) -> None:
         super().__init__()
+        if generator.config.residual_convs:
+            raise ValueError("the fast generator rewrites the 3D-GAN layout, not residual stages")
         self.label_projection = generator.label_projection
         convs = [m for m in generator.layers if isinstance(m, nn.ConvTranspose3d)]
         norms = [m for m in generator.layers if isinstance(m, nn.BatchNorm3d)]

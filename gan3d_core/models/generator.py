@@ -7,6 +7,11 @@ from torch import nn
 
 from gan3d_core.config import ModelConfig
 from gan3d_core.models.conditioning import LabelProjection
+from gan3d_core.models.residual import ResidualStage
+
+
+def _relu() -> nn.Module:
+    return nn.ReLU(inplace=True)
 
 
 class VoxelGenerator(nn.Module):
@@ -14,7 +19,8 @@ class VoxelGenerator(nn.Module):
 
     The first layer maps the 1^3 latent to 4^3 (kernel 4, stride 2, no padding); every later
     layer doubles the grid (kernel 4, stride 2, padding 1). BatchNorm + ReLU between layers,
-    optional Dropout3d; the caller applies the sigmoid so training can use a stable
+    optional Dropout3d; with ``residual_convs``, a V-Net residual stage after each hidden
+    layer. The caller applies the sigmoid so training can use a stable
     BCE-with-logits. A conditional generator multiplies z pointwise by a projection of the
     class embedding.
     """
@@ -29,8 +35,10 @@ class VoxelGenerator(nn.Module):
             layers += [
                 nn.ConvTranspose3d(in_channels, width, 4, stride=2, padding=padding, bias=False),
                 nn.BatchNorm3d(width),
-                nn.ReLU(inplace=True),
+                _relu(),
             ]
+            if config.residual_convs:
+                layers.append(ResidualStage(width, config.residual_convs, _relu))
             if config.generator_dropout > 0:
                 layers.append(nn.Dropout3d(config.generator_dropout))
             in_channels = width

@@ -8,6 +8,7 @@ from torch import nn
 
 from gan3d_core.config import ModelConfig
 from gan3d_core.models.checks import voxel_batch
+from gan3d_core.models.residual import downsampling_layers
 
 
 class ShapeEncoder(nn.Module):
@@ -16,21 +17,15 @@ class ShapeEncoder(nn.Module):
     Conv3d (kernel 4, stride 2, padding 1) + BatchNorm + LeakyReLU(0.2) halve the grid down
     to 4^3; a 4^3 convolution maps it to the latent. No pooling, no linear layer, like the
     3D-GAN discriminator; the encoder is not conditioned on the class (the decoder is).
+    With ``residual_convs``, a V-Net residual stage follows every strided layer.
     """
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
-        layers: list[nn.Module] = []
-        in_channels = 1
-        for index, width in enumerate(config.discriminator_widths):
-            layers.append(nn.Conv3d(in_channels, width, 4, stride=2, padding=1, bias=index == 0))
-            if index > 0:
-                layers.append(nn.BatchNorm3d(width))
-            layers.append(nn.LeakyReLU(0.2, inplace=True))
-            in_channels = width
-        layers.append(nn.Conv3d(in_channels, config.latent_dim, 4))
-        self.layers = nn.Sequential(*layers)
+        self.layers = downsampling_layers(
+            config.discriminator_widths, config.latent_dim, config.residual_convs
+        )
 
     def forward(self, voxels: torch.Tensor) -> torch.Tensor:
         voxels = voxel_batch(voxels, self.config.resolution)

@@ -8,7 +8,16 @@ import numpy as np
 
 from gan3d_core.training.trainer import Trainer, TrainerCallback
 
-SHOWN_LOSSES = ("loss_d", "loss_g", "loss_e", "d_accuracy_real", "d_accuracy_fake", "train_iou")
+SHOWN_LOSSES = (
+    "loss_d",
+    "loss_projection_d",
+    "loss_g",
+    "loss_e",
+    "silhouette",
+    "d_accuracy_real",
+    "d_accuracy_fake",
+    "train_iou",
+)
 
 
 def projection_image(voxels: np.ndarray) -> np.ndarray:

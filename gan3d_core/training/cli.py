@@ -38,6 +38,17 @@ _HELP = {
     "kl_weight": "weight of the KL term (paper 5)",
     "recon_weight": "weight of the reconstruction term (paper 1e-4 with l2_sum)",
     "ssim_weight": "weight of the 1 - SSIM term",
+    "recon_loss": "bce, l2, l2_sum (paper), dice (V-Net) or bce_dice (BCE + dice-weight * Dice)",
+    "dice_weight": "weight of the Dice term beside BCE (autoencoder; --recon-loss bce_dice)",
+    "residual_convs": "V-Net: a residual stage of N 3^3 convolutions after every strided "
+    "layer of G, D and the 3D encoders (0: the 3D-GAN layout)",
+    "projection_axes": "MPSE-GAN: one 2D discriminator per axis letter (e.g. xyz), judging "
+    "the shape's silhouette along that axis",
+    "projection_weight": "weight of the projection discriminators' term in G's loss (3D: 1)",
+    "silhouettes_only": "no 3D supervision: the projection discriminators and, with an "
+    "encoder, the silhouette loss teach the model (needs --projection-axes)",
+    "silhouette_weight": "DIB-R: weight of 1 - IoU of the reconstruction's silhouette and "
+    "each input view's mask, from the view's camera (0: off)",
     "precision": "auto (bf16 on GPUs and CPUs with AMX, else fp32), fp32 or bf16",
     "autoencoder_steps": "shape autoencoder steps (0 with --init-from: keep its autoencoder as is)",
     "latent_noise": "autoencoder: noise on its latents in training, in units of their spread",
@@ -103,7 +114,7 @@ def add_train_parser(commands) -> None:
         flags = [f"--{field.name.replace('_', '-')}", *_ALIASES.get(field.name, [])]
         default = getattr(defaults, field.name)
         help_text = _HELP.get(field.name, field.name.replace("_", " "))
-        help_text += f" (default {default})"
+        help_text += f" (default {'none' if default == '' else default})"
         if isinstance(default, bool):
             group.add_argument(
                 *flags, dest=field.name, action=argparse.BooleanOptionalAction,

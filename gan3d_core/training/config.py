@@ -14,7 +14,7 @@ from gan3d_core.schema import check_field_types
 
 RECIPES = Path(__file__).parent / "recipes"
 
-RECON_LOSSES = ("bce", "l2", "l2_sum")
+RECON_LOSSES = ("bce", "l2", "l2_sum", "dice", "bce_dice")
 RECON_IN_DISCRIMINATOR = ("none", "real", "fake")
 PRECISIONS = ("auto", "fp32", "bf16")
 LR_SCHEDULES = ("constant", "cosine")
@@ -88,9 +88,18 @@ class TrainConfig:
     # > 0: a voxel VAE encoder trains beside the model and pulls the image encoder's means
     # toward its own with this weight (gan3d_core.training.teacher)
     voxel_teacher_weight: float = 0.0
+    # seed-paper options (README, "Options from the seed papers"): V-Net residual stages;
+    # MPSE-GAN projection discriminators (their adversarial weight beside the 3D one's 1),
+    # or those alone with no 3D supervision; DIB-R's silhouette IoU loss for the encoder
+    residual_convs: int = 0
+    projection_axes: str = ""
+    projection_weight: float = 1.0
+    silhouettes_only: bool = False
+    silhouette_weight: float = 0.0
     # the staged recipe (kind lgan): shape autoencoder, latent GAN, image head
     autoencoder_steps: int = 1600
     lr_autoencoder: float = 1e-3
+    # the Dice term beside BCE: the autoencoder's loss, and recon_loss "bce_dice"
     dice_weight: float = 1.0
     # Gaussian noise on the autoencoder's latents in training, in units of their spread
     latent_noise: float = 0.0
@@ -156,6 +165,7 @@ class TrainConfig:
             problems.append("refine_steps and retrieval_candidates must be >= 0")
         if self.voxel_teacher_weight > 0 and self.kind == "gan":
             problems.append("voxel_teacher_weight needs a model with an image encoder, not gan")
+        problems += self._seed_option_problems()
         for name, limit in (
             ("batch_size", 4096),
             ("rendered_views", 360),
@@ -172,6 +182,30 @@ class TrainConfig:
             raise ValueError("invalid training config: " + "; ".join(problems))
         self.real_label_range = tuple(self.real_label_range)
         self.fake_label_range = tuple(self.fake_label_range)
+
+    def _seed_option_problems(self) -> list[str]:
+        """Combinations of the seed-paper options that cannot train."""
+        problems = []
+        if self.projection_weight < 0 or self.silhouette_weight < 0:
+            problems.append("projection_weight and silhouette_weight must be >= 0")
+        if self.silhouette_weight > 0 and self.kind in ("gan", "lgan"):
+            problems.append(
+                "silhouette_weight needs a model with an image encoder (vaegan, multiview, cvaegan)"
+            )
+        if self.silhouettes_only:
+            if not self.projection_axes:
+                problems.append("silhouettes_only needs projection_axes (e.g. xyz)")
+            if self.kind not in ("gan", "lgan") and self.silhouette_weight <= 0:
+                problems.append(
+                    "silhouettes_only: the encoder learns from silhouettes alone, so give "
+                    "silhouette_weight > 0"
+                )
+            if self.ssim_weight > 0 or self.voxel_teacher_weight > 0:
+                problems.append(
+                    "silhouettes_only trains without 3D supervision: ssim_weight and "
+                    "voxel_teacher_weight must be 0"
+                )
+        return problems
 
     def model_config(self, num_classes: int) -> ModelConfig:
         """The architecture this run trains (``num_classes`` from the data, for cvaegan)."""
@@ -198,6 +232,9 @@ class TrainConfig:
             head_width=self.head_width,
             head_spatial_channels=self.head_spatial_channels,
             bank_feature_dim=self.bank_feature_dim,
+            residual_convs=self.residual_convs,
+            projection_axes=self.projection_axes,
+            voxel_discriminator=not self.silhouettes_only,
         )
 
     def to_dict(self) -> dict[str, Any]:

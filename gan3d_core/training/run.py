@@ -36,7 +36,8 @@ def prepare_data(
 
     The validation split is stratified by class with ``split_seed`` and never trained on.
     Training views are rendered with random jitter (when ``render_jitter``), validation
-    views on the plain ring, both cached under ``cache_dir``.
+    views on the plain ring, both cached under ``cache_dir``; the training views' cameras
+    come with them (for the silhouette loss).
     """
     cache = Path(config.cache_dir) if config.cache_dir else default_cache_dir()
     dataset = load_dataset(config.data, config.resolution, cache_dir=cache / "voxels")
@@ -55,7 +56,7 @@ def prepare_data(
         validation_set.voxels, validation_set.labels, validation_set.class_names
     )
     if config.kind != "gan":
-        from gan3d_core.data.render import cached_render_views
+        from gan3d_core.data.render import cached_render_views, view_cameras
 
         def stage(offset: float, share: float, name: str):
             if progress is None:
@@ -69,6 +70,9 @@ def prepare_data(
             train.voxels, cache / "views", config.rendered_views, config.image_size,
             jitter=config.render_jitter, seed=config.seed, progress=stage(0.0, share, "train views"),
         )  # fmt: skip
+        train.cameras = view_cameras(
+            len(train), config.rendered_views, config.render_jitter, config.seed
+        )
         validation.views = cached_render_views(
             validation.voxels, cache / "views", config.rendered_views, config.image_size,
             jitter=False, progress=stage(share, 1.0 - share, "validation views"),

@@ -1,9 +1,9 @@
 """Stage 1 of the staged recipe: a shape autoencoder (3D encoder -> 3D-GAN generator).
 
-Loss: BCE plus V-Net's soft Dice loss (Milletari et al. 2016). ModelNet shapes fill about
-5 % of their grid, so plain BCE is content to erase thin legs and table tops; Dice scores
-the overlap of the occupied part alone. Shapes are mirrored across their class's plane of
-symmetry (found from the class's mean shape) as augmentation.
+Loss: BCE plus V-Net's soft Dice loss (Milletari et al. 2016), the one the end-to-end
+trainer's ``--recon-loss bce_dice`` uses (:mod:`gan3d_core.training.losses`). Shapes are
+mirrored across their class's plane of symmetry (found from the class's mean shape) as
+augmentation.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from gan3d_core.config import ModelConfig
 from gan3d_core.metrics import iou
 from gan3d_core.models.generator import VoxelGenerator
 from gan3d_core.models.shape_encoder import ShapeEncoder
+from gan3d_core.training.losses import dice_loss
 from gan3d_core.training.stages import (
     TrainingStage,
     autocast,
@@ -26,16 +27,6 @@ from gan3d_core.training.stages import (
 
 # A class is mirrored across an axis when its mean shape overlaps its mirror image this much.
 SYMMETRY_THRESHOLD = 0.9
-
-
-def dice_loss(probabilities: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
-    """V-Net's soft Dice loss, 1 - 2|P∩T| / (|P| + |T|), per shape, averaged over the batch.
-
-    probabilities, target: (B, ...) in [0, 1]. ``eps`` keeps an empty pair at loss 0.
-    """
-    p, t = probabilities.flatten(1), target.flatten(1)  # (B, R^3)
-    overlap = (p * t).sum(1)
-    return (1 - (2 * overlap + eps) / (p.sum(1) + t.sum(1) + eps)).mean()
 
 
 def symmetry_axes(voxels: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:

@@ -64,18 +64,6 @@ def feature_pca(features: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]
     return mean.astype(np.float32), components[:dim].T.astype(np.float32)
 
 
-def view_cameras(count: int, views: int, seed: int) -> np.ndarray:
-    """Azimuth and elevation (count * views, 2) of the jittered training views."""
-    from gan3d_core.data.render import shape_views
-
-    cameras = [
-        (view.azimuth % 360.0, view.elevation)
-        for index in range(count)
-        for view in shape_views(index, views, True, seed)
-    ]
-    return np.asarray(cameras, np.float32)
-
-
 def _cached_features(
     path: Path, images: np.ndarray, backbone, blocks: int | None, maps: bool, progress, should_stop
 ) -> np.ndarray:
@@ -174,7 +162,7 @@ def train_staged(
 ) -> tuple[Path | None, dict[str, StageResult]]:
     """Run (or resume) every stage into ``run_dir``; the packed checkpoint's path (None when
     stopped early) and each stage's result."""
-    from gan3d_core.data.render import ring_views
+    from gan3d_core.data.render import ring_views, view_cameras
     from gan3d_core.evaluation import EVAL_AZIMUTH_OFFSET
     from gan3d_core.inference import resolve_device
     from gan3d_core.training.run import default_cache_dir
@@ -244,7 +232,8 @@ def train_staged(
     tuned = config.head_tuned_blocks
     backbone_top = BackboneTop(backbone, tuned) if tuned else None
     views = config.rendered_views
-    train_cameras = view_cameras(len(train), views, config.seed)
+    # azimuth and elevation (N * V, 2) of the jittered training views
+    train_cameras = view_cameras(len(train), views, True, config.seed)[..., :2].reshape(-1, 2)
     # the held-out shapes are seen as `gan3d eval` sees them: one ring view
     (eval_view,) = ring_views(1, azimuth_offset=EVAL_AZIMUTH_OFFSET)
     validation_cameras = np.tile(

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from gan3d_core.config import ModelConfig
+from gan3d_core.models.residual import downsampling_layers
 
 
 class VoxelTeacher(nn.Module):
@@ -24,21 +25,13 @@ class VoxelTeacher(nn.Module):
 
     The discriminator's layout at half its widths (each layer halves the grid down to 4^3,
     then a 4^3 convolution to 2 * latent_dim channels): enough to reconstruct the training
-    shapes, at a fraction of the discriminator's cost.
+    shapes, at a fraction of the discriminator's cost; residual stages as the model has.
     """
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        layers: list[nn.Module] = []
-        in_channels = 1
-        for index, width in enumerate(w // 2 for w in config.discriminator_widths):
-            layers.append(nn.Conv3d(in_channels, width, 4, stride=2, padding=1, bias=index == 0))
-            if index > 0:
-                layers.append(nn.BatchNorm3d(width))
-            layers.append(nn.LeakyReLU(0.2, inplace=True))
-            in_channels = width
-        layers.append(nn.Conv3d(in_channels, 2 * config.latent_dim, 4))
-        self.layers = nn.Sequential(*layers)
+        widths = [width // 2 for width in config.discriminator_widths]
+        self.layers = downsampling_layers(widths, 2 * config.latent_dim, config.residual_convs)
 
     def forward(self, voxels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mean, log_variance = self.layers(voxels).flatten(1).chunk(2, dim=1)

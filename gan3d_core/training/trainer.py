@@ -3,10 +3,15 @@
 One step per batch:
 
 0. G decodes the noise batch and, through E, the views: once, with gradients.
-1. D: real shapes against (detached) generated ones and, if asked, reconstructions as real
-   or fake; updated only while its batch accuracy is below ``d_accuracy_threshold`` (3D-GAN).
-2. E and G together, against the updated D: E minimises ``kl_weight * KL + recon_weight *
-   recon (+ SSIM)``; G minimises the adversarial loss plus the same reconstruction terms.
+1. The discriminators (the 3D one and, with ``projection_axes``, MPSE-GAN's projection ones):
+   real shapes against (detached) generated ones and, if asked, reconstructions as real or
+   fake; each updated only while its batch accuracy is below ``d_accuracy_threshold`` (3D-GAN).
+2. E and G together, against the updated discriminators: E minimises ``kl_weight * KL +
+   recon_weight * recon (+ SSIM) (+ silhouette_weight * DIB-R's silhouette loss)``; G
+   minimises the adversarial losses plus the same reconstruction terms. Trained on
+   silhouettes alone (``silhouettes_only``), no term sees a voxel of the training shapes:
+   the projection discriminators judge their silhouettes, the encoder learns from the
+   views' masks.
    With a voxel teacher (``voxel_teacher_weight``), the teacher and G also autoencode the
    real shapes, and E's means are pulled toward the teacher's.
    One backward pass serves both (each loss reaches only its own network's parameters;
@@ -29,7 +34,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -45,7 +50,9 @@ from gan3d_core.io.atomic import write_bytes_atomic
 from gan3d_core.io.checkpoint import load_checkpoint, save_checkpoint
 from gan3d_core.metrics import iou, mean_pairwise_iou, ssim3d_torch
 from gan3d_core.models import GanNetworks
+from gan3d_core.projection import image_mask
 from gan3d_core.training.config import TrainConfig
+from gan3d_core.training.losses import SILHOUETTE_SIZE, reconstruction_loss, silhouette_loss
 from gan3d_core.training.stages import autocast, autocast_dtype
 from gan3d_core.training.state import load_training_state, save_training_state
 from gan3d_core.training.teacher import VoxelTeacher
@@ -64,16 +71,27 @@ class TrainingDiverged(Gan3dError):
 @dataclass
 class TrainingData:
     """Shapes uint8 (N, R, R, R), labels (N,), class names and, for models with an encoder,
-    rendered views uint8 (N, K, S, S, 3)."""
+    rendered views uint8 (N, K, S, S, 3) with their cameras float32 (N, K, 3): azimuth,
+    elevation (degrees) and distance."""
 
     voxels: np.ndarray
     labels: np.ndarray
     class_names: list[str]
     views: np.ndarray | None = None
     skipped_empty: int = 0
+    cameras: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.voxels)
+
+
+class Judge(NamedTuple):
+    """A network that judges shapes: its attribute (and optimizer) name, the prefix of its
+    logged figures, and the weight of its adversarial term in G's loss."""
+
+    name: str
+    tag: str
+    weight: float
 
 
 class TrainerCallback:
@@ -122,18 +140,28 @@ class Trainer:
             raise ValueError(f"a {config.kind} model trains on rendered views; none were given")
         torch.manual_seed(config.seed)  # identical initial weights on every rank
         self.networks = GanNetworks(self.model_config).to(self.device).train()
+        self.judges = [
+            judge
+            for judge in (
+                Judge("discriminator", "d", 1.0),
+                Judge("projection_discriminators", "projection_d", config.projection_weight),
+            )
+            if getattr(self.networks, judge.name) is not None
+        ]
         # oneDNN's 3D convolutions train ~1.4x faster on channels-last tensors (benchmarks/).
         self.networks.generator.to(memory_format=torch.channels_last_3d)
-        self.networks.discriminator.to(memory_format=torch.channels_last_3d)
+        if self.networks.discriminator is not None:
+            self.networks.discriminator.to(memory_format=torch.channels_last_3d)
         betas = (config.beta1, config.beta2)
         self.optimizers: dict[str, torch.optim.Optimizer] = {
             "generator": torch.optim.Adam(
                 self.networks.generator.parameters(), config.lr_generator, betas
             ),
-            "discriminator": torch.optim.Adam(
-                self.networks.discriminator.parameters(), config.lr_discriminator, betas
-            ),
         }
+        for judge in self.judges:
+            self.optimizers[judge.name] = torch.optim.Adam(
+                getattr(self.networks, judge.name).parameters(), config.lr_discriminator, betas
+            )
         if self.networks.encoder is not None:
             self.optimizers["encoder"] = torch.optim.Adam(
                 self.networks.encoder.parameters(), config.lr_encoder, betas
@@ -332,6 +360,7 @@ class Trainer:
         rates = {
             "generator": config.lr_generator,
             "discriminator": config.lr_discriminator,
+            "projection_discriminators": config.lr_discriminator,
             "encoder": config.lr_encoder,
             "teacher": config.lr_encoder,
         }
@@ -373,6 +402,10 @@ class Trainer:
             batch["views"] = torch.from_numpy(views.astype(np.float32) / 255.0).permute(
                 0, 1, 4, 2, 3
             )
+            if self.config.silhouette_weight > 0:  # each view's mask and camera
+                masks = [[image_mask(view, SILHOUETTE_SIZE) for view in row] for row in views]
+                batch["masks"] = torch.from_numpy(np.asarray(masks))  # (B, V, S', S')
+                batch["cameras"] = torch.from_numpy(data.cameras[indices[:, None], chosen])
         return batch
 
     def _average_gradients(self, module: torch.nn.Module) -> None:
@@ -383,16 +416,11 @@ class Trainer:
                     parameter.grad /= self.world_size
 
     def _recon_loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        kind = self.config.recon_loss
-        if kind == "bce":
-            loss = F.binary_cross_entropy_with_logits(logits.float(), target)
-        else:
-            squared = (torch.sigmoid(logits.float()) - target) ** 2
-            loss = squared.flatten(1).sum(1).mean() if kind == "l2_sum" else squared.mean()
-        return loss
+        return reconstruction_loss(logits, target, self.config.recon_loss, self.config.dice_weight)
 
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
-        """One update of D, then E and G; returns the step's losses and D accuracies."""
+        """One update of the discriminators, then E and G; returns the step's losses and the
+        discriminators' accuracies."""
         config, networks, device = self.config, self.networks, self.device
         torch.manual_seed(config.seed * 1_000_003 + self.step * 101 + self.rank)  # dropout
         generator = torch.Generator().manual_seed(config.seed * 7_919 + self.step * 31 + self.rank)
@@ -429,67 +457,97 @@ class Trainer:
                 per_view = means + eps.to(device) * torch.exp(0.5 * log_variances)
                 recon_logits = networks.generator(networks.encoder.pool(per_view), labels)
 
-        # 1. discriminator
-        with mixed_precision:
-            real_scores = networks.discriminator(real_for_d, labels).float()
-            fake_scores = networks.discriminator(
-                torch.sigmoid(fake_logits).detach(), labels
-            ).float()
-            loss_d = bce(real_scores, targets(config.real_label_range, 1.0)) + bce(
-                fake_scores, targets(config.fake_label_range, 0.0)
+        # 1. discriminators, each against its own accuracy threshold
+        shown = [
+            (real_for_d, targets(config.real_label_range, 1.0)),
+            (torch.sigmoid(fake_logits).detach(), targets(config.fake_label_range, 0.0)),
+        ]
+        if views is not None and config.recon_in_discriminator != "none":
+            as_real = config.recon_in_discriminator == "real"
+            recon_target = (
+                targets(config.real_label_range, 1.0)
+                if as_real
+                else targets(config.fake_label_range, 0.0)
             )
-            if views is not None and config.recon_in_discriminator != "none":
-                recon_scores = networks.discriminator(torch.sigmoid(recon_logits).detach(), labels)
-                as_real = config.recon_in_discriminator == "real"
-                recon_target = (
-                    targets(config.real_label_range, 1.0)
-                    if as_real
-                    else targets(config.fake_label_range, 0.0)
-                )
-                loss_d = loss_d + bce(recon_scores.float(), recon_target)
-        accuracy_real = (real_scores > 0).float().mean()
-        accuracy_fake = (fake_scores < 0).float().mean()
-        accuracy = torch.stack([accuracy_real, accuracy_fake]).mean().detach()
-        if self.world_size > 1:
-            dist.all_reduce(accuracy)  # every rank must take the same decision
-            accuracy /= self.world_size
-        threshold = config.d_accuracy_threshold
-        update_d = threshold is None or accuracy.item() < threshold
-        if update_d:
-            self.optimizers["discriminator"].zero_grad(set_to_none=True)
-            loss_d.backward()
-            self._average_gradients(networks.discriminator)
-            self.optimizers["discriminator"].step()
+            shown.append((torch.sigmoid(recon_logits).detach(), recon_target))
+        updated_losses = []
+        for judge in self.judges:
+            network = getattr(networks, judge.name)
+            with mixed_precision:
+                scores = [network(voxels, labels).float() for voxels, _ in shown]  # (B[, A])
+            loss = sum(
+                bce(score, _like(target, score)) for score, (_, target) in zip(scores, shown)
+            )
+            accuracy_real = (scores[0] > 0).float().mean()
+            accuracy_fake = (scores[1] < 0).float().mean()
+            accuracy = torch.stack([accuracy_real, accuracy_fake]).mean().detach()
+            if self.world_size > 1:
+                dist.all_reduce(accuracy)  # every rank must take the same decision
+                accuracy /= self.world_size
+            threshold = config.d_accuracy_threshold
+            update = threshold is None or accuracy.item() < threshold
+            if update:
+                updated_losses.append((judge, loss))
+            logs.update(
+                {
+                    f"loss_{judge.tag}": loss.item(),
+                    f"{judge.tag}_accuracy_real": accuracy_real.item(),
+                    f"{judge.tag}_accuracy_fake": accuracy_fake.item(),
+                    f"{judge.tag}_updated": float(update),
+                }
+            )
+        if updated_losses:
+            for judge, _ in updated_losses:
+                self.optimizers[judge.name].zero_grad(set_to_none=True)
+            sum(loss for _, loss in updated_losses).backward()
+            for judge, _ in updated_losses:
+                self._average_gradients(getattr(networks, judge.name))
+                self.optimizers[judge.name].step()
             self.d_updates += 1
 
-        # 2. encoder and generator, against the updated discriminator
+        def adversarial(voxels: torch.Tensor) -> torch.Tensor:
+            """G's loss for making ``voxels`` look real to every discriminator."""
+            loss = torch.zeros((), device=device)
+            for judge in self.judges:
+                scores = getattr(networks, judge.name)(voxels, labels).float()
+                loss = loss + judge.weight * bce(scores, torch.ones_like(scores))
+            return loss
+
+        # 2. encoder and generator, against the updated discriminators
         with mixed_precision:
-            scores = networks.discriminator(torch.sigmoid(fake_logits), labels).float()
-            loss_g = bce(scores, torch.ones(size, device=device))
+            loss_g = adversarial(torch.sigmoid(fake_logits))
             loss_e = torch.zeros((), device=device)
             if views is not None:
                 kl = _kl_divergence(means, log_variances)
-                recon = self._recon_loss(recon_logits, real)
-                loss_e = config.kl_weight * kl + config.recon_weight * recon
+                loss_e = config.kl_weight * kl
+                if not config.silhouettes_only:
+                    recon = self._recon_loss(recon_logits, real)
+                    loss_e = loss_e + config.recon_weight * recon
+                    logs["recon"] = recon.item()
                 if self.teacher is not None:
                     loss_e = loss_e + self._teacher_loss(real, labels, means, generator, logs)
                 if config.ssim_weight > 0:
                     ssim = ssim3d_torch(torch.sigmoid(recon_logits.float()), real).mean()
                     loss_e = loss_e + config.ssim_weight * (1 - ssim)
+                if config.silhouette_weight > 0:
+                    silhouette = silhouette_loss(
+                        torch.sigmoid(recon_logits.float())[:, 0],
+                        batch["masks"].to(device),
+                        batch["cameras"].to(device),
+                    )
+                    loss_e = loss_e + config.silhouette_weight * silhouette
+                    logs["silhouette"] = silhouette.item()
                 if config.recon_in_discriminator == "real":
                     # G learns to make reconstructions look real; E stays with KL + recon only.
                     latent_for_g = networks.encoder.pool(per_view).detach()
                     recon_for_g = networks.generator(latent_for_g, labels)
-                    recon_scores = networks.discriminator(
-                        torch.sigmoid(recon_for_g), labels
-                    ).float()
-                    loss_g = loss_g + bce(recon_scores, torch.ones(size, device=device))
-                with torch.no_grad():
+                    loss_g = loss_g + adversarial(torch.sigmoid(recon_for_g))
+                with torch.no_grad():  # against the true shapes, even when never trained on them
                     iou_batch = iou(
                         torch.sigmoid(recon_logits.float()).cpu().numpy()[:, 0],
                         real.cpu().numpy()[:, 0],
                     )
-                logs.update(kl=kl.item(), recon=recon.item(), train_iou=float(np.mean(iou_batch)))
+                logs.update(kl=kl.item(), train_iou=float(np.mean(iou_batch)))
                 if networks.encoder.classifier is not None:
                     class_logits = networks.encoder.classify(networks.encoder.pool(means))
                     loss_e = loss_e + config.classifier_weight * F.cross_entropy(
@@ -509,13 +567,7 @@ class Trainer:
         if self.teacher is not None:
             self._average_gradients(self.teacher)
             self.optimizers["teacher"].step()
-        logs.update(
-            loss_d=loss_d.item(),
-            loss_g=loss_g.item(),
-            d_accuracy_real=accuracy_real.item(),
-            d_accuracy_fake=accuracy_fake.item(),
-            d_updated=float(update_d),
-        )
+        logs["loss_g"] = loss_g.item()
         if views is not None:
             logs["loss_e"] = loss_e.item()
         return logs
@@ -659,6 +711,11 @@ def checkpoint_path(path: str | Path) -> Path:
     """A checkpoint file, or the one in a run folder."""
     path = Path(path)
     return path / MODEL_FILE if path.is_dir() else path
+
+
+def _like(target: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+    """Per-shape targets (B,) repeated to the shape of ``scores`` (B,) or (B, A)."""
+    return target.view(-1, *(1,) * (scores.ndim - 1)).expand_as(scores)
 
 
 def _kl_divergence(mean: torch.Tensor, log_variance: torch.Tensor) -> torch.Tensor:
