@@ -147,6 +147,7 @@ class Engine:
             directions=directions.vectors,
             direction_scales=directions.scales,
             direction_centre=directions.centre,
+            has_implicit_decoder=model.has_implicit_decoder,
         )
 
     def random_state(self, seed: int, truncation: float | None, label: int | None) -> LatentState:
@@ -155,13 +156,17 @@ class Engine:
         latent = model.sample_latents(1, seed=seed, truncation=truncation, labels=label)[0]
         return LatentState(latent, label, f"random, seed {seed}")
 
-    def decode(self, state: LatentState) -> np.ndarray:
-        """The occupancy grid (R, R, R) of one latent."""
-        return self._require_model().decode(state.latent[None], labels=state.label)[0]
+    def decode(self, state: LatentState, resolution: int | None = None) -> np.ndarray:
+        """The occupancy grid (R, R, R) of one latent; with ``resolution``, the implicit
+        decoder's (N, N, N) if the model has one."""
+        model = self._require_model()
+        if not model.has_implicit_decoder:
+            resolution = None  # the view's setting waits for a model that can use it
+        return model.decode(state.latent[None], state.label, resolution=resolution)[0]
 
     def shape(self, state: LatentState, view: ViewSettings) -> ShapeResult:
         start = time.perf_counter()
-        voxels = self.decode(state)
+        voxels = self.decode(state, view.surface_resolution)
         vertices, faces, values, normals = surface_for_view(voxels, view)
         return ShapeResult(
             state, view, voxels, vertices, faces, values, normals, time.perf_counter() - start

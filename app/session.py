@@ -9,7 +9,7 @@ import base64
 import binascii
 import json
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -169,9 +169,7 @@ class Session:
                 }
                 for b in self.bookmarks
             ],
-            "view": {
-                k: getattr(self.view, k) for k in ("mode", "threshold", "smoothing", "wireframe")
-            },
+            "view": asdict(self.view),
         }
 
     def save(self, path: str | os.PathLike) -> Path:

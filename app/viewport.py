@@ -39,9 +39,11 @@ def _dropped_paths(event) -> list[Path]:
     return [Path(url.toLocalFile()) for url in mime.urls() if url.isLocalFile()]
 
 
-def _shape_dataset(result: ShapeResult) -> pv.PolyData:
-    """Points (with occupancy) or a triangle surface (with normals, if any), centred."""
-    vertices = result.vertices - (np.asarray(result.voxels.shape, np.float32) - 1) / 2.0
+def _shape_dataset(result: ShapeResult, side: int) -> pv.PolyData:
+    """Points (with occupancy) or a triangle surface (with normals, if any), centred, in
+    voxels of a ``side``^3 grid over the same box: a finer surface keeps the model's size."""
+    grid = np.asarray(result.voxels.shape, np.float32)
+    vertices = (result.vertices - (grid - 1) / 2.0) * (side / grid)
     if result.view.mode == "points":
         cloud = pv.PolyData(vertices)
         cloud["occupancy"] = result.values
@@ -71,7 +73,7 @@ class Viewport(NativePlotter):
         self.add_axes()
         self._actor = None
         self._actor_style: tuple[str, bool] | None = None  # (mode, wireframe) it was made for
-        self._grid_size: int | None = None  # of the shape drawn last: the camera's distance
+        self._grid_size: int | None = None  # the model's grid: the camera's distance
         self._message_actor = None
         self.message: str | None = None  # the hint shown in an empty scene
         self.setAcceptDrops(True)
@@ -146,11 +148,12 @@ class Viewport(NativePlotter):
             self._message_actor = None
             self.message = None
         first = self._grid_size is None
-        self._grid_size = result.voxels.shape[0]
+        model = self._session.model
+        self._grid_size = model.resolution if model is not None else result.voxels.shape[0]
         if result.empty:
             self.show_message("Empty shape at this threshold")
             return
-        dataset = _shape_dataset(result)
+        dataset = _shape_dataset(result, self._grid_size)
         style = (result.view.mode, result.view.wireframe)
         if self._actor is not None and style == self._actor_style:
             self._actor.mapper.dataset = dataset

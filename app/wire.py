@@ -19,6 +19,7 @@ import numpy as np
 
 from gan3d_core.errors import OperationCancelled, UsageError
 from gan3d_core.images import Box, check_box
+from gan3d_core.limits import check_surface_resolution
 
 if TYPE_CHECKING:
     from gan3d_core.mesh.export import ExportOptions
@@ -85,6 +86,7 @@ class ModelInfo:
     directions: np.ndarray  # (k, L) unit latent directions, strongest first
     direction_scales: np.ndarray  # (k,) one sigma along each
     direction_centre: np.ndarray | None = None  # (L,) where the sliders read zero
+    has_implicit_decoder: bool = False  # can draw surfaces finer than its grid
 
 
 @dataclass(frozen=True)
@@ -107,14 +109,20 @@ class LatentState:
 
 @dataclass(frozen=True)
 class ViewSettings:
+    """How shapes are drawn. ``surface_resolution``: models with an implicit decoder sample
+    the shape on a grid this fine (None, or a model without one: the model's own grid)."""
+
     mode: str = "smooth"
     threshold: float = 0.5
     smoothing: int = 2
     wireframe: bool = False
+    surface_resolution: int | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in VIEW_MODES:
             raise UsageError(f"view mode must be one of {', '.join(VIEW_MODES)}, got {self.mode!r}")
+        if self.surface_resolution is not None:
+            check_surface_resolution(self.surface_resolution)
         if not 0.0 < self.threshold < 1.0:
             raise UsageError(f"threshold must be between 0 and 1, got {self.threshold}")
         if self.smoothing < 0:

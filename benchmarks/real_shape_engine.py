@@ -20,8 +20,8 @@ class RealShapeEngine(Engine):
         self.beds = np.load(BEDS_64)["voxels"]
         self.shapes_shown = 0
 
-    def decode(self, state):
-        super().decode(state)  # the full cost of a 64^3 decode
+    def decode(self, state, resolution=None):
+        super().decode(state, resolution)  # the full cost of a 64^3 decode
         voxels = self.beds[self.shapes_shown % len(self.beds)].astype(np.float32)
         self.shapes_shown += 1
         return voxels

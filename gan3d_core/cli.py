@@ -81,11 +81,28 @@ def _require_class(model, class_name: str | None) -> None:
         )
 
 
-def _decode(model, latents: np.ndarray, class_name: str | None) -> np.ndarray:
-    """Decode with a progress bar; a conditional model needs --class."""
+def _decode(
+    model, latents: np.ndarray, class_name: str | None, resolution: int | None
+) -> np.ndarray:
+    """Decode with a progress bar (at ``resolution``: the implicit decoder); a conditional
+    model needs --class."""
     _require_class(model, class_name)
     with progress_bar("decoding") as progress:
-        return model.decode(latents, labels=class_name, progress=progress)
+        return model.decode(latents, class_name, progress=progress, resolution=resolution)
+
+
+def _check_surface_resolution(resolution: int | None, shapes: int = 1) -> None:
+    """--surface-resolution: a grid side within the limits, and all shapes' grids together
+    within :data:`~gan3d_core.limits.MAX_DECODED_VOXELS` (they are held until written)."""
+    if resolution is None:
+        return
+    limits.check_surface_resolution(resolution)
+    if shapes * resolution**3 > limits.MAX_DECODED_VOXELS:
+        most = limits.MAX_DECODED_VOXELS // resolution**3
+        raise UsageError(
+            f"{shapes} shapes at --surface-resolution {resolution} are over the limit of "
+            f"{most} at that resolution; make fewer at a time"
+        )
 
 
 def _load_model(args: argparse.Namespace):
@@ -207,6 +224,11 @@ def cmd_info(args: argparse.Namespace) -> int:
         lines.append(f"options      {'; '.join(options)}")
     if card.get("class_names"):
         lines.append(f"classes      {', '.join(card['class_names'])}")
+    if config.get("implicit_width"):
+        lines.append(
+            f"implicit     decoder of width {config['implicit_width']}: surfaces at any "
+            "resolution (--surface-resolution)"
+        )
     for section in ("training", "metrics"):
         if card.get(section):
             lines.append(f"{section:<12} {json.dumps(card[section])}")
@@ -257,6 +279,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
             f"--truncation must be a number of at least {limits.MIN_TRUNCATION}, "
             f"got {args.truncation}"
         )
+    _check_surface_resolution(args.surface_resolution, args.n)
     options = _export_options(args)
     directory = _output_dir(args.output)
     model = _load_model(args)
@@ -264,7 +287,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     latents = model.sample_latents(
         args.n, seed=args.seed, truncation=args.truncation, labels=args.class_name
     )
-    shapes = _decode(model, latents, args.class_name)
+    shapes = _decode(model, latents, args.class_name, args.surface_resolution)
     prefix = f"sample_{args.class_name}_" if args.class_name else "sample_"
     paths = [directory / f"{prefix}{args.seed}_{i:03d}.{args.format}" for i in range(args.n)]
     _write_shapes(shapes, paths, options, "writing")
@@ -284,11 +307,12 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     _check_range("the number of images", len(args.images), 1, limits.MAX_VIEWS)
     if args.refine is not None:
         _check_range("--refine", args.refine, 0, limits.MAX_REFINE_STEPS)
+    _check_surface_resolution(args.surface_resolution)
     model = _load_model(args)
     with progress_bar("reconstructing") as progress:
         shape = model.reconstruct(
             args.images, pool=args.pool, label=args.class_name, refine=args.refine,
-            progress=progress, box=args.box,
+            progress=progress, box=args.box, resolution=args.surface_resolution,
         )  # fmt: skip
     print(export_shape(shape, args.output, options))
     return 0
@@ -298,6 +322,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     from gan3d_core.latent import interpolate
 
     _check_range("--steps", args.steps, 2, limits.MAX_SHAPES)
+    _check_surface_resolution(args.surface_resolution, args.steps)
     options = _export_options(args)
     directory = _output_dir(args.output)
     model = _load_model(args)
@@ -309,7 +334,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     else:
         start, end = (_load_latent(path, model.latent_dim) for path in args.latents)
     latents = interpolate(start, end, args.steps, method=args.method)
-    shapes = _decode(model, latents, args.class_name)
+    shapes = _decode(model, latents, args.class_name, args.surface_resolution)
     paths = [directory / f"interp_{i:03d}.{args.format}" for i in range(args.steps)]
     _write_shapes(shapes, paths, options, "writing")
     return 0
@@ -353,6 +378,17 @@ def cmd_voxelize(args: argparse.Namespace) -> int:
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", metavar="CKPT", help="checkpoint (default: the bundled model)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default auto)")
+
+
+def _add_surface_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--surface-resolution",
+        type=int,
+        metavar="N",
+        help="models with an implicit decoder: sample the shape on an N^3 grid "
+        f"({limits.MIN_SURFACE_RESOLUTION}..{limits.MAX_GRID_SIDE}; e.g. 128) for a finer "
+        "surface than the model's own grid",
+    )
 
 
 def _add_export_options(parser: argparse.ArgumentParser) -> None:
@@ -435,6 +471,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also write each shape's latent as NAME.latent.npy",
     )
+    _add_surface_option(sample)
     _add_export_options(sample)
     sample.set_defaults(func=cmd_sample)
 
@@ -474,6 +511,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="staged (lgan) models: steps fitting the shape to the photos' silhouettes "
         "(default: the model card's; 0: off)",
     )
+    _add_surface_option(reconstruct)
     _add_export_options(reconstruct)
     reconstruct.set_defaults(func=cmd_reconstruct)
 
@@ -495,6 +533,7 @@ def build_parser() -> argparse.ArgumentParser:
     interp.add_argument(
         "--format", choices=FORMATS, default="stl", help="file format (default stl)"
     )
+    _add_surface_option(interp)
     _add_export_options(interp)
     interp.set_defaults(func=cmd_interpolate)
 

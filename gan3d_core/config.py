@@ -55,6 +55,9 @@ class ModelConfig:
         encoder), a latent GAN on its latents, a frozen EfficientNet-Lite0 and a head that
         predicts latent, class and camera from ``image_size`` px photos, and a bank of the
         training shapes' latents and view features (``bank_*``) for retrieval and fitting.
+    implicit_width
+        > 0: an implicit decoder (:class:`~gan3d_core.models.implicit.ImplicitDecoder`) of
+        this width gives occupancy at any point, for surfaces finer than the grid (lgan).
     """
 
     kind: str = "gan"
@@ -85,6 +88,7 @@ class ModelConfig:
     residual_convs: int = 0
     projection_axes: str = ""
     voxel_discriminator: bool = True
+    implicit_width: int = 0
 
     def __post_init__(self) -> None:
         problems = list(self._problems())
@@ -154,6 +158,10 @@ class ModelConfig:
             yield "bank_shapes and bank_views must be >= 0"
         if not 0 <= self.head_spatial_channels <= 1024:
             yield f"head_spatial_channels must be 0..1024, got {self.head_spatial_channels}"
+        if self.implicit_width < 0:
+            yield f"implicit_width must be >= 0, got {self.implicit_width}"
+        if self.implicit_width > 0 and self.kind != "lgan":
+            yield "implicit_width needs an lgan model (the staged recipe trains the decoder)"
         if self.num_views < 1:
             yield f"num_views must be >= 1, got {self.num_views}"
         if self.kind == "multiview" and self.num_views < 2:

@@ -20,7 +20,7 @@ from gan3d_core.errors import CheckpointError, OperationCancelled, UsageError
 from gan3d_core.images import Box, ImageSource, images_to_array, preprocess_image
 from gan3d_core.io.checkpoint import load_checkpoint
 from gan3d_core.latent import LatentDirections, pca_directions, sefa_directions
-from gan3d_core.limits import MIN_TRUNCATION
+from gan3d_core.limits import MIN_TRUNCATION, check_surface_resolution
 from gan3d_core.models import GanNetworks
 from gan3d_core.models.fast import FastVoxelGenerator
 from gan3d_core.resources import default_model_path
@@ -220,6 +220,11 @@ class GanModel:
             self._fast_generator = FastVoxelGenerator(self.networks.generator)
         return self._fast_generator
 
+    @property
+    def has_implicit_decoder(self) -> bool:
+        """Whether :meth:`decode` can sample the shape on a grid finer than the model's."""
+        return self.networks.implicit is not None
+
     def decode(
         self,
         latents: np.ndarray,
@@ -227,15 +232,20 @@ class GanModel:
         batch_size: int = 16,
         progress: ProgressHook | None = None,
         should_stop: StopHook | None = None,
+        resolution: int | None = None,
     ) -> np.ndarray:
         """Occupancy grids for latents (n, latent_dim) (or one (latent_dim,) latent).
 
         Returns float32 (n, R, R, R) in [0, 1], axes (x, y, z) with z up. Conditional models
-        need ``labels``: one class (index or name) for all, or one per latent.
+        need ``labels``: one class (index or name) for all, or one per latent. With
+        ``resolution`` N, models with an implicit decoder sample it on an N^3 grid over the
+        same box instead (n, N, N, N): a finer surface than the voxel decoder's.
         """
         z = self._latents_tensor(latents)
         n = z.shape[0]
         label_tensor = self._labels_tensor(labels, n)
+        if resolution is not None:
+            return self._decode_implicit(z, label_tensor, resolution, progress, should_stop)
         generator = self._generator()
         out = np.empty((n,) + (self.resolution,) * 3, dtype=np.float32)
         with torch.inference_mode():
@@ -248,6 +258,35 @@ class GanModel:
                 out[start:stop] = torch.sigmoid(logits)[:, 0].float().cpu().numpy()
                 if progress is not None:
                     progress(stop / n, f"decoded {stop} of {n} shapes")
+        return out
+
+    def _decode_implicit(
+        self,
+        z: torch.Tensor,
+        labels: torch.Tensor | None,
+        resolution: int,
+        progress: ProgressHook | None,
+        should_stop: StopHook | None,
+    ) -> np.ndarray:
+        decoder = self.networks.implicit
+        if decoder is None:
+            raise UsageError(
+                "this model has no implicit decoder for a finer surface; train one with "
+                "gan3d train --implicit-steps N"
+            )
+        resolution = check_surface_resolution(resolution)
+        generator = self.networks.generator
+        out = np.empty((len(z),) + (resolution,) * 3, dtype=np.float32)
+        with torch.inference_mode():
+            for index in range(len(z)):  # one at a time: a 256^3 grid is 64 MB
+                one = slice(index, index + 1)
+                hidden = generator.hidden(z[one], None if labels is None else labels[one])
+                grid = decoder.occupancy(
+                    decoder.project(hidden), generator.output(hidden), resolution, should_stop
+                )
+                out[index] = grid.float().cpu().numpy()
+                if progress is not None:
+                    progress((index + 1) / len(z), f"decoded {index + 1} of {len(z)} surfaces")
         return out
 
     # -- encoding ------------------------------------------------------------------------
@@ -349,13 +388,15 @@ class GanModel:
         progress: ProgressHook | None = None,
         should_stop: StopHook | None = None,
         box: Box | None = None,
+        resolution: int | None = None,
     ) -> np.ndarray:
         """Occupancy (R, R, R) of ONE object from 1..N views (see :meth:`reconstruct_latent`).
 
         Conditional models decode with ``label``; without one, the model picks the class.
+        ``resolution``: sample the implicit decoder on that grid instead (see :meth:`decode`).
         """
         result = self.reconstruct_latent(views, pool, label, refine, progress, should_stop, box)
-        return self.decode(result.latent[None], labels=result.label)[0]
+        return self.decode(result.latent[None], labels=result.label, resolution=resolution)[0]
 
     def image_features(self, images: Sequence[np.ndarray]) -> torch.Tensor:
         """What the staged model's image head reads of preprocessed uint8 images: backbone

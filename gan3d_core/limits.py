@@ -7,12 +7,17 @@ README's "Limits" section lists them. A limit names the figure a user sees in th
 
 from __future__ import annotations
 
+import operator
+
 # -- grids ---------------------------------------------------------------------------------
 # Largest side of a voxel grid read from a file (.binvox, .npy) or made by `gan3d voxelize`.
 # 256^3 is 16.8 M voxels: 64 MiB as float32, and marching cubes needs about ten times that;
 # the models work at 32^3 or 64^3 and ModelNet's .binvox files are 30^3 to 128^3.
 MAX_GRID_SIDE = 256
 MAX_GRID_VOXELS = MAX_GRID_SIDE**3
+# Grids an implicit decoder is sampled on (`--surface-resolution`) span 8 to MAX_GRID_SIDE:
+# 256^3 takes a few seconds and 64 MiB (it is queried in chunks of 65 k points).
+MIN_SURFACE_RESOLUTION = 8
 # A dataset (.npz 'voxels' (N, R, R, R) uint8): 1 GiB, e.g. 32 k shapes at 32^3 or 4 k at 64^3
 # (ModelNet10 is 4.9 k shapes). Larger sets: a folder of files, which is read shape by shape.
 MAX_DATASET_BYTES = 1 << 30
@@ -67,6 +72,8 @@ MAX_JSON_BYTES = 64 << 20
 # Shapes one command decodes (`sample -n`, `interpolate --steps`): all are kept in memory
 # until every file can be written, 1 MB each at 64^3. Run again with another --seed for more.
 MAX_SHAPES = 500
+# ... and their voxels in all: 500 shapes at 64^3, 62 at 128^3 or 7 at 256^3 (0.5 GiB).
+MAX_DECODED_VOXELS = MAX_SHAPES * 64**3
 # Taubin smoothing passes (`--smooth`): each is a pass over the mesh; past ~50 a shape
 # stops changing, so more is a typo.
 MAX_SMOOTH_ITERATIONS = 100
@@ -84,3 +91,20 @@ MAX_SIZE_MM = 10_000.0
 # Truncation (`--truncation T` redraws latent components beyond +-T): below 0.05 only one
 # draw in 25 is kept and every shape is the mean shape.
 MIN_TRUNCATION = 0.05
+
+
+def check_surface_resolution(resolution: object) -> int:
+    """``resolution`` as a grid side an implicit decoder may be sampled on (the API, the
+    command line and the app's view settings), or a UsageError."""
+    from gan3d_core.errors import UsageError
+
+    try:
+        side = operator.index(resolution)  # ints and numpy ints; not 64.0
+    except TypeError:
+        side = None
+    if side is None or not MIN_SURFACE_RESOLUTION <= side <= MAX_GRID_SIDE:
+        raise UsageError(
+            f"surface resolution must be a whole number from {MIN_SURFACE_RESOLUTION} to "
+            f"{MAX_GRID_SIDE}, got {resolution!r}"
+        )
+    return side

@@ -47,6 +47,8 @@ def tiny_networks(kind: str = "gan", seed: int = 0, **overrides) -> GanNetworks:
     torch.manual_seed(seed)
     networks = GanNetworks(ModelConfig(**settings))
     generator = torch.Generator().manual_seed(seed)
+    if networks.implicit is not None:  # a correction to the voxel decoder, not none
+        torch.nn.init.normal_(networks.implicit.layers[-1].weight, std=0.5, generator=generator)
     for module in networks.modules():
         if isinstance(module, torch.nn.BatchNorm3d | torch.nn.BatchNorm2d):
             size = module.num_features
@@ -57,14 +59,15 @@ def tiny_networks(kind: str = "gan", seed: int = 0, **overrides) -> GanNetworks:
     return networks.eval()
 
 
-def _checkpoint(tmp_path_factory, kind: str) -> Path:
-    path = tmp_path_factory.mktemp("models") / f"tiny_{kind}.safetensors"
-    card = {"name": f"tiny {kind}", "training": {"data": "none (random weights)"}}
+def _checkpoint(tmp_path_factory, kind: str, **overrides) -> Path:
+    name = "_".join([kind, *overrides])
+    path = tmp_path_factory.mktemp("models") / f"tiny_{name}.safetensors"
+    card = {"name": f"tiny {name}", "training": {"data": "none (random weights)"}}
     if kind in ("cvaegan", "lgan"):
         card["class_names"] = CLASS_NAMES
     if kind == "lgan":
         card["inference"] = {"refine_steps": 2, "retrieval_candidates": 2}
-    save_checkpoint(path, tiny_networks(kind), card)
+    save_checkpoint(path, tiny_networks(kind, **overrides), card)
     return path
 
 
@@ -82,6 +85,12 @@ def cvaegan_checkpoint(tmp_path_factory) -> Path:
 def lgan_checkpoint(tmp_path_factory) -> Path:
     """A staged model with random weights (its bank of 4 shapes included)."""
     return _checkpoint(tmp_path_factory, "lgan")
+
+
+@pytest.fixture(scope="session")
+def implicit_checkpoint(tmp_path_factory) -> Path:
+    """A staged model with an implicit decoder (random weights)."""
+    return _checkpoint(tmp_path_factory, "lgan", implicit_width=8)
 
 
 @pytest.fixture(scope="session")

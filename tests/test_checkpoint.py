@@ -94,6 +94,37 @@ def _rewrite_card(source, target, change):
     return target
 
 
+def test_an_implicit_decoder_round_trips_and_cards_from_before_it_still_load(
+    tmp_path, lgan_checkpoint, implicit_checkpoint
+):
+    networks, _ = load_checkpoint(implicit_checkpoint)
+    path = save_checkpoint(tmp_path / "again.safetensors", networks)
+    again, card = load_checkpoint(path)
+    assert card["config"]["implicit_width"] == 8
+    for name, tensor in networks.state_dict().items():
+        assert torch.equal(again.state_dict()[name], tensor), name
+    assert any(name.startswith("implicit.") for name in networks.state_dict())
+    z = load_model(path).sample_latents(1, labels=0)
+    assert np.array_equal(
+        load_model(path).decode(z, 0, resolution=40),
+        load_model(implicit_checkpoint).decode(z, 0, resolution=40),
+    )
+    # a card written before implicit decoders existed has no implicit_width: none
+    old = _rewrite_card(
+        lgan_checkpoint,
+        tmp_path / "old.safetensors",
+        lambda c, t: c["config"].pop("implicit_width"),
+    )
+    assert not load_model(old).has_implicit_decoder
+    # a card claiming one whose tensors are missing is refused
+    claimed = _rewrite_card(
+        lgan_checkpoint, tmp_path / "claimed.safetensors",
+        lambda c, t: c["config"].update(implicit_width=8),
+    )  # fmt: skip
+    with pytest.raises(CheckpointError, match=r"missing tensors implicit\."):
+        load_model(claimed)
+
+
 def test_newer_format_version(tmp_path, gan_checkpoint):
     path = _rewrite_card(
         gan_checkpoint, tmp_path / "new.safetensors", lambda c, t: c.update(format_version=99)

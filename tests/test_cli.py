@@ -172,6 +172,41 @@ def test_interpolate_seeds_and_latent_files(capsys, tmp_path, cvaegan_checkpoint
     assert len(list((tmp_path / "b").glob("*.stl"))) == 3
 
 
+def test_surface_resolution_makes_finer_grids_from_an_implicit_decoder(
+    capsys, tmp_path, implicit_checkpoint, lgan_checkpoint
+):
+    from gan3d_core import load_model
+
+    code, out, _ = run(capsys, "info", implicit_checkpoint)
+    assert code == 0 and "implicit     decoder of width 8" in out
+    common = ["--class", "chair", "--format", "npy", "--surface-resolution", 40]
+    code, _, err = run(capsys, "sample", "--model", implicit_checkpoint, "-n", 2, "-o",
+                       tmp_path / "s", *common)  # fmt: skip
+    assert code == 0, err
+    model = load_model(implicit_checkpoint)
+    expected = model.decode(model.sample_latents(2, labels="chair"), "chair", resolution=40)
+    np.testing.assert_array_equal(np.load(tmp_path / "s" / "sample_chair_0_001.npy"), expected[1])
+    code, _, err = run(capsys, "interpolate", "--model", implicit_checkpoint, "--steps", 2,
+                       "--seeds", 1, 2, "-o", tmp_path / "i", *common)  # fmt: skip
+    assert code == 0 and np.load(tmp_path / "i" / "interp_001.npy").shape == (40, 40, 40)
+    photo = tmp_path / "photo.png"
+    Image.fromarray(object_photo()).save(photo)
+    code, _, err = run(capsys, "reconstruct", "--model", implicit_checkpoint, photo, "-o",
+                       tmp_path / "r.npy", "--refine", 0, "--surface-resolution", 40)  # fmt: skip
+    assert code == 0 and np.load(tmp_path / "r.npy").shape == (40, 40, 40)
+
+    out_dir = tmp_path / "refused"
+    for model_path, argv, fragments in [
+        (implicit_checkpoint, ["--surface-resolution", 300], ["from 8 to 256, got 300"]),
+        (implicit_checkpoint, ["-n", 9, "--surface-resolution", 256], ["9 shapes", "limit of 7"]),
+        (lgan_checkpoint, ["--surface-resolution", 64], ["no implicit decoder"]),
+    ]:
+        code, _, err = run(capsys, "sample", "--model", model_path, "--class", "chair",
+                           "-o", out_dir, *argv)  # fmt: skip
+        assert_one_line_error(code, err, *fragments)
+    assert not out_dir.exists()
+
+
 def test_export_and_voxelize(capsys, tmp_path):
     write_binvox(tmp_path / "box.binvox", box_grid(16, (2, 2, 2), (10, 12, 14)) > 0.5)
     code, _, err = run(

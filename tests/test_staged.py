@@ -14,9 +14,13 @@ import gan3d_core as g3
 from gan3d_core.cli import main
 from gan3d_core.config import ModelConfig
 from gan3d_core.models.backbone import BackboneTop, EfficientNetLite0, pretrained_lite0_state
+from gan3d_core.models.generator import VoxelGenerator
+from gan3d_core.training.config import TrainConfig
 from gan3d_core.training.image_head import ImageHeadStage, backbone_features
+from gan3d_core.training.implicit_decoder import ImplicitDecoderStage
 from gan3d_core.training.latent_gan import LatentGanStage
 from gan3d_core.training.shape_autoencoder import ShapeAutoencoderStage, symmetry_axes
+from gan3d_core.training.staged import copy_networks, load_init_from, train_staged
 from gan3d_core.training.stages import StageSchedule, autocast_dtype, run_stage, stage_state_path
 
 from .conftest import synthetic_shapes
@@ -64,15 +68,9 @@ def test_symmetry_axes_find_each_class_mirror_plane():
 
 @pytest.mark.parametrize(
     "stage_kind",
-    [
-        "autoencoder",
-        "autoencoder_noisy",
-        "latent_gan",
-        "image_head",
-        "image_head_tuned",
-        "image_head_spatial",
-    ],
-)
+    ["autoencoder", "autoencoder_noisy", "latent_gan", "image_head", "image_head_tuned",
+     "image_head_spatial", "implicit"],
+)  # fmt: skip
 def test_stage_resumes_exactly(stage_kind, tmp_path):
     voxels, labels, _ = synthetic_shapes(per_class=4)
     config = tiny_config()
@@ -87,6 +85,14 @@ def test_stage_resumes_exactly(stage_kind, tmp_path):
             )  # fmt: skip
         if stage_kind == "latent_gan":
             return LatentGanStage(config, (latents, labels), (latents, labels), batch_size=8)
+        if stage_kind == "implicit":
+            torch.manual_seed(1)
+            generator = VoxelGenerator(config).eval()
+            return ImplicitDecoderStage(
+                ModelConfig(**(config.to_dict() | {"implicit_width": 8})), generator,
+                (voxels[:9], labels[:9], latents[:9]), (voxels[9:], labels[9:], latents[9:]),
+                batch_size=4,
+            )  # fmt: skip
         features = np.random.default_rng(1).standard_normal((24, 1280)).astype(np.float32)
         top, head_config = None, config
         torch.manual_seed(0)
@@ -150,7 +156,8 @@ def test_staged_recipe_trains_packs_samples_and_reconstructs(
         "--validate-every", "3", "--bank-feature-dim", "4", "--refine-steps", "2",
         "--retrieval-candidates", "2", "--cache-dir", str(cache), "--device", "cpu",
         "--head-tuned-blocks", str(tuned_blocks), "--residual-convs", str(residual_convs),
-        "--head-spatial-channels", str(spatial_channels),
+        "--head-spatial-channels", str(spatial_channels), "--implicit-steps", "2",
+        "--implicit-width", "8",
         *[f"--{k.replace('_', '-')}={','.join(map(str, v)) if isinstance(v, tuple) else v}"
           for k, v in TINY.items()],
     ]  # fmt: skip
@@ -180,7 +187,8 @@ def test_staged_recipe_trains_packs_samples_and_reconstructs(
     assert found.features.ndim == (4 if spatial_channels else 2)
     assert found.azimuths.shape == (2,) and 0.0 <= found.silhouette_iou <= 1.0
     assert model.reconstruct(list(views), refine=0).shape == (32, 32, 32)
-    for name in ("autoencoder", "latent_gan", "image_head"):
+    assert model.decode(z, labels="ball", resolution=48).shape == (3, 48, 48, 48)
+    for name in ("autoencoder", "latent_gan", "image_head", "implicit"):
         assert stage_state_path(run, name).is_file()
 
 
@@ -259,16 +267,14 @@ def test_sliders_of_an_autoencoder_latent_space_are_measured_on_its_latents():
     assert np.allclose(directions.scales, along.std(0), rtol=1e-5)
 
 
-def test_a_staged_run_can_start_its_autoencoder_from_a_checkpoint(lgan_checkpoint, tmp_path):
+def test_a_staged_run_can_start_its_autoencoder_from_a_checkpoint(lgan_checkpoint, gan_checkpoint):
     from gan3d_core.errors import CheckpointError
-    from gan3d_core.io.checkpoint import load_checkpoint
-    from gan3d_core.training.staged import start_autoencoder_from
 
-    networks, _ = load_checkpoint(lgan_checkpoint)
+    networks, _ = load_init_from(lgan_checkpoint)
     config = networks.config
     voxels, labels, _ = synthetic_shapes(per_class=2)
     stage = ShapeAutoencoderStage(config, (voxels, labels), (voxels, labels), batch_size=2)
-    start_autoencoder_from(stage, lgan_checkpoint)
+    copy_networks(dict(stage.networks.items()), networks, lgan_checkpoint)
     for name in ("generator", "shape_encoder"):
         for key, value in getattr(networks, name).state_dict().items():
             assert torch.equal(stage.networks[name].state_dict()[key], value), key
@@ -276,15 +282,71 @@ def test_a_staged_run_can_start_its_autoencoder_from_a_checkpoint(lgan_checkpoin
         ModelConfig(**(config.to_dict() | {"latent_dim": 6})), (voxels, labels),
         (voxels, labels), batch_size=2,
     )  # fmt: skip
-    with pytest.raises(CheckpointError, match="another architecture"):
-        start_autoencoder_from(other, lgan_checkpoint)
+    with pytest.raises(CheckpointError, match="its generator has another architecture"):
+        copy_networks(dict(other.networks.items()), networks, lgan_checkpoint)
+    with pytest.raises(CheckpointError, match="a gan model has no shape autoencoder"):
+        load_init_from(gan_checkpoint)
+
+
+def test_an_implicit_decoder_trains_onto_a_model_whose_other_stages_stay_as_they_are(
+    capsys, lgan_checkpoint, synthetic_npz, cache, tmp_path
+):
+    from gan3d_core.io.checkpoint import load_checkpoint
+
+    run = tmp_path / "run"
+    settings = [
+        "train", "--kind", "lgan", "--data", str(synthetic_npz), "-o", str(run),
+        "--init-from", str(lgan_checkpoint), "--autoencoder-steps", "0",
+        "--latent-gan-steps", "0", "--head-steps", "0", "--implicit-steps", "2",
+        "--implicit-width", "8", "--batch-size", "4", "--cache-dir", str(cache),
+        "--device", "cpu", "--image-size", "64", "--latent-dim", "8",
+        "--generator-widths", "16,8,4", "--discriminator-widths", "4,8,16",
+        "--label-embedding-dim", "4", "--noise-dim", "4", "--latent-gan-width", "8",
+        "--head-width", "8", "--bank-feature-dim", "4",
+    ]  # fmt: skip
+    assert main(settings) == 0
+    assert "implicit: 2 steps" in capsys.readouterr().out
+    source, _ = load_checkpoint(lgan_checkpoint)
+    packed, card = load_checkpoint(run / "model.safetensors")
+    for name, tensor in source.state_dict().items():  # every other stage, bit for bit
+        assert torch.equal(packed.state_dict()[name], tensor), name
+    assert packed.config.implicit_width == 8 and packed.config.bank_shapes == 4
+    assert card["training"]["stages"]["image_head"]["kept_from"] == str(lgan_checkpoint)
+    assert set(card["training"]["stages"]) == {"autoencoder", "latent_gan", "image_head",
+                                               "implicit"}  # fmt: skip
+    assert "implicit_iou" in card["metrics"]["validation"]
+    assert not (run / "autoencoder.state.safetensors").exists()  # nothing else trained
+    model = g3.load_model(run / "model.safetensors", device="cpu")
+    shape = model.decode(model.sample_latents(1, labels="ball"), "ball", resolution=40)
+    assert shape.shape == (1, 40, 40, 40)
+    # stopped after the first step, resumed: the same decoder as never stopped
+    stopped = tmp_path / "stopped"
+    flags = iter([False, True])
+    config = TrainConfig.from_json(run / "config.json")
+    path, results = train_staged(config, stopped, should_stop=lambda: next(flags, False))
+    assert path is None and results["implicit"].steps == 1
+    path, _ = train_staged(config, stopped)
+    resumed, _ = load_checkpoint(path)
+    for name, tensor in packed.state_dict().items():
+        assert torch.equal(resumed.state_dict()[name], tensor), name
 
 
 def test_zero_autoencoder_steps_only_keep_an_autoencoder_from_init_from():
-    from gan3d_core.training.config import TrainConfig
-
     with pytest.raises(ValueError, match="autoencoder_steps must be >= 1"):
         TrainConfig(kind="lgan", autoencoder_steps=0)
     assert TrainConfig(kind="lgan", autoencoder_steps=0, init_from="x").autoencoder_steps == 0
     with pytest.raises(ValueError, match="head_steps must be >= 1"):
         TrainConfig(kind="lgan", head_steps=0, init_from="x")
+    # the later stages are kept only with the autoencoder they work on
+    with pytest.raises(ValueError, match="latent_gan_steps must be >= 1"):
+        TrainConfig(kind="lgan", latent_gan_steps=0, init_from="x")
+    kept = TrainConfig(
+        kind="lgan", init_from="x", autoencoder_steps=0, latent_gan_steps=0, head_steps=0,
+        implicit_steps=5,
+    )  # fmt: skip
+    assert kept.model_config(3).implicit_width == 64
+    assert TrainConfig(kind="lgan").model_config(3).implicit_width == 0  # none by default
+    with pytest.raises(ValueError, match="implicit_steps must be >= 0"):
+        TrainConfig(kind="lgan", implicit_steps=-1)
+    with pytest.raises(ValueError, match="implicit_width needs an lgan model"):
+        TrainConfig(kind="cvaegan", implicit_steps=5)

@@ -1,4 +1,5 @@
-"""View panel: display mode, iso threshold, smoothing, wireframe, camera presets."""
+"""View panel: display mode, iso threshold, smoothing, wireframe, a high-resolution surface
+(models with an implicit decoder), camera presets."""
 
 from __future__ import annotations
 
@@ -17,9 +18,10 @@ from PySide6.QtWidgets import (
 )
 
 from gan3d_studio.session import Session
-from gan3d_studio.wire import VIEW_MODES, ViewSettings
+from gan3d_studio.wire import VIEW_MODES, ModelInfo, ViewSettings
 
 THRESHOLD_STEPS = 100
+HIGH_RESOLUTION = 128  # the implicit decoder's grid when "High-resolution surface" is on
 
 
 class ViewPanel(QWidget):
@@ -41,6 +43,7 @@ class ViewPanel(QWidget):
         self.smoothing = QSpinBox()
         self.smoothing.setRange(0, 50)
         self.wireframe = QCheckBox("Wireframe")
+        self.high_resolution = QCheckBox(f"High-resolution surface ({HIGH_RESOLUTION}³)")
         cameras = QGridLayout()
         for index, preset in enumerate(("front", "side", "top", "isometric", "reset")):
             button = QPushButton(preset.capitalize())
@@ -51,22 +54,43 @@ class ViewPanel(QWidget):
         layout.addRow("Iso threshold", self.threshold)
         layout.addRow("Smoothing", self.smoothing)
         layout.addRow(self.wireframe)
+        layout.addRow(self.high_resolution)
         layout.addRow("Camera", cameras)
         self.show_view(session.view)
+        self.set_model(session.model)
         session.view_changed.connect(self.show_view)
+        session.model_changed.connect(self.set_model)
         self.mode_buttons.idClicked.connect(lambda i: session.set_view(mode=VIEW_MODES[i]))
         self.threshold.valueChanged.connect(
             lambda v: session.set_view(threshold=v / THRESHOLD_STEPS)
         )
         self.smoothing.valueChanged.connect(lambda v: session.set_view(smoothing=v))
         self.wireframe.toggled.connect(lambda on: session.set_view(wireframe=on))
+        self.high_resolution.toggled.connect(
+            lambda on: session.set_view(surface_resolution=HIGH_RESOLUTION if on else None)
+        )
+
+    def set_model(self, info: ModelInfo | None) -> None:
+        """The setting stays for the next model that can use it."""
+        usable = info is not None and info.has_implicit_decoder
+        self.high_resolution.setEnabled(usable)
+        self.high_resolution.setToolTip(
+            "Sample the model's implicit decoder on a finer grid: smoother, slower"
+            if usable
+            else "This model has no implicit decoder (gan3d train --implicit-steps)"
+        )
 
     def show_view(self, view: ViewSettings) -> None:
-        for widget in (self.threshold, self.smoothing, self.wireframe, self.mode_buttons):
+        widgets = (
+            self.threshold, self.smoothing, self.wireframe, self.high_resolution,
+            self.mode_buttons,
+        )  # fmt: skip
+        for widget in widgets:
             widget.blockSignals(True)
         self.mode_buttons.button(VIEW_MODES.index(view.mode)).setChecked(True)
         self.threshold.setValue(round(view.threshold * THRESHOLD_STEPS))
         self.smoothing.setValue(view.smoothing)
         self.wireframe.setChecked(view.wireframe)
-        for widget in (self.threshold, self.smoothing, self.wireframe, self.mode_buttons):
+        self.high_resolution.setChecked(view.surface_resolution is not None)
+        for widget in widgets:
             widget.blockSignals(False)

@@ -10,6 +10,7 @@ from gan3d_core.models.backbone import EfficientNetLite0
 from gan3d_core.models.discriminator import VoxelDiscriminator
 from gan3d_core.models.encoder import ImageEncoder, MultiViewEncoder
 from gan3d_core.models.generator import VoxelGenerator
+from gan3d_core.models.implicit import ImplicitDecoder
 from gan3d_core.models.latent import ImageHead, LatentCritic, LatentSampler, RetrievalBank
 from gan3d_core.models.projection_discriminator import ProjectionDiscriminators
 from gan3d_core.models.shape_encoder import ShapeEncoder
@@ -22,7 +23,8 @@ class GanNetworks(nn.Module):
     silhouettes alone), ``projection_discriminators.`` (MPSE-GAN's, with
     ``projection_axes``) and (models with an image encoder) ``encoder.``. The staged ``lgan`` model has no 3D discriminator or image encoder but
     ``shape_encoder.``, ``latent_sampler.``, ``latent_critic.``, ``image_backbone.``,
-    ``image_head.`` and ``bank.``.
+    ``image_head.`` and ``bank.``, and with ``implicit_width`` the implicit decoder
+    ``implicit.``.
     """
 
     def __init__(self, config: ModelConfig) -> None:
@@ -44,6 +46,7 @@ class GanNetworks(nn.Module):
             self.image_backbone = EfficientNetLite0()
             self.image_head = ImageHead(config)
             self.bank = RetrievalBank(config)
+        self.implicit = ImplicitDecoder(config) if config.implicit_width else None
 
     def realness(self, voxels: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """How real shapes (B, R, R, R) look, logits (B,): the 3D discriminator's or, for a
@@ -56,6 +59,7 @@ class GanNetworks(nn.Module):
 __all__ = [
     "GanNetworks",
     "ImageEncoder",
+    "ImplicitDecoder",
     "MultiViewEncoder",
     "ProjectionDiscriminators",
     "VoxelDiscriminator",

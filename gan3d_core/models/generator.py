@@ -51,10 +51,18 @@ class VoxelGenerator(nn.Module):
         )
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.output(self.hidden(z, labels))
+
+    def hidden(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """The last hidden layer's features (B, C, R/2, R/2, R/2), after its ReLU."""
         if z.ndim != 2 or z.shape[1] != self.config.latent_dim:
             raise ValueError(
                 f"latents must have shape (B, {self.config.latent_dim}), got {tuple(z.shape)}"
             )
         if self.label_projection is not None:
             z = z * self.label_projection(labels, batch_size=z.shape[0])  # (B, L)
-        return self.layers(z[:, :, None, None, None])  # (B, L, 1, 1, 1) -> (B, 1, R, R, R)
+        return self.layers[:-1](z[:, :, None, None, None])  # (B, L, 1, 1, 1) -> (B, C, ...)
+
+    def output(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The last layer: hidden features -> occupancy logits (B, 1, R, R, R)."""
+        return self.layers[-1](hidden)

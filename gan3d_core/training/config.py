@@ -117,6 +117,11 @@ class TrainConfig:
     # to this many channels
     head_spatial_channels: int = 0
     bank_feature_dim: int = 128
+    # the staged recipe's implicit decoder (0 steps: none): occupancy at any point, for
+    # surfaces finer than the grid (gan3d_core.training.implicit_decoder)
+    implicit_steps: int = 0
+    lr_implicit: float = 1e-3
+    implicit_width: int = 64
     # silhouette fitting at reconstruction (gan3d reconstruct --refine), stored in the card
     refine_steps: int = 30
     retrieval_candidates: int = 4
@@ -152,11 +157,20 @@ class TrainConfig:
             problems.append("validation_samples must be >= 2 (diversity compares pairs)")
         if self.voxel_teacher_weight < 0:
             problems.append(f"voxel_teacher_weight must be >= 0, got {self.voxel_teacher_weight}")
-        for name in ("autoencoder_steps", "latent_gan_steps", "head_steps"):
-            # 0 autoencoder steps: keep --init-from's autoencoder as it is, retrain the rest
-            least = 0 if name == "autoencoder_steps" and self.init_from else 1
+        # 0 steps keep --init-from's stage as it is; the later stages work on the
+        # autoencoder's latents, so they can be kept only with the autoencoder
+        keeps_autoencoder = bool(self.init_from) and self.autoencoder_steps == 0
+        for name, can_keep in (
+            ("autoencoder_steps", bool(self.init_from)),
+            ("latent_gan_steps", keeps_autoencoder),
+            ("head_steps", keeps_autoencoder),
+            ("implicit_steps", True),  # 0: no implicit decoder trained
+        ):
+            least = 0 if can_keep else 1
             if getattr(self, name) < least:
                 problems.append(f"{name} must be >= {least}, got {getattr(self, name)}")
+        if self.implicit_width < 1:
+            problems.append(f"implicit_width must be >= 1, got {self.implicit_width}")
         if self.latent_noise < 0:
             problems.append(f"latent_noise must be >= 0, got {self.latent_noise}")
         if not 0 <= self.head_tuned_blocks <= LITE0_BLOCKS:
@@ -235,6 +249,7 @@ class TrainConfig:
             residual_convs=self.residual_convs,
             projection_axes=self.projection_axes,
             voxel_discriminator=not self.silhouettes_only,
+            implicit_width=self.implicit_width if self.implicit_steps else 0,
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -5,11 +5,15 @@
 2. latent GAN (:mod:`~gan3d_core.training.latent_gan`) on the autoencoder's latents;
 3. image head (:mod:`~gan3d_core.training.image_head`) on frozen EfficientNet-Lite0
    features of rendered views, predicting latent, class and camera;
-4. the retrieval bank and latent prior, then everything packed into one checkpoint. The
+4. optionally (``implicit_steps``), an implicit decoder on the autoencoder's generator
+   (:mod:`~gan3d_core.training.implicit_decoder`), for surfaces finer than the grid;
+5. the retrieval bank and latent prior, then everything packed into one checkpoint. The
    silhouette fitting that uses them runs at reconstruction time (:mod:`gan3d_core.fitting`).
 
 A run folder holds each stage's state file and log, the cached features and, once all
 stages are done, ``model.safetensors``. Running again resumes the first unfinished stage.
+With ``init_from``, a stage given 0 steps is kept from that checkpoint as it is (the later
+stages only with its autoencoder): e.g. every stage but the implicit decoder.
 """
 
 from __future__ import annotations
@@ -28,14 +32,23 @@ from gan3d_core.io.atomic import write_bytes_atomic, write_npy_atomic
 from gan3d_core.io.checkpoint import save_checkpoint
 from gan3d_core.models import GanNetworks
 from gan3d_core.models.backbone import BackboneTop, EfficientNetLite0, pretrained_lite0_state
+from gan3d_core.models.latent import RetrievalBank
 from gan3d_core.training.config import TrainConfig
 from gan3d_core.training.image_head import ImageHeadStage, backbone_features
+from gan3d_core.training.implicit_decoder import ImplicitDecoderStage
 from gan3d_core.training.latent_gan import LatentGanStage
 from gan3d_core.training.shape_autoencoder import ShapeAutoencoderStage
 from gan3d_core.training.stages import StageResult, StageSchedule, run_stage, stage_state_path
 from gan3d_core.training.trainer import CONFIG_FILE, MODEL_FILE
 
-STAGE_NAMES = ("autoencoder", "latent_gan", "image_head")
+STAGE_NAMES = ("autoencoder", "latent_gan", "image_head", "implicit")
+# The networks of each stage, by their names in the packed checkpoint.
+STAGE_NETWORKS = {
+    "autoencoder": ("generator", "shape_encoder"),
+    "latent_gan": ("latent_sampler", "latent_critic"),
+    "image_head": ("image_backbone", "image_head", "bank"),
+    "implicit": ("implicit",),
+}
 ProgressHook = Callable[[float, str], None]
 StopHook = Callable[[], bool]
 
@@ -128,29 +141,51 @@ def view_features(
     return train_features, validation_features
 
 
-def start_autoencoder_from(stage: ShapeAutoencoderStage, path: str | Path) -> None:
-    """Fine-tuning: the autoencoder starts from a staged checkpoint's generator and shape
-    encoder (e.g. the bundled model, to train its autoencoder longer); its optimizer and
-    the later stages start afresh. The architecture must match."""
+def load_init_from(path: str | Path) -> tuple[GanNetworks, dict[str, Any]]:
+    """The staged checkpoint a run starts from (``init_from``): its networks and card."""
     from gan3d_core.errors import CheckpointError
     from gan3d_core.io.checkpoint import load_checkpoint
     from gan3d_core.training.trainer import checkpoint_path
 
     path = checkpoint_path(path)
-    networks, _ = load_checkpoint(path)
+    networks, card = load_checkpoint(path)
     if networks.config.kind != "lgan":
         raise CheckpointError(f"{path}: a {networks.config.kind} model has no shape autoencoder")
-    try:
-        for name in ("generator", "shape_encoder"):
-            stage.networks[name].load_state_dict(getattr(networks, name).state_dict())
-    except RuntimeError:
-        theirs, ours = networks.config, stage.config
-        raise CheckpointError(
-            f"{path}: its autoencoder has another architecture than this run's "
-            f"(latent_dim {theirs.latent_dim}, generator widths {theirs.generator_widths}, "
-            f"{theirs.num_classes} classes; the run: {ours.latent_dim}, "
-            f"{ours.generator_widths}, {ours.num_classes})"
-        ) from None
+    return networks, card
+
+
+def copy_networks(targets: dict[str, torch.nn.Module], source: GanNetworks, path) -> None:
+    """Load each of ``targets`` (named as in a packed checkpoint) from ``source``: to start
+    the autoencoder from it, or to keep its stages. The architecture must match."""
+    from gan3d_core.errors import CheckpointError
+
+    for name, target in targets.items():
+        try:
+            target.load_state_dict(getattr(source, name).state_dict())
+        except (AttributeError, RuntimeError):
+            theirs = source.config
+            raise CheckpointError(
+                f"{path}: its {name} has another architecture than this run's (latent_dim "
+                f"{theirs.latent_dim}, generator widths {theirs.generator_widths}, "
+                f"{theirs.num_classes} classes, implicit width {theirs.implicit_width}; "
+                "give the run the same settings)"
+            ) from None
+
+
+def kept_stages(config: TrainConfig, source: GanNetworks | None) -> set[str]:
+    """The stages taken from ``init_from`` as they are: those given 0 steps, and its
+    implicit decoder when the autoencoder it works on is kept and none is trained."""
+    if source is None:
+        return set()
+    steps = {
+        "autoencoder": config.autoencoder_steps,
+        "latent_gan": config.latent_gan_steps,
+        "image_head": config.head_steps,
+    }
+    kept = {name for name, count in steps.items() if count == 0}
+    if "autoencoder" in kept and not config.implicit_steps and source.implicit is not None:
+        kept.add("implicit")
+    return kept
 
 
 def train_staged(
@@ -161,9 +196,7 @@ def train_staged(
     device: str = "auto",
 ) -> tuple[Path | None, dict[str, StageResult]]:
     """Run (or resume) every stage into ``run_dir``; the packed checkpoint's path (None when
-    stopped early) and each stage's result."""
-    from gan3d_core.data.render import ring_views, view_cameras
-    from gan3d_core.evaluation import EVAL_AZIMUTH_OFFSET
+    stopped early) and each stage's result (stages kept from ``init_from`` have none)."""
     from gan3d_core.inference import resolve_device
     from gan3d_core.training.run import default_cache_dir
 
@@ -176,15 +209,21 @@ def train_staged(
     train, validation = split_dataset(
         dataset, config.classes, config.limit, config.validation_fraction, config.split_seed
     )
+    source, source_card = load_init_from(config.init_from) if config.init_from else (None, {})
+    kept = kept_stages(config, source)
     model_config = config.model_config(len(dataset.class_names))
     schedule = dict(validate_every=config.validate_every, checkpoint_every=config.checkpoint_every)
     results: dict[str, StageResult] = {}
+    # with an implicit decoder to train, the other stages report in the first 70 %
+    report = _stage_progress(progress, 0.0, 0.7) if config.implicit_steps else progress
 
-    def run(stage, stage_schedule: StageSchedule, offset: float, share: float) -> bool:
+    def run(stage, stage_schedule: StageSchedule, offset: float, share: float, hook=report) -> bool:
         """Train (or resume) one stage; False when asked to stop."""
-        progress_share = _stage_progress(progress, offset, share)
+        progress_share = _stage_progress(hook, offset, share)
         results[stage.name] = run_stage(stage, run_dir, stage_schedule, progress_share, should_stop)
         return results[stage.name].reason != "stopped"
+
+    trained: dict[str, torch.nn.Module] = {}  # networks of the packed model, by name
 
     # 1. shape autoencoder
     autoencoder = ShapeAutoencoderStage(
@@ -199,31 +238,104 @@ def train_staged(
         precision=config.precision,
         latent_noise=config.latent_noise,
     )
-    if config.init_from and not stage_state_path(run_dir, autoencoder.name).is_file():
-        start_autoencoder_from(autoencoder, config.init_from)
-    if not run(autoencoder, StageSchedule(config.autoencoder_steps, **schedule), 0.0, 0.6):
-        return None, results
-    autoencoder.recalibrate()
+    if source is not None and not stage_state_path(run_dir, autoencoder.name).is_file():
+        copy_networks(dict(autoencoder.networks.items()), source, config.init_from)
+    if "autoencoder" in kept:
+        autoencoder.networks.eval()  # as it is, its batch-norm statistics too
+    else:
+        if not run(autoencoder, StageSchedule(config.autoencoder_steps, **schedule), 0.0, 0.6):
+            return None, results
+        autoencoder.recalibrate()
+        trained.update(autoencoder.networks.items())
     train_latents = autoencoder.encode(train.voxels)
     validation_latents = autoencoder.encode(validation.voxels)
 
     # 2. latent GAN
-    latent_gan = LatentGanStage(
-        model_config,
-        (train_latents, train.labels),
-        (validation_latents, validation.labels),
-        learning_rate=config.lr_latent_gan,
-        seed=config.seed,
-    )
-    if not run(
-        latent_gan,
-        StageSchedule(config.latent_gan_steps, validate_every=1000, checkpoint_every=1000),
-        0.6,
-        0.05,
-    ):
-        return None, results
+    if "latent_gan" not in kept:
+        latent_gan = LatentGanStage(
+            model_config,
+            (train_latents, train.labels),
+            (validation_latents, validation.labels),
+            learning_rate=config.lr_latent_gan,
+            seed=config.seed,
+        )
+        if not run(
+            latent_gan,
+            StageSchedule(config.latent_gan_steps, validate_every=1000, checkpoint_every=1000),
+            0.6,
+            0.05,
+        ):
+            return None, results
+        trained.update(latent_gan.networks.items())
 
-    # 3. image head on cached backbone features of rendered views
+    # 3. image head on cached backbone features of rendered views, and the bank
+    if "image_head" not in kept:
+        parts = _train_image_head(
+            config, model_config, (train, train_latents), (validation, validation_latents),
+            autoencoder, run_dir, run, report, should_stop,
+        )  # fmt: skip
+        if parts is None:
+            return None, results
+        trained.update(parts)
+
+    # 4. implicit decoder, on the autoencoder's generator
+    if config.implicit_steps:
+        implicit = ImplicitDecoderStage(
+            model_config,
+            autoencoder.networks["generator"],
+            (train.voxels, train.labels, train_latents),
+            (validation.voxels, validation.labels, validation_latents),
+            batch_size=config.batch_size,
+            learning_rate=config.lr_implicit,
+            seed=config.seed,
+            device=device,
+        )
+        implicit_schedule = StageSchedule(
+            config.implicit_steps, validate_every=500, checkpoint_every=100
+        )
+        if not run(implicit, implicit_schedule, 0.7, 0.29, hook=progress):
+            return None, results
+        trained.update(implicit.networks.items())
+
+    # 5. pack: what this run trained, and what it kept from init_from
+    sizes = {"bank_shapes": len(train), "bank_views": config.rendered_views}
+    if "image_head" in kept:
+        sizes = {name: getattr(source.config, name) for name in sizes}
+    if "implicit" in kept:
+        sizes["implicit_width"] = source.config.implicit_width
+    packed_config = dataclasses.replace(model_config, **sizes)
+    networks = GanNetworks(packed_config)
+    for name, module in trained.items():
+        getattr(networks, name).load_state_dict(module.state_dict())
+    copy_networks(
+        {name: getattr(networks, name) for stage in kept for name in STAGE_NETWORKS[stage]},
+        source,
+        config.init_from,
+    )
+    card = staged_card(config, train, results, str(device), kept, source_card)
+    path = save_checkpoint(run_dir / MODEL_FILE, networks.eval(), card)
+    if progress is not None:
+        progress(1.0, "packed the model")
+    return path, results
+
+
+def _train_image_head(
+    config: TrainConfig,
+    model_config,
+    train_set: tuple[Any, np.ndarray],
+    validation_set: tuple[Any, np.ndarray],
+    autoencoder: ShapeAutoencoderStage,
+    run_dir: Path,
+    run: Callable[..., bool],
+    progress: ProgressHook | None,
+    should_stop: StopHook | None,
+) -> dict[str, torch.nn.Module] | None:
+    """Stage 3 and the bank: the backbone (its tuned blocks trained in place), the head and
+    a filled :class:`RetrievalBank`, by name; None when asked to stop."""
+    from gan3d_core.data.render import ring_views, view_cameras
+    from gan3d_core.evaluation import EVAL_AZIMUTH_OFFSET
+
+    (train, train_latents), (validation, validation_latents) = train_set, validation_set
     backbone = EfficientNetLite0()
     backbone.load_state_dict(pretrained_lite0_state())
     train_inputs, validation_inputs = view_features(
@@ -254,21 +366,13 @@ def train_staged(
     if not run(
         head, StageSchedule(config.head_steps, validate_every=500, checkpoint_every=500), 0.92, 0.06
     ):
-        return None, results
-
-    # 4. bank, prior, pack (the backbone's tuned blocks were trained in place)
+        return None
     train_features = head.pooled_features(train_inputs)
-    packed_config = dataclasses.replace(model_config, bank_shapes=len(train), bank_views=views)
-    networks = GanNetworks(packed_config)
-    networks.generator.load_state_dict(autoencoder.networks["generator"].state_dict())
-    networks.shape_encoder.load_state_dict(autoencoder.networks["shape_encoder"].state_dict())
-    networks.latent_sampler.load_state_dict(latent_gan.networks["latent_sampler"].state_dict())
-    networks.latent_critic.load_state_dict(latent_gan.networks["latent_critic"].state_dict())
-    networks.image_backbone.load_state_dict(backbone.state_dict())
-    networks.image_head.load_state_dict(head.head.state_dict())
+    bank = RetrievalBank(
+        dataclasses.replace(model_config, bank_shapes=len(train), bank_views=views)
+    )
     feature_mean, feature_basis = feature_pca(train_features, config.bank_feature_dim)
     prior_mean, prior_whitening = latent_prior(train_latents)
-    bank = networks.bank
     with torch.no_grad():
         bank.latents.copy_(torch.from_numpy(train_latents))
         bank.labels.copy_(torch.from_numpy(train.labels))
@@ -278,33 +382,62 @@ def train_staged(
         bank.view_cameras.copy_(torch.from_numpy(train_cameras))
         bank.prior_mean.copy_(torch.from_numpy(prior_mean))
         bank.prior_whitening.copy_(torch.from_numpy(prior_whitening))
-    path = save_checkpoint(
-        run_dir / MODEL_FILE, networks.eval(), staged_card(config, train, results, str(device))
-    )
-    if progress is not None:
-        progress(1.0, "packed the model")
-    return path, results
+    return {"image_backbone": backbone, "image_head": head.head, "bank": bank}
 
 
 def staged_card(
-    config: TrainConfig, train, results: dict[str, StageResult], device: str
+    config: TrainConfig,
+    train,
+    results: dict[str, StageResult],
+    device: str,
+    kept: set[str] = frozenset(),
+    source_card: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """The packed model's card; a stage kept from ``init_from`` brings its record and
+    validation figures from ``source_card``, and when every stage but the implicit decoder
+    was kept, the figures measured on those networks (``gan3d pack --metrics``) stay."""
+
+    def section(mapping: Any, key: str) -> dict[str, Any]:
+        value = mapping.get(key) if isinstance(mapping, dict) else None
+        return value if isinstance(value, dict) else {}
+
     counts = np.bincount(train.labels, minlength=len(train.class_names))
+    stages = {
+        name: {
+            "steps": result.steps,
+            "seconds": round(result.seconds, 1),
+            "validation": result.validation,
+        }
+        for name, result in results.items()
+    }
+    source_stages = section(section(source_card, "training"), "stages")
+    for name in sorted(kept):
+        stages[name] = section(source_stages, name) | {"kept_from": config.init_from}
+    source_metrics = section(source_card, "metrics")
+    validation = {
+        f"{name}_{key}": value
+        for name, result in results.items()
+        for key, value in result.validation.items()
+        if key != "score" and not key.startswith("iou_class")
+    } | {
+        key: value
+        for key, value in section(source_metrics, "validation").items()
+        if any(key.startswith(f"{name}_") for name in kept)
+    }
+    metrics = {"validation": validation}
+    if {"autoencoder", "latent_gan", "image_head"} <= kept:
+        metrics = source_metrics | metrics
+    parts = "autoencoder, latent GAN, image head" + (
+        ", implicit decoder" if "implicit" in stages else ""
+    )
     return {
-        "name": f"lgan {config.resolution}^3 (staged: autoencoder, latent GAN, image head)",
+        "name": f"lgan {config.resolution}^3 (staged: {parts})",
         "class_names": list(train.class_names),
         "training": {
             "data": config.data,
             "shapes": len(train),
             "shapes_per_class": dict(zip(train.class_names, counts.tolist())),
-            "stages": {
-                name: {
-                    "steps": result.steps,
-                    "seconds": round(result.seconds, 1),
-                    "validation": result.validation,
-                }
-                for name, result in results.items()
-            },
+            "stages": stages,
             "device": device,
             "settings": config.to_dict(),
         },
@@ -312,12 +445,5 @@ def staged_card(
             "refine_steps": config.refine_steps,
             "retrieval_candidates": config.retrieval_candidates,
         },
-        "metrics": {
-            "validation": {
-                f"{name}_{key}": value
-                for name, result in results.items()
-                for key, value in result.validation.items()
-                if key != "score" and not key.startswith("iou_class")
-            }
-        },
+        "metrics": metrics,
     }

@@ -92,7 +92,7 @@ def test_session_file_round_trip(engine, tmp_path):
     for seed in range(3):
         session.set_latent(engine.random_state(seed=seed, truncation=None, label=seed))
     session.add_bookmark("first", b"\x89PNG fake")
-    session.set_view(mode="blocks", threshold=0.3)
+    session.set_view(mode="blocks", threshold=0.3, surface_resolution=128)
     session.undo()
     path = session.save(tmp_path / "s.g3session.json")
     restored = _session(engine)
@@ -103,7 +103,7 @@ def test_session_file_round_trip(engine, tmp_path):
         restored.bookmarks[0].name == "first"
         and restored.bookmarks[0].thumbnail_png == b"\x89PNG fake"
     )
-    assert restored.view == ViewSettings(mode="blocks", threshold=0.3)
+    assert restored.view == ViewSettings(mode="blocks", threshold=0.3, surface_resolution=128)
 
 
 def test_engine_run_answers_each_request_type_with_its_method(engine):
@@ -138,12 +138,34 @@ def test_the_session_holds_the_shown_shape_for_its_current_latent_and_view(engin
 def test_view_settings_validate():
     with pytest.raises(ValueError, match="view mode"):
         ViewSettings(mode="xray")
+    for resolution in (4, 300, 64.0, True):
+        with pytest.raises(ValueError, match="surface resolution must be a whole number"):
+            ViewSettings(surface_resolution=resolution)
     session = Session()
     seen = []
     session.view_changed.connect(seen.append)
     session.set_view(threshold=0.4)
     session.set_view(threshold=0.4)  # unchanged: no event
     assert [v.threshold for v in seen] == [0.4]
+
+
+def test_the_view_s_finer_surface_comes_from_models_with_an_implicit_decoder(
+    engine, implicit_checkpoint
+):
+    from gan3d_core import load_model
+
+    fine = ViewSettings(surface_resolution=40, smoothing=0)
+    state = engine.random_state(seed=1, truncation=None, label=2)
+    assert not engine.info.has_implicit_decoder
+    assert engine.shape(state, fine).voxels.shape == (32, 32, 32)  # the setting waits
+    implicit = Engine()
+    info = implicit.load(implicit_checkpoint, "cpu", TaskState())
+    assert info.has_implicit_decoder
+    state = implicit.random_state(seed=1, truncation=None, label=2)
+    result = implicit.shape(state, fine)
+    expected = load_model(implicit_checkpoint).decode(state.latent, 2, resolution=40)[0]
+    assert np.array_equal(result.voxels, expected) and len(result.faces) > 0
+    assert implicit.shape(state, ViewSettings()).voxels.shape == (32, 32, 32)
 
 
 def test_cancelled_load_keeps_the_model_in_use(engine, gan_checkpoint):

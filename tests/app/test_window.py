@@ -212,6 +212,22 @@ def test_view_panel_and_session_round_trip(qtbot, window, cvaegan_checkpoint):
     assert window.session.view.threshold == 0.6
 
 
+def test_high_resolution_surface_round_trip(qtbot, window, cvaegan_checkpoint, implicit_checkpoint):
+    box = window.view_panel.high_resolution
+    open_model(qtbot, window, cvaegan_checkpoint)
+    assert not box.isEnabled()  # no implicit decoder in this model
+    open_model(qtbot, window, implicit_checkpoint)
+    assert box.isEnabled() and not box.isChecked()
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=30_000):
+        box.click()
+    assert window.session.view.surface_resolution == 128
+    assert window.session.shown.voxels.shape == (128, 128, 128)
+    # drawn in the model's 32^3 box (centred: +-16), not four times larger
+    assert 8 < np.abs(window.viewport.bounds).max() <= 16
+    window.session.set_view(surface_resolution=None)
+    assert not box.isChecked()
+
+
 def test_class_and_latent_widgets_mirror_the_session(qtbot, window, cvaegan_checkpoint):
     open_model(qtbot, window, cvaegan_checkpoint)
     state = window.session.current
