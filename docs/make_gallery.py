@@ -51,6 +51,18 @@ def header(text: str, width: int) -> Image.Image:
     return row
 
 
+def save_stacked(rows: list[Image.Image], width: int, output: str, **options) -> None:
+    """Rows of a figure, top to bottom, saved as one image."""
+    figure = Image.new("RGB", (width, sum(r.height for r in rows)), "white")
+    top = 0
+    for row in rows:
+        figure.paste(row, (0, top))
+        top += row.height
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    figure.save(output, **options)
+    print(output)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("checkpoint")
@@ -98,14 +110,7 @@ def main() -> None:
                 result = model.reconstruct(photo)
                 images += [Image.fromarray(photo), *tiles(renderer, np.stack([result, truth]))]
             rows.append(strip("input, result,\ntrue shape", images, width))
-    gallery = Image.new("RGB", (width, sum(r.height for r in rows)), "white")
-    top = 0
-    for row in rows:
-        gallery.paste(row, (0, top))
-        top += row.height
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    gallery.save(args.output)
-    print(args.output)
+    save_stacked(rows, width, args.output)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from make_gallery import FONT, header
+from make_gallery import FONT, header, save_stacked
 from PIL import Image, ImageDraw
 
 OUT = Path(__file__).parent / "images" / "implicit.png"
@@ -85,14 +85,7 @@ def main() -> None:
         ImageDraw.Draw(row).text((6, 4), validation.class_names[label], fill="#333344", font=FONT)
         rows.append(row)
     plotter.close()
-    figure = Image.new("RGB", (width, sum(r.height for r in rows)), "white")
-    top = 0
-    for row in rows:
-        figure.paste(row, (0, top))
-        top += row.height
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    figure.save(args.output, optimize=True)
-    print(args.output)
+    save_stacked(rows, width, args.output, optimize=True)
 
 
 if __name__ == "__main__":
