@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,29 +38,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         engine.close()
 
 
-def prefer_x11(environ=os.environ) -> None:
-    """On a Linux Wayland desktop, run through XWayland: VTK draws the viewport into a native
-    X11 window (gan3d_studio.native_plotter), which Qt's Wayland platform cannot host."""
-    if not sys.platform.startswith("linux") or not environ.get("DISPLAY"):
-        return
-    asked = environ.get("QT_QPA_PLATFORM", "")
-    if not asked and environ.get("WAYLAND_DISPLAY"):
-        environ["QT_QPA_PLATFORM"] = "xcb"
-    elif asked.startswith("wayland"):
-        print(f"gan3d-studio: QT_QPA_PLATFORM={asked} cannot show the 3D view; using xcb "
-              "(XWayland)", file=sys.stderr)  # fmt: skip
-        environ["QT_QPA_PLATFORM"] = "xcb"
-
-
 def _run(args: argparse.Namespace, engine) -> int:
-    prefer_x11()
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
     from gan3d_core.resources import default_model_path
     from gan3d_studio.controller import sort_files
     from gan3d_studio.main_window import MainWindow
-    from gan3d_studio.native_plotter import NativeWindowUnsupported
+    from gan3d_studio.viewport import ViewportUnavailable
 
     checkpoints, images, others = sort_files(args.files)
     if others:  # before any window opens
@@ -75,7 +59,7 @@ def _run(args: argparse.Namespace, engine) -> int:
     app.setWindowIcon(_icon())
     try:
         window = MainWindow(QSettings(), device=args.device, engine=engine)
-    except NativeWindowUnsupported as exc:
+    except ViewportUnavailable as exc:
         print(f"gan3d-studio: {exc}", file=sys.stderr)
         return 2
     window.show()

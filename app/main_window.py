@@ -35,7 +35,7 @@ from gan3d_studio.panels.reconstruct import IMAGE_FILTER, ReconstructPanel
 from gan3d_studio.panels.view import ViewPanel
 from gan3d_studio.recent import RecentFiles
 from gan3d_studio.session import Session, read_session_file
-from gan3d_studio.viewport import Viewport
+from gan3d_studio.viewport import make_viewport
 from gan3d_studio.wire import CutOut
 
 SESSION_FILTER = "gan3d-studio sessions (*.g3session.json *.json)"
@@ -57,7 +57,7 @@ class MainWindow(QMainWindow):
         self.resize(1400, 900)
         self.settings = settings
         self.session = Session()
-        self.viewport = Viewport(self.session, self)
+        self.viewport = make_viewport(self.session, self)
         self.setCentralWidget(self.viewport)
         self.controller = Controller(self.session, device, engine)
         self.last_error: str | None = None

@@ -1,4 +1,4 @@
-"""A pyvista plotter drawn into a native child window.
+"""A pyvista plotter drawn into a native child window: the viewport on software OpenGL.
 
 pyvistaqt's ``QtInteractor`` is a ``QOpenGLWidget``: Qt then composites the whole main window
 through OpenGL on every repaint, a status-bar text change included. On software OpenGL (Mesa
@@ -6,6 +6,7 @@ llvmpipe, the only OpenGL on many Linux desktops without a GPU driver, in VMs an
 full-window pass cost 18 ms of CPU in a 1400x900 window, and a 3D frame twice that on top.
 VTK's own ``QWidget``-based interactor instead lets VTK draw straight into a native window:
 the rest of the interface stays plain raster painting (0.5 ms for the same status change).
+Such windows exist on Qt's X11, Windows and macOS platforms, not on native Wayland.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import contextlib
 
 import vtkmodules.qt
 from PySide6.QtCore import QEvent
-from PySide6.QtGui import QGuiApplication
 
 # Read by the import below: the native-window base class, bound to the Qt we use.
 vtkmodules.qt.QVTKRWIBase = "QWidget"
@@ -24,14 +24,11 @@ from pyvista.plotting.plotter import BasePlotter  # noqa: E402
 from pyvista.plotting.render_window_interactor import RenderWindowInteractor  # noqa: E402
 from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor  # noqa: E402
 
-# Qt platforms on which a widget's native window is one VTK can draw into.
+# Qt platforms on which a widget's native window is one VTK can draw into (the viewport's
+# choice checks this before making a NativePlotter).
 NATIVE_WINDOW_PLATFORMS = ("xcb", "windows", "cocoa")
 # Qt 6.6 and later tell a widget when it moves to a screen with another scale factor.
 _PIXEL_RATIO_CHANGE = getattr(QEvent.Type, "DevicePixelRatioChange", None)
-
-
-class NativeWindowUnsupported(RuntimeError):
-    """Qt runs on a platform (e.g. native Wayland) whose windows VTK cannot draw into."""
 
 
 class _ClosedInteractor:
@@ -59,16 +56,6 @@ class NativePlotter(QVTKRenderWindowInteractor, BasePlotter):
 
     ``render()`` draws now; ``update()`` asks Qt for a repaint, which draws once.
     """
-
-    def __new__(cls, *args, **kwargs):
-        # Checked before the object exists: a half-built plotter fails again when collected.
-        platform = QGuiApplication.platformName()
-        if platform not in NATIVE_WINDOW_PLATFORMS:
-            raise NativeWindowUnsupported(
-                f"the 3D view cannot draw on Qt's {platform!r} platform; on Linux run it under "
-                "X11 or XWayland (QT_QPA_PLATFORM=xcb)"
-            )
-        return super().__new__(cls, *args, **kwargs)
 
     def __init__(self, parent=None, multi_samples: int = 0, lighting: str = "light kit") -> None:
         with _base_plotter_init_skipped():

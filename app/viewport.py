@@ -1,21 +1,34 @@
-"""The 3D viewport: a pyvista plotter in a native window that draws the session's shape.
+"""The 3D viewport: a pyvista plotter that draws the session's shape.
 
 It binds to the :class:`~gan3d_studio.session.Session`: each shape the session shows is
 drawn, and with no model yet it shows how to open one. Only the GUI thread calls it.
 pyvistaqt's own drag-and-drop (which opens any dropped file as a mesh) is replaced: dropped
 paths are handed to whoever listens to ``files_dropped``.
+
+The plotter is pyvistaqt's ``QtInteractor`` (:class:`Viewport`), which runs wherever Qt has
+OpenGL, native Wayland included. On software OpenGL it is slow: a ``QOpenGLWidget`` makes
+Qt composite the whole window through OpenGL on every repaint, a slider's or a status
+message's too. There, where Qt's windows are native ones VTK can draw into (X11, Windows,
+macOS), the same viewport draws into its own native window instead
+(:class:`NativeViewport`); :func:`make_viewport` picks one by the OpenGL renderer, and the
+``GAN3D_VIEWPORT`` environment variable (``qt`` or ``native``) overrides it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pyvista as pv
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QGuiApplication, QOffscreenSurface, QOpenGLContext
+from PySide6.QtWidgets import QWidget
+from pyvista.plotting.plotter import BasePlotter
+from pyvistaqt import QtInteractor
 
-from gan3d_studio.native_plotter import NativePlotter
+from gan3d_studio.native_plotter import NATIVE_WINDOW_PLATFORMS, NativePlotter
 from gan3d_studio.session import Session
 from gan3d_studio.wire import ShapeResult
 
@@ -30,6 +43,13 @@ CAMERA_PRESETS = {
 # Keys VTK has no use for here, left to the window: Left / Right step through photos.
 PASSED_ON_KEYS = (Qt.Key.Key_Left, Qt.Key.Key_Right)
 OPEN_MODEL_PROMPT = "Open a model: File > Open, or drop a .safetensors here"
+VIEWPORT_VARIABLE = "GAN3D_VIEWPORT"  # auto (the default), qt or native
+# Qt platforms whose windows can show a QOpenGLWidget (not offscreen, minimal, vnc, ...).
+OPENGL_WINDOW_PLATFORMS = ("xcb", "wayland", "windows", "cocoa")
+# Words in the GL_RENDERER strings of CPU rasterisers: Mesa's llvmpipe, softpipe and
+# "Software Rasterizer", Apple's "Software Renderer", Google's SwiftShader.
+SOFTWARE_RENDERERS = ("llvmpipe", "softpipe", "software", "swiftshader")
+GL_RENDERER = 0x1F01
 
 
 def _dropped_paths(event) -> list[Path]:
@@ -55,19 +75,19 @@ def _shape_dataset(result: ShapeResult, side: int) -> pv.PolyData:
     return surface
 
 
-class Viewport(NativePlotter):
+class _ShapeView:
     """Draws the session's shown :class:`ShapeResult` (mesh or points); emits dropped file
-    paths."""
+    paths. Mixed into a pyvista plotter widget, before it."""
 
     files_dropped = Signal(list)
     frame_drawn = Signal()  # a frame reached the screen
 
-    def __init__(self, session: Session, parent=None) -> None:
+    def __init__(self, session: Session, parent: QWidget | None = None, **plotter_options) -> None:
         # No anti-aliasing while interacting: with software OpenGL (Mesa llvmpipe) MSAA doubles
         # the cost of a frame and FXAA triples it (benchmarks/bench_app.py); screenshots get FXAA.
         # Three lights, not pyvista's five-light kit: they look alike on these shapes, and
         # on llvmpipe the GUI's CPU per 32^3 slider frame is 10-15 % lower.
-        super().__init__(parent, multi_samples=0, lighting=LIGHTING)
+        super().__init__(parent, multi_samples=0, lighting=LIGHTING, **plotter_options)
         # Flat: a gradient background costs a fifth of every frame on software OpenGL.
         self.set_background("#eef1f6")
         self.add_axes()
@@ -107,11 +127,6 @@ class Viewport(NativePlotter):
             event.ignore()  # on to the parent, the window
         else:
             super().keyPressEvent(event)
-
-    def paintEvent(self, event) -> None:
-        super().paintEvent(event)
-        if not self.closed:
-            self.frame_drawn.emit()
 
     def redraw(self) -> None:
         """Schedule one repaint; Qt's paint renders the scene once (render() would draw it,
@@ -221,7 +236,100 @@ class Viewport(NativePlotter):
         background fully transparent when ``transparent``."""
         self.enable_anti_aliasing("fxaa")
         try:
-            self.render()  # draw now: a scheduled repaint may not have happened yet
+            # Draw now: a scheduled repaint may not have happened yet (QtInteractor.render
+            # only emits a signal, and on macOS from another thread).
+            BasePlotter.render(self)
             return self.screenshot(return_img=True, transparent_background=transparent)
         finally:
             self.disable_anti_aliasing()
+
+
+class Viewport(_ShapeView, QtInteractor):
+    """The viewport on pyvistaqt's ``QtInteractor``: VTK renders into an OpenGL framebuffer
+    that Qt composites into the window."""
+
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
+        # auto_update off: nothing changes the scene behind the viewport's back, and each
+        # timed render would cost a whole frame.
+        super().__init__(session, parent, auto_update=False)
+        self._painted = False
+        # pyvista's own keys (q, b and C pick, v, +/-) are its plotter window's; the app's
+        # keys are the main window's shortcuts.
+        self.iren.clear_key_event_callbacks()
+        self.frameSwapped.connect(self._frame_swapped)
+
+    def paintGL(self) -> None:
+        super().paintGL()
+        self._painted = not self._closed
+
+    def _frame_swapped(self) -> None:
+        # Qt swaps after every composition of the window; a frame is drawn when this widget
+        # painted one for it.
+        if self._painted:
+            self._painted = False
+            self.frame_drawn.emit()
+
+
+class NativeViewport(_ShapeView, NativePlotter):
+    """The viewport in a native window VTK draws into: the fallback on software OpenGL."""
+
+    def paintEvent(self, event) -> None:
+        super().paintEvent(event)
+        if not self.closed:
+            self.frame_drawn.emit()
+
+
+class ViewportUnavailable(RuntimeError):
+    """No viewport can draw here, or not the one ``GAN3D_VIEWPORT`` asks for."""
+
+
+def opengl_renderer() -> str:
+    """The GL_RENDERER string of the OpenGL Qt gives this process (e.g.
+    ``"llvmpipe (LLVM 15.0.6, 256 bits)"``); empty where there is none."""
+    context, surface = QOpenGLContext(), QOffscreenSurface()
+    surface.create()
+    if not context.create() or not context.makeCurrent(surface):
+        return ""
+    try:
+        return context.functions().glGetString(GL_RENDERER) or ""
+    finally:
+        context.doneCurrent()
+
+
+def viewport_kind(
+    platform: str, asked: str = "", renderer: Callable[[], str] = opengl_renderer
+) -> str:
+    """``"qt"`` or ``"native"``, on Qt's ``platform``: as ``asked`` (``GAN3D_VIEWPORT``: qt,
+    native, or auto if empty) says, and on auto native where it is much faster, on software
+    OpenGL (``renderer()``, asked only then) on a platform with native windows.
+
+    Raises
+    ------
+    ViewportUnavailable
+        On a Qt platform without OpenGL windows, for native where there are no native
+        windows, and for an unknown ``asked``.
+    """
+    asked = asked.lower() or "auto"
+    if asked not in ("auto", "qt", "native"):
+        raise ViewportUnavailable(f"{VIEWPORT_VARIABLE}={asked}: use auto, qt or native")
+    if platform.split("-")[0] not in OPENGL_WINDOW_PLATFORMS:  # wayland-egl is Wayland too
+        raise ViewportUnavailable(
+            f"the 3D view cannot draw on Qt's {platform!r} platform (no OpenGL windows)"
+        )
+    native_possible = platform in NATIVE_WINDOW_PLATFORMS
+    if asked == "native" and not native_possible:
+        raise ViewportUnavailable(
+            f"{VIEWPORT_VARIABLE}=native: VTK cannot draw into Qt's {platform!r} windows; "
+            "use X11 (QT_QPA_PLATFORM=xcb) or the default viewport"
+        )
+    if asked != "auto":
+        return asked
+    if not native_possible:
+        return "qt"
+    return "native" if any(word in renderer().lower() for word in SOFTWARE_RENDERERS) else "qt"
+
+
+def make_viewport(session: Session, parent: QWidget | None = None) -> Viewport | NativeViewport:
+    """The viewport :func:`viewport_kind` picks here, bound to ``session``."""
+    kind = viewport_kind(QGuiApplication.platformName(), os.environ.get(VIEWPORT_VARIABLE, ""))
+    return (NativeViewport if kind == "native" else Viewport)(session, parent)

@@ -40,10 +40,18 @@ def engine_process():
     process.close()
 
 
+# For tests that must pass with either viewport: pyvistaqt's, or the native window that
+# software OpenGL (this virtual display's llvmpipe) gets by default.
+both_viewports = pytest.mark.parametrize("window", ["qt", "native"], indirect=True)
+
+
 @pytest.fixture
-def window(qtbot, settings, engine_process):
-    """The real main window; on teardown it is closed and its worker thread must be gone."""
+def window(request, qtbot, settings, engine_process, monkeypatch):
+    """The real main window; on teardown it is closed and its worker thread must be gone.
+    Its viewport is the one the app picks, or ``request.param`` (see ``both_viewports``)."""
     from gan3d_studio.main_window import MainWindow
+
+    monkeypatch.setenv("GAN3D_VIEWPORT", getattr(request, "param", "auto"))
 
     win = MainWindow(settings, device="cpu", engine=engine_process)
     win.show()

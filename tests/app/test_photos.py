@@ -12,7 +12,7 @@ from PySide6.QtCore import QPointF, QSettings, Qt
 
 from gan3d_studio.controller import step_through_folder
 from gan3d_studio.recent import RecentFiles
-from tests.app.conftest import open_model
+from tests.app.conftest import both_viewports, open_model
 from tests.conftest import object_photo
 
 
@@ -91,6 +91,7 @@ def test_stepping_wraps_at_the_ends_and_counts_from_a_photo_no_longer_there(tmp_
     assert step_through_folder(gone, -1) == (0, [a, c])
 
 
+@both_viewports
 def test_left_and_right_step_through_the_folder_unless_a_widget_uses_them(
     qtbot, window, cvaegan_checkpoint, tmp_path
 ):
