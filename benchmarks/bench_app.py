@@ -13,6 +13,9 @@ widths with random weights at 64^3, twice: as they are (noise, ~100k-face meshes
 case for meshing and drawing), and with real 64^3 ModelNet beds meshed and drawn in place of
 the noise (``real_shape_engine.py``: the decode still runs, and its cost does not depend on
 the weights), which is what a trained model's frames cost.
+
+The app picks its viewport by the OpenGL renderer (gan3d_studio.viewport); set
+GAN3D_VIEWPORT=qt or native to time one or the other. Each row names the one it timed.
 """
 
 from __future__ import annotations
@@ -102,11 +105,13 @@ def slider_latency(checkpoint: Path, moves: int, engine: str | None = None) -> d
     ]
     slider.setSliderDown(False)
     resolution = window.session.model.resolution
+    viewport = type(window.viewport).__name__
     window.close()
     engine_process.close()
     milliseconds = np.array(latencies) * 1000
     return {
         "resolution": resolution,
+        "viewport": viewport,
         "moves": moves,
         "p50_ms": round(float(np.percentile(milliseconds, 50)), 1),
         "p95_ms": round(float(np.percentile(milliseconds, 95)), 1),
@@ -149,6 +154,7 @@ def median_of(runs: list[dict]) -> dict:
     every run's p95."""
     return {
         "resolution": runs[0]["resolution"],
+        "viewport": runs[0]["viewport"],
         "moves": runs[0]["moves"],
         "p50_ms": round(statistics.median(r["p50_ms"] for r in runs), 1),
         "p95_ms": round(statistics.median(r["p95_ms"] for r in runs), 1),
@@ -215,9 +221,9 @@ def main() -> None:
             runs = [slider_latency(checkpoint, args.moves, engine) for _ in range(args.repeats)]
             row = {"case": label, **median_of(runs)}
             report["latency"].append(row)
-            print(f"slider -> frame {row['resolution']}^3, {label}: p50 {row['p50_ms']} ms, "
-                  f"p95 {row['p95_ms']} ms (medians of {args.repeats} runs of {args.moves} "
-                  f"moves; p95 per run {row['p95_ms_runs']}); CPU per move: GUI "
+            print(f"slider -> frame {row['resolution']}^3, {label}, {row['viewport']}: "
+                  f"p50 {row['p50_ms']} ms, p95 {row['p95_ms']} ms (medians of {args.repeats} "
+                  f"runs of {args.moves} moves; p95 per run {row['p95_ms_runs']}); CPU per move: GUI "
                   f"{row['gui_cpu_ms']} ms, engine {row['engine_cpu_ms']} ms", flush=True)  # fmt: skip
         models = list(dict.fromkeys(checkpoint for _, checkpoint, _ in cases))
         for checkpoint in models:
