@@ -5,11 +5,11 @@ drawn, and with no model yet it shows how to open one. Only the GUI thread calls
 pyvistaqt's own drag-and-drop (which opens any dropped file as a mesh) is replaced: dropped
 paths are handed to whoever listens to ``files_dropped``.
 
-The plotter is pyvistaqt's ``QtInteractor`` (:class:`Viewport`), which runs wherever Qt has
-OpenGL, native Wayland included. On software OpenGL it is slow: a ``QOpenGLWidget`` makes
-Qt composite the whole window through OpenGL on every repaint, a slider's or a status
-message's too. There, where Qt's windows are native ones VTK can draw into (X11, Windows,
-macOS), the same viewport draws into its own native window instead
+The plotter is pyvistaqt's ``QtInteractor`` (``gan3d_studio.qt_viewport.QtViewport``),
+which runs wherever Qt has OpenGL, native Wayland included. On software OpenGL it is slow:
+a ``QOpenGLWidget`` makes Qt composite the whole window through OpenGL on every repaint, a
+slider's or a status message's too. There, where Qt's windows are native ones VTK can draw
+into (X11, Windows, macOS), the same viewport draws into its own native window instead
 (:class:`NativeViewport`); :func:`make_viewport` picks one by the OpenGL renderer, and the
 ``GAN3D_VIEWPORT`` environment variable (``qt`` or ``native``) overrides it.
 """
@@ -26,7 +26,6 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QGuiApplication, QOffscreenSurface, QOpenGLContext
 from PySide6.QtWidgets import QWidget
 from pyvista.plotting.plotter import BasePlotter
-from pyvistaqt import QtInteractor
 
 from gan3d_studio.native_plotter import NATIVE_WINDOW_PLATFORMS, NativePlotter
 from gan3d_studio.session import Session
@@ -75,7 +74,7 @@ def _shape_dataset(result: ShapeResult, side: int) -> pv.PolyData:
     return surface
 
 
-class _ShapeView:
+class ShapeView:
     """Draws the session's shown :class:`ShapeResult` (mesh or points); emits dropped file
     paths. Mixed into a pyvista plotter widget, before it."""
 
@@ -244,33 +243,7 @@ class _ShapeView:
             self.disable_anti_aliasing()
 
 
-class Viewport(_ShapeView, QtInteractor):
-    """The viewport on pyvistaqt's ``QtInteractor``: VTK renders into an OpenGL framebuffer
-    that Qt composites into the window."""
-
-    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
-        # auto_update off: nothing changes the scene behind the viewport's back, and each
-        # timed render would cost a whole frame.
-        super().__init__(session, parent, auto_update=False)
-        self._painted = False
-        # pyvista's own keys (q, b and C pick, v, +/-) are its plotter window's; the app's
-        # keys are the main window's shortcuts.
-        self.iren.clear_key_event_callbacks()
-        self.frameSwapped.connect(self._frame_swapped)
-
-    def paintGL(self) -> None:
-        super().paintGL()
-        self._painted = not self._closed
-
-    def _frame_swapped(self) -> None:
-        # Qt swaps after every composition of the window; a frame is drawn when this widget
-        # painted one for it.
-        if self._painted:
-            self._painted = False
-            self.frame_drawn.emit()
-
-
-class NativeViewport(_ShapeView, NativePlotter):
+class NativeViewport(ShapeView, NativePlotter):
     """The viewport in a native window VTK draws into: the fallback on software OpenGL."""
 
     def paintEvent(self, event) -> None:
@@ -329,7 +302,12 @@ def viewport_kind(
     return "native" if any(word in renderer().lower() for word in SOFTWARE_RENDERERS) else "qt"
 
 
-def make_viewport(session: Session, parent: QWidget | None = None) -> Viewport | NativeViewport:
+def make_viewport(session: Session, parent: QWidget | None = None) -> ShapeView:
     """The viewport :func:`viewport_kind` picks here, bound to ``session``."""
     kind = viewport_kind(QGuiApplication.platformName(), os.environ.get(VIEWPORT_VARIABLE, ""))
-    return (NativeViewport if kind == "native" else Viewport)(session, parent)
+    if kind == "native":
+        return NativeViewport(session, parent)
+    # Imported only where it draws: pyvistaqt's Qt shims (qtpy) cost 0.2 s of start-up.
+    from gan3d_studio.qt_viewport import QtViewport
+
+    return QtViewport(session, parent)

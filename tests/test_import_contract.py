@@ -34,6 +34,12 @@ def test_the_gui_never_imports_torch():
     assert sorted(loaded & set(FORBIDDEN_IN_GUI)) == []
 
 
+def test_pyvistaqt_loads_only_where_its_viewport_draws():
+    """Its Qt shims (qtpy) cost 0.2 s of start-up: the native viewport does without them."""
+    loaded = top_level_modules_loaded_by("gan3d_studio.main, gan3d_studio.main_window")
+    assert sorted(loaded & {"pyvistaqt", "qtpy"}) == []
+
+
 def test_help_and_info_answer_without_importing_torch(cvaegan_checkpoint):
     """`gan3d --help` and `gan3d info` read no tensor: importing torch alone takes seconds."""
     code = (

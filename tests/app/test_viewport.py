@@ -7,9 +7,9 @@ import pytest
 from PySide6.QtCore import QPoint, QRect
 from PySide6.QtGui import QGuiApplication, QImage
 
+from gan3d_studio.qt_viewport import QtViewport
 from gan3d_studio.viewport import (
     NativeViewport,
-    Viewport,
     ViewportUnavailable,
     opengl_renderer,
     viewport_kind,
@@ -81,7 +81,7 @@ def covered(image: np.ndarray) -> np.ndarray:
 def test_each_viewport_puts_the_shape_on_screen(qtbot, window, cvaegan_checkpoint, request):
     kind = request.node.callspec.params["window"]
     viewport = window.viewport
-    assert type(viewport) is {"qt": Viewport, "native": NativeViewport}[kind]
+    assert type(viewport) is {"qt": QtViewport, "native": NativeViewport}[kind]
     framed = []
     viewport.frame_drawn.connect(lambda: framed.append(window.session.shown))
     open_model(qtbot, window, cvaegan_checkpoint)
