@@ -211,11 +211,21 @@ def _bank_matches(model: GanModel, training_shapes: VoxelDataset) -> bool:
 
 
 def evaluate_generation(
-    model: GanModel, dataset: VoxelDataset, samples_per_class: int | None = None, seed: int = 0
+    model: GanModel,
+    dataset: VoxelDataset,
+    samples_per_class: int | None = None,
+    seed: int = 0,
+    training_shapes: VoxelDataset | None = None,
 ) -> dict:
     """Samples per class against the dataset's shapes of that class (one set for
-    unconditional models): MMD, coverage, 1-NNA, occupancy JSD and sample diversity."""
-    groups: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    unconditional models): MMD, coverage, 1-NNA, occupancy JSD and sample diversity.
+
+    With ``training_shapes``, the same coverage and 1-NNA for as many real training shapes
+    drawn in the samples' place (``training_shapes_*``, the mean of
+    :data:`REAL_SHAPE_DRAWS` draws): what real shapes score on these measures, for scale
+    (coverage of equally many shapes is far below 1 even for the data itself)."""
+    rng = np.random.default_rng(seed)
+    groups: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray | None]] = {}
     if model.config.conditional:
         for index, name in enumerate(dataset.class_names):
             reference = dataset.voxels[dataset.labels == index]
@@ -224,12 +234,16 @@ def evaluate_generation(
             count = samples_per_class or len(reference)
             label = model.label_index(name)
             latents = model.sample_latents(count, seed=seed + index, labels=label)
-            groups[name] = (model.decode(latents, labels=label), reference)
+            real = None
+            if training_shapes is not None:
+                real = training_shapes.voxels[training_shapes.labels == index]
+            groups[name] = (model.decode(latents, labels=label), reference, real)
     else:
         count = samples_per_class or len(dataset)
-        groups["all"] = (model.decode(model.sample_latents(count, seed=seed)), dataset.voxels)
+        real = None if training_shapes is None else training_shapes.voxels
+        groups["all"] = (model.decode(model.sample_latents(count, seed=seed)), dataset.voxels, real)
     per_class = {}
-    for name, (samples, reference) in groups.items():
+    for name, (samples, reference, real) in groups.items():
         reference = reference.astype(np.float32)
         per_class[name] = {
             "n": len(reference),
@@ -239,9 +253,28 @@ def evaluate_generation(
             "samples_pairwise_iou": round(mean_pairwise_iou(samples), 4),
             "data_pairwise_iou": round(mean_pairwise_iou(reference), 4),
         }
-    keys = ("mmd", "coverage", "1-nna", "jsd", "samples_pairwise_iou", "data_pairwise_iou")
+        if real is not None and len(real) > 0:
+            per_class[name].update(_real_shape_scores(real, reference, len(samples), rng))
+    rows = list(per_class.values())
+    keys = [k for k in (rows[0] if rows else {}) if k != "n" and all(k in row for row in rows)]
     overall = {k: round(float(np.mean([row[k] for row in per_class.values()])), 4) for k in keys}
     return {"task": "gen", "n": len(dataset), **overall, "per_class": per_class}
+
+
+REAL_SHAPE_DRAWS = 5
+
+
+def _real_shape_scores(
+    real: np.ndarray, reference: np.ndarray, count: int, rng: np.random.Generator
+) -> dict[str, float]:
+    """Coverage and 1-NNA of ``count`` shapes drawn from ``real`` in place of samples."""
+    scores = []
+    for _ in range(REAL_SHAPE_DRAWS):
+        drawn = real[rng.choice(len(real), count, replace=count > len(real))].astype(np.float32)
+        scores.append((mmd_and_coverage(drawn, reference)["coverage"], one_nna(drawn, reference)))
+    coverage, nna = np.mean(scores, axis=0)
+    return {"training_shapes_coverage": round(float(coverage), 4),
+            "training_shapes_1-nna": round(float(nna), 4)}  # fmt: skip
 
 
 @torch.inference_mode()

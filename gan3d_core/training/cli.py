@@ -320,15 +320,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
             f"{args.data}: classes {', '.join(dataset.class_names)} differ from the model's "
             f"{', '.join(model.class_names)}"
         )
-    if args.task == "recon":
-        # A run's validation split: compare with its training shapes too, for scale.
-        training_shapes = (
-            evaluation.load_eval_dataset(
-                args.data, model.resolution, "train", split, folder_split=args.split
-            )
-            if args.subset == "validation"
-            else None
+    # A run's validation split: compare with its training shapes too, for scale.
+    training_shapes = (
+        evaluation.load_eval_dataset(
+            args.data, model.resolution, "train", split, folder_split=args.split
         )
+        if args.subset == "validation" and args.task in ("recon", "gen")
+        else None
+    )
+    if args.task == "recon":
         with progress_bar("evaluating") as progress:
             result = evaluation.evaluate_reconstruction(
                 model,
@@ -342,7 +342,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 args.refine,
             )
     elif args.task == "gen":
-        result = evaluation.evaluate_generation(model, dataset, args.samples, args.seed)
+        result = evaluation.evaluate_generation(
+            model, dataset, args.samples, args.seed, training_shapes
+        )
     else:
         if not args.train:
             raise InputFileError("eval --task classify needs --train DATA to fit the classifier on")
