@@ -19,6 +19,7 @@ ENCODER_ARCHITECTURES = ("paper", "light")
 RESOLUTIONS = (32, 64)
 PROJECTION_AXES = "xyz"
 MAX_RESIDUAL_CONVS = 3  # V-Net's stages hold one to three convolutions
+MIN_BACKBONE_IMAGE_SIZE, MAX_BACKBONE_IMAGE_SIZE = 32, 512  # the image head's views, in pixels
 
 # 3D-GAN (Wu et al. 2016) widths at 64^3; the 32^3 variant drops the widest layer.
 PAPER_GENERATOR_WIDTHS = {64: (512, 256, 128, 64), 32: (256, 128, 64)}
@@ -177,6 +178,13 @@ class ModelConfig:
             yield "a model without a 3D discriminator needs projection_axes (gan3d train --silhouettes-only)"
         if self.encoder_architecture not in ENCODER_ARCHITECTURES:
             yield f"encoder_architecture {self.encoder_architecture!r} is not one of paper, light"
+        elif not self.has_encoder:
+            # the staged model's EfficientNet-Lite0 reads any size; its head is sized by it
+            if not MIN_BACKBONE_IMAGE_SIZE <= self.image_size <= MAX_BACKBONE_IMAGE_SIZE:
+                yield (
+                    f"image_size must be {MIN_BACKBONE_IMAGE_SIZE}..{MAX_BACKBONE_IMAGE_SIZE} "
+                    f"px, got {self.image_size}"
+                )
         elif self.encoder_architecture == "paper" and self.image_size != 256:
             yield f"the paper encoder takes 256 px images, got image_size {self.image_size}"
         elif self.encoder_architecture == "light" and self.image_size not in (64, 128):

@@ -210,6 +210,24 @@ def test_class_average_baseline_on_hand_made_shapes():
     assert np.array_equal(averages[2], grids[2].astype(np.float32))
 
 
+def test_real_shapes_drawn_in_the_samples_place_are_scored_for_scale(lgan_checkpoint):
+    """The generation baseline: training shapes that are the reference shapes themselves
+    cover all of them (coverage 1) and are told apart from none (1-NNA 0)."""
+    from gan3d_core.data.datasets import VoxelDataset
+    from gan3d_core.evaluation import evaluate_generation
+
+    voxels, labels, _ = synthetic_shapes(per_class=3)
+    shapes = VoxelDataset(voxels, labels, ["chair", "table", "sofa"])
+    result = evaluate_generation(g3.load_model(lgan_checkpoint), shapes, training_shapes=shapes)
+    for row in result["per_class"].values():
+        assert row["training_shapes_coverage"] == 1.0
+        assert row["training_shapes_1-nna"] == 0.0
+    assert result["training_shapes_coverage"] == 1.0
+    assert "training_shapes_coverage" not in evaluate_generation(
+        g3.load_model(lgan_checkpoint), shapes
+    )
+
+
 def test_a_spatial_head_reads_feature_maps_and_the_bank_their_average():
     from gan3d_core.models.latent import ImageHead, RetrievalBank
 
@@ -230,6 +248,21 @@ def test_a_spatial_head_reads_feature_maps_and_the_bank_their_average():
     assert torch.allclose(bank.project(shifted), bank.project(maps), atol=1e-6)
     # a pooled head's weights are what they were: old checkpoints load unchanged
     assert set(ImageHead(tiny_config()).state_dict()) < set(head.state_dict())
+
+
+def test_a_staged_model_reads_views_at_the_backbones_own_size():
+    """224 px, the size EfficientNet-Lite0 was trained at, gives 7 x 7 maps; the head is
+    sized by the config's image_size, and an absurd size is refused in one line."""
+    from gan3d_core.models.latent import ImageHead
+
+    config = dataclasses.replace(tiny_config(), image_size=224, head_spatial_channels=2)
+    backbone = EfficientNetLite0().eval()
+    with torch.no_grad():
+        maps = backbone.feature_map(torch.rand(1, 3, 224, 224))
+        assert maps.shape == (1, 1280, 7, 7)
+        assert ImageHead(config).eval()(maps)["latent"].shape == (1, 8)
+    with pytest.raises(ValueError, match=r"image_size must be 32\.\.512 px, got 4096"):
+        dataclasses.replace(tiny_config(), image_size=4096)
 
 
 def test_retrieval_bank_finds_the_shape_whose_views_match():
