@@ -19,7 +19,7 @@ import numpy as np
 
 from gan3d_core import ExportOptions, GanModel, export_shape, load_model
 from gan3d_core.errors import OperationCancelled, UsageError
-from gan3d_core.images import Box, load_image, object_pixels
+from gan3d_core.images import Box, load_image, object_pixels, separation
 from gan3d_core.latent import interpolate
 from gan3d_core.mesh import vertex_normals, voxels_to_cubes, voxels_to_mesh
 from gan3d_studio.wire import (
@@ -196,13 +196,14 @@ class Engine:
         by the function preprocessing uses, scaled to fit :data:`CUT_OUT_PREVIEW_SIZE`."""
         from PIL import Image
 
-        rgb, mask = object_pixels(load_image(photo), box)
+        pixels = load_image(photo)
+        rgb, mask = object_pixels(pixels, box)
         height, width = mask.shape
         scale = min(1.0, CUT_OUT_PREVIEW_SIZE / max(height, width))
         shown = (max(1, round(width * scale)), max(1, round(height * scale)))
         image = np.asarray(Image.fromarray(rgb).resize(shown, Image.Resampling.BILINEAR))
         mask = np.asarray(Image.fromarray(mask).resize(shown, Image.Resampling.NEAREST))
-        return CutOut(str(photo), box, image, mask, (width, height))
+        return CutOut(str(photo), box, image, mask, (width, height), separation(pixels, box))
 
     def export(self, voxels: np.ndarray, path: str | Path, options: ExportOptions) -> Path:
         return export_shape(voxels, path, options)

@@ -173,6 +173,7 @@ class CutOut:
     image: np.ndarray  # uint8 (h, w, 3): the photo, scaled to fit the dialog
     mask: np.ndarray  # bool (h, w): the object, as preprocessing separates it
     size: tuple[int, int]  # the photo's (width, height) in pixels
+    method: str  # how it was separated (gan3d_core.images.separation): cut-out, colour, grabcut
 
 
 @dataclass(frozen=True)

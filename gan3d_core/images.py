@@ -182,14 +182,23 @@ def _largest_component(mask: np.ndarray) -> np.ndarray:
     return labels == 1 + int(np.argmax(sizes))
 
 
-def object_pixels(image: np.ndarray, box: Box | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """RGB uint8 (H, W, 3) and the object mask (H, W); :func:`preprocess_image` whitens
-    what the mask leaves out.
-
-    A real cut-out (alpha) is composited on white; a plain background is found by colour
-    (:func:`object_mask`); a cluttered one, or any photo given a ``box``, goes through
-    GrabCut (:func:`grabcut_mask`)."""
+def separation(image: np.ndarray, box: Box | None = None) -> str:
+    """How :func:`object_pixels` separates the object in ``image`` (H, W, 3 or 4):
+    ``"cut-out"`` (its alpha, which a box cannot change), ``"colour"`` (a plain background)
+    or ``"grabcut"`` (a cluttered one, or any photo given a ``box``)."""
     if image.shape[2] == 4 and image[:, :, 3].min() < 250:  # a real cut-out, not opaque alpha
+        return "cut-out"
+    if box is not None or not plain_background(image[:, :, :3]):
+        return "grabcut"
+    return "colour"
+
+
+def object_pixels(image: np.ndarray, box: Box | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """RGB uint8 (H, W, 3) and the object mask (H, W), separated as :func:`separation`
+    says; :func:`preprocess_image` whitens what the mask leaves out. A cut-out is
+    composited on white."""
+    method = separation(image, box)
+    if method == "cut-out":
         alpha = image[:, :, 3:4].astype(np.float32) / 255.0
         # c a + 255 (1 - a), computed in place: (c - 255) a + 255 (bounded memory)
         rgb = image[:, :, :3].astype(np.float32)
@@ -198,9 +207,7 @@ def object_pixels(image: np.ndarray, box: Box | None = None) -> tuple[np.ndarray
         rgb += 255.0
         return np.round(rgb, out=rgb).astype(np.uint8), image[:, :, 3] > 8
     rgb = image[:, :, :3]
-    if box is not None or not plain_background(rgb):
-        return rgb, grabcut_mask(rgb, box)
-    return rgb, object_mask(rgb)
+    return rgb, grabcut_mask(rgb, box) if method == "grabcut" else object_mask(rgb)
 
 
 def preprocess_image(source: ImageSource, size: int = 128, box: Box | None = None) -> np.ndarray:

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from gan3d_core import InputFileError, preprocess_image
-from gan3d_core.images import OBJECT_MARGIN, object_mask
+from gan3d_core.images import OBJECT_MARGIN, object_mask, object_pixels, separation
 from tests.conftest import object_photo
 
 
@@ -30,6 +30,16 @@ def test_alpha_is_composited_on_white():
     assert (out[0, 0] == 255).all()  # transparent black became white
     centre = out[16, 16]
     assert centre[0] > 200 and centre[1] < 60 and centre[2] < 60
+
+
+def test_a_cut_out_keeps_its_alpha_whatever_box_is_given():
+    rgba = np.zeros((50, 50, 4), np.uint8)
+    rgba[10:40, 20:30] = (255, 0, 0, 255)
+    assert separation(rgba) == separation(rgba, box=(0, 0, 10, 10)) == "cut-out"
+    _, mask = object_pixels(rgba, box=(0, 0, 10, 10))
+    np.testing.assert_array_equal(mask, rgba[:, :, 3] > 0)
+    assert separation(object_photo()) == "colour"
+    assert separation(object_photo(), box=(5, 5, 60, 60)) == "grabcut"
 
 
 def test_object_pixels_matching_the_background_are_kept():

@@ -235,9 +235,12 @@ class CutOutDialog(QDialog):
 
     def _explain(self) -> None:
         box = self.box
-        self.ok_button.setEnabled(box is not None)
+        cut_out = self.shown.method == "cut-out"
+        self.ok_button.setEnabled(box is not None and not cut_out)
         kept = f"Kept, bright: {self.shown.mask.mean():.0%} of the photo."
-        if box is None:
+        if cut_out:
+            text = f"A cut-out: its transparency marks the object, so a box changes nothing. {kept}"
+        elif box is None:
             text = f"Found without a box. {kept} Drag a box around the object to mark it."
         elif box == self.shown.box:
             text = f"GrabCut inside the box. {kept} Drag the box or its edges to adjust."

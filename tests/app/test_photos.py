@@ -212,6 +212,25 @@ def test_a_drawn_box_shows_grabcut_s_mask_and_the_encoder_sees_what_preprocessin
     assert panel.box_label.text() == "automatic"
 
 
+def test_the_box_dialog_says_a_cut_out_needs_no_box(qtbot, window, cvaegan_checkpoint, tmp_path):
+    open_model(qtbot, window, cvaegan_checkpoint)
+    rgba = np.zeros((120, 160, 4), np.uint8)
+    rgba[20:100, 50:110] = (90, 60, 30, 255)  # an opaque object on transparent pixels
+    photo = tmp_path / "cut_out.png"
+    Image.fromarray(rgba).save(photo)
+    reconstruct(qtbot, window, [photo])
+    with qtbot.waitSignal(window.controller.cut_out_ready, timeout=30_000):
+        window.reconstruct_panel.cut_out_button.click()
+    dialog = window.cut_out_dialog
+    qtbot.waitExposed(dialog)
+    with qtbot.waitSignal(window.controller.cut_out_ready, timeout=30_000):
+        drag(qtbot, dialog.canvas, (10, 10), (100, 100))
+    assert dialog.shown.method == "cut-out" and dialog.shown.box == dialog.box
+    assert "box changes nothing" in dialog.note.text()
+    assert not dialog.ok_button.isEnabled()
+    dialog.reject()
+
+
 def test_a_photo_that_cannot_be_read_opens_no_box_dialog_and_closing_closes_one(
     qtbot, window, cvaegan_checkpoint, tmp_path, monkeypatch
 ):
