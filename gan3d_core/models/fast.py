@@ -10,7 +10,10 @@ Exact rewrites, no approximation (outputs match the eager generator to float rou
   the faster one (18 ms against 36 for the 16^3 layer), so the others stay on it;
 - the last layer (many channels -> 1 at full resolution), which oneDNN's transposed
   convolution handles poorly, becomes a 2x2x2 Conv3d with 8 output channels, one per
-  output parity, followed by a pixel shuffle ("sub-pixel convolution");
+  output parity, followed by a pixel shuffle ("sub-pixel convolution"); on grids up to
+  32^3 ATen's GEMM-based transposed convolution is faster still (0.4 against 2.7 ms for
+  the 16^3 -> 32^3 layer of the bundled model, one thread; its whole decode 12.5 -> 9.1 ms),
+  but at 64^3 its input must first leave channels_last and the decode got slower (82 -> 95 ms);
 - activations are channels_last_3d, the layout oneDNN's 3D kernels prefer.
 
 bf16 was measured too and left out: on AVX512-BF16 CPUs without AMX it was slower here.
@@ -28,6 +31,8 @@ from gan3d_core.models.generator import VoxelGenerator
 # zero-padded input at positions m + parity and m + parity + 1, through kernel taps
 # (3, 1) for parity 0 and (2, 0) for parity 1.
 _PARITY_TAPS = {0: [3, 1], 1: [2, 0]}
+# Grids up to this size run the last layer on ATen's transposed convolution.
+ATEN_LAST_LAYER_MAX_RESOLUTION = 32
 
 
 def _fold_batch_norm(
@@ -77,8 +82,13 @@ class FastVoxelGenerator(nn.Module):
                 weight = weight.contiguous(memory_format=torch.channels_last_3d)
                 self.hidden_weights.append(nn.Parameter(weight, requires_grad=False))
                 self.hidden_biases.append(nn.Parameter(bias, requires_grad=False))
-            last = _sub_pixel_weight(convs[-1].weight)
-            self.register_buffer("last_weight", last.to(memory_format=torch.channels_last_3d))
+            self.last_on_aten = generator.config.resolution <= ATEN_LAST_LAYER_MAX_RESOLUTION
+            if self.last_on_aten:
+                last = convs[-1].weight.contiguous()  # (Cin, 1, 4, 4, 4)
+            else:
+                last = _sub_pixel_weight(convs[-1].weight)
+                last = last.contiguous(memory_format=torch.channels_last_3d)  # (8, Cin, 2, 2, 2)
+            self.register_buffer("last_weight", last)
         self.eval()
 
     @torch.inference_mode()
@@ -94,6 +104,10 @@ class FastVoxelGenerator(nn.Module):
         x = x.contiguous(memory_format=torch.channels_last_3d)
         for weight, bias in zip(self.hidden_weights, self.hidden_biases):
             x = F.conv_transpose3d(x, weight, bias, stride=2, padding=1).relu_()
+        if self.last_on_aten:
+            return torch.ops.aten.slow_conv_transpose3d(
+                x.contiguous(), self.last_weight, (4, 4, 4), None, (2, 2, 2), (1, 1, 1)
+            )  # (B, 1, R, R, R) logits
         side = x.shape[-1]
         y = F.conv3d(x, self.last_weight, padding=1)  # (B, 8, s+1, s+1, s+1)
         out = y.new_empty(batch, 1, 2 * side, 2 * side, 2 * side)
