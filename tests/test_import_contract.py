@@ -67,3 +67,23 @@ def test_the_layering_contracts_in_pyproject_hold():
     root = Path(__file__).resolve().parents[1]
     result = subprocess.run([lint], cwd=root, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-2000:]
+
+
+def test_opening_a_model_leaves_torch_dynamo_unloaded(
+    gan_checkpoint, cvaegan_checkpoint, lgan_checkpoint, implicit_checkpoint, multiview_checkpoint
+):
+    """Importing torch._dynamo takes about 1 s, most of a model's load (the app's start-up
+    waits for it); the checkpoint check's skeleton on the meta device must not pull it in."""
+    paths = [gan_checkpoint, cvaegan_checkpoint, lgan_checkpoint, implicit_checkpoint]
+    paths = [str(path) for path in [*paths, multiview_checkpoint]]
+    code = (
+        "import json, sys\n"
+        "import gan3d_core\n"
+        f"for path in [None, *{paths!r}]:\n"
+        "    gan3d_core.load_model(path, device='cpu')\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert "torch._dynamo" not in json.loads(result.stdout.splitlines()[-1])

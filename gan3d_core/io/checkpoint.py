@@ -123,11 +123,27 @@ def _expected_tensors(path: Path, config: ModelConfig) -> dict[str, torch.Tensor
     """The state dict ``config`` needs, as storage-free meta tensors; refuses configs over
     :data:`~gan3d_core.limits.MAX_PARAMETERS`."""
     import torch
+    from torch.overrides import TorchFunctionMode
 
     from gan3d_core.models import GanNetworks
 
+    class ShapesOnly(TorchFunctionMode):
+        """Skips the values of two initialisations, which on the meta device have no kernel
+        but a Python reference whose first call imports torch._dynamo: about 1 s, most of
+        a model's load (nn.Embedding's normal_, the latent bank's eye)."""
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            if func is torch.nn.init.normal_:
+                return kwargs["tensor"]  # as nn.init hands it on
+            if func is torch.eye:
+                rows = args[0]
+                columns = args[1] if len(args) > 1 else kwargs.get("m", rows)
+                return torch.empty(rows, columns, dtype=kwargs.get("dtype"), device="meta")
+            return func(*args, **kwargs)
+
     try:
-        with torch.device("meta"):
+        with torch.device("meta"), ShapesOnly():
             skeleton = GanNetworks(config)
     except (TypeError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{path}: {first_line(exc)}") from None
