@@ -6,7 +6,8 @@ on screen within the start-up budget. Its :meth:`~EngineProcess.run` takes the s
 arguments as :meth:`gan3d_studio.engine.Engine.run`: it sends the request down a pipe and
 blocks the calling thread (the worker's) until the answer comes back, relaying the task
 state's progress and cancellation on the way. Only :mod:`gan3d_studio.wire` values cross.
-The child imports no Qt.
+The child imports no Qt. Given the model the app will open first, the child opens it as
+soon as its imports are done, while the window is still being built.
 """
 
 from __future__ import annotations
@@ -36,12 +37,18 @@ class EngineProcess:
     """An :class:`Engine` running in a child process; :meth:`run` answers one request at a
     time (callers on other threads wait their turn)."""
 
-    def __init__(self, engine: str = "gan3d_studio.engine:Engine") -> None:
-        """``engine``: ``module:Class`` of the engine the child runs (an Engine subclass)."""
+    def __init__(
+        self, engine: str = "gan3d_studio.engine:Engine", preload: LoadModel | None = None
+    ) -> None:
+        """``engine``: ``module:Class`` of the engine the child runs (an Engine subclass).
+        ``preload``: a model the child opens before anyone asks; the first request, if it is
+        this one, is answered with it at once (start-up: the model opens while the window is
+        built)."""
         module, _, name = engine.partition(":")
         if not module or not name.isidentifier():
             raise ValueError(f"engine must be 'module:Class', got {engine!r}")
         self._engine = (module, name)
+        self._preload = preload  # for the first child only: a replacement reloads instead
         self._context = multiprocessing.get_context("spawn")
         self._lock = threading.Lock()
         self._process = None
@@ -56,12 +63,13 @@ class EngineProcess:
         self._cancel = self._context.Event()
         self._process = self._context.Process(
             target=serve,
-            args=(child_end, self._cancel, *self._engine),
+            args=(child_end, self._cancel, *self._engine, self._preload),
             name="gan3d-engine",
             daemon=True,
         )
         self._process.start()
         child_end.close()
+        self._preload = None
 
     def run(self, request: Request[ResultT], task: TaskState) -> ResultT:
         """The engine's answer to ``request``; ``task`` reaches the child's engine: its
@@ -176,8 +184,11 @@ def _rebuild(category: str, message: str) -> Exception:
     return RuntimeError(message)
 
 
-def serve(connection, cancel, module: str, engine_class: str) -> None:
-    """The child's loop: run each request on one engine, answer with a result or an error."""
+def serve(
+    connection, cancel, module: str, engine_class: str, preload: LoadModel | None = None
+) -> None:
+    """The child's loop: run each request on one engine, answer with a result or an error;
+    ``preload`` is run first, unasked, and answers the first request if that is the same."""
     # Ctrl-C in the terminal is the GUI's to handle; it ends this process through close().
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Idle OpenMP threads sleep instead of spinning: a spinning engine would take the cores
@@ -185,6 +196,12 @@ def serve(connection, cancel, module: str, engine_class: str) -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     # torch and the core load here, not in the GUI
     engine = getattr(importlib.import_module(module), engine_class)()
+    preloaded = None  # (request, result)
+    if preload is not None:
+        try:
+            preloaded = (preload, engine.run(preload, TaskState(stop=cancel)))
+        except Exception:  # the request itself will fail again, and say why
+            pass
 
     def report(fraction: float, message: str) -> None:
         connection.send(("progress", (fraction, message)))
@@ -196,6 +213,12 @@ def serve(connection, cancel, module: str, engine_class: str) -> None:
             return
         if request is None:
             return
+        if preloaded is not None:
+            asked_for_it = request == preloaded[0]
+            answer, preloaded = preloaded[1], None
+            if asked_for_it:
+                connection.send(("result", answer))
+                continue
         try:
             result = engine.run(request, TaskState(report, stop=cancel))
         except OperationCancelled as exc:

@@ -8,6 +8,10 @@ import multiprocessing
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gan3d_studio.wire import LoadModel
 
 SMOKE_TEST_TIMEOUT_MS = 120_000
 
@@ -28,30 +32,38 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     multiprocessing.freeze_support()  # a frozen (PyInstaller) app starts its engine process too
     args = build_parser().parse_args(argv)
-    from gan3d_studio.engine_process import EngineProcess
-
-    # First: the engine process imports torch on another core while Qt and VTK load here.
-    engine = EngineProcess()
-    try:
-        return _run(args, engine)
-    finally:
-        engine.close()
-
-
-def _run(args: argparse.Namespace, engine) -> int:
-    from PySide6.QtCore import QSettings
-    from PySide6.QtWidgets import QApplication
-
     from gan3d_core.resources import default_model_path
     from gan3d_studio.controller import sort_files
-    from gan3d_studio.main_window import MainWindow
-    from gan3d_studio.viewport import ViewportUnavailable
+    from gan3d_studio.engine_process import EngineProcess
+    from gan3d_studio.wire import LoadModel
 
     checkpoints, images, others = sort_files(args.files)
     if others:  # before any window opens
         names = ", ".join(str(p) for p in others)
         print(f"gan3d-studio: {names}: not an image or a checkpoint", file=sys.stderr)
         return 2
+    checkpoint = checkpoints[0] if checkpoints else None
+    first_model = None
+    if checkpoint is not None or default_model_path().is_file():
+        first_model = LoadModel(checkpoint, args.device)  # what the window will ask for
+    # First: the engine process imports torch and opens the model on another core while Qt
+    # and VTK load here.
+    engine = EngineProcess(preload=first_model)
+    try:
+        return _run(args, engine, first_model, images)
+    finally:
+        engine.close()
+
+
+def _run(
+    args: argparse.Namespace, engine, first_model: LoadModel | None, images: list[Path]
+) -> int:
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from gan3d_studio.main_window import MainWindow
+    from gan3d_studio.viewport import ViewportUnavailable
+
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName("gan3d")
     app.setApplicationName("gan3d-studio")
@@ -64,19 +76,13 @@ def _run(args: argparse.Namespace, engine) -> int:
         return 2
     window.show()
 
-    checkpoint = checkpoints[0] if checkpoints else None
-    if checkpoint is not None or default_model_path().is_file():
-        window.controller.open_model(checkpoint, then_reconstruct=images)
+    if first_model is not None:
+        window.controller.open_model(first_model.path, then_reconstruct=images)
     elif images:
         window.show_error("Open a model first: the photos need one to be reconstructed")
 
     if args.smoke_test:
-        return _smoke_test(
-            app,
-            window,
-            Path(args.smoke_test),
-            has_model=checkpoint is not None or default_model_path().is_file(),
-        )
+        return _smoke_test(app, window, Path(args.smoke_test), has_model=first_model is not None)
     return app.exec()
 
 

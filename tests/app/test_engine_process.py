@@ -88,6 +88,26 @@ def test_a_crashed_engine_is_reported_and_replaced(cvaegan_checkpoint):
         EngineProcess(engine="gan3d_studio.engine.Engine")
 
 
+def test_a_preloaded_model_answers_the_first_request_for_it(cvaegan_checkpoint, tmp_path):
+    process = EngineProcess(preload=LoadModel(cvaegan_checkpoint, "cpu"))
+    try:
+        info = ask(process, LoadModel(cvaegan_checkpoint, "cpu"))
+        assert info.kind == "cvaegan" and info.path == str(cvaegan_checkpoint)
+        assert ask(process, SampleLatent(0, None, 1)).label == 1
+    finally:
+        process.close()
+    # A first request for something else gets its own answer, errors included.
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a checkpoint")
+    process = EngineProcess(preload=LoadModel(bad, "cpu"))
+    try:
+        with pytest.raises(Gan3dError, match=r"bad\.safetensors"):
+            ask(process, LoadModel(bad, "cpu"))
+        assert ask(process, LoadModel(cvaegan_checkpoint, "cpu")).kind == "cvaegan"
+    finally:
+        process.close()
+
+
 class LabelledEngine(Engine):
     """An engine subclass the child process imports by name: the request for a random latent
     reaches its own method, and cutting out a photo has a bug."""
