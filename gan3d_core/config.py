@@ -82,6 +82,9 @@ class ModelConfig:
     head_width: int = 512
     # > 0: the image head also reads the backbone's feature map, reduced to this many channels
     head_spatial_channels: int = 0
+    # dropout on everything the image head reads, in training (features of 3,569 shapes:
+    # the head overfits them)
+    head_input_dropout: float = 0.0
     bank_shapes: int = 0
     bank_views: int = 0
     bank_feature_dim: int = 128
@@ -141,7 +144,7 @@ class ModelConfig:
             yield f"resolution {self.resolution} is not one of {RESOLUTIONS}"
         if self.latent_dim < 1:
             yield f"latent_dim must be positive, got {self.latent_dim}"
-        for name in ("generator_dropout", "discriminator_dropout"):
+        for name in ("generator_dropout", "discriminator_dropout", "head_input_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 yield f"{name} must be in [0, 1), got {getattr(self, name)}"
         if self.kind == "cvaegan" and self.num_classes < 2:

@@ -265,6 +265,22 @@ def test_a_staged_model_reads_views_at_the_backbones_own_size():
         dataclasses.replace(tiny_config(), image_size=4096)
 
 
+def test_head_input_dropout_acts_in_training_only_and_adds_no_weights():
+    from gan3d_core.models.latent import ImageHead
+
+    plain = ImageHead(tiny_config())
+    head = ImageHead(dataclasses.replace(tiny_config(), head_input_dropout=0.5))
+    assert set(head.state_dict()) == set(plain.state_dict())  # old heads load unchanged
+    features = torch.rand(4, 1280)
+    head.eval()
+    assert torch.equal(head(features)["latent"], head(features)["latent"])
+    head.train()
+    torch.manual_seed(0)
+    assert not torch.equal(head(features)["latent"], head(features)["latent"])
+    with pytest.raises(ValueError, match=r"head_input_dropout must be in \[0, 1\)"):
+        dataclasses.replace(tiny_config(), head_input_dropout=1.0)
+
+
 def test_retrieval_bank_finds_the_shape_whose_views_match():
     from gan3d_core.models.latent import RetrievalBank
 

@@ -152,6 +152,7 @@ class ImageHead(nn.Module):
             nn.Sequential(nn.Conv2d(FEATURE_DIM, spatial, 1), nn.ReLU()) if spatial else None
         )
         cells = math.ceil(config.image_size / BACKBONE_STRIDE) ** 2
+        self.input_dropout = nn.Dropout(config.head_input_dropout)  # no weights: old heads load
         self.trunk = nn.Sequential(
             nn.Linear(FEATURE_DIM + spatial * cells, width),
             nn.ReLU(),
@@ -176,7 +177,7 @@ class ImageHead(nn.Module):
                     f"got {tuple(features.shape)}"
                 )
             inputs = torch.cat([inputs, self.reduce(features).flatten(1)], dim=1)
-        hidden = self.trunk(inputs)
+        hidden = self.trunk(self.input_dropout(inputs))
         return {
             "latent": self.latent(hidden),
             "class_logits": self.classes(hidden),

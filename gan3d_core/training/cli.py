@@ -55,6 +55,7 @@ _HELP = {
     "head_tuned_blocks": "train the image backbone's last N blocks with the head (0: frozen)",
     "head_spatial_channels": "the head also reads the backbone's feature map, reduced to N "
     "channels at each place (0: pooled features only)",
+    "head_input_dropout": "dropout on everything the image head reads, in training (0: none)",
     "init_from": "fine-tune: start from this checkpoint's weights (same architecture)",
     "voxel_teacher_weight": "pull the image encoder toward a voxel VAE's latents (0: off)",
     "checkpoint_every": "save the resumable state every N steps",

@@ -116,6 +116,7 @@ class TrainConfig:
     # > 0: the head also reads the backbone's feature map (the places in the view), reduced
     # to this many channels
     head_spatial_channels: int = 0
+    head_input_dropout: float = 0.0
     bank_feature_dim: int = 128
     # the staged recipe's implicit decoder (0 steps: none): occupancy at any point, for
     # surfaces finer than the grid (gan3d_core.training.implicit_decoder)
@@ -245,6 +246,7 @@ class TrainConfig:
             latent_gan_width=self.latent_gan_width,
             head_width=self.head_width,
             head_spatial_channels=self.head_spatial_channels,
+            head_input_dropout=self.head_input_dropout,
             bank_feature_dim=self.bank_feature_dim,
             residual_convs=self.residual_convs,
             projection_axes=self.projection_axes,
