@@ -156,6 +156,16 @@ def drag(qtbot, canvas, start: tuple[float, float], end: tuple[float, float]) ->
     qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=last)
 
 
+def open_box_dialog(qtbot, window, photo: Path):
+    """Reconstruct ``photo``, then open the box dialog on it ("Cut out object…")."""
+    reconstruct(qtbot, window, [photo])
+    with qtbot.waitSignal(window.controller.cut_out_ready, timeout=30_000):
+        window.reconstruct_panel.cut_out_button.click()
+    dialog = window.cut_out_dialog
+    qtbot.waitExposed(dialog)
+    return dialog
+
+
 def test_a_drawn_box_shows_grabcut_s_mask_and_the_encoder_sees_what_preprocessing_gives(
     qtbot, window, cvaegan_checkpoint, tmp_path
 ):
@@ -167,11 +177,7 @@ def test_a_drawn_box_shows_grabcut_s_mask_and_the_encoder_sees_what_preprocessin
     picture = data.chelsea()  # 451 x 300: a cat on a textured background
     photo = tmp_path / "cat.png"
     Image.fromarray(picture).save(photo)
-    reconstruct(qtbot, window, [photo])
-    with qtbot.waitSignal(window.controller.cut_out_ready, timeout=30_000):
-        window.reconstruct_panel.cut_out_button.click()
-    dialog = window.cut_out_dialog
-    qtbot.waitExposed(dialog)
+    dialog = open_box_dialog(qtbot, window, photo)
     assert dialog.box is None and not dialog.ok_button.isEnabled()
     canvas = dialog.canvas
     scale = canvas.photo_area().width() / 451  # screen pixels per photo pixel
@@ -218,11 +224,7 @@ def test_the_box_dialog_says_a_cut_out_needs_no_box(qtbot, window, cvaegan_check
     rgba[20:100, 50:110] = (90, 60, 30, 255)  # an opaque object on transparent pixels
     photo = tmp_path / "cut_out.png"
     Image.fromarray(rgba).save(photo)
-    reconstruct(qtbot, window, [photo])
-    with qtbot.waitSignal(window.controller.cut_out_ready, timeout=30_000):
-        window.reconstruct_panel.cut_out_button.click()
-    dialog = window.cut_out_dialog
-    qtbot.waitExposed(dialog)
+    dialog = open_box_dialog(qtbot, window, photo)
     with qtbot.waitSignal(window.controller.cut_out_ready, timeout=30_000):
         drag(qtbot, dialog.canvas, (10, 10), (100, 100))
     assert dialog.shown.method == "cut-out" and dialog.shown.box == dialog.box
