@@ -210,6 +210,9 @@ def _bank_matches(model: GanModel, training_shapes: VoxelDataset) -> bool:
     )
 
 
+REAL_SHAPE_DRAWS = 5  # draws of real shapes averaged for generation's baseline
+
+
 def evaluate_generation(
     model: GanModel,
     dataset: VoxelDataset,
@@ -257,11 +260,8 @@ def evaluate_generation(
             per_class[name].update(_real_shape_scores(real, reference, len(samples), rng))
     rows = list(per_class.values())
     keys = [k for k in (rows[0] if rows else {}) if k != "n" and all(k in row for row in rows)]
-    overall = {k: round(float(np.mean([row[k] for row in per_class.values()])), 4) for k in keys}
+    overall = {k: round(float(np.mean([row[k] for row in rows])), 4) for k in keys}
     return {"task": "gen", "n": len(dataset), **overall, "per_class": per_class}
-
-
-REAL_SHAPE_DRAWS = 5
 
 
 def _real_shape_scores(
