@@ -69,7 +69,7 @@ def test_symmetry_axes_find_each_class_mirror_plane():
 @pytest.mark.parametrize(
     "stage_kind",
     ["autoencoder", "autoencoder_noisy", "latent_gan", "image_head", "image_head_tuned",
-     "image_head_spatial", "implicit"],
+     "image_head_spatial", "image_head_shape", "implicit"],
 )  # fmt: skip
 def test_stage_resumes_exactly(stage_kind, tmp_path):
     voxels, labels, _ = synthetic_shapes(per_class=4)
@@ -110,10 +110,14 @@ def test_stage_resumes_exactly(stage_kind, tmp_path):
         def decode(latent_batch, label_batch):
             return np.zeros((len(latent_batch), 32, 32, 32), np.float32)
 
+        shape_loss = None
+        if stage_kind == "image_head_shape":  # 24 views: 2 per shape
+            torch.manual_seed(1)
+            shape_loss = (VoxelGenerator(config), voxels, 0.5)
         return ImageHeadStage(
             head_config, (features, latents, labels, cameras),
             (features, latents, labels, cameras, voxels), decode, batch_size=8,
-            backbone_top=top,
+            backbone_top=top, shape_loss=shape_loss, shape_batch=4,
         )  # fmt: skip
 
     straight = make()
