@@ -117,7 +117,7 @@ def test_stage_resumes_exactly(stage_kind, tmp_path):
         return ImageHeadStage(
             head_config, (features, latents, labels, cameras),
             (features, latents, labels, cameras, voxels), decode, batch_size=8,
-            backbone_top=top, shape_loss=shape_loss, shape_batch=4,
+            backbone_top=top, shape_loss=shape_loss, shape_batch=4, shape_views=2,
         )  # fmt: skip
 
     straight = make()

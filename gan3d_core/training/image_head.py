@@ -78,7 +78,8 @@ class ImageHeadStage(TrainingStage):
     per shape in order; validation likewise, plus the true voxels for an IoU of the
     decoded prediction through ``decode(latents, labels)``. ``shape_loss`` (the frozen
     generator, the training voxels (N, R, R, R) and a weight) adds the decoded-shape term,
-    on the first ``shape_batch`` views of each batch (decoding is the step's dearest part).
+    on the first ``shape_batch`` views of each batch (decoding is the step's dearest part);
+    with ``shape_views`` > 1, on the mean latent of 1..shape_views views of each shape.
     """
 
     name = "image_head"
@@ -97,6 +98,7 @@ class ImageHeadStage(TrainingStage):
         precision: str = "auto",
         shape_loss: tuple[nn.Module, np.ndarray, float] | None = None,
         shape_batch: int = 32,
+        shape_views: int = 1,
     ) -> None:
         super().__init__()
         self.config = config
@@ -117,7 +119,7 @@ class ImageHeadStage(TrainingStage):
         self.head = ImageHead(config)
         self.backbone_top = backbone_top
         self.autocast_dtype = autocast_dtype(precision, torch.device("cpu"))
-        self.shape_loss, self.shape_batch = shape_loss, shape_batch
+        self.shape_loss, self.shape_batch, self.shape_views = shape_loss, shape_batch, shape_views
         if shape_loss is not None:
             shape_loss[0].eval().requires_grad_(False)  # frozen: the latent space stays put
         self.optimizers = {"head": torch.optim.AdamW(self.head.parameters(), learning_rate)}
@@ -166,15 +168,27 @@ class ImageHeadStage(TrainingStage):
             "camera": F.mse_loss(outputs["camera"], self.cameras[views]),
         }
 
+    def pooled_view_latents(
+        self, latents: torch.Tensor, shapes: torch.Tensor, generator: torch.Generator
+    ) -> torch.Tensor:
+        """The mean of each latent (B, L) and those of k - 1 more random views of its shape,
+        k drawn in 1..``shape_views`` per step: what multi-view reconstruction decodes."""
+        count = int(torch.randint(self.shape_views, (1,), generator=generator)) + 1
+        if count == 1:
+            return latents
+        offsets = torch.randint(self.views_per_shape, (len(shapes), count - 1), generator=generator)
+        others = (shapes[:, None] * self.views_per_shape + offsets).flatten()
+        other_latents = self.head(self.features(self.inputs[others]))["latent"]
+        return (latents + other_latents.view(len(shapes), count - 1, -1).sum(1)) / count
+
     def decoded_shape_loss(self, latents: torch.Tensor, shapes: torch.Tensor) -> torch.Tensor:
-        """BCE + Dice of the first ``shape_batch`` predicted latents, decoded, against the
-        true voxels of their shapes."""
+        """BCE + Dice of predicted latents (B, L), decoded, against the true voxels of their
+        shapes (B,)."""
         generator, voxels, _ = self.shape_loss
-        chosen = shapes[: self.shape_batch]
-        labels = self.labels[chosen] if self.config.conditional else None
+        labels = self.labels[shapes] if self.config.conditional else None
         with autocast("cpu", self.autocast_dtype):
-            logits = generator(latents[: self.shape_batch], labels)
-        target = torch.from_numpy(np.asarray(voxels[chosen.numpy()], np.float32))[:, None]
+            logits = generator(latents, labels)
+        target = torch.from_numpy(np.asarray(voxels[shapes.numpy()], np.float32))[:, None]
         return reconstruction_loss(logits, target, "bce_dice")
 
     def train_step(self, step: int) -> dict[str, float]:
@@ -186,7 +200,11 @@ class ImageHeadStage(TrainingStage):
         losses = self.losses(outputs, shapes, views)
         total = losses["latent"] + losses["class"] + losses["camera"]
         if self.shape_loss is not None:
-            losses["shape"] = self.decoded_shape_loss(outputs["latent"], shapes)
+            chosen = shapes[: self.shape_batch]
+            latents = self.pooled_view_latents(
+                outputs["latent"][: self.shape_batch], chosen, generator
+            )
+            losses["shape"] = self.decoded_shape_loss(latents, chosen)
             total = total + self.shape_loss[2] * losses["shape"]
         for optimizer in self.optimizers.values():
             optimizer.zero_grad(set_to_none=True)
