@@ -384,6 +384,13 @@ def test_an_implicit_decoder_trains_onto_a_model_whose_other_stages_stay_as_they
         assert torch.equal(resumed.state_dict()[name], tensor), name
 
 
+def test_head_shape_options_are_checked():
+    with pytest.raises(ValueError, match="head_shape_weight must be >= 0"):
+        TrainConfig(kind="lgan", head_shape_weight=-1)
+    with pytest.raises(ValueError, match="head_shape_views must be between 1 and rendered_views"):
+        TrainConfig(kind="lgan", head_shape_views=7, rendered_views=6)
+
+
 def test_zero_autoencoder_steps_only_keep_an_autoencoder_from_init_from():
     with pytest.raises(ValueError, match="autoencoder_steps must be >= 1"):
         TrainConfig(kind="lgan", autoencoder_steps=0)
