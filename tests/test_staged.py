@@ -69,7 +69,7 @@ def test_symmetry_axes_find_each_class_mirror_plane():
 @pytest.mark.parametrize(
     "stage_kind",
     ["autoencoder", "autoencoder_noisy", "latent_gan", "image_head", "image_head_tuned",
-     "image_head_spatial", "implicit"],
+     "image_head_spatial", "image_head_shape", "implicit"],
 )  # fmt: skip
 def test_stage_resumes_exactly(stage_kind, tmp_path):
     voxels, labels, _ = synthetic_shapes(per_class=4)
@@ -110,10 +110,14 @@ def test_stage_resumes_exactly(stage_kind, tmp_path):
         def decode(latent_batch, label_batch):
             return np.zeros((len(latent_batch), 32, 32, 32), np.float32)
 
+        shape_loss = None
+        if stage_kind == "image_head_shape":  # 24 views: 2 per shape
+            torch.manual_seed(1)
+            shape_loss = (VoxelGenerator(config), voxels, 0.5)
         return ImageHeadStage(
             head_config, (features, latents, labels, cameras),
             (features, latents, labels, cameras, voxels), decode, batch_size=8,
-            backbone_top=top,
+            backbone_top=top, shape_loss=shape_loss, shape_batch=4, shape_views=2,
         )  # fmt: skip
 
     straight = make()
@@ -378,6 +382,13 @@ def test_an_implicit_decoder_trains_onto_a_model_whose_other_stages_stay_as_they
     resumed, _ = load_checkpoint(path)
     for name, tensor in packed.state_dict().items():
         assert torch.equal(resumed.state_dict()[name], tensor), name
+
+
+def test_head_shape_options_are_checked():
+    with pytest.raises(ValueError, match="head_shape_weight must be >= 0"):
+        TrainConfig(kind="lgan", head_shape_weight=-1)
+    with pytest.raises(ValueError, match="head_shape_views must be between 1 and rendered_views"):
+        TrainConfig(kind="lgan", head_shape_views=7, rendered_views=6)
 
 
 def test_zero_autoencoder_steps_only_keep_an_autoencoder_from_init_from():

@@ -56,6 +56,10 @@ _HELP = {
     "head_spatial_channels": "the head also reads the backbone's feature map, reduced to N "
     "channels at each place (0: pooled features only)",
     "head_input_dropout": "dropout on everything the image head reads, in training (0: none)",
+    "head_shape_weight": "weight of BCE + Dice of the head's latent, decoded by the frozen "
+    "generator, against the true voxels (0: the latent's error alone)",
+    "head_shape_views": "that term decodes the mean latent of 1..N views of a shape, as "
+    "multi-view reconstruction pools them (1: single views)",
     "init_from": "fine-tune: start from this checkpoint's weights (same architecture)",
     "voxel_teacher_weight": "pull the image encoder toward a voxel VAE's latents (0: off)",
     "checkpoint_every": "save the resumable state every N steps",

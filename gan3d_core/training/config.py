@@ -117,6 +117,11 @@ class TrainConfig:
     # to this many channels
     head_spatial_channels: int = 0
     head_input_dropout: float = 0.0
+    # > 0: the head's predicted latent is also decoded by the frozen generator and scored
+    # against the true voxels (BCE + Dice), with this weight beside the latent's error
+    head_shape_weight: float = 0.0
+    # > 1: that term scores the mean latent of 1..N views of a shape (multi-view pooling)
+    head_shape_views: int = 1
     bank_feature_dim: int = 128
     # the staged recipe's implicit decoder (0 steps: none): occupancy at any point, for
     # surfaces finer than the grid (gan3d_core.training.implicit_decoder)
@@ -150,6 +155,10 @@ class TrainConfig:
             problems.append(f"min_lr_fraction must be in [0, 1], got {self.min_lr_fraction}")
         if self.precision not in PRECISIONS:
             problems.append(f"precision must be one of {', '.join(PRECISIONS)}")
+        if not 1 <= self.head_shape_views <= self.rendered_views:
+            problems.append(
+                f"head_shape_views must be between 1 and rendered_views ({self.rendered_views})"
+            )
         if self.views < 1 or self.views > self.rendered_views:
             problems.append(f"views must be between 1 and rendered_views ({self.rendered_views})")
         if self.checkpoint_every < 1 or self.validate_every < 1:
@@ -172,8 +181,9 @@ class TrainConfig:
                 problems.append(f"{name} must be >= {least}, got {getattr(self, name)}")
         if self.implicit_width < 1:
             problems.append(f"implicit_width must be >= 1, got {self.implicit_width}")
-        if self.latent_noise < 0:
-            problems.append(f"latent_noise must be >= 0, got {self.latent_noise}")
+        for name in ("latent_noise", "head_shape_weight"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
         if not 0 <= self.head_tuned_blocks <= LITE0_BLOCKS:
             problems.append(f"head_tuned_blocks must be 0..{LITE0_BLOCKS}")
         if self.refine_steps < 0 or self.retrieval_candidates < 0:

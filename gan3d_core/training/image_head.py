@@ -6,7 +6,10 @@ and cached in the run folder, so the head trains in seconds per epoch on a CPU. 
 the backbone's last blocks train too (``head_tuned_blocks``): then the cache holds the
 feature maps from below them, and only the top of the backbone runs in each step. Losses: the
 latent's mean squared error (per dimension, in units of the latents' spread), cross-entropy
-of the class and squared error of the camera's (sin, cos of azimuth, elevation / 90).
+of the class and squared error of the camera's (sin, cos of azimuth, elevation / 90); with
+``shape_weight``, also BCE + Dice of the predicted latent decoded by the frozen generator
+against the true voxels: a latent error weighs every direction of the latent space alike,
+the decoded shape weighs what thresholding keeps (thin legs, table tops).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from gan3d_core.errors import OperationCancelled
 from gan3d_core.metrics import iou
 from gan3d_core.models.backbone import BackboneTop, EfficientNetLite0
 from gan3d_core.models.latent import ImageHead, camera_angles, camera_targets, pooled
+from gan3d_core.training.losses import reconstruction_loss
 from gan3d_core.training.stages import TrainingStage, autocast, autocast_dtype
 
 ProgressHook = Callable[[float, str], None]
@@ -72,7 +76,10 @@ class ImageHeadStage(TrainingStage):
     train: inputs (N * V, 1280) features, or (N * V, C, h, w) feature maps with
     ``backbone_top``; latents (N, L), labels (N,), cameras (N * V, 2) in degrees, V views
     per shape in order; validation likewise, plus the true voxels for an IoU of the
-    decoded prediction through ``decode(latents, labels)``.
+    decoded prediction through ``decode(latents, labels)``. ``shape_loss`` (the frozen
+    generator, the training voxels (N, R, R, R) and a weight) adds the decoded-shape term,
+    on the first ``shape_batch`` views of each batch (decoding is the step's dearest part);
+    with ``shape_views`` > 1, on the mean latent of 1..shape_views views of each shape.
     """
 
     name = "image_head"
@@ -89,6 +96,9 @@ class ImageHeadStage(TrainingStage):
         backbone_top: BackboneTop | None = None,
         backbone_learning_rate: float = 1e-4,
         precision: str = "auto",
+        shape_loss: tuple[nn.Module, np.ndarray, float] | None = None,
+        shape_batch: int = 32,
+        shape_views: int = 1,
     ) -> None:
         super().__init__()
         self.config = config
@@ -109,6 +119,9 @@ class ImageHeadStage(TrainingStage):
         self.head = ImageHead(config)
         self.backbone_top = backbone_top
         self.autocast_dtype = autocast_dtype(precision, torch.device("cpu"))
+        self.shape_loss, self.shape_batch, self.shape_views = shape_loss, shape_batch, shape_views
+        if shape_loss is not None:
+            shape_loss[0].eval().requires_grad_(False)  # frozen: the latent space stays put
         self.optimizers = {"head": torch.optim.AdamW(self.head.parameters(), learning_rate)}
         self.base_rates = {"head": learning_rate}
         if backbone_top is not None:
@@ -155,6 +168,29 @@ class ImageHeadStage(TrainingStage):
             "camera": F.mse_loss(outputs["camera"], self.cameras[views]),
         }
 
+    def pooled_view_latents(
+        self, latents: torch.Tensor, shapes: torch.Tensor, generator: torch.Generator
+    ) -> torch.Tensor:
+        """The mean of each latent (B, L) and those of k - 1 more random views of its shape,
+        k drawn in 1..``shape_views`` per step: what multi-view reconstruction decodes."""
+        count = int(torch.randint(self.shape_views, (1,), generator=generator)) + 1
+        if count == 1:
+            return latents
+        offsets = torch.randint(self.views_per_shape, (len(shapes), count - 1), generator=generator)
+        others = (shapes[:, None] * self.views_per_shape + offsets).flatten()
+        other_latents = self.head(self.features(self.inputs[others]))["latent"]
+        return (latents + other_latents.view(len(shapes), count - 1, -1).sum(1)) / count
+
+    def decoded_shape_loss(self, latents: torch.Tensor, shapes: torch.Tensor) -> torch.Tensor:
+        """BCE + Dice of predicted latents (B, L), decoded, against the true voxels of their
+        shapes (B,)."""
+        generator, voxels, _ = self.shape_loss
+        labels = self.labels[shapes] if self.config.conditional else None
+        with autocast("cpu", self.autocast_dtype):
+            logits = generator(latents, labels)
+        target = torch.from_numpy(np.asarray(voxels[shapes.numpy()], np.float32))[:, None]
+        return reconstruction_loss(logits, target, "bce_dice")
+
     def train_step(self, step: int) -> dict[str, float]:
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
         torch.manual_seed(self.seed * 7_919 + step)  # dropout draws from the global generator
@@ -163,6 +199,13 @@ class ImageHeadStage(TrainingStage):
         outputs = self.head(self.features(self.inputs[views]))
         losses = self.losses(outputs, shapes, views)
         total = losses["latent"] + losses["class"] + losses["camera"]
+        if self.shape_loss is not None:
+            chosen = shapes[: self.shape_batch]
+            latents = self.pooled_view_latents(
+                outputs["latent"][: self.shape_batch], chosen, generator
+            )
+            losses["shape"] = self.decoded_shape_loss(latents, chosen)
+            total = total + self.shape_loss[2] * losses["shape"]
         for optimizer in self.optimizers.values():
             optimizer.zero_grad(set_to_none=True)
         total.backward()

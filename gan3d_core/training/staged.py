@@ -362,6 +362,9 @@ def _train_image_head(
         backbone_top=backbone_top,
         backbone_learning_rate=config.lr_tuned_blocks,
         precision=config.precision,
+        shape_loss=(autoencoder.networks["generator"], train.voxels, config.head_shape_weight)
+        if config.head_shape_weight > 0 else None,
+        shape_views=config.head_shape_views,
     )  # fmt: skip
     if not run(
         head, StageSchedule(config.head_steps, validate_every=500, checkpoint_every=500), 0.92, 0.06
