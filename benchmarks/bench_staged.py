@@ -67,24 +67,34 @@ def bench_latent_gan(steps: int) -> dict:
     return {"seconds_per_step": _timed(stage.train_step, steps * 20), "batch": stage.batch_size}
 
 
-def bench_image_head(steps: int, tuned_blocks: int) -> dict:
+def bench_image_head(steps: int, tuned_blocks: int, shape_weight: float = 0.0) -> dict:
     import numpy as np
 
     from gan3d_core.models.backbone import BackboneTop, EfficientNetLite0
+    from gan3d_core.models.generator import VoxelGenerator
     from gan3d_core.training.image_head import ImageHeadStage, backbone_features
 
+    config = _recipe_config()
     rng = np.random.default_rng(0)
     shapes, views = 64, 6
-    images = rng.integers(0, 255, (shapes * views, 128, 128, 3), dtype=np.uint8)
+    size = config.image_size
+    images = rng.integers(0, 255, (shapes * views, size, size, 3), dtype=np.uint8)
     backbone = EfficientNetLite0()
     top = BackboneTop(backbone, tuned_blocks) if tuned_blocks else None
-    inputs = backbone_features(backbone, images, blocks=top.first_block if top else None)
+    # what the recipe's spatial head reads: feature maps, or the activations below the top
+    inputs = backbone_features(
+        backbone, images, blocks=top.first_block if top else None, maps=top is None
+    )
     latents = rng.standard_normal((shapes, 128)).astype(np.float32)
     labels = rng.integers(0, 10, shapes)
     cameras = rng.uniform(0, 90, (shapes * views, 2)).astype(np.float32)
+    shape_loss = None
+    if shape_weight:
+        voxels = rng.random((shapes, *(config.resolution,) * 3)) < 0.05
+        shape_loss = (VoxelGenerator(config), voxels, shape_weight)
     stage = ImageHeadStage(
-        _recipe_config(), (inputs, latents, labels, cameras), (inputs, latents, labels, cameras,
-        None), decode=None, backbone_top=top,
+        config, (inputs, latents, labels, cameras), (inputs, latents, labels, cameras, None),
+        decode=None, backbone_top=top, shape_loss=shape_loss,
     )  # fmt: skip
     return {"seconds_per_step": _timed(stage.train_step, steps), "batch": stage.batch_size}
 
@@ -149,6 +159,7 @@ CASES = {
     "latent GAN step": (bench_latent_gan, ()),
     "image head step, frozen backbone": (bench_image_head, (0,)),
     "image head step, last backbone block tuned": (bench_image_head, (1,)),
+    "image head step, decoded-shape term (recipe)": (bench_image_head, (0, 1.0)),
     "backbone features": (bench_features, ()),
     "silhouette": (bench_projection, ()),
 }
