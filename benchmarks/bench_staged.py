@@ -67,7 +67,9 @@ def bench_latent_gan(steps: int) -> dict:
     return {"seconds_per_step": _timed(stage.train_step, steps * 20), "batch": stage.batch_size}
 
 
-def bench_image_head(steps: int, tuned_blocks: int, shape_weight: float = 0.0) -> dict:
+def bench_image_head(
+    steps: int, tuned_blocks: int, shape_weight: float = 0.0, shape_views: int = 1
+) -> dict:
     import numpy as np
 
     from gan3d_core.models.backbone import BackboneTop, EfficientNetLite0
@@ -94,7 +96,7 @@ def bench_image_head(steps: int, tuned_blocks: int, shape_weight: float = 0.0) -
         shape_loss = (VoxelGenerator(config), voxels, shape_weight)
     stage = ImageHeadStage(
         config, (inputs, latents, labels, cameras), (inputs, latents, labels, cameras, None),
-        decode=None, backbone_top=top, shape_loss=shape_loss,
+        decode=None, backbone_top=top, shape_loss=shape_loss, shape_views=shape_views,
     )  # fmt: skip
     return {"seconds_per_step": _timed(stage.train_step, steps), "batch": stage.batch_size}
 
@@ -159,7 +161,10 @@ CASES = {
     "latent GAN step": (bench_latent_gan, ()),
     "image head step, frozen backbone": (bench_image_head, (0,)),
     "image head step, last backbone block tuned": (bench_image_head, (1,)),
-    "image head step, decoded-shape term (recipe)": (bench_image_head, (0, 1.0)),
+    "image head step, decoded-shape term on 1..5 pooled views (recipe)": (
+        bench_image_head,
+        (0, 1.0, 5),
+    ),
     "backbone features": (bench_features, ()),
     "silhouette": (bench_projection, ()),
 }
