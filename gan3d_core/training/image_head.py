@@ -119,9 +119,10 @@ class ImageHeadStage(TrainingStage):
         self.head = ImageHead(config)
         self.backbone_top = backbone_top
         self.autocast_dtype = autocast_dtype(precision, torch.device("cpu"))
-        self.shape_loss, self.shape_batch, self.shape_views = shape_loss, shape_batch, shape_views
-        if shape_loss is not None:
-            shape_loss[0].eval().requires_grad_(False)  # frozen: the latent space stays put
+        self.shape_decoder, self.shape_voxels, self.shape_weight = shape_loss or (None, None, 0.0)
+        self.shape_batch, self.shape_views = shape_batch, shape_views
+        if self.shape_decoder is not None:
+            self.shape_decoder.eval().requires_grad_(False)  # frozen: the latent space stays put
         self.optimizers = {"head": torch.optim.AdamW(self.head.parameters(), learning_rate)}
         self.base_rates = {"head": learning_rate}
         if backbone_top is not None:
@@ -184,11 +185,11 @@ class ImageHeadStage(TrainingStage):
     def decoded_shape_loss(self, latents: torch.Tensor, shapes: torch.Tensor) -> torch.Tensor:
         """BCE + Dice of predicted latents (B, L), decoded, against the true voxels of their
         shapes (B,)."""
-        generator, voxels, _ = self.shape_loss
         labels = self.labels[shapes] if self.config.conditional else None
         with autocast("cpu", self.autocast_dtype):
-            logits = generator(latents, labels)
-        target = torch.from_numpy(np.asarray(voxels[shapes.numpy()], np.float32))[:, None]
+            logits = self.shape_decoder(latents, labels)
+        voxels = self.shape_voxels[shapes.numpy()]
+        target = torch.from_numpy(np.asarray(voxels, np.float32))[:, None]
         return reconstruction_loss(logits, target, "bce_dice")
 
     def train_step(self, step: int) -> dict[str, float]:
@@ -199,13 +200,13 @@ class ImageHeadStage(TrainingStage):
         outputs = self.head(self.features(self.inputs[views]))
         losses = self.losses(outputs, shapes, views)
         total = losses["latent"] + losses["class"] + losses["camera"]
-        if self.shape_loss is not None:
+        if self.shape_decoder is not None:
             chosen = shapes[: self.shape_batch]
             latents = self.pooled_view_latents(
                 outputs["latent"][: self.shape_batch], chosen, generator
             )
             losses["shape"] = self.decoded_shape_loss(latents, chosen)
-            total = total + self.shape_loss[2] * losses["shape"]
+            total = total + self.shape_weight * losses["shape"]
         for optimizer in self.optimizers.values():
             optimizer.zero_grad(set_to_none=True)
         total.backward()
