@@ -6,7 +6,7 @@ photographs that ship with scikit-image, then separated again by GrabCut.
 For each composite it reports the IoU of the mask GrabCut finds against the render's own
 silhouette, and the IoU between the model's reconstruction from the composite and its
 reconstruction from the clean render (1.0: the background changed nothing). It does so
-twice: automatically (GrabCut from the centred box), and with the box a user draws in the
+twice: automatically (GrabCut from its centre prior), and with the box a user draws in the
 app or passes as ``--box`` (here the silhouette's bounding box grown by BOX_PADDING of the
 frame on each side), which is how a photo with a subject of its own is meant to be used.
 """

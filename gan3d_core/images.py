@@ -33,8 +33,14 @@ PLAIN_BORDER_SHARE = 0.8
 GRABCUT_SIZE = 400
 GRABCUT_ITERATIONS = 5
 GRABCUT_SEED = 0
-# Without a box, GrabCut starts from the centred box that leaves this share on each side.
+# Without a box, GrabCut starts from a centre prior: the border strip of this share on each
+# side is background, the central CENTRE_SHARE of each side probably the object, and the
+# ring between them probably background. Seeding the ring as background lets GrabCut's
+# background colours include a photo's own clutter (a cup, a cat) behind the object: on
+# renders pasted onto scikit-image photos, object filling 50-90 % of the frame, the mask's
+# IoU rose from 0.65 (the whole centred box as probable object) to 0.84.
 GRABCUT_MARGIN = 0.06
+CENTRE_SHARE = 0.5
 Box = tuple[int, int, int, int]  # x, y, width, height in pixels
 
 
@@ -129,33 +135,32 @@ def check_box(box: Sequence[int]) -> Box:
 
 def grabcut_mask(rgb: np.ndarray, box: Box | None = None) -> np.ndarray:
     """The object in a cluttered photo, bool (H, W), by OpenCV's GrabCut (Rother et al.
-    2004) from ``box`` (x, y, width, height; default: a centred box leaving
-    :data:`GRABCUT_MARGIN` on each side). Pixels outside the box are background."""
+    2004) from ``box`` (x, y, width, height; pixels outside it are background), or without
+    one from a centre prior (:data:`CENTRE_SHARE`)."""
     import cv2  # here: only cluttered photos need OpenCV
 
     height, width = rgb.shape[:2]
-    if box is None:
-        box = (
-            round(width * GRABCUT_MARGIN),
-            round(height * GRABCUT_MARGIN),
-            round(width * (1 - 2 * GRABCUT_MARGIN)),
-            round(height * (1 - 2 * GRABCUT_MARGIN)),
-        )
-    x, y, box_width, box_height = (int(v) for v in box)
-    x, y = max(0, x), max(0, y)
-    box_width, box_height = min(box_width, width - x), min(box_height, height - y)
-    if box_width < 2 or box_height < 2:
-        raise UsageError(f"the box {tuple(box)} leaves no object inside a {width}x{height} image")
+    if box is not None:
+        x, y, box_width, box_height = (int(v) for v in box)
+        x, y = max(0, x), max(0, y)
+        box_width, box_height = min(box_width, width - x), min(box_height, height - y)
+        if box_width < 2 or box_height < 2:
+            raise UsageError(
+                f"the box {tuple(box)} leaves no object inside a {width}x{height} image"
+            )
     scale = min(1.0, GRABCUT_SIZE / max(height, width))
     small = cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))),
                        interpolation=cv2.INTER_AREA)  # fmt: skip
-    rect = (
-        int(x * scale),
-        int(y * scale),
-        max(2, int(box_width * scale)),
-        max(2, int(box_height * scale)),
-    )
-    mask = np.zeros(small.shape[:2], np.uint8)
+    mask = np.full(small.shape[:2], cv2.GC_BGD, np.uint8)
+    if box is None:
+        _mark_centre(mask, GRABCUT_MARGIN, cv2.GC_PR_BGD)
+        _mark_centre(mask, (1 - CENTRE_SHARE) / 2, cv2.GC_PR_FGD)
+    else:  # all of the box may be object: the user drew it around it
+        left, top = int(x * scale), int(y * scale)
+        mask[
+            top : top + max(2, int(box_height * scale)),
+            left : left + max(2, int(box_width * scale)),
+        ] = cv2.GC_PR_FGD
     background, foreground = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
     # GrabCut seeds its colour models by k-means from OpenCV's per-thread generator: without
     # a fixed seed the same photo and box gave another mask on each call in one process
@@ -163,12 +168,19 @@ def grabcut_mask(rgb: np.ndarray, box: Box | None = None) -> np.ndarray:
     # could disagree.
     cv2.setRNGSeed(GRABCUT_SEED)
     cv2.grabCut(
-        cv2.cvtColor(np.ascontiguousarray(small), cv2.COLOR_RGB2BGR), mask, rect,
-        background, foreground, GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_RECT,
+        cv2.cvtColor(np.ascontiguousarray(small), cv2.COLOR_RGB2BGR), mask, None,
+        background, foreground, GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_MASK,
     )  # fmt: skip
     found = np.isin(mask, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.uint8)
     found = cv2.resize(found, (width, height), interpolation=cv2.INTER_NEAREST).astype(bool)
     return _largest_component(found)
+
+
+def _mark_centre(mask: np.ndarray, margin: float, value: int) -> None:
+    """Set the centred rectangle that leaves ``margin`` of each side to ``value``."""
+    height, width = mask.shape
+    top, left = round(height * margin), round(width * margin)
+    mask[top : height - top, left : width - left] = value
 
 
 def _largest_component(mask: np.ndarray) -> np.ndarray:

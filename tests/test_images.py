@@ -89,13 +89,15 @@ def test_photo_quirks_exif_16_bit_and_opaque_alpha(tmp_path):
     np.testing.assert_array_equal(preprocess_image(opaque, 32), preprocess_image(photo, 32))
 
 
-def _composite(background: np.ndarray, size: int = 200) -> tuple[np.ndarray, np.ndarray]:
-    """A hand-made object (a textured slab with a round top) pasted onto a photograph, and
-    its true mask."""
+def _composite(
+    background: np.ndarray, size: int = 200, column: int = 120
+) -> tuple[np.ndarray, np.ndarray]:
+    """A hand-made object (a textured slab with a round top), its axis at ``column``,
+    pasted onto a photograph, and its true mask."""
     photo = np.asarray(Image.fromarray(background).resize((size + 40, size)))
     rows, cols = np.mgrid[:size, : size + 40]
-    mask = ((abs(cols - 120) < 30) & (rows > 70) & (rows < 170)) | (
-        (cols - 120) ** 2 + (rows - 70) ** 2 < 45**2
+    mask = ((abs(cols - column) < 30) & (rows > 70) & (rows < 170)) | (
+        (cols - column) ** 2 + (rows - 70) ** 2 < 45**2
     )
     image = photo.copy()
     image[mask] = (70, 90, 150)
@@ -124,17 +126,29 @@ def test_a_drawn_box_picks_the_object_among_others_and_reaches_preprocessing():
 
     from gan3d_core.images import grabcut_mask
 
-    image, truth = _composite(data.coffee())  # the cup and saucer behind are objects too
-    assert _iou(grabcut_mask(image), truth) < 0.6  # the centred box takes them in
-    box = (60, 10, 120, 170)  # x, y, width, height around our object
+    # off centre, beside the cup and saucer, which the centre prior takes for the object
+    image, truth = _composite(data.coffee(), column=50)
+    assert _iou(grabcut_mask(image), truth) < 0.6
+    box = (0, 10, 110, 170)  # x, y, width, height around our object
     found = grabcut_mask(image, box)
-    assert not found[:, :60].any() and not found[:, 180:].any()  # nothing outside the box
+    assert not found[:, 110:].any() and not found[:10].any()  # nothing outside the box
     assert _iou(found, truth) > 0.8
     boxed = preprocess_image(image, 64, box=box)
     assert boxed.shape == (64, 64, 3)
     assert (boxed[[0, 0, -1, -1], [0, -1, 0, -1]] == 255).all()  # background made white
     expected = preprocess_image(np.where(truth[:, :, None], image, np.uint8(255)), 64)
     assert np.abs(boxed.astype(int) - expected.astype(int)).mean() < 25  # as if cut out
+
+
+def test_the_centre_prior_leaves_a_photos_own_subject_behind_the_object():
+    """The cup and saucer fill the photo's centre behind our object: seeded as probable
+    background around the centre, GrabCut's background colours learn them."""
+    from skimage import data
+
+    from gan3d_core.images import grabcut_mask
+
+    image, truth = _composite(data.coffee())
+    assert _iou(grabcut_mask(image), truth) > 0.9
 
 
 def test_grabcut_gives_the_same_mask_on_every_call():
