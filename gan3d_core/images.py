@@ -38,9 +38,13 @@ GRABCUT_SEED = 0
 # ring between them probably background. Seeding the ring as background lets GrabCut's
 # background colours include a photo's own clutter (a cup, a cat) behind the object: on
 # renders pasted onto scikit-image photos, object filling 50-90 % of the frame, the mask's
-# IoU rose from 0.65 (the whole centred box as probable object) to 0.84.
+# IoU rose from 0.65 (the whole centred box as probable object) to 0.84. A subject that
+# fills the frame (scikit-image's astronaut, its cameraman) is learnt as background too and
+# the prior keeps almost nothing: below CENTRE_MIN_FOUND of the central part found, GrabCut
+# starts again from the whole centred box as probable object.
 GRABCUT_MARGIN = 0.06
 CENTRE_SHARE = 0.5
+CENTRE_MIN_FOUND = 0.1
 Box = tuple[int, int, int, int]  # x, y, width, height in pixels
 
 
@@ -151,16 +155,30 @@ def grabcut_mask(rgb: np.ndarray, box: Box | None = None) -> np.ndarray:
     scale = min(1.0, GRABCUT_SIZE / max(height, width))
     small = cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))),
                        interpolation=cv2.INTER_AREA)  # fmt: skip
-    mask = np.full(small.shape[:2], cv2.GC_BGD, np.uint8)
+    seeds = np.full(small.shape[:2], cv2.GC_BGD, np.uint8)
     if box is None:
-        _mark_centre(mask, GRABCUT_MARGIN, cv2.GC_PR_BGD)
-        _mark_centre(mask, (1 - CENTRE_SHARE) / 2, cv2.GC_PR_FGD)
+        _mark_centre(seeds, GRABCUT_MARGIN, cv2.GC_PR_BGD)
+        _mark_centre(seeds, (1 - CENTRE_SHARE) / 2, cv2.GC_PR_FGD)
+        found = _grabcut(small, seeds)
+        if found[seeds == cv2.GC_PR_FGD].mean() < CENTRE_MIN_FOUND:
+            _mark_centre(seeds, GRABCUT_MARGIN, cv2.GC_PR_FGD)
+            found = _grabcut(small, seeds)
     else:  # all of the box may be object: the user drew it around it
         left, top = int(x * scale), int(y * scale)
-        mask[
+        seeds[
             top : top + max(2, int(box_height * scale)),
             left : left + max(2, int(box_width * scale)),
         ] = cv2.GC_PR_FGD
+        found = _grabcut(small, seeds)
+    found = cv2.resize(found, (width, height), interpolation=cv2.INTER_NEAREST).astype(bool)
+    return _largest_component(found)
+
+
+def _grabcut(rgb: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+    """GrabCut's object mask, uint8 0/1, from ``seeds`` (OpenCV's GC_* labels per pixel)."""
+    import cv2
+
+    mask = seeds.copy()
     background, foreground = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
     # GrabCut seeds its colour models by k-means from OpenCV's per-thread generator: without
     # a fixed seed the same photo and box gave another mask on each call in one process
@@ -168,12 +186,10 @@ def grabcut_mask(rgb: np.ndarray, box: Box | None = None) -> np.ndarray:
     # could disagree.
     cv2.setRNGSeed(GRABCUT_SEED)
     cv2.grabCut(
-        cv2.cvtColor(np.ascontiguousarray(small), cv2.COLOR_RGB2BGR), mask, None,
+        cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR), mask, None,
         background, foreground, GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_MASK,
     )  # fmt: skip
-    found = np.isin(mask, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.uint8)
-    found = cv2.resize(found, (width, height), interpolation=cv2.INTER_NEAREST).astype(bool)
-    return _largest_component(found)
+    return np.isin(mask, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.uint8)
 
 
 def _mark_centre(mask: np.ndarray, margin: float, value: int) -> None:

@@ -151,6 +151,22 @@ def test_the_centre_prior_leaves_a_photos_own_subject_behind_the_object():
     assert _iou(grabcut_mask(image), truth) > 0.9
 
 
+def test_an_object_filling_the_frame_is_kept_when_the_centre_prior_loses_it():
+    """An object reaching past the border strip: its colours fill the ring seeded as
+    background, the centre prior keeps almost nothing, and GrabCut starts again from the
+    whole centred box."""
+    from skimage import data
+
+    from gan3d_core.images import grabcut_mask
+
+    image = np.asarray(Image.fromarray(data.coffee()).resize((240, 200))).copy()
+    rows, cols = np.mgrid[:200, :240]
+    truth = ((cols - 120) / 119) ** 2 + ((rows - 100) / 99) ** 2 < 1
+    image[truth] = (70, 90, 150)
+    image[truth & (rows % 9 < 2)] = (40, 50, 90)
+    assert _iou(grabcut_mask(image), truth) > 0.8
+
+
 def test_grabcut_gives_the_same_mask_on_every_call():
     """Its k-means start draws from OpenCV's generator, which moves on between calls."""
     from skimage import data
