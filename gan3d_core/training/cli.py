@@ -192,12 +192,14 @@ def cmd_train(args: argparse.Namespace) -> int:
             config, args.out, resume=args.resume, callbacks=callbacks,
             should_stop=lambda: bool(stop_requested), device=args.device, data=data,
         )  # fmt: skip
+        if world > 1:
+            # rank 0 writes the checkpoint after the last step: no rank may tear down gloo's
+            # connections while another still holds them open
+            torch_distributed().barrier()
     finally:
         signal.signal(signal.SIGINT, previous)
         if world > 1:
-            import torch.distributed as dist
-
-            dist.destroy_process_group()
+            torch_distributed().destroy_process_group()
     if rank == 0:
         where = Path(args.out) / "model.safetensors"
         if stop_requested:
@@ -251,22 +253,26 @@ def _train_staged(config: TrainConfig, args: argparse.Namespace) -> int:
     return 0
 
 
+def torch_distributed():
+    """torch.distributed, imported only by the commands that train in several processes."""
+    import torch.distributed
+
+    return torch.distributed
+
+
 def _prepare_on_every_rank(config: TrainConfig, rank: int, world: int, prepare_data):
     """Rank 0 loads and renders first (filling the caches); the others then read them."""
     from gan3d_core.cli import progress_bar
 
-    if world > 1:
-        import torch.distributed as dist
-
-        if rank != 0:
-            dist.barrier()
+    if world > 1 and rank != 0:
+        torch_distributed().barrier()
     if rank == 0:
         with progress_bar("preparing data") as progress:
             data = prepare_data(config, progress)
     else:
         data = prepare_data(config)
     if world > 1 and rank == 0:
-        dist.barrier()
+        torch_distributed().barrier()
     return data
 
 
