@@ -144,34 +144,49 @@ def grabcut_mask(rgb: np.ndarray, box: Box | None = None) -> np.ndarray:
     import cv2  # here: only cluttered photos need OpenCV
 
     height, width = rgb.shape[:2]
-    if box is not None:
-        x, y, box_width, box_height = (int(v) for v in box)
-        x, y = max(0, x), max(0, y)
-        box_width, box_height = min(box_width, width - x), min(box_height, height - y)
-        if box_width < 2 or box_height < 2:
-            raise UsageError(
-                f"the box {tuple(box)} leaves no object inside a {width}x{height} image"
-            )
     scale = min(1.0, GRABCUT_SIZE / max(height, width))
     small = cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))),
                        interpolation=cv2.INTER_AREA)  # fmt: skip
-    seeds = np.full(small.shape[:2], cv2.GC_BGD, np.uint8)
     if box is None:
-        _mark_centre(seeds, GRABCUT_MARGIN, cv2.GC_PR_BGD)
-        _mark_centre(seeds, (1 - CENTRE_SHARE) / 2, cv2.GC_PR_FGD)
-        found = _grabcut(small, seeds)
-        if found[seeds == cv2.GC_PR_FGD].mean() < CENTRE_MIN_FOUND:
-            _mark_centre(seeds, GRABCUT_MARGIN, cv2.GC_PR_FGD)
-            found = _grabcut(small, seeds)
-    else:  # all of the box may be object: the user drew it around it
-        left, top = int(x * scale), int(y * scale)
-        seeds[
-            top : top + max(2, int(box_height * scale)),
-            left : left + max(2, int(box_width * scale)),
-        ] = cv2.GC_PR_FGD
-        found = _grabcut(small, seeds)
+        found = _cut_from_centre(small)
+    else:
+        found = _grabcut(small, _box_seeds(box, (height, width), small.shape[:2], scale))
     found = cv2.resize(found, (width, height), interpolation=cv2.INTER_NEAREST).astype(bool)
     return _largest_component(found)
+
+
+def _box_seeds(box: Box, size: tuple[int, int], seeds_size: tuple[int, int], scale: float):
+    """GrabCut's seeds for a drawn ``box`` (in pixels of an image of ``size``), on the
+    ``scale``d image: all of the box may be object, the rest is background."""
+    import cv2
+
+    height, width = size
+    x, y, box_width, box_height = (int(v) for v in box)
+    x, y = max(0, x), max(0, y)
+    box_width, box_height = min(box_width, width - x), min(box_height, height - y)
+    if box_width < 2 or box_height < 2:
+        raise UsageError(f"the box {tuple(box)} leaves no object inside a {width}x{height} image")
+    seeds = np.full(seeds_size, cv2.GC_BGD, np.uint8)
+    left, top = int(x * scale), int(y * scale)
+    seeds[
+        top : top + max(2, int(box_height * scale)), left : left + max(2, int(box_width * scale))
+    ] = cv2.GC_PR_FGD
+    return seeds
+
+
+def _cut_from_centre(rgb: np.ndarray) -> np.ndarray:
+    """GrabCut from the centre prior, or from the whole centred box when the prior keeps
+    under :data:`CENTRE_MIN_FOUND` of the central part (see :data:`CENTRE_SHARE`)."""
+    import cv2
+
+    seeds = np.full(rgb.shape[:2], cv2.GC_BGD, np.uint8)
+    _mark_centre(seeds, GRABCUT_MARGIN, cv2.GC_PR_BGD)
+    _mark_centre(seeds, (1 - CENTRE_SHARE) / 2, cv2.GC_PR_FGD)
+    found = _grabcut(rgb, seeds)
+    if found[seeds == cv2.GC_PR_FGD].mean() >= CENTRE_MIN_FOUND:
+        return found
+    _mark_centre(seeds, GRABCUT_MARGIN, cv2.GC_PR_FGD)
+    return _grabcut(rgb, seeds)
 
 
 def _grabcut(rgb: np.ndarray, seeds: np.ndarray) -> np.ndarray:

@@ -158,6 +158,8 @@ def _settings(args: argparse.Namespace) -> TrainConfig:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    import torch.distributed as dist  # loaded with training.run already
+
     from gan3d_core.training.callbacks import ProgressBarCallback, TensorBoardCallback
     from gan3d_core.training.run import init_distributed, prepare_data, train_run
 
@@ -195,11 +197,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         if world > 1:
             # rank 0 writes the checkpoint after the last step: no rank may tear down gloo's
             # connections while another still holds them open
-            torch_distributed().barrier()
+            dist.barrier()
     finally:
         signal.signal(signal.SIGINT, previous)
         if world > 1:
-            torch_distributed().destroy_process_group()
+            dist.destroy_process_group()
     if rank == 0:
         where = Path(args.out) / "model.safetensors"
         if stop_requested:
@@ -253,26 +255,21 @@ def _train_staged(config: TrainConfig, args: argparse.Namespace) -> int:
     return 0
 
 
-def torch_distributed():
-    """torch.distributed, imported only by the commands that train in several processes."""
-    import torch.distributed
-
-    return torch.distributed
-
-
 def _prepare_on_every_rank(config: TrainConfig, rank: int, world: int, prepare_data):
     """Rank 0 loads and renders first (filling the caches); the others then read them."""
+    import torch.distributed as dist
+
     from gan3d_core.cli import progress_bar
 
     if world > 1 and rank != 0:
-        torch_distributed().barrier()
+        dist.barrier()
     if rank == 0:
         with progress_bar("preparing data") as progress:
             data = prepare_data(config, progress)
     else:
         data = prepare_data(config)
     if world > 1 and rank == 0:
-        torch_distributed().barrier()
+        dist.barrier()
     return data
 
 
