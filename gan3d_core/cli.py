@@ -241,7 +241,12 @@ def cmd_pack(args: argparse.Namespace) -> int:
     from gan3d_core.io.checkpoint import load_checkpoint, save_checkpoint
     from gan3d_core.io.inputs import read_json
 
-    networks, card = load_checkpoint(args.checkpoint)
+    if args.add_heads:
+        from gan3d_core.training.staged import ensemble_image_heads
+
+        networks, card = ensemble_image_heads(args.checkpoint, args.add_heads)
+    else:
+        networks, card = load_checkpoint(args.checkpoint)
     for file in args.metrics or []:
         result = read_json(file, "evaluation result", expect=object)
         if (
@@ -444,6 +449,14 @@ def build_parser() -> argparse.ArgumentParser:
     pack.add_argument("--half", action="store_true", help="store weights as float16")
     pack.add_argument("--metrics", nargs="+", metavar="EVAL.json",
                       help="outputs of gan3d eval --json to record in the card")  # fmt: skip
+    pack.add_argument(
+        "--add-heads",
+        nargs="+",
+        metavar="CKPT",
+        help="staged models whose image heads join CKPT's, averaged (each "
+        "trained with --init-from CKPT --autoencoder-steps 0 "
+        "--latent-gan-steps 0 and its own --seed)",
+    )
     pack.add_argument("--name", help="the model's name in its card")
     pack.add_argument("--recipe", help="the recipe it was trained with (gan3d train --recipe)")
     pack.set_defaults(func=cmd_pack)

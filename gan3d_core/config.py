@@ -19,6 +19,7 @@ ENCODER_ARCHITECTURES = ("paper", "light")
 RESOLUTIONS = (32, 64)
 PROJECTION_AXES = "xyz"
 MAX_RESIDUAL_CONVS = 3  # V-Net's stages hold one to three convolutions
+MAX_HEAD_MEMBERS = 8
 MIN_BACKBONE_IMAGE_SIZE, MAX_BACKBONE_IMAGE_SIZE = 32, 512  # the image head's views, in pixels
 
 # 3D-GAN (Wu et al. 2016) widths at 64^3; the 32^3 variant drops the widest layer.
@@ -85,6 +86,9 @@ class ModelConfig:
     # dropout on everything the image head reads, in training (features of 3,569 shapes:
     # the head overfits them)
     head_input_dropout: float = 0.0
+    # > 1: that many image heads, trained apart on their own jittered views and averaged
+    # (``gan3d pack --add-heads``): one head overfits 3,569 shapes
+    head_members: int = 1
     bank_shapes: int = 0
     bank_views: int = 0
     bank_feature_dim: int = 128
@@ -160,6 +164,8 @@ class ModelConfig:
                 yield f"{name} must be positive, got {getattr(self, name)}"
         if self.bank_shapes < 0 or self.bank_views < 0:
             yield "bank_shapes and bank_views must be >= 0"
+        if not 1 <= self.head_members <= MAX_HEAD_MEMBERS:
+            yield f"head_members must be 1..{MAX_HEAD_MEMBERS}, got {self.head_members}"
         if not 0 <= self.head_spatial_channels <= 1024:
             yield f"head_spatial_channels must be 0..1024, got {self.head_spatial_channels}"
         if self.implicit_width < 0:

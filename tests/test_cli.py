@@ -290,3 +290,40 @@ def test_every_command_has_help(capsys, command):
         main([command, "--help"])
     assert exit_info.value.code == 0
     assert capsys.readouterr().out.startswith(f"usage: gan3d {command}")
+
+
+def test_pack_adds_image_heads_as_an_averaged_ensemble(capsys, tmp_path, lgan_checkpoint):
+    """Heads trained apart on the same autoencoder join one model, whose image head is their
+    average; a head trained on another autoencoder is refused."""
+    import torch
+
+    from gan3d_core import load_model
+    from gan3d_core.io.checkpoint import load_checkpoint, save_checkpoint
+
+    networks, card = load_checkpoint(lgan_checkpoint)
+    torch.manual_seed(1)
+    for parameter in networks.image_head.parameters():
+        parameter.data.normal_(std=0.5)
+    other = save_checkpoint(tmp_path / "other_head.safetensors", networks, card)
+    packed = tmp_path / "ensemble.safetensors"
+    code, out, _ = run(capsys, "pack", lgan_checkpoint, "-o", packed, "--add-heads", other)
+    assert code == 0 and out.strip() == str(packed)
+    ensemble = load_model(packed)
+    assert ensemble.config.head_members == 2
+    members = [
+        member["from"] for member in ensemble.card["training"]["stages"]["image_head"]["members"]
+    ]
+    assert members == [str(lgan_checkpoint), str(other)]
+    photo = object_photo()
+    latents = [
+        load_model(path).reconstruct_latent(photo, refine=0).latent
+        for path in (lgan_checkpoint, other)
+    ]
+    averaged = ensemble.reconstruct_latent(photo, refine=0).latent
+    assert np.allclose(averaged, np.mean(latents, axis=0), atol=1e-5)
+
+    for parameter in networks.generator.parameters():
+        parameter.data.add_(0.1)
+    stranger = save_checkpoint(tmp_path / "stranger.safetensors", networks, card)
+    code, _, err = run(capsys, "pack", lgan_checkpoint, "-o", packed, "--add-heads", stranger)
+    assert_one_line_error(code, err, str(stranger), "another autoencoder")

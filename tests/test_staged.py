@@ -410,3 +410,20 @@ def test_zero_autoencoder_steps_only_keep_an_autoencoder_from_init_from():
         TrainConfig(kind="lgan", implicit_steps=-1)
     with pytest.raises(ValueError, match="implicit_width needs an lgan model"):
         TrainConfig(kind="cvaegan", implicit_steps=5)
+
+
+def test_image_head_ensemble_averages_its_members():
+    from gan3d_core.models.latent import camera_angles, camera_targets, image_head
+
+    config = dataclasses.replace(tiny_config(), head_members=3)
+    torch.manual_seed(0)
+    ensemble = image_head(config).eval()
+    features = torch.randn(2, 1280)
+    outputs = [member(features) for member in ensemble.members]
+    averaged = ensemble(features)
+    for key in ("latent", "class_logits", "camera"):
+        assert torch.allclose(averaged[key], sum(out[key] for out in outputs) / 3, atol=1e-6)
+    # averaged camera encodings are a circular mean: 350 and 10 degrees make 0, not 180
+    either_side = camera_targets(torch.tensor([350.0, 10.0]), torch.zeros(2))
+    (azimuth,), _ = camera_angles(either_side.mean(0, keepdim=True))
+    assert min(azimuth, 360 - azimuth) < 1e-3

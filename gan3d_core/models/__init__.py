@@ -11,7 +11,7 @@ from gan3d_core.models.discriminator import VoxelDiscriminator
 from gan3d_core.models.encoder import ImageEncoder, MultiViewEncoder
 from gan3d_core.models.generator import VoxelGenerator
 from gan3d_core.models.implicit import ImplicitDecoder
-from gan3d_core.models.latent import ImageHead, LatentCritic, LatentSampler, RetrievalBank
+from gan3d_core.models.latent import LatentCritic, LatentSampler, RetrievalBank, image_head
 from gan3d_core.models.projection_discriminator import ProjectionDiscriminators
 from gan3d_core.models.shape_encoder import ShapeEncoder
 
@@ -23,7 +23,7 @@ class GanNetworks(nn.Module):
     silhouettes alone), ``projection_discriminators.`` (MPSE-GAN's, with
     ``projection_axes``) and (models with an image encoder) ``encoder.``. The staged ``lgan`` model has no 3D discriminator or image encoder but
     ``shape_encoder.``, ``latent_sampler.``, ``latent_critic.``, ``image_backbone.``,
-    ``image_head.`` and ``bank.``, and with ``implicit_width`` the implicit decoder
+    ``image_head.`` (``image_head.members.N.`` for an ensemble) and ``bank.``, and with ``implicit_width`` the implicit decoder
     ``implicit.``.
     """
 
@@ -44,7 +44,7 @@ class GanNetworks(nn.Module):
             self.latent_sampler = LatentSampler(config)
             self.latent_critic = LatentCritic(config)
             self.image_backbone = EfficientNetLite0()
-            self.image_head = ImageHead(config)
+            self.image_head = image_head(config)
             self.bank = RetrievalBank(config)
         self.implicit = ImplicitDecoder(config) if config.implicit_width else None
 

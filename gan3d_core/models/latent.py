@@ -3,6 +3,7 @@ space: the latent GAN (Achlioptas et al. 2018), the image head and the retrieval
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import torch
@@ -183,6 +184,30 @@ class ImageHead(nn.Module):
             "class_logits": self.classes(hidden),
             "camera": self.camera(hidden),
         }
+
+
+class ImageHeadEnsemble(nn.Module):
+    """``head_members`` image heads read the same features; their outputs are averaged
+    (latents, class logits, and camera encodings: the mean of sines and cosines is the
+    circular mean of the azimuths). Each member was trained apart, on its own views."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        single = dataclasses.replace(config, head_members=1)
+        self.members = nn.ModuleList(ImageHead(single) for _ in range(config.head_members))
+
+    @property
+    def reads_maps(self) -> bool:
+        return self.members[0].reads_maps
+
+    def forward(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
+        outputs = [member(features) for member in self.members]
+        return {key: torch.stack([out[key] for out in outputs]).mean(0) for key in outputs[0]}
+
+
+def image_head(config: ModelConfig) -> nn.Module:
+    """The image head a model of ``config`` holds: one, or an ensemble of members."""
+    return ImageHead(config) if config.head_members == 1 else ImageHeadEnsemble(config)
 
 
 def pooled(features: torch.Tensor) -> torch.Tensor:

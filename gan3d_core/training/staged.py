@@ -172,6 +172,79 @@ def copy_networks(targets: dict[str, torch.nn.Module], source: GanNetworks, path
             ) from None
 
 
+def ensemble_image_heads(
+    base: str | Path, others: list[str | Path]
+) -> tuple[GanNetworks, dict[str, Any]]:
+    """The staged model at ``base`` with the image heads of ``others`` beside its own, as
+    members of one :class:`~gan3d_core.models.latent.ImageHeadEnsemble` that averages
+    them; everything else is ``base``'s. The others must be heads for the same autoencoder
+    and settings: trained with ``init_from=base``, the autoencoder and latent GAN kept and
+    another ``seed``, so each saw its own jittered views. Its card lists each member's
+    source and stage validation."""
+    from gan3d_core.config import MAX_HEAD_MEMBERS
+    from gan3d_core.errors import CheckpointError, UsageError
+
+    networks, card = load_init_from(base)
+    members = _head_members(networks)
+    training = card["training"] = _section(card, "training")
+    stages = training["stages"] = _section(training, "stages")
+    head_record = stages["image_head"] = _section(stages, "image_head")
+    records = head_record.get("members")  # the base is an ensemble already
+    if not isinstance(records, list):
+        records = [{"from": str(base), "validation": _head_validation(card)}]
+    # what was measured of the base model (gan3d eval, the head's stage) was another head's
+    validation = _section(_section(card, "metrics"), "validation")
+    card["metrics"] = {
+        "validation": {k: v for k, v in validation.items() if not k.startswith("image_head_")}
+    }
+    for path in others:
+        other, other_card = load_init_from(path)
+        if dataclasses.replace(other.config, head_members=1) != dataclasses.replace(
+            networks.config, head_members=1
+        ):
+            raise CheckpointError(f"{path}: its settings differ from {base}'s; its image head "
+                                  "cannot join the ensemble")  # fmt: skip
+        for name in STAGE_NETWORKS["autoencoder"]:
+            theirs, ours = getattr(other, name).state_dict(), getattr(networks, name).state_dict()
+            # float16 storage rounds by up to 2^-11: a packed copy is still the same network
+            if any(not torch.allclose(theirs[k], ours[k], rtol=1e-3, atol=1e-6) for k in ours):
+                raise CheckpointError(
+                    f"{path}: its image head was trained on another autoencoder than {base}'s "
+                    f"({name} differs); train it with --init-from {base} --autoencoder-steps 0"
+                )
+        members += _head_members(other)
+        records.append({"from": str(path), "validation": _head_validation(other_card)})
+    if len(members) > MAX_HEAD_MEMBERS:
+        raise UsageError(
+            f"an ensemble holds at most {MAX_HEAD_MEMBERS} image heads, not {len(members)}"
+        )
+    ensemble = GanNetworks(dataclasses.replace(networks.config, head_members=len(members)))
+    state = {k: v for k, v in networks.state_dict().items() if not k.startswith("image_head.")}
+    prefix = "image_head.members.{}." if len(members) > 1 else "image_head."
+    for index, member in enumerate(members):
+        state |= {prefix.format(index) + k: v for k, v in member.state_dict().items()}
+    ensemble.load_state_dict(state)
+    head_record["members"] = records
+    return ensemble.eval(), card
+
+
+def _head_members(networks: GanNetworks) -> list[torch.nn.Module]:
+    head = networks.image_head
+    return list(head.members) if networks.config.head_members > 1 else [head]
+
+
+def _section(mapping: Any, key: str) -> dict[str, Any]:
+    """``mapping[key]`` where both are dicts (a card read from a file), else {}."""
+    value = mapping.get(key) if isinstance(mapping, dict) else None
+    return value if isinstance(value, dict) else {}
+
+
+def _head_validation(card: dict[str, Any]) -> dict[str, Any]:
+    """The image-head stage's validation figures in a staged model's card ({} if none)."""
+    stages = _section(_section(card, "training"), "stages")
+    return _section(_section(stages, "image_head"), "validation")
+
+
 def kept_stages(config: TrainConfig, source: GanNetworks | None) -> set[str]:
     """The stages taken from ``init_from`` as they are: those given 0 steps, and its
     implicit decoder when the autoencoder it works on is kept and none is trained."""
@@ -300,7 +373,7 @@ def train_staged(
     # 5. pack: what this run trained, and what it kept from init_from
     sizes = {"bank_shapes": len(train), "bank_views": config.rendered_views}
     if "image_head" in kept:
-        sizes = {name: getattr(source.config, name) for name in sizes}
+        sizes = {name: getattr(source.config, name) for name in (*sizes, "head_members")}
     if "implicit" in kept:
         sizes["implicit_width"] = source.config.implicit_width
     packed_config = dataclasses.replace(model_config, **sizes)
@@ -400,10 +473,6 @@ def staged_card(
     validation figures from ``source_card``, and when every stage but the implicit decoder
     was kept, the figures measured on those networks (``gan3d pack --metrics``) stay."""
 
-    def section(mapping: Any, key: str) -> dict[str, Any]:
-        value = mapping.get(key) if isinstance(mapping, dict) else None
-        return value if isinstance(value, dict) else {}
-
     counts = np.bincount(train.labels, minlength=len(train.class_names))
     stages = {
         name: {
@@ -413,10 +482,10 @@ def staged_card(
         }
         for name, result in results.items()
     }
-    source_stages = section(section(source_card, "training"), "stages")
+    source_stages = _section(_section(source_card, "training"), "stages")
     for name in sorted(kept):
-        stages[name] = section(source_stages, name) | {"kept_from": config.init_from}
-    source_metrics = section(source_card, "metrics")
+        stages[name] = _section(source_stages, name) | {"kept_from": config.init_from}
+    source_metrics = _section(source_card, "metrics")
     validation = {
         f"{name}_{key}": value
         for name, result in results.items()
@@ -424,7 +493,7 @@ def staged_card(
         if key != "score" and not key.startswith("iou_class")
     } | {
         key: value
-        for key, value in section(source_metrics, "validation").items()
+        for key, value in _section(source_metrics, "validation").items()
         if any(key.startswith(f"{name}_") for name in kept)
     }
     metrics = {"validation": validation}
