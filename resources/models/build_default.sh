@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Rebuild default.safetensors from the shared data: train the staged recipe (shape
-# autoencoder, latent GAN, image head; each stage resumable), measure it on the held-out
-# validation split with gan3d eval, then pack it (float16 weights, the eval results in its
-# model card). Run from the project root with ../shared beside it.
+# autoencoder, latent GAN, image head; each stage resumable), train a second image head on
+# the same autoencoder from other jittered views (seed 1), join the two heads as an
+# averaged ensemble, measure it on the held-out validation split with gan3d eval, then pack
+# it (float16 weights, the eval results in its model card). Run from the project root with
+# ../shared beside it.
 #
 #   resources/models/build_default.sh [RUN_DIR]      (Ctrl-C saves; run it again to resume)
 set -euo pipefail
@@ -13,13 +15,22 @@ RECIPE=modelnet10-lgan-32
 EVAL=$RUN/eval
 mkdir -p "$EVAL"
 
-if [ -f "$RUN/config.json" ]; then
-    gan3d train -o "$RUN" --resume
-else
-    gan3d train --recipe "$RECIPE" -o "$RUN"
-fi
+train() {  # train RUN_DIR SETTINGS...: start the recipe in RUN_DIR, or resume it there
+    local run=$1
+    shift
+    if [ -f "$run/config.json" ]; then
+        gan3d train -o "$run" --resume
+    else
+        gan3d train --recipe "$RECIPE" -o "$run" "$@"
+    fi
+}
+train "$RUN"
+train "$RUN-head2" --init-from "$RUN/model.safetensors" --autoencoder-steps 0 \
+    --latent-gan-steps 0 --seed 1
 
-CKPT=$RUN/model.safetensors
+# measured as shipped: the ensemble in float16
+CKPT=$RUN/ensemble.safetensors
+gan3d pack "$RUN/model.safetensors" --add-heads "$RUN-head2/model.safetensors" --half -o "$CKPT"
 measure() {  # measure NAME ARGS...: one gan3d eval on the validation split, as JSON
     local name=$1
     shift
@@ -36,5 +47,5 @@ measure recon_1view_auto_refine30 --task recon --views 1 --labels auto --refine 
 python docs/eval_shapenet.py "$CKPT" --json > "$EVAL/shapenet_chairs.json"
 
 gan3d pack "$CKPT" -o resources/models/default.safetensors --half \
-    --name "ModelNet10 staged model (shape autoencoder, latent GAN, image head), 32^3" \
+    --name "ModelNet10 staged model (shape autoencoder, latent GAN, two image heads), 32^3" \
     --recipe "$RECIPE" --metrics "$EVAL"/*.json
