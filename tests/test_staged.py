@@ -341,15 +341,12 @@ def test_a_staged_run_can_start_its_autoencoder_from_a_checkpoint(lgan_checkpoin
         load_init_from(gan_checkpoint)
 
 
-def test_an_implicit_decoder_trains_onto_a_model_whose_other_stages_stay_as_they_are(
-    capsys, lgan_checkpoint, synthetic_npz, cache, tmp_path
-):
-    from gan3d_core.io.checkpoint import load_checkpoint
-
-    run = tmp_path / "run"
-    settings = [
-        "train", "--kind", "lgan", "--data", str(synthetic_npz), "-o", str(run),
-        "--init-from", str(lgan_checkpoint), "--autoencoder-steps", "0",
+def implicit_onto(checkpoint, run, data, cache) -> list[str]:
+    """``gan3d train`` settings that train a 2-step implicit decoder onto a tiny staged
+    ``checkpoint`` (see tests/conftest.py) and keep every other stage from it."""
+    return [
+        "train", "--kind", "lgan", "--data", str(data), "-o", str(run),
+        "--init-from", str(checkpoint), "--autoencoder-steps", "0",
         "--latent-gan-steps", "0", "--head-steps", "0", "--implicit-steps", "2",
         "--implicit-width", "8", "--batch-size", "4", "--cache-dir", str(cache),
         "--device", "cpu", "--image-size", "64", "--latent-dim", "8",
@@ -357,7 +354,15 @@ def test_an_implicit_decoder_trains_onto_a_model_whose_other_stages_stay_as_they
         "--label-embedding-dim", "4", "--noise-dim", "4", "--latent-gan-width", "8",
         "--head-width", "8", "--bank-feature-dim", "4",
     ]  # fmt: skip
-    assert main(settings) == 0
+
+
+def test_an_implicit_decoder_trains_onto_a_model_whose_other_stages_stay_as_they_are(
+    capsys, lgan_checkpoint, synthetic_npz, cache, tmp_path
+):
+    from gan3d_core.io.checkpoint import load_checkpoint
+
+    run = tmp_path / "run"
+    assert main(implicit_onto(lgan_checkpoint, run, synthetic_npz, cache)) == 0
     assert "implicit: 2 steps" in capsys.readouterr().out
     source, _ = load_checkpoint(lgan_checkpoint)
     packed, card = load_checkpoint(run / "model.safetensors")
@@ -427,3 +432,19 @@ def test_image_head_ensemble_averages_its_members():
     either_side = camera_targets(torch.tensor([350.0, 10.0]), torch.zeros(2))
     (azimuth,), _ = camera_angles(either_side.mean(0, keepdim=True))
     assert min(azimuth, 360 - azimuth) < 1e-3
+
+
+def test_a_kept_ensemble_of_image_heads_stays_whole(
+    lgan_checkpoint, synthetic_npz, cache, tmp_path
+):
+    from gan3d_core.io.checkpoint import load_checkpoint, save_checkpoint
+    from gan3d_core.training.staged import ensemble_image_heads
+
+    networks, card = ensemble_image_heads(lgan_checkpoint, [lgan_checkpoint])
+    ensemble = save_checkpoint(tmp_path / "ensemble.safetensors", networks, card)
+    run = tmp_path / "run"
+    assert main(implicit_onto(ensemble, run, synthetic_npz, cache)) == 0
+    packed, _ = load_checkpoint(run / "model.safetensors")
+    assert packed.config.head_members == 2
+    for name, tensor in networks.state_dict().items():
+        assert torch.equal(packed.state_dict()[name], tensor), name
