@@ -448,3 +448,20 @@ def test_a_kept_ensemble_of_image_heads_stays_whole(
     assert packed.config.head_members == 2
     for name, tensor in networks.state_dict().items():
         assert torch.equal(packed.state_dict()[name], tensor), name
+
+
+def test_a_head_trained_with_more_views_joins_and_the_bank_stays_the_bases(
+    lgan_checkpoint, tmp_path
+):
+    from gan3d_core.io.checkpoint import load_checkpoint, save_checkpoint
+    from gan3d_core.models import GanNetworks
+    from gan3d_core.training.staged import ensemble_image_heads
+
+    networks, card = load_checkpoint(lgan_checkpoint)
+    more_views = GanNetworks(dataclasses.replace(networks.config, bank_views=3)).eval()
+    kept = {k: v for k, v in networks.state_dict().items() if not k.startswith("bank.")}
+    more_views.load_state_dict(kept, strict=False)
+    other = save_checkpoint(tmp_path / "more_views.safetensors", more_views, card)
+    ensemble, _ = ensemble_image_heads(lgan_checkpoint, [other])
+    assert ensemble.config.head_members == 2
+    assert torch.equal(ensemble.bank.view_features, networks.bank.view_features)

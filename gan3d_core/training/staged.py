@@ -199,9 +199,7 @@ def ensemble_image_heads(
     }
     for path in others:
         other, other_card = load_init_from(path)
-        if dataclasses.replace(other.config, head_members=1) != dataclasses.replace(
-            networks.config, head_members=1
-        ):
+        if _head_settings(other.config) != _head_settings(networks.config):
             raise CheckpointError(f"{path}: its settings differ from {base}'s; its image head "
                                   "cannot join the ensemble")  # fmt: skip
         for name in STAGE_NETWORKS["autoencoder"]:
@@ -226,6 +224,14 @@ def ensemble_image_heads(
     ensemble.load_state_dict(state)
     head_record["members"] = records
     return ensemble.eval(), card
+
+
+def _head_settings(config):
+    """What must agree for image heads to join: everything but the parts the ensemble
+    takes from its base alone (the bank, the implicit decoder) and the member count."""
+    return dataclasses.replace(
+        config, head_members=1, bank_shapes=0, bank_views=0, implicit_width=0
+    )
 
 
 def _head_members(networks: GanNetworks) -> list[torch.nn.Module]:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Rebuild default.safetensors from the shared data: train the staged recipe (shape
 # autoencoder, latent GAN, image head; each stage resumable), train a second image head on
-# the same autoencoder from other jittered views (seed 1), join the two heads as an
+# the same autoencoder from twelve other jittered views per shape, join the two heads as an
 # averaged ensemble, measure it on the held-out validation split with gan3d eval, then pack
 # it (float16 weights, the eval results in its model card). Run from the project root with
 # ../shared beside it.
@@ -26,7 +26,7 @@ train() {  # train RUN_DIR SETTINGS...: start the recipe in RUN_DIR, or resume i
 }
 train "$RUN"
 train "$RUN-head2" --init-from "$RUN/model.safetensors" --autoencoder-steps 0 \
-    --latent-gan-steps 0 --seed 1
+    --latent-gan-steps 0 --seed 3 --rendered-views 12
 
 # measured as shipped: the ensemble in float16
 CKPT=$RUN/ensemble.safetensors
