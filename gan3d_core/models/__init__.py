@@ -21,10 +21,11 @@ class GanNetworks(nn.Module):
 
     Keys are prefixed ``generator.``, ``discriminator.`` (absent from a model trained on
     silhouettes alone), ``projection_discriminators.`` (MPSE-GAN's, with
-    ``projection_axes``) and (models with an image encoder) ``encoder.``. The staged ``lgan`` model has no 3D discriminator or image encoder but
-    ``shape_encoder.``, ``latent_sampler.``, ``latent_critic.``, ``image_backbone.``,
-    ``image_head.`` (``image_head.members.N.`` for an ensemble) and ``bank.``, and with ``implicit_width`` the implicit decoder
-    ``implicit.``.
+    ``projection_axes``) and (models with an image encoder) ``encoder.``. The staged
+    ``lgan`` model has no 3D discriminator or image encoder but ``shape_encoder.``,
+    ``latent_sampler.``, ``latent_critic.``, ``image_backbone.``, ``image_head.``
+    (``image_head.members.N.`` for an ensemble) and ``bank.``, and with ``implicit_width``
+    the implicit decoder ``implicit.``.
     """
 
     def __init__(self, config: ModelConfig) -> None:

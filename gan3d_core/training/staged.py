@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from gan3d_core.config import ModelConfig
 from gan3d_core.data.datasets import load_dataset, split_dataset
 from gan3d_core.io.atomic import write_bytes_atomic, write_npy_atomic
 from gan3d_core.io.checkpoint import save_checkpoint
@@ -226,7 +227,7 @@ def ensemble_image_heads(
     return ensemble.eval(), card
 
 
-def _head_settings(config):
+def _head_settings(config: ModelConfig) -> ModelConfig:
     """What must agree for image heads to join: everything but the parts the ensemble
     takes from its base alone (the bank, the implicit decoder) and the member count."""
     return dataclasses.replace(
