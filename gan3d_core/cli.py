@@ -237,7 +237,8 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_pack(args: argparse.Namespace) -> int:
-    """A copy of a checkpoint to ship: float16 weights, evaluation results in its card."""
+    """A copy of a checkpoint to ship: float16 or int8 weights, evaluation results in its
+    card."""
     from gan3d_core.io.checkpoint import load_checkpoint, save_checkpoint
     from gan3d_core.io.inputs import read_json
 
@@ -259,7 +260,8 @@ def cmd_pack(args: argparse.Namespace) -> int:
     for key, value in (("name", args.name), ("recipe", args.recipe)):
         if value:
             card[key] = value
-    print(save_checkpoint(args.output, networks, card, half=args.half))
+    storage = "int8" if args.int8 else "float16" if args.half else None
+    print(save_checkpoint(args.output, networks, card, storage))
     return 0
 
 
@@ -442,11 +444,18 @@ def build_parser() -> argparse.ArgumentParser:
     info.set_defaults(func=cmd_info)
 
     pack = commands.add_parser(
-        "pack", help="copy a checkpoint for shipping: float16 weights, eval results in its card"
+        "pack",
+        help="copy a checkpoint for shipping: float16 or int8 weights, eval results in its card",
     )
     pack.add_argument("checkpoint", metavar="CKPT")
     pack.add_argument("-o", "--output", required=True, metavar="OUT.safetensors")
-    pack.add_argument("--half", action="store_true", help="store weights as float16")
+    storage = pack.add_mutually_exclusive_group()
+    storage.add_argument("--half", action="store_true", help="store weights as float16")
+    storage.add_argument(
+        "--int8",
+        action="store_true",
+        help="store large weight matrices as int8 with a scale per row, the rest as float16",
+    )
     pack.add_argument("--metrics", nargs="+", metavar="EVAL.json",
                       help="outputs of gan3d eval --json to record in the card")  # fmt: skip
     pack.add_argument(

@@ -13,7 +13,14 @@ import torch
 from safetensors.torch import save_file
 
 from gan3d_core import CheckpointError, load_model, save_checkpoint
-from gan3d_core.io.checkpoint import load_checkpoint, read_model_card
+from gan3d_core.io import checkpoint
+from gan3d_core.io.checkpoint import (
+    SCALE_SUFFIX,
+    dequantize_rows,
+    load_checkpoint,
+    quantize_rows,
+    read_model_card,
+)
 from tests.conftest import tiny_networks
 
 
@@ -123,6 +130,54 @@ def test_an_implicit_decoder_round_trips_and_cards_from_before_it_still_load(
     )  # fmt: skip
     with pytest.raises(CheckpointError, match=r"missing tensors implicit\."):
         load_model(claimed)
+
+
+def test_int8_rows_come_back_within_half_a_step():
+    weights = torch.randn(6, 3, 4, 4) * torch.logspace(-3, 1, 6)[:, None, None, None]
+    weights[2] = 0.0  # a row of zeros keeps a usable scale
+    values, scale = quantize_rows(weights)
+    assert values.dtype == torch.int8 and values.shape == weights.shape and scale.shape == (6,)
+    error = (dequantize_rows(values, scale) - weights).abs().amax(dim=(1, 2, 3))
+    assert torch.all(error <= scale / 2 * 1.0001)
+    assert torch.equal(dequantize_rows(values, scale)[2], weights[2])
+
+
+def test_int8_storage_round_trips_and_refuses_broken_scales(tmp_path, monkeypatch):
+    monkeypatch.setattr(checkpoint, "INT8_MIN_VALUES", 512)
+    networks = tiny_networks("cvaegan")
+    card = {"class_names": ["a", "b", "c"]}
+    small = save_checkpoint(tmp_path / "int8.safetensors", networks, card, storage="int8")
+    half = save_checkpoint(tmp_path / "half.safetensors", networks, card, storage="float16")
+    assert small.stat().st_size < half.stat().st_size
+    from safetensors import safe_open
+
+    with safe_open(str(small), framework="pt") as handle:
+        stored = {name: handle.get_tensor(name) for name in handle.keys()}
+    quantized = [name for name in stored if name + SCALE_SUFFIX in stored]
+    assert quantized and all(stored[name].dtype == torch.int8 for name in quantized)
+    loaded, loaded_card = load_checkpoint(small)
+    assert loaded_card["storage"] == "int8"
+    for name, tensor in networks.state_dict().items():
+        step = (
+            stored[name + SCALE_SUFFIX].amax() if name in quantized else 1e-3 * tensor.abs().max()
+        )
+        assert (loaded.state_dict()[name] - tensor).abs().max() <= step, name
+
+    name = quantized[0]
+    broken = {
+        "no scale": lambda c, t: t.pop(name + SCALE_SUFFIX),
+        "wrong scale": lambda c, t: t.update({name + SCALE_SUFFIX: torch.ones(1)}),
+        "orphan scale": lambda c, t: t.update({"stray" + SCALE_SUFFIX: torch.ones(1)}),
+    }
+    messages = {
+        "no scale": "is stored as int8 with no scale",
+        "wrong scale": "does not match an int8 tensor",
+        "orphan scale": "unexpected tensors stray",
+    }
+    for problem, change in broken.items():
+        path = _rewrite_card(small, tmp_path / "broken.safetensors", change)
+        with pytest.raises(CheckpointError, match=messages[problem]):
+            load_model(path)
 
 
 def test_newer_format_version(tmp_path, gan_checkpoint):

@@ -63,6 +63,24 @@ def test_pack_halves_the_file_and_records_eval_results(capsys, tmp_path, cvaegan
     assert_one_line_error(code, err, str(metrics), "not the output of gan3d eval")
 
 
+def test_pack_int8_stores_large_matrices_as_int8(capsys, tmp_path, cvaegan_checkpoint, monkeypatch):
+    from gan3d_core import load_model
+    from gan3d_core.io import checkpoint
+
+    monkeypatch.setattr(checkpoint, "INT8_MIN_VALUES", 512)
+    half, small = tmp_path / "half.safetensors", tmp_path / "int8.safetensors"
+    assert run(capsys, "pack", cvaegan_checkpoint, "-o", half, "--half")[0] == 0
+    assert run(capsys, "pack", cvaegan_checkpoint, "-o", small, "--int8")[0] == 0
+    assert small.stat().st_size < half.stat().st_size
+    original, shipped = load_model(cvaegan_checkpoint), load_model(small)
+    assert shipped.card["storage"] == "int8"
+    latents = original.sample_latents(4, seed=1)
+    a, b = original.decode(latents, labels=0), shipped.decode(latents, labels=0)
+    assert np.abs(a - b).max() < 0.05
+    with pytest.raises(SystemExit):
+        run(capsys, "pack", cvaegan_checkpoint, "-o", small, "--int8", "--half")
+
+
 def test_sample_writes_meshes_and_latents(capsys, tmp_path, cvaegan_checkpoint):
     out_dir = tmp_path / "out"
     code, _out, err = run(

@@ -27,7 +27,7 @@ CARD_FIELD_TYPES: dict[str, type] = {
     "training": dict,
     "metrics": dict,
 }
-STORAGE_KINDS = ("float16",)
+STORAGE_KINDS = ("float16", "int8")
 
 
 def validate_card(path: Path, card: Any, format_version: int) -> ModelConfig:

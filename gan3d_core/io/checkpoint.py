@@ -19,7 +19,7 @@ from safetensors import safe_open
 from gan3d_core.config import ModelConfig
 from gan3d_core.errors import CheckpointError, first_line
 from gan3d_core.io.atomic import check_input_file, write_bytes_atomic
-from gan3d_core.io.card import validate_card
+from gan3d_core.io.card import STORAGE_KINDS, validate_card
 from gan3d_core.io.inputs import parse_json
 from gan3d_core.limits import MAX_CHECKPOINT_BYTES, MAX_CHECKPOINT_HEADER_BYTES, MAX_PARAMETERS
 
@@ -30,6 +30,11 @@ if TYPE_CHECKING:  # torch loads only where tensors do: `gan3d info` reads the h
 
 FORMAT_NAME = "gan3d-studio"
 FORMAT_VERSION = 1
+# int8 storage: weight matrices of at least this many values are stored as int8 with a
+# float32 scale per row (tensor NAME + SCALE_SUFFIX); smaller tensors, where the scales
+# would cost more than they save, and biases and norms stay float16.
+INT8_MIN_VALUES = 1 << 16
+SCALE_SUFFIX = ".int8_scale"
 # The safetensors header is a little-endian u64 length followed by that much JSON.
 _MAX_HEADER_BYTES = MAX_CHECKPOINT_HEADER_BYTES
 
@@ -38,26 +43,58 @@ def save_checkpoint(
     path: str | os.PathLike,
     networks: GanNetworks,
     card: dict[str, Any] | None = None,
-    half: bool = False,
+    storage: str | None = None,
 ) -> Path:
     """Write ``networks`` and a model card to ``path`` atomically.
 
     The card is stored as JSON in the header metadata under ``model_card``; its ``config``
-    and ``format_version`` entries are filled in from ``networks``. ``half`` stores floating
-    point weights as float16 (half the file); loading turns them back into float32.
+    and ``format_version`` entries are filled in from ``networks``. ``storage`` ``float16``
+    stores floating point weights as float16 (half the file); ``int8`` also stores the large
+    weight matrices as int8 with a scale per row (about a quarter). Loading turns them back
+    into float32.
     """
     from safetensors.torch import save as safetensors_bytes
 
+    if storage not in (None, *STORAGE_KINDS):
+        raise ValueError(f"storage must be one of {', '.join(STORAGE_KINDS)}, got {storage!r}")
     card = dict(card or {})
+    card.pop("storage", None)
     card["format"] = FORMAT_NAME
     card["format_version"] = FORMAT_VERSION
     card["config"] = networks.config.to_dict()
     tensors = {name: t.detach().cpu().contiguous() for name, t in networks.state_dict().items()}
-    if half:
+    if storage is not None:
         tensors = {name: t.half() if t.is_floating_point() else t for name, t in tensors.items()}
-        card["storage"] = "float16"
+        card["storage"] = storage
+    if storage == "int8":
+        for name, tensor in list(tensors.items()):
+            if (
+                tensor.is_floating_point()
+                and tensor.ndim >= 2
+                and tensor.numel() >= INT8_MIN_VALUES
+            ):
+                tensors[name], tensors[name + SCALE_SUFFIX] = quantize_rows(tensor)
     metadata = {"format": FORMAT_NAME, "model_card": json.dumps(card)}
     return write_bytes_atomic(path, safetensors_bytes(tensors, metadata=metadata))
+
+
+def quantize_rows(tensor: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Symmetric int8 quantisation of ``tensor`` along its first axis: int8 values of the
+    same shape and a float32 scale per row (first-axis index), such that
+    :func:`dequantize_rows` returns each weight within half a step of its row's scale."""
+    import torch
+
+    rows = tensor.detach().float().reshape(tensor.shape[0], -1)
+    largest = rows.abs().amax(dim=1)
+    scale = torch.where(largest > 0, largest / 127.0, torch.ones_like(largest))
+    values = torch.round(rows / scale[:, None]).clamp(-127, 127).to(torch.int8)
+    return values.reshape(tensor.shape).contiguous(), scale.contiguous()
+
+
+def dequantize_rows(values: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """float32 weights from :func:`quantize_rows`'s int8 ``values`` and per-row ``scale``."""
+    rows = values.float().reshape(values.shape[0], -1) * scale.float()[:, None]
+    return rows.reshape(values.shape)
 
 
 def read_model_card(path: str | os.PathLike) -> dict[str, Any]:
@@ -94,7 +131,12 @@ def load_checkpoint(
     try:
         with safe_open(str(path), framework="pt") as handle:
             names = set(handle.keys())
-            _check_tensor_names(path, names, set(expected))
+            scales = {
+                name for name in names
+                if name.endswith(SCALE_SUFFIX) and name.removesuffix(SCALE_SUFFIX) in names
+            }  # fmt: skip
+            scaled = {name.removesuffix(SCALE_SUFFIX) for name in scales}
+            _check_tensor_names(path, names - scales, set(expected))
             for name, tensor in expected.items():
                 shape = tuple(handle.get_slice(name).get_shape())
                 if shape != tuple(tensor.shape):
@@ -105,7 +147,7 @@ def load_checkpoint(
             networks = GanNetworks(config)
             state = {}
             for name, tensor in expected.items():
-                state[name] = handle.get_tensor(name).to(tensor.dtype)
+                state[name] = _read_tensor(path, handle, name, name in scaled).to(tensor.dtype)
                 if state[name].is_floating_point() and not torch.isfinite(state[name]).all():
                     raise CheckpointError(
                         f"{path}: this checkpoint's weights are not finite (tensor {name} "
@@ -117,6 +159,24 @@ def load_checkpoint(
         raise CheckpointError(f"{path}: cannot read tensors ({first_line(exc)})") from None
     networks.load_state_dict(state)
     return networks.to(device).eval(), card
+
+
+def _read_tensor(path: Path, handle, name: str, scaled: bool) -> torch.Tensor:
+    """Tensor ``name`` of an open checkpoint, int8-stored weights dequantized."""
+    import torch
+
+    stored = handle.get_tensor(name)
+    if not scaled:
+        if stored.dtype == torch.int8:
+            raise CheckpointError(f"{path}: tensor {name} is stored as int8 with no scale")
+        return stored
+    scale = handle.get_tensor(name + SCALE_SUFFIX)
+    if stored.dtype != torch.int8 or stored.ndim < 1 or scale.shape != stored.shape[:1]:
+        raise CheckpointError(
+            f"{path}: tensor {name}{SCALE_SUFFIX} does not match an int8 tensor {name} "
+            f"(scale {tuple(scale.shape)}, tensor {stored.dtype} {tuple(stored.shape)})"
+        )
+    return dequantize_rows(stored, scale)
 
 
 def _expected_tensors(path: Path, config: ModelConfig) -> dict[str, torch.Tensor]:
