@@ -166,3 +166,19 @@ def test_a_class_folder_with_train_and_test_inside(tmp_path):
     test = load_dataset(tmp_path / "chair", split="test")
     assert train.class_names == test.class_names == ["chair"]
     assert (len(train), len(test)) == (3, 1)
+
+
+def test_cached_arrays_are_written_without_a_copy_in_memory(tmp_path):
+    import tracemalloc
+
+    from gan3d_core.io.atomic import write_npy_atomic
+
+    array = np.arange(4 << 20, dtype=np.uint8)  # 4 MiB: a rendered dataset can be 10 GB
+    tracemalloc.start()
+    try:
+        write_npy_atomic(tmp_path / "views.npy", array)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < array.nbytes / 4
+    assert np.array_equal(np.load(tmp_path / "views.npy"), array)

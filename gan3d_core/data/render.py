@@ -292,4 +292,5 @@ def cached_render_views(
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     write_npy_atomic(path, images)
-    return images
+    del images  # read back paged from the file: a large render is not held in memory twice
+    return np.load(path, mmap_mode="r", allow_pickle=False)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import os
 import stat
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -24,10 +25,15 @@ def check_output_path(path: str | os.PathLike) -> Path:
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
+    """Write ``data`` to ``path`` atomically (see :func:`write_atomic`)."""
+    return write_atomic(path, lambda handle: handle.write(data))
+
+
+def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> Path:
+    """Call ``write`` on a temporary file in the same folder as ``path``, then rename it.
 
     The rename is atomic on POSIX and Windows, so ``path`` holds either its old content or
-    all of ``data``, never a prefix, even if the process dies midway.
+    all that ``write`` wrote, never a prefix, even if the process dies midway.
     """
     path = check_output_path(path)
     try:
@@ -39,7 +45,7 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
         # or keep the mode of the file being replaced.
         os.chmod(tmp_name, path.stat().st_mode & 0o7777 if path.exists() else _default_mode())
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_name, path)
@@ -128,7 +134,6 @@ def _megabytes(size: int) -> str:
 
 
 def write_npy_atomic(path: str | os.PathLike, array: np.ndarray) -> Path:
-    """Save ``array`` as ``.npy`` (no pickles), atomically."""
-    buffer = io.BytesIO()
-    np.save(buffer, np.asarray(array), allow_pickle=False)
-    return write_bytes_atomic(path, buffer.getvalue())
+    """Save ``array`` as ``.npy`` (no pickles), atomically, streamed to the file: a
+    rendered dataset can be most of the machine's memory, so it is never copied."""
+    return write_atomic(path, lambda handle: np.save(handle, np.asarray(array), allow_pickle=False))
