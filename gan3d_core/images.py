@@ -45,6 +45,12 @@ GRABCUT_SEED = 0
 GRABCUT_MARGIN = 0.06
 CENTRE_SHARE = 0.5
 CENTRE_MIN_FOUND = 0.1
+# A drawn box gets the same prior: outside it is background, the band of this share of
+# each side inside it probably background, the rest probably the object. Tuned on renders
+# of held-out shapes pasted onto six scikit-image photos, boxed as a user would (5 % loose),
+# and checked on bench_background's other photos: mask IoU 0.943 -> 0.953 and 0.841 ->
+# 0.884 against the whole box as probable object (0.1 / 0.25 / 0.3: 0.949 / 0.948 / 0.929).
+BOX_BAND = 0.2
 Box = tuple[int, int, int, int]  # x, y, width, height in pixels
 
 
@@ -140,7 +146,7 @@ def check_box(box: Sequence[int]) -> Box:
 def grabcut_mask(rgb: np.ndarray, box: Box | None = None) -> np.ndarray:
     """The object in a cluttered photo, bool (H, W), by OpenCV's GrabCut (Rother et al.
     2004) from ``box`` (x, y, width, height; pixels outside it are background), or without
-    one from a centre prior (:data:`CENTRE_SHARE`)."""
+    one from a centre prior (:data:`CENTRE_SHARE`, :data:`BOX_BAND`)."""
     import cv2  # here: only cluttered photos need OpenCV
 
     height, width = rgb.shape[:2]
@@ -148,44 +154,49 @@ def grabcut_mask(rgb: np.ndarray, box: Box | None = None) -> np.ndarray:
     small = cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))),
                        interpolation=cv2.INTER_AREA)  # fmt: skip
     if box is None:
-        found = _cut_from_centre(small)
+        frame = (0, 0, small.shape[1], small.shape[0])
+        region, centre = _inset(frame, GRABCUT_MARGIN), _inset(frame, (1 - CENTRE_SHARE) / 2)
     else:
-        found = _grabcut(small, _box_seeds(box, (height, width), small.shape[:2], scale))
+        region = _scaled_box(box, (height, width), scale)
+        centre = _inset(region, BOX_BAND)
+    found = _cut_from_centre(small, region, centre)
     found = cv2.resize(found, (width, height), interpolation=cv2.INTER_NEAREST).astype(bool)
     return _largest_component(found)
 
 
-def _box_seeds(box: Box, size: tuple[int, int], seeds_size: tuple[int, int], scale: float):
-    """GrabCut's seeds for a drawn ``box`` (in pixels of an image of ``size``), on the
-    ``scale``d image: all of the box may be object, the rest is background."""
-    import cv2
-
+def _scaled_box(box: Box, size: tuple[int, int], scale: float) -> Box:
+    """A drawn ``box`` (in pixels of an image of ``size``) clipped to the image and
+    ``scale``d to the copy GrabCut runs on."""
     height, width = size
     x, y, box_width, box_height = (int(v) for v in box)
     x, y = max(0, x), max(0, y)
     box_width, box_height = min(box_width, width - x), min(box_height, height - y)
     if box_width < 2 or box_height < 2:
         raise UsageError(f"the box {tuple(box)} leaves no object inside a {width}x{height} image")
-    seeds = np.full(seeds_size, cv2.GC_BGD, np.uint8)
-    left, top = int(x * scale), int(y * scale)
-    seeds[
-        top : top + max(2, int(box_height * scale)), left : left + max(2, int(box_width * scale))
-    ] = cv2.GC_PR_FGD
-    return seeds
+    return (int(x * scale), int(y * scale), max(2, int(box_width * scale)),
+            max(2, int(box_height * scale)))  # fmt: skip
 
 
-def _cut_from_centre(rgb: np.ndarray) -> np.ndarray:
-    """GrabCut from the centre prior, or from the whole centred box when the prior keeps
-    under :data:`CENTRE_MIN_FOUND` of the central part (see :data:`CENTRE_SHARE`)."""
+def _inset(rect: Box, share: float) -> Box:
+    """``rect`` (x, y, width, height) less ``share`` of its width and height on each side."""
+    x, y, width, height = rect
+    left, top = round(width * share), round(height * share)
+    return x + left, y + top, width - 2 * left, height - 2 * top
+
+
+def _cut_from_centre(rgb: np.ndarray, region: Box, centre: Box) -> np.ndarray:
+    """GrabCut with ``region`` probably background but its ``centre`` probably the object
+    and the rest of the image background; or from the whole region as probable object when
+    the first cut keeps under :data:`CENTRE_MIN_FOUND` of the centre."""
     import cv2
 
     seeds = np.full(rgb.shape[:2], cv2.GC_BGD, np.uint8)
-    _mark_centre(seeds, GRABCUT_MARGIN, cv2.GC_PR_BGD)
-    _mark_centre(seeds, (1 - CENTRE_SHARE) / 2, cv2.GC_PR_FGD)
+    _mark(seeds, region, cv2.GC_PR_BGD)
+    _mark(seeds, centre, cv2.GC_PR_FGD)
     found = _grabcut(rgb, seeds)
     if found[seeds == cv2.GC_PR_FGD].mean() >= CENTRE_MIN_FOUND:
         return found
-    _mark_centre(seeds, GRABCUT_MARGIN, cv2.GC_PR_FGD)
+    _mark(seeds, region, cv2.GC_PR_FGD)
     return _grabcut(rgb, seeds)
 
 
@@ -207,11 +218,10 @@ def _grabcut(rgb: np.ndarray, seeds: np.ndarray) -> np.ndarray:
     return np.isin(mask, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.uint8)
 
 
-def _mark_centre(mask: np.ndarray, margin: float, value: int) -> None:
-    """Set the centred rectangle that leaves ``margin`` of each side to ``value``."""
-    height, width = mask.shape
-    top, left = round(height * margin), round(width * margin)
-    mask[top : height - top, left : width - left] = value
+def _mark(seeds: np.ndarray, rect: Box, value: int) -> None:
+    """Set the pixels of ``rect`` (x, y, width, height) in ``seeds`` to ``value``."""
+    x, y, width, height = rect
+    seeds[y : y + height, x : x + width] = value
 
 
 def _largest_component(mask: np.ndarray) -> np.ndarray:

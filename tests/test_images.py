@@ -121,6 +121,21 @@ def test_grabcut_separates_an_object_from_real_photographs(photo):
     assert _iou(grabcut_mask(image), truth) > 0.9
 
 
+def test_a_drawn_box_leaves_out_clutter_along_its_edge():
+    from gan3d_core.images import grabcut_mask
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(90, 160, (200, 200, 3)).astype(np.uint8)  # a textured grey room
+    rows, cols = np.mgrid[:200, :200]
+    disc = (rows - 100) ** 2 + (cols - 100) ** 2 < 35**2
+    image[disc] = (200, 40, 40)
+    # a green pole behind the object, inside the box along its left edge, touching it
+    pole = (rows >= 52) & (rows < 148) & (cols >= 52) & (cols < 68) & ~disc
+    image[pole] = (40, 160, 60)
+    found = grabcut_mask(image, (50, 50, 100, 100))
+    assert found[disc].all() and not found[pole].any() and found.sum() == disc.sum()
+
+
 def test_a_drawn_box_picks_the_object_among_others_and_reaches_preprocessing():
     from skimage import data
 
