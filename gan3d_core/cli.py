@@ -24,6 +24,7 @@ from gan3d_core import limits
 from gan3d_core.errors import Gan3dError, InputFileError, UsageError, first_line
 
 QUIET_SECONDS = 3.0  # log-file progress starts after this long
+LOG_INTERVAL_SECONDS = 60.0  # and then writes a line at least this often while work advances
 FORMATS = ("stl", "obj", "ply", "glb", "binvox", "npy")
 
 
@@ -33,8 +34,9 @@ FORMATS = ("stl", "obj", "ply", "glb", "binvox", "npy")
 @contextmanager
 def progress_bar(description: str, total: int = 1000) -> Iterator[Callable[[float, str], None]]:
     """A ``progress(fraction, message)`` hook drawing a tqdm bar on stderr; when stderr is
-    not a terminal (a log file), one line every 10% instead, once the work has taken more
-    than a few seconds (quick commands stay quiet)."""
+    not a terminal (a log file), one line every 10% and at least one a minute while work
+    advances, once it has taken more than a few seconds (quick commands stay quiet): a
+    stage that is a few percent of a long run must not look stuck."""
     from tqdm import tqdm
 
     bar = tqdm(
@@ -44,15 +46,20 @@ def progress_bar(description: str, total: int = 1000) -> Iterator[Callable[[floa
         leave=False,
         bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}",
     )
-    logged_tenths = [0]
     started = time.monotonic()
+    logged = {"tenths": 0, "fraction": 0.0, "at": started}
 
     def progress(fraction: float, message: str) -> None:
         if bar.disable:
-            tenths = int(fraction * 10)
-            if tenths > logged_tenths[0] and time.monotonic() - started > QUIET_SECONDS:
-                logged_tenths[0] = tenths
-                print(f"{description}: {10 * tenths}% {message}", file=sys.stderr, flush=True)
+            now, tenths = time.monotonic(), int(fraction * 10)
+            due = tenths > logged["tenths"] or (
+                fraction > logged["fraction"] and now - logged["at"] >= LOG_INTERVAL_SECONDS
+            )
+            if due and now - started > QUIET_SECONDS:
+                logged.update(tenths=tenths, fraction=fraction, at=now)
+                print(
+                    f"{description}: {100 * fraction:.0f}% {message}", file=sys.stderr, flush=True
+                )
             return
         bar.n = round(fraction * total)
         bar.set_postfix_str(message, refresh=True)

@@ -345,3 +345,22 @@ def test_pack_adds_image_heads_as_an_averaged_ensemble(capsys, tmp_path, lgan_ch
     stranger = save_checkpoint(tmp_path / "stranger.safetensors", networks, card)
     code, _, err = run(capsys, "pack", lgan_checkpoint, "-o", packed, "--add-heads", stranger)
     assert_one_line_error(code, err, str(stranger), "another autoencoder")
+
+
+def test_progress_in_a_log_file_writes_a_line_a_minute_while_work_advances(capsys, monkeypatch):
+    import types
+
+    from gan3d_core import cli
+
+    clock = [0.0]
+    monkeypatch.setattr(cli, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
+    steps = ((1, 0.01), (10, 0.02), (40, 0.03), (75, 0.04), (80, 0.05), (100, 0.12), (200, 0.12))
+    with cli.progress_bar("training") as progress:  # stderr is not a terminal here
+        for seconds, fraction in steps:
+            clock[0] = seconds
+            progress(fraction, "features")
+    # a minute with no tenth passed: one line; a tenth passed: one line; no advance: none
+    assert capsys.readouterr().err.splitlines() == [
+        "training: 4% features",
+        "training: 12% features",
+    ]
