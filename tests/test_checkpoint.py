@@ -155,6 +155,7 @@ def test_int8_storage_round_trips_and_refuses_broken_scales(tmp_path, monkeypatc
         stored = {name: handle.get_tensor(name) for name in handle.keys()}
     quantized = [name for name in stored if name + SCALE_SUFFIX in stored]
     assert quantized and all(stored[name].dtype == torch.int8 for name in quantized)
+    assert not any(name.startswith(checkpoint.INT8_KEEP_FLOAT16) for name in quantized)
     loaded, loaded_card = load_checkpoint(small)
     assert loaded_card["storage"] == "int8"
     for name, tensor in networks.state_dict().items():
