@@ -25,7 +25,7 @@ def test_ships_small_with_its_card(model):
     assert model.config.kind == "lgan" and model.resolution == 32
     assert model.class_names == MODELNET10
     card = model.card
-    assert card["recipe"] == "modelnet10-lgan-32" and card["storage"] == "float16"
+    assert card["recipe"] == "modelnet10-lgan-32" and card["storage"] == "int8"
     assert "modelnet10_train_32.npz" in card["training"]["data"]
     assert set(card["training"]["stages"]) == {"autoencoder", "latent_gan", "image_head"}
     metrics = card["metrics"]
