@@ -199,6 +199,8 @@ def _load_latent(path: str, latent_dim: int) -> np.ndarray:
 
 # -- commands ----------------------------------------------------------------------------
 
+STORAGE_WORDS = {"float16": "float16", "int8": "int8 weight matrices, float16 elsewhere"}
+
 
 def cmd_info(args: argparse.Namespace) -> int:
     from gan3d_core.io.checkpoint import read_model_card
@@ -214,11 +216,15 @@ def cmd_info(args: argparse.Namespace) -> int:
         f"kind         {config.get('kind')}",
         f"resolution   {config.get('resolution')}^3",
         f"latent size  {config.get('latent_dim')}",
+        f"weights      {STORAGE_WORDS.get(card.get('storage'), 'float32')}, "
+        f"{Path(args.checkpoint).stat().st_size / 1e6:.1f} MB",
     ]
     if config.get("kind") != "gan":
+        heads = config.get("head_members", 1)
         lines.append(
             f"encoder      {config.get('encoder_architecture')}, {config.get('image_size')} px, "
             f"{config.get('num_views')} view(s), {config.get('pool')} pooling"
+            + (f", {heads} image heads averaged" if heads > 1 else "")
         )
     options = []  # the seed papers' network options, when any is on
     if config.get("residual_convs"):
@@ -599,10 +605,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Over- and underflow in hostile numbers are refused by the checks that follow them,
         # with a message; numpy's warnings would only add lines to stderr.
         with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-            return args.func(args)
+            code = args.func(args)
+        sys.stdout.flush()  # here, so that a reader gone away is met by the handler below
+        return code
     except KeyboardInterrupt:
         print(f"gan3d {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `gan3d info CKPT | head`: the reader has what it wanted
+        # Python flushes stdout once more at exit; point it at nothing so that flush is quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # what a shell reports for a command ended by SIGPIPE (128 + 13)
     except Gan3dError as exc:  # the user's input; anything else is a bug: its traceback shows
         if os.environ.get("GAN3D_DEBUG"):
             raise

@@ -35,6 +35,7 @@ def test_info_text_and_json(capsys, cvaegan_checkpoint):
     code, out, _ = run(capsys, "info", cvaegan_checkpoint)
     assert code == 0
     assert "kind         cvaegan" in out and "classes      chair, table, sofa" in out
+    assert "weights      float32, " in out
     code, out, _ = run(capsys, "info", cvaegan_checkpoint, "--json")
     card = json.loads(out)
     assert card["config"]["resolution"] == 32 and card["class_names"][2] == "sofa"
@@ -74,6 +75,8 @@ def test_pack_int8_stores_large_matrices_as_int8(capsys, tmp_path, cvaegan_check
     assert small.stat().st_size < half.stat().st_size
     original, shipped = load_model(cvaegan_checkpoint), load_model(small)
     assert shipped.card["storage"] == "int8"
+    _, out, _ = run(capsys, "info", small)
+    assert "weights      int8 weight matrices, float16 elsewhere" in out
     latents = original.sample_latents(4, seed=1)
     a, b = original.decode(latents, labels=0), shipped.decode(latents, labels=0)
     assert np.abs(a - b).max() < 0.05
@@ -364,3 +367,12 @@ def test_progress_in_a_log_file_writes_a_line_a_minute_while_work_advances(capsy
         "training: 4% features",
         "training: 12% features",
     ]
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly(cvaegan_checkpoint):
+    # `gan3d info CKPT | head -1`: the pipe closes before everything is written
+    command = [sys.executable, "-m", "gan3d_core.cli", "info", str(cvaegan_checkpoint)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()
+    errors = process.stderr.read()
+    assert process.wait(timeout=60) == 141 and errors == b""
