@@ -145,8 +145,8 @@ def check_box(box: Sequence[int]) -> Box:
 
 def grabcut_mask(rgb: np.ndarray, box: Box | None = None) -> np.ndarray:
     """The object in a cluttered photo, bool (H, W), by OpenCV's GrabCut (Rother et al.
-    2004) from ``box`` (x, y, width, height; pixels outside it are background), or without
-    one from a centre prior (:data:`CENTRE_SHARE`, :data:`BOX_BAND`)."""
+    2004) from a centre prior: inside ``box`` (x, y, width, height; pixels outside it are
+    background, see :data:`BOX_BAND`), or without one in the whole frame (:data:`CENTRE_SHARE`)."""
     import cv2  # here: only cluttered photos need OpenCV
 
     height, width = rgb.shape[:2]
