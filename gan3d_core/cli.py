@@ -273,6 +273,12 @@ def cmd_pack(args: argparse.Namespace) -> int:
     for key, value in (("name", args.name), ("recipe", args.recipe)):
         if value:
             card[key] = value
+    if args.framing_shift is not None:
+        from gan3d_core.inference import MAX_FRAMING_SHIFT
+
+        if not 0.0 <= args.framing_shift <= MAX_FRAMING_SHIFT:
+            raise UsageError(f"--framing-shift must be in [0, {MAX_FRAMING_SHIFT}]")
+        card.setdefault("inference", {})["framing_shift"] = args.framing_shift
     storage = "int8" if args.int8 else "float16" if args.half else None
     print(save_checkpoint(args.output, networks, card, storage))
     return 0
@@ -481,6 +487,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pack.add_argument("--name", help="the model's name in its card")
     pack.add_argument("--recipe", help="the recipe it was trained with (gan3d train --recipe)")
+    pack.add_argument(
+        "--framing-shift",
+        type=float,
+        metavar="F",
+        help="staged models: the image head also reads each view moved by F of its side "
+        "left, right, up and down, and averages (0: off)",
+    )
     pack.set_defaults(func=cmd_pack)
 
     sample = commands.add_parser("sample", help="generate random shapes")

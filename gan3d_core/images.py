@@ -286,6 +286,24 @@ def preprocess_image(source: ImageSource, size: int = 128, box: Box | None = Non
     return np.asarray(resized)
 
 
+def reframed(image: np.ndarray, zoom: float, shift_x: float, shift_y: float) -> np.ndarray:
+    """A preprocessed image (S, S, 3) as a slightly different crop would frame its object:
+    scaled by ``zoom`` about the centre and moved by ``shift_x``, ``shift_y`` (fractions
+    of the side; positive: right, down), on white. The image head sees every object
+    centred at one scale, and a mask a few pixels off moves both (training augmentation)."""
+    size = image.shape[0]
+    side = max(1, round(size * zoom))
+    scaled = np.asarray(Image.fromarray(image).resize((side, side), Image.Resampling.LANCZOS))
+    canvas = np.full((size, size, 3), 255, np.uint8)
+    left = (size - side) // 2 + round(shift_x * size)
+    top = (size - side) // 2 + round(shift_y * size)
+    # the overlap of the scaled image, placed at (left, top), with the canvas
+    x0, y0, x1, y1 = max(left, 0), max(top, 0), min(left + side, size), min(top + side, size)
+    if x0 < x1 and y0 < y1:
+        canvas[y0:y1, x0:x1] = scaled[y0 - top : y1 - top, x0 - left : x1 - left]
+    return canvas
+
+
 def images_to_array(images: list[np.ndarray]) -> np.ndarray:
     """Preprocessed uint8 (H, W, 3) images -> float32 (V, 3, H, W) in [0, 1]."""
     stacked = np.stack(images).astype(np.float32) / 255.0  # (V, H, W, 3)

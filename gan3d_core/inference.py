@@ -17,7 +17,7 @@ import torch
 
 from gan3d_core.config import ModelConfig
 from gan3d_core.errors import CheckpointError, OperationCancelled, UsageError
-from gan3d_core.images import Box, ImageSource, images_to_array, preprocess_image
+from gan3d_core.images import Box, ImageSource, images_to_array, preprocess_image, reframed
 from gan3d_core.io.checkpoint import load_checkpoint
 from gan3d_core.latent import LatentDirections, pca_directions, sefa_directions
 from gan3d_core.limits import MIN_TRUNCATION, check_surface_resolution
@@ -79,6 +79,10 @@ class ReconstructedLatent:
     features: np.ndarray | None = None
 
 
+# Test-time framings move a view by at most this share of its side.
+MAX_FRAMING_SHIFT = 0.25
+
+
 def fit_overrides(inference: dict[str, Any]) -> dict[str, float | int]:
     """Fitting settings a model card's ``inference`` section may tune (numbers only)."""
     kinds = {
@@ -93,6 +97,14 @@ def fit_overrides(inference: dict[str, Any]) -> dict[str, float | int]:
         for name, kind in kinds.items()
         if isinstance(inference.get(name), (int, float)) and np.isfinite(inference[name])
     }
+
+
+def framing_shift(inference: dict[str, Any]) -> float:
+    """The card's ``framing_shift`` (0: off) when it is a number in [0, MAX_FRAMING_SHIFT]."""
+    value = inference.get("framing_shift", 0.0)
+    if isinstance(value, (int, float)) and 0.0 <= value <= MAX_FRAMING_SHIFT:
+        return float(value)
+    return 0.0
 
 
 class GanModel:
@@ -408,6 +420,29 @@ class GanModel:
                 return backbone.feature_map(batch)
             return backbone(batch)
 
+    def _head_outputs(
+        self, images: list[np.ndarray], features: torch.Tensor, shift: float
+    ) -> dict[str, torch.Tensor]:
+        """The image head's outputs for each view; with ``shift`` > 0 (the card's
+        ``framing_shift``), averaged with those of four copies of the view moved by that
+        share of its side left, right, up and down: a mask a few pixels off moves the crop,
+        and the head, which saw every object centred, reads a moved object differently."""
+        head = self.networks.image_head
+        with torch.inference_mode():
+            outputs = head(features)
+            if shift <= 0:
+                return outputs
+            moved = [
+                reframed(image, 1.0, dx * shift, dy * shift)
+                for image in images
+                for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1))
+            ]
+            more = head(self.image_features(moved))
+            return {
+                key: (value + more[key].view(len(images), 4, -1).sum(1)) / 5
+                for key, value in outputs.items()
+            }
+
     def _reconstruct_staged(
         self,
         images: list[np.ndarray],
@@ -422,9 +457,10 @@ class GanModel:
         from gan3d_core.projection import image_mask
 
         networks = self.networks
+        inference = self.card.get("inference", {})
         features = self.image_features(images)  # (V, 1280)
+        outputs = self._head_outputs(images, features, framing_shift(inference))
         with torch.inference_mode():
-            outputs = networks.image_head(features)
             probabilities = torch.softmax(outputs["class_logits"], dim=1).mean(0)  # (C,)
             azimuths, elevations = camera_angles(outputs["camera"])  # (V,) each
         method = pool or "mean"
@@ -434,7 +470,6 @@ class GanModel:
         latent = per_view.mean(0) if method == "mean" else per_view.amax(0)
         if self.config.conditional and label is None:
             label = int(probabilities.argmax())
-        inference = self.card.get("inference", {})
         steps = int(inference.get("refine_steps", 0) if refine is None else refine)
         if steps < 0:
             raise UsageError(f"refine must be >= 0 steps, got {steps}")

@@ -84,6 +84,18 @@ def test_pack_int8_stores_large_matrices_as_int8(capsys, tmp_path, cvaegan_check
         run(capsys, "pack", cvaegan_checkpoint, "-o", small, "--int8", "--half")
 
 
+def test_pack_sets_the_test_time_framing_shift(capsys, tmp_path, lgan_checkpoint):
+    from gan3d_core import load_model
+
+    packed = tmp_path / "framed.safetensors"
+    assert run(capsys, "pack", lgan_checkpoint, "-o", packed, "--framing-shift", "0.03")[0] == 0
+    assert load_model(packed).card["inference"]["framing_shift"] == 0.03
+    for value in ("0.5", "nan", "-0.1"):
+        code, _, err = run(capsys, "pack", lgan_checkpoint, "-o", packed, "--framing-shift", value)
+        assert_one_line_error(code, err, "--framing-shift must be in [0, 0.25]")
+    assert load_model(packed).card["inference"]["framing_shift"] == 0.03  # left as it was
+
+
 def test_sample_writes_meshes_and_latents(capsys, tmp_path, cvaegan_checkpoint):
     out_dir = tmp_path / "out"
     code, _out, err = run(

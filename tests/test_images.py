@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from gan3d_core import InputFileError, preprocess_image
-from gan3d_core.images import OBJECT_MARGIN, object_mask, object_pixels, separation
+from gan3d_core.images import OBJECT_MARGIN, object_mask, object_pixels, reframed, separation
 from tests.conftest import object_photo
 
 
@@ -192,3 +192,21 @@ def test_grabcut_gives_the_same_mask_on_every_call():
     first = grabcut_mask(image)
     for _ in range(3):
         np.testing.assert_array_equal(grabcut_mask(image), first)
+
+
+def _dark_box(image: np.ndarray) -> tuple[int, int, int, int]:
+    """top, bottom, left, right of the pixels darker than mid-grey (inclusive)."""
+    rows, cols = np.nonzero(image.max(axis=2) < 128)
+    return rows.min(), rows.max(), cols.min(), cols.max()
+
+
+def test_reframed_zooms_about_the_centre_and_shifts_on_white():
+    image = np.full((64, 64, 3), 255, np.uint8)
+    image[16:48, 16:48] = 0  # a 32-pixel square, centred
+    assert np.array_equal(reframed(image, 1.0, 0.0, 0.0), image)
+    assert _dark_box(reframed(image, 0.5, 0.0, 0.0)) == (24, 39, 24, 39)
+    assert _dark_box(reframed(image, 1.0, 0.25, -0.125)) == (8, 39, 32, 63)
+    moved_out = reframed(image, 1.0, 1.0, 0.0)  # shifted by a whole side: nothing left
+    assert (moved_out == 255).all()
+    zoomed_in = reframed(image, 2.5, 0.0, 0.0)  # the square outgrows the frame
+    assert zoomed_in.shape == image.shape and (zoomed_in < 128).all()

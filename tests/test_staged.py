@@ -396,6 +396,45 @@ def test_head_shape_options_are_checked():
         TrainConfig(kind="lgan", head_shape_views=7, rendered_views=6)
 
 
+def test_framing_shift_averages_the_head_over_the_view_moved_four_ways(lgan_checkpoint):
+    from gan3d_core.images import reframed
+    from gan3d_core.inference import framing_shift
+
+    model = g3.load_model(lgan_checkpoint)
+    photo = np.full((40, 40, 3), 255, np.uint8)
+    photo[8:30, 12:26] = (90, 60, 40)
+    image = model.reconstruct_latent(photo, refine=0).images[0]
+    seen = []
+    read = model.image_features
+    model.image_features = lambda images: seen.append(list(images)) or read(images)
+    model.card.setdefault("inference", {})["framing_shift"] = 0.1
+    shifted = model.reconstruct_latent(photo, refine=0)
+    moved = [reframed(image, 1.0, dx, dy) for dx, dy in ((0.1, 0), (-0.1, 0), (0, 0.1), (0, -0.1))]
+    assert len(seen) == 2 and np.array_equal(seen[0][0], image)
+    assert all(np.array_equal(a, b) for a, b in zip(seen[1], moved, strict=True))
+    with torch.inference_mode():
+        latents = model.networks.image_head(read([image, *moved]))["latent"]
+    np.testing.assert_allclose(shifted.latent, latents.mean(0).numpy(), rtol=1e-5, atol=1e-7)
+    for value in (-0.1, 0.5, float("nan"), "0.1", None):  # a card from elsewhere: ignored
+        assert framing_shift({"framing_shift": value}) == 0.0
+    assert framing_shift({}) == 0.0 and framing_shift({"framing_shift": 0.03}) == 0.03
+
+
+def test_reframed_views_draw_each_views_framing_once_within_the_jitter():
+    from gan3d_core.training.staged import ReframedViews
+
+    images = np.full((10, 32, 32, 3), 255, np.uint8)
+    images[:, 8:24, 8:24] = 0
+    views = ReframedViews(images, 0.1, seed=3)
+    assert len(views) == 10 and views[2:5].shape == (3, 32, 32, 3)
+    assert np.array_equal(views[0:10][4], views[4:5][0])  # batches agree, whatever their edges
+    assert np.array_equal(views[0:10], ReframedViews(images, 0.1, seed=3)[0:10])
+    assert not np.array_equal(views[0:10], ReframedViews(images, 0.1, seed=4)[0:10])
+    assert np.all(np.abs(views.frames - [1.0, 0.0, 0.0]) <= 0.1)
+    with pytest.raises(ValueError, match=r"head_framing_jitter must be in \[0, 0.25\]"):
+        TrainConfig(kind="lgan", head_framing_jitter=0.5)
+
+
 def test_zero_autoencoder_steps_only_keep_an_autoencoder_from_init_from():
     with pytest.raises(ValueError, match="autoencoder_steps must be >= 1"):
         TrainConfig(kind="lgan", autoencoder_steps=0)

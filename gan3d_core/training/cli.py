@@ -56,6 +56,8 @@ _HELP = {
     "head_spatial_channels": "the head also reads the backbone's feature map, reduced to N "
     "channels at each place (0: pooled features only)",
     "head_input_dropout": "dropout on everything the image head reads, in training (0: none)",
+    "head_framing_jitter": "reframe each training view by a random zoom of 1 +- J and a "
+    "shift of up to J of its side, before its features are computed (0: as rendered)",
     "head_shape_weight": "weight of BCE + Dice of the head's latent, decoded by the frozen "
     "generator, against the true voxels (0: the latent's error alone)",
     "head_shape_views": "that term decodes the mean latent of 1..N views of a shape, as "

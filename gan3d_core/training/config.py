@@ -117,6 +117,10 @@ class TrainConfig:
     # to this many channels
     head_spatial_channels: int = 0
     head_input_dropout: float = 0.0
+    # > 0: each training view is reframed (gan3d_core.images.reframed) by a random zoom in
+    # [1 - j, 1 + j] and a shift in [-j, j] of the side, so that a crop a few pixels off
+    # (an imperfect mask) does not move the prediction
+    head_framing_jitter: float = 0.0
     # > 0: the head's predicted latent is also decoded by the frozen generator and scored
     # against the true voxels (BCE + Dice), with this weight beside the latent's error
     head_shape_weight: float = 0.0
@@ -158,6 +162,10 @@ class TrainConfig:
         if not 1 <= self.head_shape_views <= self.rendered_views:
             problems.append(
                 f"head_shape_views must be between 1 and rendered_views ({self.rendered_views})"
+            )
+        if not 0.0 <= self.head_framing_jitter <= 0.25:
+            problems.append(
+                f"head_framing_jitter must be in [0, 0.25], got {self.head_framing_jitter}"
             )
         if self.views < 1 or self.views > self.rendered_views:
             problems.append(f"views must be between 1 and rendered_views ({self.rendered_views})")

@@ -29,6 +29,7 @@ import torch
 
 from gan3d_core.config import ModelConfig
 from gan3d_core.data.datasets import load_dataset, split_dataset
+from gan3d_core.images import reframed
 from gan3d_core.io.atomic import write_bytes_atomic, write_npy_atomic
 from gan3d_core.io.checkpoint import save_checkpoint
 from gan3d_core.models import GanNetworks
@@ -93,6 +94,24 @@ def _cached_features(
     return features
 
 
+class ReframedViews:
+    """Preprocessed views (M, S, S, 3), each reframed by its own random zoom and shift of
+    up to ``jitter`` (drawn once from ``seed``), as batches are read: no copy of the views."""
+
+    def __init__(self, images: np.ndarray, jitter: float, seed: int) -> None:
+        self.images = images
+        rng = np.random.default_rng([seed, 0xF4A3E])
+        self.frames = rng.uniform(-jitter, jitter, (len(images), 3))
+        self.frames[:, 0] += 1.0  # zoom
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        indices = range(*rows.indices(len(self)))
+        return np.stack([reframed(self.images[i], *self.frames[i]) for i in indices])
+
+
 def view_features(
     config: TrainConfig,
     train_voxels: np.ndarray,
@@ -106,7 +125,8 @@ def view_features(
     the held-out shapes seen as `gan3d eval` sees them (one ring view each), rendered and
     computed once: the renders are cached by content, the features in the run folder.
     With ``head_tuned_blocks``, the feature maps below the tuned blocks instead; with
-    ``head_spatial_channels`` (and a frozen backbone), its feature maps before pooling."""
+    ``head_spatial_channels`` (and a frozen backbone), its feature maps before pooling; with
+    ``head_framing_jitter``, of training views reframed (:class:`ReframedViews`)."""
     from gan3d_core.data.render import cached_render_views
     from gan3d_core.evaluation import EVAL_AZIMUTH_OFFSET
     from gan3d_core.training.run import default_cache_dir
@@ -116,6 +136,8 @@ def view_features(
     blocks = len(backbone._blocks) - config.head_tuned_blocks if config.head_tuned_blocks else None
     maps = blocks is None and config.head_spatial_channels > 0
     name = f"activations{blocks}" if blocks is not None else "maps" if maps else "features"
+    if config.head_framing_jitter > 0:
+        name += f"_framing{config.head_framing_jitter:g}"  # other inputs, other cache
     train_images = cached_render_views(
         train_voxels, cache / "views", config.rendered_views, size, jitter=True,
         seed=config.seed, progress=_stage_progress(progress, 0.65, 0.1), should_stop=should_stop,
@@ -124,10 +146,13 @@ def view_features(
         validation_voxels, cache / "views", 1, size, azimuth_offset=EVAL_AZIMUTH_OFFSET,
         progress=_stage_progress(progress, 0.75, 0.01), should_stop=should_stop,
     )  # fmt: skip
+    train_images = train_images.reshape(-1, size, size, 3)
+    if config.head_framing_jitter > 0:
+        train_images = ReframedViews(train_images, config.head_framing_jitter, config.seed)
     train_features, validation_features = (
         _cached_features(
             run_dir / f"{name}_{subset}.npy",
-            images.reshape(-1, size, size, 3),
+            images,
             backbone,
             blocks,
             maps,
@@ -136,7 +161,7 @@ def view_features(
         )
         for subset, images, share in (
             ("train", train_images, (0.76, 0.14)),
-            ("validation", validation_images, (0.9, 0.02)),
+            ("validation", validation_images.reshape(-1, size, size, 3), (0.9, 0.02)),
         )
     )
     return train_features, validation_features
