@@ -22,6 +22,7 @@ import numpy as np
 
 from gan3d_core import limits
 from gan3d_core.errors import Gan3dError, InputFileError, UsageError, first_line
+from gan3d_core.limits import MAX_FRAMING_SHIFT
 
 QUIET_SECONDS = 3.0  # log-file progress starts after this long
 LOG_INTERVAL_SECONDS = 60.0  # and then writes a line at least this often while work advances
@@ -226,6 +227,11 @@ def cmd_info(args: argparse.Namespace) -> int:
             f"{config.get('num_views')} view(s), {config.get('pool')} pooling"
             + (f", {heads} image heads averaged" if heads > 1 else "")
         )
+    shift = card.get("inference", {}).get("framing_shift")
+    if isinstance(shift, (int, float)) and 0 < shift <= MAX_FRAMING_SHIFT:
+        lines.append(
+            f"framings     each view also read moved {shift:.1%} of its side four ways, averaged"
+        )
     options = []  # the seed papers' network options, when any is on
     if config.get("residual_convs"):
         options.append(f"residual stages of {config['residual_convs']} conv(s)")
@@ -274,8 +280,6 @@ def cmd_pack(args: argparse.Namespace) -> int:
         if value:
             card[key] = value
     if args.framing_shift is not None:
-        from gan3d_core.inference import MAX_FRAMING_SHIFT
-
         if not 0.0 <= args.framing_shift <= MAX_FRAMING_SHIFT:
             raise UsageError(f"--framing-shift must be in [0, {MAX_FRAMING_SHIFT}]")
         card.setdefault("inference", {})["framing_shift"] = args.framing_shift

@@ -20,7 +20,7 @@ from gan3d_core.errors import CheckpointError, OperationCancelled, UsageError
 from gan3d_core.images import Box, ImageSource, images_to_array, preprocess_image, reframed
 from gan3d_core.io.checkpoint import load_checkpoint
 from gan3d_core.latent import LatentDirections, pca_directions, sefa_directions
-from gan3d_core.limits import MIN_TRUNCATION, check_surface_resolution
+from gan3d_core.limits import MAX_FRAMING_SHIFT, MIN_TRUNCATION, check_surface_resolution
 from gan3d_core.models import GanNetworks
 from gan3d_core.models.fast import FastVoxelGenerator
 from gan3d_core.resources import default_model_path
@@ -77,10 +77,6 @@ class ReconstructedLatent:
     elevations: np.ndarray | None = None
     silhouette_iou: float | None = None
     features: np.ndarray | None = None
-
-
-# Test-time framings move a view by at most this share of its side.
-MAX_FRAMING_SHIFT = 0.25
 
 
 def fit_overrides(inference: dict[str, Any]) -> dict[str, float | int]:

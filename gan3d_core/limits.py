@@ -108,3 +108,8 @@ def check_surface_resolution(resolution: object) -> int:
             f"{MAX_GRID_SIDE}, got {resolution!r}"
         )
     return side
+
+
+# Test-time framings (a model card's inference.framing_shift) move a view by at most this
+# share of its side.
+MAX_FRAMING_SHIFT = 0.25

@@ -90,6 +90,8 @@ def test_pack_sets_the_test_time_framing_shift(capsys, tmp_path, lgan_checkpoint
     packed = tmp_path / "framed.safetensors"
     assert run(capsys, "pack", lgan_checkpoint, "-o", packed, "--framing-shift", "0.03")[0] == 0
     assert load_model(packed).card["inference"]["framing_shift"] == 0.03
+    _, out, _ = run(capsys, "info", packed)
+    assert "framings     each view also read moved 3.0% of its side four ways" in out
     for value in ("0.5", "nan", "-0.1"):
         code, _, err = run(capsys, "pack", lgan_checkpoint, "-o", packed, "--framing-shift", value)
         assert_one_line_error(code, err, "--framing-shift must be in [0, 0.25]")
