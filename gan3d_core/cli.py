@@ -204,6 +204,7 @@ STORAGE_WORDS = {"float16": "float16", "int8": "int8 weight matrices, float16 el
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    from gan3d_core.io.card import framing_shift
     from gan3d_core.io.checkpoint import read_model_card
 
     card = read_model_card(args.checkpoint)
@@ -227,8 +228,8 @@ def cmd_info(args: argparse.Namespace) -> int:
             f"{config.get('num_views')} view(s), {config.get('pool')} pooling"
             + (f", {heads} image heads averaged" if heads > 1 else "")
         )
-    shift = card.get("inference", {}).get("framing_shift")
-    if isinstance(shift, (int, float)) and 0 < shift <= MAX_FRAMING_SHIFT:
+    shift = framing_shift(card)
+    if shift > 0:
         lines.append(
             f"framings     each view also read moved {shift:.1%} of its side four ways, averaged"
         )

@@ -18,9 +18,10 @@ import torch
 from gan3d_core.config import ModelConfig
 from gan3d_core.errors import CheckpointError, OperationCancelled, UsageError
 from gan3d_core.images import Box, ImageSource, images_to_array, preprocess_image, reframed
+from gan3d_core.io.card import framing_shift
 from gan3d_core.io.checkpoint import load_checkpoint
 from gan3d_core.latent import LatentDirections, pca_directions, sefa_directions
-from gan3d_core.limits import MAX_FRAMING_SHIFT, MIN_TRUNCATION, check_surface_resolution
+from gan3d_core.limits import MIN_TRUNCATION, check_surface_resolution
 from gan3d_core.models import GanNetworks
 from gan3d_core.models.fast import FastVoxelGenerator
 from gan3d_core.resources import default_model_path
@@ -93,14 +94,6 @@ def fit_overrides(inference: dict[str, Any]) -> dict[str, float | int]:
         for name, kind in kinds.items()
         if isinstance(inference.get(name), (int, float)) and np.isfinite(inference[name])
     }
-
-
-def framing_shift(inference: dict[str, Any]) -> float:
-    """The card's ``framing_shift`` (0: off) when it is a number in [0, MAX_FRAMING_SHIFT]."""
-    value = inference.get("framing_shift", 0.0)
-    if isinstance(value, (int, float)) and 0.0 <= value <= MAX_FRAMING_SHIFT:
-        return float(value)
-    return 0.0
 
 
 class GanModel:
@@ -455,7 +448,7 @@ class GanModel:
         networks = self.networks
         inference = self.card.get("inference", {})
         features = self.image_features(images)  # (V, 1280)
-        outputs = self._head_outputs(images, features, framing_shift(inference))
+        outputs = self._head_outputs(images, features, framing_shift(self.card))
         with torch.inference_mode():
             probabilities = torch.softmax(outputs["class_logits"], dim=1).mean(0)  # (C,)
             azimuths, elevations = camera_angles(outputs["camera"])  # (V,) each

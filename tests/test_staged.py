@@ -398,7 +398,7 @@ def test_head_shape_options_are_checked():
 
 def test_framing_shift_averages_the_head_over_the_view_moved_four_ways(lgan_checkpoint):
     from gan3d_core.images import reframed
-    from gan3d_core.inference import framing_shift
+    from gan3d_core.io.card import framing_shift
 
     model = g3.load_model(lgan_checkpoint)
     photo = np.full((40, 40, 3), 255, np.uint8)
@@ -416,8 +416,10 @@ def test_framing_shift_averages_the_head_over_the_view_moved_four_ways(lgan_chec
         latents = model.networks.image_head(read([image, *moved]))["latent"]
     np.testing.assert_allclose(shifted.latent, latents.mean(0).numpy(), rtol=1e-5, atol=1e-7)
     for value in (-0.1, 0.5, float("nan"), "0.1", None):  # a card from elsewhere: ignored
-        assert framing_shift({"framing_shift": value}) == 0.0
-    assert framing_shift({}) == 0.0 and framing_shift({"framing_shift": 0.03}) == 0.03
+        assert framing_shift({"inference": {"framing_shift": value}}) == 0.0
+    assert (
+        framing_shift({}) == 0.0 and framing_shift({"inference": {"framing_shift": 0.03}}) == 0.03
+    )
 
 
 def test_reframed_views_draw_each_views_framing_once_within_the_jitter():

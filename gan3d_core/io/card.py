@@ -14,7 +14,7 @@ from typing import Any
 
 from gan3d_core.config import ModelConfig
 from gan3d_core.errors import CheckpointError, first_line
-from gan3d_core.limits import MAX_CLASS_NAME_CHARS, MAX_NUM_CLASSES
+from gan3d_core.limits import MAX_CLASS_NAME_CHARS, MAX_FRAMING_SHIFT, MAX_NUM_CLASSES
 from gan3d_core.schema import check_field_types, shown
 
 # Optional top-level fields and the JSON type each must have when present.
@@ -96,3 +96,13 @@ def _check_training_settings(path: Path, settings: Any) -> None:
         check_field_types(TrainConfig, settings, "model card training.settings")
     except ValueError as exc:
         raise CheckpointError(f"{path}: {exc}") from None
+
+
+def framing_shift(card: dict[str, Any]) -> float:
+    """The card's ``inference.framing_shift`` (0: off) when it is a number in
+    [0, MAX_FRAMING_SHIFT]; anything else, as from a card made elsewhere, reads as off."""
+    inference = card.get("inference")
+    value = inference.get("framing_shift") if isinstance(inference, dict) else None
+    if isinstance(value, (int, float)) and 0.0 <= value <= MAX_FRAMING_SHIFT:
+        return float(value)
+    return 0.0
