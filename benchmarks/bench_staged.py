@@ -72,7 +72,7 @@ def bench_image_head(
 ) -> dict:
     import numpy as np
 
-    from gan3d_core.models.backbone import BackboneTop, EfficientNetLite0
+    from gan3d_core.models.backbone import BackboneTop, EfficientNetLite
     from gan3d_core.models.generator import VoxelGenerator
     from gan3d_core.training.image_head import ImageHeadStage, backbone_features
 
@@ -81,7 +81,7 @@ def bench_image_head(
     shapes, views = 64, 6
     size = config.image_size
     images = rng.integers(0, 255, (shapes * views, size, size, 3), dtype=np.uint8)
-    backbone = EfficientNetLite0()
+    backbone = EfficientNetLite()
     top = BackboneTop(backbone, tuned_blocks) if tuned_blocks else None
     # what the recipe's spatial head reads: feature maps, or the activations below the top
     inputs = backbone_features(
@@ -104,11 +104,11 @@ def bench_image_head(
 def bench_features(steps: int) -> dict:
     import numpy as np
 
-    from gan3d_core.models.backbone import EfficientNetLite0
+    from gan3d_core.models.backbone import EfficientNetLite
     from gan3d_core.training.image_head import backbone_features
 
     images = np.random.default_rng(0).integers(0, 255, (64, 128, 128, 3), dtype=np.uint8)
-    backbone = EfficientNetLite0()
+    backbone = EfficientNetLite()
     per_batch = _timed(lambda _: backbone_features(backbone, images), max(1, steps // 2))
     return {"images_per_second": len(images) / per_batch, "image_size": 128}
 

@@ -14,6 +14,7 @@ import json
 import os
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -200,6 +201,20 @@ def _load_latent(path: str, latent_dim: int) -> np.ndarray:
 
 # -- commands ----------------------------------------------------------------------------
 
+
+def _head_words(config: dict) -> str:
+    """How many image heads a staged model's card says it averages, on which backbones:
+    "4 on EfficientNet-Lite0 + 1 on EfficientNet-Lite2, averaged"."""
+    heads = config.get("head_members", 1)
+    heads = heads if isinstance(heads, int) and 0 < heads < 100 else 1
+    backbones = config.get("member_backbones") or [config.get("image_backbone", "lite0")] * heads
+    counts = Counter(str(name) for name in backbones)
+    words = " + ".join(
+        f"{count} on EfficientNet-{name.capitalize()}" for name, count in counts.items()
+    )
+    return words + (", averaged" if sum(counts.values()) > 1 else "")
+
+
 STORAGE_WORDS = {"float16": "float16", "int8": "int8 weight matrices, float16 elsewhere"}
 
 
@@ -221,12 +236,12 @@ def cmd_info(args: argparse.Namespace) -> int:
         f"weights      {STORAGE_WORDS.get(card.get('storage'), 'float32')}, "
         f"{Path(args.checkpoint).stat().st_size / 1e6:.1f} MB",
     ]
-    if config.get("kind") != "gan":
-        heads = config.get("head_members", 1)
+    if config.get("kind") == "lgan":
+        lines.append(f"image heads  {_head_words(config)}, {config.get('image_size')} px views")
+    elif config.get("kind") != "gan":
         lines.append(
             f"encoder      {config.get('encoder_architecture')}, {config.get('image_size')} px, "
             f"{config.get('num_views')} view(s), {config.get('pool')} pooling"
-            + (f", {heads} image heads averaged" if heads > 1 else "")
         )
     shift = framing_shift(card)
     if shift > 0:

@@ -20,6 +20,7 @@ RESOLUTIONS = (32, 64)
 PROJECTION_AXES = "xyz"
 MAX_RESIDUAL_CONVS = 3  # V-Net's stages hold one to three convolutions
 MAX_HEAD_MEMBERS = 8
+IMAGE_BACKBONES = ("lite0", "lite1", "lite2")  # EfficientNet-LiteN, models/backbone.py
 MIN_BACKBONE_IMAGE_SIZE, MAX_BACKBONE_IMAGE_SIZE = 32, 512  # the image head's views, in pixels
 
 # 3D-GAN (Wu et al. 2016) widths at 64^3; the 32^3 variant drops the widest layer.
@@ -81,6 +82,8 @@ class ModelConfig:
     noise_dim: int = 64
     latent_gan_width: int = 256
     head_width: int = 512
+    # the image head's frozen ImageNet backbone: EfficientNet-Lite0, -Lite1 or -Lite2
+    image_backbone: str = "lite0"
     # > 0: the image head also reads the backbone's feature map, reduced to this many channels
     head_spatial_channels: int = 0
     # dropout on everything the image head reads, in training (features of 3,569 shapes:
@@ -89,6 +92,9 @@ class ModelConfig:
     # > 1: that many image heads, trained apart on their own jittered views and averaged
     # (``gan3d pack --add-heads``): one head overfits 3,569 shapes
     head_members: int = 1
+    # the backbone each member reads, where they differ (an ensemble of heads trained on
+    # other backbones: their errors differ more); empty: every member reads image_backbone
+    member_backbones: tuple[str, ...] = ()
     bank_shapes: int = 0
     bank_views: int = 0
     bank_feature_dim: int = 128
@@ -113,9 +119,15 @@ class ModelConfig:
             value = getattr(self, name)
             if value is not None:
                 set_field(self, name, tuple(int(v) for v in value))
+        set_field(self, "member_backbones", tuple(str(v) for v in self.member_backbones))
         problems = list(self._width_problems()) + size_problems(self)
         if problems:
             raise ValueError("invalid model config: " + "; ".join(problems))
+
+    @property
+    def head_backbones(self) -> tuple[str, ...]:
+        """The backbone each image head (member) reads."""
+        return self.member_backbones or (self.image_backbone,) * self.head_members
 
     @property
     def has_encoder(self) -> bool:
@@ -164,8 +176,18 @@ class ModelConfig:
                 yield f"{name} must be positive, got {getattr(self, name)}"
         if self.bank_shapes < 0 or self.bank_views < 0:
             yield "bank_shapes and bank_views must be >= 0"
+        if self.image_backbone not in IMAGE_BACKBONES:
+            yield f"image_backbone {self.image_backbone!r} is not one of {', '.join(IMAGE_BACKBONES)}"
         if not 1 <= self.head_members <= MAX_HEAD_MEMBERS:
             yield f"head_members must be 1..{MAX_HEAD_MEMBERS}, got {self.head_members}"
+        if self.member_backbones and (
+            len(self.member_backbones) != self.head_members
+            or not set(self.member_backbones) <= set(IMAGE_BACKBONES)
+        ):
+            yield (
+                f"member_backbones must name one of {', '.join(IMAGE_BACKBONES)} for each of "
+                f"the {self.head_members} image heads, got {list(self.member_backbones)}"
+            )
         if not 0 <= self.head_spatial_channels <= 1024:
             yield f"head_spatial_channels must be 0..1024, got {self.head_spatial_channels}"
         if self.implicit_width < 0:

@@ -68,8 +68,8 @@ class ReconstructedLatent:
     """What :meth:`GanModel.reconstruct_latent` found: the latent (L,), the class (None for
     unconditional models), the preprocessed images the model saw, and for the staged model
     the cameras (degrees, (V,) each), the silhouettes' soft IoU after fitting and the
-    backbone features of the images (:meth:`GanModel.image_features`), for retrieval
-    without a second pass."""
+    features of the images from the retrieval bank's backbone
+    (:meth:`GanModel.image_features`), for retrieval without a second pass."""
 
     latent: np.ndarray
     label: int | None
@@ -399,18 +399,21 @@ class GanModel:
         result = self.reconstruct_latent(views, pool, label, refine, progress, should_stop, box)
         return self.decode(result.latent[None], labels=result.label, resolution=resolution)[0]
 
-    def image_features(self, images: Sequence[np.ndarray]) -> torch.Tensor:
-        """What the staged model's image head reads of preprocessed uint8 images: backbone
-        features (V, 1280), or feature maps (V, 1280, h, w) for a spatial head."""
+    def image_features(self, images: Sequence[np.ndarray]) -> dict[str, torch.Tensor]:
+        """What the staged model's image heads read of preprocessed uint8 images, by
+        backbone variant (the bank's, ``config.image_backbone``, and any other an ensemble
+        member reads): features (V, 1280), or feature maps (V, 1280, h, w) for a spatial
+        head."""
         batch = torch.from_numpy(images_to_array(list(images))).to(self.device)  # (V, 3, S, S)
-        backbone = self.networks.image_backbone
+        maps = self.networks.image_head.reads_maps
         with torch.inference_mode():
-            if self.networks.image_head.reads_maps:
-                return backbone.feature_map(batch)
-            return backbone(batch)
+            return {
+                variant: backbone.feature_map(batch) if maps else backbone(batch)
+                for variant, backbone in self.networks.image_backbones().items()
+            }
 
     def _head_outputs(
-        self, images: list[np.ndarray], features: torch.Tensor, shift: float
+        self, images: list[np.ndarray], features: dict[str, torch.Tensor], shift: float
     ) -> dict[str, torch.Tensor]:
         """The image head's outputs for each view; with ``shift`` > 0 (the card's
         ``framing_shift``), averaged with those of four copies of the view moved by that
@@ -447,8 +450,9 @@ class GanModel:
 
         networks = self.networks
         inference = self.card.get("inference", {})
-        features = self.image_features(images)  # (V, 1280)
-        outputs = self._head_outputs(images, features, framing_shift(self.card))
+        by_backbone = self.image_features(images)
+        features = by_backbone[self.config.image_backbone]  # the bank's: (V, 1280)
+        outputs = self._head_outputs(images, by_backbone, framing_shift(self.card))
         with torch.inference_mode():
             probabilities = torch.softmax(outputs["class_logits"], dim=1).mean(0)  # (C,)
             azimuths, elevations = camera_angles(outputs["camera"])  # (V,) each

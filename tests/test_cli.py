@@ -92,6 +92,7 @@ def test_pack_sets_the_test_time_framing_shift(capsys, tmp_path, lgan_checkpoint
     assert load_model(packed).card["inference"]["framing_shift"] == 0.03
     _, out, _ = run(capsys, "info", packed)
     assert "framings     each view also read moved 3.0% of its side four ways" in out
+    assert "image heads  1 on EfficientNet-Lite0, 64 px views" in out
     for value in ("0.5", "nan", "-0.1"):
         code, _, err = run(capsys, "pack", lgan_checkpoint, "-o", packed, "--framing-shift", value)
         assert_one_line_error(code, err, "--framing-shift must be in [0, 0.25]")

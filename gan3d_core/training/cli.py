@@ -53,6 +53,8 @@ _HELP = {
     "autoencoder_steps": "shape autoencoder steps (0 with --init-from: keep its autoencoder as is)",
     "latent_noise": "autoencoder: noise on its latents in training, in units of their spread",
     "head_tuned_blocks": "train the image backbone's last N blocks with the head (0: frozen)",
+    "head_backbone": "the head's frozen ImageNet backbone: lite0, lite1 or lite2 "
+    "(EfficientNet-LiteN)",
     "head_spatial_channels": "the head also reads the backbone's feature map, reduced to N "
     "channels at each place (0: pooled features only)",
     "head_input_dropout": "dropout on everything the image head reads, in training (0: none)",

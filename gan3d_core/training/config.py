@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gan3d_core.config import ModelConfig
+from gan3d_core.config import IMAGE_BACKBONES, ModelConfig
 from gan3d_core.errors import InputFileError
 from gan3d_core.schema import check_field_types
 
@@ -113,6 +113,8 @@ class TrainConfig:
     head_tuned_blocks: int = 0
     lr_tuned_blocks: float = 1e-4
     head_width: int = 512
+    # the head's frozen ImageNet backbone: EfficientNet-Lite0, -Lite1 or -Lite2
+    head_backbone: str = "lite0"
     # > 0: the head also reads the backbone's feature map (the places in the view), reduced
     # to this many channels
     head_spatial_channels: int = 0
@@ -162,6 +164,10 @@ class TrainConfig:
         if not 1 <= self.head_shape_views <= self.rendered_views:
             problems.append(
                 f"head_shape_views must be between 1 and rendered_views ({self.rendered_views})"
+            )
+        if self.head_backbone not in IMAGE_BACKBONES:
+            problems.append(
+                f"head_backbone {self.head_backbone!r} is not one of {', '.join(IMAGE_BACKBONES)}"
             )
         if not 0.0 <= self.head_framing_jitter <= 0.25:
             problems.append(
@@ -263,6 +269,7 @@ class TrainConfig:
             noise_dim=self.noise_dim,
             latent_gan_width=self.latent_gan_width,
             head_width=self.head_width,
+            image_backbone=self.head_backbone,
             head_spatial_channels=self.head_spatial_channels,
             head_input_dropout=self.head_input_dropout,
             bank_feature_dim=self.bank_feature_dim,

@@ -24,7 +24,7 @@ from torch import nn
 from gan3d_core.config import ModelConfig
 from gan3d_core.errors import OperationCancelled
 from gan3d_core.metrics import iou
-from gan3d_core.models.backbone import BackboneTop, EfficientNetLite0
+from gan3d_core.models.backbone import BackboneTop, EfficientNetLite
 from gan3d_core.models.latent import ImageHead, camera_angles, camera_targets, pooled
 from gan3d_core.training.losses import reconstruction_loss
 from gan3d_core.training.stages import TrainingStage, autocast, autocast_dtype
@@ -35,7 +35,7 @@ StopHook = Callable[[], bool]
 
 @torch.no_grad()
 def backbone_features(
-    backbone: EfficientNetLite0,
+    backbone: EfficientNetLite,
     images: np.ndarray,
     batch_size: int = 64,
     progress: ProgressHook | None = None,

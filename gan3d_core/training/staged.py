@@ -33,7 +33,7 @@ from gan3d_core.images import reframed
 from gan3d_core.io.atomic import write_bytes_atomic, write_npy_atomic
 from gan3d_core.io.checkpoint import save_checkpoint
 from gan3d_core.models import GanNetworks
-from gan3d_core.models.backbone import BackboneTop, EfficientNetLite0, pretrained_lite0_state
+from gan3d_core.models.backbone import BackboneTop, EfficientNetLite, pretrained_state
 from gan3d_core.models.latent import RetrievalBank
 from gan3d_core.training.config import TrainConfig
 from gan3d_core.training.image_head import ImageHeadStage, backbone_features
@@ -136,6 +136,8 @@ def view_features(
     blocks = len(backbone._blocks) - config.head_tuned_blocks if config.head_tuned_blocks else None
     maps = blocks is None and config.head_spatial_channels > 0
     name = f"activations{blocks}" if blocks is not None else "maps" if maps else "features"
+    if config.head_backbone != "lite0":
+        name += f"_{config.head_backbone}"
     if config.head_framing_jitter > 0:
         name += f"_framing{config.head_framing_jitter:g}"  # other inputs, other cache
     train_images = cached_render_views(
@@ -212,6 +214,8 @@ def ensemble_image_heads(
 
     networks, card = load_init_from(base)
     members = _head_members(networks)
+    member_backbones = list(networks.config.head_backbones)
+    backbones = networks.image_backbones()
     training = card["training"] = _section(card, "training")
     stages = training["stages"] = _section(training, "stages")
     head_record = stages["image_head"] = _section(stages, "image_head")
@@ -229,21 +233,37 @@ def ensemble_image_heads(
             raise CheckpointError(f"{path}: its settings differ from {base}'s; its image head "
                                   "cannot join the ensemble")  # fmt: skip
         for name in STAGE_NETWORKS["autoencoder"]:
-            theirs, ours = getattr(other, name).state_dict(), getattr(networks, name).state_dict()
-            # float16 storage rounds by up to 2^-11: a packed copy is still the same network
-            if any(not torch.allclose(theirs[k], ours[k], rtol=1e-3, atol=1e-6) for k in ours):
+            if not _same_weights(getattr(other, name), getattr(networks, name)):
                 raise CheckpointError(
                     f"{path}: its image head was trained on another autoencoder than {base}'s "
                     f"({name} differs); train it with --init-from {base} --autoencoder-steps 0"
                 )
+        for variant, backbone in other.image_backbones().items():
+            if not _same_weights(backbone, backbones.setdefault(variant, backbone)):
+                raise CheckpointError(
+                    f"{path}: its {variant} backbone differs from {base}'s (tuned blocks); "
+                    "only heads on the same frozen backbone can join"
+                )
         members += _head_members(other)
+        member_backbones += other.config.head_backbones
         records.append({"from": str(path), "validation": _head_validation(other_card)})
     if len(members) > MAX_HEAD_MEMBERS:
         raise UsageError(
             f"an ensemble holds at most {MAX_HEAD_MEMBERS} image heads, not {len(members)}"
         )
-    ensemble = GanNetworks(dataclasses.replace(networks.config, head_members=len(members)))
-    state = {k: v for k, v in networks.state_dict().items() if not k.startswith("image_head.")}
+    primary = networks.config.image_backbone
+    mixed = tuple(member_backbones) if set(member_backbones) != {primary} else ()
+    ensemble = GanNetworks(
+        dataclasses.replace(networks.config, head_members=len(members), member_backbones=mixed)
+    )
+    state = {
+        k: v
+        for k, v in networks.state_dict().items()
+        if not k.startswith(("image_head.", "other_backbones."))
+    }
+    for variant, backbone in backbones.items():
+        if variant != primary:
+            state |= {f"other_backbones.{variant}.{k}": v for k, v in backbone.state_dict().items()}
     prefix = "image_head.members.{}." if len(members) > 1 else "image_head."
     for index, member in enumerate(members):
         state |= {prefix.format(index) + k: v for k, v in member.state_dict().items()}
@@ -252,12 +272,24 @@ def ensemble_image_heads(
     return ensemble.eval(), card
 
 
+def _same_weights(theirs: torch.nn.Module, ours: torch.nn.Module) -> bool:
+    """Whether two networks of one layout hold the same weights; float16 storage rounds by
+    up to 2^-11, so a packed copy is still the same network."""
+    mine = ours.state_dict()
+    return all(
+        torch.allclose(value, mine[key], rtol=1e-3, atol=1e-6)
+        for key, value in theirs.state_dict().items()
+    )
+
+
 def _head_settings(config: ModelConfig) -> ModelConfig:
     """What must agree for image heads to join: everything but the parts the ensemble
-    takes from its base alone (the bank, the implicit decoder) and the member count."""
+    takes from its base alone (the bank, the implicit decoder), the member count and the
+    backbones they read (each member keeps its own)."""
     return dataclasses.replace(
-        config, head_members=1, bank_shapes=0, bank_views=0, implicit_width=0
-    )
+        config, head_members=1, bank_shapes=0, bank_views=0, implicit_width=0,
+        image_backbone="lite0", member_backbones=(),
+    )  # fmt: skip
 
 
 def _head_members(networks: GanNetworks) -> list[torch.nn.Module]:
@@ -441,8 +473,8 @@ def _train_image_head(
     from gan3d_core.evaluation import EVAL_AZIMUTH_OFFSET
 
     (train, train_latents), (validation, validation_latents) = train_set, validation_set
-    backbone = EfficientNetLite0()
-    backbone.load_state_dict(pretrained_lite0_state())
+    backbone = EfficientNetLite(config.head_backbone)
+    backbone.load_state_dict(pretrained_state(config.head_backbone))
     train_inputs, validation_inputs = view_features(
         config, train.voxels, validation.voxels, backbone, run_dir, progress, should_stop
     )
