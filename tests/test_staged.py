@@ -3,6 +3,7 @@ packed model samples and reconstructs through the same API as every other model.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 
@@ -526,6 +527,26 @@ def test_a_head_trained_with_more_views_joins_and_the_bank_stays_the_bases(
     ensemble, _ = ensemble_image_heads(lgan_checkpoint, [other])
     assert ensemble.config.head_members == 2
     assert torch.equal(ensemble.bank.view_features, networks.bank.view_features)
+
+
+def test_a_base_stored_in_int8_holds_the_same_autoencoder_as_its_float_run():
+    """gan3d pack --int8 rounds each weight by up to half its row's step: heads trained on
+    the float run still join the packed model; another network does not pass for it."""
+    from gan3d_core.io.checkpoint import dequantize_rows, quantize_rows
+    from gan3d_core.training.staged import _same_weights
+
+    torch.manual_seed(0)
+    float_run = torch.nn.Sequential(torch.nn.Conv3d(8, 16, 4), torch.nn.BatchNorm3d(16))
+    packed = copy.deepcopy(float_run)
+    with torch.no_grad():
+        weight = packed[0].weight
+        weight.copy_(dequantize_rows(*quantize_rows(weight)).view_as(weight))
+        packed[1].weight.copy_(packed[1].weight.half().float())
+    assert not torch.equal(packed[0].weight, float_run[0].weight)
+    assert _same_weights(packed, float_run) and _same_weights(float_run, packed)
+    with torch.no_grad():
+        packed[0].weight[3, 0, 0, 0, 0] += 0.02  # a few steps of its row: another network
+    assert not _same_weights(packed, float_run)
 
 
 def test_heads_on_other_backbones_join_each_reading_its_own(lgan_checkpoint, tmp_path, capsys):
