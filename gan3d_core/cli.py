@@ -204,13 +204,20 @@ def _load_latent(path: str, latent_dim: int) -> np.ndarray:
 
 def _head_words(config: dict) -> str:
     """How many image heads a staged model's card says it averages, on which backbones:
-    "4 on EfficientNet-Lite0 + 1 on EfficientNet-Lite2, averaged"."""
+    "4 on EfficientNet-Lite0 + 1 on EfficientNet-Lite2, averaged", "2 on their own
+    fine-tuned EfficientNet-Lite0" (names as :func:`gan3d_core.config.backbone_variant`
+    reads them; torch-free)."""
     heads = config.get("head_members", 1)
     heads = heads if isinstance(heads, int) and 0 < heads < 100 else 1
     backbones = config.get("member_backbones") or [config.get("image_backbone", "lite0")] * heads
-    counts = Counter(str(name) for name in backbones)
+    counts = Counter()
+    for name in backbones:
+        variant, _, tuned = str(name).partition("_")
+        counts[variant, bool(tuned)] += 1
     words = " + ".join(
-        f"{count} on EfficientNet-{name.capitalize()}" for name, count in counts.items()
+        f"{count} on {('its' if count == 1 else 'their') + ' own fine-tuned ' if tuned else ''}"
+        f"EfficientNet-{variant.capitalize()}"
+        for (variant, tuned), count in counts.items()
     )
     return words + (", averaged" if sum(counts.values()) > 1 else "")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,19 @@ PROJECTION_AXES = "xyz"
 MAX_RESIDUAL_CONVS = 3  # V-Net's stages hold one to three convolutions
 MAX_HEAD_MEMBERS = 8
 IMAGE_BACKBONES = ("lite0", "lite1", "lite2")  # EfficientNet-LiteN, models/backbone.py
+# an image head's own copy of a backbone, fine-tuned with it: "lite0_tuned", "lite0_tuned2"
+TUNED_BACKBONE = re.compile(r"(lite[0-9])_tuned([0-9]*)")
+
+
+def backbone_variant(name: str) -> str:
+    """The architecture a backbone name stands for: "lite0" for "lite0" and "lite0_tuned2";
+    "" for a name that is neither a variant nor a tuned copy of one."""
+    if name in IMAGE_BACKBONES:
+        return name
+    tuned = TUNED_BACKBONE.fullmatch(name)
+    return tuned.group(1) if tuned and tuned.group(1) in IMAGE_BACKBONES else ""
+
+
 MIN_BACKBONE_IMAGE_SIZE, MAX_BACKBONE_IMAGE_SIZE = 32, 512  # the image head's views, in pixels
 
 # 3D-GAN (Wu et al. 2016) widths at 64^3; the 32^3 variant drops the widest layer.
@@ -92,8 +106,8 @@ class ModelConfig:
     # > 1: that many image heads, trained apart on their own jittered views and averaged
     # (``gan3d pack --add-heads``): one head overfits 3,569 shapes
     head_members: int = 1
-    # the backbone each member reads, where they differ (an ensemble of heads trained on
-    # other backbones: their errors differ more); empty: every member reads image_backbone
+    # the backbone each member reads, where they differ (heads trained on other backbones,
+    # or each fine-tuned with its own copy, "lite0_tuned"); empty: all read image_backbone
     member_backbones: tuple[str, ...] = ()
     bank_shapes: int = 0
     bank_views: int = 0
@@ -182,11 +196,12 @@ class ModelConfig:
             yield f"head_members must be 1..{MAX_HEAD_MEMBERS}, got {self.head_members}"
         if self.member_backbones and (
             len(self.member_backbones) != self.head_members
-            or not set(self.member_backbones) <= set(IMAGE_BACKBONES)
+            or not all(backbone_variant(name) for name in self.member_backbones)
         ):
             yield (
-                f"member_backbones must name one of {', '.join(IMAGE_BACKBONES)} for each of "
-                f"the {self.head_members} image heads, got {list(self.member_backbones)}"
+                f"member_backbones must name one of {', '.join(IMAGE_BACKBONES)} (or a tuned "
+                f"copy, e.g. lite0_tuned2) for each of the {self.head_members} image heads, "
+                f"got {list(self.member_backbones)}"
             )
         if not 0 <= self.head_spatial_channels <= 1024:
             yield f"head_spatial_channels must be 0..1024, got {self.head_spatial_channels}"

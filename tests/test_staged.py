@@ -550,7 +550,6 @@ def test_a_base_stored_in_int8_holds_the_same_autoencoder_as_its_float_run():
 
 
 def test_heads_on_other_backbones_join_each_reading_its_own(lgan_checkpoint, tmp_path, capsys):
-    from gan3d_core.errors import CheckpointError
     from gan3d_core.io.checkpoint import load_checkpoint, save_checkpoint
     from gan3d_core.training.staged import ensemble_image_heads
 
@@ -589,11 +588,28 @@ def test_heads_on_other_backbones_join_each_reading_its_own(lgan_checkpoint, tmp
     assert np.allclose(found.latent, expected[0].numpy(), atol=1e-4)
     # the bank keeps reading the base's backbone
     assert np.allclose(found.features, features["lite0"].numpy())
-    # a head on a backbone whose blocks were tuned is not the same model's
-    tuned = GanNetworks(networks.config).eval()
-    tuned.load_state_dict(networks.state_dict())
-    with torch.no_grad():
-        tuned.image_backbone._conv_head.weight.mul_(1.1)
-    tuned_path = save_checkpoint(tmp_path / "tuned.safetensors", tuned, card)
-    with pytest.raises(CheckpointError, match="its lite0 backbone differs"):
-        ensemble_image_heads(lgan_checkpoint, [tuned_path])
+    # heads whose backbones were tuned with them join, each reading its own copy, and the
+    # bank keeps the base's frozen one
+    tuned_paths = []
+    for factor in (1.1, 0.9):
+        tuned = GanNetworks(networks.config).eval()
+        tuned.load_state_dict(networks.state_dict())
+        with torch.no_grad():
+            tuned.image_backbone._conv_head.weight.mul_(factor)
+        tuned_paths.append(save_checkpoint(tmp_path / f"tuned{factor}.safetensors", tuned, card))
+    joined, joined_card = ensemble_image_heads(lgan_checkpoint, [*tuned_paths, tuned_paths[0]])
+    assert joined.config.member_backbones == ("lite0", "lite0_tuned", "lite0_tuned2", "lite0_tuned")
+    assert torch.equal(
+        joined.image_backbone._conv_head.weight, networks.image_backbone._conv_head.weight
+    )
+    assert torch.allclose(
+        joined.other_backbones["lite0_tuned2"]._conv_head.weight,
+        networks.image_backbone._conv_head.weight * 0.9,
+    )
+    path = save_checkpoint(tmp_path / "joined.safetensors", joined, joined_card)
+    assert main(["info", str(path)]) == 0
+    assert "1 on EfficientNet-Lite0 + 3 on their own fine-tuned EfficientNet-Lite0" in (
+        capsys.readouterr().out
+    )
+    features = g3.load_model(path, device="cpu").image_features(found.images)
+    assert set(features) == {"lite0", "lite0_tuned", "lite0_tuned2"}

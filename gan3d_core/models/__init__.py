@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gan3d_core.config import ModelConfig
+from gan3d_core.config import ModelConfig, backbone_variant
 from gan3d_core.models.backbone import EfficientNetLite
 from gan3d_core.models.discriminator import VoxelDiscriminator
 from gan3d_core.models.encoder import ImageEncoder, MultiViewEncoder
@@ -24,8 +24,9 @@ class GanNetworks(nn.Module):
     ``projection_axes``) and (models with an image encoder) ``encoder.``. The staged
     ``lgan`` model has no 3D discriminator or image encoder but ``shape_encoder.``,
     ``latent_sampler.``, ``latent_critic.``, ``image_backbone.``, ``image_head.``
-    (``image_head.members.N.`` for an ensemble), ``other_backbones.VARIANT.`` (an
-    ensemble whose members read other backbones too) and ``bank.``, and with
+    (``image_head.members.N.`` for an ensemble), ``other_backbones.NAME.`` (what heads
+    read besides ``image_backbone``: other variants, or their own fine-tuned copies,
+    ``lite0_tuned``) and ``bank.``, and with
     ``implicit_width`` the implicit decoder ``implicit.``.
     """
 
@@ -48,7 +49,7 @@ class GanNetworks(nn.Module):
             self.image_backbone = EfficientNetLite(config.image_backbone)
             others = sorted(set(config.head_backbones) - {config.image_backbone})
             self.other_backbones = (
-                nn.ModuleDict({variant: EfficientNetLite(variant) for variant in others})
+                nn.ModuleDict({name: EfficientNetLite(backbone_variant(name)) for name in others})
                 if others
                 else None
             )
@@ -57,8 +58,8 @@ class GanNetworks(nn.Module):
         self.implicit = ImplicitDecoder(config) if config.implicit_width else None
 
     def image_backbones(self) -> dict[str, EfficientNetLite]:
-        """The staged model's backbones by variant: the bank's (``image_backbone``) and
-        those only some ensemble members read."""
+        """The staged model's backbones by name: the bank's (``image_backbone``) and those
+        only some image heads read."""
         others = dict(self.other_backbones.items()) if self.other_backbones is not None else {}
         return {self.config.image_backbone: self.image_backbone} | others
 

@@ -173,9 +173,9 @@ class ImageHead(nn.Module):
     def forward(
         self, features: torch.Tensor | Mapping[str, torch.Tensor]
     ) -> dict[str, torch.Tensor]:
-        """features: of its backbone, or a tensor per backbone variant (its own is read)."""
+        """features: of its backbone, or a tensor per backbone name (its own is read)."""
         if not isinstance(features, torch.Tensor):
-            features = features[self.config.image_backbone]
+            features = features[self.config.head_backbones[0]]
         inputs = pooled(features)
         if self.reduce is not None:
             if features.ndim != 4:
@@ -201,11 +201,7 @@ class ImageHeadEnsemble(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.members = nn.ModuleList(
-            ImageHead(
-                dataclasses.replace(
-                    config, head_members=1, member_backbones=(), image_backbone=backbone
-                )
-            )
+            ImageHead(dataclasses.replace(config, head_members=1, member_backbones=(backbone,)))
             for backbone in config.head_backbones
         )
 
@@ -216,7 +212,7 @@ class ImageHeadEnsemble(nn.Module):
     def forward(
         self, features: torch.Tensor | Mapping[str, torch.Tensor]
     ) -> dict[str, torch.Tensor]:
-        """features: one tensor that every member reads, or a tensor per backbone variant."""
+        """features: one tensor that every member reads, or a tensor per backbone name."""
         outputs = [member(features) for member in self.members]
         return {key: torch.stack([out[key] for out in outputs]).mean(0) for key in outputs[0]}
 

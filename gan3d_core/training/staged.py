@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from gan3d_core.config import ModelConfig
+from gan3d_core.config import ModelConfig, backbone_variant
 from gan3d_core.data.datasets import load_dataset, split_dataset
 from gan3d_core.images import reframed
 from gan3d_core.io.atomic import write_bytes_atomic, write_npy_atomic
@@ -238,14 +238,12 @@ def ensemble_image_heads(
                     f"{path}: its image head was trained on another autoencoder than {base}'s "
                     f"({name} differs); train it with --init-from {base} --autoencoder-steps 0"
                 )
-        for variant, backbone in other.image_backbones().items():
-            if not _same_weights(backbone, backbones.setdefault(variant, backbone)):
-                raise CheckpointError(
-                    f"{path}: its {variant} backbone differs from {base}'s (tuned blocks); "
-                    "only heads on the same frozen backbone can join"
-                )
+        renamed = {
+            name: _backbone_name(name, backbone, backbones)
+            for name, backbone in other.image_backbones().items()
+        }
         members += _head_members(other)
-        member_backbones += other.config.head_backbones
+        member_backbones += [renamed[name] for name in other.config.head_backbones]
         records.append({"from": str(path), "validation": _head_validation(other_card)})
     if len(members) > MAX_HEAD_MEMBERS:
         raise UsageError(
@@ -261,15 +259,36 @@ def ensemble_image_heads(
         for k, v in networks.state_dict().items()
         if not k.startswith(("image_head.", "other_backbones."))
     }
-    for variant, backbone in backbones.items():
-        if variant != primary:
-            state |= {f"other_backbones.{variant}.{k}": v for k, v in backbone.state_dict().items()}
+    used = set(member_backbones) - {primary}
+    for name, backbone in backbones.items():
+        if name in used:
+            state |= {f"other_backbones.{name}.{k}": v for k, v in backbone.state_dict().items()}
     prefix = "image_head.members.{}." if len(members) > 1 else "image_head."
     for index, member in enumerate(members):
         state |= {prefix.format(index) + k: v for k, v in member.state_dict().items()}
     ensemble.load_state_dict(state)
     head_record["members"] = records
     return ensemble.eval(), card
+
+
+def _backbone_name(
+    name: str, backbone: torch.nn.Module, backbones: dict[str, torch.nn.Module]
+) -> str:
+    """The name under which a joining head's backbone enters ``backbones`` (the ensemble's,
+    by name; added to): one of the same variant holding the same weights, else its own
+    name or, where that is taken by other weights (blocks tuned with its head), the next
+    free ``lite0_tunedN``."""
+    variant = backbone_variant(name)
+    for known, theirs in backbones.items():
+        if backbone_variant(known) == variant and _same_weights(backbone, theirs):
+            return known
+    free = next(
+        candidate
+        for candidate in (name, *(f"{variant}_tuned{n if n > 1 else ''}" for n in range(1, 99)))
+        if candidate not in backbones
+    )
+    backbones[free] = backbone
+    return free
 
 
 def _same_weights(theirs: torch.nn.Module, ours: torch.nn.Module) -> bool:
