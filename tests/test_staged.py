@@ -22,7 +22,9 @@ from gan3d_core.models.backbone import (
     pretrained_state,
 )
 from gan3d_core.models.generator import VoxelGenerator
+from gan3d_core.models.latent import ImageHead
 from gan3d_core.training.config import TrainConfig
+from gan3d_core.training.image_finetune import ImageFinetuneStage
 from gan3d_core.training.image_head import ImageHeadStage, backbone_features
 from gan3d_core.training.implicit_decoder import ImplicitDecoderStage
 from gan3d_core.training.latent_gan import LatentGanStage
@@ -30,7 +32,7 @@ from gan3d_core.training.shape_autoencoder import ShapeAutoencoderStage, symmetr
 from gan3d_core.training.staged import copy_networks, load_init_from, train_staged
 from gan3d_core.training.stages import StageSchedule, autocast_dtype, run_stage, stage_state_path
 
-from .conftest import synthetic_shapes
+from .conftest import object_photo, synthetic_shapes
 
 TINY = dict(
     latent_dim=8, generator_widths=(16, 8, 4), discriminator_widths=(4, 8, 16),
@@ -90,7 +92,7 @@ def test_symmetry_axes_find_each_class_mirror_plane():
 @pytest.mark.parametrize(
     "stage_kind",
     ["autoencoder", "autoencoder_noisy", "latent_gan", "image_head", "image_head_tuned",
-     "image_head_spatial", "image_head_shape", "implicit"],
+     "image_head_spatial", "image_head_shape", "image_finetune", "implicit"],
 )  # fmt: skip
 def test_stage_resumes_exactly(stage_kind, tmp_path):
     voxels, labels, _ = synthetic_shapes(per_class=4)
@@ -113,6 +115,15 @@ def test_stage_resumes_exactly(stage_kind, tmp_path):
                 ModelConfig(**(config.to_dict() | {"implicit_width": 8})), generator,
                 (voxels[:9], labels[:9], latents[:9]), (voxels[9:], labels[9:], latents[9:]),
                 batch_size=4,
+            )  # fmt: skip
+        if stage_kind == "image_finetune":  # 2 views a shape, the whole backbone trains
+            torch.manual_seed(1)
+            images = np.random.default_rng(1).integers(0, 255, (24, 64, 64, 3), dtype=np.uint8)
+            cameras = np.random.default_rng(2).uniform(0, 90, (24, 2)).astype(np.float32)
+            return ImageFinetuneStage(
+                config, EfficientNetLite(), ImageHead(config), VoxelGenerator(config),
+                (images, latents, labels, cameras, voxels),
+                (images[:3], latents[:3], labels[:3], voxels[:3]), shapes_per_step=3,
             )  # fmt: skip
         features = np.random.default_rng(1).standard_normal((24, 1280)).astype(np.float32)
         top, head_config = None, config
@@ -408,6 +419,62 @@ def test_an_implicit_decoder_trains_onto_a_model_whose_other_stages_stay_as_they
     resumed, _ = load_checkpoint(path)
     for name, tensor in packed.state_dict().items():
         assert torch.equal(resumed.state_dict()[name], tensor), name
+
+
+def test_a_fine_tuning_step_is_the_same_in_one_pass_or_in_several():
+    """A CPU passes a step's views through the backbone a few at a time (memory); the
+    step's gradients, and so the trained weights, are those of one pass."""
+    voxels, labels, _ = synthetic_shapes(per_class=4)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, (24, 64, 64, 3), dtype=np.uint8)
+    latents = rng.standard_normal((12, 8)).astype(np.float32)
+    cameras = rng.uniform(0, 90, (24, 2)).astype(np.float32)
+    config = tiny_config()
+
+    def trained(images_per_pass):
+        torch.manual_seed(1)
+        stage = ImageFinetuneStage(
+            config, EfficientNetLite(), ImageHead(config), VoxelGenerator(config),
+            (images, latents, labels, cameras, voxels),
+            (images[:3], latents[:3], labels[:3], voxels[:3]),
+            shapes_per_step=6, images_per_pass=images_per_pass,
+        )  # fmt: skip
+        stage.set_lr_factor(1.0)
+        return stage.train_step(0), stage.modules.state_dict()
+
+    (one_logs, one), (split_logs, split) = trained(None), trained(4)  # 12 views: 1 or 3 passes
+    assert one_logs == pytest.approx(split_logs, rel=1e-5)
+    for name, tensor in one.items():
+        assert torch.allclose(tensor.float(), split[name].float(), atol=1e-6), name
+
+
+def test_a_kept_head_fine_tuned_with_its_own_backbone_copy(
+    capsys, lgan_checkpoint, synthetic_npz, cache, tmp_path
+):
+    """--head-finetune-steps trains every layer of a copy of the backbone with a kept head;
+    the packed model's head reads that copy, the bank keeps the frozen one."""
+    from gan3d_core.io.checkpoint import load_checkpoint
+
+    run = tmp_path / "run"
+    settings = implicit_onto(lgan_checkpoint, run, synthetic_npz, cache)
+    settings[settings.index("--implicit-steps") + 1] = "0"
+    assert main([*settings, "--head-finetune-steps", "2", "--rendered-views", "2"]) == 0
+    assert "image_finetune: 2 steps" in capsys.readouterr().out
+    source, _ = load_checkpoint(lgan_checkpoint)
+    packed, card = load_checkpoint(run / "model.safetensors")
+    assert packed.config.member_backbones == ("lite0_tuned",)
+    for name in ("image_backbone", "bank", "generator"):  # as they were
+        for key, tensor in getattr(source, name).state_dict().items():
+            assert torch.equal(getattr(packed, name).state_dict()[key], tensor), (name, key)
+    tuned = packed.other_backbones["lite0_tuned"]._conv_head.weight
+    assert not torch.equal(tuned, source.image_backbone._conv_head.weight)
+    assert not torch.equal(packed.image_head.latent.weight, source.image_head.latent.weight)
+    assert set(card["training"]["stages"]["image_finetune"]["validation"]) >= {"iou_1view"}
+    model = g3.load_model(run / "model.safetensors", device="cpu")
+    found = model.reconstruct_latent([object_photo()], refine=0)
+    assert set(model.image_features(found.images)) == {"lite0", "lite0_tuned"}
+    with pytest.raises(ValueError, match="head_finetune_steps and head_finetune_member"):
+        TrainConfig(kind="lgan", head_finetune_member=-1)
 
 
 def test_head_shape_options_are_checked():

@@ -64,6 +64,11 @@ _HELP = {
     "generator, against the true voxels (0: the latent's error alone)",
     "head_shape_views": "that term decodes the mean latent of 1..N views of a shape, as "
     "multi-view reconstruction pools them (1: single views)",
+    "head_finetune_steps": "then train every layer of a copy of the image backbone with the "
+    "head for N steps, on the rendered views (a GPU's work; 0: off)",
+    "lr_finetune_backbone": "learning rate of the fine-tuned backbone (the head's: 3e-4)",
+    "head_finetune_member": "with --init-from an ensemble and --head-steps 0: the number of "
+    "its image head to fine-tune, from 0",
     "init_from": "fine-tune: start from this checkpoint's weights (same architecture)",
     "voxel_teacher_weight": "pull the image encoder toward a voxel VAE's latents (0: off)",
     "checkpoint_every": "save the resumable state every N steps",

@@ -128,6 +128,13 @@ class TrainConfig:
     head_shape_weight: float = 0.0
     # > 1: that term scores the mean latent of 1..N views of a shape (multi-view pooling)
     head_shape_views: int = 1
+    # > 0: after the head stage, every layer of a copy of the backbone trains with the head
+    # for this many steps on the rendered views themselves (gan3d_core.training
+    # .image_finetune: a GPU's work); with --init-from and head_steps 0, starting from its
+    # head number head_finetune_member
+    head_finetune_steps: int = 0
+    lr_finetune_backbone: float = 2e-4
+    head_finetune_member: int = 0
     bank_feature_dim: int = 128
     # the staged recipe's implicit decoder (0 steps: none): occupancy at any point, for
     # surfaces finer than the grid (gan3d_core.training.implicit_decoder)
@@ -198,6 +205,8 @@ class TrainConfig:
         for name in ("latent_noise", "head_shape_weight"):
             if getattr(self, name) < 0:
                 problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.head_finetune_steps < 0 or self.head_finetune_member < 0:
+            problems.append("head_finetune_steps and head_finetune_member must be >= 0")
         if not 0 <= self.head_tuned_blocks <= LITE0_BLOCKS:
             problems.append(f"head_tuned_blocks must be 0..{LITE0_BLOCKS}")
         if self.refine_steps < 0 or self.retrieval_candidates < 0:

@@ -34,7 +34,7 @@ from gan3d_core.io.atomic import write_bytes_atomic, write_npy_atomic
 from gan3d_core.io.checkpoint import save_checkpoint
 from gan3d_core.models import GanNetworks
 from gan3d_core.models.backbone import BackboneTop, EfficientNetLite, pretrained_state
-from gan3d_core.models.latent import RetrievalBank
+from gan3d_core.models.latent import ImageHead, RetrievalBank
 from gan3d_core.training.config import TrainConfig
 from gan3d_core.training.image_head import ImageHeadStage, backbone_features
 from gan3d_core.training.implicit_decoder import ImplicitDecoderStage
@@ -112,6 +112,33 @@ class ReframedViews:
         return np.stack([reframed(self.images[i], *self.frames[i]) for i in indices])
 
 
+def rendered_views(
+    config: TrainConfig,
+    train_voxels: np.ndarray,
+    validation_voxels: np.ndarray,
+    progress: ProgressHook | None = None,
+    should_stop: StopHook | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The training shapes' jittered views (N * views, S, S, 3) and the held-out shapes
+    seen as `gan3d eval` sees them (one ring view each, (M, S, S, 3)), uint8, rendered once
+    and cached by content (memory-mapped)."""
+    from gan3d_core.data.render import cached_render_views
+    from gan3d_core.evaluation import EVAL_AZIMUTH_OFFSET
+    from gan3d_core.training.run import default_cache_dir
+
+    cache = Path(config.cache_dir) if config.cache_dir else default_cache_dir()
+    size = config.image_size
+    train_images = cached_render_views(
+        train_voxels, cache / "views", config.rendered_views, size, jitter=True,
+        seed=config.seed, progress=_stage_progress(progress, 0.65, 0.1), should_stop=should_stop,
+    )  # fmt: skip
+    validation_images = cached_render_views(
+        validation_voxels, cache / "views", 1, size, azimuth_offset=EVAL_AZIMUTH_OFFSET,
+        progress=_stage_progress(progress, 0.75, 0.01), should_stop=should_stop,
+    )  # fmt: skip
+    return train_images.reshape(-1, size, size, 3), validation_images.reshape(-1, size, size, 3)
+
+
 def view_features(
     config: TrainConfig,
     train_voxels: np.ndarray,
@@ -127,12 +154,6 @@ def view_features(
     With ``head_tuned_blocks``, the feature maps below the tuned blocks instead; with
     ``head_spatial_channels`` (and a frozen backbone), its feature maps before pooling; with
     ``head_framing_jitter``, of training views reframed (:class:`ReframedViews`)."""
-    from gan3d_core.data.render import cached_render_views
-    from gan3d_core.evaluation import EVAL_AZIMUTH_OFFSET
-    from gan3d_core.training.run import default_cache_dir
-
-    cache = Path(config.cache_dir) if config.cache_dir else default_cache_dir()
-    size = config.image_size
     blocks = len(backbone._blocks) - config.head_tuned_blocks if config.head_tuned_blocks else None
     maps = blocks is None and config.head_spatial_channels > 0
     name = f"activations{blocks}" if blocks is not None else "maps" if maps else "features"
@@ -140,15 +161,9 @@ def view_features(
         name += f"_{config.head_backbone}"
     if config.head_framing_jitter > 0:
         name += f"_framing{config.head_framing_jitter:g}"  # other inputs, other cache
-    train_images = cached_render_views(
-        train_voxels, cache / "views", config.rendered_views, size, jitter=True,
-        seed=config.seed, progress=_stage_progress(progress, 0.65, 0.1), should_stop=should_stop,
-    )  # fmt: skip
-    validation_images = cached_render_views(
-        validation_voxels, cache / "views", 1, size, azimuth_offset=EVAL_AZIMUTH_OFFSET,
-        progress=_stage_progress(progress, 0.75, 0.01), should_stop=should_stop,
-    )  # fmt: skip
-    train_images = train_images.reshape(-1, size, size, 3)
+    train_images, validation_images = rendered_views(
+        config, train_voxels, validation_voxels, progress, should_stop
+    )
     if config.head_framing_jitter > 0:
         train_images = ReframedViews(train_images, config.head_framing_jitter, config.seed)
     train_features, validation_features = (
@@ -163,7 +178,7 @@ def view_features(
         )
         for subset, images, share in (
             ("train", train_images, (0.76, 0.14)),
-            ("validation", validation_images.reshape(-1, size, size, 3), (0.9, 0.02)),
+            ("validation", validation_images, (0.9, 0.02)),
         )
     )
     return train_features, validation_features
@@ -330,9 +345,11 @@ def _section(mapping: Any, key: str) -> dict[str, Any]:
 
 
 def _head_validation(card: dict[str, Any]) -> dict[str, Any]:
-    """The image-head stage's validation figures in a staged model's card ({} if none)."""
+    """The image head's validation figures in a staged model's card ({} if none): of its
+    fine-tuning, if it was fine-tuned with its backbone."""
     stages = _section(_section(card, "training"), "stages")
-    return _section(_section(stages, "image_head"), "validation")
+    stage = "image_finetune" if "image_finetune" in stages else "image_head"
+    return _section(_section(stages, stage), "validation")
 
 
 def kept_stages(config: TrainConfig, source: GanNetworks | None) -> set[str]:
@@ -441,6 +458,16 @@ def train_staged(
             return None, results
         trained.update(parts)
 
+    # 3b. optionally, the whole backbone fine-tuned with the head (its own copy)
+    if config.head_finetune_steps:
+        parts = _finetune_image_head(
+            config, model_config, (train, train_latents), (validation, validation_latents),
+            autoencoder, trained, source, run_dir, run, report, should_stop, device,
+        )  # fmt: skip
+        if parts is None:
+            return None, results
+        trained.update(parts)
+
     # 4. implicit decoder, on the autoencoder's generator
     if config.implicit_steps:
         implicit = ImplicitDecoderStage(
@@ -466,12 +493,19 @@ def train_staged(
         sizes = {name: getattr(source.config, name) for name in (*sizes, "head_members")}
     if "implicit" in kept:
         sizes["implicit_width"] = source.config.implicit_width
+    if "other_backbones" in trained:  # one head, on its own fine-tuned backbone
+        sizes |= {"head_members": 1, "member_backbones": tuple(trained["other_backbones"])}
     packed_config = dataclasses.replace(model_config, **sizes)
     networks = GanNetworks(packed_config)
     for name, module in trained.items():
         getattr(networks, name).load_state_dict(module.state_dict())
     copy_networks(
-        {name: getattr(networks, name) for stage in kept for name in STAGE_NETWORKS[stage]},
+        {
+            name: getattr(networks, name)
+            for stage in kept
+            for name in STAGE_NETWORKS[stage]
+            if name not in trained  # a kept head fine-tuned here is this run's
+        },
         source,
         config.init_from,
     )
@@ -549,6 +583,70 @@ def _train_image_head(
         bank.prior_mean.copy_(torch.from_numpy(prior_mean))
         bank.prior_whitening.copy_(torch.from_numpy(prior_whitening))
     return {"image_backbone": backbone, "image_head": head.head, "bank": bank}
+
+
+def _finetune_image_head(
+    config: TrainConfig,
+    model_config: ModelConfig,
+    train_set: tuple[Any, np.ndarray],
+    validation_set: tuple[Any, np.ndarray],
+    autoencoder: ShapeAutoencoderStage,
+    trained: dict[str, torch.nn.Module],
+    source: GanNetworks | None,
+    run_dir: Path,
+    run: Callable[..., bool],
+    progress: ProgressHook | None,
+    should_stop: StopHook | None,
+    device: torch.device,
+) -> dict[str, torch.nn.Module] | None:
+    """Stage 3b: the image head (this run's, or member ``head_finetune_member`` of the one
+    kept from ``init_from``) and a copy of the backbone it reads, every layer trained on the
+    rendered views; by name (``image_head``, ``other_backbones``); None when stopped."""
+    import copy
+
+    from gan3d_core.data.render import view_cameras
+    from gan3d_core.training.image_finetune import ImageFinetuneStage
+
+    (train, train_latents), (validation, validation_latents) = train_set, validation_set
+    if "image_head" in trained:
+        head, backbone = trained["image_head"], trained["image_backbone"]
+    else:
+        members = _head_members(source)
+        index = config.head_finetune_member
+        if index >= len(members):
+            from gan3d_core.errors import UsageError
+
+            raise UsageError(
+                f"--head-finetune-member {index}: {config.init_from} has {len(members)} image "
+                "head(s), numbered from 0"
+            )
+        head = members[index]
+        backbone = source.image_backbones()[source.config.head_backbones[index]]
+    head_config = dataclasses.replace(model_config, head_members=1, member_backbones=())
+    tuned_head = ImageHead(head_config)
+    tuned_head.load_state_dict(head.state_dict())
+    train_images, validation_images = rendered_views(
+        config, train.voxels, validation.voxels, progress, should_stop
+    )
+    views = config.rendered_views
+    train_cameras = view_cameras(len(train), views, True, config.seed)[..., :2].reshape(-1, 2)
+    stage = ImageFinetuneStage(
+        model_config, copy.deepcopy(backbone), tuned_head, autoencoder.networks["generator"],
+        (train_images, train_latents, train.labels, train_cameras, train.voxels),
+        (validation_images, validation_latents, validation.labels, validation.voxels),
+        backbone_learning_rate=config.lr_finetune_backbone, seed=config.seed, device=device,
+        precision=config.precision,
+    )  # fmt: skip
+    schedule = StageSchedule(
+        config.head_finetune_steps, validate_every=250, checkpoint_every=100, warmup_steps=100
+    )
+    if not run(stage, schedule, 0.92, 0.06):
+        return None
+    tuned_name = f"{backbone_variant(model_config.image_backbone)}_tuned"
+    return {
+        "image_head": stage.head.cpu(),
+        "other_backbones": torch.nn.ModuleDict({tuned_name: stage.backbone.cpu()}),
+    }
 
 
 def staged_card(

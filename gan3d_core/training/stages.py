@@ -60,10 +60,14 @@ class StageSchedule:
     checkpoint_every: int = 100
     # cosine: the learning rates fall to min_lr_fraction of their value by the last step
     min_lr_fraction: float = 0.05
+    # the rates rise linearly over the first warmup_steps (pretrained weights: no big
+    # first steps while the optimizer's moments are still empty)
+    warmup_steps: int = 0
 
     def lr_factor(self, step: int) -> float:
         floor = self.min_lr_fraction
-        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * step / max(1, self.steps)))
+        cosine = floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * step / max(1, self.steps)))
+        return cosine * min(1.0, (step + 1) / self.warmup_steps) if self.warmup_steps else cosine
 
 
 class TrainingStage(ABC):
