@@ -27,7 +27,8 @@ def test_ships_small_with_its_card(model):
     card = model.card
     assert card["recipe"] == "modelnet10-lgan-32" and card["storage"] == "int8"
     assert "modelnet10_train_32.npz" in card["training"]["data"]
-    assert set(card["training"]["stages"]) == {"autoencoder", "latent_gan", "image_head"}
+    stages = {"autoencoder", "latent_gan", "image_head", "image_finetune"}
+    assert set(card["training"]["stages"]) == stages
     metrics = card["metrics"]
     for key in ("recon_1view_auto", "recon_1view_given", "recon_5view_auto", "gen", "classify",
                 "recon_1view_auto_refine30"):  # fmt: skip
