@@ -205,15 +205,16 @@ def _load_latent(path: str, latent_dim: int) -> np.ndarray:
 def _head_words(config: dict) -> str:
     """How many image heads a staged model's card says it averages, on which backbones:
     "4 on EfficientNet-Lite0 + 1 on EfficientNet-Lite2, averaged", "2 on their own
-    fine-tuned EfficientNet-Lite0" (names as :func:`gan3d_core.config.backbone_variant`
-    reads them; torch-free)."""
+    fine-tuned EfficientNet-Lite0"."""
+    from gan3d_core.config import backbone_variant  # torch-free, as info must stay
+
     heads = config.get("head_members", 1)
     heads = heads if isinstance(heads, int) and 0 < heads < 100 else 1
     backbones = config.get("member_backbones") or [config.get("image_backbone", "lite0")] * heads
     counts = Counter()
-    for name in backbones:
-        variant, _, tuned = str(name).partition("_")
-        counts[variant, bool(tuned)] += 1
+    for name in map(str, backbones):
+        variant = backbone_variant(name) or name
+        counts[variant, name != variant] += 1
     words = " + ".join(
         f"{count} on {('its' if count == 1 else 'their') + ' own fine-tuned ' if tuned else ''}"
         f"EfficientNet-{variant.capitalize()}"

@@ -50,9 +50,9 @@ class ImageFinetuneStage(TrainingStage):
     """Trains ``backbone`` (a copy, all layers) and ``head`` (from the head stage) on views.
 
     train: images uint8 (N * V, S, S, 3), V views per shape in order; latents (N, L),
-    labels (N,), cameras (N * V, 2) in degrees, voxels (N, R, R, R). validation: images (M, S, S, 3), one view
-    per shape, latents (M, L), labels (M,), voxels (M, R, R, R). ``generator``: the frozen
-    decoder, for the decoded-shape term and the validation IoU.
+    labels (N,), cameras (N * V, 2) in degrees, voxels (N, R, R, R). validation: images
+    (M, S, S, 3), one view per shape, latents (M, L), labels (M,), voxels (M, R, R, R).
+    ``generator``: the frozen decoder, for the decoded-shape term and the validation IoU.
     """
 
     name = "image_finetune"
