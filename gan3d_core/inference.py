@@ -7,7 +7,7 @@ torch. Long batches take ``progress(fraction, message)`` and ``should_stop()`` h
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -399,17 +399,20 @@ class GanModel:
         result = self.reconstruct_latent(views, pool, label, refine, progress, should_stop, box)
         return self.decode(result.latent[None], labels=result.label, resolution=resolution)[0]
 
-    def image_features(self, images: Sequence[np.ndarray]) -> dict[str, torch.Tensor]:
+    def image_features(
+        self, images: Sequence[np.ndarray], variants: Collection[str] | None = None
+    ) -> dict[str, torch.Tensor]:
         """What the staged model's image heads read of preprocessed uint8 images, by
         backbone variant (the bank's, ``config.image_backbone``, and any other an ensemble
-        member reads): features (V, 1280), or feature maps (V, 1280, h, w) for a spatial
-        head."""
+        member reads; only ``variants`` if given): features (V, 1280), or feature maps
+        (V, 1280, h, w) for a spatial head."""
         batch = torch.from_numpy(images_to_array(list(images))).to(self.device)  # (V, 3, S, S)
         maps = self.networks.image_head.reads_maps
         with torch.inference_mode():
             return {
                 variant: backbone.feature_map(batch) if maps else backbone(batch)
                 for variant, backbone in self.networks.image_backbones().items()
+                if variants is None or variant in variants
             }
 
     def _head_outputs(
@@ -429,7 +432,9 @@ class GanModel:
                 for image in images
                 for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1))
             ]
-            more = head(self.image_features(moved))
+            # the heads' own backbones only: when all are fine-tuned copies, the bank's
+            # backbone reads the view once, for retrieval
+            more = head(self.image_features(moved, self.config.head_backbones))
             return {
                 key: (value + more[key].view(len(images), 4, -1).sum(1)) / 5
                 for key, value in outputs.items()

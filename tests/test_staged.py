@@ -473,6 +473,7 @@ def test_a_kept_head_fine_tuned_with_its_own_backbone_copy(
     model = g3.load_model(run / "model.safetensors", device="cpu")
     found = model.reconstruct_latent([object_photo()], refine=0)
     assert set(model.image_features(found.images)) == {"lite0", "lite0_tuned"}
+    assert set(model.image_features(found.images, ("lite0_tuned",))) == {"lite0_tuned"}
     with pytest.raises(ValueError, match="head_finetune_steps and head_finetune_member"):
         TrainConfig(kind="lgan", head_finetune_member=-1)
 
@@ -492,14 +493,21 @@ def test_framing_shift_averages_the_head_over_the_view_moved_four_ways(lgan_chec
     photo = np.full((40, 40, 3), 255, np.uint8)
     photo[8:30, 12:26] = (90, 60, 40)
     image = model.reconstruct_latent(photo, refine=0).images[0]
-    seen = []
+    seen, backbones = [], []
     read = model.image_features
-    model.image_features = lambda images: seen.append(list(images)) or read(images)
+
+    def reading(images, variants=None):
+        seen.append(list(images))
+        backbones.append(variants)
+        return read(images, variants)
+
+    model.image_features = reading
     model.card.setdefault("inference", {})["framing_shift"] = 0.1
     shifted = model.reconstruct_latent(photo, refine=0)
     moved = [reframed(image, 1.0, dx, dy) for dx, dy in ((0.1, 0), (-0.1, 0), (0, 0.1), (0, -0.1))]
     assert len(seen) == 2 and np.array_equal(seen[0][0], image)
     assert all(np.array_equal(a, b) for a, b in zip(seen[1], moved, strict=True))
+    assert backbones == [None, model.config.head_backbones]  # moved: only what the heads read
     with torch.inference_mode():
         latents = model.networks.image_head(read([image, *moved]))["latent"]
     np.testing.assert_allclose(shifted.latent, latents.mean(0).numpy(), rtol=1e-5, atol=1e-7)
