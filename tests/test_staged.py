@@ -68,6 +68,21 @@ def test_tuned_backbone_blocks_train_the_backbone_itself_with_imagenet_statistic
     assert len(list(top.parameters())) < len(list(backbone.parameters()))
 
 
+def test_stochastic_depth_skips_residual_branches_in_training_only():
+    torch.manual_seed(0)
+    backbone = EfficientNetLite()
+    images = torch.rand(4, 3, 32, 32)
+    backbone.eval()
+    plain = backbone(images)
+    backbone.set_drop_path(0.5)
+    assert [block.drop_rate for block in backbone._blocks][:2] == [0.0, 0.5 / 16]
+    assert torch.equal(backbone(images), plain)  # inference: every block, as before
+    backbone.train()
+    assert not torch.allclose(backbone(images), backbone(images))  # a new draw each pass
+    backbone.set_drop_path(0.0)
+    assert torch.allclose(backbone(images), backbone(images))
+
+
 @pytest.mark.parametrize("variant", IMAGE_BACKBONES)
 def test_each_backbone_variant_takes_its_wheels_imagenet_weights(variant):
     assert tuple(BACKBONE_STAGES) == IMAGE_BACKBONES  # the config's names, the models' layouts
@@ -124,6 +139,7 @@ def test_stage_resumes_exactly(stage_kind, tmp_path):
                 config, EfficientNetLite(), ImageHead(config), VoxelGenerator(config),
                 (images, latents, labels, cameras, voxels),
                 (images[:3], latents[:3], labels[:3], voxels[:3]), shapes_per_step=3,
+                jitter=0.05, drop_path=0.2, label_smoothing=0.1,
             )  # fmt: skip
         features = np.random.default_rng(1).standard_normal((24, 1280)).astype(np.float32)
         top, head_config = None, config
@@ -458,7 +474,9 @@ def test_a_kept_head_fine_tuned_with_its_own_backbone_copy(
     run = tmp_path / "run"
     settings = implicit_onto(lgan_checkpoint, run, synthetic_npz, cache)
     settings[settings.index("--implicit-steps") + 1] = "0"
-    assert main([*settings, "--head-finetune-steps", "2", "--rendered-views", "2"]) == 0
+    regularised = ["--head-finetune-drop-path", "0.2", "--head-finetune-label-smoothing", "0.1"]
+    assert main([*settings, "--head-finetune-steps", "2", "--rendered-views", "2",
+                 *regularised, "--head-finetune-jitter", "0.05"]) == 0  # fmt: skip
     assert "image_finetune: 2 steps" in capsys.readouterr().out
     source, _ = load_checkpoint(lgan_checkpoint)
     packed, card = load_checkpoint(run / "model.safetensors")
@@ -476,6 +494,10 @@ def test_a_kept_head_fine_tuned_with_its_own_backbone_copy(
     assert set(model.image_features(found.images, ("lite0_tuned",))) == {"lite0_tuned"}
     with pytest.raises(ValueError, match="head_finetune_steps and head_finetune_member"):
         TrainConfig(kind="lgan", head_finetune_member=-1)
+    with pytest.raises(ValueError, match="head_finetune_drop_path must be in"):
+        TrainConfig(kind="lgan", head_finetune_drop_path=0.9)
+    with pytest.raises(ValueError, match="head_finetune_label_smoothing must be in"):
+        TrainConfig(kind="lgan", head_finetune_label_smoothing=1.0)
 
 
 def test_head_shape_options_are_checked():

@@ -92,6 +92,7 @@ class InvertedResidual(nn.Module):
         self._bn2 = _norm(out_channels)
         self.expansion = expansion
         self.residual = stride == 1 and in_channels == out_channels
+        self.drop_rate = 0.0  # stochastic depth in training: see EfficientNetLite.set_drop_path
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = x
@@ -99,7 +100,13 @@ class InvertedResidual(nn.Module):
             out = F.relu6(self._bn0(self._expand_conv(out)))
         out = F.relu6(self._bn1(self._depthwise_conv(out)))
         out = self._bn2(self._project_conv(out))
-        return out + x if self.residual else out
+        if not self.residual:
+            return out
+        if self.training and self.drop_rate > 0:
+            keep = 1.0 - self.drop_rate
+            kept = torch.rand(len(out), 1, 1, 1, device=out.device) < keep
+            out = out * kept.to(out.dtype) / keep
+        return out + x
 
 
 class EfficientNetLite(nn.Module):
@@ -129,6 +136,12 @@ class EfficientNetLite(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.feature_map(images).mean(dim=(2, 3))
+
+    def set_drop_path(self, rate: float) -> None:
+        """Stochastic depth (EfficientNet's drop-connect) for training: residual block i of
+        n skips its branch for a whole image with probability ``rate * i / n``."""
+        for index, block in enumerate(self._blocks):
+            block.drop_rate = rate * index / len(self._blocks)
 
     def feature_map(self, images: torch.Tensor) -> torch.Tensor:
         """The map (B, 1280, H/32, W/32) that ``forward`` averages: where things are in the

@@ -69,6 +69,11 @@ _HELP = {
     "lr_finetune_backbone": "learning rate of the fine-tuned backbone (the head's: 3e-4)",
     "head_finetune_member": "with --init-from an ensemble and --head-steps 0: the number of "
     "its image head to fine-tune, from 0",
+    "head_finetune_jitter": "fine-tuning reframes each view by a random zoom of 1 +- J and a "
+    "shift of up to J of its side",
+    "head_finetune_drop_path": "fine-tuning skips the backbone's residual blocks at random, "
+    "the last with this probability (stochastic depth; 0: off)",
+    "head_finetune_label_smoothing": "label smoothing of the fine-tuning's class loss (0: off)",
     "init_from": "fine-tune: start from this checkpoint's weights (same architecture)",
     "voxel_teacher_weight": "pull the image encoder toward a voxel VAE's latents (0: off)",
     "checkpoint_every": "save the resumable state every N steps",

@@ -135,6 +135,12 @@ class TrainConfig:
     head_finetune_steps: int = 0
     lr_finetune_backbone: float = 2e-4
     head_finetune_member: int = 0
+    # its regularisers: each view reframed by a random zoom of 1 +- j and a shift of up to j
+    # of its side; stochastic depth of the backbone's residual blocks (the last one's rate);
+    # label smoothing of the class loss
+    head_finetune_jitter: float = 0.03
+    head_finetune_drop_path: float = 0.0
+    head_finetune_label_smoothing: float = 0.0
     bank_feature_dim: int = 128
     # the staged recipe's implicit decoder (0 steps: none): occupancy at any point, for
     # surfaces finer than the grid (gan3d_core.training.implicit_decoder)
@@ -207,6 +213,14 @@ class TrainConfig:
                 problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.head_finetune_steps < 0 or self.head_finetune_member < 0:
             problems.append("head_finetune_steps and head_finetune_member must be >= 0")
+        for name in ("head_finetune_jitter", "head_finetune_drop_path"):
+            if not 0.0 <= getattr(self, name) <= 0.5:
+                problems.append(f"{name} must be in [0, 0.5], got {getattr(self, name)}")
+        if not 0.0 <= self.head_finetune_label_smoothing < 1.0:
+            problems.append(
+                "head_finetune_label_smoothing must be in [0, 1), got "
+                f"{self.head_finetune_label_smoothing}"
+            )
         if not 0 <= self.head_tuned_blocks <= LITE0_BLOCKS:
             problems.append(f"head_tuned_blocks must be 0..{LITE0_BLOCKS}")
         if self.refine_steps < 0 or self.retrieval_candidates < 0:

@@ -70,6 +70,8 @@ class ImageFinetuneStage(TrainingStage):
         learning_rate: float = 3e-4,
         backbone_learning_rate: float = 2e-4,
         jitter: float = 0.03,
+        drop_path: float = 0.0,
+        label_smoothing: float = 0.0,
         shape_weight: float = 1.0,
         seed: int = 0,
         device: torch.device | str = "cpu",
@@ -92,11 +94,14 @@ class ImageFinetuneStage(TrainingStage):
             torch.channels_last if self.device.type == "cuda" else torch.contiguous_format
         )
         self.backbone = backbone.to(self.device, memory_format=self.memory_format)
+        self.backbone.set_drop_path(drop_path)
+        self.label_smoothing = label_smoothing
         self.head = head.to(self.device)
         self.generator = generator.to(self.device).eval().requires_grad_(False)
         self.shapes_per_step = min(shapes_per_step, len(latents))
         # views through the backbone at once: a CPU holds a few dozen 224 px views'
-        # activations for the backward pass, not 256 (about 20 GB)
+        # activations for the backward pass, not 256 (about 20 GB); the gradients are one
+        # pass's (with stochastic depth, the blocks skipped are drawn pass by pass)
         self.images_per_pass = images_per_pass or (1 << 16 if self.device.type == "cuda" else 32)
         self.jitter, self.shape_weight, self.seed = jitter, shape_weight, seed
         self.autocast_dtype = autocast_dtype(precision, self.device)
@@ -131,7 +136,7 @@ class ImageFinetuneStage(TrainingStage):
 
     def train_step(self, step: int) -> dict[str, float]:
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
-        torch.manual_seed(self.seed * 7_919 + step)  # the head's dropout
+        torch.manual_seed(self.seed * 7_919 + step)  # the head's dropout, stochastic depth
         self._train_mode()
         views = self.views
         # shapes in order, so their views are rows in order (memory-mapped reads)
@@ -173,7 +178,11 @@ class ImageFinetuneStage(TrainingStage):
         voxels = torch.from_numpy(np.asarray(self.train_voxels[shapes.numpy()], np.float32))
         return {
             "latent": latent_error.pow(2).mean(),
-            "class": F.cross_entropy(out["class_logits"].float(), self.labels[of_view]),
+            "class": F.cross_entropy(
+                out["class_logits"].float(),
+                self.labels[of_view],
+                label_smoothing=self.label_smoothing,
+            ),
             "camera": F.mse_loss(out["camera"].float(), self.cameras[rows.to(self.device)]),
             "shape": reconstruction_loss(
                 logits.float(), voxels.to(self.device)[:, None], "bce_dice"

@@ -634,7 +634,9 @@ def _finetune_image_head(
         model_config, copy.deepcopy(backbone), tuned_head, autoencoder.networks["generator"],
         (train_images, train_latents, train.labels, train_cameras, train.voxels),
         (validation_images, validation_latents, validation.labels, validation.voxels),
-        backbone_learning_rate=config.lr_finetune_backbone, seed=config.seed, device=device,
+        backbone_learning_rate=config.lr_finetune_backbone, jitter=config.head_finetune_jitter,
+        drop_path=config.head_finetune_drop_path,
+        label_smoothing=config.head_finetune_label_smoothing, seed=config.seed, device=device,
         precision=config.precision,
     )  # fmt: skip
     schedule = StageSchedule(
