@@ -16,9 +16,9 @@ from gan3d_core import CheckpointError, load_model, save_checkpoint
 from gan3d_core.io import checkpoint
 from gan3d_core.io.checkpoint import (
     SCALE_SUFFIX,
-    dequantize_rows,
+    dequantize_int8,
     load_checkpoint,
-    quantize_rows,
+    quantize_int8,
     read_model_card,
 )
 from tests.conftest import tiny_networks
@@ -132,14 +132,23 @@ def test_an_implicit_decoder_round_trips_and_cards_from_before_it_still_load(
         load_model(claimed)
 
 
-def test_int8_rows_come_back_within_half_a_step():
-    weights = torch.randn(6, 3, 4, 4) * torch.logspace(-3, 1, 6)[:, None, None, None]
+def test_int8_groups_come_back_within_half_a_step():
+    # rows of 300 weights: three groups of 100, each with its own scale
+    weights = torch.randn(6, 3, 100) * torch.logspace(-3, 1, 6)[:, None, None]
     weights[2] = 0.0  # a row of zeros keeps a usable scale
-    values, scale = quantize_rows(weights)
-    assert values.dtype == torch.int8 and values.shape == weights.shape and scale.shape == (6,)
-    error = (dequantize_rows(values, scale) - weights).abs().amax(dim=(1, 2, 3))
-    assert torch.all(error <= scale / 2 * 1.0001)
-    assert torch.equal(dequantize_rows(values, scale)[2], weights[2])
+    weights[4, 1] *= 1000.0  # one group of large weights leaves the others' steps fine
+    values, scale = quantize_int8(weights)
+    assert values.dtype == torch.int8 and values.shape == weights.shape
+    assert scale.dtype == torch.float16 and scale.shape == (6, 3)
+    back = dequantize_int8(values, scale)
+    error = (back - weights).abs().amax(dim=2)  # (rows, groups)
+    assert torch.all(error <= scale.float() / 2 * 1.0001)
+    assert error[4, 0] < 1e-3 * weights[4, 1].abs().max()
+    assert torch.equal(back[2], weights[2])
+    # files packed before groups hold one float32 scale per row
+    assert torch.equal(dequantize_int8(values, torch.full((6,), 0.5)), values.float() * 0.5)
+    with pytest.raises(ValueError, match="too large for int8 storage"):
+        quantize_int8(torch.full((2, 8), 1e8))
 
 
 def test_int8_storage_round_trips_and_refuses_broken_scales(tmp_path, monkeypatch):
@@ -167,7 +176,7 @@ def test_int8_storage_round_trips_and_refuses_broken_scales(tmp_path, monkeypatc
     name = quantized[0]
     broken = {
         "no scale": lambda c, t: t.pop(name + SCALE_SUFFIX),
-        "wrong scale": lambda c, t: t.update({name + SCALE_SUFFIX: torch.ones(1)}),
+        "wrong scale": lambda c, t: t.update({name + SCALE_SUFFIX: torch.ones(1, 1, 1)}),
         "orphan scale": lambda c, t: t.update({"stray" + SCALE_SUFFIX: torch.ones(1)}),
     }
     messages = {
@@ -179,6 +188,15 @@ def test_int8_storage_round_trips_and_refuses_broken_scales(tmp_path, monkeypatc
         path = _rewrite_card(small, tmp_path / "broken.safetensors", change)
         with pytest.raises(CheckpointError, match=messages[problem]):
             load_model(path)
+    # a file packed before groups (a float32 scale per row) loads as it did
+    weight = stored[name].float() * stored[name + SCALE_SUFFIX].float().amax()
+    values, _ = quantize_int8(weight)
+
+    def per_row(card, tensors):
+        tensors[name], tensors[name + SCALE_SUFFIX] = values, torch.full((len(values),), 0.25)
+
+    older = load_model(_rewrite_card(small, tmp_path / "rows.safetensors", per_row))
+    assert torch.equal(older.networks.state_dict()[name], values.float() * 0.25)
 
 
 def test_newer_format_version(tmp_path, gan_checkpoint):

@@ -627,9 +627,9 @@ def test_a_head_trained_with_more_views_joins_and_the_bank_stays_the_bases(
 
 
 def test_a_base_stored_in_int8_holds_the_same_autoencoder_as_its_float_run():
-    """gan3d pack --int8 rounds each weight by up to half its row's step: heads trained on
+    """gan3d pack --int8 rounds each weight by up to half its group's step: heads trained on
     the float run still join the packed model; another network does not pass for it."""
-    from gan3d_core.io.checkpoint import dequantize_rows, quantize_rows
+    from gan3d_core.io.checkpoint import dequantize_int8, quantize_int8
     from gan3d_core.training.staged import _same_weights
 
     torch.manual_seed(0)
@@ -637,7 +637,7 @@ def test_a_base_stored_in_int8_holds_the_same_autoencoder_as_its_float_run():
     packed = copy.deepcopy(float_run)
     with torch.no_grad():
         weight = packed[0].weight
-        weight.copy_(dequantize_rows(*quantize_rows(weight)).view_as(weight))
+        weight.copy_(dequantize_int8(*quantize_int8(weight)).view_as(weight))
         packed[1].weight.copy_(packed[1].weight.half().float())
     assert not torch.equal(packed[0].weight, float_run[0].weight)
     assert _same_weights(packed, float_run) and _same_weights(float_run, packed)

@@ -309,15 +309,16 @@ def _backbone_name(
 def _same_weights(theirs: torch.nn.Module, ours: torch.nn.Module) -> bool:
     """Whether two networks of one layout hold the same weights as stored: float16 rounds a
     weight by up to 2^-11 of itself and int8 (``gan3d pack --int8``) by up to half a step of
-    its row's scale (the row's largest weight / 127), so a packed copy is still the same
-    network."""
+    its group's scale, at most the row's largest weight / 127 (a float16 scale rounded up:
+    a hair more), so a packed copy is still the same network."""
     mine = ours.state_dict()
     for key, value in theirs.state_dict().items():
         other = mine[key]
         tolerance = 1e-3 * other.abs() + 1e-6
         if value.is_floating_point() and value.ndim >= 2:
             largest = torch.maximum(value.abs(), other.abs()).flatten(1).amax(1)
-            tolerance = tolerance + (0.5 / 127 * largest).view(-1, *[1] * (value.ndim - 1))
+            step = (1 + 2**-9) / 127 * largest
+            tolerance = tolerance + (0.5 * step).view(-1, *[1] * (value.ndim - 1))
         if not (value - other).abs().le(tolerance).all():
             return False
     return True
