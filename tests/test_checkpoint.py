@@ -167,6 +167,9 @@ def test_int8_storage_round_trips_and_refuses_broken_scales(tmp_path, monkeypatc
     assert not any(name.startswith(checkpoint.INT8_KEEP_FLOAT16) for name in quantized)
     loaded, loaded_card = load_checkpoint(small)
     assert loaded_card["storage"] == "int8"
+    again = save_checkpoint(tmp_path / "again.safetensors", loaded, card, storage="int8")
+    for name, tensor in load_checkpoint(again)[0].state_dict().items():  # packed twice: same
+        assert torch.equal(tensor, loaded.state_dict()[name]), name
     for name, tensor in networks.state_dict().items():
         step = (
             stored[name + SCALE_SUFFIX].amax() if name in quantized else 1e-3 * tensor.abs().max()

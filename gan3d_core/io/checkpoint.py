@@ -60,9 +60,9 @@ def save_checkpoint(
 
     The card is stored as JSON in the header metadata under ``model_card``; its ``config``
     and ``format_version`` entries are filled in from ``networks``. ``storage`` ``float16``
-    stores floating point weights as float16 (half the file); ``int8`` also stores the large
-    weight matrices as int8 with a scale per row (about a quarter). Loading turns them back
-    into float32.
+    stores floating point weights as float16 (half the file); ``int8`` stores the large
+    weight matrices as int8 with a scale per group of a row instead (about a quarter).
+    Loading turns them back into float32.
     """
     from safetensors.torch import save as safetensors_bytes
 
@@ -75,17 +75,19 @@ def save_checkpoint(
     card["config"] = networks.config.to_dict()
     tensors = {name: t.detach().cpu().contiguous() for name, t in networks.state_dict().items()}
     if storage is not None:
-        tensors = {name: t.half() if t.is_floating_point() else t for name, t in tensors.items()}
         card["storage"] = storage
-    if storage == "int8":
         for name, tensor in list(tensors.items()):
+            if not tensor.is_floating_point():
+                continue
             if (
-                tensor.is_floating_point()
+                storage == "int8"
                 and tensor.ndim >= 2
                 and tensor.numel() >= INT8_MIN_VALUES
                 and not name.startswith(INT8_KEEP_FLOAT16)
-            ):
+            ):  # from float32, so that packing an int8 file again changes no weight
                 tensors[name], tensors[name + SCALE_SUFFIX] = quantize_int8(tensor)
+            else:
+                tensors[name] = tensor.half()
     metadata = {"format": FORMAT_NAME, "model_card": json.dumps(card)}
     return write_bytes_atomic(path, safetensors_bytes(tensors, metadata=metadata))
 
