@@ -158,13 +158,12 @@ def load_checkpoint(
     """Rebuild the networks stored in ``path`` and return them (in eval mode) with the card."""
     import torch
 
-    from gan3d_core.models import GanNetworks
-
     card, config = _read_card(path)
     path = Path(path)
     # Shapes and sizes are compared on a skeleton with no storage ("meta" tensors), so a
     # card declaring huge networks is refused before any weight is allocated.
-    expected = _expected_tensors(path, config)
+    skeleton = _skeleton(path, config)
+    expected = skeleton.state_dict()
     try:
         with safe_open(str(path), framework="pt") as handle:
             names = set(handle.keys())
@@ -181,7 +180,6 @@ def load_checkpoint(
                         f"{path}: tensor {name} has shape {shape}, the model "
                         f"config needs {tuple(tensor.shape)}"
                     )
-            networks = GanNetworks(config)
             state = {}
             for name, tensor in expected.items():
                 state[name] = _read_tensor(path, handle, name, name in scaled).to(tensor.dtype)
@@ -194,8 +192,9 @@ def load_checkpoint(
         raise
     except Exception as exc:
         raise CheckpointError(f"{path}: cannot read tensors ({first_line(exc)})") from None
-    networks.load_state_dict(state)
-    return networks.to(device).eval(), card
+    # the weights go into the skeleton as they are: no random initialisation to overwrite
+    skeleton.load_state_dict(state, assign=True)
+    return skeleton.to(device).eval(), card
 
 
 def _read_tensor(path: Path, handle, name: str, scaled: bool) -> torch.Tensor:
@@ -219,9 +218,9 @@ def _read_tensor(path: Path, handle, name: str, scaled: bool) -> torch.Tensor:
     return dequantize_int8(stored, scale)
 
 
-def _expected_tensors(path: Path, config: ModelConfig) -> dict[str, torch.Tensor]:
-    """The state dict ``config`` needs, as storage-free meta tensors; refuses configs over
-    :data:`~gan3d_core.limits.MAX_PARAMETERS`."""
+def _skeleton(path: Path, config: ModelConfig) -> GanNetworks:
+    """The networks ``config`` describes, with storage-free meta tensors for weights;
+    refuses configs over :data:`~gan3d_core.limits.MAX_PARAMETERS`."""
     import torch
     from torch.overrides import TorchFunctionMode
 
@@ -247,14 +246,13 @@ def _expected_tensors(path: Path, config: ModelConfig) -> dict[str, torch.Tensor
             skeleton = GanNetworks(config)
     except (TypeError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{path}: {first_line(exc)}") from None
-    expected = skeleton.state_dict()
-    count = sum(math.prod(tensor.shape) for tensor in expected.values())
+    count = sum(math.prod(tensor.shape) for tensor in skeleton.state_dict().values())
     if count > MAX_PARAMETERS:
         raise CheckpointError(
             f"{path}: model config describes {count:,} parameters, over the limit of "
             f"{MAX_PARAMETERS:,}"
         )
-    return expected
+    return skeleton
 
 
 def _check_structure(path: Path) -> None:
