@@ -98,40 +98,40 @@ def quantize_int8(tensor: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     of the same shape and scales (rows, groups), such that :func:`dequantize_int8` returns
     each weight within half a step of its group's scale."""
     import torch
-    import torch.nn.functional as F
 
     rows = tensor.detach().float().reshape(tensor.shape[0], -1)
-    groups, size = _int8_groups(rows.shape[1])
-    grouped = F.pad(rows, (0, groups * size - rows.shape[1])).view(len(rows), groups, size)
+    grouped = _in_groups(rows, -(-rows.shape[1] // INT8_GROUP_VALUES))
     wanted = (grouped.abs().amax(dim=2) / 127.0).clamp(min=FLOAT16_SMALLEST)
     if not torch.isfinite(wanted.half()).all():
         raise ValueError("weights too large for int8 storage (their scale passes float16's)")
     scale = wanted.half()  # rounded up where float16 rounded down: no weight past 127 steps
     scale = torch.where(scale.float() < wanted, torch.nextafter(scale, scale + 1), scale)
     values = torch.round(grouped / scale.float()[:, :, None]).clamp(-127, 127).to(torch.int8)
-    values = values.view(len(rows), -1)[:, : rows.shape[1]]
-    return values.reshape(tensor.shape).contiguous(), scale.contiguous()
+    return _from_groups(values, tensor.shape).contiguous(), scale.contiguous()
 
 
 def dequantize_int8(values: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     """float32 weights from int8 ``values`` and their scales: (rows, groups) from
     :func:`quantize_int8`, or one per row (rows,), as files packed before groups hold."""
-    import torch.nn.functional as F
-
     rows = values.float().reshape(values.shape[0], -1)
     if scale.ndim == 1:
         return (rows * scale.float()[:, None]).reshape(values.shape)
-    columns = rows.shape[1]
-    groups, size = scale.shape[1], -(-columns // scale.shape[1])
-    grouped = F.pad(rows, (0, groups * size - columns)).view(len(rows), groups, size)
-    grouped = grouped * scale.float()[:, :, None]
-    return grouped.view(len(rows), -1)[:, :columns].reshape(values.shape)
+    return _from_groups(_in_groups(rows, scale.shape[1]) * scale.float()[:, :, None], values.shape)
 
 
-def _int8_groups(columns: int) -> tuple[int, int]:
-    """(groups, weights per group) of a row of ``columns`` weights: as even as can be."""
-    groups = -(-columns // INT8_GROUP_VALUES)
-    return groups, -(-columns // groups)
+def _in_groups(rows: torch.Tensor, groups: int) -> torch.Tensor:
+    """Rows (R, C) as (R, groups, ceil(C / groups)): consecutive weights, the last group
+    padded with zeros."""
+    import torch.nn.functional as F
+
+    size = -(-rows.shape[1] // groups)
+    return F.pad(rows, (0, groups * size - rows.shape[1])).view(len(rows), groups, size)
+
+
+def _from_groups(grouped: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """:func:`_in_groups` undone, into a tensor of ``shape``."""
+    columns = math.prod(shape[1:])
+    return grouped.reshape(len(grouped), -1)[:, :columns].reshape(shape)
 
 
 def read_model_card(path: str | os.PathLike) -> dict[str, Any]:
