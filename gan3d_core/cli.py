@@ -227,7 +227,7 @@ STORAGE_WORDS = {"float16": "float16", "int8": "int8 weight matrices, float16 el
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from gan3d_core.io.card import framing_shift
+    from gan3d_core.io.card import framing_shift, inference_settings
     from gan3d_core.io.checkpoint import read_model_card
 
     card = read_model_card(args.checkpoint)
@@ -256,6 +256,13 @@ def cmd_info(args: argparse.Namespace) -> int:
         lines.append(
             f"framings     each view also read moved {shift:.1%} of its side four ways, averaged"
         )
+    inference = inference_settings(card)
+    steps, candidates = inference.get("refine_steps"), inference.get("retrieval_candidates")
+    if isinstance(steps, int) and steps > 0:
+        start = "the image head's prediction"
+        if isinstance(candidates, int) and candidates > 0:
+            start += f" or one of {candidates} retrieved training shapes, whichever fits best"
+        lines.append(f"fitting      {steps} silhouette-fitting steps from {start}")
     options = []  # the seed papers' network options, when any is on
     if config.get("residual_convs"):
         options.append(f"residual stages of {config['residual_convs']} conv(s)")
@@ -282,6 +289,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_pack(args: argparse.Namespace) -> int:
     """A copy of a checkpoint to ship: float16 or int8 weights, evaluation results in its
     card."""
+    from gan3d_core.io.card import inference_settings
     from gan3d_core.io.checkpoint import load_checkpoint, save_checkpoint
     from gan3d_core.io.inputs import read_json
 
@@ -291,6 +299,22 @@ def cmd_pack(args: argparse.Namespace) -> int:
         networks, card = ensemble_image_heads(args.checkpoint, args.add_heads)
     else:
         networks, card = load_checkpoint(args.checkpoint)
+    for key, value in (("name", args.name), ("recipe", args.recipe)):
+        if value:
+            card[key] = value
+    inference = card["inference"] = dict(inference_settings(card))
+    if args.framing_shift is not None:
+        if not 0.0 <= args.framing_shift <= MAX_FRAMING_SHIFT:
+            raise UsageError(f"--framing-shift must be in [0, {MAX_FRAMING_SHIFT}]")
+        inference["framing_shift"] = args.framing_shift
+    for option, key, high in (
+        ("--refine-steps", "refine_steps", limits.MAX_REFINE_STEPS),
+        ("--retrieval-candidates", "retrieval_candidates", limits.MAX_RETRIEVAL_CANDIDATES),
+    ):
+        value = getattr(args, key)
+        if value is not None:
+            _check_range(option, value, 0, high)
+            inference[key] = value
     for file in args.metrics or []:
         result = read_json(file, "evaluation result", expect=object)
         if (
@@ -299,27 +323,23 @@ def cmd_pack(args: argparse.Namespace) -> int:
             or not isinstance(result.get("views", 1), int)
         ):
             raise InputFileError(f"{file}: not the output of gan3d eval --json")
-        card.setdefault("metrics", {})[evaluation_key(result)] = result
-    for key, value in (("name", args.name), ("recipe", args.recipe)):
-        if value:
-            card[key] = value
-    if args.framing_shift is not None:
-        if not 0.0 <= args.framing_shift <= MAX_FRAMING_SHIFT:
-            raise UsageError(f"--framing-shift must be in [0, {MAX_FRAMING_SHIFT}]")
-        card.setdefault("inference", {})["framing_shift"] = args.framing_shift
+        key = evaluation_key(result, inference.get("refine_steps", 0))
+        card.setdefault("metrics", {})[key] = result
     storage = "int8" if args.int8 else "float16" if args.half else None
     print(save_checkpoint(args.output, networks, card, storage))
     return 0
 
 
-def evaluation_key(result: dict) -> str:
+def evaluation_key(result: dict, default_refine: int = 0) -> str:
     """Where a ``gan3d eval`` result goes in a model card: recon_1view_auto, gen, classify,
-    recon_1view_auto_refine30 (staged models fitting 30 steps), shapenet_chairs_recon_..."""
+    shapenet_chairs_recon_...; a staged model's reconstruction measured with other fitting
+    steps than the card's ``default_refine`` (what a user gets) is told apart:
+    recon_1view_auto_refine30, recon_1view_auto_refine0."""
     if result["task"] != "recon":
         return str(result["task"])
     key = f"recon_{result.get('views', 1)}view_{result.get('labels', 'auto')}"
     refine = result.get("refine")
-    if isinstance(refine, int) and refine > 0:
+    if isinstance(refine, int) and refine != (default_refine or 0):
         key += f"_refine{refine}"
     if result.get("dataset"):
         key = f"{result['dataset']}_{key}"
@@ -501,7 +521,8 @@ def build_parser() -> argparse.ArgumentParser:
     storage.add_argument(
         "--int8",
         action="store_true",
-        help="store large weight matrices as int8 with a scale per row, the rest as float16",
+        help="store large weight matrices as int8 with a scale per group of 128 weights of "
+        "a row, the rest as float16",
     )
     pack.add_argument("--metrics", nargs="+", metavar="EVAL.json",
                       help="outputs of gan3d eval --json to record in the card")  # fmt: skip
@@ -521,6 +542,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="F",
         help="staged models: the image head also reads each view moved by F of its side "
         "left, right, up and down, and averages (0: off)",
+    )
+    pack.add_argument(
+        "--refine-steps",
+        type=int,
+        metavar="N",
+        help="staged models: silhouette-fitting steps reconstruct takes when not told "
+        "(--refine; 0: off)",
+    )
+    pack.add_argument(
+        "--retrieval-candidates",
+        type=int,
+        metavar="K",
+        help="staged models: retrieved training shapes that fitting may start from besides "
+        "the image head's prediction (0: the prediction only)",
     )
     pack.set_defaults(func=cmd_pack)
 

@@ -18,7 +18,7 @@ import torch
 from gan3d_core.config import ModelConfig
 from gan3d_core.errors import CheckpointError, OperationCancelled, UsageError
 from gan3d_core.images import Box, ImageSource, images_to_array, preprocess_image, reframed
-from gan3d_core.io.card import framing_shift
+from gan3d_core.io.card import framing_shift, inference_settings
 from gan3d_core.io.checkpoint import load_checkpoint
 from gan3d_core.latent import LatentDirections, pca_directions, sefa_directions
 from gan3d_core.limits import MIN_TRUNCATION, check_surface_resolution
@@ -454,7 +454,7 @@ class GanModel:
         from gan3d_core.projection import image_mask
 
         networks = self.networks
-        inference = self.card.get("inference", {})
+        inference = inference_settings(self.card)
         by_backbone = self.image_features(images)
         features = by_backbone[self.config.image_backbone]  # the bank's: (V, 1280)
         outputs = self._head_outputs(images, by_backbone, framing_shift(self.card))

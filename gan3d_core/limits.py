@@ -85,6 +85,8 @@ MAX_SURFACE_FACES = 1_000_000
 # Silhouette-fitting steps of the staged model (`reconstruct --refine`): each costs about
 # 50 ms per photo on a 2-core CPU and the fit stops improving well before 200.
 MAX_REFINE_STEPS = 500
+# Retrieved training shapes a fit may start from: each is decoded and has its cameras searched.
+MAX_RETRIEVAL_CANDIDATES = 64
 # Decimation target (`--faces`) and printed size (`--size-mm`, up to 10 m).
 MAX_FACES = 10_000_000
 MAX_SIZE_MM = 10_000.0

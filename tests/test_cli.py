@@ -99,6 +99,41 @@ def test_pack_sets_the_test_time_framing_shift(capsys, tmp_path, lgan_checkpoint
     assert load_model(packed).card["inference"]["framing_shift"] == 0.03  # left as it was
 
 
+def test_pack_sets_the_fitting_defaults(capsys, tmp_path, lgan_checkpoint):
+    from gan3d_core import load_model
+
+    packed = tmp_path / "fitted.safetensors"
+    options = ("--refine-steps", "12", "--retrieval-candidates", "0")
+    assert run(capsys, "pack", lgan_checkpoint, "-o", packed, *options)[0] == 0
+    inference = load_model(packed).card["inference"]
+    assert (inference["refine_steps"], inference["retrieval_candidates"]) == (12, 0)
+    _, out, _ = run(capsys, "info", packed)
+    assert "fitting      12 silhouette-fitting steps from the image head's prediction" in out
+    for option, value, message in (
+        ("--refine-steps", "-1", "--refine-steps must be between 0 and 500, got -1"),
+        ("--retrieval-candidates", "1000", "--retrieval-candidates must be between 0 and 64"),
+    ):
+        code, _, err = run(capsys, "pack", lgan_checkpoint, "-o", packed, option, value)
+        assert_one_line_error(code, err, message)
+    assert load_model(packed).card["inference"]["refine_steps"] == 12  # left as it was
+
+
+def test_a_card_keys_results_by_how_they_differ_from_what_a_user_gets():
+    from gan3d_core.cli import evaluation_key
+
+    fitted = {"task": "recon", "views": 1, "labels": "auto", "refine": 30}
+    plain = dict(fitted, refine=0)
+    assert evaluation_key(fitted) == "recon_1view_auto_refine30"  # the model fits 0 steps
+    assert evaluation_key(plain) == "recon_1view_auto"
+    assert evaluation_key(fitted, 30) == "recon_1view_auto"  # the model fits 30 steps
+    assert evaluation_key(plain, 30) == "recon_1view_auto_refine0"
+    assert evaluation_key(dict(fitted, refine=None, views=5)) == "recon_5view_auto"  # end to end
+    assert (
+        evaluation_key(dict(plain, dataset="shapenet_chairs")) == "shapenet_chairs_recon_1view_auto"
+    )
+    assert evaluation_key({"task": "gen"}, 30) == "gen"
+
+
 def test_sample_writes_meshes_and_latents(capsys, tmp_path, cvaegan_checkpoint):
     out_dir = tmp_path / "out"
     code, _out, err = run(

@@ -98,11 +98,18 @@ def _check_training_settings(path: Path, settings: Any) -> None:
         raise CheckpointError(f"{path}: {exc}") from None
 
 
+def inference_settings(card: dict[str, Any]) -> dict[str, Any]:
+    """The card's ``inference`` section (a staged model's defaults at reconstruction:
+    ``refine_steps``, ``retrieval_candidates``, ``framing_shift``, fitting settings); empty
+    when absent or not a mapping, as in a card made elsewhere."""
+    inference = card.get("inference")
+    return inference if isinstance(inference, dict) else {}
+
+
 def framing_shift(card: dict[str, Any]) -> float:
     """The card's ``inference.framing_shift`` (0: off) when it is a number in
     [0, MAX_FRAMING_SHIFT]; anything else, as from a card made elsewhere, reads as off."""
-    inference = card.get("inference")
-    value = inference.get("framing_shift") if isinstance(inference, dict) else None
+    value = inference_settings(card).get("framing_shift")
     if isinstance(value, (int, float)) and 0.0 <= value <= MAX_FRAMING_SHIFT:
         return float(value)
     return 0.0

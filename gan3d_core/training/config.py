@@ -147,9 +147,11 @@ class TrainConfig:
     implicit_steps: int = 0
     lr_implicit: float = 1e-3
     implicit_width: int = 64
-    # silhouette fitting at reconstruction (gan3d reconstruct --refine), stored in the card
+    # silhouette fitting at reconstruction (gan3d reconstruct --refine), stored in the card;
+    # starting it from retrieved training shapes as well as the head's prediction lost on
+    # the validation split (their silhouettes pick the wrong one)
     refine_steps: int = 30
-    retrieval_candidates: int = 4
+    retrieval_candidates: int = 0
     # bookkeeping
     checkpoint_every: int = 100
     validate_every: int = 200

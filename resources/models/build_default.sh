@@ -54,9 +54,11 @@ for tuned in "0 10 $REGULARISED" "3 11 $REGULARISED" "1 2 --head-finetune-steps 
 done
 
 # measured as shipped: the four fine-tuned heads with int8 weight matrices, each view also
-# read moved by 2.7 % of its side four ways
+# read moved by 2.7 % of its side four ways, then the shape fitted to the photos'
+# silhouettes for 30 steps from the heads' prediction
 CKPT=$RUN/ensemble.safetensors
-gan3d pack "${TUNED[0]}" --add-heads "${TUNED[@]:1}" --int8 --framing-shift 0.027 -o "$CKPT"
+gan3d pack "${TUNED[0]}" --add-heads "${TUNED[@]:1}" --int8 --framing-shift 0.027 \
+    --refine-steps 30 --retrieval-candidates 0 -o "$CKPT"
 measure() {  # measure NAME ARGS...: one gan3d eval on the validation split, as JSON
     local name=$1
     shift
@@ -68,8 +70,8 @@ measure recon_1view_given --task recon --views 1 --labels given
 measure recon_5view_auto --task recon --views 5 --pool mean --labels auto
 measure gen --task gen
 measure classify --task classify --train "$DATA"
-# silhouette fitting (off by default: it did not validate better), on 100 shapes: ~1.5 s each
-measure recon_1view_auto_refine30 --task recon --views 1 --labels auto --refine 30 --limit 100
+# without the silhouette fitting, for comparison
+measure recon_1view_auto_refine0 --task recon --views 1 --labels auto --refine 0
 python docs/eval_shapenet.py "$CKPT" --json > "$EVAL/shapenet_chairs.json"
 
 gan3d pack "$CKPT" -o resources/models/default.safetensors --int8 \
