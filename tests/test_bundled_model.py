@@ -31,8 +31,11 @@ def test_ships_small_with_its_card(model):
     assert set(card["training"]["stages"]) == stages
     metrics = card["metrics"]
     for key in ("recon_1view_auto", "recon_1view_given", "recon_5view_auto", "gen", "classify",
-                "recon_1view_auto_refine30"):  # fmt: skip
+                "recon_1view_auto_refine0"):  # fmt: skip
         assert metrics[key]["subset"] == "validation", key
+    # measured as a user gets it: with the silhouette fitting the card sets as the default
+    steps = card["inference"]["refine_steps"]
+    assert metrics["recon_1view_auto"]["refine"] == metrics["recon_5view_auto"]["refine"] == steps
     assert metrics["shapenet_chairs_recon_1view_auto"]["n"] == 11
     # the two baselines are measured beside the model, on the same shapes and views
     assert {"retrieval_iou", "class_average_iou"} <= set(metrics["recon_1view_auto"])
