@@ -302,7 +302,7 @@ def cmd_pack(args: argparse.Namespace) -> int:
     for key, value in (("name", args.name), ("recipe", args.recipe)):
         if value:
             card[key] = value
-    inference = card["inference"] = dict(inference_settings(card))
+    inference = dict(inference_settings(card))
     if args.framing_shift is not None:
         if not 0.0 <= args.framing_shift <= MAX_FRAMING_SHIFT:
             raise UsageError(f"--framing-shift must be in [0, {MAX_FRAMING_SHIFT}]")
@@ -315,6 +315,8 @@ def cmd_pack(args: argparse.Namespace) -> int:
         if value is not None:
             _check_range(option, value, 0, high)
             inference[key] = value
+    if inference:  # end-to-end models have no inference settings
+        card["inference"] = inference
     for file in args.metrics or []:
         result = read_json(file, "evaluation result", expect=object)
         if (
