@@ -1,11 +1,15 @@
-"""Speed and peak memory of each stage of the staged recipe, and of a reconstruction.
+"""Speed and peak memory of each stage of the staged recipe, of a reconstruction and of
+encoding a shape.
 
-    python benchmarks/bench_staged.py [CKPT] [--steps 5] [--json benchmarks/results/staged.json]
+    python benchmarks/bench_staged.py [CKPT] [--steps 5] [--only NAME]
+        [--json benchmarks/results/staged.json]
 
 Every case runs in a fresh process, so its peak resident memory is its own. Training
 stages use the bundled recipe's sizes (modelnet10-lgan-32) on random data of the same
 shapes; reconstruction uses a real model (default: the bundled one) on a rendered held-out
-view of a ModelNet chair, with and without silhouette fitting, from one view and from five.
+view of a ModelNet chair, with and without silhouette fitting, from one view and from five;
+encoding uses the same chair's grid (``gan3d encode``), and 64 held-out shapes at once
+(``gan3d eval --task autoencode``), with the encoder alone and with the default fitting.
 """
 
 from __future__ import annotations
@@ -155,14 +159,20 @@ def bench_projection(steps: int) -> dict:
     return {"seconds_per_silhouette_with_gradient": _timed(forward_backward, steps * 4)}
 
 
+def _held_out_shapes():
+    from gan3d_core.data.datasets import load_dataset, split_dataset
+
+    data = load_dataset("../shared/data/modelnet10/modelnet10_train_32.npz", 32)
+    _, validation = split_dataset(data, None, None, 0.1, 0)
+    return validation
+
+
 def bench_reconstruction(checkpoint: str | None, steps: int) -> dict:
     from gan3d_core import load_model
-    from gan3d_core.data.datasets import load_dataset, split_dataset
     from gan3d_core.data.render import ShapeRenderer, ring_views
 
     model = load_model(checkpoint, device="cpu")
-    data = load_dataset("../shared/data/modelnet10/modelnet10_train_32.npz", 32)
-    _, validation = split_dataset(data, None, None, 0.1, 0)
+    validation = _held_out_shapes()
     chair = validation.voxels[validation.labels == validation.class_names.index("chair")][0]
     with ShapeRenderer(model.config.image_size) as renderer:
         views = list(renderer.render(chair, ring_views(5, azimuth_offset=45.0)))
@@ -180,6 +190,30 @@ def bench_reconstruction(checkpoint: str | None, steps: int) -> dict:
             lambda _, inputs=inputs, options=options: model.reconstruct(inputs, **options),
             max(1, steps // 2),
         )
+    return result
+
+
+def bench_encoding(checkpoint: str | None, steps: int) -> dict:
+    from gan3d_core import load_model
+    from gan3d_core.fitting import VoxelFitSettings
+
+    model = load_model(checkpoint, device="cpu")
+    if model.config.kind != "lgan":
+        return {}  # only the staged model has a shape encoder
+    validation = _held_out_shapes()
+    chair = validation.voxels[validation.labels == validation.class_names.index("chair")][:1]
+    default = VoxelFitSettings().steps
+    result = {}
+    for name, shapes, fitting in [
+        ("one_shape_encoder_alone", chair, 0),
+        (f"one_shape_fitting_{default}_steps", chair, default),
+        (f"64_shapes_fitting_{default}_steps_per_shape", validation.voxels[:64], default),
+    ]:
+        seconds = _timed(
+            lambda _, shapes=shapes, fitting=fitting: model.encode_shapes(shapes, steps=fitting),
+            max(1, steps // 5),
+        )
+        result[f"{name}_seconds"] = seconds / len(shapes)
     return result
 
 
@@ -210,10 +244,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("checkpoint", nargs="?", help="model for reconstruction (default: bundled)")
     parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--only", metavar="NAME", help="run the cases whose name has NAME")
     parser.add_argument("--json", default="benchmarks/results/staged.json")
     args = parser.parse_args()
     jobs = {name: (function, (args.steps, *extra)) for name, (function, extra) in CASES.items()}
     jobs["reconstruction"] = (bench_reconstruction, (args.checkpoint, args.steps))
+    jobs["encoding a shape"] = (bench_encoding, (args.checkpoint, args.steps))
+    if args.only:
+        jobs = {name: job for name, job in jobs.items() if args.only in name}
     rows = {}
     context = multiprocessing.get_context("spawn")
     for name, job in jobs.items():

@@ -21,24 +21,12 @@ import numpy as np
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
-def shapenet_to_ours(grid: np.ndarray) -> np.ndarray:
-    """ShapeNet (x, y up, z) -> ours (x, y, z up): a rotation of 90 degrees about x."""
-    return np.ascontiguousarray(np.flip(grid.transpose(0, 2, 1), axis=0))
-
-
 def shapenet_chairs(shared: Path, resolution: int) -> np.ndarray:
-    from gan3d_core.data.datasets import downsample
-    from gan3d_core.io.binvox import read_binvox
+    from gan3d_core.data.datasets import load_shape_grid
 
     files = sorted((shared / "binvox" / "shapenet_chairs_64").glob("*.binvox"))
     files.append(shared / "binvox" / "r2n2_shapenet_model.binvox")
-    grids = []
-    for file in files:
-        grid = read_binvox(file).voxels.astype(np.uint8)
-        if grid.shape[0] != resolution:
-            grid = downsample(grid[None], resolution, str(file))[0]
-        grids.append(shapenet_to_ours(grid))
-    return np.stack(grids)
+    return np.stack([load_shape_grid(file, resolution, up="y") for file in files])
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
     submod_attrs={
         "config": ["ModelConfig"],
+        "data.datasets": ["load_shape_grid"],
         "errors": [
             "CheckpointError",
             "EmptyShapeError",

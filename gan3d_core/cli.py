@@ -1,4 +1,4 @@
-"""The ``gan3d`` command line: info, sample, reconstruct, interpolate, export, voxelize,
+"""The ``gan3d`` command line: info, sample, reconstruct, encode, interpolate, export, voxelize,
 render, train and eval (the last three live in :mod:`gan3d_core.training.cli`).
 
 Every command exits 0 on success; on bad input it prints one line to stderr naming the file
@@ -321,7 +321,7 @@ def cmd_pack(args: argparse.Namespace) -> int:
         result = read_json(file, "evaluation result", expect=object)
         if (
             not isinstance(result, dict)
-            or result.get("task") not in ("recon", "gen", "classify")
+            or result.get("task") not in ("recon", "autoencode", "gen", "classify")
             or not isinstance(result.get("views", 1), int)
         ):
             raise InputFileError(f"{file}: not the output of gan3d eval --json")
@@ -336,10 +336,17 @@ def evaluation_key(result: dict, default_refine: int = 0) -> str:
     """Where a ``gan3d eval`` result goes in a model card: recon_1view_auto, gen, classify,
     shapenet_chairs_recon_...; a staged model's reconstruction measured with other fitting
     steps than the card's ``default_refine`` (what a user gets) is told apart:
-    recon_1view_auto_refine30, recon_1view_auto_refine0."""
-    if result["task"] != "recon":
+    recon_1view_auto_refine30, recon_1view_auto_refine0; autoencoding likewise against
+    its own default steps: autoencode, autoencode_refine0, autoencode_given."""
+    if result["task"] == "autoencode":
+        from gan3d_core.fitting import VoxelFitSettings
+
+        key = "autoencode_given" if result.get("labels") == "given" else "autoencode"
+        default_refine = VoxelFitSettings().steps
+    elif result["task"] == "recon":
+        key = f"recon_{result.get('views', 1)}view_{result.get('labels', 'auto')}"
+    else:
         return str(result["task"])
-    key = f"recon_{result.get('views', 1)}view_{result.get('labels', 'auto')}"
     refine = result.get("refine")
     if isinstance(refine, int) and refine != (default_refine or 0):
         key += f"_refine{refine}"
@@ -391,6 +398,39 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
             progress=progress, box=args.box, resolution=args.surface_resolution,
         )  # fmt: skip
     print(export_shape(shape, args.output, options))
+    return 0
+
+
+def cmd_encode(args: argparse.Namespace) -> int:
+    from gan3d_core.data.datasets import load_shape_grid
+    from gan3d_core.io.atomic import write_npy_atomic
+
+    _check_range("the number of shapes", len(args.shapes), 1, limits.MAX_SHAPES)
+    if args.steps is not None:
+        _check_range("--steps", args.steps, 0, limits.MAX_REFINE_STEPS)
+    options = _export_options(args)
+    directory = _output_dir(args.output)
+    names = Counter(Path(path).stem for path in args.shapes)
+    if names.most_common(1)[0][1] > 1:
+        raise UsageError(
+            f"two inputs are named {names.most_common(1)[0][0]!r}; their latents would "
+            "share a file: encode them separately"
+        )
+    model = _load_model(args)
+    grids = np.stack([load_shape_grid(path, model.resolution, args.up) for path in args.shapes])
+    with progress_bar("encoding") as progress:
+        encoded = model.encode_shapes(grids, args.class_name, args.steps, progress)
+    stems = [directory / Path(path).stem for path in args.shapes]
+    if args.format:
+        shapes = model.decode(encoded.latents, encoded.labels)
+        _write_shapes(shapes, [stem.with_suffix(f".{args.format}") for stem in stems],
+                      options, "writing")  # fmt: skip
+    directory.mkdir(parents=True, exist_ok=True)
+    for index, stem in enumerate(stems):
+        path = write_npy_atomic(stem.with_suffix(".latent.npy"), encoded.latents[index])
+        label = encoded.labels[index] if encoded.labels is not None else None
+        named = f"class {model.class_names[label]}, " if label is not None else ""
+        print(f"{path}  ({named}decodes at IoU {encoded.iou[index]:.3f} with the input)")
     return 0
 
 
@@ -627,6 +667,28 @@ def build_parser() -> argparse.ArgumentParser:
     _add_surface_option(reconstruct)
     _add_export_options(reconstruct)
     reconstruct.set_defaults(func=cmd_reconstruct)
+
+    encode = commands.add_parser(
+        "encode", help="latents of 3D shapes, to edit, interpolate or decode them"
+    )
+    _add_model_options(encode)
+    encode.add_argument("shapes", nargs="+", metavar="SHAPE",
+                        help="shape files: .binvox .npy grids or OFF OBJ STL PLY GLB meshes")  # fmt: skip
+    encode.add_argument("-o", "--output", required=True, metavar="DIR",
+                        help="output folder: NAME.latent.npy for each shape")  # fmt: skip
+    encode.add_argument("--steps", type=int, metavar="N",
+                        help="steps fitting each latent to its shape after the shape encoder "
+                        "(default 100; 0: the encoder alone)")  # fmt: skip
+    encode.add_argument("--class", dest="class_name", metavar="NAME",
+                        help="class for conditional models (default: the nearest training "
+                        "shape's)")  # fmt: skip
+    encode.add_argument("--up", choices=("auto", "z", "y"), default="auto",
+                        help="the files' up axis: z (ModelNet, binvox, STL) or y (ShapeNet, "
+                        "Blender's OBJ exports); default auto: y for glTF, z for the rest")  # fmt: skip
+    encode.add_argument("--format", choices=FORMATS,
+                        help="also write each shape as the model decodes it, in this format")  # fmt: skip
+    _add_export_options(encode)
+    encode.set_defaults(func=cmd_encode)
 
     interp = commands.add_parser("interpolate", help="shapes between two latents")
     _add_model_options(interp)

@@ -187,6 +187,43 @@ def evaluate_reconstruction(
     }
 
 
+def evaluate_autoencoding(
+    model: GanModel,
+    dataset: VoxelDataset,
+    labels: str = "auto",
+    steps: int | None = None,
+    progress: ProgressHook | None = None,
+) -> dict:
+    """Encode each shape with the model's shape encoder and ``steps`` fitting steps
+    (:meth:`GanModel.encode_shapes`; None: its default, 0: the encoder alone), decode it,
+    compare with the shape. ``labels`` (conditional models): ``auto`` lets the model pick
+    the class, ``given`` decodes with the true one."""
+    from gan3d_core.fitting import VoxelFitSettings
+
+    if labels not in ("auto", "given"):
+        raise UsageError(f"labels must be auto or given, got {labels!r}")
+    given = model.config.conditional and labels == "given"
+    started = time.perf_counter()
+    encoded = model.encode_shapes(
+        dataset.voxels, dataset.labels if given else None, steps, progress
+    )
+    seconds = (time.perf_counter() - started) / max(1, len(dataset))
+    targets = dataset.voxels.astype(np.float32)
+    decoded = model.decode(encoded.latents, encoded.labels)
+    values = {"iou": iou(decoded, targets), "iou@0.4": iou(decoded, targets, threshold=0.4)}
+    if model.config.conditional and not given:
+        values["class_accuracy"] = (encoded.labels == dataset.labels).astype(np.float64)
+    return {
+        "task": "autoencode",
+        "n": len(dataset),
+        "labels": labels if model.config.conditional else "none",
+        "refine": VoxelFitSettings().steps if steps is None else steps,
+        **{key: _mean(v) for key, v in values.items()},
+        "seconds_per_shape": round(seconds, 3),
+        "per_class": _per_class(dataset, values),
+    }
+
+
 def class_average_shapes(dataset: VoxelDataset, reference: VoxelDataset) -> np.ndarray:
     """For each shape, the mean occupancy (R, R, R) of the ``reference`` shapes of its class
     (an empty grid where the reference has none): the baseline that uses no image at all.

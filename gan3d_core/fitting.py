@@ -1,5 +1,7 @@
 """Fit a shape latent to the silhouettes of one object's photos (stage 4 of the staged
-recipe; DIB-R's silhouette IoU loss, Chen et al. 2019, applied at inference time).
+recipe; DIB-R's silhouette IoU loss, Chen et al. 2019, applied at inference time), or to a
+3D shape itself (:func:`fit_to_voxels`: the shape encoder's latent refined by gradient
+descent, as encoder-initialised GAN inversion does).
 
 The decoder stays fixed. Starting from candidate latents (the image head's prediction and
 the latents of retrieved training shapes), :func:`fit_to_silhouettes` first picks, for each
@@ -26,6 +28,8 @@ StopHook = Callable[[], bool]
 # decoder(latents (K, L)) -> occupancy probabilities (K, R, R, R), differentiable (the class,
 # if any, is fixed inside it)
 Decoder = Callable[[torch.Tensor], torch.Tensor]
+# the same, but logits (K, R, R, R)
+LogitDecoder = Callable[[torch.Tensor], torch.Tensor]
 
 # Camera offsets tried around each estimate when choosing a candidate (degrees): azimuths
 # around the estimate and around its opposite, then elevations at the best azimuth.
@@ -245,3 +249,46 @@ def fit_to_silhouettes(
         candidate=pick,
         start_iou=start_score,
     )
+
+
+@dataclass(frozen=True)
+class VoxelFitSettings:
+    """``steps`` Adam steps on the latents at ``learning_rate``. On the bundled model's 395
+    held-out shapes the shape encoder's latents decode at IoU 0.731; 100 steps take them
+    past 0.80 (``gan3d eval --task autoencode``)."""
+
+    steps: int = 100
+    learning_rate: float = 0.1
+
+
+def fit_to_voxels(
+    decoder: LogitDecoder,
+    latents: np.ndarray,
+    targets: np.ndarray,
+    settings: VoxelFitSettings | None = None,
+    progress: ProgressHook | None = None,
+    should_stop: StopHook | None = None,
+) -> np.ndarray:
+    """Refine latents (N, L) so that their decoded shapes match ``targets`` (N, R, R, R)
+    in [0, 1]: each shape's BCE plus soft Dice (the autoencoder's training loss), each
+    latent on its own. Returns the refined latents float32 (N, L)."""
+    from gan3d_core.training.losses import dice_loss
+
+    settings = settings or VoxelFitSettings()
+    latent = torch.from_numpy(np.array(latents, np.float32)).requires_grad_(True)
+    target = torch.from_numpy(np.asarray(targets, np.float32))
+    optimizer = _Adam([(latent, settings.learning_rate)])
+    for step in range(settings.steps):
+        if should_stop is not None and should_stop():
+            raise OperationCancelled("fitting cancelled")
+        logits = decoder(latent).float()
+        # means over the batch, times its size: each latent's gradient is its shape's alone
+        loss = len(latent) * (
+            torch.nn.functional.binary_cross_entropy_with_logits(logits, target)
+            + dice_loss(torch.sigmoid(logits), target)
+        )
+        loss.backward()
+        optimizer.step()
+        if progress is not None:
+            progress((step + 1) / settings.steps, f"fitting step {step + 1} of {settings.steps}")
+    return latent.detach().numpy()

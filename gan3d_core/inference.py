@@ -22,6 +22,7 @@ from gan3d_core.io.card import framing_shift, inference_settings
 from gan3d_core.io.checkpoint import load_checkpoint
 from gan3d_core.latent import LatentDirections, pca_directions, sefa_directions
 from gan3d_core.limits import MIN_TRUNCATION, check_surface_resolution
+from gan3d_core.metrics import iou
 from gan3d_core.models import GanNetworks
 from gan3d_core.models.fast import FastVoxelGenerator
 from gan3d_core.resources import default_model_path
@@ -78,6 +79,17 @@ class ReconstructedLatent:
     elevations: np.ndarray | None = None
     silhouette_iou: float | None = None
     features: np.ndarray | None = None
+
+
+@dataclass
+class EncodedShapes:
+    """What :meth:`GanModel.encode_shapes` found for N shapes: latents (N, L), classes
+    (N,) (None for unconditional models) and how well each decodes back: IoU at 0.5 with
+    the input (N,)."""
+
+    latents: np.ndarray
+    labels: np.ndarray | None
+    iou: np.ndarray
 
 
 def fit_overrides(inference: dict[str, Any]) -> dict[str, float | int]:
@@ -509,6 +521,81 @@ class GanModel:
             fitted.latent, label, images, fitted.azimuths, fitted.elevations,
             fitted.silhouette_iou, features.cpu().numpy(),
         )  # fmt: skip
+
+    # -- shapes -> latents ---------------------------------------------------------------
+
+    def encode_shapes(
+        self,
+        voxels: np.ndarray,
+        labels: Labels = None,
+        steps: int | None = None,
+        progress: ProgressHook | None = None,
+        should_stop: StopHook | None = None,
+        batch_size: int = 64,
+    ) -> EncodedShapes:
+        """Latents of 3D shapes (N, R, R, R) at the model's resolution, occupancy in [0, 1],
+        in the model's axis order (z up), so that they can be edited, interpolated and
+        decoded like any other: the shape encoder's latent, then ``steps`` (default
+        :class:`~gan3d_core.fitting.VoxelFitSettings`'s; 0: the encoder alone) gradient
+        steps that make its decoding match the shape. Staged models only. Conditional
+        models decode with ``labels`` or, without them, the class of the training shape
+        whose latent is nearest the encoder's (right for 88 % of the bundled model's
+        held-out shapes; after fitting, they decode as closely as with the true class)."""
+        from gan3d_core.fitting import VoxelFitSettings, fit_to_voxels
+
+        encoder = getattr(self.networks, "shape_encoder", None)
+        if encoder is None:
+            raise UsageError(
+                f"this {self.config.kind} model has no shape encoder; encoding shapes needs "
+                "a staged (lgan) model"
+            )
+        voxels = np.asarray(voxels, np.float32)
+        side = self.resolution
+        if voxels.ndim != 4 or voxels.shape[1:] != (side, side, side):
+            raise UsageError(
+                f"shapes must be (N, {side}, {side}, {side}) at the model's resolution, "
+                f"got {voxels.shape}"
+            )
+        settings = VoxelFitSettings() if steps is None else VoxelFitSettings(steps=steps)
+        if settings.steps < 0:
+            raise UsageError(f"steps must be >= 0, got {settings.steps}")
+        if not np.isfinite(voxels).all() or voxels.min(initial=0) < 0 or voxels.max(initial=0) > 1:
+            raise UsageError("shapes must hold occupancy in [0, 1]")
+        given = None
+        if labels is not None or not self.config.conditional:
+            given = self._labels_tensor(labels, len(voxels))
+        latents = np.empty((len(voxels), self.latent_dim), np.float32)
+        classes = np.zeros(len(voxels), np.int64)
+        generator = self.networks.generator
+        for start in range(0, len(voxels), batch_size):
+            batch = slice(start, start + batch_size)
+            shapes = voxels[batch]
+            end = start + len(shapes)
+            with torch.inference_mode():
+                found = encoder(torch.from_numpy(shapes)[:, None].to(self.device)).float()
+            batch_labels = given[batch] if given is not None else None
+            if self.config.conditional and given is None:  # the nearest training latent's
+                bank = self.networks.bank
+                batch_labels = bank.labels[torch.cdist(found, bank.latents.float()).argmin(1)]
+
+            def decoder(z: torch.Tensor, batch_labels=batch_labels) -> torch.Tensor:
+                return generator(z.to(self.device), batch_labels)[:, 0].float().cpu()
+
+            def report(fraction: float, message: str, done=start, end=end) -> None:
+                if len(voxels) > 1:
+                    message = f"shapes {done + 1}-{end} of {len(voxels)}: {message}"
+                progress((done + fraction * (end - done)) / len(voxels), message)
+
+            latents[batch] = fit_to_voxels(
+                decoder, found.cpu().numpy(), shapes, settings,
+                report if progress is not None else None, should_stop,
+            )  # fmt: skip
+            if batch_labels is not None:
+                classes[batch] = batch_labels.cpu().numpy()
+        decoded = self.decode(latents, classes if self.config.conditional else None)
+        return EncodedShapes(
+            latents, classes if self.config.conditional else None, iou(decoded, voxels)
+        )
 
     # -- exploration ---------------------------------------------------------------------
 

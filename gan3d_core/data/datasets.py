@@ -21,7 +21,8 @@ from gan3d_core.io.atomic import check_input_file, write_npy_atomic
 from gan3d_core.io.binvox import read_binvox
 from gan3d_core.io.inputs import NUMERIC_KINDS, npz_member_names
 from gan3d_core.io.inputs import load_npz as load_npz_arrays
-from gan3d_core.io.meshes import MESH_SUFFIXES, load_mesh
+from gan3d_core.io.kinds import GLTF_SUFFIXES, GRID_SUFFIXES, MESH_SUFFIXES, SHAPE_SUFFIXES
+from gan3d_core.io.meshes import load_mesh
 from gan3d_core.limits import MAX_DATASET_BYTES, MAX_GRID_SIDE, MAX_NUM_CLASSES
 from gan3d_core.mesh.voxelize import voxelize_mesh
 
@@ -248,6 +249,54 @@ def downsample(voxels: np.ndarray, resolution: int, source: str = "") -> np.ndar
     factor = size // resolution
     blocks = voxels.reshape(len(voxels), resolution, factor, resolution, factor, resolution, factor)
     return blocks.max(axis=(2, 4, 6)).astype(np.uint8)
+
+
+def resample_grid(grid: np.ndarray, resolution: int) -> np.ndarray:
+    """One grid (X, Y, Z) -> (R, R, R): padded to a cube about its centre, then resampled
+    by any-pooling (a voxel is set if any voxel it covers is; nearest when enlarging),
+    which keeps one-voxel legs that averaging would lose. uint8."""
+    side = max(grid.shape)
+    pads = [((side - n) // 2, side - n - (side - n) // 2) for n in grid.shape]
+    cube = np.pad(np.asarray(grid) > 0.5, pads)
+    starts = (np.arange(resolution) * side) // resolution
+    for axis in range(3):
+        cube = np.maximum.reduceat(cube, starts, axis=axis)
+    return cube.astype(np.uint8)
+
+
+def y_up_to_z_up(grid: np.ndarray) -> np.ndarray:
+    """A grid with y up (ShapeNet's, glTF's, most OBJ exporters') -> ours, z up: a
+    rotation of 90 degrees about x."""
+    return np.ascontiguousarray(np.flip(grid.transpose(0, 2, 1), axis=0))
+
+
+def load_shape_grid(path: str | os.PathLike, resolution: int, up: str = "auto") -> np.ndarray:
+    """One shape file -> uint8 (R, R, R) in our axis order (z up): a grid (.binvox, .npy)
+    resampled to ``resolution``, or a mesh voxelized to fill it (its longest side spans
+    the grid, as the ModelNet training shapes do). ``up``: the file's up axis, z or y;
+    ``auto``: y for glTF (its specification's), z for the rest (ModelNet, binvox, STL)."""
+    from gan3d_core.io.voxels import load_voxels
+
+    if up not in ("auto", "z", "y"):
+        raise InputFileError(f"up axis must be auto, z or y, got {up!r}")
+    path = check_input_file(path, "shape file")
+    if up == "auto":
+        up = "y" if path.suffix.lower() in GLTF_SUFFIXES else "z"
+    if path.suffix.lower() in GRID_SUFFIXES:
+        grid = load_voxels(path)
+        if not (grid > 0.5).any():
+            raise InputFileError(f"{path}: grid has no occupied voxel (none above 0.5)")
+        grid = resample_grid(grid, resolution)
+    elif path.suffix.lower() in MESH_SUFFIXES:
+        try:
+            grid = voxelize_mesh(load_mesh(path), resolution, margin=0).astype(np.uint8)
+        except ValueError as exc:
+            raise InputFileError(f"{path}: {exc}") from None
+    else:
+        raise InputFileError(
+            f"{path}: not a shape file ({' '.join(SHAPE_SUFFIXES)}), got {path.suffix or '(none)'}"
+        )
+    return y_up_to_z_up(grid) if up == "y" else grid
 
 
 def _shape_files(root: Path) -> list[Path]:

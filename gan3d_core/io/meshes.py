@@ -11,9 +11,9 @@ import trimesh
 
 from gan3d_core.errors import InputFileError, first_line
 from gan3d_core.io.atomic import check_input_file, read_input_bytes
+from gan3d_core.io.kinds import MESH_SUFFIXES
 from gan3d_core.limits import MAX_MESH_FILE_BYTES, MAX_MESH_TRIANGLES
 
-MESH_SUFFIXES = (".off", ".obj", ".stl", ".ply", ".glb", ".gltf")
 # ModelNet has files whose first line is "OFF490 518 0": the counts glued to the keyword.
 _GLUED_OFF_HEADER = re.compile(rb"^(\s*OFF)(?=[\s\d-])[ \t]*(?=\S)")
 

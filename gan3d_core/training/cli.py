@@ -293,24 +293,26 @@ def _prepare_on_every_rank(config: TrainConfig, rank: int, world: int, prepare_d
 def add_eval_parser(commands) -> None:
     parser = commands.add_parser(
         "eval",
-        help="measure a model: reconstruction, generation or classification",
+        help="measure a model: reconstruction, autoencoding, generation or classification",
         description="Evaluate a checkpoint on a dataset; --json prints one JSON object.",
     )
     parser.add_argument("checkpoint", metavar="CKPT")
     parser.add_argument("--data", required=True, metavar="DATA", help="dataset (.npz or folder)")
-    parser.add_argument("--task", required=True, choices=("recon", "gen", "classify"))
+    parser.add_argument("--task", required=True, choices=("recon", "autoencode", "gen", "classify"))
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument(
         "--views", type=int, default=1, help="views per shape for recon (default 1)"
     )
     parser.add_argument("--pool", choices=("mean", "max", "lstm"), help="combine views (recon)")
     parser.add_argument("--labels", choices=("auto", "given"), default="auto",
-                        help="conditional recon: the model picks the class (auto) or is told it")  # fmt: skip
+                        help="conditional recon and autoencode: the model picks the class "
+                        "(auto) or is told it")  # fmt: skip
     parser.add_argument("--subset", choices=("all", "train", "validation"), default="all",
                         help="train/validation: the split recorded in the model card")  # fmt: skip
     parser.add_argument("--limit", type=int, help="evaluate at most N shapes")
     parser.add_argument("--refine", type=int, metavar="STEPS",
-                        help="recon, staged models: silhouette-fitting steps (default: card's)")  # fmt: skip
+                        help="staged models: recon's silhouette-fitting steps (default: the "
+                        "card's), autoencode's voxel-fitting steps (default 100)")  # fmt: skip
     parser.add_argument("--split", choices=("train", "test"), default="test",
                         help="which split of a ModelNet-style folder tree (default test)")  # fmt: skip
     parser.add_argument(
@@ -362,6 +364,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 progress,
                 training_shapes,
                 args.refine,
+            )
+    elif args.task == "autoencode":
+        with progress_bar("encoding") as progress:
+            result = evaluation.evaluate_autoencoding(
+                model, dataset, args.labels, args.refine, progress
             )
     elif args.task == "gen":
         result = evaluation.evaluate_generation(

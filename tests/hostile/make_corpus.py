@@ -413,6 +413,20 @@ def build_corpus(root: Path) -> list[Case]:
     add("voxelize/resolution_512", voxelize(tetra_path, 512), "-r")
     add("voxelize/resolution_huge", voxelize(tetra_path, 10**9), "-r")
 
+    # -- shapes: encode (grids and meshes through one reader) ---------------------------------
+    good_lgan = str(_checkpoint(inputs / "good_lgan.safetensors", "lgan", bank_shapes=2,
+                                bank_views=1, bank_feature_dim=4, head_width=8))  # fmt: skip
+    encoded_grids = ("npy_nan", "npy_out_of_range", "npy_fifo", "npy_declared_3000",
+                     "binvox_truncated", "binvox_directory", "binvox_device",
+                     "binvox_declared_huge", "suffix_unknown")  # fmt: skip
+    encoded_meshes = ("obj_nan_vertex", "obj_no_faces", "mesh_fifo", "stl_declared_huge",
+                      "obj_extent_overflows")  # fmt: skip
+    encoded = [voxel_files[name] for name in encoded_grids]
+    encoded += [mesh_files[name] for name in encoded_meshes]
+    for path in encoded:
+        add(f"encode/{Path(path).name}", ["encode", "--model", good_lgan, "--device", "cpu",
+            path, "-o", str(out / "encoded")], path)  # fmt: skip
+
     # -- images: reconstruct ----------------------------------------------------------------
     def reconstruct(*paths: str) -> list[str]:
         return ["reconstruct", "--model", good_vae, "--device", "cpu", *paths, "-o",

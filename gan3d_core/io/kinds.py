@@ -1,0 +1,17 @@
+"""Shape files by suffix, without loading what reads them (trimesh, torch): the app sorts
+dropped files with these in its GUI process."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+MESH_SUFFIXES = (".off", ".obj", ".stl", ".ply", ".glb", ".gltf")
+GLTF_SUFFIXES = (".glb", ".gltf")  # y up, by the format's specification
+GRID_SUFFIXES = (".binvox", ".npy")
+SHAPE_SUFFIXES = GRID_SUFFIXES + MESH_SUFFIXES
+
+
+def is_shape_path(path: str | os.PathLike) -> bool:
+    """A voxel grid or a mesh: what ``gan3d encode`` and the app's Open shape read."""
+    return Path(path).suffix.lower() in SHAPE_SUFFIXES
