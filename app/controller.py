@@ -1,7 +1,7 @@
 """Connects the session to the engine; owns no widgets.
 
 Requests from panels (open a model, a new random shape, a slider position, photos to
-reconstruct, an export) become typed engine calls (:mod:`gan3d_studio.wire`), run on the
+reconstruct, a shape file to encode, an export) become typed engine calls (:mod:`gan3d_studio.wire`), run on the
 worker thread; each call's handle hands its result to the session on the GUI thread, and
 the widgets bound to the session follow. Errors become ``error`` signals and leave the
 previous state as it was.
@@ -13,16 +13,18 @@ import bisect
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 from PySide6.QtCore import QObject, Signal
 
 from gan3d_core.errors import Gan3dError, InputFileError, first_line
 from gan3d_core.images import Box, is_image_path
+from gan3d_core.io.kinds import is_shape_path
 from gan3d_studio.engine_process import EngineProcess
 from gan3d_studio.session import Session
 from gan3d_studio.wire import (
     CutOutPhoto,
+    EncodeShape,
     ExportShape,
     ExportShapes,
     Interpolate,
@@ -46,14 +48,22 @@ ANIMATION_SUFFIXES = (".gif", ".mp4")  # interpolation frames drawn in the 3D vi
 ResultT = TypeVar("ResultT")
 
 
-def sort_files(paths: Sequence[str | Path]) -> tuple[list[Path], list[Path], list[Path]]:
-    """Checkpoints, images and the rest, by suffix: the one rule for drops, File > Open and
-    the command line."""
+class SortedFiles(NamedTuple):
+    checkpoints: list[Path]
+    images: list[Path]
+    shapes: list[Path]  # voxel grids and meshes, to bring into the latent space
+    others: list[Path]
+
+
+def sort_files(paths: Sequence[str | Path]) -> SortedFiles:
+    """Checkpoints, images, shapes and the rest, by suffix: the one rule for drops, File >
+    Open and the command line."""
     paths = [Path(p) for p in paths]
     checkpoints = [p for p in paths if p.suffix.lower() in CHECKPOINT_SUFFIXES]
     images = [p for p in paths if is_image_path(p)]
-    others = [p for p in paths if p not in checkpoints and p not in images]
-    return checkpoints, images, others
+    shapes = [p for p in paths if is_shape_path(p)]
+    others = [p for p in paths if p not in checkpoints + images + shapes]
+    return SortedFiles(checkpoints, images, shapes, others)
 
 
 def images_beside(photo: Path) -> list[Path]:
@@ -65,7 +75,7 @@ def images_beside(photo: Path) -> list[Path]:
         raise InputFileError(
             f"{photo.parent}: cannot list the folder ({exc.strerror or exc})"
         ) from None
-    return sort_files(files)[1]
+    return sort_files(files).images
 
 
 def step_through_folder(photo: Path, step: int) -> tuple[int, list[Path]]:
@@ -108,7 +118,7 @@ class Controller(QObject):
         self.session = session
         self.device = device  # the device of the model in use; changes only when a load works
         self._loading_device = device
-        self._after_load: list[Path] = []  # photos to reconstruct once the model is in
+        self._after_load: list[Path] = []  # photos or a shape to open once the model is in
         # Left / Right step from here: the last photo reconstructed, or stepped to (a file
         # that fails to reconstruct is stepped past, not stepped to again)
         self.photo: Path | None = None
@@ -131,14 +141,15 @@ class Controller(QObject):
     # -- requests ---------------------------------------------------------------------------------
 
     def open_model(
-        self, path: str | Path | None, device: str | None = None, then_reconstruct: Sequence = ()
+        self, path: str | Path | None, device: str | None = None, then_open: Sequence = ()
     ) -> None:
         """Load a checkpoint (None: the bundled model) on ``device`` (default: the current
-        one); the current model stays until it works. ``then_reconstruct``: photos to
-        reconstruct instead of showing a random first shape."""
+        one); the current model stays until it works. ``then_open``: photos to reconstruct
+        or a shape file to encode (:meth:`open_files`) instead of showing a random first
+        shape."""
         self.status.emit(f"Opening {Path(path).name if path else 'the bundled model'}...")
         self._loading_device = device or self.device
-        self._after_load = [Path(p) for p in then_reconstruct]
+        self._after_load = [Path(p) for p in then_open]
         call = self._call(LoadModel(path, self._loading_device))
         call.on_done(self._loaded).on_error(self._load_failed)
 
@@ -233,18 +244,32 @@ class Controller(QObject):
             )
 
     def open_files(self, paths: Sequence[Path]) -> None:
-        """Dropped or opened files: a checkpoint loads, images reconstruct, others are refused."""
-        checkpoints, images, others = sort_files(paths)
-        if others:
-            names = ", ".join(p.name for p in others)
+        """Dropped or opened files: a checkpoint loads, images reconstruct, a shape file is
+        encoded; others are refused."""
+        files = sort_files(paths)
+        if files.others:
+            names = ", ".join(p.name for p in files.others)
             self.error.emit(
-                f"{names}: not an image or a checkpoint (drop photos or a .safetensors)"
+                f"{names}: not an image, a shape or a checkpoint (drop photos, a .binvox, "
+                "a mesh or a .safetensors)"
             )
             return
-        if checkpoints:
-            self.open_model(checkpoints[0])
-        elif images:
-            self.reconstruct(images)
+        if files.checkpoints:
+            self.open_model(files.checkpoints[0])
+        elif files.images:
+            self.reconstruct(files.images)
+        elif files.shapes:
+            self.encode_shape(files.shapes[0])
+
+    def encode_shape(self, path: str | Path) -> None:
+        """Bring a shape file into the model's latent space and show it, decoded with the
+        reconstruct options' class (None: the model's choice)."""
+        if self.session.model is None:
+            self.error.emit("Open a model first")
+            return
+        self.status.emit(f"Encoding {Path(path).name}...")
+        label = self.session.reconstruct_options.label
+        self._call(EncodeShape(Path(path).absolute(), label)).on_done(self.show_state)
 
     def show_state(self, state: LatentState, record: bool = True) -> None:
         """Make ``state`` current (recorded in history unless previewing)."""
@@ -297,9 +322,9 @@ class Controller(QObject):
             self.refresh()
             return
         self.session.set_model(info)
-        photos, self._after_load = self._after_load, []
-        if photos:
-            self.reconstruct(photos)
+        files, self._after_load = self._after_load, []
+        if files:
+            self.open_files(files)
         else:
             self.new_random(seed=0, label=0 if info.conditional else None)
 

@@ -25,6 +25,7 @@ from gan3d_core.mesh import vertex_normals, voxels_to_cubes, voxels_to_mesh
 from gan3d_studio.wire import (
     CutOut,
     CutOutPhoto,
+    EncodeShape,
     ExportShape,
     ExportShapes,
     Interpolate,
@@ -97,6 +98,10 @@ class Engine:
     @run.register
     def _(self, request: Reconstruct, task: TaskState) -> Reconstruction:
         return self.reconstruct(request.images, request.options, task)
+
+    @run.register
+    def _(self, request: EncodeShape, task: TaskState) -> LatentState:
+        return self.encode_shape(request.path, request.label, task)
 
     @run.register
     def _(self, request: CutOutPhoto, task: TaskState) -> CutOut:
@@ -190,6 +195,21 @@ class Engine:
             Path(str(i)).name if isinstance(i, (str, Path)) else "image" for i in images
         )
         return Reconstruction(LatentState(latent, label, f"reconstruction of {names}"), inputs)
+
+    def encode_shape(self, path: str | Path, label: int | None, task: TaskState) -> LatentState:
+        """A shape file's latent: the shape encoder's, fitted to the shape (staged models)."""
+        from gan3d_core.data.datasets import load_shape_grid
+
+        model = self._require_model()
+        grid = load_shape_grid(path, model.resolution)
+        if not model.config.conditional:
+            label = None
+        encoded = model.encode_shapes(
+            grid[None], label, progress=task.progress, should_stop=task.should_stop
+        )
+        label = None if encoded.labels is None else int(encoded.labels[0])
+        source = f"{Path(path).name}, encoded (IoU {encoded.iou[0]:.2f} with the file)"
+        return LatentState(encoded.latents[0], label, source)
 
     def cut_out(self, photo: str | Path, box: Box | None) -> CutOut:
         """What preprocessing keeps of ``photo`` with ``box`` (None: the automatic choice),

@@ -20,8 +20,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gan3d-studio", description="Explore, reconstruct and export 3D shapes."
     )
-    parser.add_argument("files", nargs="*", metavar="CKPT|IMAGE",
-                        help="a checkpoint to open and/or photos of one object to reconstruct")  # fmt: skip
+    parser.add_argument("files", nargs="*", metavar="CKPT|IMAGE|SHAPE",
+                        help="a checkpoint to open and/or photos of one object to reconstruct "
+                        "or a shape file (.binvox, .npy, a mesh) to encode")  # fmt: skip
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     parser.add_argument(
         "--smoke-test", metavar="OUT.png", help="render one shape, save a screenshot, exit"
@@ -37,10 +38,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from gan3d_studio.engine_process import EngineProcess
     from gan3d_studio.wire import LoadModel
 
-    checkpoints, images, others = sort_files(args.files)
+    checkpoints, images, shapes, others = sort_files(args.files)
     if others:  # before any window opens
         names = ", ".join(str(p) for p in others)
-        print(f"gan3d-studio: {names}: not an image or a checkpoint", file=sys.stderr)
+        print(f"gan3d-studio: {names}: not an image, a shape or a checkpoint", file=sys.stderr)
         return 2
     checkpoint = checkpoints[0] if checkpoints else None
     first_model = None
@@ -50,13 +51,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     # and VTK load here.
     engine = EngineProcess(preload=first_model)
     try:
-        return _run(args, engine, first_model, images)
+        return _run(args, engine, first_model, images + shapes)
     finally:
         engine.close()
 
 
 def _run(
-    args: argparse.Namespace, engine, first_model: LoadModel | None, images: list[Path]
+    args: argparse.Namespace, engine, first_model: LoadModel | None, inputs: list[Path]
 ) -> int:
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
@@ -77,9 +78,9 @@ def _run(
     window.show()
 
     if first_model is not None:
-        window.controller.open_model(first_model.path, then_reconstruct=images)
-    elif images:
-        window.show_error("Open a model first: the photos need one to be reconstructed")
+        window.controller.open_model(first_model.path, then_open=inputs)
+    elif inputs:
+        window.show_error("Open a model first: photos and shapes need one")
 
     if args.smoke_test:
         return _smoke_test(app, window, Path(args.smoke_test), has_model=first_model is not None)

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 from gan3d_core.errors import Gan3dError, InputFileError, UsageError, first_line
 from gan3d_core.images import png_bytes
 from gan3d_core.io.atomic import write_bytes_atomic
+from gan3d_core.io.kinds import SHAPE_SUFFIXES
 from gan3d_studio.controller import Controller
 from gan3d_studio.panels.cut_out import CutOutDialog
 from gan3d_studio.panels.export import ExportPanel
@@ -39,6 +40,7 @@ from gan3d_studio.viewport import make_viewport
 from gan3d_studio.wire import CutOut
 
 SESSION_FILTER = "gan3d-studio sessions (*.g3session.json *.json)"
+SHAPE_FILTER = f"3D shapes ({' '.join('*' + suffix for suffix in SHAPE_SUFFIXES)})"
 
 
 NOTICE_MS = 15_000  # how long a notice (e.g. the engine was restarted) stays in the status bar
@@ -160,6 +162,7 @@ class MainWindow(QMainWindow):
             toolbar,
         )
         self._action("Open images…", self.reconstruct_panel._choose_files, "Ctrl+I", file_menu)
+        self._action("Open shape…", self.open_shape, "Ctrl+Shift+I", file_menu)
         self.recent_menu = file_menu.addMenu("Open &recent")
         self.recent_menu.setToolTipsVisible(True)
         self._show_recent()
@@ -325,6 +328,13 @@ class MainWindow(QMainWindow):
         self.session.add_bookmark(
             f"#{len(self.session.bookmarks) + 1} {self.session.current.source}", thumbnail
         )
+
+    def open_shape(self) -> None:
+        """File > Open shape: a voxel grid or a mesh, brought into the model's latent space
+        to edit, interpolate and export like a sample (staged models)."""
+        path, _ = QFileDialog.getOpenFileName(self, "Open shape", "", SHAPE_FILTER)
+        if path:
+            self.controller.encode_shape(Path(path))
 
     def cut_out_object(self) -> None:
         """The box dialog on the last photo (or one chosen now). It opens once the photo's

@@ -225,6 +225,15 @@ class Reconstruct(Request[Reconstruction]):
 
 
 @dataclass(frozen=True)
+class EncodeShape(Request[LatentState]):
+    """The latent of a 3D shape file (a .binvox or .npy grid, a mesh), to edit like any
+    other shape; decoded with ``label`` (None: the class of the nearest training shape)."""
+
+    path: str | Path
+    label: int | None = None
+
+
+@dataclass(frozen=True)
 class CutOutPhoto(Request[CutOut]):
     """What preprocessing keeps of a photo with a box (None: automatic), for the box dialog."""
 

@@ -14,9 +14,10 @@ from PySide6.QtCore import QEvent, QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QApplication
 
+from gan3d_core.io.binvox import write_binvox
 from gan3d_studio.wire import LatentState
 from tests.app.conftest import both_viewports, frame, open_model
-from tests.conftest import object_photo
+from tests.conftest import box_grid, object_photo
 
 
 def drop_files(widget, paths) -> None:
@@ -78,6 +79,35 @@ def test_dropped_photo_reconstructs_and_changes_the_view(
     assert not np.array_equal(window.session.shown.voxels, shown_before.voxels)
     assert np.abs(frame(window) - before).mean() > 0.01  # the picture changed
     assert len(window.reconstruct_panel.thumbnail_labels) == 1  # what the encoder saw
+
+
+def test_a_dropped_shape_file_is_encoded_into_the_latent_space_and_shown(
+    qtbot, window, lgan_checkpoint, cvaegan_checkpoint, tmp_path, monkeypatch
+):
+    shape = tmp_path / "crate.binvox"
+    write_binvox(shape, box_grid(32, (6, 6, 2), (26, 26, 30)) > 0.5)
+    open_model(qtbot, window, cvaegan_checkpoint)
+    with qtbot.waitSignal(window.controller.error, timeout=10_000) as error:
+        drop_files(window.viewport, [shape])  # an end-to-end model has no shape encoder
+    assert "no shape encoder" in error.args[0]
+    open_model(qtbot, window, lgan_checkpoint)
+    history = list(window.session.history)
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=30_000):
+        drop_files(window.viewport, [shape])
+    current = window.session.current
+    assert current.source.startswith("crate.binvox, encoded (IoU ")
+    assert current.label in (0, 1, 2) and window.session.history[:-1] == history
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
+        window.session.undo()  # the edit history holds it like any other shape
+    assert window.session.current.source != current.source
+    broken = tmp_path / "broken.binvox"
+    broken.write_bytes(b"#binvox 1\ndim 32 32 32\ndata\n\x01")
+    monkeypatch.setattr(
+        "gan3d_studio.main_window.QFileDialog.getOpenFileName", lambda *a: (str(broken), "")
+    )
+    with qtbot.waitSignal(window.controller.error, timeout=10_000) as error:
+        window.open_shape()  # File > Open shape
+    assert "broken.binvox" in error.args[0] and "\n" not in error.args[0]
 
 
 def test_staged_model_fits_a_photo_with_the_panel_s_outline_setting(
@@ -158,7 +188,7 @@ def test_corrupt_checkpoint_and_non_image_drop_leave_everything_as_it_was(
     notes.write_text("not an image")
     with qtbot.waitSignal(window.controller.error, timeout=5000) as error:
         drop_files(window.viewport, [notes])
-    assert "notes.txt: not an image or a checkpoint" in error.args[0]
+    assert "notes.txt: not an image, a shape or a checkpoint" in error.args[0]
     fake_photo = tmp_path / "fake.jpg"
     fake_photo.write_text("no pixels here")
     with qtbot.waitSignal(window.controller.error, timeout=10_000) as error:
@@ -331,7 +361,7 @@ def test_photos_given_at_launch_are_reconstructed_once(
     photo = tmp_path / "lamp.png"
     Image.fromarray(object_photo()).save(photo)
     with qtbot.waitSignal(window.controller.shape_shown, timeout=30_000):
-        window.controller.open_model(cvaegan_checkpoint, then_reconstruct=[photo])
+        window.controller.open_model(cvaegan_checkpoint, then_open=[photo])
     qtbot.wait(300)
     assert [s.source for s in window.session.history] == ["reconstruction of lamp.png"]
     open_model(qtbot, window, gan_checkpoint)  # a later model does not redo the photos
@@ -468,7 +498,7 @@ def test_both_drop_targets_honour_the_panel_s_choices(qtbot, window, cvaegan_che
     notes = tmp_path / "notes.txt"
     notes.write_text("not a photo")
     drop_files(panel.drop_zone, [notes])  # the panel refuses what the 3D view refuses
-    assert "notes.txt: not an image or a checkpoint" in window.last_error
+    assert "notes.txt: not an image, a shape or a checkpoint" in window.last_error
 
 
 def test_a_killed_engine_is_replaced_with_the_model_reloaded(qtbot, window, cvaegan_checkpoint):
