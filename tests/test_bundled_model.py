@@ -31,7 +31,7 @@ def test_ships_small_with_its_card(model):
     assert set(card["training"]["stages"]) == stages
     metrics = card["metrics"]
     for key in ("recon_1view_auto", "recon_1view_given", "recon_5view_auto", "gen", "classify",
-                "recon_1view_auto_refine0"):  # fmt: skip
+                "recon_1view_auto_refine0", "autoencode", "autoencode_refine0"):  # fmt: skip
         assert metrics[key]["subset"] == "validation", key
     # measured as a user gets it: with the silhouette fitting the card sets as the default
     steps = card["inference"]["refine_steps"]
@@ -63,3 +63,19 @@ def test_reconstructs_held_out_shapes_from_one_rendered_view(model, shared_data)
     views = render_views(shapes, 1, model.config.image_size, workers=1)
     results = np.stack([model.reconstruct(list(v)) for v in views])
     assert iou(results, shapes.astype(np.float32)).mean() > 0.3
+
+
+def test_encodes_held_out_shapes_closer_with_fitting(model, shared_data):
+    from gan3d_core.evaluation import load_eval_dataset
+    from gan3d_core.fitting import VoxelFitSettings
+
+    assert model.card["metrics"]["autoencode"]["refine"] == VoxelFitSettings().steps
+    split = model.card["training"]["settings"]
+    validation = load_eval_dataset(
+        shared_data / "modelnet10" / "modelnet10_train_32.npz", 32, "validation", split
+    )
+    chairs = validation.voxels[validation.labels == MODELNET10.index("chair")][:6]
+    alone = model.encode_shapes(chairs, steps=0)
+    fitted = model.encode_shapes(chairs, steps=60)
+    assert (fitted.iou > alone.iou).all() and fitted.iou.mean() > alone.iou.mean() + 0.05
+    assert list(fitted.labels) == [MODELNET10.index("chair")] * 6
