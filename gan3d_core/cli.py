@@ -678,7 +678,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="output folder: NAME.latent.npy for each shape")  # fmt: skip
     encode.add_argument("--steps", type=int, metavar="N",
                         help="steps fitting each latent to its shape after the shape encoder "
-                        "(default 100; 0: the encoder alone)")  # fmt: skip
+                        "(default 50; 0: the encoder alone)")  # fmt: skip
     encode.add_argument("--class", dest="class_name", metavar="NAME",
                         help="class for conditional models (default: the nearest training "
                         "shape's)")  # fmt: skip

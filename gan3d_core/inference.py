@@ -567,6 +567,8 @@ class GanModel:
         latents = np.empty((len(voxels), self.latent_dim), np.float32)
         classes = np.zeros(len(voxels), np.int64)
         generator = self.networks.generator
+        bank = self.networks.bank  # its Gaussian keeps fitted latents near the training ones
+        prior = (bank.prior_mean.float().cpu().numpy(), bank.prior_whitening.float().cpu().numpy())
         for start in range(0, len(voxels), batch_size):
             batch = slice(start, start + batch_size)
             shapes = voxels[batch]
@@ -575,7 +577,6 @@ class GanModel:
                 found = encoder(torch.from_numpy(shapes)[:, None].to(self.device)).float()
             batch_labels = given[batch] if given is not None else None
             if self.config.conditional and given is None:  # the nearest training latent's
-                bank = self.networks.bank
                 batch_labels = bank.labels[torch.cdist(found, bank.latents.float()).argmin(1)]
 
             def decoder(z: torch.Tensor, batch_labels=batch_labels) -> torch.Tensor:
@@ -588,7 +589,7 @@ class GanModel:
 
             latents[batch] = fit_to_voxels(
                 decoder, found.cpu().numpy(), shapes, settings,
-                report if progress is not None else None, should_stop,
+                report if progress is not None else None, should_stop, prior,
             )  # fmt: skip
             if batch_labels is not None:
                 classes[batch] = batch_labels.cpu().numpy()

@@ -312,7 +312,7 @@ def add_eval_parser(commands) -> None:
     parser.add_argument("--limit", type=int, help="evaluate at most N shapes")
     parser.add_argument("--refine", type=int, metavar="STEPS",
                         help="staged models: recon's silhouette-fitting steps (default: the "
-                        "card's), autoencode's voxel-fitting steps (default 100)")  # fmt: skip
+                        "card's), autoencode's voxel-fitting steps (default 50)")  # fmt: skip
     parser.add_argument("--split", choices=("train", "test"), default="test",
                         help="which split of a ModelNet-style folder tree (default test)")  # fmt: skip
     parser.add_argument(
