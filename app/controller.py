@@ -254,6 +254,12 @@ class Controller(QObject):
                 "a mesh or a .safetensors)"
             )
             return
+        if files.shapes and (files.images or len(files.shapes) > 1):
+            self.error.emit(
+                f"{', '.join(p.name for p in files.shapes + files.images)}: open one shape "
+                "file at a time, without photos"
+            )
+            return
         if files.checkpoints:
             self.open_model(files.checkpoints[0])
         elif files.images:
@@ -264,8 +270,15 @@ class Controller(QObject):
     def encode_shape(self, path: str | Path) -> None:
         """Bring a shape file into the model's latent space and show it, decoded with the
         reconstruct options' class (None: the model's choice)."""
-        if self.session.model is None:
+        info = self.session.model
+        if info is None:
             self.error.emit("Open a model first")
+            return
+        if not info.has_shape_encoder:
+            self.error.emit(
+                f"{Path(path).name}: this {info.kind} model has no shape encoder; open a "
+                "staged (lgan) model to encode shapes"
+            )
             return
         self.status.emit(f"Encoding {Path(path).name}...")
         label = self.session.reconstruct_options.label

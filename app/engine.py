@@ -153,6 +153,7 @@ class Engine:
             direction_scales=directions.scales,
             direction_centre=directions.centre,
             has_implicit_decoder=model.has_implicit_decoder,
+            has_shape_encoder=model.has_shape_encoder,
         )
 
     def random_state(self, seed: int, truncation: float | None, label: int | None) -> LatentState:

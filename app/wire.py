@@ -87,6 +87,7 @@ class ModelInfo:
     direction_scales: np.ndarray  # (k,) one sigma along each
     direction_centre: np.ndarray | None = None  # (L,) where the sliders read zero
     has_implicit_decoder: bool = False  # can draw surfaces finer than its grid
+    has_shape_encoder: bool = False  # can bring shape files into its latent space
 
 
 @dataclass(frozen=True)

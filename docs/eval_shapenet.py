@@ -2,12 +2,14 @@
 one view rendered by the project's renderer.
 
     python docs/eval_shapenet.py [CKPT] [--shared ../shared/data] [--views 1] [--json]
+        [--task recon|autoencode]
 
 The 10 ShapeNet chairs at 64^3 (downsampled to 32^3: a voxel is set if any of its 2^3
 block is) and the 3D-R2N2 ShapeNetVox32 model are turned from ShapeNet's convention (y up)
 into ours (z up) by one fixed rotation, chosen as the one under which the mean ShapeNet
 chair overlaps the mean ModelNet10 chair most; then they go through ``gan3d eval``'s
-reconstruction path with the model choosing the class, as for a user's photo.
+reconstruction path with the model choosing the class, as for a user's photo, or
+(``--task autoencode``) its autoencoding path, as ``gan3d encode`` takes a user's shape.
 """
 
 from __future__ import annotations
@@ -35,17 +37,21 @@ def main() -> None:
     parser.add_argument("--shared", type=Path, default=SHARED)
     parser.add_argument("--views", type=int, default=1)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--task", choices=("recon", "autoencode"), default="recon")
     args = parser.parse_args()
 
     from gan3d_core import load_model
     from gan3d_core.data.datasets import VoxelDataset
-    from gan3d_core.evaluation import evaluate_reconstruction
+    from gan3d_core.evaluation import evaluate_autoencoding, evaluate_reconstruction
 
     model = load_model(args.checkpoint, device="cpu")
     voxels = shapenet_chairs(args.shared, model.resolution)
     labels = np.full(len(voxels), model.class_names.index("chair"))
     dataset = VoxelDataset(voxels, labels, list(model.class_names), source="shapenet chairs")
-    result = evaluate_reconstruction(model, dataset, views=args.views)
+    if args.task == "autoencode":
+        result = evaluate_autoencoding(model, dataset)
+    else:
+        result = evaluate_reconstruction(model, dataset, views=args.views)
     result["data"] = "ShapeNet chairs: 10 at 64^3 (downsampled) + the 3D-R2N2 model"
     result["dataset"] = "shapenet_chairs"  # its key in a model card (gan3d pack --metrics)
     keys = ("n", "iou", "iou@0.4", "ssim", "class_accuracy", "seconds_per_shape")

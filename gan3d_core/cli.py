@@ -410,26 +410,46 @@ def cmd_encode(args: argparse.Namespace) -> int:
         _check_range("--steps", args.steps, 0, limits.MAX_REFINE_STEPS)
     options = _export_options(args)
     directory = _output_dir(args.output)
-    names = Counter(Path(path).stem for path in args.shapes)
-    if names.most_common(1)[0][1] > 1:
+    stems = [Path(path).stem for path in args.shapes]  # a.v1.npy -> a.v1.latent.npy
+    repeated = [stem for stem, count in Counter(stems).items() if count > 1]
+    if repeated:
         raise UsageError(
-            f"two inputs are named {names.most_common(1)[0][0]!r}; their latents would "
-            "share a file: encode them separately"
+            f"two inputs are named {repeated[0]!r}; their latents would share a file: "
+            "encode them separately"
         )
+    latent_paths = [directory / f"{stem}.latent.npy" for stem in stems]
+    shape_paths = [directory / f"{stem}.{args.format}" for stem in stems] if args.format else []
+    for path in latent_paths + shape_paths:
+        if path.exists():
+            raise InputFileError(f"{path}: already exists; choose another output folder")
     model = _load_model(args)
+    if not model.has_shape_encoder:
+        raise UsageError(
+            f"{model.path}: this {model.config.kind} model has no shape encoder; encoding "
+            "shapes needs a staged (lgan) model"
+        )
+    if args.class_name is not None:
+        model.label_index(args.class_name)  # refused before any shape is read
     grids = np.stack([load_shape_grid(path, model.resolution, args.up) for path in args.shapes])
     with progress_bar("encoding") as progress:
         encoded = model.encode_shapes(grids, args.class_name, args.steps, progress)
-    stems = [directory / Path(path).stem for path in args.shapes]
-    if args.format:
-        shapes = model.decode(encoded.latents, encoded.labels)
-        _write_shapes(shapes, [stem.with_suffix(f".{args.format}") for stem in stems],
-                      options, "writing")  # fmt: skip
-    directory.mkdir(parents=True, exist_ok=True)
-    for index, stem in enumerate(stems):
-        path = write_npy_atomic(stem.with_suffix(".latent.npy"), encoded.latents[index])
+    if args.format:  # all or none, as every command that writes shapes
+        _write_shapes(model.decode(encoded.latents, encoded.labels), shape_paths, options,
+                      "writing")  # fmt: skip
+    written: list[Path] = []
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for path, latent in zip(latent_paths, encoded.latents):
+            written.append(write_npy_atomic(path, latent))
+    except BaseException:
+        for path in written + shape_paths:
+            path.unlink(missing_ok=True)
+        raise
+    for index, path in enumerate(written):
         label = encoded.labels[index] if encoded.labels is not None else None
-        named = f"class {model.class_names[label]}, " if label is not None else ""
+        named = ""
+        if label is not None:
+            named = f"class {model.class_names[label] if model.class_names else label}, "
         print(f"{path}  ({named}decodes at IoU {encoded.iou[index]:.3f} with the input)")
     return 0
 

@@ -234,6 +234,11 @@ class GanModel:
         return self._fast_generator
 
     @property
+    def has_shape_encoder(self) -> bool:
+        """Whether :meth:`encode_shapes` can bring 3D shapes into the latent space."""
+        return getattr(self.networks, "shape_encoder", None) is not None
+
+    @property
     def has_implicit_decoder(self) -> bool:
         """Whether :meth:`decode` can sample the shape on a grid finer than the model's."""
         return self.networks.implicit is not None
@@ -543,12 +548,12 @@ class GanModel:
         held-out shapes; after fitting, they decode as closely as with the true class)."""
         from gan3d_core.fitting import VoxelFitSettings, fit_to_voxels
 
-        encoder = getattr(self.networks, "shape_encoder", None)
-        if encoder is None:
+        if not self.has_shape_encoder:
             raise UsageError(
                 f"this {self.config.kind} model has no shape encoder; encoding shapes needs "
                 "a staged (lgan) model"
             )
+        encoder = self.networks.shape_encoder
         voxels = np.asarray(voxels, np.float32)
         side = self.resolution
         if voxels.ndim != 4 or voxels.shape[1:] != (side, side, side):

@@ -145,7 +145,7 @@ def test_shape_files_load_onto_the_models_grid(tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(InputFileError, match=r"notes\.txt: not a shape file"):
         load_shape_grid(tmp_path / "notes.txt", 32)
-    with pytest.raises(InputFileError, match="up axis must be auto, z or y"):
+    with pytest.raises(UsageError, match="up axis must be auto, z or y"):
         load_shape_grid(tmp_path / "rod.npy", 32, up="x")
 
 
@@ -182,7 +182,7 @@ def test_gan3d_encode_writes_latents_that_interpolate(lgan_checkpoint, tmp_path,
     assert len(list((tmp_path / "morph").glob("*.npy"))) == 3
 
 
-def test_gan3d_encode_refuses_in_one_line(lgan_checkpoint, tmp_path, capsys):
+def test_gan3d_encode_refuses_in_one_line(lgan_checkpoint, gan_checkpoint, tmp_path, capsys):
     np.save(tmp_path / "a.npy", box_grid(32, (8, 8, 4), (24, 24, 28)))
     (tmp_path / "other").mkdir()
     np.save(tmp_path / "other" / "a.npy", box_grid(32, (8, 8, 4), (24, 24, 28)))
@@ -198,6 +198,28 @@ def test_gan3d_encode_refuses_in_one_line(lgan_checkpoint, tmp_path, capsys):
         error = capsys.readouterr().err.strip()
         assert message in error and "\n" not in error, error
     assert not (tmp_path / "out").exists()
+    # a model without a shape encoder is refused before any shape is read
+    assert main(["encode", "--model", str(gan_checkpoint), str(tmp_path / "missing.npy"),
+                 "-o", str(tmp_path / "out")]) == 1  # fmt: skip
+    assert "no shape encoder" in capsys.readouterr().err
+
+
+def test_gan3d_encode_keeps_dotted_names_apart_and_overwrites_nothing(
+    lgan_checkpoint, tmp_path, capsys
+):
+    for name in ("a.v1.npy", "a.v2.npy"):
+        np.save(tmp_path / name, box_grid(32, (8, 8, 4), (24, 24, 28)))
+    out = tmp_path / "out"
+    args = ["encode", "--model", str(lgan_checkpoint), str(tmp_path / "a.v1.npy"),
+            str(tmp_path / "a.v2.npy"), "-o", str(out), "--steps", "1", "--format", "stl"]  # fmt: skip
+    assert main(args) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["a.v1.latent.npy", "a.v1.stl", "a.v2.latent.npy", "a.v2.stl"]
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    capsys.readouterr()
+    assert main(args) == 1
+    assert "a.v1.latent.npy: already exists" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
 def test_autoencoding_is_measured_and_filed_under_its_own_key(tiny):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gan3d_core.errors import InputFileError
+from gan3d_core.errors import InputFileError, UsageError
 from gan3d_core.io.atomic import check_input_file, write_npy_atomic
 from gan3d_core.io.binvox import read_binvox
 from gan3d_core.io.inputs import NUMERIC_KINDS, npz_member_names
@@ -265,8 +265,9 @@ def resample_grid(grid: np.ndarray, resolution: int) -> np.ndarray:
 
 
 def y_up_to_z_up(grid: np.ndarray) -> np.ndarray:
-    """A grid with y up (ShapeNet's, glTF's, most OBJ exporters') -> ours, z up: a
-    rotation of 90 degrees about x."""
+    """A grid with y up (ShapeNet's, glTF's, Blender's OBJ exports) -> ours, z up: the
+    rotation (x, y, z) -> (-x, z, y), chosen as the one under which the mean ShapeNet
+    chair overlaps the mean ModelNet10 chair most (their fronts then face alike)."""
     return np.ascontiguousarray(np.flip(grid.transpose(0, 2, 1), axis=0))
 
 
@@ -278,7 +279,7 @@ def load_shape_grid(path: str | os.PathLike, resolution: int, up: str = "auto") 
     from gan3d_core.io.voxels import load_voxels
 
     if up not in ("auto", "z", "y"):
-        raise InputFileError(f"up axis must be auto, z or y, got {up!r}")
+        raise UsageError(f"up axis must be auto, z or y, got {up!r}")
     path = check_input_file(path, "shape file")
     if up == "auto":
         up = "y" if path.suffix.lower() in GLTF_SUFFIXES else "z"

@@ -100,6 +100,12 @@ def test_a_dropped_shape_file_is_encoded_into_the_latent_space_and_shown(
     with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
         window.session.undo()  # the edit history holds it like any other shape
     assert window.session.current.source != current.source
+    photo = tmp_path / "toy.png"
+    Image.fromarray(object_photo(120)).save(photo)
+    for dropped in ([shape, shape.with_name("other.binvox")], [shape, photo]):
+        with qtbot.waitSignal(window.controller.error, timeout=5000) as error:
+            drop_files(window.viewport, dropped)
+        assert "one shape file at a time" in error.args[0]
     broken = tmp_path / "broken.binvox"
     broken.write_bytes(b"#binvox 1\ndim 32 32 32\ndata\n\x01")
     monkeypatch.setattr(
