@@ -122,6 +122,8 @@ class Controller(QObject):
         # Left / Right step from here: the last photo reconstructed, or stepped to (a file
         # that fails to reconstruct is stepped past, not stepped to again)
         self.photo: Path | None = None
+        # shape files' up axis (File > Shapes' up axis): auto reads glTF y up, the rest z up
+        self.shape_up_axis = "auto"
         self._owns_engine = engine is None
         self.engine = engine if engine is not None else EngineProcess()
         # called on the worker thread: the signal reaches the status bar queued
@@ -282,7 +284,8 @@ class Controller(QObject):
             return
         self.status.emit(f"Encoding {Path(path).name}...")
         label = self.session.reconstruct_options.label
-        self._call(EncodeShape(Path(path).absolute(), label)).on_done(self.show_state)
+        request = EncodeShape(Path(path).absolute(), label, self.shape_up_axis)
+        self._call(request).on_done(self.show_state)
 
     def show_state(self, state: LatentState, record: bool = True) -> None:
         """Make ``state`` current (recorded in history unless previewing)."""

@@ -101,7 +101,7 @@ class Engine:
 
     @run.register
     def _(self, request: EncodeShape, task: TaskState) -> LatentState:
-        return self.encode_shape(request.path, request.label, task)
+        return self.encode_shape(request.path, request.label, request.up, task)
 
     @run.register
     def _(self, request: CutOutPhoto, task: TaskState) -> CutOut:
@@ -197,12 +197,15 @@ class Engine:
         )
         return Reconstruction(LatentState(latent, label, f"reconstruction of {names}"), inputs)
 
-    def encode_shape(self, path: str | Path, label: int | None, task: TaskState) -> LatentState:
-        """A shape file's latent: the shape encoder's, fitted to the shape (staged models)."""
+    def encode_shape(
+        self, path: str | Path, label: int | None, up: str, task: TaskState
+    ) -> LatentState:
+        """A shape file's latent: the shape encoder's, fitted to the shape (staged models);
+        ``up``: the file's up axis (see :func:`~gan3d_core.data.datasets.load_shape_grid`)."""
         from gan3d_core.data.datasets import load_shape_grid
 
         model = self._require_model()
-        grid = load_shape_grid(path, model.resolution)
+        grid = load_shape_grid(path, model.resolution, up)
         if not model.config.conditional:
             label = None
         encoded = model.encode_shapes(

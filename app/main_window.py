@@ -6,7 +6,7 @@ import io
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings, Qt
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
     QDialog,
     QDockWidget,
@@ -40,6 +40,8 @@ from gan3d_studio.viewport import make_viewport
 from gan3d_studio.wire import CutOut
 
 SESSION_FILTER = "gan3d-studio sessions (*.g3session.json *.json)"
+UP_AXES = {"auto": "Automatic (glTF y, others z)", "z": "Z up (ModelNet, STL)",
+           "y": "Y up (ShapeNet, Blender's OBJ)"}  # fmt: skip
 SHAPE_FILTER = f"3D shapes ({' '.join('*' + suffix for suffix in SHAPE_SUFFIXES)})"
 
 
@@ -163,6 +165,7 @@ class MainWindow(QMainWindow):
         )
         self._action("Open images…", self.reconstruct_panel._choose_files, "Ctrl+I", file_menu)
         self._action("Open shape…", self.open_shape, "Ctrl+Shift+I", file_menu)
+        self._build_up_axis_menu(file_menu.addMenu("Shapes' up axis"))
         self.recent_menu = file_menu.addMenu("Open &recent")
         self.recent_menu.setToolTipsVisible(True)
         self._show_recent()
@@ -328,6 +331,24 @@ class MainWindow(QMainWindow):
         self.session.add_bookmark(
             f"#{len(self.session.bookmarks) + 1} {self.session.current.source}", thumbnail
         )
+
+    def _build_up_axis_menu(self, menu) -> None:
+        """Which way is up in the shape files opened next (remembered): most OBJ exports
+        (Blender's) and ShapeNet are y up, ModelNet and STL files z up, glTF y up by its
+        specification."""
+        group = QActionGroup(menu)
+        chosen = str(self.settings.value("shape_up_axis", "auto"))
+        self.controller.shape_up_axis = chosen if chosen in UP_AXES else "auto"
+        for axis, text in UP_AXES.items():
+            action = menu.addAction(text)
+            action.setCheckable(True)
+            action.setChecked(axis == self.controller.shape_up_axis)
+            action.triggered.connect(lambda _=False, a=axis: self._set_up_axis(a))
+            group.addAction(action)
+
+    def _set_up_axis(self, axis: str) -> None:
+        self.controller.shape_up_axis = axis
+        self.settings.setValue("shape_up_axis", axis)
 
     def open_shape(self) -> None:
         """File > Open shape: a voxel grid or a mesh, brought into the model's latent space

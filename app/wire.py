@@ -232,6 +232,7 @@ class EncodeShape(Request[LatentState]):
 
     path: str | Path
     label: int | None = None
+    up: str = "auto"  # the file's up axis: z, y, or auto (y for glTF, z for the rest)
 
 
 @dataclass(frozen=True)

@@ -100,6 +100,13 @@ def test_a_dropped_shape_file_is_encoded_into_the_latent_space_and_shown(
     with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
         window.session.undo()  # the edit history holds it like any other shape
     assert window.session.current.source != current.source
+    file_menu = window.menuBar().actions()[0].menu()
+    up_menu = next(a.menu() for a in file_menu.actions() if a.text() == "Shapes' up axis")
+    next(a for a in up_menu.actions() if a.text().startswith("Y up")).trigger()
+    assert window.controller.shape_up_axis == window.settings.value("shape_up_axis") == "y"
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=30_000):
+        drop_files(window.viewport, [shape])  # the same crate, read lying on its side
+    assert not np.array_equal(window.session.current.latent, current.latent)
     photo = tmp_path / "toy.png"
     Image.fromarray(object_photo(120)).save(photo)
     for dropped in ([shape, shape.with_name("other.binvox")], [shape, photo]):
