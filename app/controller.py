@@ -1,9 +1,9 @@
 """Connects the session to the engine; owns no widgets.
 
 Requests from panels (open a model, a new random shape, a slider position, photos to
-reconstruct, a shape file to encode, an export) become typed engine calls (:mod:`gan3d_studio.wire`), run on the
-worker thread; each call's handle hands its result to the session on the GUI thread, and
-the widgets bound to the session follow. Errors become ``error`` signals and leave the
+reconstruct, a shape file to encode, an export) become typed engine calls
+(:mod:`gan3d_studio.wire`), run on the worker thread; each call's handle hands its result
+to the session on the GUI thread, and the widgets bound to the session follow. Errors become ``error`` signals and leave the
 previous state as it was.
 """
 

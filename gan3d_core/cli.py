@@ -423,19 +423,14 @@ def cmd_encode(args: argparse.Namespace) -> int:
         if path.exists():
             raise InputFileError(f"{path}: already exists; choose another output folder")
     model = _load_model(args)
-    if not model.has_shape_encoder:
-        raise UsageError(
-            f"{model.path}: this {model.config.kind} model has no shape encoder; encoding "
-            "shapes needs a staged (lgan) model"
-        )
+    model.require_shape_encoder()
     if args.class_name is not None:
         model.label_index(args.class_name)  # refused before any shape is read
     grids = np.stack([load_shape_grid(path, model.resolution, args.up) for path in args.shapes])
     with progress_bar("encoding") as progress:
         encoded = model.encode_shapes(grids, args.class_name, args.steps, progress)
     if args.format:  # all or none, as every command that writes shapes
-        _write_shapes(model.decode(encoded.latents, encoded.labels), shape_paths, options,
-                      "writing")  # fmt: skip
+        _write_shapes(encoded.shapes, shape_paths, options, "writing")
     written: list[Path] = []
     try:
         directory.mkdir(parents=True, exist_ok=True)

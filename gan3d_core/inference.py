@@ -84,11 +84,12 @@ class ReconstructedLatent:
 @dataclass
 class EncodedShapes:
     """What :meth:`GanModel.encode_shapes` found for N shapes: latents (N, L), classes
-    (N,) (None for unconditional models) and how well each decodes back: IoU at 0.5 with
-    the input (N,)."""
+    (N,) (None for unconditional models), their decoded occupancy (N, R, R, R) and how
+    well each decodes back: IoU at 0.5 with the input (N,)."""
 
     latents: np.ndarray
     labels: np.ndarray | None
+    shapes: np.ndarray
     iou: np.ndarray
 
 
@@ -237,6 +238,14 @@ class GanModel:
     def has_shape_encoder(self) -> bool:
         """Whether :meth:`encode_shapes` can bring 3D shapes into the latent space."""
         return getattr(self.networks, "shape_encoder", None) is not None
+
+    def require_shape_encoder(self) -> None:
+        """Refuse, in one line, a model that cannot encode shapes (before reading any)."""
+        if not self.has_shape_encoder:
+            raise UsageError(
+                f"{self.path or 'this model'}: a {self.config.kind} model has no shape "
+                "encoder; encoding shapes needs a staged (lgan) model"
+            )
 
     @property
     def has_implicit_decoder(self) -> bool:
@@ -548,11 +557,7 @@ class GanModel:
         held-out shapes; after fitting, they decode as closely as with the true class)."""
         from gan3d_core.fitting import VoxelFitSettings, fit_to_voxels
 
-        if not self.has_shape_encoder:
-            raise UsageError(
-                f"this {self.config.kind} model has no shape encoder; encoding shapes needs "
-                "a staged (lgan) model"
-            )
+        self.require_shape_encoder()
         encoder = self.networks.shape_encoder
         voxels = np.asarray(voxels, np.float32)
         side = self.resolution
@@ -598,10 +603,9 @@ class GanModel:
             )  # fmt: skip
             if batch_labels is not None:
                 classes[batch] = batch_labels.cpu().numpy()
-        decoded = self.decode(latents, classes if self.config.conditional else None)
-        return EncodedShapes(
-            latents, classes if self.config.conditional else None, iou(decoded, voxels)
-        )
+        labels = classes if self.config.conditional else None
+        decoded = self.decode(latents, labels)
+        return EncodedShapes(latents, labels, decoded, iou(decoded, voxels))
 
     # -- exploration ---------------------------------------------------------------------
 
