@@ -19,7 +19,7 @@ from PySide6.QtCore import QObject, Signal
 
 from gan3d_core.errors import Gan3dError, InputFileError, first_line
 from gan3d_core.images import Box, is_image_path
-from gan3d_core.io.kinds import is_shape_path
+from gan3d_core.io.kinds import is_latent_path, is_shape_path
 from gan3d_studio.engine_process import EngineProcess
 from gan3d_studio.session import Session
 from gan3d_studio.wire import (
@@ -32,6 +32,7 @@ from gan3d_studio.wire import (
     LoadModel,
     MakeShape,
     ModelInfo,
+    OpenLatent,
     Reconstruct,
     Reconstruction,
     Request,
@@ -52,18 +53,20 @@ class SortedFiles(NamedTuple):
     checkpoints: list[Path]
     images: list[Path]
     shapes: list[Path]  # voxel grids and meshes, to bring into the latent space
+    latents: list[Path]  # NAME.latent.npy, as gan3d encode writes them
     others: list[Path]
 
 
 def sort_files(paths: Sequence[str | Path]) -> SortedFiles:
-    """Checkpoints, images, shapes and the rest, by suffix: the one rule for drops, File >
-    Open and the command line."""
+    """Checkpoints, images, shapes, latents and the rest, by name: the one rule for drops,
+    File > Open and the command line."""
     paths = [Path(p) for p in paths]
     checkpoints = [p for p in paths if p.suffix.lower() in CHECKPOINT_SUFFIXES]
     images = [p for p in paths if is_image_path(p)]
     shapes = [p for p in paths if is_shape_path(p)]
-    others = [p for p in paths if p not in checkpoints + images + shapes]
-    return SortedFiles(checkpoints, images, shapes, others)
+    latents = [p for p in paths if is_latent_path(p)]
+    others = [p for p in paths if p not in checkpoints + images + shapes + latents]
+    return SortedFiles(checkpoints, images, shapes, latents, others)
 
 
 def images_beside(photo: Path) -> list[Path]:
@@ -247,19 +250,20 @@ class Controller(QObject):
 
     def open_files(self, paths: Sequence[Path]) -> None:
         """Dropped or opened files: a checkpoint loads, images reconstruct, a shape file is
-        encoded; others are refused."""
+        encoded, a latent file decoded; others are refused."""
         files = sort_files(paths)
         if files.others:
             names = ", ".join(p.name for p in files.others)
             self.error.emit(
-                f"{names}: not an image, a shape or a checkpoint (drop photos, a .binvox, "
-                "a mesh or a .safetensors)"
+                f"{names}: not an image, a shape, a latent or a checkpoint (drop photos, a "
+                ".binvox, a mesh, a .latent.npy or a .safetensors)"
             )
             return
-        if files.shapes and (files.images or len(files.shapes) > 1):
+        single = files.shapes + files.latents  # each makes the one current shape
+        if single and (files.images or len(single) > 1):
             self.error.emit(
-                f"{', '.join(p.name for p in files.shapes + files.images)}: open one shape "
-                "file at a time, without photos"
+                f"{', '.join(p.name for p in single + files.images)}: open one shape or "
+                "latent file at a time, without photos"
             )
             return
         if files.checkpoints:
@@ -268,6 +272,8 @@ class Controller(QObject):
             self.reconstruct(files.images)
         elif files.shapes:
             self.encode_shape(files.shapes[0])
+        elif files.latents:
+            self.open_latent(files.latents[0])
 
     def encode_shape(self, path: str | Path) -> None:
         """Bring a shape file into the model's latent space and show it, decoded with the
@@ -286,6 +292,15 @@ class Controller(QObject):
         label = self.session.reconstruct_options.label
         request = EncodeShape(Path(path).absolute(), label, self.shape_up_axis)
         self._call(request).on_done(self.show_state)
+
+    def open_latent(self, path: str | Path) -> None:
+        """Show a latent file's shape, decoded with the reconstruct options' class (None:
+        the model's choice)."""
+        if self.session.model is None:
+            self.error.emit("Open a model first")
+            return
+        label = self.session.reconstruct_options.label
+        self._call(OpenLatent(Path(path).absolute(), label)).on_done(self.show_state)
 
     def show_state(self, state: LatentState, record: bool = True) -> None:
         """Make ``state`` current (recorded in history unless previewing)."""

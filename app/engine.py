@@ -33,6 +33,7 @@ from gan3d_studio.wire import (
     LoadModel,
     MakeShape,
     ModelInfo,
+    OpenLatent,
     Reconstruct,
     Reconstruction,
     ReconstructOptions,
@@ -102,6 +103,10 @@ class Engine:
     @run.register
     def _(self, request: EncodeShape, task: TaskState) -> LatentState:
         return self.encode_shape(request.path, request.label, request.up, task)
+
+    @run.register
+    def _(self, request: OpenLatent, task: TaskState) -> LatentState:
+        return self.open_latent(request.path, request.label)
 
     @run.register
     def _(self, request: CutOutPhoto, task: TaskState) -> CutOut:
@@ -214,6 +219,20 @@ class Engine:
         label = None if encoded.labels is None else int(encoded.labels[0])
         source = f"{Path(path).name}, encoded (IoU {encoded.iou[0]:.2f} with the file)"
         return LatentState(encoded.latents[0], label, source)
+
+    def open_latent(self, path: str | Path, label: int | None) -> LatentState:
+        """A latent file's vector, decoded with ``label`` or, for a conditional model
+        without one, the class the model finds for it (:meth:`GanModel.best_label`): the
+        file holds no class."""
+        from gan3d_core.io.inputs import load_latent
+
+        model = self._require_model()
+        latent = load_latent(path, model.latent_dim)
+        if not model.config.conditional:
+            label = None
+        elif label is None:
+            label = model.best_label(latent)
+        return LatentState(latent, label, Path(path).name)
 
     def cut_out(self, photo: str | Path, box: Box | None) -> CutOut:
         """What preprocessing keeps of ``photo`` with ``box`` (None: the automatic choice),

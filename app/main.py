@@ -20,9 +20,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gan3d-studio", description="Explore, reconstruct and export 3D shapes."
     )
-    parser.add_argument("files", nargs="*", metavar="CKPT|IMAGE|SHAPE",
-                        help="a checkpoint to open and/or photos of one object to reconstruct "
-                        "or a shape file (.binvox, .npy, a mesh) to encode")  # fmt: skip
+    parser.add_argument("files", nargs="*", metavar="CKPT|IMAGE|SHAPE|LATENT",
+                        help="a checkpoint to open and/or photos of one object to reconstruct, "
+                        "a shape file (.binvox, .npy, a mesh) to encode or a NAME.latent.npy "
+                        "to decode")  # fmt: skip
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     parser.add_argument(
         "--smoke-test", metavar="OUT.png", help="render one shape, save a screenshot, exit"
@@ -38,12 +39,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     from gan3d_studio.engine_process import EngineProcess
     from gan3d_studio.wire import LoadModel
 
-    checkpoints, images, shapes, others = sort_files(args.files)
-    if others:  # before any window opens
-        names = ", ".join(str(p) for p in others)
-        print(f"gan3d-studio: {names}: not an image, a shape or a checkpoint", file=sys.stderr)
+    files = sort_files(args.files)
+    if files.others:  # before any window opens
+        names = ", ".join(str(p) for p in files.others)
+        print(
+            f"gan3d-studio: {names}: not an image, a shape, a latent or a checkpoint",
+            file=sys.stderr,
+        )
         return 2
-    checkpoint = checkpoints[0] if checkpoints else None
+    checkpoint = files.checkpoints[0] if files.checkpoints else None
     first_model = None
     if checkpoint is not None or default_model_path().is_file():
         first_model = LoadModel(checkpoint, args.device)  # what the window will ask for
@@ -51,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # and VTK load here.
     engine = EngineProcess(preload=first_model)
     try:
-        return _run(args, engine, first_model, images + shapes)
+        return _run(args, engine, first_model, files.images + files.shapes + files.latents)
     finally:
         engine.close()
 
@@ -80,7 +84,7 @@ def _run(
     if first_model is not None:
         window.controller.open_model(first_model.path, then_open=inputs)
     elif inputs:
-        window.show_error("Open a model first: photos and shapes need one")
+        window.show_error("Open a model first: photos, shapes and latents need one")
 
     if args.smoke_test:
         return _smoke_test(app, window, Path(args.smoke_test), has_model=first_model is not None)

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 from gan3d_core.errors import Gan3dError, InputFileError, UsageError, first_line
 from gan3d_core.images import png_bytes
 from gan3d_core.io.atomic import write_bytes_atomic
-from gan3d_core.io.kinds import SHAPE_SUFFIXES
+from gan3d_core.io.kinds import LATENT_SUFFIX, SHAPE_SUFFIXES
 from gan3d_studio.controller import Controller
 from gan3d_studio.panels.cut_out import CutOutDialog
 from gan3d_studio.panels.export import ExportPanel
@@ -42,7 +42,11 @@ from gan3d_studio.wire import CutOut
 SESSION_FILTER = "gan3d-studio sessions (*.g3session.json *.json)"
 UP_AXES = {"auto": "Automatic (glTF y, others z)", "z": "Z up (ModelNet, STL)",
            "y": "Y up (ShapeNet, Blender's OBJ)"}  # fmt: skip
-SHAPE_FILTER = f"3D shapes ({' '.join('*' + suffix for suffix in SHAPE_SUFFIXES)})"
+LATENT_FILTER = f"Latents (*{LATENT_SUFFIX})"
+SHAPE_FILTER = (
+    f"3D shapes and latents ({' '.join('*' + suffix for suffix in SHAPE_SUFFIXES)});;"
+    f"{LATENT_FILTER}"
+)
 
 
 NOTICE_MS = 15_000  # how long a notice (e.g. the engine was restarted) stays in the status bar
@@ -181,6 +185,7 @@ class MainWindow(QMainWindow):
         self._action("Save session…", self.save_session, QKeySequence.StandardKey.Save, file_menu)
         file_menu.addSeparator()
         self._action("Export shape…", self.export_panel._choose_path, "Ctrl+E", file_menu, toolbar)
+        self._action("Save latent…", self.save_latent, "Ctrl+Shift+E", file_menu)
         self._action("Screenshot…", self.save_screenshot, "F12", file_menu, toolbar)
         self._action(
             "Screenshot, transparent background…",
@@ -352,10 +357,24 @@ class MainWindow(QMainWindow):
 
     def open_shape(self) -> None:
         """File > Open shape: a voxel grid or a mesh, brought into the model's latent space
-        to edit, interpolate and export like a sample (staged models)."""
+        to edit, interpolate and export like a sample (staged models), or a latent file."""
         path, _ = QFileDialog.getOpenFileName(self, "Open shape", "", SHAPE_FILTER)
         if path:
-            self.controller.encode_shape(Path(path))
+            self.controller.open_files([Path(path)])
+
+    def save_latent(self) -> None:
+        """File > Save latent: the current shape's latent, for ``gan3d interpolate --latents``
+        or to open again."""
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save latent", f"shape{LATENT_SUFFIX}", LATENT_FILTER
+        )
+        if path:
+            try:
+                written = self.session.save_latent(path)
+            except Gan3dError as exc:
+                self.show_error(first_line(exc))
+                return
+            self.status_label.setText(f"Saved latent {written}")
 
     def cut_out_object(self) -> None:
         """The box dialog on the last photo (or one chosen now). It opens once the photo's

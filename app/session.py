@@ -17,7 +17,8 @@ import numpy as np
 from psygnal import Signal
 
 from gan3d_core.errors import UsageError
-from gan3d_core.io.atomic import write_bytes_atomic
+from gan3d_core.io.atomic import write_bytes_atomic, write_npy_atomic
+from gan3d_core.io.kinds import LATENT_SUFFIX, is_latent_path
 from gan3d_studio.wire import LatentState, ModelInfo, ReconstructOptions, ShapeResult, ViewSettings
 
 SESSION_FORMAT = "gan3d-studio-session"
@@ -174,6 +175,17 @@ class Session:
 
     def save(self, path: str | os.PathLike) -> Path:
         return write_bytes_atomic(path, json.dumps(self.to_json(), indent=1).encode())
+
+    def save_latent(self, path: str | os.PathLike) -> Path:
+        """The current latent as ``gan3d interpolate --latents`` and File > Open shape read
+        it: a float32 vector in a ``.npy``, named NAME.latent.npy (the suffix is added when
+        missing). The class is not stored: a conditional model chooses one when it opens."""
+        if self.current is None:
+            raise UsageError("no shape to save: open a model first")
+        path = Path(path)
+        if not is_latent_path(path):
+            path = path.with_name(path.name.removesuffix(".npy") + LATENT_SUFFIX)
+        return write_npy_atomic(path, self.current.latent.astype(np.float32))
 
     def restore(self, data: dict[str, Any]) -> None:
         """Latents, bookmarks and view of a session file (its model must be loaded already).

@@ -236,6 +236,15 @@ class EncodeShape(Request[LatentState]):
 
 
 @dataclass(frozen=True)
+class OpenLatent(Request[LatentState]):
+    """A latent from a file (NAME.latent.npy, as ``gan3d encode`` and ``gan3d sample
+    --save-latents`` write it), decoded with ``label`` (None: the model's choice)."""
+
+    path: str | Path
+    label: int | None = None
+
+
+@dataclass(frozen=True)
 class CutOutPhoto(Request[CutOut]):
     """What preprocessing keeps of a photo with a box (None: automatic), for the box dialog."""
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from gan3d_core import limits
 from gan3d_core.errors import Gan3dError, InputFileError, UsageError, first_line
+from gan3d_core.io.kinds import LATENT_SUFFIX
 from gan3d_core.limits import MAX_FRAMING_SHIFT
 
 QUIET_SECONDS = 3.0  # log-file progress starts after this long
@@ -182,21 +183,6 @@ def _write_shapes(shapes: np.ndarray, paths: Sequence[Path], options, descriptio
         raise
     for path in written:
         print(path)
-
-
-def _load_latent(path: str, latent_dim: int) -> np.ndarray:
-    from gan3d_core.io.inputs import load_npy
-
-    file = Path(path)
-    latent = np.squeeze(load_npy(file, "latent", max_elements=limits.MAX_LATENT_DIM))
-    if latent.shape != (latent_dim,) or not np.issubdtype(latent.dtype, np.floating):
-        raise InputFileError(
-            f"{file}: expected a float latent of shape ({latent_dim},), got {latent.dtype} "
-            f"{np.shape(latent)}"
-        )
-    if not np.isfinite(latent).all() or np.abs(latent).max() > np.finfo(np.float32).max:
-        raise InputFileError(f"{file}: latent contains NaN or infinite values")
-    return latent.astype(np.float32)
 
 
 # -- commands ----------------------------------------------------------------------------
@@ -378,7 +364,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         from gan3d_core.io.atomic import write_npy_atomic
 
         for latent, path in zip(latents, paths):
-            print(write_npy_atomic(path.with_suffix(".latent.npy"), latent))
+            print(write_npy_atomic(path.with_suffix(LATENT_SUFFIX), latent))
     return 0
 
 
@@ -417,7 +403,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
             f"two inputs are named {repeated[0]!r}; their latents would share a file: "
             "encode them separately"
         )
-    latent_paths = [directory / f"{stem}.latent.npy" for stem in stems]
+    latent_paths = [directory / f"{stem}{LATENT_SUFFIX}" for stem in stems]
     shape_paths = [directory / f"{stem}.{args.format}" for stem in stems] if args.format else []
     for path in latent_paths + shape_paths:
         if path.exists():
@@ -450,6 +436,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
 
 def cmd_interpolate(args: argparse.Namespace) -> int:
+    from gan3d_core.io.inputs import load_latent
     from gan3d_core.latent import interpolate
 
     _check_range("--steps", args.steps, 2, limits.MAX_SHAPES)
@@ -463,7 +450,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
             model.sample_latents(1, seed=seed, labels=args.class_name)[0] for seed in args.seeds
         )
     else:
-        start, end = (_load_latent(path, model.latent_dim) for path in args.latents)
+        start, end = (load_latent(path, model.latent_dim) for path in args.latents)
     latents = interpolate(start, end, args.steps, method=args.method)
     shapes = _decode(model, latents, args.class_name, args.surface_resolution)
     paths = [directory / f"interp_{i:03d}.{args.format}" for i in range(args.steps)]

@@ -21,6 +21,7 @@ from gan3d_core.errors import InputFileError, UsageError
 from gan3d_core.evaluation import evaluate_autoencoding
 from gan3d_core.fitting import VoxelFitSettings, fit_to_voxels
 from gan3d_core.io.binvox import write_binvox
+from gan3d_core.io.kinds import is_latent_path, is_shape_path
 from gan3d_core.metrics import iou
 from tests.conftest import CLASS_NAMES, box_grid
 
@@ -235,3 +236,12 @@ def test_autoencoding_is_measured_and_filed_under_its_own_key(tiny):
     assert evaluation_key(result) == "autoencode_given_refine5"
     assert evaluation_key(auto) == "autoencode_refine0"
     assert evaluation_key({**auto, "refine": VoxelFitSettings().steps}) == "autoencode"
+
+
+def test_a_latent_file_is_not_read_as_a_shape(tmp_path):
+    latent = tmp_path / "chair.latent.npy"
+    np.save(latent, np.zeros(8, np.float32))
+    assert is_latent_path(latent) and not is_shape_path(latent)
+    assert is_shape_path(tmp_path / "chair.npy") and not is_latent_path(tmp_path / "chair.npy")
+    with pytest.raises(InputFileError, match=r"chair\.latent\.npy: a latent, not a shape"):
+        load_shape_grid(latent, 32)

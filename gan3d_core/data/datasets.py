@@ -21,7 +21,13 @@ from gan3d_core.io.atomic import check_input_file, write_npy_atomic
 from gan3d_core.io.binvox import read_binvox
 from gan3d_core.io.inputs import NUMERIC_KINDS, npz_member_names
 from gan3d_core.io.inputs import load_npz as load_npz_arrays
-from gan3d_core.io.kinds import GLTF_SUFFIXES, GRID_SUFFIXES, MESH_SUFFIXES, SHAPE_SUFFIXES
+from gan3d_core.io.kinds import (
+    GLTF_SUFFIXES,
+    GRID_SUFFIXES,
+    MESH_SUFFIXES,
+    SHAPE_SUFFIXES,
+    is_latent_path,
+)
 from gan3d_core.io.meshes import load_mesh
 from gan3d_core.limits import MAX_DATASET_BYTES, MAX_GRID_SIDE, MAX_NUM_CLASSES
 from gan3d_core.mesh.voxelize import voxelize_mesh
@@ -281,6 +287,11 @@ def load_shape_grid(path: str | os.PathLike, resolution: int, up: str = "auto") 
     if up not in ("auto", "z", "y"):
         raise UsageError(f"up axis must be auto, z or y, got {up!r}")
     path = check_input_file(path, "shape file")
+    if is_latent_path(path):
+        raise InputFileError(
+            f"{path}: a latent, not a shape (decode it with gan3d interpolate --latents, or "
+            "open it in gan3d-studio)"
+        )
     if up == "auto":
         up = "y" if path.suffix.lower() in GLTF_SUFFIXES else "z"
     if path.suffix.lower() in GRID_SUFFIXES:

@@ -18,7 +18,12 @@ import numpy as np
 
 from gan3d_core.errors import Gan3dError, InputFileError, first_line
 from gan3d_core.io.atomic import check_input_file, read_input_bytes
-from gan3d_core.limits import MAX_JSON_BYTES, MAX_JSON_DEPTH, MAX_NPY_HEADER_BYTES
+from gan3d_core.limits import (
+    MAX_JSON_BYTES,
+    MAX_JSON_DEPTH,
+    MAX_LATENT_DIM,
+    MAX_NPY_HEADER_BYTES,
+)
 
 # Numeric and boolean arrays only: complex values would be cast silently, objects unpickled.
 NUMERIC_KINDS = "biuf"
@@ -175,6 +180,21 @@ def load_npy(
         raise InputFileError(f"{path}: cannot read {what} ({exc.strerror or exc})") from None
     except Exception as exc:  # numpy's own checks, after ours
         raise InputFileError(f"{path}: not a readable .npy array ({first_line(exc)})") from None
+
+
+def load_latent(path: str | os.PathLike, latent_dim: int) -> np.ndarray:
+    """A latent vector, float32 (latent_dim,), from a ``.npy`` file as ``gan3d generate
+    --save-latents`` and ``gan3d encode`` write it ((latent_dim,) or (1, latent_dim))."""
+    file = Path(path)
+    latent = np.squeeze(load_npy(file, "latent", max_elements=MAX_LATENT_DIM))
+    if latent.shape != (latent_dim,) or not np.issubdtype(latent.dtype, np.floating):
+        raise InputFileError(
+            f"{file}: expected a float latent of shape ({latent_dim},), got {latent.dtype} "
+            f"{np.shape(latent)}"
+        )
+    if not np.isfinite(latent).all() or np.abs(latent).max() > np.finfo(np.float32).max:
+        raise InputFileError(f"{file}: latent contains NaN or infinite values")
+    return latent.astype(np.float32)
 
 
 def load_npz(

@@ -112,7 +112,7 @@ def test_a_dropped_shape_file_is_encoded_into_the_latent_space_and_shown(
     for dropped in ([shape, shape.with_name("other.binvox")], [shape, photo]):
         with qtbot.waitSignal(window.controller.error, timeout=5000) as error:
             drop_files(window.viewport, dropped)
-        assert "one shape file at a time" in error.args[0]
+        assert "one shape or latent file at a time" in error.args[0]
     broken = tmp_path / "broken.binvox"
     broken.write_bytes(b"#binvox 1\ndim 32 32 32\ndata\n\x01")
     monkeypatch.setattr(
@@ -201,7 +201,7 @@ def test_corrupt_checkpoint_and_non_image_drop_leave_everything_as_it_was(
     notes.write_text("not an image")
     with qtbot.waitSignal(window.controller.error, timeout=5000) as error:
         drop_files(window.viewport, [notes])
-    assert "notes.txt: not an image, a shape or a checkpoint" in error.args[0]
+    assert "notes.txt: not an image, a shape, a latent or a checkpoint" in error.args[0]
     fake_photo = tmp_path / "fake.jpg"
     fake_photo.write_text("no pixels here")
     with qtbot.waitSignal(window.controller.error, timeout=10_000) as error:
@@ -511,7 +511,7 @@ def test_both_drop_targets_honour_the_panel_s_choices(qtbot, window, cvaegan_che
     notes = tmp_path / "notes.txt"
     notes.write_text("not a photo")
     drop_files(panel.drop_zone, [notes])  # the panel refuses what the 3D view refuses
-    assert "notes.txt: not an image, a shape or a checkpoint" in window.last_error
+    assert "notes.txt: not an image, a shape, a latent or a checkpoint" in window.last_error
 
 
 def test_a_killed_engine_is_replaced_with_the_model_reloaded(qtbot, window, cvaegan_checkpoint):
@@ -576,3 +576,37 @@ def test_the_last_export_folder_and_format_are_remembered(
         assert later.export_panel.last_folder == str(target.parent)
     finally:
         later.close()
+
+
+def test_a_latent_file_saved_from_the_app_opens_again_and_bad_ones_change_nothing(
+    qtbot, window, lgan_checkpoint, tmp_path, monkeypatch
+):
+    open_model(qtbot, window, lgan_checkpoint)
+    dim = len(window.session.current.latent)
+    mine = LatentState(np.linspace(-1, 1, dim, dtype=np.float32), 1, "edited")
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=30_000):
+        window.controller.show_state(mine)
+    monkeypatch.setattr(
+        "gan3d_studio.main_window.QFileDialog.getSaveFileName",
+        lambda *a: (str(tmp_path / "mine"), ""),
+    )
+    window.save_latent()  # File > Save latent: the suffix gan3d's tools use is added
+    saved = tmp_path / "mine.latent.npy"
+    np.testing.assert_array_equal(np.load(saved), mine.latent)
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=30_000):
+        window.session.undo()
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=30_000):
+        drop_files(window.viewport, [saved])
+    current = window.session.current
+    np.testing.assert_array_equal(current.latent, mine.latent)
+    assert current.source == "mine.latent.npy"
+    assert current.label in (0, 1, 2)  # the file holds no class: the model chooses one
+    wrong = tmp_path / "short.latent.npy"
+    np.save(wrong, np.zeros(3, np.float32))
+    with qtbot.waitSignal(window.controller.error, timeout=10_000) as error:
+        drop_files(window.viewport, [wrong])
+    assert "short.latent.npy" in error.args[0] and "\n" not in error.args[0]
+    assert window.session.current is current  # nothing changed
+    with qtbot.waitSignal(window.controller.error, timeout=5000) as error:
+        drop_files(window.viewport, [saved, tmp_path / "crate.binvox"])
+    assert "one shape or latent file at a time" in error.args[0]
