@@ -225,7 +225,8 @@ class Controller(QObject):
         if shown is None:
             self.error.emit("Nothing to export yet")
             return
-        self._call(ExportShape(shown.voxels, path, options)).on_done(self._exported)
+        call = self._call(ExportShape(shown.voxels, path, options))
+        call.on_done(lambda written: self._exported(written.path, written.pieces))
 
     def export_frames(
         self,
@@ -359,9 +360,15 @@ class Controller(QObject):
         else:
             self.new_random(seed=0, label=0 if info.conditional else None)
 
-    def _exported(self, path: Path) -> None:
+    def _exported(self, path: Path, pieces: int = 1) -> None:
         self.exported.emit(str(path))
-        self.status.emit(f"Exported {path}")
+        if pieces > 1:  # a printer makes each a loose piece
+            self.status.emit(
+                f'Exported {path}: {pieces} separate pieces (Export\'s "Drop parts under" '
+                "leaves out small ones)"
+            )
+        else:
+            self.status.emit(f"Exported {path}")
 
     def _browse_from(self, photo: Path, images: list[Path]) -> None:
         self.photo = photo

@@ -22,6 +22,7 @@ from gan3d_core.errors import OperationCancelled, UsageError
 from gan3d_core.images import Box, load_image, object_pixels, separation
 from gan3d_core.latent import interpolate
 from gan3d_core.mesh import vertex_normals, voxels_to_cubes, voxels_to_mesh
+from gan3d_core.mesh.export import WrittenShape, write_shape
 from gan3d_studio.wire import (
     CutOut,
     CutOutPhoto,
@@ -113,7 +114,7 @@ class Engine:
         return self.cut_out(request.photo, request.box)
 
     @run.register
-    def _(self, request: ExportShape, task: TaskState) -> Path:
+    def _(self, request: ExportShape, task: TaskState) -> WrittenShape:
         return self.export(request.voxels, request.path, request.options)
 
     @run.register
@@ -248,8 +249,8 @@ class Engine:
         mask = np.asarray(Image.fromarray(mask).resize(shown, Image.Resampling.NEAREST))
         return CutOut(str(photo), box, image, mask, (width, height), separation(pixels, box))
 
-    def export(self, voxels: np.ndarray, path: str | Path, options: ExportOptions) -> Path:
-        return export_shape(voxels, path, options)
+    def export(self, voxels: np.ndarray, path: str | Path, options: ExportOptions) -> WrittenShape:
+        return write_shape(voxels, path, options)
 
     def export_series(
         self, grids: Sequence[np.ndarray], target: Path, options: ExportOptions

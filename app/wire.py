@@ -253,8 +253,9 @@ class CutOutPhoto(Request[CutOut]):
 
 
 @dataclass(frozen=True)
-class ExportShape(Request[Path]):
-    """Write one grid as a mesh (or voxel) file; answers with the path written."""
+class ExportShape(Request["WrittenShape"]):
+    """Write one grid as a mesh (or voxel) file; answers with the path written and how many
+    separate pieces it holds."""
 
     voxels: np.ndarray
     path: str | Path

@@ -134,12 +134,15 @@ def _export_options(args: argparse.Namespace):
         )
     if not 0 < args.threshold < 1:
         raise UsageError(f"--threshold must be between 0 and 1, got {args.threshold}")
+    if not 0 <= args.min_part <= 100:
+        raise UsageError(f"--min-part must be a percentage from 0 to 100, got {args.min_part}")
     return ExportOptions(
         threshold=args.threshold,
         style=args.style,
         smooth_iterations=args.smooth,
         target_faces=args.faces,
         size=args.size_mm,
+        min_part=args.min_part / 100,
     )
 
 
@@ -530,6 +533,14 @@ def _add_export_options(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="MM",
         help="scale so the longest side is MM and put the base at z=0",
+    )
+    group.add_argument(
+        "--min-part",
+        type=float,
+        default=0.0,
+        metavar="PERCENT",
+        help="leave out separate parts smaller than PERCENT %% of the largest part (specks a "
+        "printer would make loose blobs of; default 0: keep all)",
     )
 
 

@@ -279,13 +279,19 @@ def test_surface_resolution_makes_finer_grids_from_an_implicit_decoder(
 
 
 def test_export_and_voxelize(capsys, tmp_path):
-    write_binvox(tmp_path / "box.binvox", box_grid(16, (2, 2, 2), (10, 12, 14)) > 0.5)
-    code, _, err = run(
-        capsys, "export", tmp_path / "box.binvox", "-o", tmp_path / "box.stl", "--size-mm", 120
-    )
+    grid = box_grid(16, (2, 2, 2), (10, 12, 14)) > 0.5
+    grid[14, 14, 14] = True  # a speck that --min-part leaves out
+    write_binvox(tmp_path / "box.binvox", grid)
+    code, _, err = run(capsys, "export", tmp_path / "box.binvox", "-o", tmp_path / "box.stl",
+                       "--size-mm", 120, "--min-part", 5)  # fmt: skip
     assert code == 0, err
     mesh = trimesh.load(tmp_path / "box.stl")
-    assert mesh.extents.max() == pytest.approx(120, abs=1e-3)
+    assert len(mesh.split(only_watertight=False)) == 1
+    assert mesh.extents.max() == pytest.approx(120, abs=1e-3)  # the box alone, sized
+    code, _, err = run(capsys, "export", tmp_path / "box.binvox", "-o", tmp_path / "x.stl",
+                       "--min-part", 150)  # fmt: skip
+    assert_one_line_error(code, err, "--min-part must be a percentage from 0 to 100")
+    assert not (tmp_path / "x.stl").exists()
     code, _, err = run(
         capsys, "voxelize", tmp_path / "box.stl", "-r", 32, "-o", tmp_path / "again.binvox"
     )

@@ -7,7 +7,14 @@ import pytest
 import trimesh
 
 from gan3d_core import EmptyShapeError, ExportOptions, InputFileError, export_shape
-from gan3d_core.mesh import fit_to_size, vertex_normals, voxels_to_cubes, voxels_to_mesh
+from gan3d_core.errors import UsageError
+from gan3d_core.mesh import (
+    fit_to_size,
+    vertex_normals,
+    voxels_to_cubes,
+    voxels_to_mesh,
+    write_shape,
+)
 from tests.conftest import box_grid
 
 
@@ -141,3 +148,31 @@ def test_empty_shape_and_unknown_suffix_write_nothing(tmp_path):
     with pytest.raises(InputFileError, match="is a directory"):
         export_shape(box_grid(8, (1, 1, 1), (3, 3, 3)), tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_small_separate_parts_are_left_out_of_exports_on_request(tmp_path):
+    from gan3d_core.mesh import count_parts, drop_small_parts
+
+    grid = box_grid(16, (2, 2, 2), (8, 8, 8))  # 216 voxels
+    grid[8, 8, 5] = 1.0  # shares an edge with the box: the surface joins them
+    grid[8, 8, 8] = 1.0  # touches it at a corner only: a piece of its own
+    grid[13, 13, 13] = 0.9  # a speck
+    grid[12:16, 0:3, 0:2] = 0.8  # a part of 24 voxels
+    assert count_parts(grid, 0.5) == 4
+    kept = drop_small_parts(grid, 0.5, 0.05)  # under 10.85 voxels: the speck and the corner
+    assert count_parts(kept, 0.5) == 2 and kept[13, 13, 13] == kept[8, 8, 8] == 0
+    assert kept[8, 8, 5] == 1
+    assert count_parts(drop_small_parts(grid, 0.5, 0.2), 0.5) == 1
+    assert drop_small_parts(grid, 0.5, 0.0) is grid  # 0: everything stays
+    assert count_parts(drop_small_parts(grid, 0.5, 1.0), 0.5) == 1  # the largest always stays
+    written = write_shape(grid, tmp_path / "all.stl")
+    assert written.pieces == len(trimesh.load(written.path).split(only_watertight=False)) == 4
+    written = write_shape(grid, tmp_path / "two.stl", ExportOptions(min_part=0.05))
+    assert written.pieces == len(trimesh.load(written.path).split(only_watertight=False)) == 2
+    cleaned = trimesh.load(export_shape(grid, tmp_path / "one.stl", ExportOptions(min_part=0.3)))
+    assert len(cleaned.split(only_watertight=False)) == 1 and cleaned.is_watertight
+    voxels = np.load(export_shape(grid, tmp_path / "one.npy", ExportOptions(min_part=0.2)))
+    assert voxels[13, 13, 13] == 0 and voxels[14, 1, 1] == 0 and voxels[5, 5, 5] == 1
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(UsageError, match="min_part must be a share between 0 and 1"):
+            ExportOptions(min_part=bad)

@@ -1,4 +1,5 @@
-"""Export panel: format, threshold, smoothing, decimation, size in millimetres."""
+"""Export panel: format, threshold, smoothing, small parts left out, decimation, size in
+millimetres."""
 
 from __future__ import annotations
 
@@ -47,6 +48,15 @@ class ExportPanel(QWidget):
         self.faces = QSpinBox()
         self.faces.setRange(100, 5_000_000)
         self.faces.setValue(20_000)
+        self.min_part = QDoubleSpinBox()
+        self.min_part.setRange(0.0, 100.0)
+        self.min_part.setSingleStep(1.0)
+        self.min_part.setDecimals(1)
+        self.min_part.setSuffix(" % of largest")
+        self.min_part.setToolTip(
+            "Leave out separate parts smaller than this share of the largest part: specks "
+            "a 3D printer would print as loose blobs (0: keep every part)"
+        )
         self.sized = QCheckBox("Scale to (mm)")
         self.size = QDoubleSpinBox()
         self.size.setRange(1.0, 5000.0)
@@ -57,6 +67,7 @@ class ExportPanel(QWidget):
         layout.addRow("Surface", self.style_box)
         layout.addRow("Threshold", self.threshold)
         layout.addRow("Smoothing", self.smoothing)
+        layout.addRow("Drop parts under", self.min_part)
         layout.addRow(self.decimate, self.faces)
         layout.addRow(self.sized, self.size)
         layout.addRow(self.export_button)
@@ -82,6 +93,7 @@ class ExportPanel(QWidget):
             else 0,
             target_faces=self.faces.value() if self.decimate.isChecked() else None,
             size=self.size.value() if self.sized.isChecked() else None,
+            min_part=self.min_part.value() / 100,
         )
 
     def suffix(self) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import trimesh
@@ -17,6 +18,7 @@ from gan3d_core.errors import EmptyShapeError, InputFileError, UsageError
 from gan3d_core.io.atomic import check_output_path, write_bytes_atomic, write_npy_atomic
 from gan3d_core.io.binvox import write_binvox
 from gan3d_core.limits import MAX_FACES, MAX_SIZE_MM, MAX_SMOOTH_ITERATIONS, MAX_SURFACE_FACES
+from gan3d_core.mesh.parts import count_parts, drop_small_parts, drop_small_pieces, mesh_pieces
 from gan3d_core.mesh.surface import (
     DEFAULT_THRESHOLD,
     check_voxel_grid,
@@ -39,6 +41,9 @@ class ExportOptions:
     smooth_iterations: int = 0
     target_faces: int | None = None
     size: float | None = None  # longest side in output units (mm for printing); None: voxels
+    # separate parts with fewer voxels than this share of the largest part's are left out
+    # (0: all kept); see gan3d_core.mesh.parts
+    min_part: float = 0.0
 
     def __post_init__(self) -> None:
         if self.style not in ("smooth", "blocks"):
@@ -56,6 +61,8 @@ class ExportOptions:
             )
         if self.target_faces is not None and self.target_faces > MAX_FACES:
             raise UsageError(f"target_faces {self.target_faces} is over the limit of {MAX_FACES}")
+        if not 0.0 <= self.min_part <= 1.0:  # NaN fails too
+            raise UsageError(f"min_part must be a share between 0 and 1, got {self.min_part}")
         if self.size is not None and not 0.0 < self.size <= MAX_SIZE_MM:
             # NaN and infinity fail this too: they would write a mesh of NaN vertices
             raise UsageError(f"size must be a number in (0, {MAX_SIZE_MM:g}], got {self.size}")
@@ -100,6 +107,7 @@ def shape_to_mesh(voxels: np.ndarray, options: ExportOptions = ExportOptions()) 
         mesh = voxels_to_mesh(
             voxels, options.threshold, options.smooth_iterations, options.target_faces
         )
+    mesh = drop_small_pieces(mesh, options.min_part)
     if options.size is not None:
         mesh = fit_to_size(mesh, options.size)
     return mesh
@@ -130,6 +138,11 @@ def export_voxels(
     raise InputFileError(f"{path}: {suffix} is a mesh format; use export_mesh")
 
 
+class WrittenShape(NamedTuple):
+    path: Path
+    pieces: int  # separate pieces written: the mesh's, or the grid's parts (gan3d_core.mesh.parts)
+
+
 def export_shape(
     voxels: np.ndarray, path: str | os.PathLike, options: ExportOptions = ExportOptions()
 ) -> Path:
@@ -137,6 +150,13 @@ def export_shape(
 
     Raises :class:`EmptyShapeError` (nothing written) when no voxel exceeds the threshold.
     """
+    return write_shape(voxels, path, options).path
+
+
+def write_shape(
+    voxels: np.ndarray, path: str | os.PathLike, options: ExportOptions = ExportOptions()
+) -> WrittenShape:
+    """:func:`export_shape`, also saying how many separate pieces it wrote."""
     check_output_path(path)
     suffix = export_format(path)
     voxels = check_voxel_grid(voxels)
@@ -146,5 +166,8 @@ def export_shape(
             f"(highest occupancy {voxels.max():.3g}); lower the threshold"
         )
     if suffix in VOXEL_FORMATS:
-        return export_voxels(voxels, path, options.threshold)
-    return export_mesh(shape_to_mesh(voxels, options), path)
+        kept = drop_small_parts(voxels, options.threshold, options.min_part)
+        written = export_voxels(kept, path, options.threshold)
+        return WrittenShape(written, count_parts(kept, options.threshold))
+    mesh = shape_to_mesh(voxels, options)
+    return WrittenShape(export_mesh(mesh, path), len(mesh_pieces(mesh)))

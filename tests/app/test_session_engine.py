@@ -56,8 +56,9 @@ def test_engine_reconstruct_and_export(engine, tmp_path):
     assert reconstruction.state.label in (0, 1, 2)
     assert reconstruction.inputs[0].shape == (64, 64, 3)
     result = engine.shape(reconstruction.state, ViewSettings())
-    path = engine.export(result.voxels, tmp_path / "r.stl", ExportOptions())
-    assert len(trimesh.load(path).faces) > 0
+    written = engine.export(result.voxels, tmp_path / "r.stl", ExportOptions())
+    mesh = trimesh.load(written.path)
+    assert len(mesh.faces) > 0 and written.pieces == len(mesh.split(only_watertight=False))
 
 
 def _session(engine) -> Session:

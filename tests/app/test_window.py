@@ -610,3 +610,23 @@ def test_a_latent_file_saved_from_the_app_opens_again_and_bad_ones_change_nothin
     with qtbot.waitSignal(window.controller.error, timeout=5000) as error:
         drop_files(window.viewport, [saved, tmp_path / "crate.binvox"])
     assert "one shape or latent file at a time" in error.args[0]
+
+
+def test_export_says_how_many_pieces_it_wrote_and_drops_small_ones(
+    qtbot, window, cvaegan_checkpoint, tmp_path
+):
+    open_model(qtbot, window, cvaegan_checkpoint)
+    panel = window.export_panel
+    for percent in (0.0, 100.0):
+        panel.min_part.setValue(percent)
+        assert panel.options().min_part == percent / 100
+        target = tmp_path / f"shape{percent:.0f}.stl"
+        with qtbot.waitSignal(window.controller.exported, timeout=10_000):
+            panel.export_requested.emit(str(target), panel.options())
+        pieces = len(trimesh.load(target).split(only_watertight=False))
+        status = window.status_label.text()
+        if pieces > 1:
+            assert status.startswith(f"Exported {target}: {pieces} separate pieces")
+        else:
+            assert status == f"Exported {target}"
+    assert pieces == 1  # at 100 % only the largest piece is left
