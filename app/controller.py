@@ -226,7 +226,7 @@ class Controller(QObject):
             self.error.emit("Nothing to export yet")
             return
         call = self._call(ExportShape(shown.voxels, path, options))
-        call.on_done(lambda written: self._exported(written.path, written.pieces))
+        call.on_done(lambda written: self._exported(written.path, written.parts))
 
     def export_frames(
         self,
@@ -360,11 +360,11 @@ class Controller(QObject):
         else:
             self.new_random(seed=0, label=0 if info.conditional else None)
 
-    def _exported(self, path: Path, pieces: int = 1) -> None:
+    def _exported(self, path: Path, parts: int = 1) -> None:
         self.exported.emit(str(path))
-        if pieces > 1:  # a printer makes each a loose piece
+        if parts > 1:  # a printer makes each a loose piece
             self.status.emit(
-                f'Exported {path}: {pieces} separate pieces (Export\'s "Drop parts under" '
+                f"Exported {path}: {parts} separate parts (Export's 'Drop parts under' "
                 "leaves out small ones)"
             )
         else:

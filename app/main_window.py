@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 from gan3d_core.errors import Gan3dError, InputFileError, UsageError, first_line
 from gan3d_core.images import png_bytes
 from gan3d_core.io.atomic import write_bytes_atomic
-from gan3d_core.io.kinds import LATENT_SUFFIX, SHAPE_SUFFIXES
+from gan3d_core.io.kinds import LATENT_SUFFIX, SHAPE_SUFFIXES, latent_file_path
 from gan3d_studio.controller import Controller
 from gan3d_studio.panels.cut_out import CutOutDialog
 from gan3d_studio.panels.export import ExportPanel
@@ -365,16 +365,21 @@ class MainWindow(QMainWindow):
     def save_latent(self) -> None:
         """File > Save latent: the current shape's latent, for ``gan3d interpolate --latents``
         or to open again."""
-        path, _ = QFileDialog.getSaveFileName(
-            self, "Save latent", f"shape{LATENT_SUFFIX}", LATENT_FILTER
-        )
-        if path:
-            try:
-                written = self.session.save_latent(path)
-            except Gan3dError as exc:
-                self.show_error(first_line(exc))
+        start = Path(self.export_panel.last_folder or ".") / f"shape{LATENT_SUFFIX}"
+        path, _ = QFileDialog.getSaveFileName(self, "Save latent", str(start), LATENT_FILTER)
+        if not path:
+            return
+        named = latent_file_path(path)  # the dialog asked about overwriting ``path`` only
+        if named != Path(path) and named.exists():
+            answer = QMessageBox.question(self, "Save latent", f"{named} exists. Replace it?")
+            if answer != QMessageBox.StandardButton.Yes:
                 return
-            self.status_label.setText(f"Saved latent {written}")
+        try:
+            written = self.session.save_latent(named)
+        except Gan3dError as exc:
+            self.show_error(first_line(exc))
+            return
+        self.status_label.setText(f"Saved latent {written}")
 
     def cut_out_object(self) -> None:
         """The box dialog on the last photo (or one chosen now). It opens once the photo's

@@ -18,7 +18,7 @@ from psygnal import Signal
 
 from gan3d_core.errors import UsageError
 from gan3d_core.io.atomic import write_bytes_atomic, write_npy_atomic
-from gan3d_core.io.kinds import LATENT_SUFFIX, is_latent_path
+from gan3d_core.io.kinds import latent_file_path
 from gan3d_studio.wire import LatentState, ModelInfo, ReconstructOptions, ShapeResult, ViewSettings
 
 SESSION_FORMAT = "gan3d-studio-session"
@@ -182,10 +182,7 @@ class Session:
         missing). The class is not stored: a conditional model chooses one when it opens."""
         if self.current is None:
             raise UsageError("no shape to save: open a model first")
-        path = Path(path)
-        if not is_latent_path(path):
-            path = path.with_name(path.name.removesuffix(".npy") + LATENT_SUFFIX)
-        return write_npy_atomic(path, self.current.latent.astype(np.float32))
+        return write_npy_atomic(latent_file_path(path), self.current.latent.astype(np.float32))
 
     def restore(self, data: dict[str, Any]) -> None:
         """Latents, bookmarks and view of a session file (its model must be loaded already).

@@ -255,7 +255,7 @@ class CutOutPhoto(Request[CutOut]):
 @dataclass(frozen=True)
 class ExportShape(Request["WrittenShape"]):
     """Write one grid as a mesh (or voxel) file; answers with the path written and how many
-    separate pieces it holds."""
+    separate parts it holds."""
 
     voxels: np.ndarray
     path: str | Path

@@ -23,7 +23,7 @@ import numpy as np
 
 from gan3d_core import limits
 from gan3d_core.errors import Gan3dError, InputFileError, UsageError, first_line
-from gan3d_core.io.kinds import LATENT_SUFFIX
+from gan3d_core.io.kinds import LATENT_SUFFIX, refuse_latent_as_shape
 from gan3d_core.limits import MAX_FRAMING_SHIFT
 
 QUIET_SECONDS = 3.0  # log-file progress starts after this long
@@ -411,6 +411,8 @@ def cmd_encode(args: argparse.Namespace) -> int:
     for path in latent_paths + shape_paths:
         if path.exists():
             raise InputFileError(f"{path}: already exists; choose another output folder")
+    for path in args.shapes:  # said before the model loads
+        refuse_latent_as_shape(path)
     model = _load_model(args)
     model.require_shape_encoder()
     if args.class_name is not None:

@@ -21,7 +21,7 @@ from gan3d_core.errors import InputFileError, UsageError
 from gan3d_core.evaluation import evaluate_autoencoding
 from gan3d_core.fitting import VoxelFitSettings, fit_to_voxels
 from gan3d_core.io.binvox import write_binvox
-from gan3d_core.io.kinds import is_latent_path, is_shape_path
+from gan3d_core.io.kinds import is_latent_path, is_shape_path, latent_file_path
 from gan3d_core.metrics import iou
 from tests.conftest import CLASS_NAMES, box_grid
 
@@ -203,6 +203,12 @@ def test_gan3d_encode_refuses_in_one_line(lgan_checkpoint, gan_checkpoint, tmp_p
     assert main(["encode", "--model", str(gan_checkpoint), str(tmp_path / "missing.npy"),
                  "-o", str(tmp_path / "out")]) == 1  # fmt: skip
     assert "no shape encoder" in capsys.readouterr().err
+    # a latent file given as a shape, before the model loads (this one does not exist)
+    latent = tmp_path / "chair.LATENT.npy"
+    np.save(latent, np.zeros(8, np.float32))
+    assert main(["encode", "--model", str(tmp_path / "absent.safetensors"), str(latent),
+                 "-o", str(tmp_path / "out")]) == 1  # fmt: skip
+    assert "chair.LATENT.npy: a latent, not a shape" in capsys.readouterr().err
 
 
 def test_gan3d_encode_keeps_dotted_names_apart_and_overwrites_nothing(
@@ -236,6 +242,13 @@ def test_autoencoding_is_measured_and_filed_under_its_own_key(tiny):
     assert evaluation_key(result) == "autoencode_given_refine5"
     assert evaluation_key(auto) == "autoencode_refine0"
     assert evaluation_key({**auto, "refine": VoxelFitSettings().steps}) == "autoencode"
+
+
+def test_latent_files_are_named_as_gan3d_s_tools_write_them(tmp_path):
+    for given in ("mine", "mine.npy", "mine.NPY", "mine.latent.npy"):
+        assert latent_file_path(tmp_path / given) == tmp_path / "mine.latent.npy"
+    assert latent_file_path(tmp_path / "MINE.LATENT.NPY") == tmp_path / "MINE.LATENT.NPY"
+    assert latent_file_path(tmp_path / "mine.v2") == tmp_path / "mine.v2.latent.npy"
 
 
 def test_a_latent_file_is_not_read_as_a_shape(tmp_path):

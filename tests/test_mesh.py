@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import trimesh
 
-from gan3d_core import EmptyShapeError, ExportOptions, InputFileError, export_shape
+from gan3d_core import EmptyShapeError, ExportOptions, InputFileError, export_shape, load_voxels
 from gan3d_core.errors import UsageError
 from gan3d_core.mesh import (
     fit_to_size,
@@ -155,7 +157,7 @@ def test_small_separate_parts_are_left_out_of_exports_on_request(tmp_path):
 
     grid = box_grid(16, (2, 2, 2), (8, 8, 8))  # 216 voxels
     grid[8, 8, 5] = 1.0  # shares an edge with the box: the surface joins them
-    grid[8, 8, 8] = 1.0  # touches it at a corner only: a piece of its own
+    grid[8, 8, 8] = 1.0  # touches it at a corner only: a part of its own
     grid[13, 13, 13] = 0.9  # a speck
     grid[12:16, 0:3, 0:2] = 0.8  # a part of 24 voxels
     assert count_parts(grid, 0.5) == 4
@@ -165,14 +167,36 @@ def test_small_separate_parts_are_left_out_of_exports_on_request(tmp_path):
     assert count_parts(drop_small_parts(grid, 0.5, 0.2), 0.5) == 1
     assert drop_small_parts(grid, 0.5, 0.0) is grid  # 0: everything stays
     assert count_parts(drop_small_parts(grid, 0.5, 1.0), 0.5) == 1  # the largest always stays
-    written = write_shape(grid, tmp_path / "all.stl")
-    assert written.pieces == len(trimesh.load(written.path).split(only_watertight=False)) == 4
-    written = write_shape(grid, tmp_path / "two.stl", ExportOptions(min_part=0.05))
-    assert written.pieces == len(trimesh.load(written.path).split(only_watertight=False)) == 2
-    cleaned = trimesh.load(export_shape(grid, tmp_path / "one.stl", ExportOptions(min_part=0.3)))
-    assert len(cleaned.split(only_watertight=False)) == 1 and cleaned.is_watertight
+    for style in ("smooth", "blocks"):  # the same voxels leave every format and style
+        options = ExportOptions(style=style, min_part=0.2)
+        written = write_shape(grid, tmp_path / f"{style}.stl", options)
+        mesh = trimesh.load(written.path)
+        assert written.parts == 1 and mesh.bounds[1].max() < 9  # the box and its joined voxel
+        if style == "smooth":
+            assert len(mesh.split(only_watertight=False)) == 1
+        else:  # trimesh splits cubes that meet at an edge; the grid keeps them one part
+            assert mesh.volume == pytest.approx(217)
+        assert (
+            write_shape(grid, tmp_path / f"all_{style}.stl", replace(options, min_part=0)).parts
+            == 4
+        )
+    written = write_shape(grid, tmp_path / "two.binvox", ExportOptions(min_part=0.05))
+    assert written.parts == 2 and load_voxels(written.path)[13, 13, 13] == 0
     voxels = np.load(export_shape(grid, tmp_path / "one.npy", ExportOptions(min_part=0.2)))
     assert voxels[13, 13, 13] == 0 and voxels[14, 1, 1] == 0 and voxels[5, 5, 5] == 1
     for bad in (-0.1, 1.5, float("nan")):
         with pytest.raises(UsageError, match="min_part must be a share between 0 and 1"):
             ExportOptions(min_part=bad)
+
+
+def test_a_cavity_inside_a_shape_is_not_a_part_and_stays_hollow(tmp_path):
+    from gan3d_core.mesh import count_parts
+
+    hollow = box_grid(12, (1, 1, 1), (11, 11, 11))
+    hollow[4:8, 4:8, 4:8] = 0
+    assert count_parts(hollow, 0.5) == 1
+    written = write_shape(
+        hollow, tmp_path / "hollow.stl", ExportOptions(style="blocks", min_part=0.9)
+    )
+    assert written.parts == 1
+    assert trimesh.load(written.path).volume == pytest.approx(10**3 - 4**3)  # still hollow

@@ -26,7 +26,7 @@ from gan3d_core.io.kinds import (
     GRID_SUFFIXES,
     MESH_SUFFIXES,
     SHAPE_SUFFIXES,
-    is_latent_path,
+    refuse_latent_as_shape,
 )
 from gan3d_core.io.meshes import load_mesh
 from gan3d_core.limits import MAX_DATASET_BYTES, MAX_GRID_SIDE, MAX_NUM_CLASSES
@@ -287,11 +287,7 @@ def load_shape_grid(path: str | os.PathLike, resolution: int, up: str = "auto") 
     if up not in ("auto", "z", "y"):
         raise UsageError(f"up axis must be auto, z or y, got {up!r}")
     path = check_input_file(path, "shape file")
-    if is_latent_path(path):
-        raise InputFileError(
-            f"{path}: a latent, not a shape (decode it with gan3d interpolate --latents, or "
-            "open it in gan3d-studio)"
-        )
+    refuse_latent_as_shape(path)
     if up == "auto":
         up = "y" if path.suffix.lower() in GLTF_SUFFIXES else "z"
     if path.suffix.lower() in GRID_SUFFIXES:

@@ -183,10 +183,10 @@ def load_npy(
 
 
 def load_latent(path: str | os.PathLike, latent_dim: int) -> np.ndarray:
-    """A latent vector, float32 (latent_dim,), from a ``.npy`` file as ``gan3d generate
+    """A latent vector, float32 (latent_dim,), from a ``.npy`` file as ``gan3d sample
     --save-latents`` and ``gan3d encode`` write it ((latent_dim,) or (1, latent_dim))."""
     file = Path(path)
-    latent = np.squeeze(load_npy(file, "latent", max_elements=MAX_LATENT_DIM))
+    latent = np.atleast_1d(np.squeeze(load_npy(file, "latent", max_elements=MAX_LATENT_DIM)))
     if latent.shape != (latent_dim,) or not np.issubdtype(latent.dtype, np.floating):
         raise InputFileError(
             f"{file}: expected a float latent of shape ({latent_dim},), got {latent.dtype} "

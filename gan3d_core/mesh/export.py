@@ -7,7 +7,7 @@ before anything is written.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -18,7 +18,7 @@ from gan3d_core.errors import EmptyShapeError, InputFileError, UsageError
 from gan3d_core.io.atomic import check_output_path, write_bytes_atomic, write_npy_atomic
 from gan3d_core.io.binvox import write_binvox
 from gan3d_core.limits import MAX_FACES, MAX_SIZE_MM, MAX_SMOOTH_ITERATIONS, MAX_SURFACE_FACES
-from gan3d_core.mesh.parts import count_parts, drop_small_parts, drop_small_pieces, mesh_pieces
+from gan3d_core.mesh.parts import count_parts, drop_small_parts
 from gan3d_core.mesh.surface import (
     DEFAULT_THRESHOLD,
     check_voxel_grid,
@@ -42,7 +42,7 @@ class ExportOptions:
     target_faces: int | None = None
     size: float | None = None  # longest side in output units (mm for printing); None: voxels
     # separate parts with fewer voxels than this share of the largest part's are left out
-    # (0: all kept); see gan3d_core.mesh.parts
+    # (0: all kept), in every format; see gan3d_core.mesh.parts
     min_part: float = 0.0
 
     def __post_init__(self) -> None:
@@ -100,6 +100,7 @@ def check_mesh_cost(voxels: np.ndarray, threshold: float = DEFAULT_THRESHOLD) ->
 
 def shape_to_mesh(voxels: np.ndarray, options: ExportOptions = ExportOptions()) -> trimesh.Trimesh:
     """The mesh that exporting ``voxels`` with ``options`` writes."""
+    voxels = drop_small_parts(voxels, options.threshold, options.min_part)
     check_mesh_cost(voxels, options.threshold)
     if options.style == "blocks":
         mesh = voxels_to_cubes(voxels, options.threshold)
@@ -107,7 +108,6 @@ def shape_to_mesh(voxels: np.ndarray, options: ExportOptions = ExportOptions()) 
         mesh = voxels_to_mesh(
             voxels, options.threshold, options.smooth_iterations, options.target_faces
         )
-    mesh = drop_small_pieces(mesh, options.min_part)
     if options.size is not None:
         mesh = fit_to_size(mesh, options.size)
     return mesh
@@ -140,7 +140,7 @@ def export_voxels(
 
 class WrittenShape(NamedTuple):
     path: Path
-    pieces: int  # separate pieces written: the mesh's, or the grid's parts (gan3d_core.mesh.parts)
+    parts: int  # separate parts written (gan3d_core.mesh.parts)
 
 
 def export_shape(
@@ -156,7 +156,7 @@ def export_shape(
 def write_shape(
     voxels: np.ndarray, path: str | os.PathLike, options: ExportOptions = ExportOptions()
 ) -> WrittenShape:
-    """:func:`export_shape`, also saying how many separate pieces it wrote."""
+    """:func:`export_shape`, also saying how many separate parts it wrote."""
     check_output_path(path)
     suffix = export_format(path)
     voxels = check_voxel_grid(voxels)
@@ -165,9 +165,9 @@ def write_shape(
             f"{path}: nothing to export, no voxel is above threshold {options.threshold:g} "
             f"(highest occupancy {voxels.max():.3g}); lower the threshold"
         )
+    kept = drop_small_parts(voxels, options.threshold, options.min_part)
     if suffix in VOXEL_FORMATS:
-        kept = drop_small_parts(voxels, options.threshold, options.min_part)
         written = export_voxels(kept, path, options.threshold)
-        return WrittenShape(written, count_parts(kept, options.threshold))
-    mesh = shape_to_mesh(voxels, options)
-    return WrittenShape(export_mesh(mesh, path), len(mesh_pieces(mesh)))
+    else:
+        written = export_mesh(shape_to_mesh(kept, replace(options, min_part=0.0)), path)
+    return WrittenShape(written, count_parts(kept, options.threshold))

@@ -12,7 +12,7 @@ import trimesh
 from PIL import Image
 from PySide6.QtCore import QEvent, QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from gan3d_core.io.binvox import write_binvox
 from gan3d_studio.wire import LatentState
@@ -601,6 +601,12 @@ def test_a_latent_file_saved_from_the_app_opens_again_and_bad_ones_change_nothin
     np.testing.assert_array_equal(current.latent, mine.latent)
     assert current.source == "mine.latent.npy"
     assert current.label in (0, 1, 2)  # the file holds no class: the model chooses one
+    window.reconstruct_panel.class_box.setCurrentIndex(3)  # or the Reconstruct panel's class
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=30_000):
+        drop_files(window.viewport, [saved])
+    assert window.session.current.label == 2
+    window.reconstruct_panel.class_box.setCurrentIndex(0)
+    current = window.session.current
     wrong = tmp_path / "short.latent.npy"
     np.save(wrong, np.zeros(3, np.float32))
     with qtbot.waitSignal(window.controller.error, timeout=10_000) as error:
@@ -610,23 +616,35 @@ def test_a_latent_file_saved_from_the_app_opens_again_and_bad_ones_change_nothin
     with qtbot.waitSignal(window.controller.error, timeout=5000) as error:
         drop_files(window.viewport, [saved, tmp_path / "crate.binvox"])
     assert "one shape or latent file at a time" in error.args[0]
+    (tmp_path / "again.latent.npy").write_bytes(b"older")
+    monkeypatch.setattr(
+        "gan3d_studio.main_window.QFileDialog.getSaveFileName",
+        lambda *a: (str(tmp_path / "again.npy"), ""),
+    )
+    monkeypatch.setattr(  # the dialog asked about again.npy; again.latent.npy is written
+        "gan3d_studio.main_window.QMessageBox.question",
+        lambda *a: QMessageBox.StandardButton.No,
+    )
+    window.save_latent()
+    assert (tmp_path / "again.latent.npy").read_bytes() == b"older"  # kept, as answered
 
 
-def test_export_says_how_many_pieces_it_wrote_and_drops_small_ones(
+def test_export_says_how_many_parts_it_wrote_and_drops_small_ones(
     qtbot, window, cvaegan_checkpoint, tmp_path
 ):
+    from gan3d_core.mesh import count_parts, drop_small_parts
+
     open_model(qtbot, window, cvaegan_checkpoint)
-    panel = window.export_panel
+    panel, voxels = window.export_panel, window.session.shown.voxels
     for percent in (0.0, 100.0):
         panel.min_part.setValue(percent)
         assert panel.options().min_part == percent / 100
         target = tmp_path / f"shape{percent:.0f}.stl"
         with qtbot.waitSignal(window.controller.exported, timeout=10_000):
             panel.export_requested.emit(str(target), panel.options())
-        pieces = len(trimesh.load(target).split(only_watertight=False))
+        parts = count_parts(drop_small_parts(voxels, 0.5, percent / 100), 0.5)
         status = window.status_label.text()
-        if pieces > 1:
-            assert status.startswith(f"Exported {target}: {pieces} separate pieces")
+        if parts > 1:
+            assert status.startswith(f"Exported {target}: {parts} separate parts")
         else:
             assert status == f"Exported {target}"
-    assert pieces == 1  # at 100 % only the largest piece is left
