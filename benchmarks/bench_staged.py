@@ -170,21 +170,23 @@ def _held_out_shapes():
 def bench_reconstruction(checkpoint: str | None, steps: int) -> dict:
     from gan3d_core import load_model
     from gan3d_core.data.render import ShapeRenderer, ring_views
+    from gan3d_core.io.card import inference_settings
 
     model = load_model(checkpoint, device="cpu")
     validation = _held_out_shapes()
     chair = validation.voxels[validation.labels == validation.class_names.index("chair")][0]
     with ShapeRenderer(model.config.image_size) as renderer:
         views = list(renderer.render(chair, ring_views(5, azimuth_offset=45.0)))
+    default = int(inference_settings(model.card).get("refine_steps", 0))  # what a user gets
     result = {}
     for name, inputs, refine in [
         ("one_view", views[:1], 0),
-        ("one_view_fitting_30_steps", views[:1], 30),
+        (f"one_view_fitting_{default}_steps", views[:1], default),
         ("five_views", views, 0),
-        ("five_views_fitting_30_steps", views, 30),
+        (f"five_views_fitting_{default}_steps", views, default),
     ]:
-        if refine and model.config.kind != "lgan":
-            continue  # only the staged model fits silhouettes
+        if "fitting" in name and (refine == 0 or model.config.kind != "lgan"):
+            continue  # only the staged model fits silhouettes, when its card says so
         options = {} if model.config.kind != "lgan" else {"refine": refine}
         result[f"{name}_seconds"] = _timed(
             lambda _, inputs=inputs, options=options: model.reconstruct(inputs, **options),

@@ -45,7 +45,7 @@ class FitSettings:
     ``prior_weight`` scales the mean squared whitened latent; silhouettes of
     ``mask_size`` pixels, ``search_size`` when choosing among candidates and cameras."""
 
-    steps: int = 30
+    steps: int = 15
     learning_rate: float = 0.05
     camera_learning_rate: float = 1.0  # degrees per step, roughly
     prior_weight: float = 0.02

@@ -43,6 +43,13 @@ def quality_rows(metrics: dict) -> list[tuple[str, str]]:
         result = metrics.get(key)
         if isinstance(result, dict) and isinstance(result.get("iou"), float):
             rows.append((title, _iou_sentence(result, held_out)))
+    encoded = metrics.get("autoencode", {})
+    if isinstance(encoded.get("iou"), float):  # gan3d encode, File > Open shape
+        text = f"decoded back at IoU {encoded['iou']:.2f} {held_out}"
+        shapenet = metrics.get("shapenet_chairs_autoencode", {}).get("iou")
+        if isinstance(shapenet, float):
+            text += f"; ShapeNet chairs {shapenet:.2f}"
+        rows.append(("Your own shapes", text))
     one_view = metrics.get("recon_1view_auto", {})
     if isinstance(one_view.get("class_accuracy"), float):
         rows.append(("Class from one photo", f"right {one_view['class_accuracy']:.0%} of the time"))

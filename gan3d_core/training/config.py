@@ -149,8 +149,10 @@ class TrainConfig:
     implicit_width: int = 64
     # silhouette fitting at reconstruction (gan3d reconstruct --refine), stored in the card;
     # starting it from retrieved training shapes as well as the head's prediction lost on
-    # the validation split (their silhouettes pick the wrong one)
-    refine_steps: int = 30
+    # the validation split (their silhouettes pick the wrong one). 15 steps gain what 30 did
+    # (bundled model, 395 held-out views: 0.4509 against 0.4508; 10: 0.4505; none: 0.4493)
+    # in half the time
+    refine_steps: int = 15
     retrieval_candidates: int = 0
     # bookkeeping
     checkpoint_every: int = 100

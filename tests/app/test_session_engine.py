@@ -235,6 +235,7 @@ def test_model_card_quality_reads_as_words():
         "gen": {"coverage": 0.61, "1-nna": 0.66},
         "classify": {"accuracy": 0.9},
         "recon_5view_auto": {"iou": "not a number"},
+        "autoencode": {"iou": 0.8248}, "shapenet_chairs_autoencode": {"iou": 0.7525},
     }  # fmt: skip
     rows = dict(quality_rows(metrics))
     assert rows["From one photo"] == (
@@ -243,5 +244,8 @@ def test_model_card_quality_reads_as_words():
     )
     assert rows["Class from one photo"] == "right 91% of the time"
     assert rows["Random shapes"].startswith("cover 61% of the real ones; 1-NNA 0.66")
+    assert rows["Your own shapes"] == (
+        "decoded back at IoU 0.82 on shapes it never saw (1 = perfect); ShapeNet chairs 0.75"
+    )
     assert "From five photos" not in rows  # a malformed figure is left out
     assert quality_rows({}) == []
