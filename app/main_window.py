@@ -365,6 +365,9 @@ class MainWindow(QMainWindow):
     def save_latent(self) -> None:
         """File > Save latent: the current shape's latent, for ``gan3d interpolate --latents``
         or to open again."""
+        if self.session.current is None:  # said before a dialog asks for a name
+            self.show_error("Nothing to save yet: open a model first")
+            return
         start = Path(self.export_panel.last_folder or ".") / f"shape{LATENT_SUFFIX}"
         path, _ = QFileDialog.getSaveFileName(self, "Save latent", str(start), LATENT_FILTER)
         if not path:

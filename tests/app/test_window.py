@@ -581,6 +581,8 @@ def test_the_last_export_folder_and_format_are_remembered(
 def test_a_latent_file_saved_from_the_app_opens_again_and_bad_ones_change_nothing(
     qtbot, window, lgan_checkpoint, tmp_path, monkeypatch
 ):
+    window.save_latent()  # no model, no shape: no dialog either
+    assert window.last_error == "Nothing to save yet: open a model first"
     open_model(qtbot, window, lgan_checkpoint)
     dim = len(window.session.current.latent)
     mine = LatentState(np.linspace(-1, 1, dim, dtype=np.float32), 1, "edited")
