@@ -357,6 +357,9 @@ def build_corpus(root: Path) -> list[Case]:
         "--size-mm")  # fmt: skip
     add("export/smooth_huge", ["export", good_npy, "-o", str(out / "e.stl"), "--smooth", "2000000"],
         "--smooth")  # fmt: skip
+    for value in ("nan", "inf", "-5", "1e9"):
+        add(f"export/min_part_{value}",
+            ["export", good_npy, "-o", str(out / "e.stl"), "--min-part", value], "--min-part")  # fmt: skip
     add("export/existing_kept", ["export", voxel_files["npy_nan"], "-o", str(out / "keep.stl")],
         voxel_files["npy_nan"])  # fmt: skip
     add("render/binvox_1024", ["render", voxel_files["binvox_1024_valid"], "-o", str(out / "r")],
@@ -423,6 +426,7 @@ def build_corpus(root: Path) -> list[Case]:
                       "obj_extent_overflows")  # fmt: skip
     encoded = [voxel_files[name] for name in encoded_grids]
     encoded += [mesh_files[name] for name in encoded_meshes]
+    encoded.append(file("chair.latent.npy", _npy(np.ones(8, np.float32))))  # not a shape
     for path in encoded:
         add(f"encode/{Path(path).name}", ["encode", "--model", good_lgan, "--device", "cpu",
             path, "-o", str(out / "encoded")], path)  # fmt: skip
