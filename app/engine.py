@@ -23,6 +23,7 @@ from gan3d_core.images import Box, load_image, object_pixels, separation
 from gan3d_core.latent import interpolate
 from gan3d_core.mesh import vertex_normals, voxels_to_cubes, voxels_to_mesh
 from gan3d_core.mesh.export import WrittenShape, write_shape
+from gan3d_core.mesh.parts import drop_small_parts
 from gan3d_studio.wire import (
     CutOut,
     CutOutPhoto,
@@ -53,7 +54,9 @@ CUT_OUT_PREVIEW_SIZE = 720  # the box dialog shows photos at most this many pixe
 def surface_for_view(
     voxels: np.ndarray, view: ViewSettings
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(vertices, faces, values, normals) to draw ``voxels`` in ``view``'s mode."""
+    """(vertices, faces, values, normals) to draw ``voxels`` in ``view``'s mode, without
+    the parts an export with the same ``min_part`` leaves out."""
+    voxels = drop_small_parts(voxels, view.threshold, view.min_part)
     nothing = np.zeros(0, np.float32)
     no_normals = np.zeros((0, 3), np.float32)
     if view.mode == "points":

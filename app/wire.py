@@ -118,6 +118,7 @@ class ViewSettings:
     smoothing: int = 2
     wireframe: bool = False
     surface_resolution: int | None = None
+    min_part: float = 0.0  # parts under this share of the largest are not drawn (as exported)
 
     def __post_init__(self) -> None:
         if self.mode not in VIEW_MODES:
@@ -128,6 +129,8 @@ class ViewSettings:
             raise UsageError(f"threshold must be between 0 and 1, got {self.threshold}")
         if self.smoothing < 0:
             raise UsageError(f"smoothing must be >= 0, got {self.smoothing}")
+        if not 0.0 <= self.min_part <= 1.0:  # NaN fails too
+            raise UsageError(f"min_part must be a share between 0 and 1, got {self.min_part}")
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
-"""View panel: display mode, iso threshold, smoothing, wireframe, a high-resolution surface
-(models with an implicit decoder), camera presets."""
+"""View panel: display mode, iso threshold, smoothing, small parts hidden, wireframe, a
+high-resolution surface (models with an implicit decoder), camera presets."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
+    QDoubleSpinBox,
     QFormLayout,
     QGridLayout,
     QHBoxLayout,
@@ -42,6 +43,14 @@ class ViewPanel(QWidget):
         self.threshold.setRange(1, THRESHOLD_STEPS - 1)
         self.smoothing = QSpinBox()
         self.smoothing.setRange(0, 50)
+        self.min_part = QDoubleSpinBox()
+        self.min_part.setRange(0.0, 100.0)
+        self.min_part.setDecimals(1)
+        self.min_part.setSuffix(" % of largest")
+        self.min_part.setToolTip(
+            "Do not draw separate parts smaller than this share of the largest part (the "
+            "Export panel's 'Drop parts under' leaves them out of a file)"
+        )
         self.wireframe = QCheckBox("Wireframe")
         self.high_resolution = QCheckBox(f"High-resolution surface ({HIGH_RESOLUTION}³)")
         cameras = QGridLayout()
@@ -53,6 +62,7 @@ class ViewPanel(QWidget):
         layout.addRow("Mode", modes)
         layout.addRow("Iso threshold", self.threshold)
         layout.addRow("Smoothing", self.smoothing)
+        layout.addRow("Hide parts under", self.min_part)
         layout.addRow(self.wireframe)
         layout.addRow(self.high_resolution)
         layout.addRow("Camera", cameras)
@@ -65,6 +75,7 @@ class ViewPanel(QWidget):
             lambda v: session.set_view(threshold=v / THRESHOLD_STEPS)
         )
         self.smoothing.valueChanged.connect(lambda v: session.set_view(smoothing=v))
+        self.min_part.valueChanged.connect(lambda v: session.set_view(min_part=v / 100))
         self.wireframe.toggled.connect(lambda on: session.set_view(wireframe=on))
         self.high_resolution.toggled.connect(
             lambda on: session.set_view(surface_resolution=HIGH_RESOLUTION if on else None)
@@ -82,14 +93,15 @@ class ViewPanel(QWidget):
 
     def show_view(self, view: ViewSettings) -> None:
         widgets = (
-            self.threshold, self.smoothing, self.wireframe, self.high_resolution,
-            self.mode_buttons,
+            self.threshold, self.smoothing, self.min_part, self.wireframe,
+            self.high_resolution, self.mode_buttons,
         )  # fmt: skip
         for widget in widgets:
             widget.blockSignals(True)
         self.mode_buttons.button(VIEW_MODES.index(view.mode)).setChecked(True)
         self.threshold.setValue(round(view.threshold * THRESHOLD_STEPS))
         self.smoothing.setValue(view.smoothing)
+        self.min_part.setValue(view.min_part * 100)
         self.wireframe.setChecked(view.wireframe)
         self.high_resolution.setChecked(view.surface_resolution is not None)
         for widget in widgets:

@@ -7,6 +7,7 @@ import pytest
 import trimesh
 
 from gan3d_core import ExportOptions
+from gan3d_core.errors import UsageError
 from gan3d_core.mesh import count_parts
 from gan3d_studio.engine import Engine
 from gan3d_studio.session import Session, read_session_file
@@ -18,7 +19,7 @@ from gan3d_studio.wire import (
     TaskState,
     ViewSettings,
 )
-from tests.conftest import object_photo
+from tests.conftest import box_grid, object_photo
 
 
 @pytest.fixture
@@ -249,3 +250,16 @@ def test_model_card_quality_reads_as_words():
     )
     assert "From five photos" not in rows  # a malformed figure is left out
     assert quality_rows({}) == []
+
+
+def test_the_view_hides_the_parts_an_export_would_leave_out():
+    from gan3d_studio.engine import surface_for_view
+
+    grid = box_grid(16, (2, 2, 2), (8, 8, 8))
+    grid[13, 13, 13] = 1.0  # a speck
+    for mode in ("smooth", "blocks", "points"):
+        drawn = surface_for_view(grid, ViewSettings(mode=mode))[0]
+        hidden = surface_for_view(grid, ViewSettings(mode=mode, min_part=0.05))[0]
+        assert drawn[:, 0].max() > 12 and hidden[:, 0].max() < 9, mode  # the speck, then none
+    with pytest.raises(UsageError, match="min_part must be a share between 0 and 1"):
+        ViewSettings(min_part=float("nan"))

@@ -256,6 +256,10 @@ def test_view_panel_and_session_round_trip(qtbot, window, cvaegan_checkpoint):
     qtbot.waitUntil(lambda: window.session.shown.view.mode == "points", timeout=10_000)
     panel.threshold.setValue(60)
     assert window.session.view.threshold == 0.6
+    panel.min_part.setValue(5.0)  # Hide parts under
+    assert window.session.view.min_part == 0.05
+    window.session.set_view(min_part=0.2)
+    assert panel.min_part.value() == 20.0
 
 
 def test_high_resolution_surface_round_trip(qtbot, window, cvaegan_checkpoint, implicit_checkpoint):
