@@ -359,8 +359,8 @@ class GanModel:
                 return int(encoder.classify(self._latents_tensor(latent)).argmax())
         bank = getattr(self.networks, "bank", None)
         if bank is not None and len(bank.latents):
-            distances = torch.cdist(self._latents_tensor(latent), bank.latents)  # (1, N)
-            return int(bank.labels[distances.argmin()])
+            with torch.inference_mode():
+                return int(bank.nearest_labels(self._latents_tensor(latent))[0])
         candidates = np.repeat(
             self._latents_tensor(latent).cpu().numpy(), self.config.num_classes, 0
         )
@@ -587,7 +587,7 @@ class GanModel:
                 found = encoder(torch.from_numpy(shapes)[:, None].to(self.device)).float()
             batch_labels = given[batch] if given is not None else None
             if self.config.conditional and given is None:  # the nearest training latent's
-                batch_labels = bank.labels[torch.cdist(found, bank.latents.float()).argmin(1)]
+                batch_labels = bank.nearest_labels(found)
 
             def decoder(z: torch.Tensor, batch_labels=batch_labels) -> torch.Tensor:
                 return generator(z.to(self.device), batch_labels)[:, 0].float().cpu()

@@ -268,6 +268,11 @@ class RetrievalBank(nn.Module):
         (B, P) of the pooled features."""
         return F.normalize((pooled(features) - self.feature_mean) @ self.feature_basis, dim=1)
 
+    def nearest_labels(self, latents: torch.Tensor) -> torch.Tensor:
+        """The class (B,) of the training shape whose latent is nearest each of ``latents``
+        (B, L): how a staged model chooses a class for a latent that comes without one."""
+        return self.labels[torch.cdist(latents.float(), self.latents.float()).argmin(1)]
+
     def similarities(self, features: torch.Tensor) -> torch.Tensor:
         """Cosine similarity (B, N * V) of each query view to every stored training view."""
         return self.project(features) @ self.view_features.T
