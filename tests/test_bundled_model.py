@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -39,6 +41,17 @@ def test_ships_small_with_its_card(model):
     assert metrics["shapenet_chairs_recon_1view_auto"]["n"] == 11
     # the two baselines are measured beside the model, on the same shapes and views
     assert {"retrieval_iou", "class_average_iou"} <= set(metrics["recon_1view_auto"])
+
+
+def test_rebuild_script_measures_and_packs_what_the_card_holds(model):
+    """build_default.sh must make this very file: the same fitting steps, and one eval
+    result per figure in the card (its output files are named by their card keys)."""
+    script = (default_model_path().parent / "build_default.sh").read_text()
+    steps = model.card["inference"]["refine_steps"]
+    assert f"--refine-steps {steps} " in script
+    written = set(re.findall(r"^measure (\w+) ", script, re.M))
+    written |= set(re.findall(r'"\$EVAL/(\w+)\.json"', script))
+    assert written == set(model.card["metrics"])
 
 
 def test_every_class_generates_a_shape(model):

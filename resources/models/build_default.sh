@@ -55,10 +55,10 @@ done
 
 # measured as shipped: the four fine-tuned heads with int8 weight matrices, each view also
 # read moved by 2.7 % of its side four ways, then the shape fitted to the photos'
-# silhouettes for 30 steps from the heads' prediction
+# silhouettes for 15 steps from the heads' prediction
 CKPT=$RUN/ensemble.safetensors
 gan3d pack "${TUNED[0]}" --add-heads "${TUNED[@]:1}" --int8 --framing-shift 0.027 \
-    --refine-steps 30 --retrieval-candidates 0 -o "$CKPT"
+    --refine-steps 15 --retrieval-candidates 0 -o "$CKPT"
 measure() {  # measure NAME ARGS...: one gan3d eval on the validation split, as JSON
     local name=$1
     shift
@@ -70,9 +70,15 @@ measure recon_1view_given --task recon --views 1 --labels given
 measure recon_5view_auto --task recon --views 5 --pool mean --labels auto
 measure gen --task gen
 measure classify --task classify --train "$DATA"
-# without the silhouette fitting, for comparison
+# with other fitting budgets (none, shorter, longer), for comparison
 measure recon_1view_auto_refine0 --task recon --views 1 --labels auto --refine 0
-python docs/eval_shapenet.py "$CKPT" --json > "$EVAL/shapenet_chairs.json"
+measure recon_1view_auto_refine10 --task recon --views 1 --labels auto --refine 10
+measure recon_1view_auto_refine30 --task recon --views 1 --labels auto --refine 30
+# shapes in, shapes out: the shape encoder with its latent fitted to the shape, and alone
+measure autoencode --task autoencode
+measure autoencode_refine0 --task autoencode --refine 0
+python docs/eval_shapenet.py "$CKPT" --json > "$EVAL/shapenet_chairs_recon_1view_auto.json"
+python docs/eval_shapenet.py "$CKPT" --task autoencode --json > "$EVAL/shapenet_chairs_autoencode.json"
 
 gan3d pack "$CKPT" -o resources/models/default.safetensors --int8 \
     --name "ModelNet10 staged model (shape autoencoder, latent GAN, four fine-tuned image heads), 32^3" \
