@@ -382,12 +382,35 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     _check_surface_resolution(args.surface_resolution)
     model = _load_model(args)
     with progress_bar("reconstructing") as progress:
-        shape = model.reconstruct(
+        found = model.reconstruct_latent(
             args.images, pool=args.pool, label=args.class_name, refine=args.refine,
-            progress=progress, box=args.box, resolution=args.surface_resolution,
+            progress=progress, box=args.box,
         )  # fmt: skip
+    shape = model.decode(found.latent[None], found.label, resolution=args.surface_resolution)[0]
+    print(describe_reconstruction(model, found, given=args.class_name is not None),
+          file=sys.stderr)  # fmt: skip
     print(export_shape(shape, args.output, options))
+    if args.save_latent:
+        from gan3d_core.io.atomic import write_npy_atomic
+
+        print(write_npy_atomic(Path(args.output).with_suffix(LATENT_SUFFIX), found.latent))
     return 0
+
+
+def describe_reconstruction(model, found, given: bool) -> str:
+    """One line on what the model made of the photos: the class it decoded as (and
+    whether it chose it), the cameras it estimated, how well the silhouettes matched."""
+    parts = []
+    if found.label is not None:
+        how = "as given" if given else "the class it found"
+        parts.append(f"decoded as {model.class_names[found.label]} ({how})")
+    if found.azimuths is not None:
+        azimuths = ", ".join(f"{a:.0f}" for a in found.azimuths)
+        elevations = ", ".join(f"{e:.0f}" for e in found.elevations)
+        parts.append(f"seen from azimuth {azimuths} and elevation {elevations} degrees")
+    if found.silhouette_iou is not None:
+        parts.append(f"silhouettes fitted to IoU {found.silhouette_iou:.2f}")
+    return "; ".join(parts) or "reconstructed"
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
@@ -678,6 +701,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="STEPS",
         help="staged (lgan) models: steps fitting the shape to the photos' silhouettes "
         "(default: the model card's; 0: off)",
+    )
+    reconstruct.add_argument(
+        "--save-latent",
+        action="store_true",
+        help="also write the shape's latent beside OUT as NAME.latent.npy (for interpolate "
+        "--latents or the app)",
     )
     _add_surface_option(reconstruct)
     _add_export_options(reconstruct)

@@ -432,3 +432,27 @@ def test_a_reader_that_stops_early_ends_the_command_quietly(cvaegan_checkpoint):
     process.stdout.close()
     errors = process.stderr.read()
     assert process.wait(timeout=60) == 141 and errors == b""
+
+
+def test_reconstruct_says_what_it_found_and_saves_the_latent(capsys, tmp_path, lgan_checkpoint):
+    photo = tmp_path / "chair.png"
+    Image.fromarray(object_photo(90)).save(photo)
+    out = tmp_path / "chair.npy"
+    args = ["reconstruct", "--model", lgan_checkpoint, photo, "-o", out, "--refine", 2]
+    code, printed, err = run(capsys, *args, "--save-latent")
+    assert code == 0, err
+    latent_path = tmp_path / "chair.latent.npy"
+    assert printed.split() == [str(out), str(latent_path)]
+    from gan3d_core import load_model
+
+    model = load_model(lgan_checkpoint)
+    found = model.reconstruct_latent([photo], refine=2)
+    summary = err.strip().splitlines()[-1]
+    assert summary.startswith(f"decoded as {model.class_names[found.label]} (the class it found)")
+    assert "seen from azimuth" in summary and "silhouettes fitted to IoU" in summary
+    # the latent file decodes, as the app or interpolate --latents would, into the shape written
+    latent = np.load(latent_path)
+    np.testing.assert_allclose(latent, found.latent, atol=1e-5)
+    np.testing.assert_allclose(np.load(out), model.decode(latent[None], found.label)[0], atol=1e-5)
+    code, _, err = run(capsys, *args, "--class", "chair")
+    assert code == 0 and "decoded as chair (as given)" in err
