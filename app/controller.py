@@ -338,7 +338,14 @@ class Controller(QObject):
 
     def _on_shape_shown(self, result: ShapeResult) -> None:
         self.shape_shown.emit(result)
-        self.status.emit(f"{result.state.source} ({result.seconds * 1000:.0f} ms)")
+        state, model = result.state, self.session.model
+        # the class a conditional model decoded it as: the one it found for a photo, unless
+        # the user chose one (a wrong one is put right in the Generate panel)
+        decoded_as = (
+            "" if state.label is None or model is None
+            else f"decoded as {model.class_names[state.label]}, "
+        )  # fmt: skip
+        self.status.emit(f"{state.source} ({decoded_as}{result.seconds * 1000:.0f} ms)")
 
     def _load_failed(self, message: str) -> None:
         self._after_load = []

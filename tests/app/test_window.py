@@ -75,6 +75,8 @@ def test_dropped_photo_reconstructs_and_changes_the_view(
     with qtbot.waitSignal(window.controller.shape_shown, timeout=30_000):
         drop_files(window.viewport, [photo])
     assert window.session.current.source == "reconstruction of chair.png"
+    decoded = window.session.model.class_names[window.session.current.label]
+    assert f"reconstruction of chair.png (decoded as {decoded}, " in window.status_label.text()
     assert window.session.shown is not shown_before
     assert not np.array_equal(window.session.shown.voxels, shown_before.voxels)
     assert np.abs(frame(window) - before).mean() > 0.01  # the picture changed
