@@ -105,7 +105,7 @@ class Controller(QObject):
     busy_changed = Signal(bool)
     model_loaded = Signal(object)  # ModelInfo
     shape_shown = Signal(object)  # ShapeResult, once the session shows it
-    reconstruction_inputs = Signal(tuple)  # uint8 images the encoder saw
+    reconstructed = Signal(object)  # Reconstruction: what the encoder saw, what it found
     photos_reconstructed = Signal(list)  # [Path], absolute: the photos of that reconstruction
     photo_position = Signal(str)  # "chair.png (3 of 7)": the photo Left / Right step from
     cut_out_ready = Signal(object)  # CutOut, for the box dialog
@@ -383,7 +383,7 @@ class Controller(QObject):
         self.photo_position.emit(photo.name + place)
 
     def _reconstructed(self, photos: list[Path], result: Reconstruction) -> None:
-        self.reconstruction_inputs.emit(result.inputs)
+        self.reconstructed.emit(result)
         self.photos_reconstructed.emit(photos)
         photo = photos[-1]
         try:

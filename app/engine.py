@@ -204,7 +204,9 @@ class Engine:
         names = ", ".join(
             Path(str(i)).name if isinstance(i, (str, Path)) else "image" for i in images
         )
-        return Reconstruction(LatentState(latent, label, f"reconstruction of {names}"), inputs)
+        summary = found.describe(model.class_names, options.label is not None)
+        state = LatentState(latent, label, f"reconstruction of {names}")
+        return Reconstruction(state, inputs, summary)
 
     def encode_shape(
         self, path: str | Path, label: int | None, up: str, task: TaskState

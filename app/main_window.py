@@ -247,7 +247,7 @@ class MainWindow(QMainWindow):
         controller.photos_reconstructed.connect(self._remember_photos)
         controller.photo_position.connect(self.photo_label.setText)
         controller.load_failed.connect(self._show_device)
-        controller.reconstruction_inputs.connect(self.reconstruct_panel.show_inputs)
+        controller.reconstructed.connect(self.reconstruct_panel.show_reconstruction)
         controller.exported.connect(self._remember_export)
         controller.frames_ready.connect(self._write_animation)
         session.history_changed.connect(self._update_undo)

@@ -182,10 +182,11 @@ class CutOut:
 
 @dataclass(frozen=True)
 class Reconstruction:
-    """The latent of photos and the images the encoder saw."""
+    """The latent of photos, the images the encoder saw and what the model made of them."""
 
     state: LatentState
     inputs: tuple[np.ndarray, ...]  # uint8 (S, S, 3): what the encoder saw
+    summary: str = ""  # class found, cameras, silhouette fit (ReconstructedLatent.describe)
 
 
 # -- requests -----------------------------------------------------------------------------------

@@ -387,30 +387,13 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
             progress=progress, box=args.box,
         )  # fmt: skip
     shape = model.decode(found.latent[None], found.label, resolution=args.surface_resolution)[0]
-    print(describe_reconstruction(model, found, given=args.class_name is not None),
-          file=sys.stderr)  # fmt: skip
+    print(found.describe(model.class_names, args.class_name is not None), file=sys.stderr)
     print(export_shape(shape, args.output, options))
     if args.save_latent:
         from gan3d_core.io.atomic import write_npy_atomic
 
         print(write_npy_atomic(Path(args.output).with_suffix(LATENT_SUFFIX), found.latent))
     return 0
-
-
-def describe_reconstruction(model, found, given: bool) -> str:
-    """One line on what the model made of the photos: the class it decoded as (and
-    whether it chose it), the cameras it estimated, how well the silhouettes matched."""
-    parts = []
-    if found.label is not None:
-        how = "as given" if given else "the class it found"
-        parts.append(f"decoded as {model.class_names[found.label]} ({how})")
-    if found.azimuths is not None:
-        azimuths = ", ".join(f"{a:.0f}" for a in found.azimuths)
-        elevations = ", ".join(f"{e:.0f}" for e in found.elevations)
-        parts.append(f"seen from azimuth {azimuths} and elevation {elevations} degrees")
-    if found.silhouette_iou is not None:
-        parts.append(f"silhouettes fitted to IoU {found.silhouette_iou:.2f}")
-    return "; ".join(parts) or "reconstructed"
 
 
 def cmd_encode(args: argparse.Namespace) -> int:

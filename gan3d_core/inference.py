@@ -80,6 +80,23 @@ class ReconstructedLatent:
     silhouette_iou: float | None = None
     features: np.ndarray | None = None
 
+    def describe(self, class_names: Sequence[str], class_given: bool = False) -> str:
+        """One line on what the model made of the photos, as the CLI and the app say it:
+        the class it decodes as (found, or given), the cameras it estimated, how well the
+        silhouettes matched after fitting."""
+        parts = []
+        if self.label is not None:
+            how = "given" if class_given else "found"
+            parts.append(f"decoded as {class_names[self.label]} (class {how})")
+        if self.azimuths is not None and self.elevations is not None:
+            cameras = "camera" if len(self.azimuths) == 1 else "cameras"
+            azimuths = ", ".join(f"{a:.0f}°" for a in self.azimuths)
+            elevations = ", ".join(f"{e:.0f}°" for e in self.elevations)
+            parts.append(f"{cameras} at azimuth {azimuths}, elevation {elevations}")
+        if self.silhouette_iou is not None:
+            parts.append(f"silhouette fit IoU {self.silhouette_iou:.2f}")
+        return "; ".join(parts) or "reconstructed"
+
 
 @dataclass
 class EncodedShapes:

@@ -448,11 +448,11 @@ def test_reconstruct_says_what_it_found_and_saves_the_latent(capsys, tmp_path, l
     model = load_model(lgan_checkpoint)
     found = model.reconstruct_latent([photo], refine=2)
     summary = err.strip().splitlines()[-1]
-    assert summary.startswith(f"decoded as {model.class_names[found.label]} (the class it found)")
-    assert "seen from azimuth" in summary and "silhouettes fitted to IoU" in summary
+    assert summary.startswith(f"decoded as {model.class_names[found.label]} (class found)")
+    assert "camera at azimuth" in summary and "silhouette fit IoU" in summary
     # the latent file decodes, as the app or interpolate --latents would, into the shape written
     latent = np.load(latent_path)
     np.testing.assert_allclose(latent, found.latent, atol=1e-5)
     np.testing.assert_allclose(np.load(out), model.decode(latent[None], found.label)[0], atol=1e-5)
     code, _, err = run(capsys, *args, "--class", "chair")
-    assert code == 0 and "decoded as chair (as given)" in err
+    assert code == 0 and "decoded as chair (class given)" in err

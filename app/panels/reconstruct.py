@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 
 from gan3d_core.images import IMAGE_SUFFIXES
 from gan3d_studio.session import Session
-from gan3d_studio.wire import ModelInfo, ReconstructOptions
+from gan3d_studio.wire import ModelInfo, Reconstruction, ReconstructOptions
 
 IMAGE_FILTER = "Images (" + " ".join(f"*{s}" for s in IMAGE_SUFFIXES) + ")"
 THUMBNAIL_SIZE = 72
@@ -108,6 +108,10 @@ class ReconstructPanel(QWidget):
         layout.addLayout(form)
         layout.addWidget(QLabel("What the encoder sees:"))
         layout.addLayout(self.thumbnails)
+        # what the model made of them: a wrong class is put right with the Class box
+        self.found_label = QLabel()
+        self.found_label.setWordWrap(True)
+        layout.addWidget(self.found_label)
         self.open_button.clicked.connect(self._choose_files)
         self.cut_out_button.clicked.connect(self.cut_out_requested)
         self.clear_box_button.clicked.connect(lambda: session.set_reconstruct_options(box=None))
@@ -175,11 +179,13 @@ class ReconstructPanel(QWidget):
     def request(self, paths: list) -> None:
         self.reconstruct_requested.emit([Path(p) for p in paths])
 
-    def show_inputs(self, images: tuple) -> None:
+    def show_reconstruction(self, result: Reconstruction) -> None:
+        """The images the encoder saw, and the model's reading of them."""
         for label in self.thumbnail_labels:
             label.deleteLater()
         self.thumbnail_labels = []
-        for image in images:
+        self.found_label.setText(result.summary[:1].upper() + result.summary[1:])
+        for image in result.inputs:
             label = QLabel()
             label.setPixmap(to_pixmap(image))
             self.thumbnails.addWidget(label)

@@ -200,9 +200,9 @@ def test_a_drawn_box_shows_grabcut_s_mask_and_the_encoder_sees_what_preprocessin
         drawn = screen.pixelColor(point * screen.devicePixelRatio())
         brightness = sum(drawn.getRgb()[:3]) / picture[row, col].sum()
         assert (brightness > 0.8) == kept  # what preprocessing drops is shown dimmed
-    with qtbot.waitSignal(window.controller.reconstruction_inputs, timeout=30_000) as seen:
+    with qtbot.waitSignal(window.controller.reconstructed, timeout=30_000) as seen:
         dialog.ok_button.click()
-    encoded = seen.args[0][0]
+    encoded = seen.args[0].inputs[0]
     np.testing.assert_array_equal(encoded, preprocess_image(photo, encoded.shape[0], box=box))
     assert window.session.reconstruct_options.box == box
     panel = window.reconstruct_panel

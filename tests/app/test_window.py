@@ -81,6 +81,7 @@ def test_dropped_photo_reconstructs_and_changes_the_view(
     assert not np.array_equal(window.session.shown.voxels, shown_before.voxels)
     assert np.abs(frame(window) - before).mean() > 0.01  # the picture changed
     assert len(window.reconstruct_panel.thumbnail_labels) == 1  # what the encoder saw
+    assert window.reconstruct_panel.found_label.text() == f"Decoded as {decoded} (class found)"
 
 
 def test_a_dropped_shape_file_is_encoded_into_the_latent_space_and_shown(
@@ -143,6 +144,15 @@ def test_staged_model_fits_a_photo_with_the_panel_s_outline_setting(
     assert window.session.current.source == "reconstruction of toy.png"
     assert window.session.current.label in (0, 1, 2)
     assert len(panel.thumbnail_labels) == 1
+    # the staged model's reading: class, the camera it estimated, the silhouette fit
+    found = panel.found_label.text()
+    assert found.startswith("Decoded as ") and "camera at azimuth" in found
+    assert "silhouette fit IoU" in found
+    panel.class_box.setCurrentIndex(2)  # a class chosen by the user is said to be so
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=30_000):
+        panel.request([photo])
+    chosen = window.session.model.class_names[1]
+    assert panel.found_label.text().startswith(f"Decoded as {chosen} (class given)")
 
 
 def test_slider_changes_the_mesh_and_a_burst_ends_on_the_last(qtbot, window, cvaegan_checkpoint):
