@@ -243,7 +243,7 @@ def fit_to_silhouettes(
     latent, azimuth, elevation, score = best
     return FitResult(
         latent=latent.numpy(),
-        azimuths=azimuth.numpy().astype(np.float64),
+        azimuths=azimuth.numpy().astype(np.float64) % 360.0,  # steps and flips wander off
         elevations=elevation.numpy().astype(np.float64),
         silhouette_iou=score if score >= 0 else start_score,
         candidate=pick,

@@ -110,6 +110,19 @@ def test_fitting_lowers_the_silhouette_loss_of_a_synthetic_shape():
     assert ratio > 1.5  # the box became wide and low, like the truth (12 / 5)
 
 
+def test_fitted_azimuths_are_read_within_one_turn():
+    decode = _box_decoder()  # a box looks the same half a turn round: flips are tried
+    latent = torch.tensor([[12.0, 4.0]])
+    with torch.no_grad():
+        masks = silhouettes(decode(latent), torch.tensor([0.0]), torch.tensor([20.0])).numpy()
+    for estimate in (350.0, 355.0, 5.0, 190.0, -170.0):
+        result = fit_to_silhouettes(
+            decode, latent.numpy(), masks, [estimate], [20.0], np.zeros(2), np.eye(2),
+            FitSettings(steps=3),
+        )  # fmt: skip
+        assert 0.0 <= result.azimuths[0] < 360.0, (estimate, result.azimuths)
+
+
 def test_fitting_picks_the_candidate_that_explains_the_masks():
     decode = _box_decoder()
     with torch.no_grad():
