@@ -374,11 +374,15 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def cmd_reconstruct(args: argparse.Namespace) -> int:
     from gan3d_core.mesh.export import export_format, export_shape
 
+    if args.refine is not None:
+        _check_range("--refine", args.refine, 0, limits.MAX_REFINE_STEPS)
+    if args.each:
+        return _reconstruct_each(args)
+    if args.format is not None:
+        raise UsageError("--format goes with --each; otherwise OUT's suffix sets the format")
     export_format(args.output)
     options = _export_options(args)
     _check_range("the number of images", len(args.images), 1, limits.MAX_VIEWS)
-    if args.refine is not None:
-        _check_range("--refine", args.refine, 0, limits.MAX_REFINE_STEPS)
     _check_surface_resolution(args.surface_resolution)
     model = _load_model(args)
     with progress_bar("reconstructing") as progress:
@@ -393,6 +397,53 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
         from gan3d_core.io.atomic import write_npy_atomic
 
         print(write_npy_atomic(Path(args.output).with_suffix(LATENT_SUFFIX), found.latent))
+    return 0
+
+
+def _reconstruct_each(args: argparse.Namespace) -> int:
+    """--each: every photo is its own object, written to OUT/NAME.FORMAT (and
+    NAME.latent.npy with --save-latent). All photos are read before the model loads and
+    all shapes made before any file is written, so a bad photo leaves nothing behind."""
+    from gan3d_core.images import load_image
+
+    if args.pool is not None:
+        raise UsageError("--pool combines views of one object; with --each each photo is one")
+    options = _export_options(args)
+    _check_range("the number of images", len(args.images), 1, limits.MAX_SHAPES)
+    _check_surface_resolution(args.surface_resolution, len(args.images))
+    directory = _output_dir(args.output)
+    stems = [Path(path).stem for path in args.images]
+    repeated = [stem for stem, count in Counter(stems).items() if count > 1]
+    if repeated:
+        raise UsageError(
+            f"two photos are named {repeated[0]!r}; their shapes would share a file: "
+            "reconstruct them separately"
+        )
+    paths = [directory / f"{stem}.{args.format or 'stl'}" for stem in stems]
+    latent_paths = [directory / f"{stem}{LATENT_SUFFIX}" for stem in stems]
+    for path in paths + (latent_paths if args.save_latent else []):
+        if path.exists():
+            raise InputFileError(f"{path}: already exists; choose another output folder")
+    for path in args.images:  # a bad photo is named before any work (one in memory at a time)
+        load_image(path)
+    model = _load_model(args)
+    latents, shapes = [], []
+    for index, path in enumerate(args.images):
+        with progress_bar(f"reconstructing {index + 1} of {len(args.images)}") as progress:
+            found = model.reconstruct_latent(
+                path, label=args.class_name, refine=args.refine, progress=progress, box=args.box
+            )
+        decoded = model.decode(found.latent[None], found.label, resolution=args.surface_resolution)
+        shapes.append(decoded[0])
+        latents.append(found.latent)
+        summary = found.describe(model.class_names, args.class_name is not None)
+        print(f"{Path(path).name}: {summary}", file=sys.stderr)
+    _write_shapes(np.stack(shapes), paths, options, "writing")
+    if args.save_latent:
+        from gan3d_core.io.atomic import write_npy_atomic
+
+        for latent, path in zip(latents, latent_paths):
+            print(write_npy_atomic(path, latent))
     return 0
 
 
@@ -657,7 +708,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--output",
         required=True,
         metavar="OUT",
-        help="output file (.stl .obj .ply .glb .binvox .npy)",
+        help="output file (.stl .obj .ply .glb .binvox .npy); with --each, a folder",
+    )
+    reconstruct.add_argument(
+        "--each",
+        action="store_true",
+        help="every photo is a different object: one shape per photo, OUT/NAME.FORMAT",
+    )
+    reconstruct.add_argument(
+        "--format", choices=FORMATS, default=None, help="with --each: file format (default stl)"
     )
     reconstruct.add_argument(
         "--pool",

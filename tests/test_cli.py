@@ -456,3 +456,46 @@ def test_reconstruct_says_what_it_found_and_saves_the_latent(capsys, tmp_path, l
     np.testing.assert_allclose(np.load(out), model.decode(latent[None], found.label)[0], atol=1e-5)
     code, _, err = run(capsys, *args, "--class", "chair")
     assert code == 0 and "decoded as chair (class given)" in err
+
+
+def test_reconstruct_each_photo_as_its_own_object(capsys, tmp_path, lgan_checkpoint):
+    photos = []
+    for name, size in (("tall.png", 80), ("wide.jpg", 110)):
+        photos.append(tmp_path / name)
+        Image.fromarray(object_photo(size)).save(photos[-1])
+    out = tmp_path / "shapes"
+    common = ["reconstruct", "--model", lgan_checkpoint, "--refine", 1, "--each", "-o", out]
+    code, printed, err = run(capsys, *common, *photos, "--format", "npy", "--save-latent")
+    assert code == 0, err
+    assert sorted(p.name for p in out.iterdir()) == [
+        "tall.latent.npy", "tall.npy", "wide.latent.npy", "wide.npy",
+    ]  # fmt: skip
+    assert len(printed.split()) == 4
+    from gan3d_core import load_model
+
+    model = load_model(lgan_checkpoint)
+    for photo in photos:  # each as if reconstructed alone
+        found = model.reconstruct_latent(photo, refine=1)
+        expected = model.decode(found.latent[None], found.label)[0]
+        np.testing.assert_allclose(np.load(out / f"{photo.stem}.npy"), expected, atol=1e-5)
+        np.testing.assert_allclose(
+            np.load(out / f"{photo.stem}.latent.npy"), found.latent, atol=1e-5
+        )
+        assert f"{photo.name}: decoded as {model.class_names[found.label]} (class found)" in err
+    # a bad photo among good ones is named before any work, and nothing is written
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    code, _, err = run(capsys, *common[:-1], tmp_path / "more", photos[0], broken)
+    assert code != 0 and "broken.png" in err and not (tmp_path / "more").exists()
+    code, _, err = run(capsys, *common, *photos, "--pool", "max")
+    assert code != 0 and "--pool combines views" in err
+    code, _, err = run(capsys, *common, *photos, "--format", "npy")
+    assert code != 0 and "tall.npy: already exists" in err
+    twins = tmp_path / "other" / "tall.png"
+    twins.parent.mkdir()
+    twins.write_bytes(photos[0].read_bytes())
+    code, _, err = run(capsys, *common[:-1], tmp_path / "twins", photos[0], twins)
+    assert code != 0 and "two photos are named 'tall'" in err
+    code, _, err = run(capsys, "reconstruct", "--model", lgan_checkpoint, photos[0], "-o",
+                       tmp_path / "one.stl", "--format", "npy")  # fmt: skip
+    assert code != 0 and "--format goes with --each" in err

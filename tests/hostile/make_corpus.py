@@ -455,6 +455,24 @@ def build_corpus(root: Path) -> list[Case]:
     small = file("small.png", _png(8, 8, zlib.compress(b"\x00" + b"\x80" * 8 * 9)))
     add("reconstruct/too_many_images", reconstruct(*[small] * 65), "images")
 
+    # --each: one object per photo, into a folder; a bad photo after a good one is named
+    from PIL import Image
+
+    photo = io.BytesIO()
+    Image.new("RGB", (32, 32), "white").save(photo, format="PNG")
+    good_png = file("good.png", photo.getvalue())
+
+    def reconstruct_each(*paths: str, folder: Path = out / "each") -> list[str]:
+        return ["reconstruct", "--model", good_vae, "--device", "cpu", "--each", *paths,
+                "-o", str(folder)]  # fmt: skip
+
+    for name in ("png_truncated_data", "image_fifo", "image_directory", "image_device"):
+        path = image_files[name]
+        add(f"reconstruct/each_{name}", reconstruct_each(good_png, path), path)
+    add("reconstruct/each_too_many_images", reconstruct_each(*[good_png] * 501), "images")
+    add("reconstruct/each_output_is_a_file",
+        reconstruct_each(good_png, folder=Path(good_png)), good_png)  # fmt: skip
+
     # -- JSON files: pack --metrics, train --config ------------------------------------------
     json_files = {
         "deep": file("deep.json", deep),
