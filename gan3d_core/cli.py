@@ -159,6 +159,25 @@ def _output_dir(path: str) -> Path:
     return directory
 
 
+def _output_stems(inputs: Sequence[str], noun: str, command: str) -> list[str]:
+    """The names of the files made from each input (its stem), refused before any work
+    when two inputs share one: their outputs would overwrite each other."""
+    stems = [Path(path).stem for path in inputs]
+    repeated = [stem for stem, count in Counter(stems).items() if count > 1]
+    if repeated:
+        raise UsageError(
+            f"two {noun} are named {repeated[0]!r}; their outputs would share a file: "
+            f"{command} them separately"
+        )
+    return stems
+
+
+def _refuse_existing(paths: Sequence[Path]) -> None:
+    for path in paths:
+        if path.exists():
+            raise InputFileError(f"{path}: already exists; choose another output folder")
+
+
 def _write_shapes(shapes: np.ndarray, paths: Sequence[Path], options, description: str) -> None:
     """Export every shape, or none: check all first, remove what was written on failure."""
     from gan3d_core.errors import EmptyShapeError
@@ -176,8 +195,7 @@ def _write_shapes(shapes: np.ndarray, paths: Sequence[Path], options, descriptio
     try:
         with progress_bar(description) as progress:
             for index, (shape, path) in enumerate(zip(shapes, paths)):
-                if path.exists():
-                    raise InputFileError(f"{path}: already exists; choose another output folder")
+                _refuse_existing([path])
                 written.append(export_shape(shape, path, options))
                 progress((index + 1) / len(paths), path.name)
     except BaseException:
@@ -412,18 +430,10 @@ def _reconstruct_each(args: argparse.Namespace) -> int:
     _check_range("the number of images", len(args.images), 1, limits.MAX_SHAPES)
     _check_surface_resolution(args.surface_resolution, len(args.images))
     directory = _output_dir(args.output)
-    stems = [Path(path).stem for path in args.images]
-    repeated = [stem for stem, count in Counter(stems).items() if count > 1]
-    if repeated:
-        raise UsageError(
-            f"two photos are named {repeated[0]!r}; their shapes would share a file: "
-            "reconstruct them separately"
-        )
+    stems = _output_stems(args.images, "photos", "reconstruct")
     paths = [directory / f"{stem}.{args.format or 'stl'}" for stem in stems]
     latent_paths = [directory / f"{stem}{LATENT_SUFFIX}" for stem in stems]
-    for path in paths + (latent_paths if args.save_latent else []):
-        if path.exists():
-            raise InputFileError(f"{path}: already exists; choose another output folder")
+    _refuse_existing(paths + (latent_paths if args.save_latent else []))
     for path in args.images:  # a bad photo is named before any work (one in memory at a time)
         load_image(path)
     model = _load_model(args)
@@ -456,18 +466,10 @@ def cmd_encode(args: argparse.Namespace) -> int:
         _check_range("--steps", args.steps, 0, limits.MAX_REFINE_STEPS)
     options = _export_options(args)
     directory = _output_dir(args.output)
-    stems = [Path(path).stem for path in args.shapes]  # a.v1.npy -> a.v1.latent.npy
-    repeated = [stem for stem, count in Counter(stems).items() if count > 1]
-    if repeated:
-        raise UsageError(
-            f"two inputs are named {repeated[0]!r}; their latents would share a file: "
-            "encode them separately"
-        )
+    stems = _output_stems(args.shapes, "inputs", "encode")  # a.v1.npy -> a.v1.latent.npy
     latent_paths = [directory / f"{stem}{LATENT_SUFFIX}" for stem in stems]
     shape_paths = [directory / f"{stem}.{args.format}" for stem in stems] if args.format else []
-    for path in latent_paths + shape_paths:
-        if path.exists():
-            raise InputFileError(f"{path}: already exists; choose another output folder")
+    _refuse_existing(latent_paths + shape_paths)
     for path in args.shapes:  # said before the model loads
         refuse_latent_as_shape(path)
     model = _load_model(args)
