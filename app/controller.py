@@ -340,7 +340,7 @@ class Controller(QObject):
         self.shape_shown.emit(result)
         state, model = result.state, self.session.model
         # the class a conditional model decoded it as: the one it found for a photo, unless
-        # the user chose one (a wrong one is put right in the Generate panel)
+        # the user chose one (in the Reconstruct panel, or the Generate panel afterwards)
         decoded_as = (
             "" if state.label is None or model is None
             else f"decoded as {model.class_names[state.label]}, "

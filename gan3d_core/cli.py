@@ -23,7 +23,7 @@ import numpy as np
 
 from gan3d_core import limits
 from gan3d_core.errors import Gan3dError, InputFileError, UsageError, first_line
-from gan3d_core.io.kinds import LATENT_SUFFIX, refuse_latent_as_shape
+from gan3d_core.io.kinds import LATENT_SUFFIX, is_latent_path, refuse_latent_as_shape
 from gan3d_core.limits import MAX_FRAMING_SHIFT
 
 QUIET_SECONDS = 3.0  # log-file progress starts after this long
@@ -153,9 +153,16 @@ def _check_range(option: str, value: int, low: int, high: int) -> None:
 
 
 def _output_dir(path: str) -> Path:
+    """An output folder, made later if missing; refused now if it, or the nearest folder
+    above it that exists, is not a folder."""
     directory = Path(path)
     if directory.exists() and not directory.is_dir():
         raise InputFileError(f"{directory}: exists and is not a folder")
+    above = directory.absolute().parent
+    while not above.exists():
+        above = above.parent
+    if not above.is_dir():
+        raise InputFileError(f"{directory}: cannot be made, {above} is not a folder")
     return directory
 
 
@@ -163,7 +170,8 @@ def _output_stems(inputs: Sequence[str], noun: str, command: str) -> list[str]:
     """The names of the files made from each input (its stem), refused before any work
     when two inputs share one: their outputs would overwrite each other."""
     stems = [Path(path).stem for path in inputs]
-    repeated = [stem for stem, count in Counter(stems).items() if count > 1]
+    # Photo.png and photo.jpg would write one file on a case-blind disk (macOS, Windows)
+    repeated = [stem for stem, count in Counter(s.casefold() for s in stems).items() if count > 1]
     if repeated:
         raise UsageError(
             f"two {noun} are named {repeated[0]!r}; their outputs would share a file: "
@@ -398,11 +406,23 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
         return _reconstruct_each(args)
     if args.format is not None:
         raise UsageError("--format goes with --each; otherwise OUT's suffix sets the format")
+    from gan3d_core.io.atomic import check_output_path, write_npy_atomic
+
     export_format(args.output)
+    if is_latent_path(args.output):
+        raise InputFileError(
+            f"{args.output}: a shape named like a latent file (NAME{LATENT_SUFFIX}) would be "
+            "read as one; --save-latent writes the latent"
+        )
+    latent_path = Path(args.output).with_suffix(LATENT_SUFFIX)
+    for path in [args.output] + ([latent_path] if args.save_latent else []):
+        check_output_path(path)
     options = _export_options(args)
     _check_range("the number of images", len(args.images), 1, limits.MAX_VIEWS)
     _check_surface_resolution(args.surface_resolution)
     model = _load_model(args)
+    if args.surface_resolution is not None:
+        model.require_implicit_decoder()
     with progress_bar("reconstructing") as progress:
         found = model.reconstruct_latent(
             args.images, pool=args.pool, label=args.class_name, refine=args.refine,
@@ -412,23 +432,31 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     print(found.describe(model.class_names, args.class_name is not None), file=sys.stderr)
     print(export_shape(shape, args.output, options))
     if args.save_latent:
-        from gan3d_core.io.atomic import write_npy_atomic
-
-        print(write_npy_atomic(Path(args.output).with_suffix(LATENT_SUFFIX), found.latent))
+        print(write_npy_atomic(latent_path, found.latent))
     return 0
 
 
 def _reconstruct_each(args: argparse.Namespace) -> int:
     """--each: every photo is its own object, written to OUT/NAME.FORMAT (and
-    NAME.latent.npy with --save-latent). All photos are read before the model loads and
-    all shapes made before any file is written, so a bad photo leaves nothing behind."""
+    NAME.latent.npy with --save-latent). Every photo is read before the model loads, so a
+    broken one is named before any work; each shape is written as soon as it is made, so
+    an interrupted batch keeps what it finished, and a photo whose shape comes out empty
+    is named and skipped (the exit status says so at the end)."""
+    from gan3d_core.errors import EmptyShapeError
     from gan3d_core.images import load_image
+    from gan3d_core.io.atomic import write_npy_atomic
 
-    if args.pool is not None:
-        raise UsageError("--pool combines views of one object; with --each each photo is one")
+    for option, words in (("pool", "--pool combines views of one object"),
+                          ("box", "--box marks one photo's object, in its pixels")):  # fmt: skip
+        if getattr(args, option) is not None:
+            raise UsageError(f"{words}; with --each every photo is an object of its own")
+    if Path(args.output).suffix.lower().lstrip(".") in FORMATS:
+        raise UsageError(
+            f"{args.output}: with --each OUT is a folder; --format sets the files' format"
+        )
     options = _export_options(args)
     _check_range("the number of images", len(args.images), 1, limits.MAX_SHAPES)
-    _check_surface_resolution(args.surface_resolution, len(args.images))
+    _check_surface_resolution(args.surface_resolution)  # one shape is held at a time
     directory = _output_dir(args.output)
     stems = _output_stems(args.images, "photos", "reconstruct")
     paths = [directory / f"{stem}.{args.format or 'stl'}" for stem in stems]
@@ -437,23 +465,31 @@ def _reconstruct_each(args: argparse.Namespace) -> int:
     for path in args.images:  # a bad photo is named before any work (one in memory at a time)
         load_image(path)
     model = _load_model(args)
-    latents, shapes = [], []
-    for index, path in enumerate(args.images):
+    if args.surface_resolution is not None:
+        model.require_implicit_decoder()
+    empty = []
+    for index, (photo, path, latent_path) in enumerate(zip(args.images, paths, latent_paths)):
         with progress_bar(f"reconstructing {index + 1} of {len(args.images)}") as progress:
             found = model.reconstruct_latent(
-                path, label=args.class_name, refine=args.refine, progress=progress, box=args.box
+                photo, label=args.class_name, refine=args.refine, progress=progress
             )
-        decoded = model.decode(found.latent[None], found.label, resolution=args.surface_resolution)
-        shapes.append(decoded[0])
-        latents.append(found.latent)
         summary = found.describe(model.class_names, args.class_name is not None)
-        print(f"{Path(path).name}: {summary}", file=sys.stderr)
-    _write_shapes(np.stack(shapes), paths, options, "writing")
-    if args.save_latent:
-        from gan3d_core.io.atomic import write_npy_atomic
-
-        for latent, path in zip(latents, latent_paths):
-            print(write_npy_atomic(path, latent))
+        print(f"{Path(photo).name}: {summary}", file=sys.stderr)
+        shape = model.decode(found.latent[None], found.label, resolution=args.surface_resolution)
+        try:
+            _write_shapes(shape, [path], options, f"writing {path.name}")
+        except EmptyShapeError as exc:
+            print(f"{Path(photo).name}: skipped, {first_line(exc)}", file=sys.stderr)
+            empty.append(Path(photo).name)
+            continue
+        if args.save_latent:
+            print(write_npy_atomic(latent_path, found.latent))
+    if empty:
+        raise EmptyShapeError(
+            f"{len(empty)} of {len(paths)} photos made an empty shape at threshold "
+            f"{options.threshold:g} and were not written ({', '.join(empty[:3])}"
+            f"{', ...' if len(empty) > 3 else ''}); lower --threshold"
+        )
     return 0
 
 
@@ -704,7 +740,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     reconstruct = commands.add_parser("reconstruct", help="3D shape of one object from photos")
     _add_model_options(reconstruct)
-    reconstruct.add_argument("images", nargs="+", metavar="IMAGE", help="1..N views of one object")
+    reconstruct.add_argument("images", nargs="+", metavar="IMAGE",
+                             help="1..N views of one object (with --each: one object each)")  # fmt: skip
     reconstruct.add_argument(
         "-o",
         "--output",
@@ -748,6 +785,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reconstruct.add_argument(
         "--save-latent",
+        "--save-latents",  # as sample spells it
+        dest="save_latent",
         action="store_true",
         help="also write the shape's latent beside OUT as NAME.latent.npy (for interpolate "
         "--latents or the app)",

@@ -159,6 +159,12 @@ def _best_cameras(
     return best_azimuths, best_elevations, float(np.mean(best_scores))
 
 
+def _within_one_turn(degrees: np.ndarray) -> np.ndarray:
+    """Angles in [0, 360): the steps and the half-turn flips wander off the ring."""
+    turned = np.mod(degrees, 360.0)
+    return np.where(turned >= 360.0, 0.0, turned)  # a tiny negative angle rounds to 360.0
+
+
 def fit_to_silhouettes(
     decoder: Decoder,
     candidates: np.ndarray,
@@ -243,7 +249,7 @@ def fit_to_silhouettes(
     latent, azimuth, elevation, score = best
     return FitResult(
         latent=latent.numpy(),
-        azimuths=azimuth.numpy().astype(np.float64) % 360.0,  # steps and flips wander off
+        azimuths=_within_one_turn(azimuth.numpy().astype(np.float64)),
         elevations=elevation.numpy().astype(np.float64),
         silhouette_iou=score if score >= 0 else start_score,
         candidate=pick,

@@ -89,10 +89,12 @@ class ReconstructedLatent:
             how = "given" if class_given else "found"
             parts.append(f"decoded as {class_names[self.label]} (class {how})")
         if self.azimuths is not None and self.elevations is not None:
-            cameras = "camera" if len(self.azimuths) == 1 else "cameras"
-            azimuths = ", ".join(f"{a:.0f}°" for a in self.azimuths)
-            elevations = ", ".join(f"{e:.0f}°" for e in self.elevations)
-            parts.append(f"{cameras} at azimuth {azimuths}, elevation {elevations}")
+            turns = [round(a) % 360 for a in self.azimuths]  # 359.6 reads 0, not 360
+            if len(turns) == 1:
+                parts.append(f"camera at azimuth {turns[0]}°, elevation {self.elevations[0]:.0f}°")
+            else:
+                pairs = ", ".join(f"{a}°/{e:.0f}°" for a, e in zip(turns, self.elevations))
+                parts.append(f"cameras at azimuth/elevation {pairs}")
         if self.silhouette_iou is not None:
             parts.append(f"silhouette fit IoU {self.silhouette_iou:.2f}")
         return "; ".join(parts) or "reconstructed"
@@ -269,6 +271,14 @@ class GanModel:
         """Whether :meth:`decode` can sample the shape on a grid finer than the model's."""
         return self.networks.implicit is not None
 
+    def require_implicit_decoder(self) -> None:
+        """Refuse, in one line, a finer surface from a model that cannot make one."""
+        if not self.has_implicit_decoder:
+            raise UsageError(
+                "this model has no implicit decoder for a finer surface; train one with "
+                "gan3d train --implicit-steps N"
+            )
+
     def decode(
         self,
         latents: np.ndarray,
@@ -312,12 +322,8 @@ class GanModel:
         progress: ProgressHook | None,
         should_stop: StopHook | None,
     ) -> np.ndarray:
+        self.require_implicit_decoder()
         decoder = self.networks.implicit
-        if decoder is None:
-            raise UsageError(
-                "this model has no implicit decoder for a finer surface; train one with "
-                "gan3d train --implicit-steps N"
-            )
         resolution = check_surface_resolution(resolution)
         generator = self.networks.generator
         out = np.empty((len(z),) + (resolution,) * 3, dtype=np.float32)

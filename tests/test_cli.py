@@ -487,15 +487,44 @@ def test_reconstruct_each_photo_as_its_own_object(capsys, tmp_path, lgan_checkpo
     broken.write_bytes(b"\x89PNG\r\n\x1a\n not really")
     code, _, err = run(capsys, *common[:-1], tmp_path / "more", photos[0], broken)
     assert code != 0 and "broken.png" in err and not (tmp_path / "more").exists()
-    code, _, err = run(capsys, *common, *photos, "--pool", "max")
-    assert code != 0 and "--pool combines views" in err
-    code, _, err = run(capsys, *common, *photos, "--format", "npy")
-    assert code != 0 and "tall.npy: already exists" in err
-    twins = tmp_path / "other" / "tall.png"
+    refused = [
+        ([*common, *photos, "--pool", "max"], "--pool combines views"),
+        ([*common, *photos, "--box", "0,0,5,5"], "--box marks one photo's object"),
+        ([*common, *photos, "--format", "npy"], "tall.npy: already exists"),
+        ([*common[:-1], tmp_path / "shapes.stl", *photos], "with --each OUT is a folder"),
+        ([*common[:-1], photos[0] / "inside", *photos], "is not a folder"),
+    ]
+    twins = tmp_path / "other" / "Tall.jpg"  # one file on a case-blind disk
     twins.parent.mkdir()
     twins.write_bytes(photos[0].read_bytes())
-    code, _, err = run(capsys, *common[:-1], tmp_path / "twins", photos[0], twins)
-    assert code != 0 and "two photos are named 'tall'" in err
-    code, _, err = run(capsys, "reconstruct", "--model", lgan_checkpoint, photos[0], "-o",
-                       tmp_path / "one.stl", "--format", "npy")  # fmt: skip
-    assert code != 0 and "--format goes with --each" in err
+    refused.append(([*common[:-1], tmp_path / "twins", photos[0], twins], "named 'tall'"))
+    single = ["reconstruct", "--model", lgan_checkpoint, photos[0], "-o"]
+    refused += [
+        ([*single, tmp_path / "one.stl", "--format", "npy"], "--format goes with --each"),
+        ([*single, tmp_path / "one.latent.npy"], "named like a latent file"),
+        ([*single, tmp_path / "absent" / "one.stl"], "does not exist"),
+    ]
+    (tmp_path / "two.latent.npy").mkdir()
+    refused.append(([*single, tmp_path / "two.stl", "--save-latent"], "is a directory"))
+    for argv, words in refused:
+        code, _, err = run(capsys, *argv)
+        assert code != 0 and words in err, (argv, err)
+    assert not (tmp_path / "two.stl").exists() and not (tmp_path / "shapes.stl").exists()
+    # a shape that comes out empty is named and skipped; the status says so at the end
+    code, printed, err = run(capsys, *common[:-1], tmp_path / "dim", *photos, "--threshold", 0.9999)
+    assert code != 0 and "2 of 2 photos made an empty shape" in err and "tall.png: skipped" in err
+    assert not printed and not any((tmp_path / "dim").glob("*"))
+
+
+def test_reconstruction_summary_reads_cameras_within_one_turn_and_pairs_views():
+    from gan3d_core.inference import ReconstructedLatent
+
+    one = ReconstructedLatent(np.zeros(2), 1, [], np.array([359.6]), np.array([12.2]), 0.691)
+    assert one.describe(["bed", "chair"]) == (
+        "decoded as chair (class found); camera at azimuth 0°, elevation 12°; "
+        "silhouette fit IoU 0.69"
+    )
+    two = ReconstructedLatent(np.zeros(2), 0, [], np.array([10.0, 200.4]), np.array([30.0, -3.0]))
+    assert two.describe(["bed", "chair"], class_given=True) == (
+        "decoded as bed (class given); cameras at azimuth/elevation 10°/30°, 200°/-3°"
+    )

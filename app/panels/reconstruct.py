@@ -108,7 +108,8 @@ class ReconstructPanel(QWidget):
         layout.addLayout(form)
         layout.addWidget(QLabel("What the encoder sees:"))
         layout.addLayout(self.thumbnails)
-        # what the model made of them: a wrong class is put right with the Class box
+        # what the model made of them (a wrong class is put right with the Class box, which
+        # reconstructs again under it, or the Generate panel's, which decodes the same latent)
         self.found_label = QLabel()
         self.found_label.setWordWrap(True)
         layout.addWidget(self.found_label)
@@ -117,6 +118,7 @@ class ReconstructPanel(QWidget):
         self.clear_box_button.clicked.connect(lambda: session.set_reconstruct_options(box=None))
         session.reconstruct_options_changed.connect(self._show_box)
         self._filling = False
+        self._model_path: str | None = None  # whose reading of the photos is shown
         self.pool_box.currentTextChanged.connect(self._store_options)
         self.class_box.currentIndexChanged.connect(self._store_options)
         self.refine_box.valueChanged.connect(self._store_options)
@@ -130,6 +132,10 @@ class ReconstructPanel(QWidget):
         finally:
             self._filling = False
         self._show_box(self.session.reconstruct_options)
+        path = None if info is None else info.path
+        if path != self._model_path:  # another model would read the photos otherwise
+            self._show_reading((), "")
+        self._model_path = path
 
     def _show_box(self, options: ReconstructOptions) -> None:
         if options.box is None:
@@ -181,11 +187,14 @@ class ReconstructPanel(QWidget):
 
     def show_reconstruction(self, result: Reconstruction) -> None:
         """The images the encoder saw, and the model's reading of them."""
+        self._show_reading(result.inputs, result.summary)
+
+    def _show_reading(self, images: tuple, summary: str) -> None:
         for label in self.thumbnail_labels:
             label.deleteLater()
         self.thumbnail_labels = []
-        self.found_label.setText(result.summary[:1].upper() + result.summary[1:])
-        for image in result.inputs:
+        self.found_label.setText(summary[:1].upper() + summary[1:])
+        for image in images:
             label = QLabel()
             label.setPixmap(to_pixmap(image))
             self.thumbnails.addWidget(label)

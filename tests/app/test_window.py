@@ -153,6 +153,8 @@ def test_staged_model_fits_a_photo_with_the_panel_s_outline_setting(
         panel.request([photo])
     chosen = window.session.model.class_names[1]
     assert panel.found_label.text().startswith(f"Decoded as {chosen} (class given)")
+    open_model(qtbot, window, cvaegan_checkpoint)  # another model's reading would differ
+    assert panel.found_label.text() == "" and not panel.thumbnail_labels
 
 
 def test_slider_changes_the_mesh_and_a_burst_ends_on_the_last(qtbot, window, cvaegan_checkpoint):
