@@ -242,7 +242,7 @@ STORAGE_WORDS = {"float16": "float16", "int8": "int8 weight matrices, float16 el
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from gan3d_core.io.card import framing_shift, inference_settings
+    from gan3d_core.io.card import framing_shift, inference_settings, quality_rows, training_words
     from gan3d_core.io.checkpoint import read_model_card
 
     card = read_model_card(args.checkpoint)
@@ -294,9 +294,13 @@ def cmd_info(args: argparse.Namespace) -> int:
             f"implicit     decoder of width {config['implicit_width']}: surfaces at any "
             "resolution (--surface-resolution)"
         )
-    for section in ("training", "metrics"):
-        if card.get(section):
-            lines.append(f"{section:<12} {json.dumps(card[section])}")
+    for title, rows in (
+        ("training", training_words(card.get("training"))),
+        ("quality", [f"{what}: {words}" for what, words in quality_rows(card.get("metrics"))]),
+    ):
+        lines += [f"{title if i == 0 else '':<12} {row}" for i, row in enumerate(rows)]
+    if card.get("training") or card.get("metrics"):
+        lines.append("(gan3d info --json: the whole card, every setting and figure)")
     print("\n".join(lines))
     return 0
 

@@ -41,6 +41,46 @@ def test_info_text_and_json(capsys, cvaegan_checkpoint):
     assert card["config"]["resolution"] == 32 and card["class_names"][2] == "sofa"
 
 
+def test_info_says_training_and_quality_in_words(capsys, tmp_path, cvaegan_checkpoint):
+    results = [
+        {"task": "recon", "views": 1, "labels": "auto", "iou": 0.61, "class_accuracy": 0.9,
+         "per_class": {"chair": {"iou": 0.4}}, "retrieval_iou": 0.5},
+        {"task": "gen", "coverage": 0.55, "1-nna": 0.58},
+    ]  # fmt: skip
+    files = []
+    for index, result in enumerate(results):
+        files.append(tmp_path / f"{index}.json")
+        files[-1].write_text(json.dumps(result))
+    packed = tmp_path / "packed.safetensors"
+    assert run(capsys, "pack", cvaegan_checkpoint, "-o", packed, "--metrics", *files)[0] == 0
+    code, out, _ = run(capsys, "info", packed)
+    assert code == 0 and "{" not in out  # no raw JSON: --json has it
+    lines = out.splitlines()
+    quality = lines.index(next(line for line in lines if line.startswith("quality")))
+    assert lines[quality] == (
+        "quality      From one photo: IoU 0.61 on shapes it never saw (1 = perfect) "
+        "(chairs 0.40); copying the most similar training shape: 0.50"
+    )
+    assert "Random shapes: cover 55% of the real ones; 1-NNA 0.58" in lines[quality + 2]
+    assert any(line.startswith("training     ") for line in lines)
+
+
+def test_card_words_leave_out_what_a_card_from_elsewhere_gets_wrong():
+    from gan3d_core.io.card import quality_rows, training_words
+
+    odd = {"recon_1view_auto": "high", "gen": {"coverage": True, "1-nna": 0.6},
+           "autoencode": {"iou": float("nan")}, "classify": [0.9],
+           "recon_5view_auto": {"iou": 0.5, "per_class": "all"}}  # fmt: skip
+    assert quality_rows(odd) == [
+        ("From five photos", "IoU 0.50 on shapes it never saw (1 = perfect)")
+    ]
+    assert quality_rows("not a mapping") == []
+    training = {"data": 7, "stages": {"a": "x", "b": {"steps": "many", "seconds": 90,
+                                                       "validation": {"iou": 0.7, "n": None}}}}  # fmt: skip
+    assert training_words(training) == ["a: no figures", "b: 1.5 min, validation iou 0.700"]
+    assert training_words(["list"]) == []
+
+
 def test_pack_halves_the_file_and_records_eval_results(capsys, tmp_path, cvaegan_checkpoint):
     from gan3d_core import load_model
 

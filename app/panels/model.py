@@ -16,56 +16,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gan3d_core.io.card import quality_rows
 from gan3d_studio.wire import ModelInfo
 
 CHECKPOINT_FILTER = "Checkpoints (*.safetensors);;All files (*)"
-
-
-def _iou_sentence(result: dict, what: str) -> str:
-    text = f"IoU {result['iou']:.2f} {what}"
-    chairs = result.get("per_class", {}).get("chair", {}).get("iou")
-    if chairs is not None:
-        text += f" (chairs {chairs:.2f})"
-    baseline = result.get("retrieval_iou")
-    if baseline is not None:
-        text += f"; copying the most similar training shape: {baseline:.2f}"
-    return text
-
-
-def quality_rows(metrics: dict) -> list[tuple[str, str]]:
-    """The measured quality in a model card's metrics (``gan3d eval`` results, as packed by
-    ``gan3d pack --metrics``), in words; figures that are absent are left out."""
-    rows = []
-    held_out = "on shapes it never saw (1 = perfect)"
-    for key, title in (("recon_1view_auto", "From one photo"),
-                       ("recon_5view_auto", "From five photos"),
-                       ("shapenet_chairs_recon_1view_auto", "ShapeNet chairs, one photo")):  # fmt: skip
-        result = metrics.get(key)
-        if isinstance(result, dict) and isinstance(result.get("iou"), float):
-            rows.append((title, _iou_sentence(result, held_out)))
-    encoded = metrics.get("autoencode", {})
-    if isinstance(encoded.get("iou"), float):  # gan3d encode, File > Open shape
-        text = f"decoded back at IoU {encoded['iou']:.2f} {held_out}"
-        shapenet = metrics.get("shapenet_chairs_autoencode", {}).get("iou")
-        if isinstance(shapenet, float):
-            text += f"; ShapeNet chairs {shapenet:.2f}"
-        rows.append(("Your own shapes", text))
-    one_view = metrics.get("recon_1view_auto", {})
-    if isinstance(one_view.get("class_accuracy"), float):
-        rows.append(("Class from one photo", f"right {one_view['class_accuracy']:.0%} of the time"))
-    generation = metrics.get("gen", {})
-    if isinstance(generation.get("coverage"), float):
-        rows.append((
-            "Random shapes",
-            f"cover {generation['coverage']:.0%} of the real ones; 1-NNA "
-            f"{generation['1-nna']:.2f} (0.5: indistinguishable from real)",
-        ))  # fmt: skip
-    classify = metrics.get("classify", {})
-    if isinstance(classify.get("accuracy"), float):
-        rows.append(
-            ("Shape classification", f"{classify['accuracy']:.0%} (linear SVM on features)")
-        )
-    return rows
 
 
 def model_card_html(info: ModelInfo) -> str:

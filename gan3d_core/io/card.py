@@ -113,3 +113,92 @@ def framing_shift(card: dict[str, Any]) -> float:
     if isinstance(value, (int, float)) and 0.0 <= value <= MAX_FRAMING_SHIFT:
         return float(value)
     return 0.0
+
+
+def _figure(section: Any, *keys: str) -> float | None:
+    """A number deep in a card's metrics or training section (``section[k1][k2]...``), or
+    None when any step is missing or not what it should be, as in a card made elsewhere."""
+    for key in keys:
+        if not isinstance(section, dict):
+            return None
+        section = section.get(key)
+    is_number = isinstance(section, (int, float)) and not isinstance(section, bool)
+    return float(section) if is_number and section == section else None  # NaN reads as absent
+
+
+def _iou_sentence(result: Any, what: str) -> str | None:
+    iou = _figure(result, "iou")
+    if iou is None:
+        return None
+    text = f"IoU {iou:.2f} {what}"
+    chairs = _figure(result, "per_class", "chair", "iou")
+    if chairs is not None:
+        text += f" (chairs {chairs:.2f})"
+    baseline = _figure(result, "retrieval_iou")
+    if baseline is not None:
+        text += f"; copying the most similar training shape: {baseline:.2f}"
+    return text
+
+
+def quality_rows(metrics: Any) -> list[tuple[str, str]]:
+    """The measured quality in a model card's metrics (``gan3d eval`` results, as packed by
+    ``gan3d pack --metrics``), in words, as ``gan3d info`` and the app's model panel say
+    it; figures that are absent or malformed are left out."""
+    rows = []
+    held_out = "on shapes it never saw (1 = perfect)"
+    metrics = metrics if isinstance(metrics, dict) else {}
+    for key, title in (("recon_1view_auto", "From one photo"),
+                       ("recon_5view_auto", "From five photos"),
+                       ("shapenet_chairs_recon_1view_auto", "ShapeNet chairs, one photo")):  # fmt: skip
+        sentence = _iou_sentence(metrics.get(key), held_out)
+        if sentence is not None:
+            rows.append((title, sentence))
+    encoded = _figure(metrics, "autoencode", "iou")
+    if encoded is not None:  # gan3d encode, File > Open shape
+        text = f"decoded back at IoU {encoded:.2f} {held_out}"
+        shapenet = _figure(metrics, "shapenet_chairs_autoencode", "iou")
+        if shapenet is not None:
+            text += f"; ShapeNet chairs {shapenet:.2f}"
+        rows.append(("Your own shapes", text))
+    accuracy = _figure(metrics, "recon_1view_auto", "class_accuracy")
+    if accuracy is not None:
+        rows.append(("Class from one photo", f"right {accuracy:.0%} of the time"))
+    coverage, nna = _figure(metrics, "gen", "coverage"), _figure(metrics, "gen", "1-nna")
+    if coverage is not None and nna is not None:
+        rows.append((
+            "Random shapes",
+            f"cover {coverage:.0%} of the real ones; 1-NNA {nna:.2f} (0.5: indistinguishable "
+            "from real)",
+        ))  # fmt: skip
+    classify = _figure(metrics, "classify", "accuracy")
+    if classify is not None:
+        rows.append(("Shape classification", f"{classify:.0%} (linear SVM on features)"))
+    return rows
+
+
+def training_words(training: Any) -> list[str]:
+    """How a model was trained, from its card's ``training`` section, in short lines: the
+    data, then each stage's steps and time; what is absent or malformed is left out."""
+    if not isinstance(training, dict):
+        return []
+    lines = []
+    data, shapes = training.get("data"), _figure(training, "shapes")
+    if isinstance(data, str):
+        lines.append(f"{data}" + (f" ({shapes:.0f} shapes)" if shapes is not None else ""))
+    stages = training.get("stages")
+    for name, stage in stages.items() if isinstance(stages, dict) else ():
+        steps, seconds = _figure(stage, "steps"), _figure(stage, "seconds")
+        words = [f"{steps:.0f} steps" if steps is not None else None,
+                 f"{seconds / 60:.1f} min" if seconds is not None else None]  # fmt: skip
+        device = stage.get("device") if isinstance(stage, dict) else None
+        if isinstance(device, str):
+            words.append(device)
+        validation = stage.get("validation") if isinstance(stage, dict) else None
+        if isinstance(validation, dict):  # its own figures by name; per class left out
+            named = [(key, _figure(validation, key)) for key in validation
+                     if key != "score" and not key.startswith("iou_class")]  # fmt: skip
+            figures = [f"{key} {value:.3f}" for key, value in named if value is not None]
+            if figures:
+                words.append("validation " + ", ".join(figures[:3]))
+        lines.append(f"{name}: {', '.join(w for w in words if w) or 'no figures'}")
+    return lines

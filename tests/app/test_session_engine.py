@@ -226,7 +226,7 @@ def test_app_cli_and_api_reconstruct_a_photo_the_same_way(request, fixture, tmp_
 
 
 def test_model_card_quality_reads_as_words():
-    from gan3d_studio.panels.model import quality_rows
+    from gan3d_core.io.card import quality_rows
 
     metrics = {
         "recon_1view_auto": {
