@@ -68,7 +68,7 @@ def test_info_says_training_and_quality_in_words(capsys, tmp_path, cvaegan_check
 def test_card_words_leave_out_what_a_card_from_elsewhere_gets_wrong():
     from gan3d_core.io.card import quality_rows, training_words
 
-    odd = {"recon_1view_auto": "high", "gen": {"coverage": True, "1-nna": 0.6},
+    odd = {"recon_1view_auto": "high", "gen": {"coverage": 10**400, "1-nna": 0.6},
            "autoencode": {"iou": float("nan")}, "classify": [0.9],
            "recon_5view_auto": {"iou": 0.5, "per_class": "all"}}  # fmt: skip
     assert quality_rows(odd) == [

@@ -201,6 +201,38 @@ def test_checkpoint_card(seeds, tmp_path, card_changes, config_changes):
     only_own_errors(load_and_use, path)
 
 
+METRIC_KEYS = ["recon_1view_auto", "recon_5view_auto", "shapenet_chairs_recon_1view_auto",
+               "autoencode", "shapenet_chairs_autoencode", "gen", "classify"]  # fmt: skip
+FIGURE_KEYS = ["iou", "per_class", "chair", "retrieval_iou", "class_accuracy", "coverage",
+               "1-nna", "accuracy", "data", "shapes", "stages", "steps", "seconds", "device",
+               "validation", "score"]  # fmt: skip
+card_sections = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(10**308, 10**400)
+    | st.floats()
+    | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(st.sampled_from(METRIC_KEYS + FIGURE_KEYS), children, max_size=4)
+    ),
+    max_leaves=16,
+)
+
+
+@FUZZ
+@given(metrics=card_sections, training=card_sections)
+def test_card_words_read_any_metrics_and_training(metrics, training):
+    """The sentences gan3d info and the app's model panel make of a card's metrics and
+    training sections: whatever a card made elsewhere holds there, lines of text."""
+    from gan3d_core.io.card import quality_rows, training_words
+
+    rows, lines = quality_rows(metrics), training_words(training)
+    assert all(isinstance(a, str) and isinstance(b, str) for a, b in rows)
+    assert all(isinstance(line, str) for line in lines)
+
+
 @FUZZ
 @given(data=st.data())
 def test_image_reader(seeds, tmp_path, data):

@@ -9,6 +9,7 @@ the size limits of :mod:`gan3d_core.limits`.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -122,8 +123,13 @@ def _figure(section: Any, *keys: str) -> float | None:
         if not isinstance(section, dict):
             return None
         section = section.get(key)
-    is_number = isinstance(section, (int, float)) and not isinstance(section, bool)
-    return float(section) if is_number and section == section else None  # NaN reads as absent
+    if not isinstance(section, (int, float)) or isinstance(section, bool):
+        return None
+    try:
+        number = float(section)  # JSON integers have no size limit
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None  # NaN and infinity read as absent
 
 
 def _iou_sentence(result: Any, what: str) -> str | None:
