@@ -181,6 +181,7 @@ def _output_stems(inputs: Sequence[str], noun: str, command: str) -> list[str]:
 
 
 def _refuse_existing(paths: Sequence[Path]) -> None:
+    """Batch outputs never replace a file (a single -o OUT does, as every exporter)."""
     for path in paths:
         if path.exists():
             raise InputFileError(f"{path}: already exists; choose another output folder")
@@ -427,17 +428,26 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     model = _load_model(args)
     if args.surface_resolution is not None:
         model.require_implicit_decoder()
-    with progress_bar("reconstructing") as progress:
-        found = model.reconstruct_latent(
-            args.images, pool=args.pool, label=args.class_name, refine=args.refine,
-            progress=progress, box=args.box,
-        )  # fmt: skip
-    shape = model.decode(found.latent[None], found.label, resolution=args.surface_resolution)[0]
-    print(found.describe(model.class_names, args.class_name is not None), file=sys.stderr)
-    print(export_shape(shape, args.output, options))
+    found, summary, shape = _reconstructed(
+        model, args, args.images, "reconstructing", pool=args.pool, box=args.box
+    )
+    print(summary, file=sys.stderr)
+    print(export_shape(shape[0], args.output, options))
     if args.save_latent:
         print(write_npy_atomic(latent_path, found.latent))
     return 0
+
+
+def _reconstructed(model, args: argparse.Namespace, images, description: str, **choices):
+    """One object from its photo(s) with the command's class, fitting and surface
+    options: what the model found, that said in one line, and the shape (1, R, R, R)."""
+    with progress_bar(description) as progress:
+        found = model.reconstruct_latent(
+            images, label=args.class_name, refine=args.refine, progress=progress, **choices
+        )
+    summary = found.describe(model.class_names, args.class_name is not None)
+    shape = model.decode(found.latent[None], found.label, resolution=args.surface_resolution)
+    return found, summary, shape
 
 
 def _reconstruct_each(args: argparse.Namespace) -> int:
@@ -473,13 +483,10 @@ def _reconstruct_each(args: argparse.Namespace) -> int:
         model.require_implicit_decoder()
     empty = []
     for index, (photo, path, latent_path) in enumerate(zip(args.images, paths, latent_paths)):
-        with progress_bar(f"reconstructing {index + 1} of {len(args.images)}") as progress:
-            found = model.reconstruct_latent(
-                photo, label=args.class_name, refine=args.refine, progress=progress
-            )
-        summary = found.describe(model.class_names, args.class_name is not None)
+        found, summary, shape = _reconstructed(
+            model, args, photo, f"reconstructing {index + 1} of {len(args.images)}"
+        )
         print(f"{Path(photo).name}: {summary}", file=sys.stderr)
-        shape = model.decode(found.latent[None], found.label, resolution=args.surface_resolution)
         try:
             _write_shapes(shape, [path], options, f"writing {path.name}")
         except EmptyShapeError as exc:
