@@ -206,7 +206,10 @@ class Engine:
         )
         summary = found.describe(model.class_names, options.label is not None)
         state = LatentState(latent, label, f"reconstruction of {names}")
-        return Reconstruction(state, inputs, summary)
+        cameras = ()
+        if found.azimuths is not None and found.elevations is not None:
+            cameras = tuple(zip(map(float, found.azimuths), map(float, found.elevations)))
+        return Reconstruction(state, inputs, summary, cameras)
 
     def encode_shape(
         self, path: str | Path, label: int | None, up: str, task: TaskState

@@ -37,7 +37,7 @@ from gan3d_studio.panels.view import ViewPanel
 from gan3d_studio.recent import RecentFiles
 from gan3d_studio.session import Session, read_session_file
 from gan3d_studio.viewport import make_viewport
-from gan3d_studio.wire import CutOut
+from gan3d_studio.wire import CutOut, Reconstruction
 
 SESSION_FILTER = "gan3d-studio sessions (*.g3session.json *.json)"
 UP_AXES = {"auto": "Automatic (glTF y, others z)", "z": "Z up (ModelNet, STL)",
@@ -72,6 +72,7 @@ class MainWindow(QMainWindow):
         self._error_box: QMessageBox | None = None
         self.shortcut_dialog: QMessageBox | None = None
         self.cut_out_dialog: CutOutDialog | None = None
+        self.photo_camera: tuple[float, float] | None = None  # the last photo's, estimated
         self._closed = False
 
         self.recent_models = RecentFiles(settings, "recent_models")
@@ -223,6 +224,11 @@ class MainWindow(QMainWindow):
                 view_menu,
             )
         self._action("Orthographic projection", self.viewport.toggle_orthographic, "5", view_menu)
+        # Blender's keypad 0, the view through the camera: here the photo's, as estimated
+        self.photo_camera_action = self._action(
+            "Camera: as in the photo", self.view_as_in_photo, "0", view_menu
+        )
+        self.photo_camera_action.setEnabled(False)
         self._action("Keyboard shortcuts", self.show_shortcuts, "H", view_menu)
         for index, mode in enumerate(("smooth", "blocks", "points")):
             self._action(
@@ -248,6 +254,7 @@ class MainWindow(QMainWindow):
         controller.photo_position.connect(self.photo_label.setText)
         controller.load_failed.connect(self._show_device)
         controller.reconstructed.connect(self.reconstruct_panel.show_reconstruction)
+        controller.reconstructed.connect(self._remember_photo_camera)
         controller.exported.connect(self._remember_export)
         controller.frames_ready.connect(self._write_animation)
         session.history_changed.connect(self._update_undo)
@@ -300,6 +307,17 @@ class MainWindow(QMainWindow):
     def _remember_model(self, info) -> None:
         self.model_panel.set_recent(self.recent_models.add([info.path]))
         self._show_recent()
+
+    def _remember_photo_camera(self, result: Reconstruction) -> None:
+        """Where the model thinks the (first) photo was taken from; the view turns there,
+        so the shape is seen as the photo shows it (and 0 turns back to it)."""
+        self.photo_camera = result.cameras[0] if result.cameras else None
+        self.photo_camera_action.setEnabled(self.photo_camera is not None)
+        self.view_as_in_photo()
+
+    def view_as_in_photo(self) -> None:
+        if self.photo_camera is not None:
+            self.viewport.view_from(*self.photo_camera)
 
     def _remember_photos(self, photos: list[Path]) -> None:
         self.recent_images.add(photos)

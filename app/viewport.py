@@ -201,16 +201,27 @@ class ShapeView:
     def set_camera(self, preset: str, render: bool = True) -> None:
         """front, side, top, isometric, or reset (fit the shape in view)."""
         if preset != "reset":
-            direction, up = CAMERA_PRESETS[preset]
-            distance = 2.6 * (self._grid_size or 32)
-            self.camera.position = tuple(
-                distance * np.asarray(direction) / np.linalg.norm(direction)
-            )
-            self.camera.focal_point = (0.0, 0.0, 0.0)
-            self.camera.up = up
+            self._look_along(*CAMERA_PRESETS[preset])
         self.reset_camera(render=False)
         if render:
             self.redraw()
+
+    def view_from(self, azimuth: float, elevation: float) -> None:
+        """Look from a camera placed as the renderer places one (degrees; z up), e.g. where
+        the staged model estimated a photo was taken: the shape as the photo shows it."""
+        azimuth, elevation = np.radians(azimuth), np.radians(elevation)
+        direction = (np.cos(elevation) * np.cos(azimuth), np.cos(elevation) * np.sin(azimuth),
+                     np.sin(elevation))  # fmt: skip
+        self._look_along(direction, (0.0, 0.0, 1.0))
+        self.reset_camera(render=False)
+        self.redraw()
+
+    def _look_along(self, direction, up) -> None:
+        """Put the camera on ``direction`` from the grid's centre, looking at it."""
+        distance = 2.6 * (self._grid_size or 32)
+        self.camera.position = tuple(distance * np.asarray(direction) / np.linalg.norm(direction))
+        self.camera.focal_point = (0.0, 0.0, 0.0)
+        self.camera.up = up
 
     def toggle_orthographic(self) -> None:
         """Switch between perspective and orthographic (parallel) projection."""

@@ -187,6 +187,8 @@ class Reconstruction:
     state: LatentState
     inputs: tuple[np.ndarray, ...]  # uint8 (S, S, 3): what the encoder saw
     summary: str = ""  # class found, cameras, silhouette fit (ReconstructedLatent.describe)
+    # (azimuth, elevation) in degrees per photo, as the staged model estimated them
+    cameras: tuple[tuple[float, float], ...] = ()
 
 
 # -- requests -----------------------------------------------------------------------------------

@@ -82,6 +82,7 @@ def test_dropped_photo_reconstructs_and_changes_the_view(
     assert np.abs(frame(window) - before).mean() > 0.01  # the picture changed
     assert len(window.reconstruct_panel.thumbnail_labels) == 1  # what the encoder saw
     assert window.reconstruct_panel.found_label.text() == f"Decoded as {decoded} (class found)"
+    assert not window.photo_camera_action.isEnabled()  # this model estimates no camera
 
 
 def test_a_dropped_shape_file_is_encoded_into_the_latent_space_and_shown(
@@ -153,6 +154,22 @@ def test_staged_model_fits_a_photo_with_the_panel_s_outline_setting(
         panel.request([photo])
     chosen = window.session.model.class_names[1]
     assert panel.found_label.text().startswith(f"Decoded as {chosen} (class given)")
+    # the view turns to where the model thinks the photo was taken; 0 turns back there
+    azimuth, elevation = np.radians(window.photo_camera)
+    expected = [np.cos(elevation) * np.cos(azimuth), np.cos(elevation) * np.sin(azimuth),
+                np.sin(elevation)]  # fmt: skip
+
+    def looking_from() -> np.ndarray:
+        camera = window.viewport.camera
+        offset = np.subtract(camera.position, camera.focal_point)
+        return offset / np.linalg.norm(offset)
+
+    np.testing.assert_allclose(looking_from(), expected, atol=1e-6)
+    window.viewport.set_camera("front")
+    assert not np.allclose(looking_from(), expected, atol=1e-3)
+    assert window.photo_camera_action.isEnabled()
+    window.photo_camera_action.trigger()
+    np.testing.assert_allclose(looking_from(), expected, atol=1e-6)
     open_model(qtbot, window, cvaegan_checkpoint)  # another model's reading would differ
     assert panel.found_label.text() == "" and not panel.thumbnail_labels
 
