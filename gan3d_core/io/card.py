@@ -193,13 +193,13 @@ def training_words(training: Any) -> list[str]:
         lines.append(f"{data}" + (f" ({shapes:.0f} shapes)" if shapes is not None else ""))
     stages = training.get("stages")
     for name, stage in stages.items() if isinstance(stages, dict) else ():
+        stage = stage if isinstance(stage, dict) else {}
         steps, seconds = _figure(stage, "steps"), _figure(stage, "seconds")
         words = [f"{steps:.0f} steps" if steps is not None else None,
                  f"{seconds / 60:.1f} min" if seconds is not None else None]  # fmt: skip
-        device = stage.get("device") if isinstance(stage, dict) else None
-        if isinstance(device, str):
-            words.append(device)
-        validation = stage.get("validation") if isinstance(stage, dict) else None
+        if isinstance(stage.get("device"), str):
+            words.append(stage["device"])
+        validation = stage.get("validation")
         if isinstance(validation, dict):  # its own figures by name; per class left out
             named = [(key, _figure(validation, key)) for key in validation
                      if key != "score" and not key.startswith("iou_class")]  # fmt: skip
