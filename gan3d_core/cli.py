@@ -190,7 +190,7 @@ def _refuse_existing(paths: Sequence[Path]) -> None:
 def _write_shapes(shapes: np.ndarray, paths: Sequence[Path], options, description: str) -> None:
     """Export every shape, or none: check all first, remove what was written on failure."""
     from gan3d_core.errors import EmptyShapeError
-    from gan3d_core.mesh.export import export_shape
+    from gan3d_core.mesh.export import write_shape
 
     for shape, path in zip(shapes, paths):
         if not shape.max() > options.threshold:
@@ -200,19 +200,50 @@ def _write_shapes(shapes: np.ndarray, paths: Sequence[Path], options, descriptio
             )
     if paths:
         paths[0].parent.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
+    written = []
     try:
         with progress_bar(description) as progress:
             for index, (shape, path) in enumerate(zip(shapes, paths)):
                 _refuse_existing([path])
-                written.append(export_shape(shape, path, options))
+                written.append(write_shape(shape, path, options))
                 progress((index + 1) / len(paths), path.name)
     except BaseException:
-        for path in written:
-            path.unlink(missing_ok=True)
+        for shape_file in written:
+            shape_file.path.unlink(missing_ok=True)
         raise
-    for path in written:
-        print(path)
+    for shape_file in written:
+        print(shape_file.path)
+    _report_parts(written)
+
+
+def _write_shape(shape: np.ndarray, path, options) -> None:
+    """Export one shape to ``path`` (replacing it, as every exporter does) and say so."""
+    from gan3d_core.mesh.export import write_shape
+
+    written = write_shape(shape, path, options)
+    print(written.path)
+    _report_parts([written])
+
+
+def _report_parts(written: Sequence) -> None:
+    """On stderr, which meshes hold several separate parts: a slicer prints each as a
+    loose piece, and the specks among them are usually decoding noise."""
+    from gan3d_core.mesh.export import MESH_FORMATS
+
+    several = [w for w in written if w.parts > 1 and w.path.suffix.lower() in MESH_FORMATS]
+    if not several:
+        return
+    named = ", ".join(f"{w.path.name} {w.parts}" for w in several[:3])
+    more = ", ..." if len(several) > 3 else ""
+    where = (
+        f"{several[0].path}: {several[0].parts} separate parts"
+        if len(written) == 1
+        else f"{len(several)} of {len(written)} meshes hold separate parts ({named}{more})"
+    )
+    print(
+        f"{where}; --min-part PERCENT leaves out those under PERCENT % of the largest",
+        file=sys.stderr,
+    )
 
 
 # -- commands ----------------------------------------------------------------------------
@@ -403,7 +434,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:
-    from gan3d_core.mesh.export import export_format, export_shape
+    from gan3d_core.mesh.export import export_format
 
     if args.refine is not None:
         _check_range("--refine", args.refine, 0, limits.MAX_REFINE_STEPS)
@@ -432,7 +463,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
         model, args, args.images, "reconstructing", pool=args.pool, box=args.box
     )
     print(summary, file=sys.stderr)
-    print(export_shape(shape[0], args.output, options))
+    _write_shape(shape[0], args.output, options)
     if args.save_latent:
         print(write_npy_atomic(latent_path, found.latent))
     return 0
@@ -571,13 +602,13 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from gan3d_core.io.voxels import load_voxels
-    from gan3d_core.mesh.export import export_format, export_shape
+    from gan3d_core.mesh.export import export_format
 
     export_format(args.output)
     options = _export_options(args)
     voxels = load_voxels(args.voxels)
     try:
-        print(export_shape(voxels, args.output, options))
+        _write_shape(voxels, args.output, options)
     except UsageError as exc:  # the grid itself is the problem: name its file
         raise InputFileError(f"{args.voxels}: {exc}") from None
     return 0

@@ -13,6 +13,7 @@ from PIL import Image
 
 from gan3d_core import load_voxels, write_binvox
 from gan3d_core.cli import main
+from gan3d_core.mesh.parts import count_parts
 from tests.conftest import box_grid, object_photo
 
 
@@ -201,8 +202,12 @@ def test_sample_writes_meshes_and_latents(capsys, tmp_path, cvaegan_checkpoint):
     latent = np.load(out_dir / "sample_chair_5_001.latent.npy")
     from gan3d_core import load_model
 
-    expected = load_model(cvaegan_checkpoint).sample_latents(3, seed=5)[1]
-    np.testing.assert_array_equal(latent, expected)
+    model = load_model(cvaegan_checkpoint)
+    expected = model.sample_latents(3, seed=5)
+    np.testing.assert_array_equal(latent, expected[1])
+    parts = [count_parts(shape, 0.5) for shape in model.decode(expected, labels="chair")]
+    several = sum(count > 1 for count in parts)  # loose pieces, as a slicer would print them
+    assert (f"{several} of 3 meshes hold separate parts" in err) == (several > 0), (parts, err)
 
 
 def test_sample_npy_matches_api(capsys, tmp_path, gan_checkpoint):
@@ -322,9 +327,15 @@ def test_export_and_voxelize(capsys, tmp_path):
     grid = box_grid(16, (2, 2, 2), (10, 12, 14)) > 0.5
     grid[14, 14, 14] = True  # a speck that --min-part leaves out
     write_binvox(tmp_path / "box.binvox", grid)
+    code, out, err = run(capsys, "export", tmp_path / "box.binvox", "-o", tmp_path / "all.stl")
+    assert code == 0 and out.strip() == str(tmp_path / "all.stl")
+    assert err.strip() == (
+        f"{tmp_path / 'all.stl'}: 2 separate parts; --min-part PERCENT leaves out those under "
+        "PERCENT % of the largest"
+    )
     code, _, err = run(capsys, "export", tmp_path / "box.binvox", "-o", tmp_path / "box.stl",
                        "--size-mm", 120, "--min-part", 5)  # fmt: skip
-    assert code == 0, err
+    assert code == 0 and err == ""
     mesh = trimesh.load(tmp_path / "box.stl")
     assert len(mesh.split(only_watertight=False)) == 1
     assert mesh.extents.max() == pytest.approx(120, abs=1e-3)  # the box alone, sized
