@@ -488,7 +488,7 @@ class MainWindow(QMainWindow):
             self,
             "Export interpolation",
             "interpolation.gif",
-            "Animation (*.gif *.mp4);;Meshes (*.stl *.obj *.ply *.glb)",
+            "Animation (*.gif *.mp4);;Meshes (*.stl *.3mf *.obj *.ply *.glb)",
         )
         if path:
             self.controller.export_frames(

@@ -28,7 +28,7 @@ from gan3d_core.limits import MAX_FRAMING_SHIFT
 
 QUIET_SECONDS = 3.0  # log-file progress starts after this long
 LOG_INTERVAL_SECONDS = 60.0  # and then writes a line at least this often while work advances
-FORMATS = ("stl", "obj", "ply", "glb", "binvox", "npy")
+FORMATS = ("stl", "3mf", "obj", "ply", "glb", "binvox", "npy")
 
 
 # -- helpers -----------------------------------------------------------------------------
@@ -789,7 +789,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--output",
         required=True,
         metavar="OUT",
-        help="output file (.stl .obj .ply .glb .binvox .npy); with --each, a folder",
+        help="output file (.stl .3mf .obj .ply .glb .binvox .npy); with --each, a folder",
     )
     reconstruct.add_argument(
         "--each",
@@ -888,7 +888,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--output",
         required=True,
         metavar="OUT",
-        help="output file (.stl .obj .ply .glb .binvox .npy)",
+        help="output file (.stl .3mf .obj .ply .glb .binvox .npy)",
     )
     _add_export_options(export)
     export.set_defaults(func=cmd_export)

@@ -38,6 +38,10 @@ MAX_VIEWS = 64
 # their size to parse, so this keeps loading under 1 GB.
 MAX_MESH_FILE_BYTES = 64 << 20
 MAX_MESH_TRIANGLES = 2_000_000
+# A 3MF is a zip of XML: its members may unpack to at most this much, as their headers say
+# (reading stops there), so a small zip bomb is refused before it is unpacked. 128 MiB holds
+# the 1.3 M triangles of a 64 MiB binary STL; reading that many takes about 5 s and 2.1 GB.
+MAX_3MF_UNPACKED_BYTES = 2 * MAX_MESH_FILE_BYTES
 # Voxelizing samples every triangle with a lattice of points 0.4 voxel apart, so the work
 # grows with the triangles' area in voxels, i.e. with the resolution squared. 30 M points
 # take about 3 s and are processed in chunks; a mesh of N triangles that each span the grid

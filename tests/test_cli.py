@@ -349,6 +349,15 @@ def test_export_and_voxelize(capsys, tmp_path):
     assert code == 0, err
     grid = load_voxels(tmp_path / "again.binvox")
     assert grid.shape == (32, 32, 32) and grid[1:31].any() and not grid[0].any()
+    # the same box through 3MF, the slicers' format, both ways
+    code, _, err = run(capsys, "export", tmp_path / "box.binvox", "-o", tmp_path / "box.3mf",
+                       "--size-mm", 120, "--min-part", 5)  # fmt: skip
+    assert code == 0, err
+    code, _, err = run(
+        capsys, "voxelize", tmp_path / "box.3mf", "-r", 32, "-o", tmp_path / "from3mf.binvox"
+    )
+    assert code == 0, err
+    np.testing.assert_array_equal(load_voxels(tmp_path / "from3mf.binvox"), grid)
 
 
 def test_bad_inputs_give_one_line_and_no_output(capsys, tmp_path, gan_checkpoint):

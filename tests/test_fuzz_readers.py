@@ -12,6 +12,7 @@ import io
 import json
 import re
 import signal
+import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -104,6 +105,11 @@ def seeds(tmp_path_factory) -> dict[str, bytes]:
     Image.fromarray(np.full((12, 10, 3), 90, np.uint8)).save(png, format="PNG")
     tetra = b"v 0 0 0\nv 1 0 0\nv 0 1 0\nv 0 0 1\nf 1 2 3\nf 1 2 4\nf 1 3 4\nf 2 3 4\n"
     off = b"OFF\n4 4 0\n0 0 0\n1 0 0\n0 1 0\n0 0 1\n3 0 1 2\n3 0 1 3\n3 0 2 3\n3 1 2 3\n"
+    from gan3d_core.mesh.export import export_mesh
+    from gan3d_core.mesh.surface import voxels_to_cubes
+
+    with zipfile.ZipFile(export_mesh(voxels_to_cubes(grid), folder / "seed.3mf")) as archive:
+        model_xml = archive.read("3D/3dmodel.model")  # mutated as text, zipped again
     return {
         "binvox": (folder / "seed.binvox").read_bytes(),
         "npy": npy.getvalue(),
@@ -112,6 +118,7 @@ def seeds(tmp_path_factory) -> dict[str, bytes]:
         "png": png.getvalue(),
         "obj": tetra,
         "off": off,
+        "3mf": model_xml,
     }
 
 
@@ -243,12 +250,18 @@ def test_image_reader(seeds, tmp_path, data):
 
 
 @FUZZ
-@given(data=st.data(), suffix=st.sampled_from(["obj", "off"]))
+@given(data=st.data(), suffix=st.sampled_from(["obj", "off", "3mf"]))
 def test_mesh_reader_and_voxelizer(seeds, tmp_path, data, suffix):
     from gan3d_core.io.meshes import load_mesh
     from gan3d_core.mesh.voxelize import voxelize_mesh
 
-    path = write(tmp_path, suffix, data.draw(mutations(seeds[suffix])))
+    mutated = data.draw(mutations(seeds[suffix]))
+    if suffix == "3mf":  # a 3MF is XML in a zip: mutate the XML, not the zip's checksums
+        archive = io.BytesIO()
+        with zipfile.ZipFile(archive, "w") as writer:
+            writer.writestr("3D/3dmodel.model", mutated)
+        mutated = archive.getvalue()
+    path = write(tmp_path, suffix, mutated)
 
     def read(path: Path) -> None:
         mesh = load_mesh(path)

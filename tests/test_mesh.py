@@ -112,7 +112,7 @@ def test_fit_to_size_in_millimetres():
     np.testing.assert_allclose(mesh.bounds, [[-20, -40, 0], [20, 40, 20]], atol=1e-9)
 
 
-@pytest.mark.parametrize("suffix", [".stl", ".obj", ".ply", ".glb"])
+@pytest.mark.parametrize("suffix", [".stl", ".obj", ".ply", ".glb", ".3mf"])
 def test_exported_meshes_reread_by_trimesh(tmp_path, suffix):
     grid = box_grid(10, (2, 2, 2), (6, 7, 8))
     path = export_shape(grid, tmp_path / f"shape{suffix}")
@@ -131,6 +131,29 @@ def test_stl_is_binary_and_sized(tmp_path):
     assert len(header) == 84 + 50 * count  # binary STL layout
     mesh = trimesh.load(path)
     np.testing.assert_allclose(mesh.extents, [25, 25, 50], atol=1e-4)
+
+
+def test_3mf_read_by_the_3mf_consortiums_library(tmp_path):
+    """lib3mf, the format's reference implementation, reads our 3MF as a slicer would: one
+    closed, outward-wound mesh in millimetres, named after the file, at the size asked."""
+    lib3mf = pytest.importorskip("lib3mf")
+    options = ExportOptions(size=120.0)
+    mesh = voxels_to_mesh(box_grid(12, (2, 2, 2), (6, 9, 10)))
+    path = export_shape(box_grid(12, (2, 2, 2), (6, 9, 10)), tmp_path / "chair.3mf", options)
+    model = lib3mf.get_wrapper().CreateModel()
+    model.QueryReader("3mf").ReadFromFile(str(path))
+    assert model.GetUnit() == lib3mf.ModelUnit.MilliMeter
+    objects = model.GetMeshObjects()
+    assert objects.MoveNext()
+    read = objects.GetCurrentMeshObject()
+    assert read.GetName() == "chair" and read.IsManifoldAndOriented()
+    assert (read.GetVertexCount(), read.GetTriangleCount()) == (len(mesh.vertices), len(mesh.faces))
+    corners = np.array([[v.Coordinates[k] for k in range(3)] for v in read.GetVertices()])
+    assert corners.max(0) - corners.min(0) == pytest.approx(
+        [4 / 8 * 120, 7 / 8 * 120, 120], abs=0.01
+    )
+    assert not objects.MoveNext()
+    assert model.GetBuildItems().Count() == 1
 
 
 def test_voxel_exports_round_trip(tmp_path):

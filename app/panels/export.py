@@ -22,8 +22,9 @@ if TYPE_CHECKING:
     from gan3d_core.mesh.export import ExportOptions
 
 
-FORMATS = {"STL (3D printing)": ".stl", "OBJ": ".obj", "PLY": ".ply", "GLB (glTF)": ".glb",
-           "binvox voxels": ".binvox", "NumPy voxels": ".npy"}  # fmt: skip
+FORMATS = {"STL (3D printing)": ".stl", "3MF (slicers, millimetres)": ".3mf", "OBJ": ".obj",
+           "PLY": ".ply", "GLB (glTF)": ".glb", "binvox voxels": ".binvox",
+           "NumPy voxels": ".npy"}  # fmt: skip
 
 
 class ExportPanel(QWidget):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from gan3d_core.errors import InputFileError
 
-MESH_SUFFIXES = (".off", ".obj", ".stl", ".ply", ".glb", ".gltf")
+MESH_SUFFIXES = (".off", ".obj", ".stl", ".ply", ".glb", ".gltf", ".3mf")
 GLTF_SUFFIXES = (".glb", ".gltf")  # y up, by the format's specification
 GRID_SUFFIXES = (".binvox", ".npy")
 SHAPE_SUFFIXES = GRID_SUFFIXES + MESH_SUFFIXES

@@ -1,10 +1,11 @@
-"""Load triangle meshes (OFF, OBJ, STL, PLY, GLB) with clear errors."""
+"""Load triangle meshes (OFF, OBJ, STL, PLY, GLB, 3MF) with clear errors."""
 
 from __future__ import annotations
 
 import io
 import os
 import re
+import zipfile
 
 import numpy as np
 import trimesh
@@ -12,7 +13,7 @@ import trimesh
 from gan3d_core.errors import InputFileError, first_line
 from gan3d_core.io.atomic import check_input_file, read_input_bytes
 from gan3d_core.io.kinds import MESH_SUFFIXES
-from gan3d_core.limits import MAX_MESH_FILE_BYTES, MAX_MESH_TRIANGLES
+from gan3d_core.limits import MAX_3MF_UNPACKED_BYTES, MAX_MESH_FILE_BYTES, MAX_MESH_TRIANGLES
 
 # ModelNet has files whose first line is "OFF490 518 0": the counts glued to the keyword.
 _GLUED_OFF_HEADER = re.compile(rb"^(\s*OFF)(?=[\s\d-])[ \t]*(?=\S)")
@@ -29,6 +30,8 @@ def load_mesh(path: str | os.PathLike) -> trimesh.Trimesh:
     _, data = read_input_bytes(path, "mesh file", max_bytes=MAX_MESH_FILE_BYTES)
     if suffix == ".off":
         data = _fix_off_header(data)
+    if suffix == ".3mf":
+        _check_3mf_archive(path, data)
     try:
         # From bytes, with no resolver: a file cannot make trimesh open others (an OBJ's
         # `mtllib` or a .gltf buffer naming a FIFO, a device or /etc/passwd).
@@ -36,7 +39,10 @@ def load_mesh(path: str | os.PathLike) -> trimesh.Trimesh:
             io.BytesIO(data), file_type=suffix[1:], force="mesh", process=False, resolver=None
         )
     except Exception as exc:  # trimesh raises many types for malformed files
-        raise InputFileError(f"{path}: cannot read mesh ({first_line(exc)})") from None
+        reason = first_line(exc)
+        if isinstance(exc, LookupError):  # a bare key or index says little on its own
+            reason = f"malformed, {type(exc).__name__} {reason}"
+        raise InputFileError(f"{path}: cannot read mesh ({reason})") from None
     if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:
         raise InputFileError(f"{path}: mesh has no triangles")
     if len(mesh.faces) > MAX_MESH_TRIANGLES:
@@ -62,3 +68,23 @@ def load_mesh(path: str | os.PathLike) -> trimesh.Trimesh:
 def _fix_off_header(data: bytes) -> bytes:
     """Split ``OFF490 518 0`` into ``OFF`` and ``490 518 0`` lines."""
     return _GLUED_OFF_HEADER.sub(rb"\1\n", data, count=1)
+
+
+def _check_3mf_archive(path: os.PathLike, data: bytes) -> None:
+    """A 3MF is a zip archive: refuse one that is not, or that would unpack to more than
+    :data:`~gan3d_core.limits.MAX_3MF_UNPACKED_BYTES`, before anything is unpacked."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise InputFileError(
+            f"{path}: not a 3MF file, its zip archive is unreadable ({exc})"
+        ) from None
+    if not any(member.filename.lower().endswith(".model") for member in members):
+        raise InputFileError(f"{path}: not a 3MF file, it holds no 3D model part (.model)")
+    unpacked = sum(member.file_size for member in members)
+    if unpacked > MAX_3MF_UNPACKED_BYTES:
+        raise InputFileError(
+            f"{path}: 3MF unpacks to {unpacked / 2**20:,.0f} MiB, over the limit of "
+            f"{MAX_3MF_UNPACKED_BYTES >> 20} MiB"
+        )

@@ -1,4 +1,4 @@
-"""Write shapes to disk: meshes (STL, OBJ, PLY, GLB) and voxels (.binvox, .npy), atomically.
+"""Write shapes to disk: meshes (STL, OBJ, PLY, GLB, 3MF) and voxels (.binvox, .npy), atomically.
 
 The format comes from the file suffix; an unknown suffix or an empty shape is an error
 before anything is written.
@@ -27,7 +27,8 @@ from gan3d_core.mesh.surface import (
     voxels_to_mesh,
 )
 
-MESH_FORMATS = {".stl": "stl", ".obj": "obj", ".ply": "ply", ".glb": "glb"}
+# 3MF, the slicers' own format (PrusaSlicer, Bambu Studio, Cura), states its unit: millimetres
+MESH_FORMATS = {".stl": "stl", ".obj": "obj", ".ply": "ply", ".glb": "glb", ".3mf": "3mf"}
 VOXEL_FORMATS = (".binvox", ".npy")
 EXPORT_SUFFIXES = tuple(MESH_FORMATS) + VOXEL_FORMATS
 
@@ -114,14 +115,15 @@ def shape_to_mesh(voxels: np.ndarray, options: ExportOptions = ExportOptions()) 
 
 
 def export_mesh(mesh: trimesh.Trimesh, path: str | os.PathLike) -> Path:
-    """Write ``mesh`` to ``path`` (binary STL, OBJ, binary PLY or GLB), atomically."""
+    """Write ``mesh`` to ``path`` (binary STL, OBJ, binary PLY, GLB or 3MF), atomically;
+    formats that name their objects (GLB, 3MF) name it after the file."""
     check_output_path(path)
     suffix = export_format(path)
     if suffix not in MESH_FORMATS:
         raise InputFileError(f"{path}: {suffix} holds voxels, not a mesh; use export_voxels")
     if len(mesh.faces) == 0:
         raise EmptyShapeError(f"{path}: nothing to export, the mesh is empty")
-    data = mesh.export(file_type=MESH_FORMATS[suffix])
+    data = trimesh.Scene({Path(path).stem: mesh}).export(file_type=MESH_FORMATS[suffix])
     return write_bytes_atomic(path, data.encode("utf-8") if isinstance(data, str) else data)
 
 

@@ -599,15 +599,16 @@ def test_the_last_export_folder_and_format_are_remembered(
     from gan3d_studio.main_window import MainWindow
 
     open_model(qtbot, window, cvaegan_checkpoint)
-    target = tmp_path / "prints" / "shape.obj"
+    target = tmp_path / "prints" / "shape.3mf"
     target.parent.mkdir()
     with qtbot.waitSignal(window.controller.exported, timeout=10_000):
         window.export_panel.export_requested.emit(str(target), window.export_panel.options())
-    assert window.export_panel.format_box.currentText() == "OBJ"
+    assert len(trimesh.load(target, force="mesh").faces) > 0
+    assert window.export_panel.format_box.currentText() == "3MF (slicers, millimetres)"
     assert window.export_panel.last_folder == str(target.parent)
     later = MainWindow(settings, device="cpu", engine=engine_process)  # the next launch
     try:
-        assert later.export_panel.format_box.currentText() == "OBJ"
+        assert later.export_panel.format_box.currentText() == "3MF (slicers, millimetres)"
         assert later.export_panel.last_folder == str(target.parent)
     finally:
         later.close()

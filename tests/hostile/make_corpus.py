@@ -397,6 +397,19 @@ def build_corpus(root: Path) -> list[Case]:
         ),
         "stl_sparse_65mb": str(sparse),
         "glb_garbage": file("bad.glb", b"glTF" + struct.pack("<II", 2, 2**31) + b"\x00" * 32),
+        "3mf_not_a_zip": file("text.3mf", tetra),
+        "3mf_bomb_declared": file("bomb.3mf", _zip_declaring("3D/3dmodel.model", 2**40)),
+        "3mf_no_model": file("empty.3mf", _zip({"_rels/.rels": b"<Relationships/>"})),
+        "3mf_garbage_xml": file("garbage.3mf", _zip({"3D/3dmodel.model": b"<model><mesh"})),
+        "3mf_entity_reads_fifo": file(  # an external entity must not be resolved
+            "entity.3mf",
+            _zip(
+                {
+                    "3D/3dmodel.model": f'<?xml version="1.0"?><!DOCTYPE model [<!ENTITY x SYSTEM '
+                    f'"file://{fifo("entity_pipe")}">]><model unit="millimeter">&x;</model>'.encode()
+                }
+            ),
+        ),
         "mesh_fifo": fifo("pipe.obj"),
         "mesh_device": str(_symlink(inputs / "dev_zero.stl", "/dev/zero")),
         "mesh_unknown_suffix": file("mesh.xyz", tetra),
