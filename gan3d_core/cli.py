@@ -29,6 +29,9 @@ from gan3d_core.limits import MAX_FRAMING_SHIFT
 QUIET_SECONDS = 3.0  # log-file progress starts after this long
 LOG_INTERVAL_SECONDS = 60.0  # and then writes a line at least this often while work advances
 FORMATS = ("stl", "3mf", "obj", "ply", "glb", "binvox", "npy")
+UP_AXES = ("auto", "z", "y")
+UP_HELP = ("the files' up axis: z (ModelNet, binvox, STL, 3MF) or y (ShapeNet, Blender's OBJ "
+           "exports); default auto: y for glTF, z for the rest")  # fmt: skip
 
 
 # -- helpers -----------------------------------------------------------------------------
@@ -615,6 +618,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_voxelize(args: argparse.Namespace) -> int:
+    from gan3d_core.data.datasets import z_up
     from gan3d_core.io.meshes import load_mesh
     from gan3d_core.mesh.export import export_format, export_voxels
     from gan3d_core.mesh.voxelize import voxelize_mesh
@@ -628,7 +632,7 @@ def cmd_voxelize(args: argparse.Namespace) -> int:
         voxels = voxelize_mesh(mesh, args.resolution)
     except UsageError as exc:
         raise InputFileError(f"{args.mesh}: {exc}") from None
-    print(export_voxels(voxels.astype(np.float32), args.output))
+    print(export_voxels(z_up(voxels, args.mesh, args.up).astype(np.float32), args.output))
     return 0
 
 
@@ -851,9 +855,7 @@ def build_parser() -> argparse.ArgumentParser:
     encode.add_argument("--class", dest="class_name", metavar="NAME",
                         help="class for conditional models (default: the nearest training "
                         "shape's)")  # fmt: skip
-    encode.add_argument("--up", choices=("auto", "z", "y"), default="auto",
-                        help="the files' up axis: z (ModelNet, binvox, STL) or y (ShapeNet, "
-                        "Blender's OBJ exports); default auto: y for glTF, z for the rest")  # fmt: skip
+    encode.add_argument("--up", choices=UP_AXES, default="auto", help=UP_HELP)
     encode.add_argument("--format", choices=FORMATS,
                         help="also write each shape as the model decodes it, in this format")  # fmt: skip
     _add_export_options(encode)
@@ -893,10 +895,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_export_options(export)
     export.set_defaults(func=cmd_export)
 
-    voxelize = commands.add_parser("voxelize", help="mesh (OFF OBJ STL PLY GLB) to a solid grid")
+    voxelize = commands.add_parser(
+        "voxelize", help="mesh (OFF OBJ STL PLY GLB 3MF) to a solid grid"
+    )
     voxelize.add_argument("mesh", metavar="MESH")
     voxelize.add_argument("-r", "--resolution", type=int, default=32, help="grid size (default 32)")
     voxelize.add_argument("-o", "--output", required=True, metavar="OUT", help=".binvox or .npy")
+    voxelize.add_argument("--up", choices=UP_AXES, default="auto", help=UP_HELP)
     voxelize.set_defaults(func=cmd_voxelize)
 
     from gan3d_core.training.cli import add_eval_parser, add_render_parser, add_train_parser

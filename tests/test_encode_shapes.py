@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from gan3d_core import load_model
+from gan3d_core import export_shape, load_model
 from gan3d_core.cli import evaluation_key, main
 from gan3d_core.data.datasets import (
     VoxelDataset,
@@ -162,6 +162,27 @@ def test_a_mesh_fills_the_grid_as_the_training_shapes_do(tmp_path):
     occupied = np.argwhere(load_shape_grid(tmp_path / "box.glb", 32))
     extent = occupied.max(0) - occupied.min(0) + 1
     assert extent[0] == 32 and 7 <= extent[1] <= 9 and 15 <= extent[2] <= 17
+
+
+@pytest.mark.parametrize("suffix", [".glb", ".3mf", ".obj"])
+def test_a_shape_we_export_reads_back_as_it_was(tmp_path, suffix, capsys):
+    """A GLB is written y up as glTF says (so Blender stands it up) and read back z up; every
+    command that reads shapes (encode's reader, voxelize) takes it back as written."""
+    trimesh = pytest.importorskip("trimesh")
+    shape = box_grid(32, (4, 8, 0), (28, 16, 32))  # tallest along our z, thinnest along y
+    shape[4:28, 8:24, 0:6] = 1  # a foot, so no half turn maps it onto itself
+    path = export_shape(shape, tmp_path / f"tower{suffix}")
+    file_extents = trimesh.load(path, force="mesh").extents
+    assert np.argmax(file_extents) == (1 if suffix == ".glb" else 2)  # glTF's up is y
+    reference = load_shape_grid(export_shape(shape, tmp_path / "tower.stl"), 32)
+    np.testing.assert_array_equal(load_shape_grid(path, 32), reference)
+    assert main(["voxelize", str(path), "-r", "32", "-o", str(tmp_path / "v.npy")]) == 0
+    assert (
+        main(["voxelize", str(tmp_path / "tower.stl"), "-r", "32", "-o", str(tmp_path / "r.npy")])
+        == 0
+    )
+    np.testing.assert_array_equal(np.load(tmp_path / "v.npy"), np.load(tmp_path / "r.npy"))
+    capsys.readouterr()
 
 
 def test_gan3d_encode_writes_latents_that_interpolate(lgan_checkpoint, tmp_path, capsys):

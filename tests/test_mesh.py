@@ -10,6 +10,7 @@ import trimesh
 
 from gan3d_core import EmptyShapeError, ExportOptions, InputFileError, export_shape, load_voxels
 from gan3d_core.errors import UsageError
+from gan3d_core.io.meshes import load_mesh
 from gan3d_core.mesh import (
     fit_to_size,
     vertex_normals,
@@ -133,20 +134,22 @@ def test_stl_is_binary_and_sized(tmp_path):
     np.testing.assert_allclose(mesh.extents, [25, 25, 50], atol=1e-4)
 
 
-def test_3mf_read_by_the_3mf_consortiums_library(tmp_path):
+@pytest.mark.parametrize("name", ["chair", "camera", "world"])  # trimesh reserves the last two
+def test_3mf_read_by_the_3mf_consortiums_library(tmp_path, name):
     """lib3mf, the format's reference implementation, reads our 3MF as a slicer would: one
-    closed, outward-wound mesh in millimetres, named after the file, at the size asked."""
+    closed, outward-wound mesh in millimetres, named after the file, at the size asked, and
+    placed on the plate (a build item), whatever the file's name."""
     lib3mf = pytest.importorskip("lib3mf")
     options = ExportOptions(size=120.0)
     mesh = voxels_to_mesh(box_grid(12, (2, 2, 2), (6, 9, 10)))
-    path = export_shape(box_grid(12, (2, 2, 2), (6, 9, 10)), tmp_path / "chair.3mf", options)
+    path = export_shape(box_grid(12, (2, 2, 2), (6, 9, 10)), tmp_path / f"{name}.3mf", options)
     model = lib3mf.get_wrapper().CreateModel()
     model.QueryReader("3mf").ReadFromFile(str(path))
     assert model.GetUnit() == lib3mf.ModelUnit.MilliMeter
     objects = model.GetMeshObjects()
     assert objects.MoveNext()
     read = objects.GetCurrentMeshObject()
-    assert read.GetName() == "chair" and read.IsManifoldAndOriented()
+    assert read.GetName() == name and read.IsManifoldAndOriented()
     assert (read.GetVertexCount(), read.GetTriangleCount()) == (len(mesh.vertices), len(mesh.faces))
     corners = np.array([[v.Coordinates[k] for k in range(3)] for v in read.GetVertices()])
     assert corners.max(0) - corners.min(0) == pytest.approx(
@@ -154,6 +157,7 @@ def test_3mf_read_by_the_3mf_consortiums_library(tmp_path):
     )
     assert not objects.MoveNext()
     assert model.GetBuildItems().Count() == 1
+    assert len(load_mesh(path).faces) == len(mesh.faces)  # and our reader takes it back
 
 
 def test_voxel_exports_round_trip(tmp_path):

@@ -277,6 +277,22 @@ def y_up_to_z_up(grid: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.flip(grid.transpose(0, 2, 1), axis=0))
 
 
+def file_up_axis(path: str | os.PathLike, up: str = "auto") -> str:
+    """The up axis, "z" or "y", of the shape file at ``path``: ``up`` itself, or for
+    ``auto`` y for glTF (its specification's) and z for the rest (ModelNet, binvox, STL,
+    3MF). One rule for every command that reads shapes."""
+    if up not in ("auto", "z", "y"):
+        raise UsageError(f"up axis must be auto, z or y, got {up!r}")
+    if up != "auto":
+        return up
+    return "y" if Path(path).suffix.lower() in GLTF_SUFFIXES else "z"
+
+
+def z_up(grid: np.ndarray, path: str | os.PathLike, up: str = "auto") -> np.ndarray:
+    """``grid``, made from the file at ``path`` in the file's own axes, in ours (z up)."""
+    return y_up_to_z_up(grid) if file_up_axis(path, up) == "y" else grid
+
+
 def load_shape_grid(path: str | os.PathLike, resolution: int, up: str = "auto") -> np.ndarray:
     """One shape file -> uint8 (R, R, R) in our axis order (z up): a grid (.binvox, .npy)
     resampled to ``resolution``, or a mesh voxelized to fill it (its longest side spans
@@ -284,12 +300,9 @@ def load_shape_grid(path: str | os.PathLike, resolution: int, up: str = "auto") 
     ``auto``: y for glTF (its specification's), z for the rest (ModelNet, binvox, STL)."""
     from gan3d_core.io.voxels import load_voxels
 
-    if up not in ("auto", "z", "y"):
-        raise UsageError(f"up axis must be auto, z or y, got {up!r}")
+    file_up_axis(path, up)  # a wrong up axis is refused before any work
     path = check_input_file(path, "shape file")
     refuse_latent_as_shape(path)
-    if up == "auto":
-        up = "y" if path.suffix.lower() in GLTF_SUFFIXES else "z"
     if path.suffix.lower() in GRID_SUFFIXES:
         grid = load_voxels(path)
         if not (grid > 0.5).any():
@@ -304,7 +317,7 @@ def load_shape_grid(path: str | os.PathLike, resolution: int, up: str = "auto") 
         raise InputFileError(
             f"{path}: not a shape file ({' '.join(SHAPE_SUFFIXES)}), got {path.suffix or '(none)'}"
         )
-    return y_up_to_z_up(grid) if up == "y" else grid
+    return z_up(grid, path, up)
 
 
 def _shape_files(root: Path) -> list[Path]:
@@ -337,7 +350,7 @@ def _load_folder(
         if file.suffix.lower() == ".binvox":
             grid = read_binvox(file).voxels
         else:
-            grid = _voxelize_cached(file, resolution, cache)
+            grid = z_up(_voxelize_cached(file, resolution, cache), file)
         if grids and grid.shape != grids[0].shape:
             raise InputFileError(f"{file}: grid is {grid.shape}, others are {grids[0].shape}")
         grids.append(grid.astype(np.uint8))

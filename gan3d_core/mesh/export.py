@@ -17,6 +17,7 @@ import trimesh
 from gan3d_core.errors import EmptyShapeError, InputFileError, UsageError
 from gan3d_core.io.atomic import check_output_path, write_bytes_atomic, write_npy_atomic
 from gan3d_core.io.binvox import write_binvox
+from gan3d_core.io.kinds import GLTF_SUFFIXES
 from gan3d_core.limits import MAX_FACES, MAX_SIZE_MM, MAX_SMOOTH_ITERATIONS, MAX_SURFACE_FACES
 from gan3d_core.mesh.parts import count_parts, drop_small_parts
 from gan3d_core.mesh.surface import (
@@ -31,6 +32,9 @@ from gan3d_core.mesh.surface import (
 MESH_FORMATS = {".stl": "stl", ".obj": "obj", ".ply": "ply", ".glb": "glb", ".3mf": "3mf"}
 VOXEL_FORMATS = (".binvox", ".npy")
 EXPORT_SUFFIXES = tuple(MESH_FORMATS) + VOXEL_FORMATS
+# glTF is y up by its specification, ours z up: (x, y, z) -> (-x, z, y), the inverse of
+# gan3d_core.data.datasets.y_up_to_z_up, so a GLB we write reads back as it was
+Z_UP_TO_GLTF = np.array([[-1, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 1]], float)
 
 
 @dataclass(frozen=True)
@@ -116,15 +120,29 @@ def shape_to_mesh(voxels: np.ndarray, options: ExportOptions = ExportOptions()) 
 
 def export_mesh(mesh: trimesh.Trimesh, path: str | os.PathLike) -> Path:
     """Write ``mesh`` to ``path`` (binary STL, OBJ, binary PLY, GLB or 3MF), atomically;
-    formats that name their objects (GLB, 3MF) name it after the file."""
+    formats that name their objects (OBJ, GLB, 3MF) name it after the file, and a GLB is
+    turned y up, as glTF viewers and Blender read it."""
     check_output_path(path)
     suffix = export_format(path)
     if suffix not in MESH_FORMATS:
         raise InputFileError(f"{path}: {suffix} holds voxels, not a mesh; use export_voxels")
     if len(mesh.faces) == 0:
         raise EmptyShapeError(f"{path}: nothing to export, the mesh is empty")
-    data = trimesh.Scene({Path(path).stem: mesh}).export(file_type=MESH_FORMATS[suffix])
+    if suffix in GLTF_SUFFIXES:
+        mesh = mesh.copy()
+        mesh.apply_transform(Z_UP_TO_GLTF)
+    data = _named_scene(mesh, Path(path).stem).export(file_type=MESH_FORMATS[suffix])
     return write_bytes_atomic(path, data.encode("utf-8") if isinstance(data, str) else data)
+
+
+def _named_scene(mesh: trimesh.Trimesh, name: str) -> trimesh.Scene:
+    """``mesh`` as the one object of a scene, named ``name``. trimesh's 3MF writer leaves
+    out of the build any node whose name starts with "camera", and "world" is its scene's
+    root, so such names are kept for the object but not given to its node."""
+    scene = trimesh.Scene()
+    reserved = name.startswith("camera") or name == scene.graph.base_frame
+    scene.add_geometry(mesh, geom_name=name, node_name=f"shape {name}" if reserved else name)
+    return scene
 
 
 def export_voxels(
