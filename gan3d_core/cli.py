@@ -87,21 +87,38 @@ def _box(text: str) -> tuple[int, int, int, int]:
         ) from None
 
 
-def _require_class(model, class_name: str | None) -> None:
-    if model.config.conditional and class_name is None:
-        raise InputFileError(
-            f"{model.path}: conditional model, choose --class from {', '.join(model.class_names)}"
-        )
-
-
-def _decode(
-    model, latents: np.ndarray, class_name: str | None, resolution: int | None
-) -> np.ndarray:
-    """Decode with a progress bar (at ``resolution``: the implicit decoder); a conditional
-    model needs --class."""
-    _require_class(model, class_name)
+def _decode(model, latents: np.ndarray, labels, resolution: int | None) -> np.ndarray:
+    """Decode with a progress bar (at ``resolution``: the implicit decoder)."""
     with progress_bar("decoding") as progress:
-        return model.decode(latents, class_name, progress=progress, resolution=resolution)
+        return model.decode(latents, labels, progress=progress, resolution=resolution)
+
+
+def _seeded_classes(model, count: int, seed: int) -> list[int] | None:
+    """A conditional model's classes for ``count`` shapes drawn without --class: a seeded
+    order of all classes, each once before any repeats (``sample -n 10`` of a ten-class
+    model gives one of each); None for an unconditional model."""
+    if not model.config.conditional:
+        return None
+    order = np.random.default_rng(seed).permutation(model.config.num_classes)
+    return [int(order[index % len(order)]) for index in range(count)]
+
+
+def _classes_of_latents(model, latents: np.ndarray) -> list[int]:
+    """Each latent's class as the model reads it (see GanModel.best_label), said on stderr
+    as runs: "decoded as chair (steps 0-2), table (steps 3-4)"."""
+    labels = [model.best_label(latent) for latent in latents]
+    runs = []
+    for start, label in enumerate(labels):
+        if not runs or runs[-1][0] != label:
+            runs.append([label, start, start])
+        runs[-1][2] = start
+    said = ", ".join(
+        f"{model.class_names[label]} (step{'s' if first < last else ''} "
+        f"{first}{f'-{last}' if first < last else ''})"
+        for label, first, last in runs
+    )
+    print(f"decoded as {said}; --class decodes every step as one class", file=sys.stderr)
+    return labels
 
 
 def _check_surface_resolution(resolution: int | None, shapes: int = 1) -> None:
@@ -280,6 +297,10 @@ def cmd_info(args: argparse.Namespace) -> int:
     from gan3d_core.io.card import framing_shift, inference_settings, quality_rows, training_words
     from gan3d_core.io.checkpoint import read_model_card
 
+    if args.checkpoint is None:
+        from gan3d_core.resources import default_model_path  # torch-free, as info must stay
+
+        args.checkpoint = default_model_path()
     card = read_model_card(args.checkpoint)
     if args.json:
         print(json.dumps(card, indent=2))
@@ -420,13 +441,21 @@ def cmd_sample(args: argparse.Namespace) -> int:
     options = _export_options(args)
     directory = _output_dir(args.output)
     model = _load_model(args)
-    _require_class(model, args.class_name)
+    labels = args.class_name or _seeded_classes(model, args.n, args.seed)
     latents = model.sample_latents(
-        args.n, seed=args.seed, truncation=args.truncation, labels=args.class_name
+        args.n, seed=args.seed, truncation=args.truncation, labels=labels
     )
-    shapes = _decode(model, latents, args.class_name, args.surface_resolution)
-    prefix = f"sample_{args.class_name}_" if args.class_name else "sample_"
-    paths = [directory / f"{prefix}{args.seed}_{i:03d}.{args.format}" for i in range(args.n)]
+    shapes = _decode(model, latents, labels, args.surface_resolution)
+    if labels is None:
+        names = [""] * args.n
+    elif args.class_name:
+        names = [f"{args.class_name}_"] * args.n
+    else:
+        names = [f"{model.class_names[label]}_" for label in labels]
+    paths = [
+        directory / f"sample_{name}{args.seed}_{i:03d}.{args.format}"
+        for i, name in enumerate(names)
+    ]
     _write_shapes(shapes, paths, options, "writing")
     if args.save_latents:
         from gan3d_core.io.atomic import write_npy_atomic
@@ -589,15 +618,20 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     options = _export_options(args)
     directory = _output_dir(args.output)
     model = _load_model(args)
-    if args.seeds is not None:
-        _require_class(model, args.class_name)
+    if args.seeds is not None:  # the ends `sample -n 1 --seed A` and `--seed B` give
         start, end = (
-            model.sample_latents(1, seed=seed, labels=args.class_name)[0] for seed in args.seeds
+            model.sample_latents(
+                1, seed=seed, labels=args.class_name or _seeded_classes(model, 1, seed)
+            )[0]
+            for seed in args.seeds
         )
     else:
         start, end = (load_latent(path, model.latent_dim) for path in args.latents)
     latents = interpolate(start, end, args.steps, method=args.method)
-    shapes = _decode(model, latents, args.class_name, args.surface_resolution)
+    labels = args.class_name
+    if labels is None and model.config.conditional:
+        labels = _classes_of_latents(model, latents)
+    shapes = _decode(model, latents, labels, args.surface_resolution)
     paths = [directory / f"interp_{i:03d}.{args.format}" for i in range(args.steps)]
     _write_shapes(shapes, paths, options, "writing")
     return 0
@@ -704,7 +738,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     info = commands.add_parser("info", help="show a checkpoint's model card")
-    info.add_argument("checkpoint", metavar="CKPT")
+    info.add_argument(
+        "checkpoint", metavar="CKPT", nargs="?", help="checkpoint (default: the bundled model)"
+    )
     info.add_argument("--json", action="store_true", help="print the card as JSON")
     info.set_defaults(func=cmd_info)
 
@@ -762,7 +798,10 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("-n", type=int, default=1, help="number of shapes (default 1)")
     sample.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     sample.add_argument(
-        "--class", dest="class_name", metavar="NAME", help="class (conditional models)"
+        "--class",
+        dest="class_name",
+        metavar="NAME",
+        help="class (conditional models; default: every class in turn, in an order the seed sets)",
     )
     sample.add_argument(
         "--truncation",
@@ -873,7 +912,11 @@ def build_parser() -> argparse.ArgumentParser:
     ends.add_argument("--latents", nargs=2, metavar=("A.npy", "B.npy"), help="latents from files")
     interp.add_argument("--method", choices=("slerp", "lerp"), default="slerp")
     interp.add_argument(
-        "--class", dest="class_name", metavar="NAME", help="class (conditional models)"
+        "--class",
+        dest="class_name",
+        metavar="NAME",
+        help="class (conditional models; default: each step's own, as the model reads its "
+        "latent; --seeds ends as sample -n 1 --seed gives them)",
     )
     interp.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
     interp.add_argument(

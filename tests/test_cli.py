@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -286,6 +287,35 @@ def test_interpolate_seeds_and_latent_files(capsys, tmp_path, cvaegan_checkpoint
     )
     assert code == 0, err
     assert len(list((tmp_path / "b").glob("*.stl"))) == 3
+
+
+def test_a_conditional_model_needs_no_class(capsys, tmp_path, cvaegan_checkpoint):
+    """Without --class, sample takes every class in turn, in an order the seed sets;
+    interpolate's --seeds ends are those samples and each step takes its latent's class."""
+    from gan3d_core import load_model
+
+    model = load_model(cvaegan_checkpoint)
+    code, out, err = run(capsys, "sample", "--model", cvaegan_checkpoint, "-n", 4, "--seed", 7,
+                         "-o", tmp_path / "s", "--format", "npy", "--save-latents")  # fmt: skip
+    assert code == 0, err
+    written = [Path(line).name for line in out.split() if not line.endswith(".latent.npy")]
+    classes = [name.split("_")[1] for name in written]
+    assert sorted(classes[:3]) == ["chair", "sofa", "table"] and classes[3] == classes[0]
+    assert written[0] == f"sample_{classes[0]}_7_000.npy"
+    for index, name in enumerate(written):  # each as the API decodes it with its class
+        latent = np.load(tmp_path / "s" / name.replace(".npy", ".latent.npy"))
+        expected = model.decode(latent[None], classes[index])[0]
+        np.testing.assert_allclose(np.load(tmp_path / "s" / name), expected, atol=1e-6)
+    code, _, err = run(capsys, "interpolate", "--model", cvaegan_checkpoint, "--steps", 3,
+                       "--seeds", 7, 8, "-o", tmp_path / "i", "--format", "npy")  # fmt: skip
+    assert code == 0, err
+    assert err.startswith("decoded as ") and "--class decodes every step as one class" in err
+    first = np.load(tmp_path / "i" / "interp_000.npy")
+    np.testing.assert_allclose(
+        first, np.load(tmp_path / "s" / written[0]), atol=1e-3
+    )  # slerp at t=0
+    code, out, _ = run(capsys, "info")  # the bundled model
+    assert code == 0 and "default.safetensors" in out.splitlines()[0]
 
 
 def test_surface_resolution_makes_finer_grids_from_an_implicit_decoder(
