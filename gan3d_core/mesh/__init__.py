@@ -14,7 +14,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "shape_to_mesh",
             "write_shape",
         ],
-        "parts": ["count_parts", "drop_small_parts"],
+        "parts": ["count_parts", "count_shells", "drop_small_parts", "drop_small_shells"],
         "surface": ["fit_to_size", "vertex_normals", "voxels_to_cubes", "voxels_to_mesh"],
         "voxelize": ["voxelize_mesh"],
     },

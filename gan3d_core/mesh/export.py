@@ -7,7 +7,7 @@ before anything is written.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
@@ -19,7 +19,7 @@ from gan3d_core.io.atomic import check_output_path, write_bytes_atomic, write_np
 from gan3d_core.io.binvox import write_binvox
 from gan3d_core.io.kinds import GLTF_SUFFIXES
 from gan3d_core.limits import MAX_FACES, MAX_SIZE_MM, MAX_SMOOTH_ITERATIONS, MAX_SURFACE_FACES
-from gan3d_core.mesh.parts import count_parts, drop_small_parts
+from gan3d_core.mesh.parts import count_parts, count_shells, drop_small_parts, drop_small_shells
 from gan3d_core.mesh.surface import (
     DEFAULT_THRESHOLD,
     check_voxel_grid,
@@ -113,6 +113,7 @@ def shape_to_mesh(voxels: np.ndarray, options: ExportOptions = ExportOptions()) 
         mesh = voxels_to_mesh(
             voxels, options.threshold, options.smooth_iterations, options.target_faces
         )
+    mesh = drop_small_shells(mesh, options.min_part)  # the surface parts some voxels apart
     if options.size is not None:
         mesh = fit_to_size(mesh, options.size)
     return mesh
@@ -160,7 +161,7 @@ def export_voxels(
 
 class WrittenShape(NamedTuple):
     path: Path
-    parts: int  # separate parts written (gan3d_core.mesh.parts)
+    parts: int  # separate parts written: a mesh's shells, a grid's parts (gan3d_core.mesh.parts)
 
 
 def export_shape(
@@ -185,9 +186,10 @@ def write_shape(
             f"{path}: nothing to export, no voxel is above threshold {options.threshold:g} "
             f"(highest occupancy {voxels.max():.3g}); lower the threshold"
         )
-    kept = drop_small_parts(voxels, options.threshold, options.min_part)
     if suffix in VOXEL_FORMATS:
-        written = export_voxels(kept, path, options.threshold)
-    else:
-        written = export_mesh(shape_to_mesh(kept, replace(options, min_part=0.0)), path)
-    return WrittenShape(written, count_parts(kept, options.threshold))
+        kept = drop_small_parts(voxels, options.threshold, options.min_part)
+        return WrittenShape(
+            export_voxels(kept, path, options.threshold), count_parts(kept, options.threshold)
+        )
+    mesh = shape_to_mesh(voxels, options)
+    return WrittenShape(export_mesh(mesh, path), count_shells(mesh))

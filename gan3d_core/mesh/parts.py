@@ -1,4 +1,4 @@
-"""Separate parts of an occupancy grid, and leaving the small ones out of an export.
+"""Separate parts of an occupancy grid or a mesh, and leaving the small ones out of an export.
 
 Decoded shapes often carry specks beside the object (more than half of the bundled model's
 random samples have more than one part); a slicer prints each as a loose blob. Leaving out
@@ -7,6 +7,10 @@ grid before any surface is made, so that every format and surface style loses th
 voxels and a closed cavity inside the object is not a part. A part is a set of voxels above
 the threshold joined through faces or edges, the joins the surface of a binary grid makes
 (see :mod:`gan3d_core.mesh.surface`); voxels touching at a corner only stay apart.
+
+A smooth surface does not always join voxels that share only an edge (that depends on the
+occupancies around the edge), so an export counts and drops the parts of its mesh too:
+its closed shells, those around a cavity aside.
 """
 
 from __future__ import annotations
@@ -44,3 +48,30 @@ def drop_small_parts(voxels: np.ndarray, threshold: float, min_share: float) -> 
     kept = np.array(voxels, copy=True)
     kept[np.isin(labels, small)] = 0
     return kept
+
+
+def _shells(mesh):
+    return mesh.split(only_watertight=False)
+
+
+def count_shells(mesh) -> int:
+    """How many separate pieces a mesh holds: its shells facing outwards (a shell around a
+    cavity inside a piece faces inwards, with negative volume, and is not one)."""
+    return sum(shell.volume > 0 for shell in _shells(mesh)) if len(mesh.faces) else 0
+
+
+def drop_small_shells(mesh, min_share: float):
+    """``mesh`` without the outward shells enclosing less than ``min_share`` (0..1) of the
+    largest one's volume; 0 keeps everything. Cavities stay: the grid's own pass
+    (:func:`drop_small_parts`) has already left out small parts with whatever they enclose,
+    so what is left to drop here are slivers a few voxels wide."""
+    if min_share <= 0:
+        return mesh
+    shells = _shells(mesh)
+    if len(shells) <= 1:
+        return mesh
+    import trimesh
+
+    volumes = np.array([shell.volume for shell in shells])
+    kept = [s for s, v in zip(shells, volumes) if v < 0 or v >= min_share * volumes.max()]
+    return trimesh.util.concatenate(kept)
