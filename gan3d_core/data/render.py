@@ -80,6 +80,11 @@ class ShapeRenderer:
 
     def __init__(self, image_size: int = 128, render_size: int | None = None) -> None:
         import pyvista
+        from vtkmodules.vtkCommonCore import vtkLogger
+
+        # With no X display VTK warns "bad X server connection" and then renders through
+        # EGL, as intended: only errors are worth a user's terminal
+        vtkLogger.SetStderrVerbosity(vtkLogger.VERBOSITY_ERROR)
 
         self.image_size = image_size
         # Render larger than the output: preprocessing crops to the object, then shrinks.
