@@ -10,11 +10,13 @@ previous state as it was.
 from __future__ import annotations
 
 import bisect
+import time
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
+import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from gan3d_core.errors import Gan3dError, InputFileError, first_line
@@ -127,6 +129,9 @@ class Controller(QObject):
         self.photo: Path | None = None
         # shape files' up axis (File > Shapes' up axis): auto reads glTF y up, the rest z up
         self.shape_up_axis = "auto"
+        # a reconstruction's state and when its photos were asked for: the status bar gives
+        # the whole wait for that shape, not only its decoding
+        self._reconstruction_started: tuple[LatentState, float] | None = None
         self._owns_engine = engine is None
         self.engine = engine if engine is not None else EngineProcess()
         # called on the worker thread: the signal reaches the status bar queued
@@ -189,7 +194,7 @@ class Controller(QObject):
         # absolute: remembered among recent files, which outlive the working directory
         photos = [Path(image).absolute() for image in images]
         call = self._call(Reconstruct(photos, self.session.reconstruct_options))
-        call.on_done(partial(self._reconstructed, photos))
+        call.on_done(partial(self._reconstructed, photos, time.monotonic()))
 
     def step_photo(self, step: int) -> None:
         """Reconstruct the image ``step`` places from :attr:`photo` in its folder, with the
@@ -345,7 +350,13 @@ class Controller(QObject):
             "" if state.label is None or model is None
             else f"decoded as {model.class_names[state.label]}, "
         )  # fmt: skip
-        self.status.emit(f"{state.source} ({decoded_as}{result.seconds * 1000:.0f} ms)")
+        seconds = result.seconds
+        started = self._reconstruction_started
+        if started and np.array_equal(started[0].latent, state.latent):  # (a copy, by now)
+            seconds = time.monotonic() - started[1]
+            self._reconstruction_started = None
+        took = f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
+        self.status.emit(f"{state.source} ({decoded_as}{took})")
 
     def _load_failed(self, message: str) -> None:
         self._after_load = []
@@ -382,7 +393,8 @@ class Controller(QObject):
         place = f" ({images.index(photo) + 1} of {len(images)})" if photo in images else ""
         self.photo_position.emit(photo.name + place)
 
-    def _reconstructed(self, photos: list[Path], result: Reconstruction) -> None:
+    def _reconstructed(self, photos: list[Path], started: float, result: Reconstruction) -> None:
+        self._reconstruction_started = (result.state, started)
         self.reconstructed.emit(result)
         self.photos_reconstructed.emit(photos)
         photo = photos[-1]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from pathlib import Path
 
 from PySide6.QtCore import Signal
@@ -25,7 +27,8 @@ CHECKPOINT_FILTER = "Checkpoints (*.safetensors);;All files (*)"
 def model_card_html(info: ModelInfo) -> str:
     card = info.card
     rows = [
-        ("File", Path(info.path).name),
+        # a long name may break after its dots and underscores, not mid-word
+        ("File", re.sub(r"([._])", "\\1&#8203;", html.escape(Path(info.path).name))),
         ("Kind", info.kind),
         ("Resolution", f"{info.resolution}³"),
         ("Latent size", str(info.latent_dim)),

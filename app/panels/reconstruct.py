@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QFormLayout,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -107,12 +108,16 @@ class ReconstructPanel(QWidget):
         layout.addLayout(buttons)
         layout.addLayout(form)
         layout.addWidget(QLabel("What the encoder sees:"))
-        layout.addLayout(self.thumbnails)
         # what the model made of them (a wrong class is put right with the Class box, which
-        # reconstructs again under it, or the Generate panel's, which decodes the same latent)
+        # reconstructs again under it, or the Generate panel's, which decodes the same latent):
+        # beside one photo, below several (see _show_reading)
         self.found_label = QLabel()
         self.found_label.setWordWrap(True)
-        layout.addWidget(self.found_label)
+        self.found_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.reading = QGridLayout()
+        self.reading.addLayout(self.thumbnails, 0, 0)
+        self.reading.setColumnStretch(1, 1)
+        layout.addLayout(self.reading)
         self.open_button.clicked.connect(self._choose_files)
         self.cut_out_button.clicked.connect(self.cut_out_requested)
         self.clear_box_button.clicked.connect(lambda: session.set_reconstruct_options(box=None))
@@ -194,6 +199,12 @@ class ReconstructPanel(QWidget):
             label.deleteLater()
         self.thumbnail_labels = []
         self.found_label.setText(summary[:1].upper() + summary[1:])
+        # beside a single photo the line needs no rows of its own in a short dock
+        self.reading.removeWidget(self.found_label)
+        if len(images) <= 1:
+            self.reading.addWidget(self.found_label, 0, 1)
+        else:
+            self.reading.addWidget(self.found_label, 1, 0, 1, 2)
         for image in images:
             label = QLabel()
             label.setPixmap(to_pixmap(image))

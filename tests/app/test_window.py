@@ -4,8 +4,10 @@ undo, closing during work, and widget <-> session round trips."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+import time
 
 import numpy as np
 import trimesh
@@ -72,11 +74,18 @@ def test_dropped_photo_reconstructs_and_changes_the_view(
     before, shown_before = frame(window), window.session.shown
     photo = tmp_path / "chair.png"
     Image.fromarray(object_photo(120)).save(photo)
+    asked = time.monotonic()
     with qtbot.waitSignal(window.controller.shape_shown, timeout=30_000):
         drop_files(window.viewport, [photo])
+    waited = time.monotonic() - asked
     assert window.session.current.source == "reconstruction of chair.png"
     decoded = window.session.model.class_names[window.session.current.label]
-    assert f"reconstruction of chair.png (decoded as {decoded}, " in window.status_label.text()
+    status = window.status_label.text()
+    assert status.startswith(f"reconstruction of chair.png (decoded as {decoded}, ")
+    # the whole wait for the shape, not only its decoding
+    figure, unit = re.search(r", ([\d.]+) (ms|s)\)$", status).groups()
+    said = float(figure) / (1000 if unit == "ms" else 1)
+    assert window.session.shown.seconds < said <= waited + 0.05
     assert window.session.shown is not shown_before
     assert not np.array_equal(window.session.shown.voxels, shown_before.voxels)
     assert np.abs(frame(window) - before).mean() > 0.01  # the picture changed
