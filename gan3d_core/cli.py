@@ -156,6 +156,14 @@ def _export_options(args: argparse.Namespace):
         raise UsageError(f"--threshold must be between 0 and 1, got {args.threshold}")
     if not 0 <= args.min_part <= 100:
         raise UsageError(f"--min-part must be a percentage from 0 to 100, got {args.min_part}")
+    written = getattr(args, "format", None) or Path(args.output).suffix.lower().lstrip(".")
+    mesh_only = [option for option, given in (
+        ("--size-mm", args.size_mm is not None), ("--smooth", args.smooth > 0),
+        ("--faces", args.faces is not None), ("--style blocks", args.style == "blocks"),
+    ) if given]  # fmt: skip
+    if written in ("binvox", "npy") and mesh_only:
+        print(f"note: {', '.join(mesh_only)} shape meshes; .{written} files keep the voxel grid "
+              "as it is", file=sys.stderr)  # fmt: skip
     return ExportOptions(
         threshold=args.threshold,
         style=args.style,
@@ -885,7 +893,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_model_options(encode)
     encode.add_argument("shapes", nargs="+", metavar="SHAPE",
-                        help="shape files: .binvox .npy grids or OFF OBJ STL PLY GLB meshes")  # fmt: skip
+                        help="shape files: .binvox .npy grids or OFF OBJ STL PLY glTF 3MF meshes")  # fmt: skip
     encode.add_argument("-o", "--output", required=True, metavar="DIR",
                         help="output folder: NAME.latent.npy for each shape")  # fmt: skip
     encode.add_argument("--steps", type=int, metavar="N",

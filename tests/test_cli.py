@@ -369,6 +369,14 @@ def test_export_and_voxelize(capsys, tmp_path):
     mesh = trimesh.load(tmp_path / "box.stl")
     assert len(mesh.split(only_watertight=False)) == 1
     assert mesh.extents.max() == pytest.approx(120, abs=1e-3)  # the box alone, sized
+    code, _, err = run(capsys, "export", tmp_path / "box.binvox", "-o", tmp_path / "g.npy",
+                       "--size-mm", 120, "--style", "blocks")  # fmt: skip
+    assert code == 0 and err.strip() == (
+        "note: --size-mm, --style blocks shape meshes; .npy files keep the voxel grid as it is"
+    )
+    code, _, err = run(capsys, "export", tmp_path / "box.binvox", "-o", tmp_path,
+                       "--min-part", 5)  # fmt: skip
+    assert_one_line_error(code, err, f"{tmp_path}: is a folder; name a file in it")
     code, _, err = run(capsys, "export", tmp_path / "box.binvox", "-o", tmp_path / "x.stl",
                        "--min-part", 150)  # fmt: skip
     assert_one_line_error(code, err, "--min-part must be a percentage from 0 to 100")

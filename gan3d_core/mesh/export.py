@@ -76,6 +76,8 @@ class ExportOptions:
 def export_format(path: str | os.PathLike) -> str:
     """The lower-case suffix of ``path`` if gan3d can write it, else an error."""
     suffix = Path(path).suffix.lower()
+    if not suffix and Path(path).is_dir():
+        raise InputFileError(f"{path}: is a folder; name a file in it")
     if suffix not in EXPORT_SUFFIXES:
         raise InputFileError(
             f"{path}: unknown export format {suffix or '(no suffix)'}; "

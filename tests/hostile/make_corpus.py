@@ -349,6 +349,7 @@ def build_corpus(root: Path) -> list[Case]:
     }
     for name, path in voxel_files.items():
         add(f"export/{name}", export(path), path)
+    add("export/output_is_a_folder", ["export", good_npy, "-o", str(out)], "is a folder")
     add("export/size_nan", ["export", good_npy, "-o", str(out / "e.stl"), "--size-mm", "nan"],
         "--size-mm")  # fmt: skip
     add("export/size_inf", ["export", good_npy, "-o", str(out / "e.stl"), "--size-mm", "inf"],
