@@ -216,10 +216,13 @@ class Engine:
     ) -> LatentState:
         """A shape file's latent: the shape encoder's, fitted to the shape (staged models);
         ``up``: the file's up axis (see :func:`~gan3d_core.data.datasets.load_shape_grid`)."""
-        from gan3d_core.data.datasets import load_shape_grid
+        from gan3d_core.data.datasets import file_up_axis, load_shape_grid
 
         model = self._require_model()
         grid = load_shape_grid(path, model.resolution, up)
+        other = None
+        if up == "auto" and model.has_shape_encoder:
+            other = model.reads_better_other_up(grid, file_up_axis(path))
         if not model.config.conditional:
             label = None
         encoded = model.encode_shapes(
@@ -227,6 +230,8 @@ class Engine:
         )
         label = None if encoded.labels is None else int(encoded.labels[0])
         source = f"{Path(path).name}, encoded (IoU {encoded.iou[0]:.2f} with the file)"
+        if other is not None:  # where the user looks: the status bar and the history
+            source += f"; it reads better {other[0]} up (File > Shapes' up axis)"
         return LatentState(encoded.latents[0], label, source)
 
     def open_latent(self, path: str | Path, label: int | None) -> LatentState:

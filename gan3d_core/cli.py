@@ -576,7 +576,7 @@ def _reconstruct_each(args: argparse.Namespace) -> int:
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
-    from gan3d_core.data.datasets import load_shape_grid
+    from gan3d_core.data.datasets import file_up_axis, load_shape_grid
     from gan3d_core.io.atomic import write_npy_atomic
 
     _check_range("the number of shapes", len(args.shapes), 1, limits.MAX_SHAPES)
@@ -595,6 +595,12 @@ def cmd_encode(args: argparse.Namespace) -> int:
     if args.class_name is not None:
         model.label_index(args.class_name)  # refused before any shape is read
     grids = np.stack([load_shape_grid(path, model.resolution, args.up) for path in args.shapes])
+    if args.up == "auto":  # the files' convention assumed: say where the model disagrees
+        for path, grid in zip(args.shapes, grids):
+            if other := model.reads_better_other_up(grid, file_up_axis(path)):
+                axis, read, turned = other
+                print(f"note: {path} reads better {axis} up (IoU {turned:.2f} against "
+                      f"{read:.2f}); if it is, use --up {axis}", file=sys.stderr)  # fmt: skip
     with progress_bar("encoding") as progress:
         encoded = model.encode_shapes(grids, args.class_name, args.steps, progress)
     if args.format:  # all or none, as every command that writes shapes

@@ -92,3 +92,23 @@ def test_encodes_held_out_shapes_closer_with_fitting(model, shared_data):
     fitted = model.encode_shapes(chairs, steps=60)
     assert (fitted.iou > alone.iou).all() and fitted.iou.mean() > alone.iou.mean() + 0.05
     assert list(fitted.labels) == [MODELNET10.index("chair")] * 6
+
+
+def test_says_when_a_shape_file_reads_better_the_other_way_up(model, shared_data):
+    """A ShapeNet chair (y up) read as z up reads clearly better turned; a ModelNet one
+    (z up) read right does not, and neither does the ShapeNet chair read right."""
+    from gan3d_core.data.datasets import load_shape_grid
+    from gan3d_core.evaluation import load_eval_dataset
+
+    shapenet = (
+        shared_data / "binvox" / "shapenet_chairs_64" / "18e5d3054fba58bf6e30a0dcfb43d654.binvox"
+    )
+    other, read, turned = model.reads_better_other_up(load_shape_grid(shapenet, 32, "z"), "z")
+    assert other == "y" and turned > read + 0.3
+    assert model.reads_better_other_up(load_shape_grid(shapenet, 32, "y"), "y") is None
+    validation = load_eval_dataset(
+        shared_data / "modelnet10" / "modelnet10_train_32.npz", 32, "validation",
+        model.card["training"]["settings"],
+    )  # fmt: skip
+    for chair in validation.voxels[validation.labels == MODELNET10.index("chair")][:4]:
+        assert model.reads_better_other_up(chair.astype(np.float32), "z") is None

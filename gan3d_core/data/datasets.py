@@ -277,6 +277,17 @@ def y_up_to_z_up(grid: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.flip(grid.transpose(0, 2, 1), axis=0))
 
 
+def z_up_to_y_up(grid: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`y_up_to_z_up`: a grid in our axes back into a y-up file's."""
+    return np.ascontiguousarray(np.flip(grid, axis=0).transpose(0, 2, 1))
+
+
+def turned_other_up(grid: np.ndarray, up: str) -> np.ndarray:
+    """``grid``, read from its file as ``up`` ("z" or "y") up, as it would read the other
+    way up."""
+    return y_up_to_z_up(grid) if up == "z" else z_up_to_y_up(grid)
+
+
 def file_up_axis(path: str | os.PathLike, up: str = "auto") -> str:
     """The up axis, "z" or "y", of the shape file at ``path``: ``up`` itself, or for
     ``auto`` y for glTF (its specification's) and z for the rest (ModelNet, binvox, STL,
