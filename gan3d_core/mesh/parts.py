@@ -50,14 +50,22 @@ def drop_small_parts(voxels: np.ndarray, threshold: float, min_share: float) -> 
     return kept
 
 
-def _shells(mesh):
-    return mesh.split(only_watertight=False)
+def _shell_volumes(mesh) -> tuple[np.ndarray, np.ndarray]:
+    """Each face's shell (faces joined through shared edges) and each shell's signed
+    volume: positive for a piece, negative for the wall of a cavity (surfaces here are
+    wound outwards)."""
+    import trimesh
+
+    shells = trimesh.graph.connected_component_labels(mesh.face_adjacency, len(mesh.faces))
+    a, b, c = (mesh.vertices[mesh.faces[:, k]] for k in range(3))
+    volumes = np.bincount(shells, weights=np.einsum("ij,ij->i", a, np.cross(b, c)) / 6)
+    return shells, volumes
 
 
 def count_shells(mesh) -> int:
     """How many separate pieces a mesh holds: its shells facing outwards (a shell around a
     cavity inside a piece faces inwards, with negative volume, and is not one)."""
-    return sum(shell.volume > 0 for shell in _shells(mesh)) if len(mesh.faces) else 0
+    return int((_shell_volumes(mesh)[1] > 0).sum()) if len(mesh.faces) else 0
 
 
 def drop_small_shells(mesh, min_share: float):
@@ -65,13 +73,13 @@ def drop_small_shells(mesh, min_share: float):
     largest one's volume; 0 keeps everything. Cavities stay: the grid's own pass
     (:func:`drop_small_parts`) has already left out small parts with whatever they enclose,
     so what is left to drop here are slivers a few voxels wide."""
-    if min_share <= 0:
+    if min_share <= 0 or len(mesh.faces) == 0:
         return mesh
-    shells = _shells(mesh)
-    if len(shells) <= 1:
+    shells, volumes = _shell_volumes(mesh)
+    kept = (volumes < 0) | (volumes >= min_share * volumes.max())
+    if kept.all():
         return mesh
-    import trimesh
-
-    volumes = np.array([shell.volume for shell in shells])
-    kept = [s for s, v in zip(shells, volumes) if v < 0 or v >= min_share * volumes.max()]
-    return trimesh.util.concatenate(kept)
+    mesh = mesh.copy()
+    mesh.update_faces(kept[shells])
+    mesh.remove_unreferenced_vertices()
+    return mesh
