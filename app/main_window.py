@@ -149,7 +149,9 @@ class MainWindow(QMainWindow):
         action = QAction(text, self)
         if shortcut is not None:
             action.setShortcut(QKeySequence(shortcut))
-        action.triggered.connect(slot)
+        # triggered(checked) would hand its bool to a slot's first optional parameter
+        # (save_screenshot's path): none of these actions is checkable, so pass nothing
+        action.triggered.connect(lambda _checked=False: slot())
         if menu is not None:
             menu.addAction(action)
         if toolbar is not None:
@@ -475,6 +477,8 @@ class MainWindow(QMainWindow):
             path, _ = QFileDialog.getSaveFileName(self, "Screenshot", "gan3d.png", "PNG (*.png)")
             if not path:
                 return
+            if not Path(path).suffix:  # the dialog's filter is PNG: a bare name means one
+                path += ".png"
         try:
             image = self.viewport.grab_image(transparent=transparent)
             write_bytes_atomic(path, png_bytes(image))
@@ -484,12 +488,14 @@ class MainWindow(QMainWindow):
         self.status_label.setText(f"Saved screenshot {path}")
 
     def _export_frames(self, start, end, steps: int) -> None:
-        path, _ = QFileDialog.getSaveFileName(
+        path, chosen = QFileDialog.getSaveFileName(
             self,
             "Export interpolation",
             "interpolation.gif",
             "Animation (*.gif *.mp4);;Meshes (*.stl *.3mf *.obj *.ply *.glb)",
         )
+        if path and not Path(path).suffix:  # a bare name: the chosen filter's first format
+            path += ".stl" if chosen.startswith("Meshes") else ".gif"
         if path:
             self.controller.export_frames(
                 start, end, steps, self.interpolate_panel.method_box.currentText(), Path(path),

@@ -8,12 +8,13 @@ import re
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import trimesh
 from PIL import Image
 from PySide6.QtCore import QEvent, QMimeData, QPoint, QPointF, Qt, QUrl
-from PySide6.QtGui import QDropEvent
+from PySide6.QtGui import QAction, QDropEvent
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from gan3d_core.io.binvox import write_binvox
@@ -520,20 +521,27 @@ def test_camera_keys_follow_f3d_and_h_lists_every_shortcut(qtbot, window, cvaega
 
 @both_viewports
 def test_ctrl_f12_screenshot_has_a_transparent_background(
-    qtbot, window, cvaegan_checkpoint, tmp_path
+    qtbot, window, cvaegan_checkpoint, tmp_path, monkeypatch
 ):
     open_model(qtbot, window, cvaegan_checkpoint)
-    path = tmp_path / "shot.png"
-    window.save_screenshot(str(path), transparent=True)
-    with Image.open(path) as image:
+    from gan3d_studio import main_window
+
+    def shoot(key: str, name: str) -> Path:
+        """Press ``key``'s action as a user does (menu, toolbar or key) and type ``name``."""
+        answer = (str(tmp_path / name), "PNG (*.png)")
+        monkeypatch.setattr(main_window.QFileDialog, "getSaveFileName", lambda *a, **k: answer)
+        [action] = [a for a in window.findChildren(QAction) if a.shortcut().toString() == key]
+        action.trigger()
+        return tmp_path / f"{name.removesuffix('.png')}.png"  # a bare name gets .png
+
+    with Image.open(shoot("Ctrl+F12", "shot")) as image:
         assert image.mode == "RGBA"
         alpha = np.asarray(image)[:, :, 3]
     assert alpha[0, 0] == 0  # the background corner
     assert alpha.max() == 255  # the shape
-    opaque = tmp_path / "opaque.png"
-    window.save_screenshot(str(opaque))
-    with Image.open(opaque) as image:
+    with Image.open(shoot("F12", "opaque.png")) as image:
         assert image.mode == "RGB"
+    assert window.status_label.text() == f"Saved screenshot {tmp_path / 'opaque.png'}"
 
 
 def test_both_drop_targets_honour_the_panel_s_choices(qtbot, window, cvaegan_checkpoint, tmp_path):
