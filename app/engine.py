@@ -20,7 +20,7 @@ import numpy as np
 from gan3d_core import ExportOptions, GanModel, export_shape, load_model
 from gan3d_core.errors import OperationCancelled, UsageError
 from gan3d_core.images import Box, load_image, object_pixels, separation
-from gan3d_core.latent import interpolate
+from gan3d_core.latent import interpolate, interpolated_label
 from gan3d_core.mesh import vertex_normals, voxels_to_cubes, voxels_to_mesh
 from gan3d_core.mesh.export import WrittenShape, write_shape
 from gan3d_core.mesh.parts import drop_small_parts
@@ -284,11 +284,13 @@ class Engine:
         method: str,
         task: TaskState,
     ) -> list[ShapeResult]:
-        """``steps`` shapes from ``start`` to ``end`` (the class of ``start`` throughout)."""
+        """``steps`` shapes from ``start`` to ``end`` (each step with the nearer end's class,
+        :func:`~gan3d_core.latent.interpolated_label`)."""
         latents = interpolate(start.latent, end.latent, steps, method)
         results = []
         for index, latent in enumerate(latents):
-            state = LatentState(latent, start.label, f"interpolation {index + 1}/{steps}")
+            label = interpolated_label(start.label, end.label, index / (steps - 1))
+            state = LatentState(latent, label, f"interpolation {index + 1}/{steps}")
             results.append(self.shape(state, view))
             task.progress((index + 1) / steps, f"decoded {index + 1} of {steps}")
         return results

@@ -280,7 +280,7 @@ class ExportShapes(Request[Path]):
 
 @dataclass(frozen=True)
 class Interpolate(Request[list[ShapeResult]]):
-    """``steps`` shapes from ``start`` to ``end`` (the class of ``start`` throughout)."""
+    """``steps`` shapes from ``start`` to ``end`` (each with the nearer end's class)."""
 
     start: LatentState
     end: LatentState

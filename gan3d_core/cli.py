@@ -103,22 +103,20 @@ def _seeded_classes(model, count: int, seed: int) -> list[int] | None:
     return [int(order[index % len(order)]) for index in range(count)]
 
 
-def _classes_of_latents(model, latents: np.ndarray) -> list[int]:
-    """Each latent's class as the model reads it (see GanModel.best_label), said on stderr
-    as runs: "decoded as chair (steps 0-2), table (steps 3-4)"."""
-    labels = [model.best_label(latent) for latent in latents]
-    runs = []
-    for start, label in enumerate(labels):
+def _say_classes(model, labels: Sequence[int]) -> None:
+    """On stderr, the classes interpolated steps decode as, in runs: "decoded as chair
+    (steps 0-2), table (steps 3-4)"."""
+    runs: list[list[int]] = []
+    for step, label in enumerate(labels):
         if not runs or runs[-1][0] != label:
-            runs.append([label, start, start])
-        runs[-1][2] = start
+            runs.append([label, step, step])
+        runs[-1][2] = step
     said = ", ".join(
         f"{model.class_names[label]} (step{'s' if first < last else ''} "
         f"{first}{f'-{last}' if first < last else ''})"
         for label, first, last in runs
     )
     print(f"decoded as {said}; --class decodes every step as one class", file=sys.stderr)
-    return labels
 
 
 def _check_surface_resolution(resolution: int | None, shapes: int = 1) -> None:
@@ -625,26 +623,31 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
 def cmd_interpolate(args: argparse.Namespace) -> int:
     from gan3d_core.io.inputs import load_latent
-    from gan3d_core.latent import interpolate
+    from gan3d_core.latent import interpolate, interpolated_label
 
     _check_range("--steps", args.steps, 2, limits.MAX_SHAPES)
     _check_surface_resolution(args.surface_resolution, args.steps)
     options = _export_options(args)
     directory = _output_dir(args.output)
     model = _load_model(args)
+    ends: list = [args.class_name] * 2
     if args.seeds is not None:  # the ends `sample -n 1 --seed A` and `--seed B` give
+        if args.class_name is None and model.config.conditional:
+            ends = [_seeded_classes(model, 1, seed)[0] for seed in args.seeds]
         start, end = (
-            model.sample_latents(
-                1, seed=seed, labels=args.class_name or _seeded_classes(model, 1, seed)
-            )[0]
-            for seed in args.seeds
+            model.sample_latents(1, seed=seed, labels=label)[0]
+            for seed, label in zip(args.seeds, ends)
         )
     else:
         start, end = (load_latent(path, model.latent_dim) for path in args.latents)
+        if args.class_name is None and model.config.conditional:  # files hold no class
+            ends = [model.best_label(start), model.best_label(end)]
     latents = interpolate(start, end, args.steps, method=args.method)
     labels = args.class_name
     if labels is None and model.config.conditional:
-        labels = _classes_of_latents(model, latents)
+        steps = np.linspace(0.0, 1.0, args.steps)
+        labels = [interpolated_label(ends[0], ends[1], t) for t in steps]
+        _say_classes(model, labels)
     shapes = _decode(model, latents, labels, args.surface_resolution)
     paths = [directory / f"interp_{i:03d}.{args.format}" for i in range(args.steps)]
     _write_shapes(shapes, paths, options, "writing")
@@ -929,8 +932,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--class",
         dest="class_name",
         metavar="NAME",
-        help="class (conditional models; default: each step's own, as the model reads its "
-        "latent; --seeds ends as sample -n 1 --seed gives them)",
+        help="class (conditional models; default: each step the nearer end's: --seeds ends "
+        "as sample -n 1 --seed gives them, latent files' as the model reads them)",
     )
     interp.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
     interp.add_argument(

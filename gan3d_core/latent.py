@@ -54,6 +54,13 @@ def interpolate(a: np.ndarray, b: np.ndarray, steps: int, method: str = "slerp")
     return functions[method](a, b, np.linspace(0.0, 1.0, steps))
 
 
+def interpolated_label(start: int | None, end: int | None, t: float) -> int | None:
+    """The class a conditional model decodes the step ``t`` (0..1) of an interpolation
+    with: the nearer end's, so that both ends decode as themselves and the class changes
+    once, halfway, between ends of two classes."""
+    return start if t < 0.5 else end
+
+
 def combine_latents(latents: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:
     """Weighted sum of latents, e.g. A - B + C is ``combine_latents([A, B, C], [1, -1, 1])``."""
     if len(latents) != len(weights) or not latents:

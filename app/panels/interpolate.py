@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gan3d_core.latent import combine_latents, lerp, slerp
+from gan3d_core.latent import combine_latents, interpolated_label, lerp, slerp
 from gan3d_studio.session import Session
 from gan3d_studio.wire import LatentState
 
@@ -132,7 +132,8 @@ class InterpolatePanel(QWidget):
             return None
         a, b = pair
         function = slerp if self.method_box.currentText() == "slerp" else lerp
-        return LatentState(function(a.latent, b.latent, t), a.label, f"interpolation t={t:.2f}")
+        label = interpolated_label(a.label, b.label, t)
+        return LatentState(function(a.latent, b.latent, t), label, f"interpolation t={t:.2f}")
 
     def _t_moved(self, value: int, record: bool = False) -> None:
         state = self.state_at(value / T_STEPS)
