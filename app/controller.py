@@ -132,6 +132,10 @@ class Controller(QObject):
         # a reconstruction's state and when its photos were asked for: the status bar gives
         # the whole wait for that shape, not only its decoding
         self._reconstruction_started: tuple[LatentState, float] | None = None
+        # the photos behind the last reconstruction and what it made of them: a choice changed
+        # in the Reconstruct panel while it is shown reads them again under that choice
+        self._last_reconstruction: tuple[list[Path], LatentState] | None = None
+        self._options = session.reconstruct_options
         self._owns_engine = engine is None
         self.engine = engine if engine is not None else EngineProcess()
         # called on the worker thread: the signal reaches the status bar queued
@@ -141,6 +145,7 @@ class Controller(QObject):
         session.latent_changed.connect(self._on_latent_changed)
         session.view_changed.connect(lambda view: self.refresh())
         session.shape_shown.connect(self._on_shape_shown)
+        session.reconstruct_options_changed.connect(self._on_reconstruct_options_changed)
 
     def _call(self, request: Request[ResultT]) -> Call[ResultT]:
         """Run ``request`` in the engine; it supersedes the request of its type still in
@@ -393,8 +398,24 @@ class Controller(QObject):
         place = f" ({images.index(photo) + 1} of {len(images)})" if photo in images else ""
         self.photo_position.emit(photo.name + place)
 
+    def _on_reconstruct_options_changed(self, options) -> None:
+        """The class, pooling or fitting chosen anew while the last reconstruction is shown:
+        its photos are read again under the choice (a wrong class put right). The object box
+        is left out: the cut-out dialog that sets it reconstructs by itself."""
+        before, self._options = self._options, options
+        last, current = self._last_reconstruction, self.session.current
+        if last is None or current is None or not np.array_equal(current.latent, last[1].latent):
+            return
+        if (options.label, options.pool, options.refine) != (
+            before.label,
+            before.pool,
+            before.refine,
+        ):
+            self.reconstruct(last[0])
+
     def _reconstructed(self, photos: list[Path], started: float, result: Reconstruction) -> None:
         self._reconstruction_started = (result.state, started)
+        self._last_reconstruction = (photos, result.state)
         self.reconstructed.emit(result)
         self.photos_reconstructed.emit(photos)
         photo = photos[-1]

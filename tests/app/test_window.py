@@ -159,10 +159,13 @@ def test_staged_model_fits_a_photo_with_the_panel_s_outline_setting(
     found = panel.found_label.text()
     assert found.startswith("Decoded as ") and "camera at azimuth" in found
     assert "silhouette fit IoU" in found
-    panel.class_box.setCurrentIndex(2)  # a class chosen by the user is said to be so
+    # a class chosen while the photo's shape is shown reads the photo again under it, and
+    # is said to be chosen
     with qtbot.waitSignal(window.controller.shape_shown, timeout=30_000):
-        panel.request([photo])
+        panel.class_box.setCurrentIndex(2)
     chosen = window.session.model.class_names[1]
+    assert window.session.current.label == 1
+    assert window.session.current.source == "reconstruction of toy.png"
     assert panel.found_label.text().startswith(f"Decoded as {chosen} (class given)")
     # the view turns to where the model thinks the photo was taken; 0 turns back there
     azimuth, elevation = np.radians(window.photo_camera)
