@@ -517,7 +517,7 @@ class MainWindow(QMainWindow):
             return
         try:
             data = read_session_file(path)
-            if self.session.model is None or data.get("model_path") != self.session.model.path:
+            if not self.session.made_with(data):
                 raise UsageError(f"made with {data.get('model_path')}; open that model first")
             self.session.restore(data)
         except InputFileError as exc:  # names the file already

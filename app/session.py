@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, field, replace
@@ -160,6 +161,8 @@ class Session:
             "format": SESSION_FORMAT,
             "version": 1,
             "model_path": self.model.path if self.model else None,
+            # the model itself, wherever it is installed next time (see made_with)
+            "model_card_sha256": card_fingerprint(self.model.card) if self.model else None,
             "history": [s.to_json() for s in self.history],
             "history_index": self.history_index,
             "bookmarks": [
@@ -183,6 +186,22 @@ class Session:
         if self.current is None:
             raise UsageError("no shape to save: open a model first")
         return write_npy_atomic(latent_file_path(path), self.current.latent.astype(np.float32))
+
+    def made_with(self, data: dict[str, Any]) -> bool:
+        """Whether a session file's latents are this model's: the same file however its
+        path is written, or a model with the same card (the bundled model after a reinstall,
+        a copy on another machine)."""
+        if self.model is None:
+            return False
+        if data.get("model_card_sha256") == card_fingerprint(self.model.card):
+            return True
+        saved = data.get("model_path")
+        try:
+            return (
+                isinstance(saved, str) and Path(saved).resolve() == Path(self.model.path).resolve()
+            )
+        except (OSError, ValueError):  # a path that cannot be resolved is not this model's
+            return False
 
     def restore(self, data: dict[str, Any]) -> None:
         """Latents, bookmarks and view of a session file (its model must be loaded already).
@@ -229,6 +248,12 @@ class Session:
         if not self.model.conditional and state.label is not None:
             raise UsageError("this model takes no class")
         return state
+
+
+def card_fingerprint(card: dict[str, Any]) -> str:
+    """A model's identity in a session file: the SHA-256 of its card (config, classes,
+    training and measured metrics), which a re-trained or re-packed model changes."""
+    return hashlib.sha256(json.dumps(card, sort_keys=True).encode()).hexdigest()
 
 
 def read_session_file(path: str | os.PathLike) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import trimesh
@@ -108,6 +110,22 @@ def test_session_file_round_trip(engine, tmp_path):
         and restored.bookmarks[0].thumbnail_png == b"\x89PNG fake"
     )
     assert restored.view == ViewSettings(mode="blocks", threshold=0.3, surface_resolution=128)
+
+
+def test_a_session_knows_its_model_by_card_or_by_any_spelling_of_its_path(engine, tmp_path):
+    from dataclasses import replace
+
+    session = _session(engine)
+    data = session.to_json()
+    assert session.made_with(data)
+    model = Path(session.model.path)
+    respelled = dict(data, model_path=str(model.parent / "." / model.name), model_card_sha256=None)
+    assert session.made_with(respelled)  # the same file, written another way
+    moved = dict(data, model_path="/elsewhere/default.safetensors")  # a reinstall: same card
+    assert session.made_with(moved)
+    other = _session(engine)
+    other.model = replace(other.model, card={**other.model.card, "name": "another model"})
+    assert not other.made_with(moved) and not other.made_with({"model_path": "\x00"})
 
 
 def test_engine_run_answers_each_request_type_with_its_method(engine):
