@@ -269,7 +269,13 @@ def test_undo_restores_the_previous_latent(qtbot, window, cvaegan_checkpoint):
     assert np.array_equal(window.session.current.latent, first.latent)
     assert np.array_equal(window.session.shown.state.latent, first.latent)
     assert window.redo_action.isEnabled()
-    assert window.history_panel.list.currentRow() == 0
+    history = window.history_panel.list
+    assert history.currentRow() == 0
+    history.setFocus()  # the arrow keys in the list go where a click would
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
+        qtbot.keyClick(history, Qt.Key.Key_Down)
+    assert window.session.history_index == 1 and history.currentRow() == 1
+    assert np.array_equal(window.session.shown.state.latent, window.session.history[1].latent)
 
 
 def test_closing_during_work_stops_the_thread(qtbot, settings, cvaegan_checkpoint):
