@@ -447,6 +447,10 @@ class MainWindow(QMainWindow):
             key = action.shortcut().toString() or key
             if key:
                 rows.append(f"<tr><td><b>{key}</b></td><td>{text}</td></tr>")
+        cancel = self.cancel_button  # a button in the status bar, not an action
+        rows.append(
+            f"<tr><td><b>{cancel.shortcut().toString()}</b></td><td>{cancel.toolTip()}</td></tr>"
+        )
         return "<table cellspacing=4>" + "".join(rows) + "</table>"
 
     def keyPressEvent(self, event) -> None:

@@ -115,6 +115,13 @@ class InterpolatePanel(QWidget):
             and self.b_box.currentIndex() == self.a_box.currentIndex()
         ):
             self.b_box.setCurrentIndex(1)
+        if len(self.session.bookmarks) >= 3 and self.c_box.currentIndex() in (
+            self.a_box.currentIndex(),
+            self.b_box.currentIndex(),
+        ):  # A - B + C of three bookmarks, not 2A - B
+            self.c_box.setCurrentIndex(next(
+                i for i in range(3) if i not in (self.a_box.currentIndex(), self.b_box.currentIndex())
+            ))  # fmt: skip
         enough = len(self.session.bookmarks) >= 2
         for widget in (self.t_slider, self.play_button, self.export_button, self.apply_button):
             widget.setEnabled(enough)

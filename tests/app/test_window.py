@@ -392,6 +392,8 @@ def test_bookmarks_interpolation_and_arithmetic(qtbot, window, cvaegan_checkpoin
     with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
         panel.apply_arithmetic()  # A - B + C with C = A by default
     np.testing.assert_allclose(window.session.current.latent, 2 * a.latent - b.latent, atol=1e-5)
+    window._bookmark()  # a third bookmark: C defaults to it
+    assert [box.currentIndex() for box in (panel.a_box, panel.b_box, panel.c_box)] == [0, 1, 2]
     target = tmp_path / "morph.gif"
     shown, picture = window.session.shown, frame(window)
     with qtbot.waitSignal(window.controller.frames_ready, timeout=30_000):
@@ -535,7 +537,7 @@ def test_camera_keys_follow_f3d_and_h_lists_every_shortcut(qtbot, window, cvaega
     qtbot.keyClick(window, Qt.Key.Key_H)
     assert window.shortcut_dialog is not None and window.shortcut_dialog.isVisible()
     sheet = window.shortcut_dialog.text()
-    for key in ("Ctrl+F12", "F12", "Return", "Camera: top", "Orthographic projection"):
+    for key in ("Ctrl+F12", "F12", "Return", "Camera: top", "Orthographic projection", "Esc"):
         assert key in sheet
 
 
