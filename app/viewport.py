@@ -199,9 +199,9 @@ class ShapeView:
         return actor
 
     def set_camera(self, preset: str, render: bool = True) -> None:
-        """front, side, top, isometric, or reset (fit the shape in view)."""
-        if preset != "reset":
-            self._look_along(*CAMERA_PRESETS[preset])
+        """front, side, top, isometric, or reset: as f3d's Enter, back to the first view
+        (isometric), with the shape fitted in it."""
+        self._look_along(*CAMERA_PRESETS["isometric" if preset == "reset" else preset])
         self.reset_camera(render=False)
         if render:
             self.redraw()

@@ -529,6 +529,12 @@ def test_camera_keys_follow_f3d_and_h_lists_every_shortcut(qtbot, window, cvaega
     qtbot.keyClick(window, Qt.Key.Key_3)  # right side: no height
     direction = np.asarray(camera.position) - np.asarray(camera.focal_point)
     assert abs(direction[2]) < 0.01 * np.linalg.norm(direction)
+    qtbot.keyClick(window, Qt.Key.Key_Return)  # reset: back to the first view, as f3d's Enter
+    direction = np.asarray(camera.position) - np.asarray(camera.focal_point)
+    np.testing.assert_allclose(
+        direction / np.linalg.norm(direction), [0.615, -0.615, 0.492], atol=1e-3
+    )
+    qtbot.keyClick(window, Qt.Key.Key_3)
     assert not camera.parallel_projection
     qtbot.keyClick(window, Qt.Key.Key_5)
     assert camera.parallel_projection
