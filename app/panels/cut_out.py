@@ -236,10 +236,15 @@ class CutOutDialog(QDialog):
     def _explain(self) -> None:
         box = self.box
         cut_out = self.shown.method == "cut-out"
-        self.ok_button.setEnabled(box is not None and not cut_out)
+        nothing = box is not None and box == self.shown.box and not self.shown.mask.any()
+        self.ok_button.setEnabled(box is not None and not cut_out and not nothing)
         kept = f"Kept, bright: {self.shown.mask.mean():.0%} of the photo."
         if cut_out:
             text = f"A cut-out: its transparency marks the object, so a box changes nothing. {kept}"
+        elif nothing:
+            text = (
+                "GrabCut kept nothing inside this box: drag it around the object, a little larger."
+            )
         elif box is None:
             text = f"Found without a box. {kept} Drag a box around the object to mark it."
         elif box == self.shown.box:

@@ -233,6 +233,24 @@ def test_the_box_dialog_says_a_cut_out_needs_no_box(qtbot, window, cvaegan_check
     dialog.reject()
 
 
+def test_the_box_dialog_offers_no_reconstruction_of_an_empty_mask(
+    qtbot, window, cvaegan_checkpoint, tmp_path
+):
+    from dataclasses import replace
+
+    open_model(qtbot, window, cvaegan_checkpoint)
+    photo = tmp_path / "cat.png"
+    Image.fromarray(object_photo(120)).save(photo)
+    dialog = open_box_dialog(qtbot, window, photo)
+    with qtbot.waitSignal(window.controller.cut_out_ready, timeout=30_000):
+        drag(qtbot, dialog.canvas, (10, 10), (100, 100))
+    assert dialog.ok_button.isEnabled()
+    dialog.show_cut_out(replace(dialog.shown, mask=np.zeros_like(dialog.shown.mask)))  # all cut
+    assert not dialog.ok_button.isEnabled()
+    assert "kept nothing inside this box" in dialog.note.text()
+    dialog.reject()
+
+
 def test_a_photo_that_cannot_be_read_opens_no_box_dialog_and_closing_closes_one(
     qtbot, window, cvaegan_checkpoint, tmp_path, monkeypatch
 ):
