@@ -51,11 +51,15 @@ ANIMATION_SUFFIXES = (".gif", ".mp4")  # interpolation frames drawn in the 3D vi
 ResultT = TypeVar("ResultT")
 
 
+SESSION_SUFFIX = ".g3session.json"
+
+
 class SortedFiles(NamedTuple):
     checkpoints: list[Path]
     images: list[Path]
     shapes: list[Path]  # voxel grids and meshes, to bring into the latent space
     latents: list[Path]  # NAME.latent.npy, as gan3d encode writes them
+    sessions: list[Path]  # NAME.g3session.json, as File > Save session writes them
     others: list[Path]
 
 
@@ -67,8 +71,9 @@ def sort_files(paths: Sequence[str | Path]) -> SortedFiles:
     images = [p for p in paths if is_image_path(p)]
     shapes = [p for p in paths if is_shape_path(p)]
     latents = [p for p in paths if is_latent_path(p)]
-    others = [p for p in paths if p not in checkpoints + images + shapes + latents]
-    return SortedFiles(checkpoints, images, shapes, latents, others)
+    sessions = [p for p in paths if p.name.lower().endswith(SESSION_SUFFIX)]
+    others = [p for p in paths if p not in checkpoints + images + shapes + latents + sessions]
+    return SortedFiles(checkpoints, images, shapes, latents, sessions, others)
 
 
 def images_beside(photo: Path) -> list[Path]:
@@ -112,6 +117,7 @@ class Controller(QObject):
     photo_position = Signal(str)  # "chair.png (3 of 7)": the photo Left / Right step from
     cut_out_ready = Signal(object)  # CutOut, for the box dialog
     exported = Signal(str)
+    session_file_opened = Signal(object)  # Path of a session file dropped or given
     frames_ready = Signal(list, object)  # [ShapeResult], the animation file to draw them into
 
     def __init__(
@@ -266,18 +272,20 @@ class Controller(QObject):
         if files.others:
             names = ", ".join(p.name for p in files.others)
             self.error.emit(
-                f"{names}: not an image, a shape, a latent or a checkpoint (drop photos, a "
-                ".binvox, a mesh, a .latent.npy or a .safetensors)"
+                f"{names}: not an image, a shape, a latent, a session or a checkpoint (drop "
+                "photos, a .binvox, a mesh, a .latent.npy, a .g3session.json or a .safetensors)"
             )
             return
-        single = files.shapes + files.latents  # each makes the one current shape
+        single = files.shapes + files.latents + files.sessions  # each makes the one current shape
         if single and (files.images or len(single) > 1):
             self.error.emit(
-                f"{', '.join(p.name for p in single + files.images)}: open one shape or "
-                "latent file at a time, without photos"
+                f"{', '.join(p.name for p in single + files.images)}: open one shape, latent "
+                "or session file at a time, without photos"
             )
             return
-        if files.checkpoints:
+        if files.sessions:
+            self.session_file_opened.emit(files.sessions[0])
+        elif files.checkpoints:
             self.open_model(files.checkpoints[0])
         elif files.images:
             self.reconstruct(files.images)

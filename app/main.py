@@ -43,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if files.others:  # before any window opens
         names = ", ".join(str(p) for p in files.others)
         print(
-            f"gan3d-studio: {names}: not an image, a shape, a latent or a checkpoint",
+            f"gan3d-studio: {names}: not an image, a shape, a latent, a session or a checkpoint",
             file=sys.stderr,
         )
         return 2

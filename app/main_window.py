@@ -259,6 +259,7 @@ class MainWindow(QMainWindow):
         controller.reconstructed.connect(self._remember_photo_camera)
         controller.exported.connect(self._remember_export)
         controller.frames_ready.connect(self._write_animation)
+        controller.session_file_opened.connect(self.open_session)
         session.history_changed.connect(self._update_undo)
         self.viewport.files_dropped.connect(controller.open_files)
         self.model_panel.open_requested.connect(controller.open_model)
@@ -515,10 +516,13 @@ class MainWindow(QMainWindow):
             return
         self.status_label.setText(f"Exported {len(results)} frames to {target}")
 
-    def open_session(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open session", "", SESSION_FILTER)
-        if not path:
-            return
+    def open_session(self, path: str | Path | None = None) -> None:
+        """A session file (``path``, dropped or given; None: asked for) restored on the
+        model in use."""
+        if path is None:
+            path, _ = QFileDialog.getOpenFileName(self, "Open session", "", SESSION_FILTER)
+            if not path:
+                return
         try:
             data = read_session_file(path)
             if not self.session.made_with(data):

@@ -126,7 +126,7 @@ def test_a_dropped_shape_file_is_encoded_into_the_latent_space_and_shown(
     for dropped in ([shape, shape.with_name("other.binvox")], [shape, photo]):
         with qtbot.waitSignal(window.controller.error, timeout=5000) as error:
             drop_files(window.viewport, dropped)
-        assert "one shape or latent file at a time" in error.args[0]
+        assert "one shape, latent or session file at a time" in error.args[0]
     broken = tmp_path / "broken.binvox"
     broken.write_bytes(b"#binvox 1\ndim 32 32 32\ndata\n\x01")
     monkeypatch.setattr(
@@ -245,7 +245,7 @@ def test_corrupt_checkpoint_and_non_image_drop_leave_everything_as_it_was(
     notes.write_text("not an image")
     with qtbot.waitSignal(window.controller.error, timeout=5000) as error:
         drop_files(window.viewport, [notes])
-    assert "notes.txt: not an image, a shape, a latent or a checkpoint" in error.args[0]
+    assert "notes.txt: not an image, a shape, a latent, a session or a checkpoint" in error.args[0]
     fake_photo = tmp_path / "fake.jpg"
     fake_photo.write_text("no pixels here")
     with qtbot.waitSignal(window.controller.error, timeout=10_000) as error:
@@ -310,6 +310,20 @@ def test_view_panel_and_session_round_trip(qtbot, window, cvaegan_checkpoint):
     assert window.session.view.min_part == 0.05
     window.session.set_view(min_part=0.2)
     assert panel.min_part.value() == 20.0
+
+
+def test_a_dropped_session_file_is_restored(qtbot, window, cvaegan_checkpoint, tmp_path):
+    open_model(qtbot, window, cvaegan_checkpoint)
+    saved = window.session.save(tmp_path / "mine.g3session.json")
+    history = [state.latent for state in window.session.history]
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
+        window.generate_panel.random_button.click()
+    assert len(window.session.history) == len(history) + 1
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
+        drop_files(window.viewport, [saved])
+    assert [state.latent.tolist() for state in window.session.history] == [
+        latent.tolist() for latent in history
+    ]
 
 
 def test_high_resolution_surface_round_trip(qtbot, window, cvaegan_checkpoint, implicit_checkpoint):
@@ -591,7 +605,7 @@ def test_both_drop_targets_honour_the_panel_s_choices(qtbot, window, cvaegan_che
     notes = tmp_path / "notes.txt"
     notes.write_text("not a photo")
     drop_files(panel.drop_zone, [notes])  # the panel refuses what the 3D view refuses
-    assert "notes.txt: not an image, a shape, a latent or a checkpoint" in window.last_error
+    assert "notes.txt: not an image, a shape, a latent, a session or a checkpoint" in window.last_error
 
 
 def test_a_killed_engine_is_replaced_with_the_model_reloaded(qtbot, window, cvaegan_checkpoint):
@@ -698,7 +712,7 @@ def test_a_latent_file_saved_from_the_app_opens_again_and_bad_ones_change_nothin
     assert window.session.current is current  # nothing changed
     with qtbot.waitSignal(window.controller.error, timeout=5000) as error:
         drop_files(window.viewport, [saved, tmp_path / "crate.binvox"])
-    assert "one shape or latent file at a time" in error.args[0]
+    assert "one shape, latent or session file at a time" in error.args[0]
     (tmp_path / "again.latent.npy").write_bytes(b"older")
     monkeypatch.setattr(
         "gan3d_studio.main_window.QFileDialog.getSaveFileName",
