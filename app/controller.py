@@ -26,6 +26,7 @@ from gan3d_studio.engine_process import EngineProcess
 from gan3d_studio.session import Session
 from gan3d_studio.wire import (
     CutOutPhoto,
+    EncodedShape,
     EncodeShape,
     ExportShape,
     ExportShapes,
@@ -310,7 +311,12 @@ class Controller(QObject):
         self.status.emit(f"Encoding {Path(path).name}...")
         label = self.session.reconstruct_options.label
         request = EncodeShape(Path(path).absolute(), label, self.shape_up_axis)
-        self._call(request).on_done(self.show_state)
+        self._call(request).on_done(self._encoded)
+
+    def _encoded(self, found: EncodedShape) -> None:
+        self.show_state(found.state)
+        if found.note:  # read before the shape's status line replaces it
+            self.notice.emit(found.note)
 
     def open_latent(self, path: str | Path) -> None:
         """Show a latent file's shape, decoded with the reconstruct options' class (None:

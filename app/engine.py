@@ -27,6 +27,7 @@ from gan3d_core.mesh.parts import drop_small_parts
 from gan3d_studio.wire import (
     CutOut,
     CutOutPhoto,
+    EncodedShape,
     EncodeShape,
     ExportShape,
     ExportShapes,
@@ -105,7 +106,7 @@ class Engine:
         return self.reconstruct(request.images, request.options, task)
 
     @run.register
-    def _(self, request: EncodeShape, task: TaskState) -> LatentState:
+    def _(self, request: EncodeShape, task: TaskState) -> EncodedShape:
         return self.encode_shape(request.path, request.label, request.up, task)
 
     @run.register
@@ -213,7 +214,7 @@ class Engine:
 
     def encode_shape(
         self, path: str | Path, label: int | None, up: str, task: TaskState
-    ) -> LatentState:
+    ) -> EncodedShape:
         """A shape file's latent: the shape encoder's, fitted to the shape (staged models);
         ``up``: the file's up axis (see :func:`~gan3d_core.data.datasets.load_shape_grid`)."""
         from gan3d_core.data.datasets import file_up_axis, load_shape_grid
@@ -229,10 +230,14 @@ class Engine:
             grid[None], label, progress=task.progress, should_stop=task.should_stop
         )
         label = None if encoded.labels is None else int(encoded.labels[0])
-        source = f"{Path(path).name}, encoded (IoU {encoded.iou[0]:.2f} with the file)"
-        if other is not None:  # where the user looks: the status bar and the history
-            source += f"; it reads better {other[0]} up (File > Shapes' up axis)"
-        return LatentState(encoded.latents[0], label, source)
+        name = Path(path).name
+        source = f"{name}, encoded (IoU {encoded.iou[0]:.2f} with the file)"
+        note = ""
+        if other is not None:
+            axis, read, turned = other
+            note = (f"{name} reads better {axis} up (IoU {turned:.2f} against {read:.2f}); if "
+                    f"it is, choose File > Shapes' up axis > {axis.upper()} up and open it again")  # fmt: skip
+        return EncodedShape(LatentState(encoded.latents[0], label, source), note)
 
     def open_latent(self, path: str | Path, label: int | None) -> LatentState:
         """A latent file's vector, decoded with ``label`` or, for a conditional model

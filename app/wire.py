@@ -191,6 +191,15 @@ class Reconstruction:
     cameras: tuple[tuple[float, float], ...] = ()
 
 
+@dataclass(frozen=True)
+class EncodedShape:
+    """A shape file's latent, and a note for the user when the model reads the file
+    clearly better the other way up (empty otherwise)."""
+
+    state: LatentState
+    note: str = ""
+
+
 # -- requests -----------------------------------------------------------------------------------
 
 
@@ -232,7 +241,7 @@ class Reconstruct(Request[Reconstruction]):
 
 
 @dataclass(frozen=True)
-class EncodeShape(Request[LatentState]):
+class EncodeShape(Request["EncodedShape"]):
     """The latent of a 3D shape file (a .binvox or .npy grid, a mesh), to edit like any
     other shape; decoded with ``label`` (None: the class of the nearest training shape)."""
 
