@@ -151,7 +151,11 @@ class InterpolatePanel(QWidget):
 
     def _play(self, playing: bool) -> None:
         self.play_button.setText("Pause" if playing else "Play")
-        self.timer.start() if playing else self.timer.stop()
+        if playing:
+            self.timer.start()
+        else:  # the frames played were previews; where it pauses is recorded, as a release is
+            self.timer.stop()
+            self._t_moved(self.t_slider.value(), record=True)
 
     def _tick(self) -> None:
         self.t_slider.setValue((self.t_slider.value() + 2) % (T_STEPS + 1))

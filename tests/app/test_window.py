@@ -400,6 +400,17 @@ def test_bookmarks_interpolation_and_arithmetic(qtbot, window, cvaegan_checkpoin
     panel.t_slider.setValue(50)
     halfway = window.session.current
     assert halfway.source == "interpolation t=0.50"
+    recorded = len(window.session.history)
+    panel.play_button.click()  # play: previews, recorded nowhere
+    qtbot.waitUntil(lambda: panel.t_slider.value() != 50, timeout=5_000)
+    panel.play_button.click()  # pause: where it stopped is recorded, so Undo goes back from it
+    assert len(window.session.history) == recorded + 1
+    paused = window.session.current
+    assert paused.source == f"interpolation t={panel.t_slider.value() / 100:.2f}"
+    assert window.session.history[-1] is paused
+    window.session.undo()
+    assert window.session.current is halfway
+    panel.t_slider.setValue(50)
     assert np.linalg.norm(halfway.latent) > 0.9 * min(
         np.linalg.norm(a.latent), np.linalg.norm(b.latent)
     )
@@ -605,7 +616,9 @@ def test_both_drop_targets_honour_the_panel_s_choices(qtbot, window, cvaegan_che
     notes = tmp_path / "notes.txt"
     notes.write_text("not a photo")
     drop_files(panel.drop_zone, [notes])  # the panel refuses what the 3D view refuses
-    assert "notes.txt: not an image, a shape, a latent, a session or a checkpoint" in window.last_error
+    assert (
+        "notes.txt: not an image, a shape, a latent, a session or a checkpoint" in window.last_error
+    )
 
 
 def test_a_killed_engine_is_replaced_with_the_model_reloaded(qtbot, window, cvaegan_checkpoint):
