@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings, Qt
@@ -56,6 +57,15 @@ NOTICE_MS = 15_000  # how long a notice (e.g. the engine was restarted) stays in
 PHOTO_STEP_KEYS = {Qt.Key.Key_Left: -1, Qt.Key.Key_Right: 1}
 
 
+def _json_setting(value: object) -> object:
+    """A setting saved as JSON text, or None when it is missing or not JSON (settings files
+    are the user's to edit)."""
+    try:
+        return json.loads(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
 class MainWindow(QMainWindow):
     def __init__(self, settings: QSettings, device: str = "auto", engine=None) -> None:
         """``engine``: an already started engine (process) to use and leave running;
@@ -88,6 +98,7 @@ class MainWindow(QMainWindow):
         last_export = settings.value("last_export")
         if isinstance(last_export, str) and last_export:
             self.export_panel.remember(last_export)  # folder and format of the last export
+        self.export_panel.restore(_json_setting(settings.value("export_settings")))
         left = [
             ("Model", self.model_panel),
             ("Generate", self.generate_panel),
@@ -465,6 +476,7 @@ class MainWindow(QMainWindow):
     def _remember_export(self, path: str) -> None:
         self.export_panel.remember(path)
         self.settings.setValue("last_export", path)
+        self.settings.setValue("export_settings", json.dumps(self.export_panel.settings()))
 
     def _show_notice(self, text: str) -> None:
         self.statusBar().showMessage(text, NOTICE_MS)

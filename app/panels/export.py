@@ -18,6 +18,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gan3d_core.io.kinds import GRID_SUFFIXES
+
 if TYPE_CHECKING:
     from gan3d_core.mesh.export import ExportOptions
 
@@ -74,6 +76,48 @@ class ExportPanel(QWidget):
         layout.addRow(self.export_button)
         self.export_button.clicked.connect(self._choose_path)
         self.last_folder = ""  # where the save dialog opens: the last export's folder
+        self.format_box.currentTextChanged.connect(self._format_chosen)
+        self._format_chosen()
+
+    # the settings a maker sets once for a printer, remembered with the last export
+    _REMEMBERED = ("threshold", "smoothing", "faces", "min_part", "size")
+    _REMEMBERED_CHOICES = ("decimate", "sized")
+
+    def settings(self) -> dict:
+        """The mesh settings, to remember with the last export (see :meth:`restore`)."""
+        values = {name: getattr(self, name).value() for name in self._REMEMBERED}
+        choices = {name: getattr(self, name).isChecked() for name in self._REMEMBERED_CHOICES}
+        return {**values, **choices, "style": self.style_box.currentText()}
+
+    def restore(self, saved: object) -> None:
+        """Settings from :meth:`settings`, as a later launch reads them back: anything not
+        of the expected kind is left at its default (the spin boxes clamp the rest)."""
+        if not isinstance(saved, dict):
+            return
+        for name in self._REMEMBERED:
+            value = saved.get(name)
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and value == value:
+                box = getattr(self, name)  # clamped here: Qt's int boxes overflow past 2^31
+                box.setValue(type(box.value())(min(max(value, box.minimum()), box.maximum())))
+        for name in self._REMEMBERED_CHOICES:
+            if isinstance(saved.get(name), bool):
+                getattr(self, name).setChecked(saved[name])
+        if saved.get("style") in ("smooth", "blocks"):
+            self.style_box.setCurrentText(saved["style"])
+
+    def _format_chosen(self, *_) -> None:
+        """A grid format (.binvox, .npy) keeps the voxels: the mesh settings do not apply."""
+        mesh = self.suffix() not in GRID_SUFFIXES
+        for widget in (
+            self.style_box,
+            self.smoothing,
+            self.decimate,
+            self.faces,
+            self.sized,
+            self.size,
+        ):
+            widget.setEnabled(mesh)
+            widget.setToolTip("" if mesh else "a grid format keeps the voxels: meshes only")
 
     def remember(self, path: str | Path) -> None:
         """An export worked: the next one starts in its folder, in its format."""

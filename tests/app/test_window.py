@@ -671,6 +671,15 @@ def test_the_last_export_folder_and_format_are_remembered(
     from gan3d_studio.main_window import MainWindow
 
     open_model(qtbot, window, cvaegan_checkpoint)
+    panel = window.export_panel
+    panel.format_box.setCurrentText("binvox voxels")  # a grid: the mesh settings do not apply
+    assert not panel.smoothing.isEnabled() and not panel.size.isEnabled()
+    panel.format_box.setCurrentText("OBJ")
+    assert panel.smoothing.isEnabled() and panel.sized.isEnabled()
+    panel.sized.setChecked(True)
+    panel.size.setValue(42.0)
+    panel.smoothing.setValue(9)
+    panel.min_part.setValue(3.5)
     target = tmp_path / "prints" / "shape.3mf"
     target.parent.mkdir()
     with qtbot.waitSignal(window.controller.exported, timeout=10_000):
@@ -680,6 +689,8 @@ def test_the_last_export_folder_and_format_are_remembered(
     assert window.export_panel.last_folder == str(target.parent)
     later = MainWindow(settings, device="cpu", engine=engine_process)  # the next launch
     try:
+        assert later.export_panel.settings() == panel.settings()  # size, smoothing, parts...
+        assert later.export_panel.options().size == 42.0
         assert later.export_panel.format_box.currentText() == "3MF (slicers, millimetres)"
         assert later.export_panel.last_folder == str(target.parent)
     finally:
@@ -737,6 +748,21 @@ def test_a_latent_file_saved_from_the_app_opens_again_and_bad_ones_change_nothin
     )
     window.save_latent()
     assert (tmp_path / "again.latent.npy").read_bytes() == b"older"  # kept, as answered
+
+
+def test_export_settings_from_a_hand_edited_file_fall_back_to_defaults(qtbot):
+    from gan3d_studio.main_window import _json_setting
+    from gan3d_studio.panels.export import ExportPanel
+
+    panel = ExportPanel()
+    qtbot.addWidget(panel)
+    defaults = panel.settings()
+    for saved in ("not a dict", None, [1, 2], _json_setting("{not json"), _json_setting(7)):
+        panel.restore(saved)
+        assert panel.settings() == defaults
+    panel.restore({"size": "x", "smoothing": float("nan"), "sized": 1, "style": "weird",
+                   "faces": 10**12, "min_part": -5, "threshold": float("inf")})  # fmt: skip
+    assert panel.settings() == {**defaults, "faces": 5_000_000, "min_part": 0.0, "threshold": 0.99}
 
 
 def test_export_says_how_many_parts_it_wrote_and_drops_small_ones(
