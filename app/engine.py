@@ -241,8 +241,8 @@ class Engine:
 
     def open_latent(self, path: str | Path, label: int | None) -> LatentState:
         """A latent file's vector, decoded with ``label`` or, for a conditional model
-        without one, the class the model finds for it (:meth:`GanModel.best_label`): the
-        file holds no class."""
+        without one, the class stored beside it or else the one the model reads in it
+        (:meth:`GanModel.latent_file_label`)."""
         from gan3d_core.io.inputs import load_latent
 
         model = self._require_model()
@@ -250,7 +250,7 @@ class Engine:
         if not model.config.conditional:
             label = None
         elif label is None:
-            label = model.best_label(latent)
+            label = model.latent_file_label(path, latent)
         return LatentState(latent, label, Path(path).name)
 
     def cut_out(self, photo: str | Path, box: Box | None) -> CutOut:

@@ -18,7 +18,7 @@ import numpy as np
 from psygnal import Signal
 
 from gan3d_core.errors import UsageError
-from gan3d_core.io.atomic import write_bytes_atomic, write_npy_atomic
+from gan3d_core.io.atomic import write_bytes_atomic
 from gan3d_core.io.kinds import latent_file_path
 from gan3d_studio.wire import LatentState, ModelInfo, ReconstructOptions, ShapeResult, ViewSettings
 
@@ -182,10 +182,15 @@ class Session:
     def save_latent(self, path: str | os.PathLike) -> Path:
         """The current latent as ``gan3d interpolate --latents`` and File > Open shape read
         it: a float32 vector in a ``.npy``, named NAME.latent.npy (the suffix is added when
-        missing). The class is not stored: a conditional model chooses one when it opens."""
+        missing), and a conditional model's class beside it in NAME.latent.json, so that
+        the file opens as this shape."""
+        from gan3d_core.io.latent_files import write_latent
+
         if self.current is None:
             raise UsageError("no shape to save: open a model first")
-        return write_npy_atomic(latent_file_path(path), self.current.latent.astype(np.float32))
+        label, names = self.current.label, self.model.class_names if self.model else ()
+        name = None if label is None else (names[label] if names else str(label))
+        return write_latent(latent_file_path(path), self.current.latent, name)
 
     def made_with(self, data: dict[str, Any]) -> bool:
         """Whether a session file's latents are this model's: the same file however its

@@ -93,6 +93,13 @@ def _decode(model, latents: np.ndarray, labels, resolution: int | None) -> np.nd
         return model.decode(latents, labels, progress=progress, resolution=resolution)
 
 
+def _class_name(model, label) -> str | None:
+    """A conditional model's name for class ``label`` (None: no class)."""
+    if label is None or not model.config.conditional:
+        return None
+    return model.class_names[int(label)] if model.class_names else str(int(label))
+
+
 def _seeded_classes(model, count: int, seed: int) -> list[int] | None:
     """A conditional model's classes for ``count`` shapes drawn without --class: a seeded
     order of all classes, each once before any repeats (``sample -n 10`` of a ten-class
@@ -453,21 +460,21 @@ def cmd_sample(args: argparse.Namespace) -> int:
     )
     shapes = _decode(model, latents, labels, args.surface_resolution)
     if labels is None:
-        names = [""] * args.n
+        classes = [None] * args.n
     elif args.class_name:
-        names = [f"{args.class_name}_"] * args.n
+        classes = [args.class_name] * args.n
     else:
-        names = [f"{model.class_names[label]}_" for label in labels]
+        classes = [model.class_names[label] for label in labels]
     paths = [
-        directory / f"sample_{name}{args.seed}_{i:03d}.{args.format}"
-        for i, name in enumerate(names)
+        directory / f"sample_{f'{name}_' if name else ''}{args.seed}_{i:03d}.{args.format}"
+        for i, name in enumerate(classes)
     ]
     _write_shapes(shapes, paths, options, "writing")
     if args.save_latents:
-        from gan3d_core.io.atomic import write_npy_atomic
+        from gan3d_core.io.latent_files import write_latent
 
-        for latent, path in zip(latents, paths):
-            print(write_npy_atomic(path.with_suffix(LATENT_SUFFIX), latent))
+        for latent, path, name in zip(latents, paths, classes):
+            print(write_latent(path.with_suffix(LATENT_SUFFIX), latent, name))
     return 0
 
 
@@ -480,7 +487,8 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
         return _reconstruct_each(args)
     if args.format is not None:
         raise UsageError("--format goes with --each; otherwise OUT's suffix sets the format")
-    from gan3d_core.io.atomic import check_output_path, write_npy_atomic
+    from gan3d_core.io.atomic import check_output_path
+    from gan3d_core.io.latent_files import write_latent
 
     export_format(args.output)
     if is_latent_path(args.output):
@@ -503,7 +511,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     print(summary, file=sys.stderr)
     _write_shape(shape[0], args.output, options)
     if args.save_latent:
-        print(write_npy_atomic(latent_path, found.latent))
+        print(write_latent(latent_path, found.latent, _class_name(model, found.label)))
     return 0
 
 
@@ -527,7 +535,7 @@ def _reconstruct_each(args: argparse.Namespace) -> int:
     is named and skipped (the exit status says so at the end)."""
     from gan3d_core.errors import EmptyShapeError
     from gan3d_core.images import load_image
-    from gan3d_core.io.atomic import write_npy_atomic
+    from gan3d_core.io.latent_files import write_latent
 
     for option, words in (("pool", "--pool combines views of one object"),
                           ("box", "--box marks one photo's object, in its pixels")):  # fmt: skip
@@ -563,7 +571,7 @@ def _reconstruct_each(args: argparse.Namespace) -> int:
             empty.append(Path(photo).name)
             continue
         if args.save_latent:
-            print(write_npy_atomic(latent_path, found.latent))
+            print(write_latent(latent_path, found.latent, _class_name(model, found.label)))
     if empty:
         raise EmptyShapeError(
             f"{len(empty)} of {len(paths)} photos made an empty shape at threshold "
@@ -575,7 +583,7 @@ def _reconstruct_each(args: argparse.Namespace) -> int:
 
 def cmd_encode(args: argparse.Namespace) -> int:
     from gan3d_core.data.datasets import file_up_axis, load_shape_grid
-    from gan3d_core.io.atomic import write_npy_atomic
+    from gan3d_core.io.latent_files import latent_class_path, write_latent
 
     _check_range("the number of shapes", len(args.shapes), 1, limits.MAX_SHAPES)
     if args.steps is not None:
@@ -606,10 +614,11 @@ def cmd_encode(args: argparse.Namespace) -> int:
     written: list[Path] = []
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        for path, latent in zip(latent_paths, encoded.latents):
-            written.append(write_npy_atomic(path, latent))
+        labels = encoded.labels if encoded.labels is not None else [None] * len(latent_paths)
+        for path, latent, label in zip(latent_paths, encoded.latents, labels):
+            written.append(write_latent(path, latent, _class_name(model, label)))
     except BaseException:
-        for path in written + shape_paths:
+        for path in written + [latent_class_path(path) for path in written] + shape_paths:
             path.unlink(missing_ok=True)
         raise
     for index, path in enumerate(written):
@@ -640,8 +649,9 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
         )
     else:
         start, end = (load_latent(path, model.latent_dim) for path in args.latents)
-        if args.class_name is None and model.config.conditional:  # files hold no class
-            ends = [model.best_label(start), model.best_label(end)]
+        if args.class_name is None and model.config.conditional:
+            ends = [model.latent_file_label(path, latent)
+                    for path, latent in zip(args.latents, (start, end))]  # fmt: skip
     latents = interpolate(start, end, args.steps, method=args.method)
     labels = args.class_name
     if labels is None and model.config.conditional:
@@ -933,7 +943,8 @@ def build_parser() -> argparse.ArgumentParser:
         dest="class_name",
         metavar="NAME",
         help="class (conditional models; default: each step the nearer end's: --seeds ends "
-        "as sample -n 1 --seed gives them, latent files' as the model reads them)",
+        "as sample -n 1 --seed gives them, a latent file's as stored beside it or as the "
+        "model reads it)",
     )
     interp.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
     interp.add_argument(

@@ -637,6 +637,19 @@ class GanModel:
 
     # -- exploration ---------------------------------------------------------------------
 
+    def latent_file_label(self, path: str | os.PathLike, latent: np.ndarray) -> int | None:
+        """For a conditional model, the class to decode the latent file ``path`` (holding
+        ``latent``) with: the one stored beside it (:mod:`gan3d_core.io.latent_files`) when
+        this model knows it, else the one it reads in the latent (:meth:`best_label`)."""
+        from gan3d_core.io.latent_files import read_latent_class
+
+        if not self.config.conditional:
+            return None
+        name = read_latent_class(path)
+        if name is not None and name in self.class_names:
+            return self.class_names.index(name)
+        return self.best_label(latent)
+
     def reads_better_other_up(self, grid: np.ndarray, up: str) -> tuple[str, float, float] | None:
         """For a shape read from a file as ``up`` ("z" or "y") up, in our axes (R, R, R):
         whether the shape encoder reads it clearly better turned the other way up (its

@@ -306,6 +306,17 @@ def test_a_conditional_model_needs_no_class(capsys, tmp_path, cvaegan_checkpoint
         latent = np.load(tmp_path / "s" / name.replace(".npy", ".latent.npy"))
         expected = model.decode(latent[None], classes[index])[0]
         np.testing.assert_allclose(np.load(tmp_path / "s" / name), expected, atol=1e-6)
+        stored = json.loads((tmp_path / "s" / name.replace(".npy", ".latent.json")).read_text())
+        assert stored == {"class": classes[index]}  # the class, kept beside the latent
+    latents = [tmp_path / "s" / name.replace(".npy", ".latent.npy") for name in written[:2]]
+    code, _, err = run(capsys, "interpolate", "--model", cvaegan_checkpoint, "--steps", 2,
+                       "--latents", *latents, "-o", tmp_path / "l", "--format", "npy")  # fmt: skip
+    assert code == 0 and err.startswith(f"decoded as {classes[0]} (step 0), {classes[1]} (step 1)")
+    for index in range(2):  # both ends decode as sample wrote them
+        np.testing.assert_allclose(
+            np.load(tmp_path / "l" / f"interp_{index:03d}.npy"),
+            np.load(tmp_path / "s" / written[index]), atol=1e-5,
+        )  # fmt: skip
     code, _, err = run(capsys, "interpolate", "--model", cvaegan_checkpoint, "--steps", 3,
                        "--seeds", 7, 8, "-o", tmp_path / "i", "--format", "npy")  # fmt: skip
     assert code == 0, err

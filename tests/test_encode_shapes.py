@@ -242,7 +242,9 @@ def test_gan3d_encode_keeps_dotted_names_apart_and_overwrites_nothing(
             str(tmp_path / "a.v2.npy"), "-o", str(out), "--steps", "1", "--format", "stl"]  # fmt: skip
     assert main(args) == 0
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["a.v1.latent.npy", "a.v1.stl", "a.v2.latent.npy", "a.v2.stl"]
+    assert names == [
+        f"a.v{k}.{kind}" for k in (1, 2) for kind in ("latent.json", "latent.npy", "stl")
+    ]
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     capsys.readouterr()
     assert main(args) == 1

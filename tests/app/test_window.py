@@ -3,6 +3,7 @@ undo, closing during work, and widget <-> session round trips."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -721,7 +722,15 @@ def test_a_latent_file_saved_from_the_app_opens_again_and_bad_ones_change_nothin
     current = window.session.current
     np.testing.assert_array_equal(current.latent, mine.latent)
     assert current.source == "mine.latent.npy"
-    assert current.label in (0, 1, 2)  # the file holds no class: the model chooses one
+    assert current.label == 1  # the class it was shown with, kept beside it, comes back
+    classes = window.session.model.class_names
+    assert json.loads((tmp_path / "mine.latent.json").read_text()) == {"class": classes[1]}
+    (tmp_path / "mine.latent.json").unlink()  # a latent with no class: the model chooses one
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=30_000):
+        window.session.undo()
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=30_000):
+        drop_files(window.viewport, [saved])
+    assert window.session.current.label in (0, 1, 2)
     window.reconstruct_panel.class_box.setCurrentIndex(3)  # or the Reconstruct panel's class
     with qtbot.waitSignal(window.controller.shape_shown, timeout=30_000):
         drop_files(window.viewport, [saved])

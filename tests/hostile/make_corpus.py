@@ -295,6 +295,17 @@ def build_corpus(root: Path) -> list[Case]:
     }
     for name, path in latent_cases.items():
         add(f"interpolate/latent_{name}", [*interp, "--steps", "3", "--latents", path, path], path)
+    # a latent's class file beside it (NAME.latent.json), read for a conditional model
+    interp_cond = ["interpolate", "--model", good_cond, "--device", "cpu", "-o", str(out / "i")]
+    for name, data in {"not_json": "{class", "no_class": '{"label": 2}', "list": "[1, 2]",
+                       "class_number": '{"class": 3}', "deep": deep}.items():  # fmt: skip
+        latent = file(f"{name}.latent.npy", _npy(np.ones(8, np.float32)))
+        named = file(f"{name}.latent.json", data)
+        add(f"interpolate/class_file_{name}",
+            [*interp_cond, "--steps", "3", "--latents", latent, latent], named)  # fmt: skip
+    latent = file("piped.latent.npy", _npy(np.ones(8, np.float32)))
+    add("interpolate/class_file_fifo", [*interp_cond, "--steps", "3", "--latents", latent, latent],
+        fifo("piped.latent.json"))  # fmt: skip
 
     # -- voxels: export ----------------------------------------------------------------------
     def export(path: str) -> list[str]:
