@@ -488,7 +488,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     if args.format is not None:
         raise UsageError("--format goes with --each; otherwise OUT's suffix sets the format")
     from gan3d_core.io.atomic import check_output_path
-    from gan3d_core.io.latent_files import write_latent
+    from gan3d_core.io.latent_files import latent_class_path, write_latent
 
     export_format(args.output)
     if is_latent_path(args.output):
@@ -497,7 +497,8 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
             "read as one; --save-latent writes the latent"
         )
     latent_path = Path(args.output).with_suffix(LATENT_SUFFIX)
-    for path in [args.output] + ([latent_path] if args.save_latent else []):
+    besides = [latent_path, latent_class_path(latent_path)] if args.save_latent else []
+    for path in [args.output, *besides]:
         check_output_path(path)
     options = _export_options(args)
     _check_range("the number of images", len(args.images), 1, limits.MAX_VIEWS)

@@ -576,8 +576,8 @@ def test_reconstruct_each_photo_as_its_own_object(capsys, tmp_path, lgan_checkpo
     common = ["reconstruct", "--model", lgan_checkpoint, "--refine", 1, "--each", "-o", out]
     code, printed, err = run(capsys, *common, *photos, "--format", "npy", "--save-latent")
     assert code == 0, err
-    assert sorted(p.name for p in out.iterdir()) == [
-        "tall.latent.npy", "tall.npy", "wide.latent.npy", "wide.npy",
+    assert sorted(p.name for p in out.iterdir()) == [  # each latent with its class beside it
+        f"{name}.{kind}" for name in ("tall", "wide") for kind in ("latent.json", "latent.npy", "npy")
     ]  # fmt: skip
     assert len(printed.split()) == 4
     from gan3d_core import load_model
