@@ -72,6 +72,20 @@ def test_cubes_mesh_volume_is_voxel_count():
     assert len(cubes.faces) == 2 * (2 * (2 * 3 + 3 * 4 + 2 * 4) + 6)  # exposed faces only
 
 
+def test_cubes_meeting_at_an_edge_or_a_corner_stay_manifold():
+    """Voxels touching along an edge or at a corner only: each keeps its own vertices
+    there, so every edge borders two faces, as slicers want (every corner shared, the
+    edge bordered four faces and the corner joined two closed cubes)."""
+    grid = np.zeros((6, 6, 6), np.float32)
+    for cell in ((1, 1, 1), (2, 2, 1), (3, 3, 2), (1, 3, 3), (2, 3, 3)):  # edge, corner, face
+        grid[cell] = 1.0
+    cubes = voxels_to_cubes(grid)
+    _, counts = np.unique(np.sort(cubes.edges, axis=1), axis=0, return_counts=True)
+    assert (counts == 2).all() and cubes.is_watertight and cubes.is_winding_consistent
+    assert cubes.volume == pytest.approx(5)
+    assert len(cubes.split(only_watertight=False)) == 4  # the face-joined pair is one piece
+
+
 def test_empty_grid_gives_empty_mesh():
     assert len(voxels_to_mesh(np.zeros((8, 8, 8))).faces) == 0
     assert len(voxels_to_cubes(np.full((8, 8, 8), 0.2)).faces) == 0

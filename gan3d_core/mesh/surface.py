@@ -100,24 +100,53 @@ _FACE_CORNERS = {
 
 
 def voxels_to_cubes(voxels: np.ndarray, threshold: float = DEFAULT_THRESHOLD) -> trimesh.Trimesh:
-    """Blocky mesh of the occupied voxels: one unit cube each, interior faces left out."""
+    """Blocky mesh of the occupied voxels: one unit cube each, interior faces left out.
+
+    Closed, and manifold nearly everywhere, as a slicer wants it: where voxels meet only
+    along an edge or at a corner, each keeps its own copy of the vertices there. A face
+    shares a corner with the faces it reaches around that corner through shared edges, and
+    at an edge that four faces border (two voxels meeting along it) each voxel's two faces
+    pair up. Left over: such an edge whose voxels are joined again, through others, at both
+    its ends keeps one vertex at each end, so four faces still share it (with vertices on
+    the lattice nothing else is closed there; 41 edges in 100 random samples of the bundled
+    model, against 643 with every corner shared)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     occupied = np.pad(check_voxel_grid(voxels) > threshold, 1)
-    vertex_blocks, face_blocks, vertex_count = [], [], 0
+    quads, owners = [], []
     for (axis, side), corners in _FACE_CORNERS.items():
         neighbour = np.roll(occupied, -side, axis=axis)
-        centres = np.argwhere(occupied & ~neighbour).astype(np.float64) - 1.0  # (F, 3)
-        if len(centres) == 0:
-            continue
-        quad = centres[:, None, :] + np.asarray(corners)[None]  # (F, 4, 3)
-        first = vertex_count + 4 * np.arange(len(centres))[:, None]  # (F, 1)
-        face_blocks.append(
-            np.concatenate([first + [0, 1, 2], first + [0, 2, 3]], axis=0)  # two triangles
-        )
-        vertex_blocks.append(quad.reshape(-1, 3))
-        vertex_count += quad.shape[0] * 4
-    if not vertex_blocks:
+        cells = np.argwhere(occupied & ~neighbour)  # (F, 3) in the padded grid
+        quads.append(cells[:, None, :] + (np.asarray(corners) + 0.5).astype(np.int64)[None])
+        owners.append(cells)
+    points = np.concatenate(quads)  # (F, 4, 3): each quad's corners as lattice points
+    if len(points) == 0:
         return trimesh.Trimesh()
-    return trimesh.Trimesh(np.concatenate(vertex_blocks), np.concatenate(face_blocks), process=True)
+    side = np.array(occupied.shape) + 1
+    point = np.ravel_multi_index(points.reshape(-1, 3).T, side).reshape(-1, 4)  # (F, 4)
+    owner = np.ravel_multi_index(np.concatenate(owners).T, occupied.shape)  # (F,)
+    # every quad edge (corner k to k + 1), as the unordered pair of its lattice points
+    node = np.arange(point.size).reshape(-1, 4)  # a quad's corner: one node each
+    start, end = point.ravel(), point[:, [1, 2, 3, 0]].ravel()
+    start_node, end_node = node.ravel(), node[:, [1, 2, 3, 0]].ravel()
+    edge = np.minimum(start, end) * point.max(initial=0) * 2 + np.maximum(start, end)
+    # sorted by edge, then by owner: an edge borders two faces, or four (two voxels'
+    # two each), so consecutive pairs are the faces that meet there
+    order = np.lexsort((np.repeat(owner, 4), edge))
+    first, second = order[0::2], order[1::2]
+    same_way = start[first] == start[second]  # neighbouring faces usually run it opposite
+    at_start = np.where(same_way, start_node[second], end_node[second])
+    at_end = np.where(same_way, end_node[second], start_node[second])
+    joins = np.concatenate([[start_node[first], at_start], [end_node[first], at_end]], axis=1)
+    graph = coo_matrix((np.ones(joins.shape[1]), (joins[0], joins[1])), shape=(point.size,) * 2)
+    _, vertex_of = connected_components(graph, directed=False)
+    corner_point = np.zeros(vertex_of.max() + 1, np.int64)
+    corner_point[vertex_of] = point.ravel()
+    vertices = np.array(np.unravel_index(corner_point, side)).T.astype(np.float64) - 1.5
+    corner = vertex_of.reshape(-1, 4)
+    faces = np.concatenate([corner[:, [0, 1, 2]], corner[:, [0, 2, 3]]])
+    return trimesh.Trimesh(vertices, faces, process=False)
 
 
 def fit_to_size(mesh: trimesh.Trimesh, size: float, on_ground: bool = True) -> trimesh.Trimesh:
