@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from gan3d_core.config import ModelConfig
-from gan3d_core.errors import CheckpointError, OperationCancelled, UsageError
+from gan3d_core.errors import CheckpointError, InputFileError, OperationCancelled, UsageError
 from gan3d_core.images import Box, ImageSource, images_to_array, preprocess_image, reframed
 from gan3d_core.io.card import framing_shift, inference_settings
 from gan3d_core.io.checkpoint import load_checkpoint
@@ -639,16 +639,23 @@ class GanModel:
 
     def latent_file_label(self, path: str | os.PathLike, latent: np.ndarray) -> int | None:
         """For a conditional model, the class to decode the latent file ``path`` (holding
-        ``latent``) with: the one stored beside it (:mod:`gan3d_core.io.latent_files`) when
-        this model knows it, else the one it reads in the latent (:meth:`best_label`)."""
-        from gan3d_core.io.latent_files import read_latent_class
+        ``latent``) with: the one stored beside it (:mod:`gan3d_core.io.latent_files`),
+        which must be one of this model's, else the one it reads in the latent
+        (:meth:`best_label`)."""
+        from gan3d_core.io.latent_files import latent_class_path, read_latent_class
 
         if not self.config.conditional:
             return None
         name = read_latent_class(path)
-        if name is not None and name in self.class_names:
-            return self.class_names.index(name)
-        return self.best_label(latent)
+        if name is None:
+            return self.best_label(latent)
+        if name not in self.class_names:  # a latent of another model, most likely
+            raise InputFileError(
+                f"{latent_class_path(path)}: class {name!r} is not one of this model's "
+                f"({', '.join(self.class_names)}); choose a class, or delete the file to let "
+                "the model choose"
+            )
+        return self.class_names.index(name)
 
     def reads_better_other_up(self, grid: np.ndarray, up: str) -> tuple[str, float, float] | None:
         """For a shape read from a file as ``up`` ("z" or "y") up, in our axes (R, R, R):

@@ -387,7 +387,7 @@ def test_export_and_voxelize(capsys, tmp_path):
     )
     code, _, err = run(capsys, "export", tmp_path / "box.binvox", "-o", tmp_path,
                        "--min-part", 5)  # fmt: skip
-    assert_one_line_error(code, err, f"{tmp_path}: is a folder; name a file in it")
+    assert_one_line_error(code, err, f"{tmp_path}: is a directory, expected a file name")
     code, _, err = run(capsys, "export", tmp_path / "box.binvox", "-o", tmp_path / "x.stl",
                        "--min-part", 150)  # fmt: skip
     assert_one_line_error(code, err, "--min-part must be a percentage from 0 to 100")

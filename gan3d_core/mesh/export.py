@@ -77,7 +77,7 @@ def export_format(path: str | os.PathLike) -> str:
     """The lower-case suffix of ``path`` if gan3d can write it, else an error."""
     suffix = Path(path).suffix.lower()
     if not suffix and Path(path).is_dir():
-        raise InputFileError(f"{path}: is a folder; name a file in it")
+        raise InputFileError(f"{path}: is a directory, expected a file name")
     if suffix not in EXPORT_SUFFIXES:
         raise InputFileError(
             f"{path}: unknown export format {suffix or '(no suffix)'}; "

@@ -298,7 +298,8 @@ def build_corpus(root: Path) -> list[Case]:
     # a latent's class file beside it (NAME.latent.json), read for a conditional model
     interp_cond = ["interpolate", "--model", good_cond, "--device", "cpu", "-o", str(out / "i")]
     for name, data in {"not_json": "{class", "no_class": '{"label": 2}', "list": "[1, 2]",
-                       "class_number": '{"class": 3}', "deep": deep}.items():  # fmt: skip
+                       "class_number": '{"class": 3}', "class_unknown": '{"class": "spaceship"}',
+                       "deep": deep}.items():  # fmt: skip
         latent = file(f"{name}.latent.npy", _npy(np.ones(8, np.float32)))
         named = file(f"{name}.latent.json", data)
         add(f"interpolate/class_file_{name}",
@@ -360,7 +361,7 @@ def build_corpus(root: Path) -> list[Case]:
     }
     for name, path in voxel_files.items():
         add(f"export/{name}", export(path), path)
-    add("export/output_is_a_folder", ["export", good_npy, "-o", str(out)], "is a folder")
+    add("export/output_is_a_folder", ["export", good_npy, "-o", str(out)], "is a directory")
     add("export/size_nan", ["export", good_npy, "-o", str(out / "e.stl"), "--size-mm", "nan"],
         "--size-mm")  # fmt: skip
     add("export/size_inf", ["export", good_npy, "-o", str(out / "e.stl"), "--size-mm", "inf"],
