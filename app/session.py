@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, field, replace
@@ -19,6 +18,7 @@ from psygnal import Signal
 
 from gan3d_core.errors import UsageError
 from gan3d_core.io.atomic import write_bytes_atomic
+from gan3d_core.io.card import model_fingerprint
 from gan3d_core.io.kinds import latent_file_path
 from gan3d_studio.wire import LatentState, ModelInfo, ReconstructOptions, ShapeResult, ViewSettings
 
@@ -162,7 +162,7 @@ class Session:
             "version": 1,
             "model_path": self.model.path if self.model else None,
             # the model itself, wherever it is installed next time (see made_with)
-            "model_card_sha256": card_fingerprint(self.model.card) if self.model else None,
+            "model_card_sha256": model_fingerprint(self.model.card) if self.model else None,
             "history": [s.to_json() for s in self.history],
             "history_index": self.history_index,
             "bookmarks": [
@@ -198,7 +198,7 @@ class Session:
         a copy on another machine)."""
         if self.model is None:
             return False
-        if data.get("model_card_sha256") == card_fingerprint(self.model.card):
+        if data.get("model_card_sha256") == model_fingerprint(self.model.card):
             return True
         saved = data.get("model_path")
         try:
@@ -253,12 +253,6 @@ class Session:
         if not self.model.conditional and state.label is not None:
             raise UsageError("this model takes no class")
         return state
-
-
-def card_fingerprint(card: dict[str, Any]) -> str:
-    """A model's identity in a session file: the SHA-256 of its card (config, classes,
-    training and measured metrics), which a re-trained or re-packed model changes."""
-    return hashlib.sha256(json.dumps(card, sort_keys=True).encode()).hexdigest()
 
 
 def read_session_file(path: str | os.PathLike) -> dict[str, Any]:

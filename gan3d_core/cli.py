@@ -377,7 +377,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_pack(args: argparse.Namespace) -> int:
     """A copy of a checkpoint to ship: float16 or int8 weights, evaluation results in its
     card."""
-    from gan3d_core.io.card import inference_settings
+    from gan3d_core.io.card import inference_settings, model_fingerprint
     from gan3d_core.io.checkpoint import load_checkpoint, save_checkpoint
     from gan3d_core.io.inputs import read_json
 
@@ -413,6 +413,11 @@ def cmd_pack(args: argparse.Namespace) -> int:
             or not isinstance(result.get("views", 1), int)
         ):
             raise InputFileError(f"{file}: not the output of gan3d eval --json")
+        if result.get("model", model_fingerprint(card)) != model_fingerprint(card):
+            raise InputFileError(
+                f"{file}: measured another model ({result.get('checkpoint', 'unnamed')}), "
+                f"not {args.checkpoint}"
+            )
         key = evaluation_key(result, inference.get("refine_steps", 0))
         card.setdefault("metrics", {})[key] = result
     storage = "int8" if args.int8 else "float16" if args.half else None

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from gan3d_core.errors import UsageError
 from gan3d_core.schema import check_field_types
 
 MODEL_KINDS = ("gan", "vaegan", "multiview", "cvaegan", "lgan")
@@ -121,7 +122,7 @@ class ModelConfig:
     def __post_init__(self) -> None:
         problems = list(self._problems())
         if problems:
-            raise ValueError("invalid model config: " + "; ".join(problems))
+            raise UsageError("invalid model config: " + "; ".join(problems))
         set_field = object.__setattr__  # frozen: resolve defaults once, so checkpoints are explicit
         if self.generator_widths is None:
             set_field(self, "generator_widths", PAPER_GENERATOR_WIDTHS[self.resolution])
@@ -136,7 +137,7 @@ class ModelConfig:
         set_field(self, "member_backbones", tuple(str(v) for v in self.member_backbones))
         problems = list(self._width_problems()) + size_problems(self)
         if problems:
-            raise ValueError("invalid model config: " + "; ".join(problems))
+            raise UsageError("invalid model config: " + "; ".join(problems))
 
     @property
     def head_backbones(self) -> tuple[str, ...]:

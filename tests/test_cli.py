@@ -67,6 +67,24 @@ def test_info_says_training_and_quality_in_words(capsys, tmp_path, cvaegan_check
     assert any(line.startswith("training     ") for line in lines)
 
 
+def test_pack_files_only_results_measured_on_the_model_it_packs(
+    capsys, tmp_path, cvaegan_checkpoint, gan_checkpoint
+):
+    from gan3d_core.io.card import model_fingerprint
+    from gan3d_core.io.checkpoint import read_model_card
+
+    measured = {"task": "gen", "coverage": 0.5, "1-nna": 0.6, "checkpoint": "cv.safetensors",
+                "model": model_fingerprint(read_model_card(cvaegan_checkpoint))}  # fmt: skip
+    result = tmp_path / "gen.json"
+    result.write_text(json.dumps(measured))
+    packed = tmp_path / "packed.safetensors"
+    code, _, err = run(capsys, "pack", gan_checkpoint, "-o", packed, "--metrics", result)
+    assert_one_line_error(code, err, f"{result}: measured another model (cv.safetensors)")
+    assert not packed.exists()
+    assert run(capsys, "pack", cvaegan_checkpoint, "-o", packed, "--metrics", result)[0] == 0
+    assert read_model_card(packed)["metrics"]["gen"]["coverage"] == 0.5
+
+
 def test_card_words_leave_out_what_a_card_from_elsewhere_gets_wrong():
     from gan3d_core.io.card import quality_rows, training_words
 

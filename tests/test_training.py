@@ -187,6 +187,13 @@ def test_cli_train_resume_with_more_epochs(capsys, synthetic_npz, cache, tmp_pat
     assert card["training"]["steps"] == 6 and card["training"]["settings"]["epochs"] == 2
     assert main(["train", "--kind", "gan", "-o", str(tmp_path / "x")]) == 1
     assert "give --data" in capsys.readouterr().err
+    # a resumed run keeps the batches its steps are made of, and its model
+    for option, value, said in (("--batch-size", "1", "batch_size 5 (asked: 1)"),
+                                ("--latent-dim", "16", "model's architecture")):  # fmt: skip
+        assert main(["train", "-o", str(run), "--resume", "--epochs", "3", option, value]) == 1
+        err = capsys.readouterr().err
+        assert "a resumed run keeps its" in err and said in err and len(err.splitlines()) == 1
+    assert read_model_card(run / "model.safetensors")["training"]["steps"] == 6  # untouched
 
 
 def test_torchrun_two_processes_on_cpu(synthetic_npz, cache, tmp_path):

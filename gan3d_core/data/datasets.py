@@ -100,7 +100,7 @@ def stratified_split(
     and labels always give the same split.
     """
     if not 0.0 <= validation_fraction < 1.0:
-        raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
+        raise UsageError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
     rng = np.random.default_rng(seed)
     train, validation = [], []
     for label in np.unique(labels):
@@ -122,7 +122,7 @@ def stratified_limit(labels: np.ndarray, limit: int, seed: int = 0) -> np.ndarra
     if limit >= len(labels):
         return np.arange(len(labels))
     if limit < 1:
-        raise ValueError(f"limit must be >= 1, got {limit}")
+        raise UsageError(f"limit must be >= 1, got {limit}")
     classes, counts = np.unique(labels, return_counts=True)
     shares = counts * limit / len(labels)
     quota = np.floor(shares).astype(int)
@@ -186,7 +186,10 @@ def load_dataset(
         dataset = _load_folder(path, resolution or 32, split, cache_dir, progress)
     if resolution is not None and dataset.resolution != resolution:
         dataset.voxels = downsample(dataset.voxels, resolution, source=str(path))
-    return _without_empty_shapes(dataset)
+    dataset = _without_empty_shapes(dataset)
+    if len(dataset) == 0:
+        raise InputFileError(f"{path}: every shape is empty ({dataset.skipped_empty} grids)")
+    return dataset
 
 
 def _without_empty_shapes(dataset: VoxelDataset) -> VoxelDataset:
@@ -217,6 +220,10 @@ def load_npz(path: str | os.PathLike) -> VoxelDataset:
         raise InputFileError(
             f"{path}: grids of {voxels.shape[1]}^3 are over the limit of {MAX_GRID_SIDE} a side"
         )
+    if len(voxels) == 0:
+        raise InputFileError(f"{path}: 'voxels' holds no shapes")
+    if voxels.dtype.kind == "f" and not np.isfinite(voxels).all():
+        raise InputFileError(f"{path}: 'voxels' holds NaN or infinite values")
     if "labels" in arrays and arrays["labels"].shape != (len(voxels),):
         raise InputFileError(
             f"{path}: 'labels' must be ({len(voxels)},), got shape {arrays['labels'].shape}"
@@ -237,6 +244,9 @@ def load_npz(path: str | os.PathLike) -> VoxelDataset:
         raise InputFileError(f"{path}: 'labels' must be class indices 0..{MAX_NUM_CLASSES - 1}")
     if "class_names" in arrays:
         class_names = [str(n) for n in arrays["class_names"]]
+        repeated = sorted({name for name in class_names if class_names.count(name) > 1})
+        if repeated:  # a model's card names each class once
+            raise InputFileError(f"{path}: 'class_names' repeats {', '.join(repeated[:5])}")
     else:
         class_names = [f"class_{i}" for i in range(int(labels.max(initial=0)) + 1)]
     try:

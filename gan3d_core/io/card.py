@@ -9,6 +9,8 @@ the size limits of :mod:`gan3d_core.limits`.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -97,6 +99,14 @@ def _check_training_settings(path: Path, settings: Any) -> None:
         check_field_types(TrainConfig, settings, "model card training.settings")
     except ValueError as exc:
         raise CheckpointError(f"{path}: {exc}") from None
+
+
+def model_fingerprint(card: dict[str, Any]) -> str:
+    """Which model a card describes, whatever its measured figures or storage: the SHA-256
+    of its config, classes and training record. ``gan3d eval`` files its results under
+    it, ``gan3d pack --metrics`` checks it, sessions recognise their model by it."""
+    described = {key: card.get(key) for key in ("config", "class_names", "training")}
+    return hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def inference_settings(card: dict[str, Any]) -> dict[str, Any]:

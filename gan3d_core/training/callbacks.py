@@ -62,10 +62,18 @@ class TensorBoardCallback(TrainerCallback):
     """Losses, D accuracies, validation metrics and sample images under ``run_dir/events``."""
 
     def __init__(self, log_dir: str | Path, every: int = 1) -> None:
-        from torch.utils.tensorboard import SummaryWriter
-
-        self.writer = SummaryWriter(str(log_dir))
+        self.log_dir = Path(log_dir)
         self.every = every
+        self._writer = None
+
+    @property
+    def writer(self):
+        """Made at the first figure, so a run refused before training writes nothing."""
+        if self._writer is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(str(self.log_dir))
+        return self._writer
 
     def on_step_end(self, trainer: Trainer, logs: dict[str, float]) -> None:
         if trainer.step % self.every == 0:
@@ -81,4 +89,5 @@ class TensorBoardCallback(TrainerCallback):
         self.writer.flush()
 
     def on_train_end(self, trainer: Trainer, reason: str) -> None:
-        self.writer.close()
+        if self._writer is not None:
+            self._writer.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import signal
 import sys
 import time
@@ -18,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from gan3d_core.errors import InputFileError, first_line
+from gan3d_core.errors import InputFileError, OutputFileError, UsageError, first_line
 from gan3d_core.training.config import TrainConfig, load_recipe, recipe_names
 
 ABORT_AFTER_SECONDS = 2.0
@@ -154,8 +155,9 @@ def _settings(args: argparse.Namespace) -> TrainConfig:
     from gan3d_core.training.run import load_run_config
 
     values: dict[str, Any] = load_recipe(args.recipe) if args.recipe else {}
-    if args.resume:
-        values.update(load_run_config(args.out).to_dict())
+    started = load_run_config(args.out) if args.resume else None
+    if started is not None:
+        values.update(started.to_dict())
     if args.config:
         from gan3d_core.io.inputs import read_json
 
@@ -166,9 +168,61 @@ def _settings(args: argparse.Namespace) -> TrainConfig:
         raise InputFileError("train: give --data (a dataset file or folder)")
     source = args.config or "train"  # the settings file, when there is one
     try:
-        return TrainConfig.from_dict(values)
+        config = TrainConfig.from_dict(values)
     except (TypeError, ValueError) as exc:
         raise InputFileError(f"{source}: {first_line(exc)}") from None
+    if started is not None:
+        _refuse_changed_run(args.out, started, config)
+    return config
+
+
+# What a resumed run keeps: its data and their split, the model it trains and the batches
+# its step count is made of; epochs (to train longer) and learning rates may change.
+RESUME_KEEPS = ("kind", "data", "resolution", "classes", "limit", "validation_fraction",
+                "split_seed", "batch_size", "seed")  # fmt: skip
+
+
+def _refuse_changed_run(run_dir, started: TrainConfig, config: TrainConfig) -> None:
+    def same(name: str) -> bool:
+        before, now = getattr(started, name), getattr(config, name)
+        if name == "data":  # one file, however its path is written
+            return Path(before).resolve() == Path(now).resolve()
+        return before == now
+
+    changed = [
+        f"{name} {getattr(started, name)!r} (asked: {getattr(config, name)!r})"
+        for name in RESUME_KEEPS
+        if not same(name)
+    ]
+    try:
+        same_model = started.model_config(2) == config.model_config(2)
+    except ValueError:
+        same_model = False
+    if not same_model:
+        changed.append("model's architecture")
+    if changed:
+        raise UsageError(
+            f"{run_dir}: a resumed run keeps its {', '.join(changed)}; start another run "
+            "(-o) for other settings"
+        )
+
+
+def _check_run_folder(path: Path) -> None:
+    """-o names a folder that is there or can be made, checked before any work; what the
+    check makes it takes away again, so a refused run leaves nothing behind."""
+    if path.exists():
+        if not path.is_dir():
+            raise OutputFileError(f"{path}: is a file; -o names the run folder")
+        return
+    missing = [path, *(parent for parent in path.parents if not parent.exists())]
+    try:
+        path.mkdir(parents=True)
+    except OSError as exc:
+        raise OutputFileError(
+            f"{path}: cannot make the run folder ({exc.strerror or exc})"
+        ) from None
+    for folder in missing:  # the folder first, then the parents made for it
+        folder.rmdir()
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -178,6 +232,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from gan3d_core.training.run import init_distributed, prepare_data, train_run
 
     config = _settings(args)
+    _check_run_folder(Path(args.out))
     if config.kind == "lgan":
         return _train_staged(config, args)
     rank, world = init_distributed()
@@ -325,11 +380,15 @@ def add_eval_parser(commands) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from gan3d_core import evaluation
-    from gan3d_core.cli import progress_bar
+    from gan3d_core import evaluation, limits
+    from gan3d_core.cli import _check_range, progress_bar
     from gan3d_core.inference import load_model
+    from gan3d_core.io.card import model_fingerprint
     from gan3d_core.training.run import default_cache_dir
 
+    _check_range("--views", args.views, 1, limits.MAX_VIEWS)
+    if args.samples is not None:
+        _check_range("--samples", args.samples, 2, limits.MAX_SHAPES)  # coverage needs pairs
     model = load_model(args.checkpoint, device=args.device)
     split = model.card.get("training", {}).get("settings", {})
     if args.subset != "all" and not split:
@@ -385,10 +444,24 @@ def cmd_eval(args: argparse.Namespace) -> int:
         result = evaluation.evaluate_classification(model, train, dataset)
     result["empty_shapes_skipped"] = dataset.skipped_empty
     result["checkpoint"] = str(args.checkpoint)
+    result["model"] = model_fingerprint(model.card)  # gan3d pack --metrics checks it
     result["data"] = str(args.data)
     result["subset"] = args.subset
-    print(json.dumps(result) if args.json else _table(result))
+    result = _defined(result)
+    print(json.dumps(result, allow_nan=False) if args.json else _table(result))
     return 0
+
+
+def _defined(value: Any) -> Any:
+    """``value`` with every NaN or infinite figure (a class left with no shape, say) as
+    None: JSON null, which every reader takes, where a bare NaN is not JSON at all."""
+    if isinstance(value, dict):
+        return {key: _defined(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_defined(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _table(result: dict) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from gan3d_core.config import IMAGE_BACKBONES, ModelConfig
-from gan3d_core.errors import InputFileError
+from gan3d_core.errors import InputFileError, UsageError
 from gan3d_core.schema import check_field_types
 
 RECIPES = Path(__file__).parent / "recipes"
@@ -172,6 +172,11 @@ class TrainConfig:
             problems.append(
                 f"recon_in_discriminator must be one of {', '.join(RECON_IN_DISCRIMINATOR)}"
             )
+        for field in dataclasses.fields(self):  # every learning rate, of every stage
+            if field.name.startswith("lr_") and field.name != "lr_schedule":
+                rate = getattr(self, field.name)
+                if not rate > 0:  # NaN fails too
+                    problems.append(f"{field.name} must be above 0, got {rate}")
         if self.lr_schedule not in LR_SCHEDULES:
             problems.append(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}")
         if not 0.0 <= self.min_lr_fraction <= 1.0:
@@ -245,7 +250,7 @@ class TrainConfig:
             except ValueError as exc:
                 problems.append(str(exc).removeprefix("invalid model config: "))
         if problems:
-            raise ValueError("invalid training config: " + "; ".join(problems))
+            raise UsageError("invalid training config: " + "; ".join(problems))
         self.real_label_range = tuple(self.real_label_range)
         self.fake_label_range = tuple(self.fake_label_range)
 
@@ -315,7 +320,7 @@ class TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValueError(f"unknown training settings: {', '.join(unknown)}")
+            raise UsageError(f"unknown training settings: {', '.join(unknown)}")
         check_field_types(cls, data, "training settings")
         return cls(**data)
 

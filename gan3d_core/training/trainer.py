@@ -44,7 +44,7 @@ from torch.utils.data import DistributedSampler
 
 from gan3d_core.config import ModelConfig
 from gan3d_core.data.augment import ShapeAugmentation, augment_images
-from gan3d_core.errors import CheckpointError, Gan3dError
+from gan3d_core.errors import CheckpointError, Gan3dError, UsageError
 from gan3d_core.inference import resolve_device
 from gan3d_core.io.atomic import write_bytes_atomic
 from gan3d_core.io.checkpoint import load_checkpoint, save_checkpoint
@@ -182,7 +182,7 @@ class Trainer:
         )
         self.steps_per_epoch = len(self.sampler) // config.batch_size
         if self.steps_per_epoch < 1:
-            raise ValueError(
+            raise UsageError(
                 f"{len(train_data)} training shapes make no full batch of {config.batch_size} "
                 f"per process ({self.world_size} processes); lower --batch-size"
             )

@@ -124,7 +124,7 @@ def test_a_session_knows_its_model_by_card_or_by_any_spelling_of_its_path(engine
     moved = dict(data, model_path="/elsewhere/default.safetensors")  # a reinstall: same card
     assert session.made_with(moved)
     other = _session(engine)
-    other.model = replace(other.model, card={**other.model.card, "name": "another model"})
+    other.model = replace(other.model, card={**other.model.card, "training": {"steps": 1}})
     assert not other.made_with(moved) and not other.made_with({"model_path": "\x00"})
 
 

@@ -562,9 +562,33 @@ def build_corpus(root: Path) -> list[Case]:
         "not_zip": file("text.npz", "hello"),
         "fifo": fifo("pipe.npz"),
     }
+    grids = np.zeros((4, 32, 32, 32), np.uint8)
+    dataset_files.update(
+        no_shapes=file("no_shapes.npz", _zip({"voxels.npy": _npy(np.zeros((0, 8, 8, 8), np.uint8))})),
+        all_empty=file("all_empty.npz", _zip({"voxels.npy": _npy(grids)})),
+        nan_voxels=file("nan_voxels.npz", _zip({"voxels.npy": _npy(np.full((2, 8, 8, 8), np.nan))})),
+        repeated_classes=file("repeated.npz", _zip({
+            "voxels.npy": _npy(grids + 1), "labels.npy": _npy(np.array([0, 1, 0, 1])),
+            "class_names.npy": _npy(np.array(["chair", "chair"]))})),
+    )  # fmt: skip
     for name, path in dataset_files.items():
         add(f"eval/{name}",
             ["eval", good, "--data", path, "--task", "gen", "--device", "cpu"], path)  # fmt: skip
+    # -- train: options out of range, and a run folder that cannot be one --------------------
+    good_data = file("good.npz", _zip({"voxels.npy": _npy(np.ones((4, 32, 32, 32), np.uint8))}))
+    train = ["train", "--kind", "gan", "--data", good_data, "--epochs", "1", "-b", "2"]
+    for name, option, value, named in (("limit_zero", "--limit", "0", "limit"),
+                                       ("validation_fraction", "--validation-fraction", "1.5",
+                                        "validation_fraction"),
+                                       ("lr_negative", "--lr-generator", "-1", "lr_generator"),
+                                       ("batch_over_data", "-b", "64", "batch")):  # fmt: skip
+        add(f"train/{name}", [*train, option, value, "-o", str(out / "t")], named)
+    add("train/out_is_a_file", [*train, "-o", good_data], good_data)
+    add("train/out_cannot_be_made", [*train, "-o", "/proc/gan3d_run"], "/proc/gan3d_run")
+    for name in ("no_shapes", "all_empty", "repeated_classes"):
+        path = dataset_files[name]
+        add(f"train/{name}", ["train", "--kind", "cvaegan", "--data", path, "-o", str(out / "t")],
+            path)  # fmt: skip
     return cases
 
 
