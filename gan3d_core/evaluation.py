@@ -266,10 +266,12 @@ def evaluate_generation(
     (coverage of equally many shapes is far below 1 even for the data itself)."""
     rng = np.random.default_rng(seed)
     groups: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray | None]] = {}
+    too_few = []  # classes with fewer than two shapes: coverage and 1-NNA compare pairs
     if model.config.conditional:
         for index, name in enumerate(dataset.class_names):
             reference = dataset.voxels[dataset.labels == index]
             if len(reference) < 2:
+                too_few += [name] if len(reference) else []
                 continue
             count = samples_per_class or len(reference)
             label = model.label_index(name)
@@ -282,6 +284,11 @@ def evaluate_generation(
         count = samples_per_class or len(dataset)
         real = None if training_shapes is None else training_shapes.voxels
         groups["all"] = (model.decode(model.sample_latents(count, seed=seed)), dataset.voxels, real)
+    if not groups:
+        raise UsageError(
+            f"{dataset.source or 'the data'}: no class has two shapes to compare samples with "
+            f"({len(dataset)} shapes); give more (--limit)"
+        )
     per_class = {}
     for name, (samples, reference, real) in groups.items():
         reference = reference.astype(np.float32)
@@ -298,7 +305,11 @@ def evaluate_generation(
     rows = list(per_class.values())
     keys = [k for k in (rows[0] if rows else {}) if k != "n" and all(k in row for row in rows)]
     overall = {k: round(float(np.mean([row[k] for row in rows])), 4) for k in keys}
-    return {"task": "gen", "n": len(dataset), **overall, "per_class": per_class}
+    measured = sum(row["n"] for row in per_class.values())
+    result = {"task": "gen", "n": measured, **overall, "per_class": per_class}
+    if too_few:
+        result["classes_left_out"] = too_few  # with one shape each
+    return result
 
 
 def _real_shape_scores(

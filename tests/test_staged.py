@@ -280,6 +280,25 @@ def test_real_shapes_drawn_in_the_samples_place_are_scored_for_scale(lgan_checkp
     )
 
 
+def test_generation_says_which_classes_it_could_not_measure(lgan_checkpoint):
+    from gan3d_core.data.datasets import VoxelDataset
+    from gan3d_core.errors import UsageError
+    from gan3d_core.evaluation import evaluate_generation
+
+    model = g3.load_model(lgan_checkpoint)
+    voxels, labels, _ = synthetic_shapes(per_class=3)
+    keep = np.concatenate([np.flatnonzero(labels == 0), np.flatnonzero(labels == 1)[:1]])
+    shapes = VoxelDataset(voxels[keep], labels[keep], ["chair", "table", "sofa"])
+    result = evaluate_generation(model, shapes)
+    assert list(result["per_class"]) == ["chair"] and result["classes_left_out"] == ["table"]
+    assert result["n"] == 3  # the shapes measured, not the 4 given
+    alone = np.array([np.flatnonzero(labels == k)[0] for k in (0, 1)])  # one chair, one table
+    with pytest.raises(UsageError, match="no class has two shapes"):
+        evaluate_generation(
+            model, VoxelDataset(voxels[alone], labels[alone], ["chair", "table", "sofa"])
+        )
+
+
 def test_a_spatial_head_reads_feature_maps_and_the_bank_their_average():
     from gan3d_core.models.latent import ImageHead, RetrievalBank
 
