@@ -409,10 +409,12 @@ def load_eval_dataset(
     split: dict | None = None,
     limit: int | None = None,
     folder_split: str = "test",
+    classes: list[str] | None = None,
 ) -> VoxelDataset:
     """The shapes to evaluate on. ``subset`` ``train`` or ``validation`` re-creates a
     training run's split from ``split`` (classes, limit, validation_fraction, split_seed, as
-    stored in the model card); ``limit`` then caps the number of shapes evaluated.
+    stored in the model card); ``classes`` (a model's, when the data holds more) keeps
+    those, in that order; ``limit`` then caps the number of shapes evaluated.
     ``folder_split`` picks train or test of a ModelNet-style folder tree."""
     from gan3d_core.data.datasets import load_dataset, split_dataset, stratified_limit
 
@@ -429,6 +431,12 @@ def load_eval_dataset(
             split.get("split_seed", 0),
         )
         dataset = validation if subset == "validation" else train
+    if (
+        classes
+        and dataset.class_names != list(classes)
+        and set(classes) <= set(dataset.class_names)
+    ):
+        dataset = dataset.select_classes(list(classes))
     if limit is not None:
         dataset = dataset.subset(stratified_limit(dataset.labels, limit))
     return dataset

@@ -85,6 +85,24 @@ def test_pack_files_only_results_measured_on_the_model_it_packs(
     assert read_model_card(packed)["metrics"]["gen"]["coverage"] == 0.5
 
 
+def test_eval_takes_the_model_s_classes_from_data_that_hold_more(
+    capsys, tmp_path, cvaegan_checkpoint
+):
+    """A model trained on some of a file's classes (train --classes) is measured on those."""
+    from tests.conftest import synthetic_shapes
+
+    voxels, labels, _ = synthetic_shapes(per_class=3)
+    data = tmp_path / "more.npz"  # the model's chair, table and sofa, and lamps before them
+    np.savez(data, voxels=np.concatenate([voxels, voxels[:3]]),
+             labels=np.concatenate([labels + 1, [0, 0, 0]]),
+             class_names=np.array(["lamp", "chair", "table", "sofa"]))  # fmt: skip
+    code, out, err = run(capsys, "eval", cvaegan_checkpoint, "--data", data, "--task", "gen",
+                         "--json", "--device", "cpu")  # fmt: skip
+    assert code == 0, err
+    result = json.loads(out)
+    assert list(result["per_class"]) == ["chair", "table", "sofa"] and result["n"] == 9
+
+
 def test_card_words_leave_out_what_a_card_from_elsewhere_gets_wrong():
     from gan3d_core.io.card import quality_rows, training_words
 

@@ -395,8 +395,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise InputFileError(
             f"{args.checkpoint}: model card records no training split; use --subset all"
         )
+    classes = model.class_names or None  # a model of some of the file's classes: those
     dataset = evaluation.load_eval_dataset(
-        args.data, model.resolution, args.subset, split, args.limit, folder_split=args.split
+        args.data, model.resolution, args.subset, split, args.limit, args.split, classes
     )
     if model.class_names and dataset.class_names != model.class_names:
         raise InputFileError(
@@ -406,7 +407,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     # A run's validation split: compare with its training shapes too, for scale.
     training_shapes = (
         evaluation.load_eval_dataset(
-            args.data, model.resolution, "train", split, folder_split=args.split
+            args.data, model.resolution, "train", split, folder_split=args.split, classes=classes
         )
         if args.subset == "validation" and args.task in ("recon", "gen")
         else None
@@ -439,7 +440,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         # Evaluating a run's validation split: fit on that run's training split only.
         train_subset = "train" if args.subset == "validation" else "all"
         train = evaluation.load_eval_dataset(
-            args.train, model.resolution, train_subset, split, folder_split="train"
+            args.train, model.resolution, train_subset, split, folder_split="train", classes=classes
         )
         result = evaluation.evaluate_classification(model, train, dataset)
     result["empty_shapes_skipped"] = dataset.skipped_empty
