@@ -184,12 +184,12 @@ class Session:
         it: a float32 vector in a ``.npy``, named NAME.latent.npy (the suffix is added when
         missing), and a conditional model's class beside it in NAME.latent.json, so that
         the file opens as this shape."""
-        from gan3d_core.io.latent_files import write_latent
+        from gan3d_core.io.latent_files import class_name_of, write_latent
 
         if self.current is None:
             raise UsageError("no shape to save: open a model first")
-        label, names = self.current.label, self.model.class_names if self.model else ()
-        name = None if label is None else (names[label] if names else str(label))
+        names = self.model.class_names if self.model else ()
+        name = class_name_of(self.current.label, names)
         return write_latent(latent_file_path(path), self.current.latent, name)
 
     def made_with(self, data: dict[str, Any]) -> bool:

@@ -95,9 +95,9 @@ def _decode(model, latents: np.ndarray, labels, resolution: int | None) -> np.nd
 
 def _class_name(model, label) -> str | None:
     """A conditional model's name for class ``label`` (None: no class)."""
-    if label is None or not model.config.conditional:
-        return None
-    return model.class_names[int(label)] if model.class_names else str(int(label))
+    from gan3d_core.io.latent_files import class_name_of
+
+    return class_name_of(label if model.config.conditional else None, model.class_names)
 
 
 def _seeded_classes(model, count: int, seed: int) -> list[int] | None:

@@ -20,6 +20,13 @@ def latent_class_path(path: str | os.PathLike) -> Path:
     return Path(path).with_suffix(".json")
 
 
+def class_name_of(label: int | None, class_names) -> str | None:
+    """The name to keep beside a latent decoded with class ``label`` (None: no class)."""
+    if label is None:
+        return None
+    return class_names[int(label)] if class_names else str(int(label))
+
+
 def write_latent(path: str | os.PathLike, latent: np.ndarray, class_name: str | None) -> Path:
     """Write ``latent`` to ``path`` and its class (None: unconditional) beside it, both
     atomically; a class file left from an earlier latent of that name goes."""
