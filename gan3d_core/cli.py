@@ -381,6 +381,8 @@ def cmd_pack(args: argparse.Namespace) -> int:
     from gan3d_core.io.checkpoint import load_checkpoint, save_checkpoint
     from gan3d_core.io.inputs import read_json
 
+    if _same_file(args.output, args.checkpoint):
+        raise UsageError(f"-o {args.output} is CKPT itself: pack writes a copy, name another file")
     if args.add_heads:
         from gan3d_core.training.staged import ensemble_image_heads
 
@@ -391,6 +393,14 @@ def cmd_pack(args: argparse.Namespace) -> int:
         if value:
             card[key] = value
     inference = dict(inference_settings(card))
+    staged_only = [option for option, value in (
+        ("--framing-shift", args.framing_shift), ("--refine-steps", args.refine_steps),
+        ("--retrieval-candidates", args.retrieval_candidates)) if value is not None]  # fmt: skip
+    if staged_only and card["config"].get("kind", "gan") != "lgan":
+        raise UsageError(
+            f"{', '.join(staged_only)}: only staged models (--recipe) reconstruct with fitting; "
+            f"{args.checkpoint} is a {card['config'].get('kind', 'gan')} model"
+        )
     if args.framing_shift is not None:
         if not 0.0 <= args.framing_shift <= MAX_FRAMING_SHIFT:
             raise UsageError(f"--framing-shift must be in [0, {MAX_FRAMING_SHIFT}]")
@@ -423,6 +433,14 @@ def cmd_pack(args: argparse.Namespace) -> int:
     storage = "int8" if args.int8 else "float16" if args.half else None
     print(save_checkpoint(args.output, networks, card, storage))
     return 0
+
+
+def _same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two paths name one file (through links too); False when either is missing."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def evaluation_key(result: dict, default_refine: int = 0) -> str:

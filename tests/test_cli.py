@@ -177,6 +177,21 @@ def test_pack_sets_the_test_time_framing_shift(capsys, tmp_path, lgan_checkpoint
     assert load_model(packed).card["inference"]["framing_shift"] == 0.03  # left as it was
 
 
+def test_pack_refuses_to_overwrite_its_input_and_settings_a_model_never_reads(
+    capsys, tmp_path, cvaegan_checkpoint
+):
+    copy = tmp_path / "model.safetensors"
+    copy.write_bytes(cvaegan_checkpoint.read_bytes())
+    before = copy.read_bytes()
+    code, _, err = run(capsys, "pack", copy, "-o", tmp_path / "." / "model.safetensors", "--half")
+    assert_one_line_error(code, err, "is CKPT itself: pack writes a copy")
+    code, _, err = run(capsys, "pack", copy, "-o", tmp_path / "out.safetensors",
+                       "--refine-steps", "5", "--framing-shift", "0.02")  # fmt: skip
+    said = "--framing-shift, --refine-steps: only staged models (--recipe) reconstruct with"
+    assert_one_line_error(code, err, said, "is a cvaegan model")
+    assert copy.read_bytes() == before and not (tmp_path / "out.safetensors").exists()
+
+
 def test_pack_sets_the_fitting_defaults(capsys, tmp_path, lgan_checkpoint):
     from gan3d_core import load_model
 
