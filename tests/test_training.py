@@ -174,14 +174,16 @@ def test_refuses_to_overwrite_or_resume_nothing(synthetic_npz, cache, tmp_path):
         train_run(config, tmp_path, device="cpu")
 
 
-def test_cli_train_resume_with_more_epochs(capsys, synthetic_npz, cache, tmp_path):
+def test_cli_train_resume_with_more_epochs(capsys, synthetic_npz, cache, tmp_path, monkeypatch):
     settings = tmp_path / "settings.json"
     settings.write_text(json.dumps({k: v for k, v in TINY.items() if k != "epochs"}))
     run = tmp_path / "run"
-    argv = ["train", "--kind", "gan", "--data", synthetic_npz, "--config", settings, "--epochs", 1,
-            "--cache-dir", cache, "--no-tensorboard", "-o", run]  # fmt: skip
+    monkeypatch.chdir(synthetic_npz.parent)  # --data as typed there: a relative path
+    argv = ["train", "--kind", "gan", "--data", synthetic_npz.name, "--config", settings,
+            "--epochs", 1, "--cache-dir", cache, "--no-tensorboard", "-o", run]  # fmt: skip
     assert main([str(a) for a in argv]) == 0
     assert read_model_card(run / "model.safetensors")["training"]["steps"] == 3
+    monkeypatch.chdir(tmp_path)  # resumed from elsewhere, the run still finds its data
     assert main(["train", "-o", str(run), "--resume", "--epochs", "2", "--no-tensorboard"]) == 0
     card = read_model_card(run / "model.safetensors")
     assert card["training"]["steps"] == 6 and card["training"]["settings"]["epochs"] == 2

@@ -166,6 +166,9 @@ def _settings(args: argparse.Namespace) -> TrainConfig:
     values.update({k: v for k, v in vars(args).items() if k in names})
     if not values.get("data"):
         raise InputFileError("train: give --data (a dataset file or folder)")
+    if started is None or values["data"] != started.data:
+        # stored whole, so that the run resumes from any folder
+        values["data"] = str(Path(values["data"]).expanduser().resolve())
     source = args.config or "train"  # the settings file, when there is one
     try:
         config = TrainConfig.from_dict(values)
