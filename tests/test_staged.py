@@ -226,6 +226,8 @@ def test_staged_recipe_trains_packs_samples_and_reconstructs(
     assert main(["train", "-o", str(run), "--resume"]) == 0  # every stage already finished
     out = capsys.readouterr().out
     assert "autoencoder: 3 steps" in out
+    logged = {folder.name for folder in (run / "events").iterdir() if any(folder.iterdir())}
+    assert logged == {"autoencoder", "latent_gan", "image_head", "implicit"}  # TensorBoard
     model = g3.load_model(run / "model.safetensors", device="cpu")
     assert model.config.kind == "lgan" and model.class_names == ["box", "ball", "column"]
     assert model.config.residual_convs == residual_convs

@@ -91,3 +91,28 @@ class TensorBoardCallback(TrainerCallback):
     def on_train_end(self, trainer: Trainer, reason: str) -> None:
         if self._writer is not None:
             self._writer.close()
+
+
+class StageTensorBoard:
+    """A staged run's figures under ``log_dir/<stage>``: each validation's training means
+    and validation figures (a :data:`gan3d_core.training.stages.RecordHook`). A stage's
+    writer is made at its first figure, so a refused run writes nothing."""
+
+    def __init__(self, log_dir: str | Path) -> None:
+        self.log_dir = Path(log_dir)
+        self._writers: dict = {}
+
+    def __call__(self, stage: str, record: dict) -> None:
+        if stage not in self._writers:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writers[stage] = SummaryWriter(str(self.log_dir / stage))
+        writer = self._writers[stage]
+        for section in ("train", "validation"):
+            for key, value in record.get(section, {}).items():
+                writer.add_scalar(f"{section}/{key}", value, record["step"])
+        writer.flush()
+
+    def close(self) -> None:
+        for writer in self._writers.values():
+            writer.close()

@@ -289,6 +289,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _train_staged(config: TrainConfig, args: argparse.Namespace) -> int:
     """The staged recipe: one process, stages resumed from their own state files."""
     from gan3d_core.cli import progress_bar
+    from gan3d_core.training.callbacks import StageTensorBoard
     from gan3d_core.training.staged import STAGE_NAMES, train_staged
     from gan3d_core.training.stages import stage_state_path
 
@@ -308,14 +309,18 @@ def _train_staged(config: TrainConfig, args: argparse.Namespace) -> int:
         stop_requested.append(True)
         print("\nstopping after this step and saving; Ctrl-C again to abort", file=sys.stderr)
 
+    events = None if args.no_tensorboard else StageTensorBoard(run_dir / "events")
     previous = signal.signal(signal.SIGINT, request_stop)
     try:
         with progress_bar("training (staged)") as progress:
             path, results = train_staged(
-                config, run_dir, progress, lambda: bool(stop_requested), device=args.device
-            )
+                config, run_dir, progress, lambda: bool(stop_requested), device=args.device,
+                on_record=events,
+            )  # fmt: skip
     finally:
         signal.signal(signal.SIGINT, previous)
+        if events is not None:
+            events.close()
     for name, result in results.items():
         score = result.validation.get("score")
         shown = "" if score is None else f", validation score {score:.4f}"

@@ -40,7 +40,13 @@ from gan3d_core.training.image_head import ImageHeadStage, backbone_features
 from gan3d_core.training.implicit_decoder import ImplicitDecoderStage
 from gan3d_core.training.latent_gan import LatentGanStage
 from gan3d_core.training.shape_autoencoder import ShapeAutoencoderStage
-from gan3d_core.training.stages import StageResult, StageSchedule, run_stage, stage_state_path
+from gan3d_core.training.stages import (
+    RecordHook,
+    StageResult,
+    StageSchedule,
+    run_stage,
+    stage_state_path,
+)
 from gan3d_core.training.trainer import CONFIG_FILE, MODEL_FILE
 
 STAGE_NAMES = ("autoencoder", "latent_gan", "image_head", "implicit")
@@ -375,9 +381,11 @@ def train_staged(
     progress: ProgressHook | None = None,
     should_stop: StopHook | None = None,
     device: str = "auto",
+    on_record: RecordHook | None = None,
 ) -> tuple[Path | None, dict[str, StageResult]]:
     """Run (or resume) every stage into ``run_dir``; the packed checkpoint's path (None when
-    stopped early) and each stage's result (stages kept from ``init_from`` have none)."""
+    stopped early) and each stage's result (stages kept from ``init_from`` have none).
+    ``on_record`` receives each stage's validation records (see :func:`run_stage`)."""
     from gan3d_core.inference import resolve_device
     from gan3d_core.training.run import default_cache_dir
 
@@ -401,7 +409,9 @@ def train_staged(
     def run(stage, stage_schedule: StageSchedule, offset: float, share: float, hook=report) -> bool:
         """Train (or resume) one stage; False when asked to stop."""
         progress_share = _stage_progress(hook, offset, share)
-        results[stage.name] = run_stage(stage, run_dir, stage_schedule, progress_share, should_stop)
+        results[stage.name] = run_stage(
+            stage, run_dir, stage_schedule, progress_share, should_stop, on_record
+        )
         return results[stage.name].reason != "stopped"
 
     trained: dict[str, torch.nn.Module] = {}  # networks of the packed model, by name

@@ -27,6 +27,7 @@ from gan3d_core.training.state import load_training_state, save_training_state
 
 ProgressHook = Callable[[float, str], None]
 StopHook = Callable[[], bool]
+RecordHook = Callable[[str, dict], None]
 
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
@@ -125,8 +126,12 @@ def run_stage(
     schedule: StageSchedule,
     progress: ProgressHook | None = None,
     should_stop: StopHook | None = None,
+    on_record: RecordHook | None = None,
 ) -> StageResult:
-    """Train ``stage`` to ``schedule.steps``, resuming from its state file if there is one."""
+    """Train ``stage`` to ``schedule.steps``, resuming from its state file if there is one.
+
+    Each validation's record (step, seconds, training means, validation figures) goes to
+    ``run_dir/<stage>.log.jsonl`` and to ``on_record(stage name, record)``."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     info = load_stage(stage, run_dir) or {"step": 0, "elapsed": 0.0, "validation": {}}
@@ -181,6 +186,8 @@ def run_stage(
             running.clear()
             with log_path.open("a") as log:
                 log.write(json.dumps(record) + "\n")
+            if on_record is not None:
+                on_record(stage.name, record)
         if step % schedule.checkpoint_every == 0 or step == schedule.steps:
             save()
         if progress is not None:
