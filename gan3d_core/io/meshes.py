@@ -30,6 +30,7 @@ def load_mesh(path: str | os.PathLike) -> trimesh.Trimesh:
     _, data = read_input_bytes(path, "mesh file", max_bytes=MAX_MESH_FILE_BYTES)
     if suffix == ".off":
         data = _fix_off_header(data)
+        _check_off_layout(path, data)
     if suffix == ".3mf":
         _check_3mf_archive(path, data)
     try:
@@ -68,6 +69,26 @@ def load_mesh(path: str | os.PathLike) -> trimesh.Trimesh:
 def _fix_off_header(data: bytes) -> bytes:
     """Split ``OFF490 518 0`` into ``OFF`` and ``490 518 0`` lines."""
     return _GLUED_OFF_HEADER.sub(rb"\1\n", data, count=1)
+
+
+def _check_off_layout(path: os.PathLike, data: bytes) -> None:
+    """Refuse an OFF file whose lines do not match its counts: trimesh reads a face line
+    as a vertex when one vertex line is missing, and a shape out of place is made."""
+    lines = [line.split(b"#")[0].split() for line in data.splitlines()]
+    lines = [tokens for tokens in lines if tokens][1:]  # after the OFF keyword
+    try:
+        vertex_count, face_count = (int(value) for value in lines[0][:2])
+    except (IndexError, ValueError):
+        raise InputFileError(f"{path}: OFF file has no vertex and face counts") from None
+    vertices, faces = lines[1 : 1 + vertex_count], lines[1 + vertex_count :]
+    short = next((n for n, tokens in enumerate(vertices) if len(tokens) < 3), None)
+    if short is not None:
+        raise InputFileError(f"{path}: OFF vertex {short} has fewer than 3 coordinates")
+    if len(vertices) < vertex_count or len(faces) < face_count:
+        raise InputFileError(
+            f"{path}: OFF file declares {vertex_count:,} vertices and {face_count:,} faces "
+            f"but holds {len(lines) - 1:,} lines of them; it is truncated or a line is missing"
+        )
 
 
 def _check_3mf_archive(path: os.PathLike, data: bytes) -> None:

@@ -399,6 +399,11 @@ def build_corpus(root: Path) -> list[Case]:
         "obj_flat_point": file("point.obj", "v 0 0 0\nv 0 0 0\nv 0 0 0\nf 1 2 3\n"),
         "obj_garbage": file("garbage.obj", np.random.default_rng(1).bytes(2000)),
         "off_declared_huge": file("huge.off", "OFF\n1000000000 1000000000 0\n0 0 0\n"),
+        # a missing vertex line: trimesh would read the first face line as a vertex
+        "off_missing_vertex": file(
+            "missing.off", "OFF\n4 2 0\n0 0 0\n1 0 0\n0 1 0\n3 0 1 2\n3 0 2 3\n"
+        ),
+        "off_short_vertex": file("short.off", "OFF\n3 1 0\n0 0 0\n1 0\n0 1 0\n3 0 1 2\n"),
         "ply_declared_huge": file(
             "huge.ply",
             "ply\nformat binary_little_endian 1.0\nelement vertex 1000000000\n"
