@@ -152,13 +152,19 @@ def test_stl_is_binary_and_sized(tmp_path):
 def test_3mf_read_by_the_3mf_consortiums_library(tmp_path, name):
     """lib3mf, the format's reference implementation, reads our 3MF as a slicer would: one
     closed, outward-wound mesh in millimetres, named after the file, at the size asked, and
-    placed on the plate (a build item), whatever the file's name."""
+    placed on the plate (a build item), whatever the file's name; with no warning. The same
+    shape writes the same bytes."""
     lib3mf = pytest.importorskip("lib3mf")
     options = ExportOptions(size=120.0)
     mesh = voxels_to_mesh(box_grid(12, (2, 2, 2), (6, 9, 10)))
     path = export_shape(box_grid(12, (2, 2, 2), (6, 9, 10)), tmp_path / f"{name}.3mf", options)
+    written = path.read_bytes()
+    export_shape(box_grid(12, (2, 2, 2), (6, 9, 10)), path, options)
+    assert path.read_bytes() == written
     model = lib3mf.get_wrapper().CreateModel()
-    model.QueryReader("3mf").ReadFromFile(str(path))
+    reader = model.QueryReader("3mf")
+    reader.ReadFromFile(str(path))
+    assert [reader.GetWarning(k) for k in range(reader.GetWarningCount())] == []
     assert model.GetUnit() == lib3mf.ModelUnit.MilliMeter
     objects = model.GetMeshObjects()
     assert objects.MoveNext()

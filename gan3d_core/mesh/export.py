@@ -31,6 +31,7 @@ from gan3d_core.mesh.surface import (
 # 3MF, the slicers' own format (PrusaSlicer, Bambu Studio, Cura), states its unit: millimetres
 MESH_FORMATS = {".stl": "stl", ".obj": "obj", ".ply": "ply", ".glb": "glb", ".3mf": "3mf"}
 VOXEL_FORMATS = (".binvox", ".npy")
+PRODUCTION_NAMESPACE = "http://schemas.microsoft.com/3dmanufacturing/production/2015/06"
 EXPORT_SUFFIXES = tuple(MESH_FORMATS) + VOXEL_FORMATS
 # glTF is y up by its specification, ours z up: (x, y, z) -> (-x, z, y), the inverse of
 # gan3d_core.data.datasets.y_up_to_z_up, so a GLB we write reads back as it was
@@ -135,7 +136,48 @@ def export_mesh(mesh: trimesh.Trimesh, path: str | os.PathLike) -> Path:
         mesh = mesh.copy()
         mesh.apply_transform(Z_UP_TO_GLTF)
     data = _named_scene(mesh, Path(path).stem).export(file_type=MESH_FORMATS[suffix])
+    if suffix == ".3mf":
+        data = _tidy_3mf(data)
     return write_bytes_atomic(path, data.encode("utf-8") if isinstance(data, str) else data)
+
+
+def _tidy_3mf(data: bytes) -> bytes:
+    """trimesh's 3MF, rewritten so that lib3mf reads it without a warning and the same mesh
+    always gives the same bytes.
+
+    trimesh declares every namespace again on the build's ``<item>`` (lib3mf: "Invalid
+    Attribute in namespace"), gives each object and item a random UUID and stamps the zip
+    entries with the time; here the item inherits its parent's namespaces, the UUIDs are
+    drawn from the model's content and the entries carry the zip format's first date."""
+    import hashlib
+    import io
+    import uuid
+    import zipfile
+
+    from lxml import etree
+
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        parts = {member.filename: archive.read(member) for member in archive.infolist()}
+    model_name = next(name for name in parts if name.endswith(".model"))
+    root = etree.fromstring(parts[model_name])
+    for item in root.iter("{*}item"):
+        parent, position = item.getparent(), item.getparent().index(item)
+        parent.remove(item)
+        parent.insert(position, etree.Element(item.tag, dict(item.attrib), nsmap=parent.nsmap))
+    uuid_attribute = f"{{{PRODUCTION_NAMESPACE}}}UUID"
+    identified = [element for element in root.iter() if uuid_attribute in element.attrib]
+    for element in identified:
+        del element.attrib[uuid_attribute]
+    digest = hashlib.sha256(etree.tostring(root)).hexdigest()
+    for number, element in enumerate(identified):
+        element.set(uuid_attribute, str(uuid.uuid5(uuid.NAMESPACE_URL, f"{digest}/{number}")))
+    parts[model_name] = etree.tostring(root, xml_declaration=True, encoding="utf-8")
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in parts.items():
+            archive.writestr(zipfile.ZipInfo(name, (1980, 1, 1, 0, 0, 0)), content,
+                             compress_type=zipfile.ZIP_DEFLATED)  # fmt: skip
+    return out.getvalue()
 
 
 def _named_scene(mesh: trimesh.Trimesh, name: str) -> trimesh.Scene:
