@@ -29,6 +29,12 @@ IMAGE_FILTER = "Images (" + " ".join(f"*{s}" for s in IMAGE_SUFFIXES) + ")"
 THUMBNAIL_SIZE = 72
 
 
+def thumbnail_size(count: int) -> int:
+    """Thumbnails of ``count`` photos share a dock's width: 72 px for one, 56 for two,
+    down to 36."""
+    return THUMBNAIL_SIZE if count <= 1 else max(36, min(56, 280 // count - 6))
+
+
 def to_pixmap(image: np.ndarray, size: int = THUMBNAIL_SIZE) -> QPixmap:
     """uint8 (H, W, 3) -> a QPixmap scaled to ``size``."""
     image = np.ascontiguousarray(image)
@@ -199,15 +205,17 @@ class ReconstructPanel(QWidget):
             label.deleteLater()
         self.thumbnail_labels = []
         self.found_label.setText(summary[:1].upper() + summary[1:])
-        # beside a single photo the line needs no rows of its own in a short dock
+        # beside one or two photos the line needs no rows of its own in a short dock; more
+        # photos get smaller thumbnails and the line beneath them
         self.reading.removeWidget(self.found_label)
-        if len(images) <= 1:
+        if len(images) <= 2:
             self.reading.addWidget(self.found_label, 0, 1)
         else:
             self.reading.addWidget(self.found_label, 1, 0, 1, 2)
+        size = thumbnail_size(len(images))
         for image in images:
             label = QLabel()
-            label.setPixmap(to_pixmap(image))
+            label.setPixmap(to_pixmap(image, size))
             self.thumbnails.addWidget(label)
             self.thumbnail_labels.append(label)
 

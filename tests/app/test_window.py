@@ -622,6 +622,19 @@ def test_both_drop_targets_honour_the_panel_s_choices(qtbot, window, cvaegan_che
     )
 
 
+def test_the_reading_sits_beside_one_or_two_photos_and_under_more(window):
+    from gan3d_studio.wire import Reconstruction
+
+    panel = window.reconstruct_panel
+    summary = "decoded as chair (class found); cameras at azimuth/elevation 87°/42°, 99°/47°"
+    for count, row, column, size in ((1, 0, 1, 72), (2, 0, 1, 56), (5, 1, 0, 50)):
+        images = tuple(np.full((64, 64, 3), 200, np.uint8) for _ in range(count))
+        panel.show_reconstruction(Reconstruction(LatentState(np.zeros(4)), images, summary))
+        position = panel.reading.getItemPosition(panel.reading.indexOf(panel.found_label))
+        assert position[:2] == (row, column)
+        assert [label.pixmap().width() for label in panel.thumbnail_labels] == [size] * count
+
+
 def test_a_killed_engine_is_replaced_with_the_model_reloaded(qtbot, window, cvaegan_checkpoint):
     open_model(qtbot, window, cvaegan_checkpoint)
     engine = window.controller.engine
