@@ -217,13 +217,13 @@ class Engine:
     ) -> EncodedShape:
         """A shape file's latent: the shape encoder's, fitted to the shape (staged models);
         ``up``: the file's up axis (see :func:`~gan3d_core.data.datasets.load_shape_grid`)."""
-        from gan3d_core.data.datasets import file_up_axis, load_shape_grid
+        from gan3d_core.data.datasets import load_shape_grid
 
         model = self._require_model()
         grid = load_shape_grid(path, model.resolution, up)
         other = None
         if up == "auto" and model.has_shape_encoder:
-            other = model.reads_better_other_up(grid, file_up_axis(path))
+            other = model.reads_better_other_up(grid, path)
         if not model.config.conditional:
             label = None
         encoded = model.encode_shapes(

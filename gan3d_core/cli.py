@@ -606,7 +606,7 @@ def _reconstruct_each(args: argparse.Namespace) -> int:
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
-    from gan3d_core.data.datasets import file_up_axis, load_shape_grid
+    from gan3d_core.data.datasets import load_shape_grid
     from gan3d_core.io.latent_files import latent_class_path, write_latent
 
     _check_range("the number of shapes", len(args.shapes), 1, limits.MAX_SHAPES)
@@ -627,7 +627,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
     grids = np.stack([load_shape_grid(path, model.resolution, args.up) for path in args.shapes])
     if args.up == "auto":  # the files' convention assumed: say where the model disagrees
         for path, grid in zip(args.shapes, grids):
-            if other := model.reads_better_other_up(grid, file_up_axis(path)):
+            if other := model.reads_better_other_up(grid, path):
                 axis, read, turned = other
                 print(f"note: {path} reads better {axis} up (IoU {turned:.2f} against "
                       f"{read:.2f}); if it is, use --up {axis}", file=sys.stderr)  # fmt: skip
@@ -703,8 +703,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_voxelize(args: argparse.Namespace) -> int:
-    from gan3d_core.data.datasets import z_up
-    from gan3d_core.io.meshes import load_mesh
+    from gan3d_core.data.datasets import load_mesh_z_up
     from gan3d_core.mesh.export import export_format, export_voxels
     from gan3d_core.mesh.voxelize import voxelize_mesh
 
@@ -712,12 +711,12 @@ def cmd_voxelize(args: argparse.Namespace) -> int:
     if suffix not in (".binvox", ".npy"):
         raise InputFileError(f"{args.output}: voxelize writes .binvox or .npy, not {suffix}")
     _check_range("-r", args.resolution, 4, limits.MAX_GRID_SIDE)
-    mesh = load_mesh(args.mesh)
+    mesh = load_mesh_z_up(args.mesh, args.up)
     try:
         voxels = voxelize_mesh(mesh, args.resolution)
     except UsageError as exc:
         raise InputFileError(f"{args.mesh}: {exc}") from None
-    print(export_voxels(z_up(voxels, args.mesh, args.up).astype(np.float32), args.output))
+    print(export_voxels(voxels.astype(np.float32), args.output))
     return 0
 
 

@@ -657,17 +657,21 @@ class GanModel:
             )
         return self.class_names.index(name)
 
-    def reads_better_other_up(self, grid: np.ndarray, up: str) -> tuple[str, float, float] | None:
-        """For a shape read from a file as ``up`` ("z" or "y") up, in our axes (R, R, R):
-        whether the shape encoder reads it clearly better turned the other way up (its
-        decoding's IoU with the shape :data:`UP_AXIS_MARGIN` higher), as when a ShapeNet
-        file (y up) is read as z up. Returns (the other axis, IoU as read, IoU turned),
-        or None. Held-out ModelNet shapes (z up) never gave such a reading (0 of 120);
-        ShapeNet's chairs read as z up did for 6 of 11."""
-        from gan3d_core.data.datasets import turned_other_up
+    def reads_better_other_up(
+        self, grid: np.ndarray, path: str | os.PathLike
+    ) -> tuple[str, float, float] | None:
+        """For a shape read from the file at ``path`` by the up-axis rule
+        (:func:`~gan3d_core.data.datasets.file_up_axis`), in our axes (R, R, R): whether the
+        shape encoder reads it clearly better turned the other way up (its decoding's IoU
+        with the shape :data:`UP_AXIS_MARGIN` higher), as when a ShapeNet file (y up) is
+        read as z up. Returns (the other axis, IoU as read, IoU turned), or None.
+        Held-out ModelNet shapes (z up) never gave such a reading (0 of 120); ShapeNet's
+        chairs read as z up did for 6 of 11."""
+        from gan3d_core.data.datasets import file_up_axis, turned_other_up
 
+        up = file_up_axis(path)
         other = "y" if up == "z" else "z"
-        pair = np.stack([grid, turned_other_up(grid, up)]).astype(np.float32)
+        pair = np.stack([grid, turned_other_up(grid, up, path)]).astype(np.float32)
         read, turned = self.encode_shapes(pair, steps=0).iou
         return (other, float(read), float(turned)) if turned > read + UP_AXIS_MARGIN else None
 

@@ -185,6 +185,25 @@ def test_a_shape_we_export_reads_back_as_it_was(tmp_path, suffix, capsys):
     capsys.readouterr()
 
 
+def test_shapes_go_through_blender_and_back_the_same_way_round(tmp_path):
+    """Blender imports glTF turning (x, y, z) -> (x, -z, y) and exports OBJ y up, (x, y, z)
+    -> (x, z, -y): our GLB lands in Blender where our STL does, and Blender's OBJ of it
+    reads back (--up y) as the STL."""
+    trimesh = pytest.importorskip("trimesh")
+    shape = box_grid(32, (4, 8, 0), (28, 16, 32))
+    shape[4:28, 8:24, 0:6] = 1  # a foot at the back: a half turn shows
+    stl, glb = (export_shape(shape, tmp_path / f"tower{suffix}") for suffix in (".stl", ".glb"))
+    gltf_to_blender = np.array([[1, 0, 0, 0], [0, 0, -1, 0], [0, 1, 0, 0], [0, 0, 0, 1]], float)
+    in_blender = trimesh.load(glb, force="mesh").apply_transform(gltf_to_blender)
+    np.testing.assert_allclose(in_blender.bounds, trimesh.load(stl).bounds, atol=1e-4)
+    np.testing.assert_allclose(in_blender.center_mass, trimesh.load(stl).center_mass, atol=1e-3)
+    blender_obj = in_blender.apply_transform(np.linalg.inv(gltf_to_blender))
+    blender_obj.export(tmp_path / "from_blender.obj")
+    np.testing.assert_array_equal(
+        load_shape_grid(tmp_path / "from_blender.obj", 32, up="y"), load_shape_grid(stl, 32)
+    )
+
+
 def test_gan3d_encode_writes_latents_that_interpolate(lgan_checkpoint, tmp_path, capsys):
     shape = box_grid(32, (8, 8, 4), (24, 24, 28))
     np.save(tmp_path / "a.npy", shape)

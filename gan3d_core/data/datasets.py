@@ -281,9 +281,9 @@ def resample_grid(grid: np.ndarray, resolution: int) -> np.ndarray:
 
 
 def y_up_to_z_up(grid: np.ndarray) -> np.ndarray:
-    """A grid with y up (ShapeNet's, glTF's, Blender's OBJ exports) -> ours, z up: the
-    rotation (x, y, z) -> (-x, z, y), chosen as the one under which the mean ShapeNet
-    chair overlaps the mean ModelNet10 chair most (their fronts then face alike)."""
+    """A grid with y up (ShapeNet's .binvox) -> ours, z up: the rotation (x, y, z) ->
+    (-x, z, y), chosen as the one under which the mean ShapeNet chair overlaps the mean
+    ModelNet10 chair most (their fronts then face alike)."""
     return np.ascontiguousarray(np.flip(grid.transpose(0, 2, 1), axis=0))
 
 
@@ -292,16 +292,35 @@ def z_up_to_y_up(grid: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.flip(grid, axis=0).transpose(0, 2, 1))
 
 
-def turned_other_up(grid: np.ndarray, up: str) -> np.ndarray:
-    """``grid``, read from its file as ``up`` ("z" or "y") up, as it would read the other
-    way up."""
+# A mesh with y up (glTF by its specification, Blender's OBJ exports) is turned into our
+# axes as Blender's glTF importer turns it, (x, y, z) -> (x, -z, y), so that a shape goes
+# from gan3d through Blender and back in any mix of formats the same way round.
+Y_UP_MESH_TO_Z_UP = np.array([[1, 0, 0, 0], [0, 0, -1, 0], [0, 1, 0, 0], [0, 0, 0, 1]], float)
+
+
+def _mesh_y_up_to_z_up(grid: np.ndarray) -> np.ndarray:
+    """:data:`Y_UP_MESH_TO_Z_UP` on a grid."""
+    return np.ascontiguousarray(np.flip(grid.transpose(0, 2, 1), axis=1))
+
+
+def _mesh_z_up_to_y_up(grid: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.flip(grid, axis=1).transpose(0, 2, 1))
+
+
+def turned_other_up(grid: np.ndarray, up: str, path: str | os.PathLike) -> np.ndarray:
+    """``grid``, read from the file at ``path`` as ``up`` ("z" or "y") up, as it would read
+    the other way up (see :func:`file_up_axis`)."""
+    if Path(path).suffix.lower() in MESH_SUFFIXES:
+        return _mesh_y_up_to_z_up(grid) if up == "z" else _mesh_z_up_to_y_up(grid)
     return y_up_to_z_up(grid) if up == "z" else z_up_to_y_up(grid)
 
 
 def file_up_axis(path: str | os.PathLike, up: str = "auto") -> str:
     """The up axis, "z" or "y", of the shape file at ``path``: ``up`` itself, or for
     ``auto`` y for glTF (its specification's) and z for the rest (ModelNet, binvox, STL,
-    3MF). One rule for every command that reads shapes."""
+    3MF). One rule for every command that reads shapes. A mesh read y up turns as
+    Blender turns glTF (:data:`Y_UP_MESH_TO_Z_UP`), a grid read y up as ShapeNet's
+    .binvox files need (:func:`y_up_to_z_up`)."""
     if up not in ("auto", "z", "y"):
         raise UsageError(f"up axis must be auto, z or y, got {up!r}")
     if up != "auto":
@@ -309,9 +328,12 @@ def file_up_axis(path: str | os.PathLike, up: str = "auto") -> str:
     return "y" if Path(path).suffix.lower() in GLTF_SUFFIXES else "z"
 
 
-def z_up(grid: np.ndarray, path: str | os.PathLike, up: str = "auto") -> np.ndarray:
-    """``grid``, made from the file at ``path`` in the file's own axes, in ours (z up)."""
-    return y_up_to_z_up(grid) if file_up_axis(path, up) == "y" else grid
+def load_mesh_z_up(path: str | os.PathLike, up: str = "auto"):
+    """The mesh file at ``path`` (a ``trimesh.Trimesh``) in our axes, z up."""
+    mesh = load_mesh(path)
+    if file_up_axis(path, up) == "y":
+        mesh.apply_transform(Y_UP_MESH_TO_Z_UP)
+    return mesh
 
 
 def load_shape_grid(path: str | os.PathLike, resolution: int, up: str = "auto") -> np.ndarray:
@@ -329,16 +351,17 @@ def load_shape_grid(path: str | os.PathLike, resolution: int, up: str = "auto") 
         if not (grid > 0.5).any():
             raise InputFileError(f"{path}: grid has no occupied voxel (none above 0.5)")
         grid = resample_grid(grid, resolution)
-    elif path.suffix.lower() in MESH_SUFFIXES:
+        return y_up_to_z_up(grid) if file_up_axis(path, up) == "y" else grid
+    if path.suffix.lower() in MESH_SUFFIXES:
+        # turned before it is voxelized, so the grid does not depend on the file's axes
+        mesh = load_mesh_z_up(path, up)
         try:
-            grid = voxelize_mesh(load_mesh(path), resolution, margin=0).astype(np.uint8)
-        except ValueError as exc:
+            return voxelize_mesh(mesh, resolution, margin=0).astype(np.uint8)
+        except UsageError as exc:
             raise InputFileError(f"{path}: {exc}") from None
-    else:
-        raise InputFileError(
-            f"{path}: not a shape file ({' '.join(SHAPE_SUFFIXES)}), got {path.suffix or '(none)'}"
-        )
-    return z_up(grid, path, up)
+    raise InputFileError(
+        f"{path}: not a shape file ({' '.join(SHAPE_SUFFIXES)}), got {path.suffix or '(none)'}"
+    )
 
 
 def _shape_files(root: Path) -> list[Path]:
@@ -371,7 +394,7 @@ def _load_folder(
         if file.suffix.lower() == ".binvox":
             grid = read_binvox(file).voxels
         else:
-            grid = z_up(_voxelize_cached(file, resolution, cache), file)
+            grid = _voxelize_cached(file, resolution, cache)
         if grids and grid.shape != grids[0].shape:
             raise InputFileError(f"{file}: grid is {grid.shape}, others are {grids[0].shape}")
         grids.append(grid.astype(np.uint8))
@@ -387,10 +410,14 @@ def _load_folder(
     )
 
 
+# in the cache key: grids voxelized before a change to voxelize_mesh are made again
+VOXELIZER_VERSION = 2
+
+
 def _voxelize_cached(file: Path, resolution: int, cache: Path) -> np.ndarray:
     """Voxelize a mesh, reusing the cached grid while the file is unchanged."""
     stat = file.stat()
-    key = f"{file.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{resolution}"
+    key = f"{file.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{resolution}|{VOXELIZER_VERSION}"
     cached = cache / f"{hashlib.sha1(key.encode()).hexdigest()}.npy"
     if cached.is_file():
         try:
@@ -399,8 +426,8 @@ def _voxelize_cached(file: Path, resolution: int, cache: Path) -> np.ndarray:
         except (ValueError, OSError):
             cached.unlink(missing_ok=True)  # a damaged cache entry is rebuilt
     try:
-        grid = voxelize_mesh(load_mesh(file), resolution)
-    except ValueError as exc:
+        grid = voxelize_mesh(load_mesh_z_up(file), resolution)
+    except UsageError as exc:
         raise InputFileError(f"{file}: {exc}") from None
     cache.mkdir(parents=True, exist_ok=True)
     write_npy_atomic(cached, np.packbits(grid.ravel()))

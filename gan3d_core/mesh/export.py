@@ -33,9 +33,9 @@ MESH_FORMATS = {".stl": "stl", ".obj": "obj", ".ply": "ply", ".glb": "glb", ".3m
 VOXEL_FORMATS = (".binvox", ".npy")
 PRODUCTION_NAMESPACE = "http://schemas.microsoft.com/3dmanufacturing/production/2015/06"
 EXPORT_SUFFIXES = tuple(MESH_FORMATS) + VOXEL_FORMATS
-# glTF is y up by its specification, ours z up: (x, y, z) -> (-x, z, y), the inverse of
-# gan3d_core.data.datasets.y_up_to_z_up, so a GLB we write reads back as it was
-Z_UP_TO_GLTF = np.array([[-1, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 1]], float)
+# glTF is y up by its specification, ours z up: (x, y, z) -> (x, z, -y), as Blender's glTF
+# exporter turns its z-up scenes, the inverse of gan3d_core.data.datasets.Y_UP_MESH_TO_Z_UP
+Z_UP_TO_GLTF = np.array([[1, 0, 0, 0], [0, 0, 1, 0], [0, -1, 0, 0], [0, 0, 0, 1]], float)
 
 
 @dataclass(frozen=True)

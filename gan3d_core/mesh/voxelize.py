@@ -20,6 +20,7 @@ from gan3d_core.errors import UsageError
 from gan3d_core.limits import MAX_GRID_SIDE, MAX_SURFACE_SAMPLES
 
 DEFAULT_MARGIN = 1
+BOUNDARY_NUDGE = 1e-3  # voxels; gan3d_core.mesh.surface's tie-break is 1e-4
 SURFACE_SPACING = 0.4  # voxels between surface samples; under 0.5 so no voxel is skipped
 # Surface points made at once: 2 M points are 48 MB of float64 (x, y, z).
 CHUNK_POINTS = 1 << 21
@@ -31,7 +32,9 @@ def voxelize_mesh(
     """Solid boolean (R, R, R) grid of ``mesh``, in its own axis order (x, y, z).
 
     The mesh is scaled uniformly so its longest side spans ``resolution - 2 * margin``
-    voxels and centred in the grid.
+    voxels and centred in the grid, its low corner moved (by under half a voxel) onto a
+    voxel boundary: a mesh of whole voxels, as gan3d exports a grid that spans that many,
+    then lands on the lattice and reads back voxel for voxel.
     """
     if resolution < 2 * margin + 1:
         raise UsageError(f"resolution {resolution} leaves no room inside a {margin}-voxel margin")
@@ -46,9 +49,14 @@ def voxelize_mesh(
     span = resolution - 2 * margin
     scale = span / extent
     # Continuous grid coordinates: voxel i covers [i, i + 1).
-    offset = resolution / 2.0 - scale * (low + high) / 2.0
-    vertices = mesh.vertices * scale + offset
+    start = np.round((resolution - scale * (high - low)) / 2.0)
+    vertices = (mesh.vertices - low) * scale + start
     triangles = vertices[mesh.faces]  # (F, 3, 3)
+    # A surface on a voxel boundary (a box's face, a marching-cubes surface of whole voxels,
+    # which gan3d places a hair outside them) counts for the voxel behind it: each corner is
+    # moved inward along its vertex normal by more than that hair (along a face's normal
+    # alone, a point on a box's edge would stay on the other face's boundary).
+    triangles = triangles - BOUNDARY_NUDGE * mesh.vertex_normals[mesh.faces]
     samples = surface_sample_count(triangles, SURFACE_SPACING)
     if samples > MAX_SURFACE_SAMPLES:
         raise UsageError(
@@ -58,9 +66,6 @@ def voxelize_mesh(
         )
     surface = np.zeros((resolution,) * 3, dtype=bool)
     for points in iter_surface_points(triangles, SURFACE_SPACING):
-        # A point exactly on a voxel boundary (a box face at R - margin) counts for the voxel
-        # on the side of the mesh centre.
-        points += np.sign(resolution / 2.0 - points) * 1e-6
         indices = np.clip(np.floor(points).astype(np.int64), margin, resolution - margin - 1)
         surface[indices[:, 0], indices[:, 1], indices[:, 2]] = True
     return surface | carve_interior(surface)
