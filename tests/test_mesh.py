@@ -127,6 +127,26 @@ def test_fit_to_size_in_millimetres():
     np.testing.assert_allclose(mesh.bounds, [[-20, -40, 0], [20, 40, 20]], atol=1e-9)
 
 
+@pytest.mark.parametrize("size", [None, 50.0])
+def test_exports_stand_centred_on_the_plate_and_glb_counts_metres(tmp_path, size):
+    """Sized or not, a mesh's base sits at z = 0 centred on x and y, where a slicer puts
+    it and where Blender keeps an asset's origin; a GLB (glTF: y up, in metres) says 50 mm
+    as 0.05."""
+    grid = box_grid(16, (2, 3, 5), (6, 11, 9))  # 4 x 8 x 4 voxels, off the grid's centre
+    options = ExportOptions(style="blocks", size=size)
+    long_side = 8.0 if size is None else size
+    stl = trimesh.load(export_shape(grid, tmp_path / "a.stl", options))
+    np.testing.assert_allclose(
+        stl.bounds,
+        [[-long_side / 4, -long_side / 2, 0], [long_side / 4, long_side / 2, long_side / 2]],
+        atol=1e-6,
+    )
+    glb = trimesh.load(export_shape(grid, tmp_path / "a.glb", options), force="mesh")
+    scale = 1.0 if size is None else 1e-3
+    np.testing.assert_allclose(glb.extents, np.array([4, 4, 8]) * long_side / 8 * scale, atol=1e-6)
+    assert glb.bounds[0][1] == pytest.approx(0.0, abs=1e-9)  # glTF's up: y
+
+
 @pytest.mark.parametrize("suffix", [".stl", ".obj", ".ply", ".glb", ".3mf"])
 def test_exported_meshes_reread_by_trimesh(tmp_path, suffix):
     grid = box_grid(10, (2, 2, 2), (6, 7, 8))

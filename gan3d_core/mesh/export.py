@@ -31,6 +31,7 @@ from gan3d_core.mesh.surface import (
 # 3MF, the slicers' own format (PrusaSlicer, Bambu Studio, Cura), states its unit: millimetres
 MESH_FORMATS = {".stl": "stl", ".obj": "obj", ".ply": "ply", ".glb": "glb", ".3mf": "3mf"}
 VOXEL_FORMATS = (".binvox", ".npy")
+METRES_PER_MM = 1e-3
 PRODUCTION_NAMESPACE = "http://schemas.microsoft.com/3dmanufacturing/production/2015/06"
 EXPORT_SUFFIXES = tuple(MESH_FORMATS) + VOXEL_FORMATS
 # glTF is y up by its specification, ours z up: (x, y, z) -> (x, z, -y), as Blender's glTF
@@ -117,9 +118,7 @@ def shape_to_mesh(voxels: np.ndarray, options: ExportOptions = ExportOptions()) 
             voxels, options.threshold, options.smooth_iterations, options.target_faces
         )
     mesh = drop_small_shells(mesh, options.min_part)  # the surface parts some voxels apart
-    if options.size is not None:
-        mesh = fit_to_size(mesh, options.size)
-    return mesh
+    return fit_to_size(mesh, options.size)  # on the ground, centred: a slicer's plate
 
 
 def export_mesh(mesh: trimesh.Trimesh, path: str | os.PathLike) -> Path:
@@ -236,4 +235,6 @@ def write_shape(
             export_voxels(kept, path, options.threshold), count_parts(kept, options.threshold)
         )
     mesh = shape_to_mesh(voxels, options)
+    if suffix in GLTF_SUFFIXES and options.size is not None:
+        mesh.apply_scale(METRES_PER_MM)  # glTF's unit is the metre; a size is millimetres
     return WrittenShape(export_mesh(mesh, path), count_shells(mesh))

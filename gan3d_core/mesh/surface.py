@@ -149,17 +149,29 @@ def voxels_to_cubes(voxels: np.ndarray, threshold: float = DEFAULT_THRESHOLD) ->
     return trimesh.Trimesh(vertices, faces, process=False)
 
 
-def fit_to_size(mesh: trimesh.Trimesh, size: float, on_ground: bool = True) -> trimesh.Trimesh:
-    """Scale ``mesh`` so its longest side is ``size`` (e.g. millimetres) and centre it.
+def fit_to_size(
+    mesh: trimesh.Trimesh, size: float | None, on_ground: bool = True
+) -> trimesh.Trimesh:
+    """A copy of ``mesh`` scaled so its longest side is ``size`` (e.g. millimetres; None:
+    as it is) and centred.
 
     Centred on x and y; with ``on_ground`` its lowest point sits at z = 0, as slicers for 3D
-    printers expect, otherwise it is centred on z too.
+    printers expect and as an asset's origin sits in Blender, otherwise centred on z too.
     """
-    if not 0 < size < float("inf"):
+    if size is not None and not 0 < size < float("inf"):
         raise UsageError(f"size must be a positive finite number, got {size}")
     mesh = mesh.copy()
     if len(mesh.vertices) == 0:
         return mesh
+    if size is not None:
+        low, high = mesh.bounds
+        mesh.apply_scale(size / float((high - low).max()))
+    low, high = mesh.bounds
+    offset = -(low + high) / 2.0
+    if on_ground:
+        offset[2] = -low[2]
+    mesh.apply_translation(offset)
+    return mesh
     low, high = mesh.bounds
     mesh.apply_scale(size / float((high - low).max()))
     low, high = mesh.bounds
