@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from gan3d_core import limits
-from gan3d_core.errors import Gan3dError, InputFileError, UsageError, first_line
+from gan3d_core.errors import Gan3dError, InputFileError, OutputFileError, UsageError, first_line
 from gan3d_core.io.kinds import LATENT_SUFFIX, is_latent_path, refuse_latent_as_shape
 from gan3d_core.limits import MAX_FRAMING_SHIFT
 
@@ -185,18 +185,17 @@ def _check_range(option: str, value: int, low: int, high: int) -> None:
         raise UsageError(f"{option} must be between {low} and {high:,}, got {value:,}")
 
 
-def _output_dir(path: str) -> Path:
-    """An output folder, made later if missing; refused now if it, or the nearest folder
-    above it that exists, is not a folder."""
-    directory = Path(path)
-    if directory.exists() and not directory.is_dir():
-        raise InputFileError(f"{directory}: exists and is not a folder")
-    above = directory.absolute().parent
-    while not above.exists():
-        above = above.parent
-    if not above.is_dir():
-        raise InputFileError(f"{directory}: cannot be made, {above} is not a folder")
-    return directory
+def _output_dir(path: str, command: str) -> Path:
+    """A batch command's output folder: refused before any work when it names a file (or
+    a file's name, like out.stl) or cannot be made."""
+    from gan3d_core.io.atomic import check_output_folder
+
+    if Path(path).suffix.lower().lstrip(".") in FORMATS and not Path(path).is_dir():
+        raise UsageError(
+            f"{path}: {command} writes a folder of files; name a folder, --format sets "
+            "the files' format"
+        )
+    return check_output_folder(path)
 
 
 def _output_stems(inputs: Sequence[str], noun: str, command: str) -> list[str]:
@@ -232,7 +231,12 @@ def _write_shapes(shapes: np.ndarray, paths: Sequence[Path], options, descriptio
                 f"{shape.max():.3g}); lower --threshold"
             )
     if paths:
-        paths[0].parent.mkdir(parents=True, exist_ok=True)
+        try:
+            paths[0].parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputFileError(
+                f"{paths[0].parent}: cannot make the output folder ({exc.strerror or exc})"
+            ) from None
     written = []
     try:
         with progress_bar(description) as progress:
@@ -475,13 +479,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
         )
     _check_surface_resolution(args.surface_resolution, args.n)
     options = _export_options(args)
-    directory = _output_dir(args.output)
+    directory = _output_dir(args.output, "sample")
     model = _load_model(args)
     labels = args.class_name or _seeded_classes(model, args.n, args.seed)
-    latents = model.sample_latents(
-        args.n, seed=args.seed, truncation=args.truncation, labels=labels
-    )
-    shapes = _decode(model, latents, labels, args.surface_resolution)
     if labels is None:
         classes = [None] * args.n
     elif args.class_name:
@@ -492,12 +492,29 @@ def cmd_sample(args: argparse.Namespace) -> int:
         directory / f"sample_{f'{name}_' if name else ''}{args.seed}_{i:03d}.{args.format}"
         for i, name in enumerate(classes)
     ]
-    _write_shapes(shapes, paths, options, "writing")
+    latent_paths = [path.with_suffix(LATENT_SUFFIX) for path in paths]
+    _refuse_existing(paths + (latent_paths if args.save_latents else []))
+    latents = model.sample_latents(
+        args.n, seed=args.seed, truncation=args.truncation, labels=labels
+    )
+    shapes = _decode(model, latents, labels, args.surface_resolution)
+    # an empty shape is named and left out; the others are written
+    kept = [i for i, shape in enumerate(shapes) if shape.max() > options.threshold]
+    _write_shapes(shapes[kept], [paths[i] for i in kept], options, "writing")
     if args.save_latents:
         from gan3d_core.io.latent_files import write_latent
 
-        for latent, path, name in zip(latents, paths, classes):
-            print(write_latent(path.with_suffix(LATENT_SUFFIX), latent, name))
+        for i in kept:
+            print(write_latent(latent_paths[i], latents[i], classes[i]))
+    if len(kept) < args.n:
+        from gan3d_core.errors import EmptyShapeError
+
+        empty = [paths[i].name for i in range(args.n) if i not in kept]
+        raise EmptyShapeError(
+            f"{len(empty)} of {args.n} shapes are empty at threshold {options.threshold:g} "
+            f"and were not written ({', '.join(empty[:3])}{', ...' if len(empty) > 3 else ''}); "
+            "lower --threshold"
+        )
     return 0
 
 
@@ -565,14 +582,10 @@ def _reconstruct_each(args: argparse.Namespace) -> int:
                           ("box", "--box marks one photo's object, in its pixels")):  # fmt: skip
         if getattr(args, option) is not None:
             raise UsageError(f"{words}; with --each every photo is an object of its own")
-    if Path(args.output).suffix.lower().lstrip(".") in FORMATS:
-        raise UsageError(
-            f"{args.output}: with --each OUT is a folder; --format sets the files' format"
-        )
     options = _export_options(args)
     _check_range("the number of images", len(args.images), 1, limits.MAX_SHAPES)
     _check_surface_resolution(args.surface_resolution)  # one shape is held at a time
-    directory = _output_dir(args.output)
+    directory = _output_dir(args.output, "reconstruct --each")
     stems = _output_stems(args.images, "photos", "reconstruct")
     paths = [directory / f"{stem}.{args.format or 'stl'}" for stem in stems]
     latent_paths = [directory / f"{stem}{LATENT_SUFFIX}" for stem in stems]
@@ -613,7 +626,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
     if args.steps is not None:
         _check_range("--steps", args.steps, 0, limits.MAX_REFINE_STEPS)
     options = _export_options(args)
-    directory = _output_dir(args.output)
+    directory = _output_dir(args.output, "encode")
     stems = _output_stems(args.shapes, "inputs", "encode")  # a.v1.npy -> a.v1.latent.npy
     latent_paths = [directory / f"{stem}{LATENT_SUFFIX}" for stem in stems]
     shape_paths = [directory / f"{stem}.{args.format}" for stem in stems] if args.format else []
@@ -661,7 +674,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     _check_range("--steps", args.steps, 2, limits.MAX_SHAPES)
     _check_surface_resolution(args.surface_resolution, args.steps)
     options = _export_options(args)
-    directory = _output_dir(args.output)
+    directory = _output_dir(args.output, "interpolate")
     model = _load_model(args)
     ends: list = [args.class_name] * 2
     if args.seeds is not None:  # the ends `sample -n 1 --seed A` and `--seed B` give

@@ -262,6 +262,38 @@ def test_sample_writes_meshes_and_latents(capsys, tmp_path, cvaegan_checkpoint):
     assert (f"{several} of 3 meshes hold separate parts" in err) == (several > 0), (parts, err)
 
 
+def test_a_batch_keeps_the_user_s_files_and_its_other_shapes(
+    capsys, tmp_path, cvaegan_checkpoint, monkeypatch
+):
+    out_dir = tmp_path / "out"
+    sample = ("sample", "--model", cvaegan_checkpoint, "-n", 3, "--class", "chair",
+              "--save-latents", "-o")  # fmt: skip
+    assert run(capsys, *sample, out_dir)[0] == 0
+    latent = (out_dir / "sample_chair_0_000.latent.npy").read_bytes()
+    code, _, err = run(capsys, *sample, out_dir, "--format", "obj", "--truncation", "0.5")
+    assert_one_line_error(code, err, "sample_chair_0_000.latent.npy: already exists")
+    assert (out_dir / "sample_chair_0_000.latent.npy").read_bytes() == latent
+    assert not list(out_dir.glob("*.obj"))
+    # a file's name where a folder goes, and a folder that cannot be made, before any work
+    monkeypatch.setattr("gan3d_core.cli._load_model", lambda args: pytest.fail("loaded"))
+    for output, said in ((tmp_path / "one.stl", "sample writes a folder of files"),
+                         ("/proc/gan3d_out",
+                          "cannot make the output folder")):  # fmt: skip
+        assert_one_line_error(*run(capsys, *sample, output)[::2], said)
+    assert not (tmp_path / "one.stl").exists()
+    monkeypatch.undo()
+    # an empty shape is named and left out; the others are written
+    from gan3d_core import load_model
+
+    model = load_model(cvaegan_checkpoint)
+    shapes = model.decode(model.sample_latents(3, seed=0), labels="chair")
+    highest = np.sort(shapes.max(axis=(1, 2, 3)))
+    threshold = float(highest[:2].mean())  # over the emptiest shape's highest occupancy
+    code, _, err = run(capsys, *sample[:-2], "--threshold", threshold, "-o", tmp_path / "e")
+    assert code == 1 and "1 of 3 shapes are empty at threshold" in err.splitlines()[-1]
+    assert len(list((tmp_path / "e").glob("*.stl"))) == 2
+
+
 def test_sample_npy_matches_api(capsys, tmp_path, gan_checkpoint):
     code, _, err = run(
         capsys, "sample", "--model", gan_checkpoint, "-n", 2, "-o", tmp_path, "--format", "npy"
@@ -651,7 +683,7 @@ def test_reconstruct_each_photo_as_its_own_object(capsys, tmp_path, lgan_checkpo
         ([*common, *photos, "--pool", "max"], "--pool combines views"),
         ([*common, *photos, "--box", "0,0,5,5"], "--box marks one photo's object"),
         ([*common, *photos, "--format", "npy"], "tall.npy: already exists"),
-        ([*common[:-1], tmp_path / "shapes.stl", *photos], "with --each OUT is a folder"),
+        ([*common[:-1], tmp_path / "shapes.stl", *photos], "reconstruct --each writes a folder of files"),
         ([*common[:-1], photos[0] / "inside", *photos], "is not a folder"),
     ]
     twins = tmp_path / "other" / "Tall.jpg"  # one file on a case-blind disk

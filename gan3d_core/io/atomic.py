@@ -20,7 +20,30 @@ def check_output_path(path: str | os.PathLike) -> Path:
     if path.is_dir():
         raise InputFileError(f"{path}: is a directory, expected a file name")
     if not path.parent.is_dir():
-        raise InputFileError(f"{path}: folder {path.parent} does not exist")
+        what = "is not a folder" if path.parent.exists() else "does not exist"
+        raise InputFileError(f"{path}: {path.parent} {what}")
+    return path
+
+
+def check_output_folder(path: str | os.PathLike, what: str = "output folder") -> Path:
+    """Return ``path`` after checking that it is a folder, or that one can be made there;
+    checked before any work, and what the check makes it takes away again, so a refused
+    command leaves nothing behind."""
+    path = Path(path)
+    if path.exists():
+        if not path.is_dir():
+            raise OutputFileError(f"{path}: is a file, not a folder; -o names the {what}")
+        return path
+    missing = [path, *(parent for parent in path.parents if not parent.exists())]
+    above = missing[-1].parent
+    if not above.is_dir():
+        raise OutputFileError(f"{path}: cannot be made, {above} is not a folder")
+    try:
+        path.mkdir(parents=True)
+    except OSError as exc:
+        raise OutputFileError(f"{path}: cannot make the {what} ({exc.strerror or exc})") from None
+    for folder in missing:  # the folder first, then the parents made for it
+        folder.rmdir()
     return path
 
 

@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from gan3d_core.errors import InputFileError, OutputFileError, UsageError, first_line
+from gan3d_core.errors import InputFileError, UsageError, first_line
+from gan3d_core.io.atomic import check_output_folder
 from gan3d_core.training.config import TrainConfig, load_recipe, recipe_names
 
 ABORT_AFTER_SECONDS = 2.0
@@ -210,24 +211,6 @@ def _refuse_changed_run(run_dir, started: TrainConfig, config: TrainConfig) -> N
         )
 
 
-def _check_run_folder(path: Path) -> None:
-    """-o names a folder that is there or can be made, checked before any work; what the
-    check makes it takes away again, so a refused run leaves nothing behind."""
-    if path.exists():
-        if not path.is_dir():
-            raise OutputFileError(f"{path}: is a file; -o names the run folder")
-        return
-    missing = [path, *(parent for parent in path.parents if not parent.exists())]
-    try:
-        path.mkdir(parents=True)
-    except OSError as exc:
-        raise OutputFileError(
-            f"{path}: cannot make the run folder ({exc.strerror or exc})"
-        ) from None
-    for folder in missing:  # the folder first, then the parents made for it
-        folder.rmdir()
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     import torch.distributed as dist  # loaded with training.run already
 
@@ -235,7 +218,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from gan3d_core.training.run import init_distributed, prepare_data, train_run
 
     config = _settings(args)
-    _check_run_folder(Path(args.out))
+    check_output_folder(args.out, "run folder")
     if config.kind == "lgan":
         return _train_staged(config, args)
     rank, world = init_distributed()
