@@ -683,7 +683,10 @@ def test_reconstruct_each_photo_as_its_own_object(capsys, tmp_path, lgan_checkpo
         ([*common, *photos, "--pool", "max"], "--pool combines views"),
         ([*common, *photos, "--box", "0,0,5,5"], "--box marks one photo's object"),
         ([*common, *photos, "--format", "npy"], "tall.npy: already exists"),
-        ([*common[:-1], tmp_path / "shapes.stl", *photos], "reconstruct --each writes a folder of files"),
+        (
+            [*common[:-1], tmp_path / "shapes.stl", *photos],
+            "reconstruct --each writes a folder of files",
+        ),
         ([*common[:-1], photos[0] / "inside", *photos], "is not a folder"),
     ]
     twins = tmp_path / "other" / "Tall.jpg"  # one file on a case-blind disk
