@@ -19,7 +19,11 @@ import numpy as np
 
 from gan3d_core.errors import OperationCancelled, UsageError
 from gan3d_core.images import Box, check_box
-from gan3d_core.limits import check_surface_resolution
+from gan3d_core.limits import (
+    DEFAULT_SMOOTH_ITERATIONS,
+    MAX_SMOOTH_ITERATIONS,
+    check_surface_resolution,
+)
 
 if TYPE_CHECKING:
     from gan3d_core.mesh.export import ExportOptions
@@ -108,6 +112,14 @@ class LatentState:
         )
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 @dataclass(frozen=True)
 class ViewSettings:
     """How shapes are drawn. ``surface_resolution``: models with an implicit decoder sample
@@ -115,21 +127,31 @@ class ViewSettings:
 
     mode: str = "smooth"
     threshold: float = 0.5
-    smoothing: int = 2
+    smoothing: int = DEFAULT_SMOOTH_ITERATIONS
     wireframe: bool = False
     surface_resolution: int | None = None
     min_part: float = 0.0  # parts under this share of the largest are not drawn (as exported)
 
     def __post_init__(self) -> None:
+        # checked for kind as well as range: a session file is read into these
         if self.mode not in VIEW_MODES:
             raise UsageError(f"view mode must be one of {', '.join(VIEW_MODES)}, got {self.mode!r}")
         if self.surface_resolution is not None:
+            if not _is_int(self.surface_resolution):
+                raise UsageError(
+                    f"surface resolution must be a whole number, got {self.surface_resolution!r}"
+                )
             check_surface_resolution(self.surface_resolution)
-        if not 0.0 < self.threshold < 1.0:
-            raise UsageError(f"threshold must be between 0 and 1, got {self.threshold}")
-        if self.smoothing < 0:
-            raise UsageError(f"smoothing must be >= 0, got {self.smoothing}")
-        if not 0.0 <= self.min_part <= 1.0:  # NaN fails too
+        if not _is_number(self.threshold) or not 0.0 < self.threshold < 1.0:
+            raise UsageError(f"threshold must be between 0 and 1, got {self.threshold!r}")
+        if not _is_int(self.smoothing) or not 0 <= self.smoothing <= MAX_SMOOTH_ITERATIONS:
+            raise UsageError(
+                f"smoothing must be a whole number from 0 to {MAX_SMOOTH_ITERATIONS}, "
+                f"got {self.smoothing!r}"
+            )
+        if not isinstance(self.wireframe, bool):
+            raise UsageError(f"wireframe must be true or false, got {self.wireframe!r}")
+        if not _is_number(self.min_part) or not 0.0 <= self.min_part <= 1.0:  # NaN fails too
             raise UsageError(f"min_part must be a share between 0 and 1, got {self.min_part}")
 
 

@@ -152,9 +152,9 @@ def _export_options(args: argparse.Namespace):
     _check_range("--smooth", args.smooth, 0, limits.MAX_SMOOTH_ITERATIONS)
     if args.faces is not None:
         _check_range("--faces", args.faces, 4, limits.MAX_FACES)
-    if args.size_mm is not None and not 0 < args.size_mm <= limits.MAX_SIZE_MM:
+    if args.size_mm is not None and not limits.MIN_SIZE_MM <= args.size_mm <= limits.MAX_SIZE_MM:
         raise UsageError(
-            f"--size-mm must be a number above 0 and at most {limits.MAX_SIZE_MM:g}, "
+            f"--size-mm must be a number from {limits.MIN_SIZE_MM:g} to {limits.MAX_SIZE_MM:g}, "
             f"got {args.size_mm}"
         )
     if not 0 < args.threshold < 1:
@@ -163,12 +163,18 @@ def _export_options(args: argparse.Namespace):
         raise UsageError(f"--min-part must be a percentage from 0 to 100, got {args.min_part}")
     written = getattr(args, "format", None) or Path(args.output).suffix.lower().lstrip(".")
     mesh_only = [option for option, given in (
-        ("--size-mm", args.size_mm is not None), ("--smooth", args.smooth > 0),
+        ("--size-mm", args.size_mm is not None),
+        ("--smooth", args.smooth != limits.DEFAULT_SMOOTH_ITERATIONS),
         ("--faces", args.faces is not None), ("--style blocks", args.style == "blocks"),
     ) if given]  # fmt: skip
     if written in ("binvox", "npy") and mesh_only:
         print(f"note: {', '.join(mesh_only)} shape meshes; .{written} files keep the voxel grid "
               "as it is", file=sys.stderr)  # fmt: skip
+    elif args.style == "blocks" and (
+        args.smooth != limits.DEFAULT_SMOOTH_ITERATIONS or args.faces is not None
+    ):
+        print("note: --smooth and --faces shape smooth surfaces; --style blocks keeps every "
+              "voxel's cube as it is", file=sys.stderr)  # fmt: skip
     return ExportOptions(
         threshold=args.threshold,
         style=args.style,
@@ -762,7 +768,11 @@ def _add_export_options(parser: argparse.ArgumentParser) -> None:
         help="marching-cubes surface or one cube per voxel",
     )
     group.add_argument(
-        "--smooth", type=int, default=0, metavar="N", help="Taubin smoothing iterations (default 0)"
+        "--smooth",
+        type=int,
+        default=limits.DEFAULT_SMOOTH_ITERATIONS,
+        metavar="N",
+        help=f"Taubin smoothing iterations (default {limits.DEFAULT_SMOOTH_ITERATIONS}; 0: none)",
     )
     group.add_argument(
         "--faces", type=int, default=None, metavar="N", help="decimate to at most N triangles"

@@ -81,6 +81,9 @@ MAX_DECODED_VOXELS = MAX_SHAPES * 64**3
 # Taubin smoothing passes (`--smooth`): each is a pass over the mesh; past ~50 a shape
 # stops changing, so more is a typo.
 MAX_SMOOTH_ITERATIONS = 100
+# Taubin iterations when not told, alike in the app's view, its Export panel and gan3d's
+# exports: two soften marching cubes' voxel steps and keep every detail
+DEFAULT_SMOOTH_ITERATIONS = 2
 # Faces between a filled and an empty voxel in a grid to be meshed: the mesh has about that
 # many triangles (twice as many as blocks). A ball filling a 256^3 grid has 0.2 M; a
 # 256^3 grid of noise has 25 M and took 16 GB and 90 s to export. At 1.9 M, noise took
@@ -94,6 +97,8 @@ MAX_RETRIEVAL_CANDIDATES = 64
 # Decimation target (`--faces`) and printed size (`--size-mm`, up to 10 m).
 MAX_FACES = 10_000_000
 MAX_SIZE_MM = 10_000.0
+# the smallest size a mesh is scaled to: a hundredth of a millimetre, finer than any printer
+MIN_SIZE_MM = 0.01
 # Truncation (`--truncation T` redraws latent components beyond +-T): below 0.05 only one
 # draw in 25 is kept and every shape is the mean shape.
 MIN_TRUNCATION = 0.05

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from gan3d_core.io.kinds import GRID_SUFFIXES
+from gan3d_core.limits import DEFAULT_SMOOTH_ITERATIONS, MAX_SMOOTH_ITERATIONS
 
 if TYPE_CHECKING:
     from gan3d_core.mesh.export import ExportOptions
@@ -45,8 +46,8 @@ class ExportPanel(QWidget):
         self.style_box = QComboBox()
         self.style_box.addItems(["smooth", "blocks"])
         self.smoothing = QSpinBox()
-        self.smoothing.setRange(0, 100)
-        self.smoothing.setValue(5)
+        self.smoothing.setRange(0, MAX_SMOOTH_ITERATIONS)
+        self.smoothing.setValue(DEFAULT_SMOOTH_ITERATIONS)  # gan3d export's too
         self.decimate = QCheckBox("Decimate to")
         self.faces = QSpinBox()
         self.faces.setRange(100, 5_000_000)
@@ -76,8 +77,9 @@ class ExportPanel(QWidget):
         layout.addRow(self.export_button)
         self.export_button.clicked.connect(self._choose_path)
         self.last_folder = ""  # where the save dialog opens: the last export's folder
-        self.format_box.currentTextChanged.connect(self._format_chosen)
-        self._format_chosen()
+        self.format_box.currentTextChanged.connect(self._enable_settings)
+        self.style_box.currentTextChanged.connect(self._enable_settings)
+        self._enable_settings()
 
     # the settings a maker sets once for a printer, remembered with the last export
     _REMEMBERED = ("threshold", "smoothing", "faces", "min_part", "size")
@@ -105,19 +107,19 @@ class ExportPanel(QWidget):
         if saved.get("style") in ("smooth", "blocks"):
             self.style_box.setCurrentText(saved["style"])
 
-    def _format_chosen(self, *_) -> None:
-        """A grid format (.binvox, .npy) keeps the voxels: the mesh settings do not apply."""
+    def _enable_settings(self, *_) -> None:
+        """A grid format (.binvox, .npy) keeps the voxels: the mesh settings do not apply;
+        blocks keep every voxel's cube: smoothing and decimation do not either."""
         mesh = self.suffix() not in GRID_SUFFIXES
-        for widget in (
-            self.style_box,
-            self.smoothing,
-            self.decimate,
-            self.faces,
-            self.sized,
-            self.size,
-        ):
+        smooth = mesh and self.style_box.currentText() == "smooth"
+        grid_note = "a grid format keeps the voxels: meshes only"
+        blocks_note = "smooth surfaces only: blocks keep each voxel's cube"
+        for widget in (self.style_box, self.sized, self.size):
             widget.setEnabled(mesh)
-            widget.setToolTip("" if mesh else "a grid format keeps the voxels: meshes only")
+            widget.setToolTip("" if mesh else grid_note)
+        for widget in (self.smoothing, self.decimate, self.faces):
+            widget.setEnabled(smooth)
+            widget.setToolTip("" if smooth else blocks_note if mesh else grid_note)
 
     def remember(self, path: str | Path) -> None:
         """An export worked: the next one starts in its folder, in its format."""

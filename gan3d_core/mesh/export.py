@@ -18,7 +18,14 @@ from gan3d_core.errors import EmptyShapeError, InputFileError, UsageError
 from gan3d_core.io.atomic import check_output_path, write_bytes_atomic, write_npy_atomic
 from gan3d_core.io.binvox import write_binvox
 from gan3d_core.io.kinds import GLTF_SUFFIXES
-from gan3d_core.limits import MAX_FACES, MAX_SIZE_MM, MAX_SMOOTH_ITERATIONS, MAX_SURFACE_FACES
+from gan3d_core.limits import (
+    DEFAULT_SMOOTH_ITERATIONS,
+    MAX_FACES,
+    MAX_SIZE_MM,
+    MAX_SMOOTH_ITERATIONS,
+    MAX_SURFACE_FACES,
+    MIN_SIZE_MM,
+)
 from gan3d_core.mesh.parts import count_parts, count_shells, drop_small_parts, drop_small_shells
 from gan3d_core.mesh.surface import (
     DEFAULT_THRESHOLD,
@@ -45,7 +52,7 @@ class ExportOptions:
 
     threshold: float = DEFAULT_THRESHOLD
     style: str = "smooth"  # "smooth" (marching cubes) or "blocks" (one cube per voxel)
-    smooth_iterations: int = 0
+    smooth_iterations: int = DEFAULT_SMOOTH_ITERATIONS
     target_faces: int | None = None
     size: float | None = None  # longest side in output units (mm for printing); None: voxels
     # separate parts with fewer voxels than this share of the largest part's are left out
@@ -70,9 +77,11 @@ class ExportOptions:
             raise UsageError(f"target_faces {self.target_faces} is over the limit of {MAX_FACES}")
         if not 0.0 <= self.min_part <= 1.0:  # NaN fails too
             raise UsageError(f"min_part must be a share between 0 and 1, got {self.min_part}")
-        if self.size is not None and not 0.0 < self.size <= MAX_SIZE_MM:
+        if self.size is not None and not MIN_SIZE_MM <= self.size <= MAX_SIZE_MM:
             # NaN and infinity fail this too: they would write a mesh of NaN vertices
-            raise UsageError(f"size must be a number in (0, {MAX_SIZE_MM:g}], got {self.size}")
+            raise UsageError(
+                f"size must be a number in [{MIN_SIZE_MM:g}, {MAX_SIZE_MM:g}], got {self.size}"
+            )
 
 
 def export_format(path: str | os.PathLike) -> str:
