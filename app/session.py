@@ -9,7 +9,7 @@ import base64
 import binascii
 import json
 import os
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +20,13 @@ from gan3d_core.errors import UsageError
 from gan3d_core.io.atomic import write_bytes_atomic
 from gan3d_core.io.card import model_fingerprint
 from gan3d_core.io.kinds import latent_file_path
+from gan3d_core.limits import MAX_LATENT_ABS
 from gan3d_studio.wire import LatentState, ModelInfo, ReconstructOptions, ShapeResult, ViewSettings
 
 SESSION_FORMAT = "gan3d-studio-session"
+SESSION_VERSION = 1
+VIEW_FIELDS = {setting.name for setting in fields(ViewSettings)}
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,11 @@ class Session:
         latent = np.asarray(state.latent, np.float32)
         if latent.shape != (self.model.latent_dim,) or not np.isfinite(latent).all():
             raise UsageError(f"latent must be {self.model.latent_dim} finite numbers")
+        if np.abs(latent).max() > MAX_LATENT_ABS:
+            raise UsageError(
+                f"latent values must be within +-{MAX_LATENT_ABS:g} (latents are about unit "
+                f"size), got {np.abs(latent).max():.3g}"
+            )
         if self.model.conditional and state.label is None:
             raise UsageError("this model needs a class")
         return replace(state, latent=latent)
@@ -159,7 +168,7 @@ class Session:
     def to_json(self) -> dict[str, Any]:
         return {
             "format": SESSION_FORMAT,
-            "version": 1,
+            "version": SESSION_VERSION,
             "model_path": self.model.path if self.model else None,
             # the model itself, wherever it is installed next time (see made_with)
             "model_card_sha256": model_fingerprint(self.model.card) if self.model else None,
@@ -215,28 +224,31 @@ class Session:
         """
         if data.get("format") != SESSION_FORMAT:
             raise UsageError("not a gan3d-studio session file")
-        try:
-            history = [self._check_label(LatentState.from_json(s)) for s in data.get("history", [])]
-            bookmarks = [
-                Bookmark(
-                    str(b["name"]),
-                    self._check_label(LatentState.from_json(b["state"])),
-                    base64.b64decode(b.get("thumbnail_png", "")),
-                )
-                for b in data.get("bookmarks", [])
-            ]
-            view = ViewSettings(**data.get("view", {}))
-            index = int(data.get("history_index", len(history) - 1))
-        except (
-            KeyError,
-            TypeError,
-            ValueError,
-            AttributeError,
-            OverflowError,
-            binascii.Error,
-        ) as exc:
-            raise UsageError(f"session file does not fit this model ({exc})") from None
-        if history and not 0 <= index < len(history):
+        if data.get("version", SESSION_VERSION) != SESSION_VERSION:
+            raise UsageError(
+                f"a session file of version {data.get('version')!r}; this gan3d-studio reads "
+                f"version {SESSION_VERSION}"
+            )
+        entries, marks, view_fields = (
+            data.get("history"),
+            data.get("bookmarks", []),
+            data.get("view", {}),
+        )
+        if not isinstance(entries, list) or not entries:
+            raise UsageError("session file holds no shape (its history is empty)")
+        if not isinstance(marks, list) or not all(isinstance(b, dict) for b in marks):
+            raise UsageError("session file's bookmarks are not a list of bookmarks")
+        if not isinstance(view_fields, dict) or not set(view_fields) <= VIEW_FIELDS:
+            raise UsageError(
+                f"session file's view settings are not {', '.join(sorted(VIEW_FIELDS))}"
+            )
+        history = [self._check_label(LatentState.from_json(entry)) for entry in entries]
+        bookmarks = [self._bookmark(mark) for mark in marks]
+        view = ViewSettings(**view_fields)
+        index = data.get("history_index", len(history) - 1)
+        if not isinstance(index, int) or isinstance(index, bool):
+            raise UsageError(f"history_index must be a whole number, got {index!r}")
+        if not 0 <= index < len(history):
             raise UsageError(f"history_index {index} is outside the {len(history)} history entries")
         self.history, self.bookmarks, self.view = history, bookmarks, view
         self.history_index = index if history else -1
@@ -246,9 +258,21 @@ class Session:
         self.view_changed.emit(view)
         self.latent_changed.emit(self.current)
 
+    def _bookmark(self, mark: dict[str, Any]) -> Bookmark:
+        name, thumbnail = mark.get("name"), mark.get("thumbnail_png", "")
+        if not isinstance(name, str) or not isinstance(thumbnail, str):
+            raise UsageError("a bookmark needs a name and a PNG thumbnail as text")
+        try:
+            png = base64.b64decode(thumbnail, validate=True)
+        except binascii.Error:
+            raise UsageError(f"bookmark {name!r}'s thumbnail is not base64 text") from None
+        if png and not png.startswith(PNG_SIGNATURE):
+            raise UsageError(f"bookmark {name!r}'s thumbnail is not a PNG image")
+        return Bookmark(name, self._check_label(LatentState.from_json(mark.get("state"))), png)
+
     def _check_label(self, state: LatentState) -> LatentState:
         state = self._check(state)
-        if self.model.conditional and not 0 <= int(state.label) < len(self.model.class_names):
+        if self.model.conditional and not 0 <= state.label < len(self.model.class_names):
             raise UsageError(f"class {state.label} is not one of this model's classes")
         if not self.model.conditional and state.label is not None:
             raise UsageError("this model takes no class")

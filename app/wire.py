@@ -106,10 +106,19 @@ class LatentState:
         return {"latent": self.latent.tolist(), "label": self.label, "source": self.source}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> LatentState:
-        return cls(
-            np.asarray(data["latent"], np.float32), data.get("label"), data.get("source", "")
-        )
+    def from_json(cls, data: Any) -> LatentState:
+        """A state as :meth:`to_json` wrote it; anything else (a file edited by hand) is
+        refused with a UsageError saying which part is wrong."""
+        if not isinstance(data, dict) or not isinstance(data.get("latent"), list):
+            raise UsageError("a shape entry needs a latent (a list of numbers)")
+        if not all(_is_number(value) for value in data["latent"]):
+            raise UsageError("a latent holds something that is not a number")
+        label, source = data.get("label"), data.get("source", "")
+        if label is not None and not _is_int(label):
+            raise UsageError(f"a class must be a whole number, got {label!r}")
+        if not isinstance(source, str):
+            raise UsageError(f"a shape's source must be text, got {source!r}")
+        return cls(np.asarray(data["latent"], np.float64).astype(np.float32), label, source)
 
 
 def _is_int(value: object) -> bool:

@@ -21,6 +21,7 @@ from gan3d_core.io.atomic import check_input_file, read_input_bytes
 from gan3d_core.limits import (
     MAX_JSON_BYTES,
     MAX_JSON_DEPTH,
+    MAX_LATENT_ABS,
     MAX_LATENT_DIM,
     MAX_NPY_HEADER_BYTES,
 )
@@ -192,8 +193,13 @@ def load_latent(path: str | os.PathLike, latent_dim: int) -> np.ndarray:
             f"{file}: expected a float latent of shape ({latent_dim},), got {latent.dtype} "
             f"{np.shape(latent)}"
         )
-    if not np.isfinite(latent).all() or np.abs(latent).max() > np.finfo(np.float32).max:
+    if not np.isfinite(latent).all():
         raise InputFileError(f"{file}: latent contains NaN or infinite values")
+    if np.abs(latent).max() > MAX_LATENT_ABS:
+        raise InputFileError(
+            f"{file}: latent has values beyond +-{MAX_LATENT_ABS:g} "
+            f"(largest {np.abs(latent).max():.3g}); latents are about unit size"
+        )
     return latent.astype(np.float32)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -97,7 +99,7 @@ def test_session_file_round_trip(engine, tmp_path):
     session = _session(engine)
     for seed in range(3):
         session.set_latent(engine.random_state(seed=seed, truncation=None, label=seed))
-    session.add_bookmark("first", b"\x89PNG fake")
+    session.add_bookmark("first", b"\x89PNG\r\n\x1a\n fake")
     session.set_view(mode="blocks", threshold=0.3, surface_resolution=128)
     session.undo()
     path = session.save(tmp_path / "s.g3session.json")
@@ -107,9 +109,46 @@ def test_session_file_round_trip(engine, tmp_path):
     assert np.array_equal(restored.current.latent, session.current.latent)
     assert (
         restored.bookmarks[0].name == "first"
-        and restored.bookmarks[0].thumbnail_png == b"\x89PNG fake"
+        and restored.bookmarks[0].thumbnail_png == b"\x89PNG\r\n\x1a\n fake"
     )
     assert restored.view == ViewSettings(mode="blocks", threshold=0.3, surface_resolution=128)
+
+
+@pytest.mark.parametrize(
+    ("edit", "said"),
+    [
+        (
+            lambda d: d["view"].update(smoothing=2_000_000),
+            "smoothing must be a whole number from 0",
+        ),
+        (lambda d: d["view"].update(smoothing=2.5), "smoothing must be a whole number"),
+        (lambda d: d["view"].update(wireframe="no"), "wireframe must be true or false"),
+        (lambda d: d["view"].update(evil=1), "view settings are not"),
+        (lambda d: d["history"][0].update(label="1"), "a class must be a whole number"),
+        (lambda d: d["history"][0].update(label=1.5), "a class must be a whole number"),
+        (lambda d: d["history"][0].update(label=True), "a class must be a whole number"),
+        (lambda d: d["history"][0].update(source=12), "a shape's source must be text"),
+        (lambda d: d["history"][0].update(latent=[3e38] * 8), "latent values must be within"),
+        (lambda d: d["history"][0].update(latent="abc"), "needs a latent"),
+        (lambda d: d.update(history=[]), "holds no shape"),
+        (lambda d: d.update(history_index=0.7), "history_index must be a whole number"),
+        (lambda d: d.update(version=99), "version 99"),
+        (lambda d: d["bookmarks"][0].update(thumbnail_png="aGVsbG8="), "is not a PNG image"),
+        (lambda d: d["bookmarks"][0].update(name=["x"]), "a bookmark needs a name"),
+    ],
+)
+def test_a_hand_edited_session_is_refused_and_changes_nothing(engine, edit, said):
+    """Each part of a session file is checked for kind and limit before anything changes:
+    these reached the viewport or the engine (a two-million-pass smoothing hung it)."""
+    session = _session(engine)
+    session.set_latent(engine.random_state(seed=1, truncation=None, label=0))
+    session.add_bookmark("first", b"\x89PNG\r\n\x1a\n")
+    data = json.loads(json.dumps(session.to_json()))
+    edit(data)
+    before = (list(session.history), list(session.bookmarks), session.view)
+    with pytest.raises(UsageError, match=re.escape(said)):
+        session.restore(data)
+    assert (session.history, session.bookmarks, session.view) == before
 
 
 def test_a_session_knows_its_model_by_card_or_by_any_spelling_of_its_path(engine, tmp_path):

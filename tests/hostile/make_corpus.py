@@ -289,6 +289,8 @@ def build_corpus(root: Path) -> list[Case]:
         "wrong_shape": file("wrong_latent.npy", _npy(np.ones(5, np.float32))),
         "nan": file("nan_latent.npy", _npy(np.full(8, np.nan, np.float32))),
         "overflow": file("overflow_latent.npy", _npy(np.full(8, 1e300))),
+        # finite in float32, but it overflowed a slider and a norm
+        "huge_finite": file("huge_finite_latent.npy", _npy(np.full(8, 3e38, np.float32))),
         "npz": file("latent_npz.npy", b"PK\x03\x04" + b"\x00" * 60),
         "fifo": fifo("latent_pipe.npy"),
         "text": file("text.npy", "not numpy"),
