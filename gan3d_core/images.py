@@ -8,6 +8,7 @@ white), cropped to the object, padded square with a margin, resized.
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,7 +18,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from gan3d_core.errors import InputFileError, UsageError
 from gan3d_core.io.atomic import check_input_file
-from gan3d_core.limits import MAX_IMAGE_PIXELS
+from gan3d_core.limits import MAX_IMAGE_ASPECT, MAX_IMAGE_PIXELS
 
 ImageSource = str | os.PathLike | Image.Image | np.ndarray
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
@@ -51,6 +52,9 @@ CENTRE_MIN_FOUND = 0.1
 # and checked on bench_background's other photos: mask IoU 0.943 -> 0.953 and 0.841 ->
 # 0.884 against the whole box as probable object (0.1 / 0.25 / 0.3: 0.949 / 0.948 / 0.929).
 BOX_BAND = 0.2
+# A crop's longest side in pixels per output pixel before it is padded square: renders
+# (2 px per pixel) are untouched, a photo is shrunk once before and once after padding.
+WORKING_SIDE_PER_PIXEL = 4
 Box = tuple[int, int, int, int]  # x, y, width, height in pixels
 
 
@@ -67,8 +71,13 @@ def load_image(source: ImageSource) -> np.ndarray:
                     _check_pixels(path, *image.size)
                     image.load()
                     return _pil_to_array(ImageOps.exif_transpose(image))
-        except Image.DecompressionBombError:
-            raise InputFileError(f"{path}: image is too large to open safely") from None
+        except Image.DecompressionBombError as exc:  # Pillow's own limit, twice ours
+            declared = re.search(r"\((\d+) pixels\)", str(exc))
+            size = f"of {int(declared[1]) / 1e6:,.0f} megapixels " if declared else ""
+            raise InputFileError(
+                f"{path}: image {size}is over the limit of {MAX_IMAGE_PIXELS / 1e6:g} "
+                "megapixels; scale it down first"
+            ) from None
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
             if isinstance(exc, InputFileError):
                 raise
@@ -93,6 +102,11 @@ def _check_pixels(source: str | os.PathLike, width: int, height: int) -> None:
         raise InputFileError(
             f"{source}: image of {width} x {height} pixels is over the limit of "
             f"{MAX_IMAGE_PIXELS / 1e6:g} megapixels; scale it down first"
+        )
+    if max(width, height) > MAX_IMAGE_ASPECT * min(width, height):
+        raise InputFileError(
+            f"{source}: image of {width} x {height} pixels is a strip (over "
+            f"{MAX_IMAGE_ASPECT}:1); crop it to the object"
         )
 
 
@@ -278,6 +292,12 @@ def preprocess_image(source: ImageSource, size: int = 128, box: Box | None = Non
         rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
         rgb = rgb[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     height, width = rgb.shape[:2]
+    if max(height, width) > WORKING_SIDE_PER_PIXEL * size:
+        # shrunk before it is padded square: a wide photo's square would take gigabytes
+        scale = WORKING_SIDE_PER_PIXEL * size / max(height, width)
+        shrunk = (max(1, round(width * scale)), max(1, round(height * scale)))
+        rgb = np.asarray(Image.fromarray(rgb).resize(shrunk, Image.Resampling.LANCZOS))
+        height, width = rgb.shape[:2]
     side = int(np.ceil(max(height, width) / (1.0 - 2.0 * OBJECT_MARGIN)))
     canvas = np.full((side, side, 3), 255, dtype=np.uint8)
     top, left = (side - height) // 2, (side - width) // 2

@@ -30,6 +30,9 @@ MAX_NPY_HEADER_BYTES = 10_000
 # cut-out and background removal need about 30 bytes a pixel, so this stays under 1 GB.
 # Pillow's own guard only warns at 89 MP and refuses at 179 MP.
 MAX_IMAGE_PIXELS = 25_000_000
+# Width to height (or height to width): a phone's panorama is up to about 10:1; past 50:1 a
+# picture is a strip that holds no object to reconstruct.
+MAX_IMAGE_ASPECT = 50
 # Photos of one object passed to one reconstruction (the models see 1..num_views views).
 MAX_VIEWS = 64
 

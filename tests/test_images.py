@@ -210,3 +210,22 @@ def test_reframed_zooms_about_the_centre_and_shifts_on_white():
     assert (moved_out == 255).all()
     zoomed_in = reframed(image, 2.5, 0.0, 0.0)  # the square outgrows the frame
     assert zoomed_in.shape == image.shape and (zoomed_in < 128).all()
+
+
+def test_a_wide_photo_is_shrunk_before_it_is_padded_square_and_a_strip_refused():
+    """A 20:1 panorama's square canvas took gigabytes (30000 x 800 px: 9 GB)."""
+    import tracemalloc
+
+    photo = np.full((400, 8000, 3), 255, np.uint8)
+    photo[150:250, 500:7500] = 40  # a dark bar across it
+    tracemalloc.start()
+    try:
+        seen = preprocess_image(photo, 64)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 150e6  # the square canvas alone was 272 MB
+    dark_rows = np.flatnonzero((seen < 128).all(axis=2).any(axis=1))
+    assert seen.shape == (64, 64, 3) and 0 < len(dark_rows) <= 4  # the bar, thin and centred
+    with pytest.raises(InputFileError, match="is a strip"):
+        preprocess_image(np.zeros((2, 120, 3), np.uint8), 64)
