@@ -6,6 +6,7 @@ import io
 import os
 import re
 import zipfile
+import zlib
 
 import numpy as np
 import trimesh
@@ -97,15 +98,24 @@ def _check_3mf_archive(path: os.PathLike, data: bytes) -> None:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             members = archive.infolist()
-    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+            if not any(member.filename.lower().endswith(".model") for member in members):
+                raise InputFileError(f"{path}: not a 3MF file, it holds no 3D model part (.model)")
+            unpacked = sum(member.file_size for member in members)
+            if unpacked > MAX_3MF_UNPACKED_BYTES:
+                raise InputFileError(
+                    f"{path}: 3MF unpacks to {unpacked / 2**20:,.0f} MiB, over the limit of "
+                    f"{MAX_3MF_UNPACKED_BYTES >> 20} MiB"
+                )
+            # The sizes are what the archive declares: read in chunks, a member stops at
+            # its declared size and fails its checksum if it holds more (a zip bomb that
+            # understates its size, which a whole read would unpack in full)
+            for member in members:
+                with archive.open(member) as stream:
+                    while stream.read(1 << 20):
+                        pass
+    except (zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError) as exc:
+        if isinstance(exc, InputFileError):
+            raise
         raise InputFileError(
             f"{path}: not a 3MF file, its zip archive is unreadable ({exc})"
         ) from None
-    if not any(member.filename.lower().endswith(".model") for member in members):
-        raise InputFileError(f"{path}: not a 3MF file, it holds no 3D model part (.model)")
-    unpacked = sum(member.file_size for member in members)
-    if unpacked > MAX_3MF_UNPACKED_BYTES:
-        raise InputFileError(
-            f"{path}: 3MF unpacks to {unpacked / 2**20:,.0f} MiB, over the limit of "
-            f"{MAX_3MF_UNPACKED_BYTES >> 20} MiB"
-        )

@@ -419,6 +419,11 @@ def build_corpus(root: Path) -> list[Case]:
         "glb_garbage": file("bad.glb", b"glTF" + struct.pack("<II", 2, 2**31) + b"\x00" * 32),
         "3mf_not_a_zip": file("text.3mf", tetra),
         "3mf_bomb_declared": file("bomb.3mf", _zip_declaring("3D/3dmodel.model", 2**40)),
+        # 200 MiB of spaces in 0.2 MB, declared as 1,000 bytes: a whole read unpacked it all
+        "3mf_bomb_understated": file(
+            "understated.3mf",
+            _zip_declaring("3D/3dmodel.model", 1000, b"<model>" + b" " * (200 << 20) + b"</model>"),
+        ),
         "3mf_no_model": file("empty.3mf", _zip({"_rels/.rels": b"<Relationships/>"})),
         "3mf_garbage_xml": file("garbage.3mf", _zip({"3D/3dmodel.model": b"<model><mesh"})),
         "3mf_entity_reads_fifo": file(  # an external entity must not be resolved
@@ -607,9 +612,10 @@ def _zip(members: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-def _zip_declaring(name: str, size: int) -> bytes:
-    """A zip whose member claims ``size`` uncompressed bytes (a bomb's header, no body)."""
-    data = _zip({name: _npy_header((size // 8,), "<f8")})
+def _zip_declaring(name: str, size: int, content: bytes | None = None) -> bytes:
+    """A zip whose member claims ``size`` uncompressed bytes: a bomb's header with no body,
+    or ``content`` (a bomb's body under a header that understates it)."""
+    data = _zip({name: _npy_header((size // 8,), "<f8") if content is None else content})
     # Patch the uncompressed size in the local header (offset 22) and the central directory.
     patched = bytearray(data)
     local = patched.find(b"PK\x03\x04")
