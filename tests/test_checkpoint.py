@@ -279,3 +279,15 @@ def test_bundled_model_missing_is_a_clear_error(monkeypatch, tmp_path):
     )
     with pytest.raises(CheckpointError, match="no bundled default model is installed"):
         load_model()
+
+
+def test_a_checkpoint_it_may_not_read_is_named_in_one_line(tmp_path, monkeypatch, gan_checkpoint):
+    """As a user without permission sees it (root, running the tests, reads any file)."""
+    from gan3d_core.io import checkpoint
+
+    def refused(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(checkpoint, "open", refused, raising=False)
+    with pytest.raises(CheckpointError, match="cannot read checkpoint \\(Permission denied\\)"):
+        load_model(gan_checkpoint)

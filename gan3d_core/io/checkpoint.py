@@ -260,8 +260,11 @@ def _check_structure(path: Path) -> None:
 
     A safetensors file starts with a little-endian u64 header length, then a JSON object.
     """
-    with open(path, "rb") as handle:
-        head = handle.read(9)
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(9)
+    except OSError as exc:  # a file it may not read (permissions), or a vanished one
+        raise CheckpointError(f"{path}: cannot read checkpoint ({exc.strerror or exc})") from None
     if len(head) == 9:
         (header_length,) = struct.unpack("<Q", head[:8])
         limit = min(_MAX_HEADER_BYTES, path.stat().st_size - 8)
