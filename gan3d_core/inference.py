@@ -21,7 +21,7 @@ from gan3d_core.images import Box, ImageSource, images_to_array, preprocess_imag
 from gan3d_core.io.card import framing_shift, inference_settings
 from gan3d_core.io.checkpoint import load_checkpoint
 from gan3d_core.latent import LatentDirections, pca_directions, sefa_directions
-from gan3d_core.limits import MIN_TRUNCATION, check_surface_resolution
+from gan3d_core.limits import MAX_VIEWS, MIN_TRUNCATION, check_surface_resolution
 from gan3d_core.metrics import iou
 from gan3d_core.models import GanNetworks
 from gan3d_core.models.fast import FastVoxelGenerator
@@ -347,16 +347,25 @@ class GanModel:
     # -- encoding ------------------------------------------------------------------------
 
     def preprocess(
-        self, views: ImageSource | Sequence[ImageSource], box: Box | None = None
+        self,
+        views: ImageSource | Sequence[ImageSource],
+        box: Box | None = None,
+        should_stop: StopHook | None = None,
     ) -> list[np.ndarray]:
-        """The uint8 (S, S, 3) images the encoder sees for ``views``; ``box`` (x, y, width,
-        height in pixels) marks the object for GrabCut in every view (see
-        :func:`gan3d_core.images.preprocess_image`)."""
+        """The uint8 (S, S, 3) images the encoder sees for 1..MAX_VIEWS ``views``; ``box``
+        (x, y, width, height in pixels) marks the object for GrabCut in every view (see
+        :func:`gan3d_core.images.preprocess_image`). ``should_stop`` is asked before each
+        view: a cluttered photo's GrabCut takes seconds."""
         if isinstance(views, (str, os.PathLike, np.ndarray)) or hasattr(views, "getpixel"):
             views = [views]
-        if len(views) == 0:
-            raise UsageError("need at least one view")
-        return [preprocess_image(view, self.config.image_size, box) for view in views]
+        if not 1 <= len(views) <= MAX_VIEWS:
+            raise UsageError(f"one object takes 1 to {MAX_VIEWS} photos, got {len(views)}")
+        images = []
+        for view in views:
+            if should_stop is not None and should_stop():
+                raise OperationCancelled("reconstruction cancelled")
+            images.append(preprocess_image(view, self.config.image_size, box))
+        return images
 
     def encode(
         self, views: ImageSource | Sequence[ImageSource], pool: str | None = None
@@ -424,7 +433,7 @@ class GanModel:
                 f"this {self.config.kind} model has no image encoder; reconstruction needs a "
                 "vaegan, multiview, cvaegan or lgan model"
             )
-        images = self.preprocess(views, box)
+        images = self.preprocess(views, box, should_stop)
         if label is not None:
             label = self.label_index(label)
         if getattr(self.networks, "image_head", None) is None:

@@ -169,3 +169,19 @@ def test_principal_directions_are_unit_vectors(conditional, method):
     np.testing.assert_allclose(np.linalg.norm(directions.vectors, axis=1), 1.0, atol=1e-5)
     assert np.all(np.diff(directions.strengths) <= 1e-7)  # strongest first
     assert np.all(directions.scales > 0)
+
+
+def test_preprocessing_stops_when_asked_and_takes_at_most_max_views(gan_checkpoint):
+    """A cluttered photo's GrabCut takes seconds: Cancel is heard between photos (the app's
+    Cancel said "Cancelled" while 40 photos went on being cut out for 75 s)."""
+    from gan3d_core.errors import UsageError
+    from gan3d_core.limits import MAX_VIEWS
+
+    model = load_model(gan_checkpoint)
+    photos = [np.full((40, 40, 3), 255, np.uint8)] * 3
+    asked = []
+    with pytest.raises(OperationCancelled):
+        model.preprocess(photos, should_stop=lambda: asked.append(1) or len(asked) > 1)
+    assert len(asked) == 2  # after the first photo
+    with pytest.raises(UsageError, match=f"one object takes 1 to {MAX_VIEWS} photos, got 65"):
+        model.preprocess(photos[:1] * (MAX_VIEWS + 1))
