@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, NamedTuple, TypeVar
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from gan3d_core.errors import Gan3dError, InputFileError, first_line
+from gan3d_core.errors import Gan3dError, InputFileError, UsageError, first_line
 from gan3d_core.images import Box, is_image_path
 from gan3d_core.io.kinds import is_latent_path, is_shape_path
 from gan3d_studio.engine_process import EngineProcess
@@ -256,7 +256,12 @@ class Controller(QObject):
     ) -> None:
         """``steps`` shapes from ``start`` to ``end`` into ``target``: an animation (.gif,
         .mp4), drawn by whoever hears ``frames_ready``, or one mesh file per shape."""
-        call = self._call(Interpolate(start, end, steps, self.session.view, method))
+        try:
+            request = Interpolate(start, end, steps, self.session.view, method)
+        except UsageError as exc:
+            self.error.emit(first_line(exc))
+            return
+        call = self._call(request)
         if target.suffix.lower() in ANIMATION_SUFFIXES:
             call.on_done(lambda results: self.frames_ready.emit(results, target))
         else:  # marching cubes and writing belong on the worker thread

@@ -22,6 +22,7 @@ from gan3d_core.images import Box, check_box
 from gan3d_core.limits import (
     DEFAULT_SMOOTH_ITERATIONS,
     MAX_SMOOTH_ITERATIONS,
+    check_decoded_shapes,
     check_surface_resolution,
 )
 
@@ -327,3 +328,8 @@ class Interpolate(Request[list[ShapeResult]]):
     steps: int
     view: ViewSettings
     method: str = "slerp"
+
+    def __post_init__(self) -> None:
+        # every frame's grid is held until all are made (a fine surface: 256^3 each)
+        if self.view.surface_resolution is not None:
+            check_decoded_shapes(self.steps, self.view.surface_resolution)

@@ -132,12 +132,7 @@ def _check_surface_resolution(resolution: int | None, shapes: int = 1) -> None:
     if resolution is None:
         return
     limits.check_surface_resolution(resolution)
-    if shapes * resolution**3 > limits.MAX_DECODED_VOXELS:
-        most = limits.MAX_DECODED_VOXELS // resolution**3
-        raise UsageError(
-            f"{shapes} shapes at --surface-resolution {resolution} are over the limit of "
-            f"{most} at that resolution; make fewer at a time"
-        )
+    limits.check_decoded_shapes(shapes, resolution)
 
 
 def _load_model(args: argparse.Namespace):

@@ -111,6 +111,19 @@ MIN_SIZE_MM = 0.01
 MIN_TRUNCATION = 0.05
 
 
+def check_decoded_shapes(shapes: int, resolution: int) -> None:
+    """``shapes`` grids of ``resolution`` held at once (a batch, an interpolation's frames)
+    within :data:`MAX_DECODED_VOXELS`, or a UsageError saying how many fit."""
+    from gan3d_core.errors import UsageError
+
+    if shapes * resolution**3 > MAX_DECODED_VOXELS:
+        most = MAX_DECODED_VOXELS // resolution**3
+        raise UsageError(
+            f"{shapes} shapes at {resolution}^3 are over the limit of {most} at that "
+            "resolution; make fewer at a time"
+        )
+
+
 def check_surface_resolution(resolution: object) -> int:
     """``resolution`` as a grid side an implicit decoder may be sampled on (the API, the
     command line and the app's view settings), or a UsageError."""

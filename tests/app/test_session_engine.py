@@ -321,3 +321,15 @@ def test_the_view_hides_the_parts_an_export_would_leave_out():
         assert drawn[:, 0].max() > 12 and hidden[:, 0].max() < 9, mode  # the speck, then none
     with pytest.raises(UsageError, match="min_part must be a share between 0 and 1"):
         ViewSettings(min_part=float("nan"))
+
+
+def test_an_interpolation_holds_at_most_the_decoded_voxel_limit(engine):
+    """Every frame's grid is held until all are made: 240 steps at 256^3 were 48 GB."""
+    from gan3d_studio.wire import Interpolate
+
+    state = engine.random_state(seed=1, truncation=None, label=0)
+    fine = ViewSettings(surface_resolution=256)
+    with pytest.raises(UsageError, match="240 shapes at 256\\^3 are over the limit of 7"):
+        Interpolate(state, state, 240, fine)
+    Interpolate(state, state, 7, fine)
+    Interpolate(state, state, 240, ViewSettings())  # the model's own grid
