@@ -21,7 +21,7 @@ from PySide6.QtCore import QObject, Signal
 
 from gan3d_core.errors import Gan3dError, InputFileError, UsageError, first_line
 from gan3d_core.images import Box, is_image_path
-from gan3d_core.io.kinds import is_latent_path, is_shape_path
+from gan3d_core.io.kinds import GRID_SUFFIXES, is_latent_path, is_shape_path
 from gan3d_studio.engine_process import EngineProcess
 from gan3d_studio.session import Session
 from gan3d_studio.wire import (
@@ -275,11 +275,20 @@ class Controller(QObject):
         """Dropped or opened files: a checkpoint loads, images reconstruct, a shape file is
         encoded, a latent file decoded; others are refused."""
         files = sort_files(paths)
+        folders = [p for p in files.others if p.is_dir()]
+        if folders:
+            self.error.emit(f"{folders[0]}: is a folder; open the files in it")
+            return
         if files.others:
             names = ", ".join(p.name for p in files.others)
             self.error.emit(
                 f"{names}: not an image, a shape, a latent, a session or a checkpoint (drop "
                 "photos, a .binvox, a mesh, a .latent.npy, a .g3session.json or a .safetensors)"
+            )
+            return
+        if len(files.checkpoints) > 1:
+            self.error.emit(
+                f"{', '.join(p.name for p in files.checkpoints)}: open one model at a time"
             )
             return
         single = files.shapes + files.latents + files.sessions  # each makes the one current shape
@@ -289,10 +298,10 @@ class Controller(QObject):
                 "or session file at a time, without photos"
             )
             return
-        if files.sessions:
+        if files.checkpoints:  # the model first, then what came with it
+            self.open_model(files.checkpoints[0], then_open=files.images + single)
+        elif files.sessions:
             self.session_file_opened.emit(files.sessions[0])
-        elif files.checkpoints:
-            self.open_model(files.checkpoints[0])
         elif files.images:
             self.reconstruct(files.images)
         elif files.shapes:
@@ -404,7 +413,7 @@ class Controller(QObject):
 
     def _exported(self, path: Path, parts: int = 1) -> None:
         self.exported.emit(str(path))
-        if parts > 1:  # a printer makes each a loose piece
+        if parts > 1 and path.suffix.lower() not in GRID_SUFFIXES:  # a printer: loose pieces
             self.status.emit(
                 f"Exported {path}: {parts} separate parts (Export's 'Drop parts under' "
                 "leaves out small ones)"

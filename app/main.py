@@ -47,6 +47,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    if len(files.checkpoints) > 1:
+        names = ", ".join(str(p) for p in files.checkpoints)
+        print(f"gan3d-studio: {names}: open one model at a time", file=sys.stderr)
+        return 2
     checkpoint = files.checkpoints[0] if files.checkpoints else None
     first_model = None
     if checkpoint is not None or default_model_path().is_file():
@@ -55,7 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # and VTK load here.
     engine = EngineProcess(preload=first_model)
     try:
-        return _run(args, engine, first_model, files.images + files.shapes + files.latents)
+        inputs = files.images + files.shapes + files.latents + files.sessions
+        return _run(args, engine, first_model, inputs)
     finally:
         engine.close()
 

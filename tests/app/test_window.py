@@ -622,6 +622,22 @@ def test_both_drop_targets_honour_the_panel_s_choices(qtbot, window, cvaegan_che
     )
 
 
+def test_a_model_dropped_with_photos_opens_and_then_reads_them(
+    qtbot, window, cvaegan_checkpoint, gan_checkpoint, tmp_path
+):
+    """The photos dropped with a checkpoint were ignored; two checkpoints took the first."""
+    photo = tmp_path / "lamp.png"
+    Image.fromarray(object_photo(96)).save(photo)
+    drop_files(window.viewport, [cvaegan_checkpoint, gan_checkpoint])
+    assert window.last_error.endswith("open one model at a time")
+    drop_files(window.viewport, [tmp_path])
+    assert window.last_error == f"{tmp_path}: is a folder; open the files in it"
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=60_000):
+        drop_files(window.viewport, [cvaegan_checkpoint, photo])
+    assert window.session.model.path == str(cvaegan_checkpoint)
+    assert [s.source for s in window.session.history] == ["reconstruction of lamp.png"]
+
+
 def test_the_reading_sits_beside_one_or_two_photos_and_under_more(window):
     from gan3d_studio.wire import Reconstruction
 
