@@ -56,9 +56,11 @@ class EngineProcess:
         # the call in flight, not the model; ``on_restart(message)`` hears of each.
         self._loaded: LoadModel | None = None
         self.on_restart: Callable[[str], None] | None = None
+        self._aborted = threading.Event()  # the child was ended on purpose: no replacement yet
         self._start()
 
     def _start(self) -> None:
+        self._aborted.clear()
         self._connection, child_end = self._context.Pipe()
         self._cancel = self._context.Event()
         self._process = self._context.Process(
@@ -82,6 +84,10 @@ class EngineProcess:
                 self._connection.send(request)
                 kind, payload = self._answer(task)
             except (EOFError, OSError):  # the child died mid-call
+                if self._aborted.is_set():  # ended on purpose (closing): the next call restarts
+                    self._aborted.clear()
+                    self._process.join(1.0)
+                    raise EngineStopped(f"{type(request).__name__} stopped") from None
                 self._process.join(1.0)  # let the exit code arrive
                 exit_code = self._process.exitcode
                 self._restart()
@@ -160,6 +166,7 @@ class EngineProcess:
         """End a call in flight by ending the child: the caller gets :class:`EngineStopped`
         and the next call starts a new child. For shutting down while a call ignores cancel."""
         if self._process is not None and self._process.is_alive():
+            self._aborted.set()
             self._process.kill()
 
     def close(self, timeout: float = 5.0) -> None:

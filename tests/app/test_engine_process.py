@@ -88,6 +88,25 @@ def test_a_crashed_engine_is_reported_and_replaced(cvaegan_checkpoint):
         EngineProcess(engine="gan3d_studio.engine.Engine")
 
 
+def test_an_engine_ended_on_purpose_is_not_replaced_until_asked_again(cvaegan_checkpoint):
+    """Closing the window ends a call that ignores cancel with its child; replacing the
+    child and reloading the model then only to close it froze the window for seconds."""
+    process = EngineProcess()
+    try:
+        ask(process, LoadModel(cvaegan_checkpoint, "cpu"))
+        start, end = ask(process, SampleLatent(1, None, 0)), ask(process, SampleLatent(2, None, 0))
+        restarts = []
+        process.on_restart = restarts.append
+        threading.Timer(0.5, process.abort).start()
+        with pytest.raises(EngineStopped, match="Interpolate stopped"):
+            ask(process, Interpolate(start, end, 2000, ViewSettings()))
+        assert not process._process.is_alive() and restarts == []
+        assert ask(process, SampleLatent(0, None, 1)).label == 1  # the next call starts one
+        assert len(restarts) == 1
+    finally:
+        process.close()
+
+
 def test_a_preloaded_model_answers_the_first_request_for_it(cvaegan_checkpoint, tmp_path):
     process = EngineProcess(preload=LoadModel(cvaegan_checkpoint, "cpu"))
     try:
