@@ -756,3 +756,14 @@ def test_heads_on_other_backbones_join_each_reading_its_own(lgan_checkpoint, tmp
     )
     features = g3.load_model(path, device="cpu").image_features(found.images)
     assert set(features) == {"lite0", "lite0_tuned", "lite0_tuned2"}
+
+
+def test_feature_pca_of_fewer_features_than_the_bank_keeps_its_size():
+    """A small dataset's 84 training views gave 84 directions where the bank holds 128, and
+    the run ended in a traceback after every stage had trained."""
+    from gan3d_core.training.staged import feature_pca
+
+    features = np.random.default_rng(0).normal(size=(5, 12)).astype(np.float32)
+    mean, basis = feature_pca(features, 8)
+    assert basis.shape == (12, 8) and not basis[:, 5:].any()
+    np.testing.assert_allclose(basis[:, :5].T @ basis[:, :5], np.eye(5), atol=1e-5)

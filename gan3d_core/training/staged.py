@@ -79,10 +79,16 @@ def latent_prior(latents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def feature_pca(features: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
-    """Mean (F,) and the top ``dim`` principal directions (F, dim) of features (M, F)."""
+    """Mean (F,) and the top ``dim`` principal directions (F, dim) of features (M, F).
+
+    Fewer than ``dim`` features (a small dataset) have fewer directions: the rest of the
+    basis is zero, so the bank keeps the size its model was built with."""
     mean = features.mean(0)
     _, _, components = np.linalg.svd(features - mean, full_matrices=False)
-    return mean.astype(np.float32), components[:dim].T.astype(np.float32)
+    basis = np.zeros((features.shape[1], dim), np.float32)
+    kept = components[:dim].T
+    basis[:, : kept.shape[1]] = kept
+    return mean.astype(np.float32), basis
 
 
 def _cached_features(
