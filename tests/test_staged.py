@@ -538,6 +538,18 @@ def test_a_kept_head_fine_tuned_with_its_own_backbone_copy(
     found = model.reconstruct_latent([object_photo()], refine=0)
     assert set(model.image_features(found.images)) == {"lite0", "lite0_tuned"}
     assert set(model.image_features(found.images, ("lite0_tuned",))) == {"lite0_tuned"}
+    # an implicit decoder trained onto it keeps the head's own backbone, its fine-tuning's
+    # record and how it reads photos (it dropped all three, yet kept the figures)
+    framed = tmp_path / "framed.safetensors"
+    assert main(["pack", str(run / "model.safetensors"), "-o", str(framed),
+                 "--framing-shift", "0.02"]) == 0  # fmt: skip
+    onto = tmp_path / "onto"
+    assert main(implicit_onto(framed, onto, synthetic_npz, cache)) == 0
+    kept, kept_card = load_checkpoint(onto / "model.safetensors")
+    assert kept.config.member_backbones == ("lite0_tuned",) and kept.implicit is not None
+    assert torch.equal(kept.other_backbones["lite0_tuned"]._conv_head.weight, tuned)
+    assert "image_finetune" in kept_card["training"]["stages"]
+    assert kept_card["inference"]["framing_shift"] == 0.02
     with pytest.raises(ValueError, match="head_finetune_steps and head_finetune_member"):
         TrainConfig(kind="lgan", head_finetune_member=-1)
     with pytest.raises(ValueError, match="head_finetune_drop_path must be in"):
@@ -764,6 +776,6 @@ def test_feature_pca_of_fewer_features_than_the_bank_keeps_its_size():
     from gan3d_core.training.staged import feature_pca
 
     features = np.random.default_rng(0).normal(size=(5, 12)).astype(np.float32)
-    mean, basis = feature_pca(features, 8)
+    _, basis = feature_pca(features, 8)
     assert basis.shape == (12, 8) and not basis[:, 5:].any()
     np.testing.assert_allclose(basis[:, :5].T @ basis[:, :5], np.eye(5), atol=1e-5)

@@ -31,6 +31,7 @@ from gan3d_core.config import ModelConfig, backbone_variant
 from gan3d_core.data.datasets import load_dataset, split_dataset
 from gan3d_core.images import reframed
 from gan3d_core.io.atomic import write_bytes_atomic, write_npy_atomic
+from gan3d_core.io.card import inference_settings
 from gan3d_core.io.checkpoint import save_checkpoint
 from gan3d_core.models import GanNetworks
 from gan3d_core.models.backbone import BackboneTop, EfficientNetLite, pretrained_state
@@ -54,7 +55,7 @@ STAGE_NAMES = ("autoencoder", "latent_gan", "image_head", "implicit")
 STAGE_NETWORKS = {
     "autoencoder": ("generator", "shape_encoder"),
     "latent_gan": ("latent_sampler", "latent_critic"),
-    "image_head": ("image_backbone", "image_head", "bank"),
+    "image_head": ("image_backbone", "other_backbones", "image_head", "bank"),
     "implicit": ("implicit",),
 }
 ProgressHook = Callable[[float, str], None]
@@ -506,8 +507,9 @@ def train_staged(
 
     # 5. pack: what this run trained, and what it kept from init_from
     sizes = {"bank_shapes": len(train), "bank_views": config.rendered_views}
-    if "image_head" in kept:
-        sizes = {name: getattr(source.config, name) for name in (*sizes, "head_members")}
+    if "image_head" in kept:  # with the backbones its members read (fine-tuned copies)
+        names = (*sizes, "head_members", "member_backbones", "image_backbone")
+        sizes = {name: getattr(source.config, name) for name in names}
     if "implicit" in kept:
         sizes["implicit_width"] = source.config.implicit_width
     if "other_backbones" in trained:  # one head, on its own fine-tuned backbone
@@ -521,7 +523,8 @@ def train_staged(
             name: getattr(networks, name)
             for stage in kept
             for name in STAGE_NETWORKS[stage]
-            if name not in trained  # a kept head fine-tuned here is this run's
+            # a kept head fine-tuned here is this run's; a model without others has none
+            if name not in trained and getattr(networks, name) is not None
         },
         source,
         config.init_from,
@@ -690,8 +693,11 @@ def staged_card(
         for name, result in results.items()
     }
     source_stages = _section(_section(source_card, "training"), "stages")
-    for name in sorted(kept):
-        stages[name] = _section(source_stages, name) | {"kept_from": config.init_from}
+    # a kept head brings its backbones' fine-tuning too, when it had one
+    recorded = sorted(kept | ({"image_finetune"} if "image_head" in kept else set()))
+    for name in recorded:
+        if name in source_stages or name in kept:
+            stages[name] = _section(source_stages, name) | {"kept_from": config.init_from}
     source_metrics = _section(source_card, "metrics")
     validation = {
         f"{name}_{key}": value
@@ -720,7 +726,13 @@ def staged_card(
             "device": device,
             "settings": config.to_dict(),
         },
+        # a kept head reads photos as it was packed to (gan3d pack --framing-shift)
         "inference": {
+            key: value
+            for key, value in inference_settings(source_card or {}).items()
+            if key == "framing_shift" and "image_head" in kept
+        }
+        | {
             "refine_steps": config.refine_steps,
             "retrieval_candidates": config.retrieval_candidates,
         },
