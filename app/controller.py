@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, TypeVar
@@ -242,8 +243,15 @@ class Controller(QObject):
         if shown is None:
             self.error.emit("Nothing to export yet")
             return
-        call = self._call(ExportShape(shown.voxels, path, options))
+        call = self._call(
+            ExportShape(shown.voxels, path, self._at_model_size(options, shown.voxels))
+        )
         call.on_done(lambda written: self._exported(written.path, written.parts))
+
+    def _at_model_size(self, options: ExportOptions, voxels) -> ExportOptions:
+        """A finer surface (View > high resolution) is written the size of the model's own
+        grid, as the 3D view shows it."""
+        return replace(options, voxel_size=self.session.model.resolution / voxels.shape[0])
 
     def export_frames(
         self,
@@ -267,7 +275,11 @@ class Controller(QObject):
         else:  # marching cubes and writing belong on the worker thread
             call.on_done(
                 lambda results: self._call(
-                    ExportShapes([result.voxels for result in results], target, options)
+                    ExportShapes(
+                        [result.voxels for result in results],
+                        target,
+                        self._at_model_size(options, results[0].voxels),
+                    )
                 ).on_done(self._exported)
             )
 

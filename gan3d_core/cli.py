@@ -10,6 +10,7 @@ other exception is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -133,6 +134,14 @@ def _check_surface_resolution(resolution: int | None, shapes: int = 1) -> None:
         return
     limits.check_surface_resolution(resolution)
     limits.check_decoded_shapes(shapes, resolution)
+
+
+def _at_model_size(options, model, resolution: int | None):
+    """Export options for shapes decoded at ``resolution`` (--surface-resolution): their
+    meshes come out the size of the model's own (its voxels are one unit)."""
+    if resolution is None:
+        return options
+    return dataclasses.replace(options, voxel_size=model.resolution / resolution)
 
 
 def _load_model(args: argparse.Namespace):
@@ -482,6 +491,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     options = _export_options(args)
     directory = _output_dir(args.output, "sample")
     model = _load_model(args)
+    options = _at_model_size(options, model, args.surface_resolution)
     labels = args.class_name or _seeded_classes(model, args.n, args.seed)
     if labels is None:
         classes = [None] * args.n
@@ -545,6 +555,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     _check_range("the number of images", len(args.images), 1, limits.MAX_VIEWS)
     _check_surface_resolution(args.surface_resolution)
     model = _load_model(args)
+    options = _at_model_size(options, model, args.surface_resolution)
     if args.surface_resolution is not None:
         model.require_implicit_decoder()
     found, summary, shape = _reconstructed(
@@ -594,6 +605,7 @@ def _reconstruct_each(args: argparse.Namespace) -> int:
     for path in args.images:  # a bad photo is named before any work (one in memory at a time)
         load_image(path)
     model = _load_model(args)
+    options = _at_model_size(options, model, args.surface_resolution)
     if args.surface_resolution is not None:
         model.require_implicit_decoder()
     empty = []
@@ -677,6 +689,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     options = _export_options(args)
     directory = _output_dir(args.output, "interpolate")
     model = _load_model(args)
+    options = _at_model_size(options, model, args.surface_resolution)
     ends: list = [args.class_name] * 2
     if args.seeds is not None:  # the ends `sample -n 1 --seed A` and `--seed B` give
         if args.class_name is None and model.config.conditional:

@@ -281,3 +281,17 @@ def test_a_cavity_inside_a_shape_is_not_a_part_and_stays_hollow(tmp_path):
     )
     assert written.parts == 1
     assert trimesh.load(written.path).volume == pytest.approx(10**3 - 4**3)  # still hollow
+
+
+def test_a_finer_grid_of_a_shape_exports_at_the_size_of_the_coarse_one(tmp_path):
+    """--surface-resolution 128 on a 32^3 model made an STL four times larger."""
+    coarse = box_grid(8, (2, 2, 1), (6, 4, 7))
+    fine = coarse.repeat(4, 0).repeat(4, 1).repeat(4, 2)
+    sizes = [
+        trimesh.load(export_shape(grid, tmp_path / f"{len(grid)}.stl", options)).extents
+        for grid, options in ((coarse, ExportOptions(style="blocks")),
+                              (fine, ExportOptions(style="blocks", voxel_size=0.25)))
+    ]  # fmt: skip
+    np.testing.assert_allclose(sizes[1], sizes[0], atol=1e-6)
+    with pytest.raises(UsageError, match="voxel_size must be a positive number"):
+        ExportOptions(voxel_size=0)

@@ -58,6 +58,9 @@ class ExportOptions:
     # separate parts with fewer voxels than this share of the largest part's are left out
     # (0: all kept), in every format; see gan3d_core.mesh.parts
     min_part: float = 0.0
+    # mesh units per voxel when no size is given: a finer surface of a shape (an implicit
+    # decoder's 128^3 for a 32^3 model) has voxels of 32 / 128, so it comes out as large
+    voxel_size: float = 1.0
 
     def __post_init__(self) -> None:
         if self.style not in ("smooth", "blocks"):
@@ -77,6 +80,8 @@ class ExportOptions:
             raise UsageError(f"target_faces {self.target_faces} is over the limit of {MAX_FACES}")
         if not 0.0 <= self.min_part <= 1.0:  # NaN fails too
             raise UsageError(f"min_part must be a share between 0 and 1, got {self.min_part}")
+        if not 0.0 < self.voxel_size < float("inf"):
+            raise UsageError(f"voxel_size must be a positive number, got {self.voxel_size}")
         if self.size is not None and not MIN_SIZE_MM <= self.size <= MAX_SIZE_MM:
             # NaN and infinity fail this too: they would write a mesh of NaN vertices
             raise UsageError(
@@ -127,6 +132,8 @@ def shape_to_mesh(voxels: np.ndarray, options: ExportOptions = ExportOptions()) 
             voxels, options.threshold, options.smooth_iterations, options.target_faces
         )
     mesh = drop_small_shells(mesh, options.min_part)  # the surface parts some voxels apart
+    if options.size is None and options.voxel_size != 1.0:
+        mesh.apply_scale(options.voxel_size)
     return fit_to_size(mesh, options.size)  # on the ground, centred: a slicer's plate
 
 

@@ -327,7 +327,9 @@ def test_a_dropped_session_file_is_restored(qtbot, window, cvaegan_checkpoint, t
     ]
 
 
-def test_high_resolution_surface_round_trip(qtbot, window, cvaegan_checkpoint, implicit_checkpoint):
+def test_high_resolution_surface_round_trip(
+    qtbot, window, cvaegan_checkpoint, implicit_checkpoint, tmp_path
+):
     box = window.view_panel.high_resolution
     open_model(qtbot, window, cvaegan_checkpoint)
     assert not box.isEnabled()  # no implicit decoder in this model
@@ -337,8 +339,13 @@ def test_high_resolution_surface_round_trip(qtbot, window, cvaegan_checkpoint, i
         box.click()
     assert window.session.view.surface_resolution == 128
     assert window.session.shown.voxels.shape == (128, 128, 128)
-    # drawn in the model's 32^3 box (centred: +-16), not four times larger
+    # drawn in the model's 32^3 box (centred: +-16), not four times larger, and so exported
     assert 8 < np.abs(window.viewport.bounds).max() <= 16
+    from gan3d_core import ExportOptions
+
+    with qtbot.waitSignal(window.controller.exported, timeout=30_000) as written:
+        window.controller.export(tmp_path / "fine.stl", ExportOptions())
+    assert 16 < trimesh.load(written.args[0]).extents.max() <= 32
     window.session.set_view(surface_resolution=None)
     assert not box.isChecked()
 
