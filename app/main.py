@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,6 +35,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     multiprocessing.freeze_support()  # a frozen (PyInstaller) app starts its engine process too
     args = build_parser().parse_args(argv)
+    if sys.platform.startswith("linux") and not any(
+        os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")
+    ):  # Qt would abort, blaming a missing xcb-cursor library
+        print(
+            "gan3d-studio: no display (neither DISPLAY nor WAYLAND_DISPLAY is set); run it on "
+            "a desktop, or under xvfb-run",
+            file=sys.stderr,
+        )
+        return 2
     from gan3d_core.resources import default_model_path
     from gan3d_studio.controller import sort_files
     from gan3d_studio.engine_process import EngineProcess

@@ -149,7 +149,7 @@ def markdown_table(rows: dict[str, dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict[str, dict]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default="../shared/data/modelnet10/modelnet10_train_32.npz")
     parser.add_argument("--classes", default="chair", help="comma-separated, or all")
     parser.add_argument("--minutes", type=float, default=10.0, help="training time per arm")

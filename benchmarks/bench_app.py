@@ -199,7 +199,7 @@ def default_cases(folder: Path) -> list[tuple[str, Path, str | None]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--model",
         action="append",

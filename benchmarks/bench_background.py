@@ -42,7 +42,7 @@ def background(name: str, height: int, width: int) -> np.ndarray:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoint", nargs="?", help="default: the bundled model")
     parser.add_argument("--shapes", type=int, default=60)  # 20 left the mean to a few failures
     parser.add_argument("--json", default="benchmarks/results/background.json")

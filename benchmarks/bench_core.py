@@ -127,7 +127,7 @@ def bench_mesh(resolution: int, repeats: int, folder: Path) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", help="a trained checkpoint (default: random paper weights)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", default="benchmarks/results/core.json")
@@ -158,7 +158,7 @@ def main() -> None:
                 print(
                     f"decode {key:<22} batch {row['batch']:>2}: naive {row['naive_ms']:8.1f} ms  "
                     f"ours {row['fast_ms']:8.1f} ms  x{row['speedup']:.2f}  "
-                    f"({row['fast_shapes_per_s']:.1f} vs {row['naive_shapes_per_s']:.1f} shapes/s; "
+                    f"({row['naive_shapes_per_s']:.1f} vs {row['fast_shapes_per_s']:.1f} shapes/s; "
                     f"max diff {row['max_abs_difference']:.1e}, IoU {row['iou_fast_vs_fp32']:.4f})"
                 )
         for resolution in (32, 64):

@@ -38,7 +38,7 @@ def shapes(count: int) -> tuple[np.ndarray, str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shapes", type=int, default=20)
     parser.add_argument("--views", type=int, default=12)
     parser.add_argument("--size", type=int, default=128)

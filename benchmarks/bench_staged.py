@@ -243,7 +243,7 @@ def _run(job) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoint", nargs="?", help="model for reconstruction (default: bundled)")
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--only", metavar="NAME", help="run the cases whose name has NAME")

@@ -96,7 +96,7 @@ def bench(resolution: int, kind: str, batch: int, steps: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--json", default="benchmarks/results/training.json")

@@ -32,7 +32,7 @@ def shapenet_chairs(shared: Path, resolution: int) -> np.ndarray:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoint", nargs="?", help="default: the bundled model")
     parser.add_argument("--shared", type=Path, default=SHARED)
     parser.add_argument("--views", type=int, default=1)

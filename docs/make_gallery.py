@@ -64,7 +64,7 @@ def save_stacked(rows: list[Image.Image], width: int, output: str, **options) ->
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoint")
     parser.add_argument("--data", required=True, help="the dataset the model was trained on")
     parser.add_argument("--samples", type=int, default=6, help="samples per class")

@@ -44,7 +44,7 @@ def render(plotter, grid: np.ndarray, side: int) -> Image.Image:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoint")
     parser.add_argument("--data", required=True, help="the dataset the model was trained on")
     parser.add_argument("--shapes", type=int, default=4)

@@ -17,7 +17,7 @@ OUT = Path(__file__).parent / "images"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoint")
     parser.add_argument("--image", help="a photo to reconstruct before the screenshots")
     args = parser.parse_args()

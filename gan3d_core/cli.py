@@ -260,7 +260,7 @@ def _write_shapes(shapes: np.ndarray, paths: Sequence[Path], options, descriptio
         raise
     for shape_file in written:
         print(shape_file.path)
-    _report_parts(written)
+    _report_parts(written, options.min_part)
 
 
 def _write_shape(shape: np.ndarray, path, options) -> None:
@@ -269,10 +269,10 @@ def _write_shape(shape: np.ndarray, path, options) -> None:
 
     written = write_shape(shape, path, options)
     print(written.path)
-    _report_parts([written])
+    _report_parts([written], options.min_part)
 
 
-def _report_parts(written: Sequence) -> None:
+def _report_parts(written: Sequence, min_part: float = 0.0) -> None:
     """On stderr, which meshes hold several separate parts: a slicer prints each as a
     loose piece, and the specks among them are usually decoding noise."""
     from gan3d_core.mesh.export import MESH_FORMATS
@@ -287,10 +287,12 @@ def _report_parts(written: Sequence) -> None:
         if len(written) == 1
         else f"{len(several)} of {len(written)} meshes hold separate parts ({named}{more})"
     )
-    print(
-        f"{where}; --min-part PERCENT leaves out those under PERCENT % of the largest",
-        file=sys.stderr,
+    hint = (
+        f"a --min-part above {min_part * 100:g} leaves out more"
+        if min_part
+        else "--min-part PERCENT leaves out those under PERCENT % of the largest"
     )
+    print(f"{where}; {hint}", file=sys.stderr)
 
 
 # -- commands ----------------------------------------------------------------------------

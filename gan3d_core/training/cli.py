@@ -463,9 +463,10 @@ def _table(result: dict) -> str:
     if per_class:
         columns = list(next(iter(per_class.values())))
         lines.append("")
-        lines.append(f"{'class':<14}" + "".join(f"{c:>12}" for c in columns))
+        width = max(12, *(len(c) + 2 for c in columns))  # "class_accuracy" runs past 12
+        lines.append(f"{'class':<14}" + "".join(f"{c:>{width}}" for c in columns))
         for name, row in per_class.items():
-            lines.append(f"{name:<14}" + "".join(f"{row[c]:>12}" for c in columns))
+            lines.append(f"{name:<14}" + "".join(f"{row[c]:>{width}}" for c in columns))
     return "\n".join(lines)
 
 

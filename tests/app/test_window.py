@@ -458,6 +458,18 @@ def test_smoke_test_command(tmp_path, cvaegan_checkpoint):
     assert image.ndim == 3 and image.shape[0] > 100 and image.std() > 1.0
 
 
+def test_with_no_display_the_app_says_so_in_one_line(tmp_path):
+    """Qt aborted (exit 134) saying xcb-cursor was missing, which it was not."""
+    quiet = {k: v for k, v in os.environ.items()
+             if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "gan3d_studio", "--smoke-test", str(tmp_path / "x.png")],
+        capture_output=True, text=True, timeout=60, env=quiet,
+    )  # fmt: skip
+    assert result.returncode == 2 and result.stderr.strip().count("\n") == 0
+    assert "no display" in result.stderr
+
+
 def test_smoke_test_opens_the_bundled_model_by_default(tmp_path):
     output = tmp_path / "bundled.png"
     result = subprocess.run(
