@@ -39,6 +39,11 @@ from gan3d_core.mesh.surface import (
 MESH_FORMATS = {".stl": "stl", ".obj": "obj", ".ply": "ply", ".glb": "glb", ".3mf": "3mf"}
 VOXEL_FORMATS = (".binvox", ".npy")
 METRES_PER_MM = 1e-3
+# the app's own grey, not metallic, mostly rough: how a GLB looks in Blender and web viewers
+MATTE_GREY = trimesh.visual.material.PBRMaterial(
+    name="gan3d grey", baseColorFactor=[184, 184, 194, 255], metallicFactor=0.0,
+    roughnessFactor=0.8,
+)  # fmt: skip
 PRODUCTION_NAMESPACE = "http://schemas.microsoft.com/3dmanufacturing/production/2015/06"
 EXPORT_SUFFIXES = tuple(MESH_FORMATS) + VOXEL_FORMATS
 # glTF is y up by its specification, ours z up: (x, y, z) -> (x, z, -y), as Blender's glTF
@@ -137,20 +142,25 @@ def shape_to_mesh(voxels: np.ndarray, options: ExportOptions = ExportOptions()) 
     return fit_to_size(mesh, options.size)  # on the ground, centred: a slicer's plate
 
 
-def export_mesh(mesh: trimesh.Trimesh, path: str | os.PathLike) -> Path:
+def export_mesh(mesh: trimesh.Trimesh, path: str | os.PathLike, shaded: bool = False) -> Path:
     """Write ``mesh`` to ``path`` (binary STL, OBJ, binary PLY, GLB or 3MF), atomically;
     formats that name their objects (OBJ, GLB, 3MF) name it after the file, and a GLB is
-    turned y up, as glTF viewers and Blender read it."""
+    turned y up, as glTF viewers and Blender read it, with a neutral matte material.
+    ``shaded``: a smooth surface, whose vertex normals OBJ and GLB carry so that viewers
+    shade it smooth (glTF without normals is drawn flat, as blocks should be)."""
     check_output_path(path)
     suffix = export_format(path)
     if suffix not in MESH_FORMATS:
         raise InputFileError(f"{path}: {suffix} holds voxels, not a mesh; use export_voxels")
     if len(mesh.faces) == 0:
         raise EmptyShapeError(f"{path}: nothing to export, the mesh is empty")
+    mesh = mesh.copy()
     if suffix in GLTF_SUFFIXES:
-        mesh = mesh.copy()
         mesh.apply_transform(Z_UP_TO_GLTF)
-    data = _named_scene(mesh, Path(path).stem).export(file_type=MESH_FORMATS[suffix])
+        # without a material three.js draws glTF fully metallic: near black with no lights
+        mesh.visual = trimesh.visual.TextureVisuals(material=MATTE_GREY)
+    normals = {"include_normals": shaded} if suffix in (".obj", ".glb") else {}
+    data = _named_scene(mesh, Path(path).stem).export(file_type=MESH_FORMATS[suffix], **normals)
     if suffix == ".3mf":
         data = _tidy_3mf(data)
     return write_bytes_atomic(path, data.encode("utf-8") if isinstance(data, str) else data)
@@ -253,4 +263,4 @@ def write_shape(
     mesh = shape_to_mesh(voxels, options)
     if suffix in GLTF_SUFFIXES and options.size is not None:
         mesh.apply_scale(METRES_PER_MM)  # glTF's unit is the metre; a size is millimetres
-    return WrittenShape(export_mesh(mesh, path), count_shells(mesh))
+    return WrittenShape(export_mesh(mesh, path, options.style == "smooth"), count_shells(mesh))
