@@ -222,6 +222,8 @@ def test_voxel_exports_round_trip(tmp_path):
     assert np.array_equal(load_voxels(export_shape(grid, tmp_path / "v.npy")), grid)
     binary = load_voxels(export_shape(grid, tmp_path / "v.binvox"))
     assert np.array_equal(binary, (grid > 0.5).astype(np.float32))
+    # a voxel is one unit, as in our meshes: binvox's scale is the whole grid's side
+    assert b"\nscale 8\n" in (tmp_path / "v.binvox").read_bytes()[:100]
 
 
 def test_empty_shape_and_unknown_suffix_write_nothing(tmp_path):

@@ -224,7 +224,8 @@ def export_voxels(
     if suffix == ".npy":
         return write_npy_atomic(path, voxels)
     if suffix == ".binvox":
-        return write_binvox(path, voxels > threshold)
+        # binvox's scale is the grid's side in world units: one unit a voxel, as in meshes
+        return write_binvox(path, voxels > threshold, scale=float(max(voxels.shape)))
     raise InputFileError(f"{path}: {suffix} is a mesh format; use export_mesh")
 
 
