@@ -52,6 +52,9 @@ CENTRE_MIN_FOUND = 0.1
 # and checked on bench_background's other photos: mask IoU 0.943 -> 0.953 and 0.841 ->
 # 0.884 against the whole box as probable object (0.1 / 0.25 / 0.3: 0.949 / 0.948 / 0.929).
 BOX_BAND = 0.2
+# Grey levels a picture may span and still be one plain colour (a blank page, a
+# transparent PNG, JPEG noise on a wall): there is no object to reconstruct
+PLAIN_IMAGE_RANGE = 8
 # A crop's longest side in pixels per output pixel before it is padded square: renders
 # (2 px per pixel) are untouched, a photo is shrunk once before and once after padding.
 WORKING_SIDE_PER_PIXEL = 4
@@ -287,6 +290,9 @@ def preprocess_image(source: ImageSource, size: int = 128, box: Box | None = Non
     object is used whole.
     """
     rgb, mask = object_pixels(load_image(source), box)
+    if np.ptp(rgb.reshape(-1, 3), axis=0).max() <= PLAIN_IMAGE_RANGE:
+        name = source if isinstance(source, (str, os.PathLike)) else "image"
+        raise InputFileError(f"{name}: no object to read, the picture is one plain colour")
     if mask.any() and not mask.all():
         rgb = np.where(mask[:, :, None], rgb, np.uint8(255))
         rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))

@@ -178,7 +178,7 @@ def test_preprocessing_stops_when_asked_and_takes_at_most_max_views(gan_checkpoi
     from gan3d_core.limits import MAX_VIEWS
 
     model = load_model(gan_checkpoint)
-    photos = [np.full((40, 40, 3), 255, np.uint8)] * 3
+    photos = [object_photo(40)] * 3
     asked = []
     with pytest.raises(OperationCancelled):
         model.preprocess(photos, should_stop=lambda: asked.append(1) or len(asked) > 1)

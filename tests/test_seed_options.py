@@ -25,7 +25,7 @@ from gan3d_core.training.losses import (
     reconstruction_loss,
     silhouette_loss,
 )
-from tests.conftest import CLASS_NAMES, tiny_networks
+from tests.conftest import CLASS_NAMES, object_photo, tiny_networks
 
 # -- exact values -------------------------------------------------------------------------
 
@@ -234,7 +234,7 @@ def test_each_option_trains_resumes_exactly_and_loads(arm, synthetic_npz, cache,
     z = a.sample_latents(2)
     labels = [0, 1] if a.config.conditional else None
     np.testing.assert_allclose(a.decode(z, labels), b.decode(z, labels), atol=1e-5)
-    assert b.reconstruct(np.full((40, 40, 3), 255, np.uint8)).shape == (32, 32, 32)
+    assert b.reconstruct(object_photo()).shape == (32, 32, 32)
 
 
 def test_silhouette_batches_carry_each_views_mask_and_camera(synthetic_npz, cache):

@@ -22,6 +22,7 @@ from gan3d_core.training import (
     prepare_data,
     train_run,
 )
+from tests.conftest import object_photo
 
 pytest.importorskip("pyvista", reason="training views need the [train] extra (pyvista)")
 
@@ -89,9 +90,7 @@ def test_each_family_trains_and_writes_a_usable_checkpoint(kind, synthetic_npz, 
     if kind != "gan":
         assert 0.0 <= card["metrics"]["validation"]["iou"] <= 1.0
         assert "loss_e" in recorder.logs[0][1] and "kl" in recorder.logs[0][1]
-        shape = model.reconstruct(
-            np.full((40, 40, 3), 255, np.uint8), label=0 if kind == "cvaegan" else None
-        )
+        shape = model.reconstruct(object_photo(), label=0 if kind == "cvaegan" else None)
         assert shape.shape == (32, 32, 32)
 
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -374,9 +373,9 @@ def test_varying_views_and_encoder_class_predictor(synthetic_npz, cache, tmp_pat
 
     model = load_model(tmp_path / "model.safetensors", device="cpu")
     model.networks.discriminator = None  # the class must come from the encoder alone
-    latent = model.encode(np.full((40, 40, 3), 255, np.uint8))
+    latent = model.encode(object_photo())
     assert 0 <= model.best_label(latent) < 3
-    assert model.reconstruct([np.full((40, 40, 3), 255, np.uint8)] * 2).shape == (32, 32, 32)
+    assert model.reconstruct([object_photo()] * 2).shape == (32, 32, 32)
 
 
 def test_recipe_trains_with_overrides(capsys, synthetic_npz, cache, tmp_path):

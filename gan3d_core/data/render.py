@@ -108,10 +108,12 @@ class ShapeRenderer:
             self._plotter = None
 
     def render(self, voxels: np.ndarray, views: Sequence[View]) -> np.ndarray:
-        """uint8 (V, S, S, 3) preprocessed images of one (R, R, R) shape."""
-        return np.stack(
-            [preprocess_image(frame, self.image_size) for frame in self.frames(voxels, views)]
-        )
+        """uint8 (V, S, S, 3) preprocessed images of one (R, R, R) shape; an empty shape's
+        are blank pages, with nothing to crop."""
+        frames = self.frames(voxels, views)
+        if frames.min() == 255:
+            return np.full((len(views), self.image_size, self.image_size, 3), 255, np.uint8)
+        return np.stack([preprocess_image(frame, self.image_size) for frame in frames])
 
     def frames(self, voxels: np.ndarray, views: Sequence[View]) -> np.ndarray:
         """The raw frames (V, F, F, 3), uint8, of one shape before preprocessing: the whole
