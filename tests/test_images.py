@@ -237,11 +237,11 @@ def test_a_wide_photo_is_shrunk_before_it_is_padded_square_and_a_strip_refused()
         np.full((200, 200, 3), (30, 60, 200), np.uint8),
         np.full((1, 1, 3), 0, np.uint8),
         np.zeros((20, 20, 4), np.uint8),
-    ],  # fmt: skip
+    ],
     ids=["blue", "one pixel", "transparent"],
 )
 def test_a_picture_of_one_plain_colour_has_no_object_to_read(tmp_path, picture):
     """It was read whole: a blue square came back as a dresser."""
     Image.fromarray(picture).save(tmp_path / "plain.png")
-    with pytest.raises(InputFileError, match="plain.png: no object to read, the picture is one"):
+    with pytest.raises(InputFileError, match=r"plain\.png: no object to read, the picture is one"):
         preprocess_image(tmp_path / "plain.png")

@@ -24,11 +24,16 @@ from gan3d_studio.wire import ModelInfo
 CHECKPOINT_FILTER = "Checkpoints (*.safetensors);;All files (*)"
 
 
+def _breakable(text: str) -> str:
+    """``text`` as HTML that may break after its slashes, dots and underscores, not
+    mid-word: a file name or path in a narrow dock."""
+    return re.sub(r"([/._])", "\\1&#8203;", html.escape(text))
+
+
 def model_card_html(info: ModelInfo) -> str:
     card = info.card
     rows = [
-        # a long name may break after its dots and underscores, not mid-word
-        ("File", re.sub(r"([._])", "\\1&#8203;", html.escape(Path(info.path).name))),
+        ("File", _breakable(Path(info.path).name)),
         ("Kind", info.kind),
         ("Resolution", f"{info.resolution}³"),
         ("Latent size", str(info.latent_dim)),
@@ -36,11 +41,16 @@ def model_card_html(info: ModelInfo) -> str:
     if info.has_encoder:
         rows.append(("Views", f"{info.num_views}, {info.pool} pooling"))
     if info.conditional:
-        rows.append(("Classes", ", ".join(info.class_names)))
+        rows.append(("Classes", html.escape(", ".join(info.class_names))))
     training = card.get("training", {})
     if training.get("data"):
-        rows.append(("Trained on", f"{training['data']} ({training.get('shapes', '?')} shapes)"))
-    rows += quality_rows(card.get("metrics", {}))
+        rows.append(
+            (
+                "Trained on",
+                f"{_breakable(str(training['data']))} ({training.get('shapes', '?')} shapes)",
+            )
+        )
+    rows += [(what, html.escape(words)) for what, words in quality_rows(card.get("metrics", {}))]
     body = "".join(f"<tr><td><b>{k}</b></td><td>{v}</td></tr>" for k, v in rows)
     return f"<table cellspacing=4>{body}</table>"
 
