@@ -197,11 +197,3 @@ def fit_to_size(
         offset[2] = -low[2]
     mesh.apply_translation(offset)
     return mesh
-    low, high = mesh.bounds
-    mesh.apply_scale(size / float((high - low).max()))
-    low, high = mesh.bounds
-    offset = -(low + high) / 2.0
-    if on_ground:
-        offset[2] = -low[2]
-    mesh.apply_translation(offset)
-    return mesh

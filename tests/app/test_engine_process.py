@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import threading
+from contextlib import contextmanager
 
 import pytest
 
@@ -66,24 +68,35 @@ def test_progress_and_cancellation(engine):
     assert ask(engine, SampleLatent(3, None, 1)).label == 1  # still in step after a cancel
 
 
-def test_a_crashed_engine_is_reported_and_replaced(cvaegan_checkpoint):
+@contextmanager
+def long_call(checkpoint, end_child: str):
+    """An engine process with ``checkpoint`` loaded, whose child is ended (``end_child``:
+    "kill" as by a crash, "abort" as on closing) in the middle of a long interpolation;
+    yields the process, the interpolation's outcome and the restarts reported."""
     process = EngineProcess()
     try:
-        ask(process, LoadModel(cvaegan_checkpoint, "cpu"))
+        ask(process, LoadModel(checkpoint, "cpu"))
         start, end = ask(process, SampleLatent(1, None, 0)), ask(process, SampleLatent(2, None, 0))
         restarts = []
         process.on_restart = restarts.append
-        threading.Timer(0.5, process._process.kill).start()  # dies in the middle of a call
-        with pytest.raises(EngineStopped, match=r"during Interpolate .* reloaded, try again"):
+        ending = process._process.kill if end_child == "kill" else process.abort
+        threading.Timer(0.5, ending).start()
+        with pytest.raises(EngineStopped) as stopped:
             ask(process, Interpolate(start, end, 2000, ViewSettings()))
+        yield process, str(stopped.value), restarts
+    finally:
+        process.close()
+
+
+def test_a_crashed_engine_is_reported_and_replaced(cvaegan_checkpoint):
+    with long_call(cvaegan_checkpoint, "kill") as (process, stopped, restarts):
+        assert re.search(r"during Interpolate .* reloaded, try again", stopped)
         assert ask(process, SampleLatent(0, None, 0)).label == 0  # a fresh engine, model reloaded
         process._process.kill()  # dies between calls: the next call just works
         process._process.join()
         assert ask(process, SampleLatent(0, None, 1)).label == 1
         assert len(restarts) == 2 and "model was reloaded" in restarts[0]
         assert ask(process, LoadModel(cvaegan_checkpoint, "cpu")).kind == "cvaegan"
-    finally:
-        process.close()
     with pytest.raises(ValueError, match="module:Class"):
         EngineProcess(engine="gan3d_studio.engine.Engine")
 
@@ -91,20 +104,11 @@ def test_a_crashed_engine_is_reported_and_replaced(cvaegan_checkpoint):
 def test_an_engine_ended_on_purpose_is_not_replaced_until_asked_again(cvaegan_checkpoint):
     """Closing the window ends a call that ignores cancel with its child; replacing the
     child and reloading the model then only to close it froze the window for seconds."""
-    process = EngineProcess()
-    try:
-        ask(process, LoadModel(cvaegan_checkpoint, "cpu"))
-        start, end = ask(process, SampleLatent(1, None, 0)), ask(process, SampleLatent(2, None, 0))
-        restarts = []
-        process.on_restart = restarts.append
-        threading.Timer(0.5, process.abort).start()
-        with pytest.raises(EngineStopped, match="Interpolate stopped"):
-            ask(process, Interpolate(start, end, 2000, ViewSettings()))
+    with long_call(cvaegan_checkpoint, "abort") as (process, stopped, restarts):
+        assert stopped == "Interpolate stopped"
         assert not process._process.is_alive() and restarts == []
         assert ask(process, SampleLatent(0, None, 1)).label == 1  # the next call starts one
         assert len(restarts) == 1
-    finally:
-        process.close()
 
 
 def test_a_preloaded_model_answers_the_first_request_for_it(cvaegan_checkpoint, tmp_path):
