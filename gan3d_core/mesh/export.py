@@ -185,7 +185,7 @@ def _tidy_3mf(data: bytes) -> bytes:
         parts = {member.filename: archive.read(member) for member in archive.infolist()}
     model_name = next(name for name in parts if name.endswith(".model"))
     root = etree.fromstring(parts[model_name])
-    for item in root.iter("{*}item"):
+    for item in list(root.iter("{*}item")):  # replaced as it goes: iterate over a copy
         parent, position = item.getparent(), item.getparent().index(item)
         parent.remove(item)
         parent.insert(position, etree.Element(item.tag, dict(item.attrib), nsmap=parent.nsmap))
