@@ -19,9 +19,11 @@ class RecentFiles:
         self.limit = limit
 
     def paths(self) -> list[str]:
+        """The files still there: one deleted, or replaced by a folder, is dropped."""
         # type=list: an INI file read back holds a one-entry list as a plain string
         stored = self.settings.value(self.key, [], type=list)
-        return [path for path in stored if isinstance(path, str) and path][: self.limit]
+        listed = [path for path in stored if isinstance(path, str) and path][: self.limit]
+        return [path for path in listed if os.path.isfile(path)]
 
     def add(self, paths: Iterable[str | os.PathLike]) -> list[str]:
         """Put ``paths`` first, in their order (a file already listed moves up); returns the

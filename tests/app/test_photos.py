@@ -33,19 +33,28 @@ def recent_entries(window) -> list[str]:
 
 
 def test_recent_files_keep_newest_first_up_to_a_limit_and_survive_the_settings_file(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("chair", "a", "b", "c", "d"):
+        (photos / f"{name}.png").write_bytes(b"")
     path = tmp_path / "settings.ini"
-    path.write_text("[General]\nrecent_images=/photos/chair.png\n")  # as Qt writes one entry
+    path.write_text(f"[General]\nrecent_images={photos}/chair.png\n")  # as Qt writes one entry
     recent = RecentFiles(QSettings(str(path), QSettings.Format.IniFormat), "recent_images", 3)
-    assert recent.paths() == ["/photos/chair.png"]  # not one entry per character
-    assert recent.add(["/photos/a.png", "/photos/chair.png"]) == [
-        "/photos/a.png",
-        "/photos/chair.png",
+    assert recent.paths() == [f"{photos}/chair.png"]  # not one entry per character
+    assert recent.add([f"{photos}/a.png", f"{photos}/chair.png"]) == [
+        f"{photos}/a.png",
+        f"{photos}/chair.png",
     ]
-    assert recent.add([f"/photos/{n}.png" for n in "bcd"]) == [
-        "/photos/b.png",
-        "/photos/c.png",
-        "/photos/d.png",
+    assert recent.add([f"{photos}/{n}.png" for n in "bcd"]) == [
+        f"{photos}/b.png",
+        f"{photos}/c.png",
+        f"{photos}/d.png",
     ]
+    # a file deleted, or replaced by a folder, is no longer offered
+    (photos / "c.png").unlink()
+    (photos / "d.png").unlink()
+    (photos / "d.png").mkdir()
+    assert recent.paths() == [f"{photos}/b.png"]
 
 
 def test_open_recent_lists_models_and_images_and_opens_them(
