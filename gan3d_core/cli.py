@@ -540,6 +540,8 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
         return _reconstruct_each(args)
     if args.format is not None:
         raise UsageError("--format goes with --each; otherwise OUT's suffix sets the format")
+    if args.skip_existing:
+        raise UsageError("--skip-existing goes with --each; one OUT is replaced, as exporters do")
     from gan3d_core.io.atomic import check_output_path
     from gan3d_core.io.latent_files import latent_class_path, write_latent
 
@@ -603,17 +605,25 @@ def _reconstruct_each(args: argparse.Namespace) -> int:
     stems = _output_stems(args.images, "photos", "reconstruct")
     paths = [directory / f"{stem}.{args.format or 'stl'}" for stem in stems]
     latent_paths = [directory / f"{stem}{LATENT_SUFFIX}" for stem in stems]
-    _refuse_existing(paths + (latent_paths if args.save_latent else []))
-    for path in args.images:  # a bad photo is named before any work (one in memory at a time)
-        load_image(path)
+    jobs = list(zip(args.images, paths, latent_paths))
+    if args.skip_existing:  # an interrupted batch goes on where it stopped
+        done = [job for job in jobs if job[1].exists()]
+        jobs = [job for job in jobs if not job[1].exists()]
+        if done:
+            print(f"{len(done)} of {len(paths)} photos have their shape in {directory} "
+                  "already: skipped", file=sys.stderr)  # fmt: skip
+    _refuse_existing([path for _, path, _ in jobs] + (
+        [latent for _, _, latent in jobs] if args.save_latent else []))  # fmt: skip
+    for photo, _, _ in jobs:  # a bad photo is named before any work (one in memory at a time)
+        load_image(photo)
     model = _load_model(args)
     options = _at_model_size(options, model, args.surface_resolution)
     if args.surface_resolution is not None:
         model.require_implicit_decoder()
     empty = []
-    for index, (photo, path, latent_path) in enumerate(zip(args.images, paths, latent_paths)):
+    for index, (photo, path, latent_path) in enumerate(jobs):
         found, summary, shape = _reconstructed(
-            model, args, photo, f"reconstructing {index + 1} of {len(args.images)}"
+            model, args, photo, f"reconstructing {index + 1} of {len(jobs)}"
         )
         print(f"{Path(photo).name}: {summary}", file=sys.stderr)
         try:
@@ -626,7 +636,7 @@ def _reconstruct_each(args: argparse.Namespace) -> int:
             print(write_latent(latent_path, found.latent, _class_name(model, found.label)))
     if empty:
         raise EmptyShapeError(
-            f"{len(empty)} of {len(paths)} photos made an empty shape at threshold "
+            f"{len(empty)} of {len(jobs)} photos made an empty shape at threshold "
             f"{options.threshold:g} and were not written ({', '.join(empty[:3])}"
             f"{', ...' if len(empty) > 3 else ''}); lower --threshold"
         )
@@ -924,6 +934,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reconstruct.add_argument(
         "--format", choices=FORMATS, default=None, help="with --each: file format (default stl)"
+    )
+    reconstruct.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="with --each: leave out photos whose shape is in OUT already (an interrupted "
+        "batch goes on)",
     )
     reconstruct.add_argument(
         "--pool",

@@ -674,6 +674,12 @@ def test_reconstruct_each_photo_as_its_own_object(capsys, tmp_path, lgan_checkpo
             np.load(out / f"{photo.stem}.latent.npy"), found.latent, atol=1e-5
         )
         assert f"{photo.name}: decoded as {model.class_names[found.label]} (class found)" in err
+    # an interrupted batch goes on: photos whose shape is there are left out
+    (out / "wide.npy").unlink()
+    kept = (out / "tall.npy").read_bytes()
+    code, printed, err = run(capsys, *common, *photos, "--format", "npy", "--skip-existing")
+    assert code == 0 and "1 of 2 photos have their shape in" in err
+    assert printed.split() == [str(out / "wide.npy")] and (out / "tall.npy").read_bytes() == kept
     # a bad photo among good ones is named before any work, and nothing is written
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG\r\n\x1a\n not really")
