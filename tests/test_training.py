@@ -186,6 +186,8 @@ def test_cli_train_resume_with_more_epochs(capsys, synthetic_npz, cache, tmp_pat
     assert main(["train", "-o", str(run), "--resume", "--epochs", "2", "--no-tensorboard"]) == 0
     card = read_model_card(run / "model.safetensors")
     assert card["training"]["steps"] == 6 and card["training"]["settings"]["epochs"] == 2
+    assert main(["train", "-o", str(run), "--resume", "--no-tensorboard"]) == 0
+    assert "had trained its 2 epochs already (6 steps)" in capsys.readouterr().err
     assert main(["train", "--kind", "gan", "-o", str(tmp_path / "x")]) == 1
     assert "give --data" in capsys.readouterr().err
     # a resumed run keeps the batches its steps are made of, and its model

@@ -259,6 +259,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             dist.destroy_process_group()
     if rank == 0:
         where = Path(args.out) / "model.safetensors"
+        if args.resume and trainer.step == trainer.first_step:
+            print(f"{args.out}: had trained its {config.epochs} epochs already ({trainer.step} "
+                  "steps); --epochs N with a larger N trains on", file=sys.stderr)  # fmt: skip
         if stop_requested:
             print(
                 f"stopped at step {trainer.step}; continue with: gan3d train -o {args.out} --resume"

@@ -188,6 +188,7 @@ class Trainer:
             )
         self.total_steps = config.epochs * self.steps_per_epoch
         self.step = 0
+        self.first_step = 0  # where the last fit began
         self.d_updates = 0
         self.started = time.time()
         self.elapsed_before = 0.0
@@ -321,6 +322,7 @@ class Trainer:
         raises :class:`TrainingDiverged` and leaves the last saved state untouched.
         """
         self.write_config()
+        self.first_step = self.step  # where this call began (a resumed run's saved step)
         self._emit("on_train_start")
         reason = "finished"
         validated_at = -1
