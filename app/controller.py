@@ -246,7 +246,7 @@ class Controller(QObject):
         call = self._call(
             ExportShape(shown.voxels, path, self._at_model_size(options, shown.voxels))
         )
-        call.on_done(lambda written: self._exported(written.path, written.parts))
+        call.on_done(lambda written: self._exported(written.path, written.parts, written.note))
 
     def _at_model_size(self, options: ExportOptions, voxels) -> ExportOptions:
         """A finer surface (View > high resolution) is written the size of the model's own
@@ -412,26 +412,28 @@ class Controller(QObject):
         same_model = self.session.model is not None and self.session.model.path == info.path
         self.model_loaded.emit(info)
         self.status.emit(f"Loaded {Path(info.path).name}: {info.kind}, {info.resolution}^3")
+        files, self._after_load = self._after_load, []
         if same_model:  # the same file again (e.g. on another device): keep the session
             self.session.model = info
-            self.refresh()
+            if files:  # dropped again with photos, a shape or a session: read them
+                self.open_files(files)
+            else:
+                self.refresh()
             return
         self.session.set_model(info)
-        files, self._after_load = self._after_load, []
         if files:
             self.open_files(files)
         else:
             self.new_random(seed=0, label=0 if info.conditional else None)
 
-    def _exported(self, path: Path, parts: int = 1) -> None:
+    def _exported(self, path: Path, parts: int = 1, note: str = "") -> None:
         self.exported.emit(str(path))
+        said = [note] if note else []
         if parts > 1 and path.suffix.lower() not in GRID_SUFFIXES:  # a printer: loose pieces
-            self.status.emit(
-                f"Exported {path}: {parts} separate parts (Export's 'Drop parts under' "
-                "leaves out small ones)"
+            said.append(
+                f"{parts} separate parts (Export's 'Drop parts under' leaves out small ones)"
             )
-        else:
-            self.status.emit(f"Exported {path}")
+        self.status.emit(f"Exported {path}" + (f": {'; '.join(said)}" if said else ""))
 
     def _browse_from(self, photo: Path, images: list[Path]) -> None:
         self.photo = photo

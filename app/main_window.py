@@ -538,12 +538,21 @@ class MainWindow(QMainWindow):
         try:
             data = read_session_file(path)
             if not self.session.made_with(data):
-                raise UsageError(f"made with {data.get('model_path')}; open that model first")
+                made_with = data.get("model_path")
+                raise UsageError(
+                    f"made with {made_with}; open that model first"
+                    if made_with
+                    else "it does not say which model it was made with"
+                )
             self.session.restore(data)
-        except InputFileError as exc:  # names the file already
-            self.show_error(first_line(exc))
         except Gan3dError as exc:
-            self.show_error(f"{path}: {first_line(exc)}")
+            message = first_line(exc)  # an InputFileError names the file already
+            self.controller.error.emit(
+                message if isinstance(exc, InputFileError) else f"{path}: {message}"
+            )
+            model = self.session.model
+            if self.session.current is None and model is not None:  # given at launch
+                self.controller.new_random(seed=0, label=0 if model.conditional else None)
 
     def save_session(self) -> None:
         path, _ = QFileDialog.getSaveFileName(

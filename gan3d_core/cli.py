@@ -260,6 +260,7 @@ def _write_shapes(shapes: np.ndarray, paths: Sequence[Path], options, descriptio
         raise
     for shape_file in written:
         print(shape_file.path)
+    _report_notes(written)
     _report_parts(written, options.min_part)
 
 
@@ -269,7 +270,15 @@ def _write_shape(shape: np.ndarray, path, options) -> None:
 
     written = write_shape(shape, path, options)
     print(written.path)
+    _report_notes([written])
     _report_parts([written], options.min_part)
+
+
+def _report_notes(written: Sequence) -> None:
+    """On stderr, where a file differs from what was asked (a decimation stopped short)."""
+    for shape_file in written:
+        if shape_file.note:
+            print(f"{shape_file.path.name}: {shape_file.note}", file=sys.stderr)
 
 
 def _report_parts(written: Sequence, min_part: float = 0.0) -> None:

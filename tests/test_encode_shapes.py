@@ -12,10 +12,12 @@ import torch
 from gan3d_core import export_shape, load_model
 from gan3d_core.cli import evaluation_key, main
 from gan3d_core.data.datasets import (
+    SHAPENET_Y_UP_TO_Z_UP,
     VoxelDataset,
     load_shape_grid,
     resample_grid,
     y_up_to_z_up,
+    z_up_to_y_up,
 )
 from gan3d_core.errors import InputFileError, UsageError
 from gan3d_core.evaluation import evaluate_autoencoding
@@ -186,9 +188,9 @@ def test_a_shape_we_export_reads_back_as_it_was(tmp_path, suffix, capsys):
 
 
 def test_shapes_go_through_blender_and_back_the_same_way_round(tmp_path):
-    """Blender imports glTF turning (x, y, z) -> (x, -z, y) and exports OBJ y up, (x, y, z)
-    -> (x, z, -y): our GLB lands in Blender where our STL does, and Blender's OBJ of it
-    reads back (--up y) as the STL."""
+    """Blender imports glTF turning (x, y, z) -> (x, -z, y) and exports it turning back: our
+    GLB lands in Blender where our STL does, and Blender's GLB of it reads back as the STL.
+    Other y-up files turn as ShapeNet's, whose chairs then face ModelNet's."""
     trimesh = pytest.importorskip("trimesh")
     shape = box_grid(32, (4, 8, 0), (28, 16, 32))
     shape[4:28, 8:24, 0:6] = 1  # a foot at the back: a half turn shows
@@ -197,10 +199,16 @@ def test_shapes_go_through_blender_and_back_the_same_way_round(tmp_path):
     in_blender = trimesh.load(glb, force="mesh").apply_transform(gltf_to_blender)
     np.testing.assert_allclose(in_blender.bounds, trimesh.load(stl).bounds, atol=1e-4)
     np.testing.assert_allclose(in_blender.center_mass, trimesh.load(stl).center_mass, atol=1e-3)
-    blender_obj = in_blender.apply_transform(np.linalg.inv(gltf_to_blender))
-    blender_obj.export(tmp_path / "from_blender.obj")
+    in_blender.apply_transform(np.linalg.inv(gltf_to_blender)).export(tmp_path / "blender.glb")
+    reference = load_shape_grid(stl, 32)
+    np.testing.assert_array_equal(load_shape_grid(tmp_path / "blender.glb", 32), reference)
+    # a y-up OBJ (ShapeNet's axes) and a y-up grid of the same shape read alike
+    as_shapenet = trimesh.load(stl).apply_transform(np.linalg.inv(SHAPENET_Y_UP_TO_Z_UP))
+    as_shapenet.export(tmp_path / "shapenet.obj")
+    write_binvox(tmp_path / "shapenet.binvox", z_up_to_y_up(reference) > 0)
+    np.testing.assert_array_equal(load_shape_grid(tmp_path / "shapenet.obj", 32, up="y"), reference)
     np.testing.assert_array_equal(
-        load_shape_grid(tmp_path / "from_blender.obj", 32, up="y"), load_shape_grid(stl, 32)
+        load_shape_grid(tmp_path / "shapenet.binvox", 32, up="y"), reference
     )
 
 

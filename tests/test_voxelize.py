@@ -106,3 +106,24 @@ def test_a_mesh_naming_a_named_pipe_as_its_material_file_loads_without_opening_i
         "usemtl a\nf 1 2 3\nf 1 2 4\nf 1 3 4\nf 2 3 4\n"
     )
     assert len(load_mesh(path).faces) == 4
+
+
+@pytest.mark.parametrize("suffix", [".stl", ".3mf"])
+def test_our_exports_of_a_grid_spanning_it_read_back_voxel_for_voxel(tmp_path, shared_data, suffix):
+    """Every part grew by a voxel: a surface on a voxel boundary counted for the voxel
+    outside it (the STL's unjoined corners, and smoothing's small moves, kept it there)."""
+    from gan3d_core import ExportOptions, export_shape
+    from gan3d_core.data.datasets import load_shape_grid
+
+    bench = load_shape_grid(shared_data / "binvox" / "r2n2_shapenet_model.binvox", 32)
+    blocks = export_shape(bench, tmp_path / f"bench{suffix}", ExportOptions(style="blocks"))
+    read = voxelize_mesh(load_mesh(blocks), 34)  # its 32 voxels span 34 less the margins
+    assert read.sum() == bench.sum() and iou(read[1:33, 1:33, 1:33], bench > 0) == 1.0
+    cup = np.zeros((32, 32, 32), np.float32)  # an open box with walls two voxels thick
+    cup[4:28, 4:28, 1:31] = 1
+    cup[6:26, 6:26, 3:31] = 0
+    counts = [
+        voxelize_mesh(load_mesh(export_shape(cup, tmp_path / f"cup{n}{suffix}", options)), 32).sum()
+        for n, options in enumerate((ExportOptions(smooth_iterations=0), ExportOptions()))
+    ]
+    assert counts[0] == counts[1] < 1.05 * cup.sum()  # smoothing moves no wall a voxel

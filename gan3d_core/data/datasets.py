@@ -281,9 +281,9 @@ def resample_grid(grid: np.ndarray, resolution: int) -> np.ndarray:
 
 
 def y_up_to_z_up(grid: np.ndarray) -> np.ndarray:
-    """A grid with y up (ShapeNet's .binvox) -> ours, z up: the rotation (x, y, z) ->
-    (-x, z, y), chosen as the one under which the mean ShapeNet chair overlaps the mean
-    ModelNet10 chair most (their fronts then face alike)."""
+    """A grid with y up (ShapeNet's) -> ours, z up: the rotation (x, y, z) -> (-x, z, y),
+    chosen as the one under which the mean ShapeNet chair overlaps the mean ModelNet10
+    chair most (their fronts then face alike): :data:`SHAPENET_Y_UP_TO_Z_UP`."""
     return np.ascontiguousarray(np.flip(grid.transpose(0, 2, 1), axis=0))
 
 
@@ -292,35 +292,35 @@ def z_up_to_y_up(grid: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.flip(grid, axis=0).transpose(0, 2, 1))
 
 
-# A mesh with y up (glTF by its specification, Blender's OBJ exports) is turned into our
-# axes as Blender's glTF importer turns it, (x, y, z) -> (x, -z, y), so that a shape goes
-# from gan3d through Blender and back in any mix of formats the same way round.
-Y_UP_MESH_TO_Z_UP = np.array([[1, 0, 0, 0], [0, 0, -1, 0], [0, 1, 0, 0], [0, 0, 0, 1]], float)
-
-
-def _mesh_y_up_to_z_up(grid: np.ndarray) -> np.ndarray:
-    """:data:`Y_UP_MESH_TO_Z_UP` on a grid."""
+def _gltf_y_up_to_z_up(grid: np.ndarray) -> np.ndarray:
+    """:data:`GLTF_Y_UP_TO_Z_UP` on a grid."""
     return np.ascontiguousarray(np.flip(grid.transpose(0, 2, 1), axis=1))
 
 
-def _mesh_z_up_to_y_up(grid: np.ndarray) -> np.ndarray:
+def _gltf_z_up_to_y_up(grid: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.flip(grid, axis=1).transpose(0, 2, 1))
+
+
+# Two files both y up can face opposite ways. glTF is turned as Blender's importer turns it,
+# (x, y, z) -> (x, -z, y), so a shape goes from gan3d through Blender and back (as glTF) the
+# same way round; every other y-up file as ShapeNet's, whose chairs then face ModelNet's.
+GLTF_Y_UP_TO_Z_UP = np.array([[1, 0, 0, 0], [0, 0, -1, 0], [0, 1, 0, 0], [0, 0, 0, 1]], float)
+SHAPENET_Y_UP_TO_Z_UP = np.array([[-1, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 1]], float)
 
 
 def turned_other_up(grid: np.ndarray, up: str, path: str | os.PathLike) -> np.ndarray:
     """``grid``, read from the file at ``path`` as ``up`` ("z" or "y") up, as it would read
     the other way up (see :func:`file_up_axis`)."""
-    if Path(path).suffix.lower() in MESH_SUFFIXES:
-        return _mesh_y_up_to_z_up(grid) if up == "z" else _mesh_z_up_to_y_up(grid)
+    if Path(path).suffix.lower() in GLTF_SUFFIXES:
+        return _gltf_y_up_to_z_up(grid) if up == "z" else _gltf_z_up_to_y_up(grid)
     return y_up_to_z_up(grid) if up == "z" else z_up_to_y_up(grid)
 
 
 def file_up_axis(path: str | os.PathLike, up: str = "auto") -> str:
     """The up axis, "z" or "y", of the shape file at ``path``: ``up`` itself, or for
     ``auto`` y for glTF (its specification's) and z for the rest (ModelNet, binvox, STL,
-    3MF). One rule for every command that reads shapes. A mesh read y up turns as
-    Blender turns glTF (:data:`Y_UP_MESH_TO_Z_UP`), a grid read y up as ShapeNet's
-    .binvox files need (:func:`y_up_to_z_up`)."""
+    3MF). One rule for every command that reads shapes; how a y-up file turns:
+    :data:`GLTF_Y_UP_TO_Z_UP`, :data:`SHAPENET_Y_UP_TO_Z_UP`."""
     if up not in ("auto", "z", "y"):
         raise UsageError(f"up axis must be auto, z or y, got {up!r}")
     if up != "auto":
@@ -332,7 +332,8 @@ def load_mesh_z_up(path: str | os.PathLike, up: str = "auto"):
     """The mesh file at ``path`` (a ``trimesh.Trimesh``) in our axes, z up."""
     mesh = load_mesh(path)
     if file_up_axis(path, up) == "y":
-        mesh.apply_transform(Y_UP_MESH_TO_Z_UP)
+        gltf = Path(path).suffix.lower() in GLTF_SUFFIXES
+        mesh.apply_transform(GLTF_Y_UP_TO_Z_UP if gltf else SHAPENET_Y_UP_TO_Z_UP)
     return mesh
 
 

@@ -47,7 +47,7 @@ MATTE_GREY = trimesh.visual.material.PBRMaterial(
 PRODUCTION_NAMESPACE = "http://schemas.microsoft.com/3dmanufacturing/production/2015/06"
 EXPORT_SUFFIXES = tuple(MESH_FORMATS) + VOXEL_FORMATS
 # glTF is y up by its specification, ours z up: (x, y, z) -> (x, z, -y), as Blender's glTF
-# exporter turns its z-up scenes, the inverse of gan3d_core.data.datasets.Y_UP_MESH_TO_Z_UP
+# exporter turns its z-up scenes, the inverse of gan3d_core.data.datasets.GLTF_Y_UP_TO_Z_UP
 Z_UP_TO_GLTF = np.array([[1, 0, 0, 0], [0, 0, 1, 0], [0, -1, 0, 0], [0, 0, 0, 1]], float)
 
 
@@ -232,6 +232,7 @@ def export_voxels(
 class WrittenShape(NamedTuple):
     path: Path
     parts: int  # separate parts written: a mesh's shells, a grid's parts (gan3d_core.mesh.parts)
+    note: str = ""  # where the file differs from what was asked, for the user to read
 
 
 def export_shape(
@@ -264,4 +265,9 @@ def write_shape(
     mesh = shape_to_mesh(voxels, options)
     if suffix in GLTF_SUFFIXES and options.size is not None:
         mesh.apply_scale(METRES_PER_MM)  # glTF's unit is the metre; a size is millimetres
-    return WrittenShape(export_mesh(mesh, path, options.style == "smooth"), count_shells(mesh))
+    note = ""
+    asked = options.target_faces if options.style == "smooth" else None
+    if asked is not None and len(mesh.faces) > 1.05 * asked:  # see surface.decimate
+        note = f"decimated to {len(mesh.faces):,} faces, not {asked:,}: fewer would leave it open"
+    written = export_mesh(mesh, path, options.style == "smooth")
+    return WrittenShape(written, count_shells(mesh), note)

@@ -20,7 +20,8 @@ from gan3d_core.errors import UsageError
 from gan3d_core.limits import MAX_GRID_SIDE, MAX_SURFACE_SAMPLES
 
 DEFAULT_MARGIN = 1
-BOUNDARY_NUDGE = 1e-3  # voxels; gan3d_core.mesh.surface's tie-break is 1e-4
+# voxels: past surface.py's 1e-4 tie-break and the ~0.03 that two Taubin passes move a wall
+BOUNDARY_NUDGE = 0.05
 SURFACE_SPACING = 0.4  # voxels between surface samples; under 0.5 so no voxel is skipped
 # Surface points made at once: 2 M points are 48 MB of float64 (x, y, z).
 CHUNK_POINTS = 1 << 21
@@ -50,12 +51,17 @@ def voxelize_mesh(
     scale = span / extent
     # Continuous grid coordinates: voxel i covers [i, i + 1).
     start = np.round((resolution - scale * (high - low)) / 2.0)
+    # corners joined by position, so each has the normal of all its faces (an STL, or
+    # gan3d's blocks, repeat a corner for every face around it)
+    mesh = trimesh.Trimesh(mesh.vertices, mesh.faces, process=False)
+    mesh.merge_vertices()
     vertices = (mesh.vertices - low) * scale + start
     triangles = vertices[mesh.faces]  # (F, 3, 3)
     # A surface on a voxel boundary (a box's face, a marching-cubes surface of whole voxels,
-    # which gan3d places a hair outside them) counts for the voxel behind it: each corner is
-    # moved inward along its vertex normal by more than that hair (along a face's normal
-    # alone, a point on a box's edge would stay on the other face's boundary).
+    # which gan3d places a hair outside them and smoothing moves a little) counts for the
+    # voxel behind it: each corner is moved inward along its vertex normal by more than that
+    # (along a face's normal alone, a point on a box's edge would stay on the other face's
+    # boundary).
     triangles = triangles - BOUNDARY_NUDGE * mesh.vertex_normals[mesh.faces]
     samples = surface_sample_count(triangles, SURFACE_SPACING)
     if samples > MAX_SURFACE_SAMPLES:
