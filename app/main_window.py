@@ -42,7 +42,7 @@ from gan3d_studio.wire import CutOut, Reconstruction
 
 SESSION_FILTER = "gan3d-studio sessions (*.g3session.json *.json)"
 UP_AXES = {"auto": "Automatic (glTF y, others z)", "z": "Z up (ModelNet, STL)",
-           "y": "Y up (ShapeNet, Blender's OBJ)"}  # fmt: skip
+           "y": "Y up (ShapeNet)"}  # fmt: skip
 LATENT_FILTER = f"Latents (*{LATENT_SUFFIX})"
 SHAPE_FILTER = (
     f"3D shapes and latents ({' '.join('*' + suffix for suffix in SHAPE_SUFFIXES)});;"
