@@ -551,7 +551,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
         raise UsageError("--format goes with --each; otherwise OUT's suffix sets the format")
     if args.skip_existing:
         raise UsageError("--skip-existing goes with --each; one OUT is replaced, as exporters do")
-    from gan3d_core.io.atomic import check_output_path
+    from gan3d_core.io.atomic import check_output_path, check_writable_folder
     from gan3d_core.io.latent_files import latent_class_path, write_latent
 
     export_format(args.output)
@@ -564,6 +564,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     besides = [latent_path, latent_class_path(latent_path)] if args.save_latent else []
     for path in [args.output, *besides]:
         check_output_path(path)
+    check_writable_folder(Path(args.output).parent)  # before the photos are read
     options = _export_options(args)
     _check_range("the number of images", len(args.images), 1, limits.MAX_VIEWS)
     _check_surface_resolution(args.surface_resolution)

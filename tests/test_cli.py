@@ -277,8 +277,8 @@ def test_a_batch_keeps_the_user_s_files_and_its_other_shapes(
     # a file's name where a folder goes, and a folder that cannot be made, before any work
     monkeypatch.setattr("gan3d_core.cli._load_model", lambda args: pytest.fail("loaded"))
     for output, said in ((tmp_path / "one.stl", "sample writes a folder of files"),
-                         ("/proc/gan3d_out",
-                          "cannot make the output folder")):  # fmt: skip
+                         ("/proc/gan3d_out", "cannot make the output folder"),
+                         ("/proc", "cannot write in this output folder")):  # fmt: skip
         assert_one_line_error(*run(capsys, *sample, output)[::2], said)
     assert not (tmp_path / "one.stl").exists()
     monkeypatch.undo()

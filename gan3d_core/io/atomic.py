@@ -25,6 +25,19 @@ def check_output_path(path: str | os.PathLike) -> Path:
     return path
 
 
+def check_writable_folder(path: str | os.PathLike, what: str = "folder") -> Path:
+    """Return ``path``, a folder, after checking a file can be made in it (permissions, a
+    read-only disk, /proc): a temporary file is made and removed, before any work."""
+    try:
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise OutputFileError(
+            f"{path}: cannot write in this {what} ({exc.strerror or exc})"
+        ) from None
+    return Path(path)
+
+
 def check_output_folder(path: str | os.PathLike, what: str = "output folder") -> Path:
     """Return ``path`` after checking that it is a folder, or that one can be made there;
     checked before any work, and what the check makes it takes away again, so a refused
@@ -33,7 +46,7 @@ def check_output_folder(path: str | os.PathLike, what: str = "output folder") ->
     if path.exists():
         if not path.is_dir():
             raise OutputFileError(f"{path}: is a file, not a folder; -o names the {what}")
-        return path
+        return check_writable_folder(path, what)
     missing = [path, *(parent for parent in path.parents if not parent.exists())]
     above = missing[-1].parent
     if not above.is_dir():
