@@ -50,6 +50,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from gan3d_studio.wire import LoadModel
 
     files = sort_files(args.files)
+    folders = [path for path in files.others if path.is_dir()]
+    if folders:
+        print(f"gan3d-studio: {folders[0]}: is a folder; give the files in it", file=sys.stderr)
+        return 2
     if files.others:  # before any window opens
         names = ", ".join(str(p) for p in files.others)
         print(

@@ -223,10 +223,15 @@ def _output_stems(inputs: Sequence[str], noun: str, command: str) -> list[str]:
 
 
 def _refuse_existing(paths: Sequence[Path]) -> None:
-    """Batch outputs never replace a file (a single -o OUT does, as every exporter)."""
+    """Batch outputs never replace a file (a single -o OUT does, as every exporter); a
+    latent's class file (NAME.latent.json) is one of them."""
+    from gan3d_core.io.kinds import is_latent_path
+    from gan3d_core.io.latent_files import latent_class_path
+
     for path in paths:
-        if path.exists():
-            raise InputFileError(f"{path}: already exists; choose another output folder")
+        for file in (path, latent_class_path(path)) if is_latent_path(path) else (path,):
+            if file.exists():
+                raise InputFileError(f"{file}: already exists; choose another output folder")
 
 
 def _write_shapes(shapes: np.ndarray, paths: Sequence[Path], options, description: str) -> None:

@@ -274,6 +274,10 @@ def test_a_batch_keeps_the_user_s_files_and_its_other_shapes(
     assert_one_line_error(code, err, "sample_chair_0_000.latent.npy: already exists")
     assert (out_dir / "sample_chair_0_000.latent.npy").read_bytes() == latent
     assert not list(out_dir.glob("*.obj"))
+    for saved in out_dir.glob("*.latent.npy"):  # a class file left alone is kept too
+        saved.unlink()
+    code, _, err = run(capsys, *sample, out_dir, "--format", "obj")
+    assert_one_line_error(code, err, "sample_chair_0_000.latent.json: already exists")
     # a file's name where a folder goes, and a folder that cannot be made, before any work
     monkeypatch.setattr("gan3d_core.cli._load_model", lambda args: pytest.fail("loaded"))
     for output, said in ((tmp_path / "one.stl", "sample writes a folder of files"),

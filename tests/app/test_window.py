@@ -470,6 +470,15 @@ def test_with_no_display_the_app_says_so_in_one_line(tmp_path):
     assert "no display" in result.stderr
 
 
+def test_a_folder_on_the_command_line_is_named_as_one(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "gan3d_studio", str(tmp_path)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"gan3d-studio: {tmp_path}: is a folder; give the files in it"
+
+
 def test_smoke_test_opens_the_bundled_model_by_default(tmp_path):
     output = tmp_path / "bundled.png"
     result = subprocess.run(
