@@ -35,14 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     multiprocessing.freeze_support()  # a frozen (PyInstaller) app starts its engine process too
     args = build_parser().parse_args(argv)
-    if sys.platform.startswith("linux") and not any(
-        os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")
-    ):  # Qt would abort, blaming a missing xcb-cursor library
-        print(
-            "gan3d-studio: no display (neither DISPLAY nor WAYLAND_DISPLAY is set); run it on "
-            "a desktop, or under xvfb-run",
-            file=sys.stderr,
-        )
+    missing = _missing_display()
+    if missing:  # Qt would abort, blaming a missing xcb-cursor library
+        print(f"gan3d-studio: {missing}; run it on a desktop, or under xvfb-run", file=sys.stderr)
         return 2
     from gan3d_core.resources import default_model_path
     from gan3d_studio.controller import sort_files
@@ -77,6 +72,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(args, engine, first_model, inputs)
     finally:
         engine.close()
+
+
+def _missing_display() -> str | None:
+    """Why Qt will find no screen on Linux, or None: no display named, or an X display
+    named that does not answer (asked through libX11, where it is installed)."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return None
+    if os.environ.get("WAYLAND_DISPLAY"):
+        return None
+    display = os.environ.get("DISPLAY")
+    if not display:
+        return "no display (neither DISPLAY nor WAYLAND_DISPLAY is set)"
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("X11")
+    if name is None:
+        return None  # Qt will say for itself
+    x11 = ctypes.CDLL(name)
+    x11.XOpenDisplay.restype = ctypes.c_void_p
+    x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
+    connection = x11.XOpenDisplay(None)
+    if not connection:
+        return f"cannot open display {display!r} (is its X server running?)"
+    x11.XCloseDisplay(connection)
+    return None
 
 
 def _run(

@@ -468,6 +468,12 @@ def test_with_no_display_the_app_says_so_in_one_line(tmp_path):
     )  # fmt: skip
     assert result.returncode == 2 and result.stderr.strip().count("\n") == 0
     assert "no display" in result.stderr
+    result = subprocess.run(  # a display named whose X server is not running
+        [sys.executable, "-m", "gan3d_studio", "--smoke-test", str(tmp_path / "x.png")],
+        capture_output=True, text=True, timeout=60, env=dict(quiet, DISPLAY=":4242"),
+    )  # fmt: skip
+    assert result.returncode == 2 and result.stderr.strip().count("\n") == 0
+    assert "cannot open display ':4242'" in result.stderr
 
 
 def test_a_folder_on_the_command_line_is_named_as_one(tmp_path):
