@@ -12,7 +12,6 @@ from __future__ import annotations
 import bisect
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, TypeVar
@@ -244,14 +243,13 @@ class Controller(QObject):
             self.error.emit("Nothing to export yet")
             return
         call = self._call(
-            ExportShape(shown.voxels, path, self._at_model_size(options, shown.voxels))
+            ExportShape(
+                shown.voxels,
+                path,
+                options.scaled_for(self.session.model.resolution, len(shown.voxels)),
+            )
         )
         call.on_done(lambda written: self._exported(written.path, written.parts, written.note))
-
-    def _at_model_size(self, options: ExportOptions, voxels) -> ExportOptions:
-        """A finer surface (View > high resolution) is written the size of the model's own
-        grid, as the 3D view shows it."""
-        return replace(options, voxel_size=self.session.model.resolution / voxels.shape[0])
 
     def export_frames(
         self,
@@ -278,7 +276,7 @@ class Controller(QObject):
                     ExportShapes(
                         [result.voxels for result in results],
                         target,
-                        self._at_model_size(options, results[0].voxels),
+                        options.scaled_for(self.session.model.resolution, len(results[0].voxels)),
                     )
                 ).on_done(self._exported)
             )

@@ -10,7 +10,6 @@ other exception is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
@@ -134,14 +133,6 @@ def _check_surface_resolution(resolution: int | None, shapes: int = 1) -> None:
         return
     limits.check_surface_resolution(resolution)
     limits.check_decoded_shapes(shapes, resolution)
-
-
-def _at_model_size(options, model, resolution: int | None):
-    """Export options for shapes decoded at ``resolution`` (--surface-resolution): their
-    meshes come out the size of the model's own (its voxels are one unit)."""
-    if resolution is None:
-        return options
-    return dataclasses.replace(options, voxel_size=model.resolution / resolution)
 
 
 def _load_model(args: argparse.Namespace):
@@ -507,7 +498,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     options = _export_options(args)
     directory = _output_dir(args.output, "sample")
     model = _load_model(args)
-    options = _at_model_size(options, model, args.surface_resolution)
+    options = options.scaled_for(model.resolution, args.surface_resolution or model.resolution)
     labels = args.class_name or _seeded_classes(model, args.n, args.seed)
     if labels is None:
         classes = [None] * args.n
@@ -574,7 +565,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     _check_range("the number of images", len(args.images), 1, limits.MAX_VIEWS)
     _check_surface_resolution(args.surface_resolution)
     model = _load_model(args)
-    options = _at_model_size(options, model, args.surface_resolution)
+    options = options.scaled_for(model.resolution, args.surface_resolution or model.resolution)
     if args.surface_resolution is not None:
         model.require_implicit_decoder()
     found, summary, shape = _reconstructed(
@@ -627,12 +618,14 @@ def _reconstruct_each(args: argparse.Namespace) -> int:
         if done:
             print(f"{len(done)} of {len(paths)} photos have their shape in {directory} "
                   "already: skipped", file=sys.stderr)  # fmt: skip
-    _refuse_existing([path for _, path, _ in jobs] + (
-        [latent for _, _, latent in jobs] if args.save_latent else []))  # fmt: skip
+    outputs = [path for _, path, _ in jobs]
+    if args.save_latent:
+        outputs += [latent_path for _, _, latent_path in jobs]
+    _refuse_existing(outputs)
     for photo, _, _ in jobs:  # a bad photo is named before any work (one in memory at a time)
         load_image(photo)
     model = _load_model(args)
-    options = _at_model_size(options, model, args.surface_resolution)
+    options = options.scaled_for(model.resolution, args.surface_resolution or model.resolution)
     if args.surface_resolution is not None:
         model.require_implicit_decoder()
     empty = []
@@ -716,7 +709,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     options = _export_options(args)
     directory = _output_dir(args.output, "interpolate")
     model = _load_model(args)
-    options = _at_model_size(options, model, args.surface_resolution)
+    options = options.scaled_for(model.resolution, args.surface_resolution or model.resolution)
     ends: list = [args.class_name] * 2
     if args.seeds is not None:  # the ends `sample -n 1 --seed A` and `--seed B` give
         if args.class_name is None and model.config.conditional:

@@ -308,10 +308,14 @@ GLTF_Y_UP_TO_Z_UP = np.array([[1, 0, 0, 0], [0, 0, -1, 0], [0, 1, 0, 0], [0, 0, 
 SHAPENET_Y_UP_TO_Z_UP = np.array([[-1, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 1]], float)
 
 
+def _is_gltf(path: str | os.PathLike) -> bool:
+    return Path(path).suffix.lower() in GLTF_SUFFIXES
+
+
 def turned_other_up(grid: np.ndarray, up: str, path: str | os.PathLike) -> np.ndarray:
     """``grid``, read from the file at ``path`` as ``up`` ("z" or "y") up, as it would read
     the other way up (see :func:`file_up_axis`)."""
-    if Path(path).suffix.lower() in GLTF_SUFFIXES:
+    if _is_gltf(path):
         return _gltf_y_up_to_z_up(grid) if up == "z" else _gltf_z_up_to_y_up(grid)
     return y_up_to_z_up(grid) if up == "z" else z_up_to_y_up(grid)
 
@@ -325,15 +329,14 @@ def file_up_axis(path: str | os.PathLike, up: str = "auto") -> str:
         raise UsageError(f"up axis must be auto, z or y, got {up!r}")
     if up != "auto":
         return up
-    return "y" if Path(path).suffix.lower() in GLTF_SUFFIXES else "z"
+    return "y" if _is_gltf(path) else "z"
 
 
 def load_mesh_z_up(path: str | os.PathLike, up: str = "auto"):
     """The mesh file at ``path`` (a ``trimesh.Trimesh``) in our axes, z up."""
     mesh = load_mesh(path)
     if file_up_axis(path, up) == "y":
-        gltf = Path(path).suffix.lower() in GLTF_SUFFIXES
-        mesh.apply_transform(GLTF_Y_UP_TO_Z_UP if gltf else SHAPENET_Y_UP_TO_Z_UP)
+        mesh.apply_transform(GLTF_Y_UP_TO_Z_UP if _is_gltf(path) else SHAPENET_Y_UP_TO_Z_UP)
     return mesh
 
 

@@ -7,7 +7,7 @@ before anything is written.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -93,6 +93,12 @@ class ExportOptions:
                 f"size must be a number in [{MIN_SIZE_MM:g}, {MAX_SIZE_MM:g}], got {self.size}"
             )
 
+    def scaled_for(self, model_resolution: int, grid_side: int) -> ExportOptions:
+        """These options for a grid of ``grid_side`` decoded by a model of
+        ``model_resolution`` (a finer surface: --surface-resolution, the app's high
+        resolution): its meshes come out the size of the model's own."""
+        return replace(self, voxel_size=model_resolution / grid_side)
+
 
 def export_format(path: str | os.PathLike) -> str:
     """The lower-case suffix of ``path`` if gan3d can write it, else an error."""
@@ -154,8 +160,8 @@ def export_mesh(mesh: trimesh.Trimesh, path: str | os.PathLike, shaded: bool = F
         raise InputFileError(f"{path}: {suffix} holds voxels, not a mesh; use export_voxels")
     if len(mesh.faces) == 0:
         raise EmptyShapeError(f"{path}: nothing to export, the mesh is empty")
-    mesh = mesh.copy()
     if suffix in GLTF_SUFFIXES:
+        mesh = mesh.copy()
         mesh.apply_transform(Z_UP_TO_GLTF)
         # without a material three.js draws glTF fully metallic: near black with no lights
         mesh.visual = trimesh.visual.TextureVisuals(material=MATTE_GREY)
