@@ -810,7 +810,7 @@ def _add_export_options(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=None,
         metavar="MM",
-        help="scale so the longest side is MM and put the base at z=0",
+        help="scale so the longest side is MM (unsized: a voxel a unit; a GLB's grid 1 m)",
     )
     group.add_argument(
         "--min-part",

@@ -161,7 +161,7 @@ def test_fit_to_size_in_millimetres():
 def test_exports_stand_centred_on_the_plate_and_glb_counts_metres(tmp_path, size):
     """Sized or not, a mesh's base sits at z = 0 centred on x and y, where a slicer puts
     it and where Blender keeps an asset's origin; a GLB (glTF: y up, in metres) says 50 mm
-    as 0.05."""
+    as 0.05, and unsized its grid spans a metre."""
     grid = box_grid(16, (2, 3, 5), (6, 11, 9))  # 4 x 8 x 4 voxels, off the grid's centre
     options = ExportOptions(style="blocks", size=size)
     long_side = 8.0 if size is None else size
@@ -172,7 +172,7 @@ def test_exports_stand_centred_on_the_plate_and_glb_counts_metres(tmp_path, size
         atol=1e-6,
     )
     glb = trimesh.load(export_shape(grid, tmp_path / "a.glb", options), force="mesh")
-    scale = 1.0 if size is None else 1e-3
+    scale = 1.0 / 16 if size is None else 1e-3  # unsized: the 16-voxel grid spans 1 m
     np.testing.assert_allclose(glb.extents, np.array([4, 4, 8]) * long_side / 8 * scale, atol=1e-6)
     assert glb.bounds[0][1] == pytest.approx(0.0, abs=1e-9)  # glTF's up: y
 
@@ -185,7 +185,9 @@ def test_exported_meshes_reread_by_trimesh(tmp_path, suffix):
     assert len(mesh.faces) > 0
     mesh.merge_vertices()  # STL and GLB store unshared vertices
     assert mesh.is_watertight
-    assert abs(mesh.volume) == pytest.approx(marching_cubes_box_volume(4, 5, 6), rel=1e-3)
+    glb_scale = 1 / 10 if suffix == ".glb" else 1  # an unsized GLB's grid spans 1 m
+    volume = marching_cubes_box_volume(4, 5, 6) * glb_scale**3
+    assert abs(mesh.volume) == pytest.approx(volume, rel=1e-3)
 
 
 def test_stl_is_binary_and_sized(tmp_path):

@@ -39,6 +39,9 @@ from gan3d_core.mesh.surface import (
 MESH_FORMATS = {".stl": "stl", ".obj": "obj", ".ply": "ply", ".glb": "glb", ".3mf": "3mf"}
 VOXEL_FORMATS = (".binvox", ".npy")
 METRES_PER_MM = 1e-3
+# Without a size, a glTF file's grid spans this many metres (glTF's unit): ModelNet's
+# furniture comes out near life size, where a metre a voxel made a 32^3 chair 32 m tall.
+GLTF_GRID_METRES = 1.0
 # the app's own grey, not metallic, mostly rough: how a GLB looks in Blender and web viewers
 MATTE_GREY = trimesh.visual.material.PBRMaterial(
     name="gan3d grey", baseColorFactor=[184, 184, 194, 255], metallicFactor=0.0,
@@ -269,8 +272,11 @@ def write_shape(
             export_voxels(kept, path, options.threshold), count_parts(kept, options.threshold)
         )
     mesh = shape_to_mesh(voxels, options)
-    if suffix in GLTF_SUFFIXES and options.size is not None:
-        mesh.apply_scale(METRES_PER_MM)  # glTF's unit is the metre; a size is millimetres
+    if suffix in GLTF_SUFFIXES:  # glTF's unit is the metre; a size is millimetres
+        grid_side = len(voxels) * options.voxel_size
+        mesh.apply_scale(
+            METRES_PER_MM if options.size is not None else GLTF_GRID_METRES / grid_side
+        )
     note = ""
     asked = options.target_faces if options.style == "smooth" else None
     if asked is not None and len(mesh.faces) > 1.05 * asked:  # see surface.decimate
