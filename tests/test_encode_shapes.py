@@ -197,6 +197,7 @@ def test_shapes_go_through_blender_and_back_the_same_way_round(tmp_path):
     stl, glb = (export_shape(shape, tmp_path / f"tower{suffix}") for suffix in (".stl", ".glb"))
     gltf_to_blender = np.array([[1, 0, 0, 0], [0, 0, -1, 0], [0, 1, 0, 0], [0, 0, 0, 1]], float)
     in_blender = trimesh.load(glb, force="mesh").apply_transform(gltf_to_blender)
+    in_blender.apply_scale(32)  # unsized, the GLB's grid spans 1 m, the STL's 32 units
     np.testing.assert_allclose(in_blender.bounds, trimesh.load(stl).bounds, atol=1e-4)
     np.testing.assert_allclose(in_blender.center_mass, trimesh.load(stl).center_mass, atol=1e-3)
     in_blender.apply_transform(np.linalg.inv(gltf_to_blender)).export(tmp_path / "blender.glb")
