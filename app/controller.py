@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bisect
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, TypeVar
@@ -21,7 +21,9 @@ from PySide6.QtCore import QObject, Signal
 
 from gan3d_core.errors import Gan3dError, InputFileError, UsageError, first_line
 from gan3d_core.images import Box, is_image_path
+from gan3d_core.io.inputs import same_file
 from gan3d_core.io.kinds import GRID_SUFFIXES, is_latent_path, is_shape_path
+from gan3d_core.resources import default_model_path
 from gan3d_studio.engine_process import EngineProcess
 from gan3d_studio.session import Session
 from gan3d_studio.wire import (
@@ -143,6 +145,9 @@ class Controller(QObject):
         # in the Reconstruct panel while it is shown reads them again under that choice
         self._last_reconstruction: tuple[list[Path], LatentState] | None = None
         self._options = session.reconstruct_options
+        # asked before another model clears the session's unsaved work, with what is about
+        # to happen; whether to go on (the window asks the user)
+        self.may_discard_work: Callable[[str], bool] = lambda action: True
         self._owns_engine = engine is None
         self.engine = engine if engine is not None else EngineProcess()
         # called on the worker thread: the signal reaches the status bar queued
@@ -169,6 +174,13 @@ class Controller(QObject):
         one); the current model stays until it works. ``then_open``: photos to reconstruct
         or a shape file to encode (:meth:`open_files`) instead of showing a random first
         shape."""
+        model = self.session.model
+        bundled = path is None  # the bundled model: the same if it is the one in use
+        another = model is None or not same_file(
+            default_model_path() if bundled else path, model.path
+        )
+        if model is not None and another and not self.may_discard_work("opening another model"):
+            return
         self.status.emit(f"Opening {Path(path).name if path else 'the bundled model'}...")
         self._loading_device = device or self.device
         self._after_load = [Path(p) for p in then_open]

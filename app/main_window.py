@@ -78,6 +78,7 @@ class MainWindow(QMainWindow):
         self.viewport = make_viewport(self.session, self)
         self.setCentralWidget(self.viewport)
         self.controller = Controller(self.session, device, engine)
+        self.controller.may_discard_work = self.may_discard_work
         self.last_error: str | None = None
         self._error_box: QMessageBox | None = None
         self.shortcut_dialog: QMessageBox | None = None
@@ -554,17 +555,43 @@ class MainWindow(QMainWindow):
             if self.session.current is None and model is not None:  # given at launch
                 self.controller.new_random(seed=0, label=0 if model.conditional else None)
 
-    def save_session(self) -> None:
+    def save_session(self) -> bool:
+        """Ask where, and save the session there; whether it was saved."""
         path, _ = QFileDialog.getSaveFileName(
             self, "Save session", "session.g3session.json", SESSION_FILTER
         )
-        if path:
-            try:
-                self.session.save(path)
-            except Gan3dError as exc:
-                self.show_error(first_line(exc))
-                return
-            self.status_label.setText(f"Saved session {path}")
+        if not path:
+            return False
+        try:
+            self.session.save(path)
+        except Gan3dError as exc:
+            self.show_error(first_line(exc))
+            return False
+        self.status_label.setText(f"Saved session {path}")
+        return True
+
+    def may_discard_work(self, action: str) -> bool:
+        """Whether ``action``, which clears the session, may go on: nothing unsaved would be
+        lost, or the user saved it or chose to let it go."""
+        if not self.session.has_unsaved_work:
+            return True
+        answer = self.ask_to_save_work(action)
+        if answer == QMessageBox.StandardButton.Save:
+            return self.save_session()
+        return answer == QMessageBox.StandardButton.Discard
+
+    def ask_to_save_work(self, action: str) -> QMessageBox.StandardButton:
+        """Save, Discard or Cancel, asked before ``action`` (e.g. "closing")."""
+        shapes, marks = len(self.session.history), len(self.session.bookmarks)
+        held = f"{shapes} shapes in its history" + (f" and {marks} bookmarks" if marks else "")
+        buttons = QMessageBox.StandardButton
+        return QMessageBox.question(
+            self,
+            "gan3d-studio",
+            f"Save this session ({held}) before {action}? Without saving they are lost.",
+            buttons.Save | buttons.Discard | buttons.Cancel,
+            buttons.Save,
+        )
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -580,7 +607,11 @@ class MainWindow(QMainWindow):
                 self.resizeDocks(docks, sizes, orientation)
 
     def closeEvent(self, event) -> None:
-        """Cancel work, stop the worker thread, then close the viewport. Idempotent."""
+        """Offer to save unsaved work, then cancel work, stop the worker thread and close
+        the viewport. Idempotent."""
+        if not self._closed and not self.may_discard_work("closing"):
+            event.ignore()
+            return
         if not self._closed:
             self._closed = True
             self.settings.setValue("geometry", self.saveGeometry())

@@ -27,6 +27,13 @@ SESSION_FORMAT = "gan3d-studio-session"
 SESSION_VERSION = 1
 VIEW_FIELDS = {setting.name for setting in fields(ViewSettings)}
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# the source of a latent panel edit (a slider, a table value, their reset) starts with this
+EDIT_SOURCE_PREFIX = "edited"
+
+
+def same_shape(a: LatentState, b: LatentState) -> bool:
+    """Whether two states decode to the same shape: the same latent and class."""
+    return a.label == b.label and np.array_equal(a.latent, b.latent)
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,8 @@ class Session:
     bookmarks: list[Bookmark] = field(default_factory=list)
     view: ViewSettings = field(default_factory=ViewSettings)
     reconstruct_options: ReconstructOptions = field(default_factory=ReconstructOptions)
+    # shapes recorded or bookmarks added since the session was last saved, restored or begun
+    unsaved: bool = False
 
     # -- model ------------------------------------------------------------------------------
 
@@ -67,6 +76,7 @@ class Session:
         self.history_index = -1
         self.bookmarks.clear()
         self.current = None
+        self.unsaved = False
         # Classes and defaults changed; the box belongs to the photos, not the model.
         self.reconstruct_options = ReconstructOptions(box=self.reconstruct_options.box)
         self.model_changed.emit(info)
@@ -92,12 +102,21 @@ class Session:
         return replace(state, latent=latent)
 
     def set_latent(self, state: LatentState) -> None:
-        """Show ``state`` and record it: the redo tail is dropped, as in any editor."""
+        """Show ``state`` and record it: the redo tail is dropped, as in any editor. The
+        shape already recorded here (a slider clicked and let go unmoved) is not recorded
+        again, so it keeps the redo tail."""
         state = self._check(state)
+        recorded = self.history[self.history_index] if self.history_index >= 0 else None
+        if recorded is not None and same_shape(recorded, state):
+            if self.current is not recorded:  # back from a preview that came to rest here
+                self.current = recorded
+                self.latent_changed.emit(recorded)
+            return
         del self.history[self.history_index + 1 :]
         self.history.append(state)
         self.history_index = len(self.history) - 1
         self.current = state
+        self.unsaved = True
         self.history_changed.emit()
         self.latent_changed.emit(state)
 
@@ -116,6 +135,20 @@ class Session:
             return
         self.shown = result
         self.shape_shown.emit(result)
+
+    def edit_base(self) -> LatentState | None:
+        """The shape the current slider and table edits started from: the latest recorded
+        shape at or before the current history entry that is not itself such an edit."""
+        for state in reversed(self.history[: self.history_index + 1]):
+            if not state.source.startswith(EDIT_SOURCE_PREFIX):
+                return state
+        return None
+
+    @property
+    def has_unsaved_work(self) -> bool:
+        """Whether closing or another model would lose work: shapes beyond the first one a
+        model shows, or bookmarks, made since the session was last saved or restored."""
+        return self.unsaved and (len(self.history) > 1 or bool(self.bookmarks))
 
     @property
     def can_undo(self) -> bool:
@@ -148,6 +181,7 @@ class Session:
             raise UsageError("nothing to bookmark yet")
         bookmark = Bookmark(name, self.current, thumbnail_png)
         self.bookmarks.append(bookmark)
+        self.unsaved = True
         self.bookmarks_changed.emit()
         return bookmark
 
@@ -186,7 +220,9 @@ class Session:
         }
 
     def save(self, path: str | os.PathLike) -> Path:
-        return write_bytes_atomic(path, json.dumps(self.to_json(), indent=1).encode())
+        written = write_bytes_atomic(path, json.dumps(self.to_json(), indent=1).encode())
+        self.unsaved = False
+        return written
 
     def save_latent(self, path: str | os.PathLike) -> Path:
         """The current latent as ``gan3d interpolate --latents`` and File > Open shape read
@@ -251,6 +287,7 @@ class Session:
         if not 0 <= index < len(history):
             raise UsageError(f"history_index {index} is outside the {len(history)} history entries")
         self.history, self.bookmarks, self.view = history, bookmarks, view
+        self.unsaved = False
         self.history_index = index if history else -1
         self.current = history[index] if history else None
         self.history_changed.emit()

@@ -106,6 +106,7 @@ def slider_latency(checkpoint: Path, moves: int, engine: str | None = None) -> d
     slider.setSliderDown(False)
     resolution = window.session.model.resolution
     viewport = type(window.viewport).__name__
+    window.session.unsaved = False  # a scripted window: no work to offer to save
     window.close()
     engine_process.close()
     milliseconds = np.array(latencies) * 1000

@@ -59,6 +59,7 @@ def main() -> None:
         path = OUT / f"window-{mode}.png"
         app.primaryScreen().grabWindow(window.winId()).save(str(path))
         print(path)
+    window.session.unsaved = False  # a scripted window: no work to offer to save
     window.close()
 
 

@@ -400,9 +400,9 @@ def cmd_pack(args: argparse.Namespace) -> int:
     card."""
     from gan3d_core.io.card import inference_settings, model_fingerprint
     from gan3d_core.io.checkpoint import load_checkpoint, save_checkpoint
-    from gan3d_core.io.inputs import read_json
+    from gan3d_core.io.inputs import read_json, same_file
 
-    if _same_file(args.output, args.checkpoint):
+    if same_file(args.output, args.checkpoint):
         raise UsageError(f"-o {args.output} is CKPT itself: pack writes a copy, name another file")
     if args.add_heads:
         from gan3d_core.training.staged import ensemble_image_heads
@@ -454,14 +454,6 @@ def cmd_pack(args: argparse.Namespace) -> int:
     storage = "int8" if args.int8 else "float16" if args.half else None
     print(save_checkpoint(args.output, networks, card, storage))
     return 0
-
-
-def _same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
-    """Whether two paths name one file (through links too); False when either is missing."""
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
 
 
 def evaluation_key(result: dict, default_refine: int = 0) -> str:

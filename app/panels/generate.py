@@ -50,6 +50,8 @@ class GeneratePanel(QWidget):
         layout.addRow(truncation)
         layout.addRow("Class", self.class_box)
         self.generate_button.clicked.connect(self.generate)
+        self.seed_box.lineEdit().returnPressed.connect(self.generate)  # type a seed, Enter
+        self.seed_box.setToolTip("Type a seed and press Enter to generate it")
         self.random_button.clicked.connect(self.new_random)
         self.class_box.activated.connect(self._class_chosen)
         session.model_changed.connect(self.set_model)

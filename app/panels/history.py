@@ -27,7 +27,11 @@ class HistoryPanel(QWidget):
     def refresh(self) -> None:
         with QSignalBlocker(self.list):  # rebuilding the list chooses nothing
             self.list.clear()
+            model = self.session.model
+            names = model.class_names if model is not None and model.conditional else ()
             for index, state in enumerate(self.session.history):
-                self.list.addItem(f"{index + 1}. {state.source}")
+                # the class tells apart a photo read again as another class
+                shown_as = f" ({names[state.label]})" if names else ""
+                self.list.addItem(f"{index + 1}. {state.source}{shown_as}")
             if self.session.history_index >= 0:
                 self.list.setCurrentRow(self.session.history_index)

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gan3d_studio.session import Session
+from gan3d_studio.session import EDIT_SOURCE_PREFIX, Session
 from gan3d_studio.wire import LatentState, ModelInfo
 
 SLIDER_STEPS_PER_SIGMA = 100
@@ -117,7 +117,6 @@ class LatentPanel(QWidget):
         self._directions = np.zeros((0, 0), np.float32)
         self._scales = np.zeros(0, np.float32)
         self._centre: np.ndarray | None = None
-        self._base: LatentState | None = None
         self._updating = False
         self.slider_grid = QGridLayout()
         self.reset_button = QPushButton("Reset sliders")
@@ -150,7 +149,6 @@ class LatentPanel(QWidget):
         for widget in self.sliders + self._labels:
             widget.deleteLater()
         self.sliders, self._labels = [], []
-        self._base = None
         if info is None:
             self.table_model.set_latent(np.zeros(0, np.float32))
             return
@@ -180,8 +178,6 @@ class LatentPanel(QWidget):
         """Mirror ``state`` in the sliders and the table (without echoing edits back)."""
         if state is None or not self.sliders:
             return
-        if not self._is_own_edit(state):
-            self._base = state
         self._updating = True
         try:
             for slider, value in zip(self.sliders, self.coordinates(state.latent)):
@@ -191,9 +187,6 @@ class LatentPanel(QWidget):
         finally:
             self._updating = False
 
-    def _is_own_edit(self, state: LatentState) -> bool:
-        return state.source.startswith("edited")
-
     def _slider_moved(self, index: int, value: int) -> None:
         current = self.session.current
         if self._updating or current is None:
@@ -202,7 +195,7 @@ class LatentPanel(QWidget):
         delta = (target - self.coordinates(current.latent)[index]) * self._scales[index]
         latent = current.latent + delta * self._directions[index]
         state = LatentState(
-            latent.astype(np.float32), current.label, f"edited direction {index + 1}"
+            latent.astype(np.float32), current.label, f"{EDIT_SOURCE_PREFIX} direction {index + 1}"
         )
         dragging = self.sliders[index].isSliderDown()
         self.edited.emit(state, not dragging)
@@ -218,10 +211,13 @@ class LatentPanel(QWidget):
             return
         latent = current.latent.copy()
         latent[dimension] = value
-        self.edited.emit(LatentState(latent, current.label, f"edited dimension {dimension}"), True)
+        source = f"{EDIT_SOURCE_PREFIX} dimension {dimension}"
+        self.edited.emit(LatentState(latent, current.label, source), True)
 
     def reset(self) -> None:
-        if self._base is not None:
+        """Back to the shape the slider and table edits started from."""
+        base = self.session.edit_base()
+        if base is not None:
             self.edited.emit(
-                LatentState(self._base.latent, self._base.label, "edited: reset"), True
+                LatentState(base.latent, base.label, f"{EDIT_SOURCE_PREFIX}: reset"), True
             )

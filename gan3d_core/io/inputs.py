@@ -257,3 +257,11 @@ def npz_member_names(path: Path) -> list[str]:
             return [n.removesuffix(".npy") for n in archive.namelist() if n.endswith(".npy")]
     except Exception:  # only for a message about a file already refused
         return []
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two paths name one file (through links too); False when either is missing."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False

@@ -49,11 +49,15 @@ both_viewports = pytest.mark.parametrize("window", ["qt", "native"], indirect=Tr
 def window(request, qtbot, settings, engine_process, monkeypatch):
     """The real main window; on teardown it is closed and its worker thread must be gone.
     Its viewport is the one the app picks, or ``request.param`` (see ``both_viewports``)."""
+    from PySide6.QtWidgets import QMessageBox
+
     from gan3d_studio.main_window import MainWindow
 
     monkeypatch.setenv("GAN3D_VIEWPORT", getattr(request, "param", "auto"))
 
     win = MainWindow(settings, device="cpu", engine=engine_process)
+    # no modal question about unsaved work in the middle of a test (tests of it set their own)
+    monkeypatch.setattr(win, "ask_to_save_work", lambda action: QMessageBox.StandardButton.Discard)
     win.show()
     qtbot.waitExposed(win)
     yield win

@@ -279,10 +279,79 @@ def test_undo_restores_the_previous_latent(qtbot, window, cvaegan_checkpoint):
     assert np.array_equal(window.session.shown.state.latent, window.session.history[1].latent)
 
 
-def test_closing_during_work_stops_the_thread(qtbot, settings, cvaegan_checkpoint):
+def test_a_slider_let_go_unmoved_keeps_redo_and_reset_returns_to_the_entry_s_start(
+    qtbot, window, cvaegan_checkpoint
+):
+    open_model(qtbot, window, cvaegan_checkpoint)
+    session, panel = window.session, window.latent_panel
+    for seed in (1, 2):
+        with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
+            window.controller.new_random(seed, label=0)
+    session.go_to(0)
+    slider = panel.sliders[0]
+    slider.setSliderDown(True)  # a click on the handle, let go where it was
+    slider.setSliderDown(False)
+    assert len(session.history) == 3 and session.history_index == 0 and session.can_redo
+    seed_1 = session.history[1]
+    session.go_to(1)
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
+        slider.setValue(slider.value() + 150)  # an edit of seed 1, recorded
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
+        window.controller.new_random(3, label=0)
+    window.generate_panel.seed_box.setValue(7)
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
+        qtbot.keyClick(window.generate_panel.seed_box.lineEdit(), Qt.Key.Key_Return)
+    assert session.current.source == "random, seed 7"  # Enter in the seed box generates
+    assert (
+        window.history_panel.list.item(4).text()
+        == f"5. random, seed 7 ({session.model.class_names[0]})"
+    )
+    session.go_to(2)  # back to the edit: Reset goes to the shape it edited, not the newest
+    panel.reset_button.click()
+    assert np.array_equal(session.current.latent, seed_1.latent)
+    assert session.current.source == "edited: reset"
+
+
+def test_closing_or_another_model_offers_to_save_unsaved_work(
+    qtbot, window, cvaegan_checkpoint, gan_checkpoint, tmp_path, monkeypatch
+):
+    asked = []
+    answer = {"button": QMessageBox.StandardButton.Cancel}
+
+    def ask(action):
+        asked.append(action)
+        return answer["button"]
+
+    monkeypatch.setattr(window, "ask_to_save_work", ask)
+    open_model(qtbot, window, cvaegan_checkpoint)
+    assert not window.session.has_unsaved_work  # the first shape a model shows is not work
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
+        window.controller.new_random(4, label=0)
+    window.controller.open_model(gan_checkpoint)  # Cancel: the model and history stay
+    assert asked == ["opening another model"]
+    assert window.session.model.path == str(cvaegan_checkpoint)
+    assert len(window.session.history) == 2
+    assert not window.close() and window.isVisible()  # Cancel keeps the window open
+    assert asked[-1] == "closing"
+    answer["button"] = QMessageBox.StandardButton.Save
+    saved = tmp_path / "work.g3session.json"
+    monkeypatch.setattr(
+        "gan3d_studio.main_window.QFileDialog.getSaveFileName", lambda *a: (str(saved), "")
+    )
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=30_000):
+        window.controller.open_model(gan_checkpoint)  # saved first, then opened
+    assert len(json.loads(saved.read_text())["history"]) == 2
+    assert window.session.model.path == str(gan_checkpoint)
+    asked.clear()
+    window.controller.open_model(gan_checkpoint)  # the same model: nothing is cleared
+    assert asked == []
+
+
+def test_closing_during_work_stops_the_thread(qtbot, settings, cvaegan_checkpoint, monkeypatch):
     from gan3d_studio.main_window import MainWindow
 
     win = MainWindow(settings, device="cpu")
+    monkeypatch.setattr(win, "ask_to_save_work", lambda action: QMessageBox.StandardButton.Discard)
     win.show()
     open_model(qtbot, win, cvaegan_checkpoint)
     for seed in range(20):
