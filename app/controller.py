@@ -290,7 +290,7 @@ class Controller(QObject):
                         target,
                         options.scaled_for(self.session.model.resolution, len(results[0].voxels)),
                     )
-                ).on_done(self._exported)
+                ).on_done(self._exported_series)
             )
 
     def open_files(self, paths: Sequence[Path]) -> None:
@@ -444,6 +444,13 @@ class Controller(QObject):
                 f"{parts} separate parts (Export's 'Drop parts under' leaves out small ones)"
             )
         self.status.emit(f"Exported {path}" + (f": {'; '.join(said)}" if said else ""))
+
+    def _exported_series(self, paths: list[Path]) -> None:
+        self.exported.emit(str(paths[0]))  # the next export starts in this folder and format
+        self.status.emit(
+            f"Exported {len(paths)} shapes, {paths[0].name} to {paths[-1].name}, "
+            f"in {paths[0].parent}"
+        )
 
     def _browse_from(self, photo: Path, images: list[Path]) -> None:
         self.photo = photo

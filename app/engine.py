@@ -45,6 +45,8 @@ from gan3d_studio.wire import (
     ShapeResult,
     TaskState,
     ViewSettings,
+    series_files_there,
+    series_paths,
 )
 
 DIRECTIONS_SHOWN = 10
@@ -272,13 +274,16 @@ class Engine:
 
     def export_series(
         self, grids: Sequence[np.ndarray], target: Path, options: ExportOptions
-    ) -> Path:
-        """Write ``target_000.stl``, ``target_001.stl``, ... next to ``target``; returns the folder."""
-        for index, voxels in enumerate(grids):
-            export_shape(
-                voxels, target.with_name(f"{target.stem}_{index:03d}{target.suffix}"), options
-            )
-        return target.parent
+    ) -> list[Path]:
+        """Write ``target_000.stl``, ``target_001.stl``, ... next to ``target``, then remove
+        the frames of an earlier, longer series under that name, so that the folder holds
+        this series alone; returns the paths written."""
+        paths = series_paths(target, len(grids))
+        for voxels, path in zip(grids, paths):
+            export_shape(voxels, path, options)
+        for stale in set(series_files_there(target)) - set(paths):
+            stale.unlink(missing_ok=True)
+        return paths
 
     def interpolation(
         self,

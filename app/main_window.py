@@ -25,7 +25,7 @@ from gan3d_core.errors import Gan3dError, InputFileError, UsageError, first_line
 from gan3d_core.images import png_bytes
 from gan3d_core.io.atomic import write_bytes_atomic
 from gan3d_core.io.kinds import LATENT_SUFFIX, SHAPE_SUFFIXES, latent_file_path
-from gan3d_studio.controller import Controller
+from gan3d_studio.controller import ANIMATION_SUFFIXES, Controller
 from gan3d_studio.panels.cut_out import CutOutDialog
 from gan3d_studio.panels.export import ExportPanel
 from gan3d_studio.panels.generate import GeneratePanel
@@ -38,7 +38,7 @@ from gan3d_studio.panels.view import ViewPanel
 from gan3d_studio.recent import RecentFiles
 from gan3d_studio.session import Session, read_session_file
 from gan3d_studio.viewport import make_viewport
-from gan3d_studio.wire import CutOut, Reconstruction
+from gan3d_studio.wire import CutOut, Reconstruction, series_files_there
 
 SESSION_FILTER = "gan3d-studio sessions (*.g3session.json *.json)"
 UP_AXES = {"auto": "Automatic (glTF y, others z)", "z": "Z up (ModelNet, STL)",
@@ -514,11 +514,26 @@ class MainWindow(QMainWindow):
         )
         if path and not Path(path).suffix:  # a bare name: the chosen filter's first format
             path += ".stl" if chosen.startswith("Meshes") else ".gif"
+        if path and Path(path).suffix.lower() not in ANIMATION_SUFFIXES:
+            there = series_files_there(Path(path))
+            if there and not self._replace_series(Path(path), there):
+                return
         if path:
             self.controller.export_frames(
                 start, end, steps, self.interpolate_panel.method_box.currentText(), Path(path),
                 self.export_panel.options(),
             )  # fmt: skip
+
+    def _replace_series(self, target: Path, there: list[Path]) -> bool:
+        """Whether to write a series of meshes as ``target`` over the files ``there`` of an
+        earlier one, asked (all of them go: the folder then holds the new series alone)."""
+        answer = QMessageBox.question(
+            self,
+            "gan3d-studio",
+            f"{len(there)} files of an earlier series are in {target.parent} "
+            f"({there[0].name} to {there[-1].name}). Replace them with this one?",
+        )
+        return answer == QMessageBox.StandardButton.Yes
 
     def _write_animation(self, results: list, target: Path) -> None:
         """Animation frames are drawn in the 3D view (VTK lives on this thread)."""

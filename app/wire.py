@@ -9,6 +9,7 @@ answers with a ``T``. :meth:`gan3d_studio.engine.Engine.run` answers each type.
 
 from __future__ import annotations
 
+import glob
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -310,9 +311,10 @@ class ExportShape(Request["WrittenShape"]):
 
 
 @dataclass(frozen=True)
-class ExportShapes(Request[Path]):
-    """Write ``target_000.stl``, ``target_001.stl``, ... next to ``target``; answers with the
-    folder."""
+class ExportShapes(Request[list]):
+    """Write ``target_000.stl``, ``target_001.stl``, ... next to ``target`` (the frames of an
+    earlier, longer series under that name beyond the new last one are removed); answers
+    with the paths written."""
 
     grids: Sequence[np.ndarray]
     target: Path
@@ -333,3 +335,14 @@ class Interpolate(Request[list[ShapeResult]]):
         # every frame's grid is held until all are made (a fine surface: 256^3 each)
         if self.view.surface_resolution is not None:
             check_decoded_shapes(self.steps, self.view.surface_resolution)
+
+
+def series_paths(target: Path, count: int) -> list[Path]:
+    """The files a series of ``count`` shapes exported as ``target`` is written to."""
+    return [target.with_name(f"{target.stem}_{index:03d}{target.suffix}") for index in range(count)]
+
+
+def series_files_there(target: Path) -> list[Path]:
+    """Files already beside ``target`` named as a series exported as ``target`` names them."""
+    pattern = f"{glob.escape(target.stem)}_[0-9][0-9][0-9]{glob.escape(target.suffix)}"
+    return sorted(path for path in target.parent.glob(pattern) if path.is_file())

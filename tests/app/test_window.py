@@ -452,7 +452,9 @@ def test_class_and_latent_widgets_mirror_the_session(qtbot, window, cvaegan_chec
     assert window.session.current.latent[int(matching[-1])] == np.float32(-2.0)
 
 
-def test_bookmarks_interpolation_and_arithmetic(qtbot, window, cvaegan_checkpoint, tmp_path):
+def test_bookmarks_interpolation_and_arithmetic(
+    qtbot, window, cvaegan_checkpoint, tmp_path, monkeypatch
+):
     open_model(qtbot, window, cvaegan_checkpoint)
     window._bookmark()
     first_class = window.session.current.label
@@ -510,9 +512,32 @@ def test_bookmarks_interpolation_and_arithmetic(qtbot, window, cvaegan_checkpoin
     meshes = tmp_path / "morph.stl"
     with qtbot.waitSignal(window.controller.exported, timeout=30_000) as exported:
         window.controller.export_frames(a, b, 3, "lerp", meshes, window.export_panel.options())
-    assert exported.args == [str(tmp_path)]
+    assert exported.args == [str(tmp_path / "morph_000.stl")]  # the next export starts here
     assert sorted(p.name for p in tmp_path.glob("morph_*.stl")) == [
         f"morph_{i:03d}.stl" for i in range(3)
+    ]
+    assert "Exported 3 shapes, morph_000.stl to morph_002.stl" in window.status_label.text()
+    # the same name again, two steps: asked first, then the folder holds the new series alone
+    monkeypatch.setattr(
+        "gan3d_studio.main_window.QFileDialog.getSaveFileName", lambda *a: (str(meshes), "")
+    )
+    asked = []
+    monkeypatch.setattr(
+        "gan3d_studio.main_window.QMessageBox.question",
+        lambda *a: asked.append(a[2]) or QMessageBox.StandardButton.No,
+    )
+    window._export_frames(a, b, 2)
+    assert "3 files of an earlier series" in asked[0]  # No: nothing written or removed
+    assert len(list(tmp_path.glob("morph_*.stl"))) == 3
+    monkeypatch.setattr(
+        "gan3d_studio.main_window.QMessageBox.question",
+        lambda *a: QMessageBox.StandardButton.Yes,
+    )
+    with qtbot.waitSignal(window.controller.exported, timeout=30_000):
+        window._export_frames(a, b, 2)
+    assert sorted(p.name for p in tmp_path.glob("morph_*.stl")) == [
+        "morph_000.stl",
+        "morph_001.stl",
     ]
 
 
