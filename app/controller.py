@@ -25,7 +25,7 @@ from gan3d_core.io.inputs import same_file
 from gan3d_core.io.kinds import GRID_SUFFIXES, is_latent_path, is_shape_path
 from gan3d_core.resources import default_model_path
 from gan3d_studio.engine_process import EngineProcess
-from gan3d_studio.session import Session
+from gan3d_studio.session import SESSION_SUFFIX, Session
 from gan3d_studio.wire import (
     CutOutPhoto,
     EncodedShape,
@@ -52,9 +52,6 @@ if TYPE_CHECKING:
 CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".ckpt", ".bin")
 ANIMATION_SUFFIXES = (".gif", ".mp4")  # interpolation frames drawn in the 3D view
 ResultT = TypeVar("ResultT")
-
-
-SESSION_SUFFIX = ".g3session.json"
 
 
 class SortedFiles(NamedTuple):

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from gan3d_core.errors import Gan3dError, InputFileError, UsageError, first_line
-from gan3d_core.images import png_bytes
+from gan3d_core.images import PICTURE_FORMATS, picture_bytes, png_bytes
 from gan3d_core.io.atomic import write_bytes_atomic
 from gan3d_core.io.kinds import LATENT_SUFFIX, SHAPE_SUFFIXES, latent_file_path
 from gan3d_studio.controller import ANIMATION_SUFFIXES, Controller
@@ -36,11 +36,26 @@ from gan3d_studio.panels.model import ModelPanel
 from gan3d_studio.panels.reconstruct import IMAGE_FILTER, ReconstructPanel
 from gan3d_studio.panels.view import ViewPanel
 from gan3d_studio.recent import RecentFiles
-from gan3d_studio.session import Session, read_session_file
+from gan3d_studio.session import (
+    SESSION_SUFFIX,
+    Session,
+    read_session_file,
+    session_file_path,
+)
 from gan3d_studio.viewport import make_viewport
 from gan3d_studio.wire import CutOut, Reconstruction, series_files_there
 
 SESSION_FILTER = "gan3d-studio sessions (*.g3session.json *.json)"
+SESSION_SAVE_FILTER = f"gan3d-studio sessions (*{SESSION_SUFFIX})"
+SCREENSHOT_FILTER = "Pictures (" + " ".join(f"*{suffix}" for suffix in PICTURE_FORMATS) + ")"
+
+
+def screenshot_file_path(path: str) -> str:
+    """``path`` as a screenshot is saved: with ``.png`` added unless it names a picture
+    format."""
+    return path if Path(path).suffix.lower() in PICTURE_FORMATS else path + ".png"
+
+
 UP_AXES = {"auto": "Automatic (glTF y, others z)", "z": "Z up (ModelNet, STL)",
            "y": "Y up (ShapeNet)"}  # fmt: skip
 LATENT_FILTER = f"Latents (*{LATENT_SUFFIX})"
@@ -402,20 +417,29 @@ class MainWindow(QMainWindow):
             self.show_error("Nothing to save yet: open a model first")
             return
         start = Path(self.export_panel.last_folder or ".") / f"shape{LATENT_SUFFIX}"
-        path, _ = QFileDialog.getSaveFileName(self, "Save latent", str(start), LATENT_FILTER)
-        if not path:
+        named = self._ask_save_path("Save latent", start, LATENT_FILTER, latent_file_path)
+        if named is None:
             return
-        named = latent_file_path(path)  # the dialog asked about overwriting ``path`` only
-        if named != Path(path) and named.exists():
-            answer = QMessageBox.question(self, "Save latent", f"{named} exists. Replace it?")
-            if answer != QMessageBox.StandardButton.Yes:
-                return
         try:
             written = self.session.save_latent(named)
         except Gan3dError as exc:
             self.show_error(first_line(exc))
             return
         self.status_label.setText(f"Saved latent {written}")
+
+    def _ask_save_path(self, title: str, start, name_filter: str, named) -> Path | None:
+        """A file name asked for, as ``named`` names it (e.g. with the suffix its kind
+        needs); None if cancelled. The dialog asked about replacing the name typed, so a
+        renamed file that exists is asked about here."""
+        path, _ = QFileDialog.getSaveFileName(self, title, str(start), name_filter)
+        if not path:
+            return None
+        final = Path(named(path))
+        if final != Path(path) and final.exists():
+            answer = QMessageBox.question(self, title, f"{final} exists. Replace it?")
+            if answer != QMessageBox.StandardButton.Yes:
+                return None
+        return final
 
     def cut_out_object(self) -> None:
         """The box dialog on the last photo (or one chosen now). It opens once the photo's
@@ -491,15 +515,18 @@ class MainWindow(QMainWindow):
         self.shortcut_dialog.show()
 
     def save_screenshot(self, path: str | None = None, transparent: bool = False) -> None:
+        """The 3D view's frame, in the picture format the file's suffix names (PNG for
+        any other); ``transparent``: the background left out (PNG, WebP, TIFF)."""
         if path is None:
-            path, _ = QFileDialog.getSaveFileName(self, "Screenshot", "gan3d.png", "PNG (*.png)")
-            if not path:
+            path = self._ask_save_path(
+                "Screenshot", "gan3d.png", SCREENSHOT_FILTER, screenshot_file_path
+            )
+            if path is None:
                 return
-            if not Path(path).suffix:  # the dialog's filter is PNG: a bare name means one
-                path += ".png"
         try:
             image = self.viewport.grab_image(transparent=transparent)
-            write_bytes_atomic(path, png_bytes(image))
+            kind = PICTURE_FORMATS.get(Path(path).suffix.lower(), "PNG")
+            write_bytes_atomic(path, picture_bytes(image, kind))
         except Gan3dError as exc:
             self.show_error(first_line(exc))
             return
@@ -572,10 +599,10 @@ class MainWindow(QMainWindow):
 
     def save_session(self) -> bool:
         """Ask where, and save the session there; whether it was saved."""
-        path, _ = QFileDialog.getSaveFileName(
-            self, "Save session", "session.g3session.json", SESSION_FILTER
+        path = self._ask_save_path(
+            "Save session", "session.g3session.json", SESSION_SAVE_FILTER, session_file_path
         )
-        if not path:
+        if path is None:
             return False
         try:
             self.session.save(path)

@@ -24,6 +24,7 @@ from gan3d_core.limits import MAX_LATENT_ABS
 from gan3d_studio.wire import LatentState, ModelInfo, ReconstructOptions, ShapeResult, ViewSettings
 
 SESSION_FORMAT = "gan3d-studio-session"
+SESSION_SUFFIX = ".g3session.json"  # how a drop or File > Open recent tells a session file
 SESSION_VERSION = 1
 VIEW_FIELDS = {setting.name for setting in fields(ViewSettings)}
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -326,3 +327,14 @@ def read_session_file(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(data, dict) or data.get("format") != SESSION_FORMAT:
         raise InputFileError(f"{path}: not a gan3d-studio session file")
     return data
+
+
+def session_file_path(path: str | os.PathLike) -> str:
+    """``path`` named as a session file, NAME.g3session.json (a bare NAME or a NAME.json
+    gets the suffix), so that the file opens again when dropped."""
+    name = os.fspath(path)
+    if name.lower().endswith(SESSION_SUFFIX):
+        return name
+    if name.lower().endswith(".json"):
+        name = name[: -len(".json")]
+    return name + SESSION_SUFFIX

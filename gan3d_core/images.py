@@ -336,15 +336,30 @@ def images_to_array(images: list[np.ndarray]) -> np.ndarray:
     return np.ascontiguousarray(stacked.transpose(0, 3, 1, 2))  # (V, 3, H, W)
 
 
+# what a screenshot can be saved as, by suffix; JPEG and BMP have no transparency
+PICTURE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP",
+                   ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP"}  # fmt: skip
+OPAQUE_FORMATS = ("JPEG", "BMP")
+
+
 def png_bytes(image: np.ndarray, max_size: int | None = None) -> bytes:
     """uint8 (H, W, 3) image encoded as PNG, shrunk to fit ``max_size`` pixels if given."""
+    return picture_bytes(image, "PNG", max_size)
+
+
+def picture_bytes(image: np.ndarray, kind: str, max_size: int | None = None) -> bytes:
+    """uint8 (H, W, 3) or (H, W, 4) image encoded as ``kind`` (a value of
+    :data:`PICTURE_FORMATS`), shrunk to fit ``max_size`` pixels if given. An image with
+    transparency is refused in a format without it."""
     import io
 
+    if kind in OPAQUE_FORMATS and image.ndim == 3 and image.shape[2] == 4:
+        raise UsageError(f"{kind} has no transparency: save it as PNG, WebP or TIFF")
     picture = Image.fromarray(np.ascontiguousarray(image))
     if max_size is not None:
         picture.thumbnail((max_size, max_size))
     buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
+    picture.save(buffer, format=kind, **({"quality": 95} if kind == "JPEG" else {}))
     return buffer.getvalue()
 
 

@@ -153,6 +153,9 @@ class ExportPanel(QWidget):
         )
         path, _ = QFileDialog.getSaveFileName(self, "Export shape", start, f"*{suffix}")
         if path:
-            if Path(path).suffix.lower() != suffix:
+            typed = Path(path).suffix.lower()
+            if typed in FORMATS.values():  # a name typed with another format's suffix: that one
+                self.remember(path)
+            elif typed != suffix:
                 path += suffix
             self.export_requested.emit(path, self.options())

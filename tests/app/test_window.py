@@ -724,6 +724,37 @@ def test_ctrl_f12_screenshot_has_a_transparent_background(
     with Image.open(shoot("F12", "opaque.png")) as image:
         assert image.mode == "RGB"
     assert window.status_label.text() == f"Saved screenshot {tmp_path / 'opaque.png'}"
+    shoot("F12", "photo.jpg")  # the suffix typed names the format
+    with Image.open(tmp_path / "photo.jpg") as image:
+        assert image.format == "JPEG"
+    shoot("Ctrl+F12", "clear.jpg")  # JPEG has no transparency: said, nothing written
+    assert "no transparency" in window.last_error and not (tmp_path / "clear.jpg").exists()
+
+
+def test_typed_file_names_save_what_opens_again(
+    qtbot, window, cvaegan_checkpoint, tmp_path, monkeypatch
+):
+    """A session saved as a bare name or NAME.json gets .g3session.json (what a drop opens);
+    an export typed with another format's suffix is written in that format."""
+    open_model(qtbot, window, cvaegan_checkpoint)
+    for typed, written in (("chairs", "chairs.g3session.json"), ("two.json", "two.g3session.json")):
+        monkeypatch.setattr(
+            "gan3d_studio.main_window.QFileDialog.getSaveFileName",
+            lambda *a, t=typed: (str(tmp_path / t), ""),
+        )
+        assert window.save_session()
+        assert (tmp_path / written).is_file() and not (tmp_path / typed).exists()
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
+        drop_files(window.viewport, [tmp_path / "two.g3session.json"])
+    panel = window.export_panel
+    assert panel.suffix() == ".stl"
+    monkeypatch.setattr(
+        "gan3d_studio.panels.export.QFileDialog.getSaveFileName",
+        lambda *a: (str(tmp_path / "model.obj"), ""),
+    )
+    with qtbot.waitSignal(window.controller.exported, timeout=10_000):
+        panel._choose_path()
+    assert (tmp_path / "model.obj").is_file() and panel.suffix() == ".obj"
 
 
 def test_both_drop_targets_honour_the_panel_s_choices(qtbot, window, cvaegan_checkpoint, tmp_path):
