@@ -90,6 +90,10 @@ class ShapeView:
         # Flat: a gradient background costs a fifth of every frame on software OpenGL.
         self.set_background("#eef1f6")
         self.add_axes()
+        # VTK's own character keys (w wireframe, s surface, e and q quit, 3 stereo, p pick,
+        # f fly to) would change the drawing behind the View panel's back: the window's keys
+        # (View > Camera, H) are the app's
+        self.iren.interactor.RemoveObservers("CharEvent")
         self._actor = None
         self._actor_style: tuple[str, bool] | None = None  # (mode, wireframe) it was made for
         self._grid_size: int | None = None  # the model's grid: the camera's distance

@@ -702,6 +702,18 @@ def test_camera_keys_follow_f3d_and_h_lists_every_shortcut(qtbot, window, cvaega
 
 
 @both_viewports
+def test_vtk_s_own_keys_do_not_change_the_drawing(qtbot, window, cvaegan_checkpoint):
+    """w (wireframe), s (surface), 3 (stereo) are VTK's; the View panel says how shapes are
+    drawn, so they do nothing here."""
+    open_model(qtbot, window, cvaegan_checkpoint)
+    window.viewport.setFocus()
+    for key in (Qt.Key.Key_W, Qt.Key.Key_P, Qt.Key.Key_F):
+        qtbot.keyClick(window.viewport, key)
+    assert window.viewport._actor.prop.representation.name == "SURFACE"
+    assert window.isVisible()
+
+
+@both_viewports
 def test_ctrl_f12_screenshot_has_a_transparent_background(
     qtbot, window, cvaegan_checkpoint, tmp_path, monkeypatch
 ):
