@@ -461,7 +461,9 @@ def evaluation_key(result: dict, default_refine: int = 0) -> str:
     shapenet_chairs_recon_...; a staged model's reconstruction measured with other fitting
     steps than the card's ``default_refine`` (what a user gets) is told apart:
     recon_1view_auto_refine30, recon_1view_auto_refine0; autoencoding likewise against
-    its own default steps: autoencode, autoencode_refine0, autoencode_given."""
+    its own default steps: autoencode, autoencode_refine0, autoencode_given. A result
+    measured on the training shapes (``--subset train``) is kept apart: train_recon_...,
+    so it neither replaces nor reads as a held-out figure."""
     if result["task"] == "autoencode":
         from gan3d_core.fitting import VoxelFitSettings
 
@@ -470,12 +472,15 @@ def evaluation_key(result: dict, default_refine: int = 0) -> str:
     elif result["task"] == "recon":
         key = f"recon_{result.get('views', 1)}view_{result.get('labels', 'auto')}"
     else:
-        return str(result["task"])
+        key = str(result["task"])
     refine = result.get("refine")
-    if isinstance(refine, int) and refine != (default_refine or 0):
-        key += f"_refine{refine}"
+    if result["task"] in ("autoencode", "recon") and isinstance(refine, int):
+        if refine != (default_refine or 0):
+            key += f"_refine{refine}"
     if result.get("dataset"):
         key = f"{result['dataset']}_{key}"
+    if result.get("subset") == "train":
+        key = f"train_{key}"
     return key
 
 

@@ -46,7 +46,10 @@ def test_info_text_and_json(capsys, cvaegan_checkpoint):
 def test_info_says_training_and_quality_in_words(capsys, tmp_path, cvaegan_checkpoint):
     results = [
         {"task": "recon", "views": 1, "labels": "auto", "iou": 0.61, "class_accuracy": 0.9,
-         "per_class": {"chair": {"iou": 0.4}}, "retrieval_iou": 0.5},
+         "per_class": {"chair": {"iou": 0.4}}, "retrieval_iou": 0.5, "subset": "validation"},
+        {"task": "recon", "views": 1, "labels": "auto", "iou": 0.93, "subset": "train"},
+        {"task": "recon", "views": 5, "labels": "auto", "iou": 0.7, "subset": "all",
+         "data": "/data/mine.npz"},
         {"task": "gen", "coverage": 0.55, "1-nna": 0.58},
     ]  # fmt: skip
     files = []
@@ -62,8 +65,18 @@ def test_info_says_training_and_quality_in_words(capsys, tmp_path, cvaegan_check
     assert lines[quality] == (
         "quality      From one photo: IoU 0.61 on shapes it never saw (1 = perfect) "
         "(chairs 0.40); copying the most similar training shape: 0.50"
+    )  # the training shapes' 0.93 is kept apart, not read as held out
+    assert lines[quality + 1].endswith(
+        "From five photos: IoU 0.70 on every shape of mine.npz, maybe some it trained on "
+        "(1 = perfect)"
     )
-    assert "Random shapes: cover 55% of the real ones; 1-NNA 0.58" in lines[quality + 2]
+    assert (
+        json.loads(run(capsys, "info", packed, "--json")[1])["metrics"]["train_recon_1view_auto"][
+            "iou"
+        ]
+        == 0.93
+    )
+    assert "Random shapes: cover 55% of the real ones; 1-NNA 0.58" in lines[quality + 3]
     assert any(line.startswith("training     ") for line in lines)
 
 
@@ -110,7 +123,7 @@ def test_card_words_leave_out_what_a_card_from_elsewhere_gets_wrong():
            "autoencode": {"iou": float("nan")}, "classify": [0.9],
            "recon_5view_auto": {"iou": 0.5, "per_class": "all"}}  # fmt: skip
     assert quality_rows(odd) == [
-        ("From five photos", "IoU 0.50 on shapes it never saw (1 = perfect)")
+        ("From five photos", "IoU 0.50 on every shape, maybe some it trained on (1 = perfect)")
     ]
     assert quality_rows("not a mapping") == []
     training = {"data": 7, "stages": {"a": "x", "b": {"steps": "many", "seconds": 90,
@@ -225,6 +238,7 @@ def test_a_card_keys_results_by_how_they_differ_from_what_a_user_gets():
         evaluation_key(dict(plain, dataset="shapenet_chairs")) == "shapenet_chairs_recon_1view_auto"
     )
     assert evaluation_key({"task": "gen"}, 30) == "gen"
+    assert evaluation_key(dict(plain, subset="train")) == "train_recon_1view_auto"
 
 
 def test_sample_writes_meshes_and_latents(capsys, tmp_path, cvaegan_checkpoint):

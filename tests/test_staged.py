@@ -253,6 +253,24 @@ def test_staged_recipe_trains_packs_samples_and_reconstructs(
     assert model.decode(z, labels="ball", resolution=48).shape == (3, 48, 48, 48)
     for name in ("autoencoder", "latent_gan", "image_head", "implicit"):
         assert stage_state_path(run, name).is_file()
+    if tuned_blocks or spatial_channels or residual_convs:
+        return  # once is enough for what follows
+    # the autoencoder trained on: the stages after it learned from its old latents, so they
+    # train again from their start, and their logs do not repeat steps
+    before = {name: stage_state_path(run, name).read_bytes() for name in ("latent_gan", "implicit")}
+    assert main(["train", "-o", str(run), "--resume", "--autoencoder-steps", "4"]) == 0
+    for name, state in before.items():
+        assert stage_state_path(run, name).read_bytes() != state, name
+        logged = [json.loads(line)["step"] for line in (run / f"{name}.log.jsonl").open()]
+        assert logged == sorted(set(logged)), name
+
+
+def test_a_staged_run_on_bad_data_leaves_no_run_folder(tmp_path, capsys):
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a zip")
+    run = tmp_path / "run"
+    assert main(["train", "--kind", "lgan", "--data", str(bad), "-o", str(run)]) == 1
+    assert "bad.npz" in capsys.readouterr().err and not run.exists()
 
 
 def test_class_average_baseline_on_hand_made_shapes():

@@ -190,10 +190,13 @@ def test_cli_train_resume_with_more_epochs(capsys, synthetic_npz, cache, tmp_pat
     assert "had trained its 2 epochs already (6 steps)" in capsys.readouterr().err
     assert main(["train", "--kind", "gan", "-o", str(tmp_path / "x")]) == 1
     assert "give --data" in capsys.readouterr().err
-    # a resumed run keeps the batches its steps are made of, and its model
-    for option, value, said in (("--batch-size", "1", "batch_size 5 (asked: 1)"),
-                                ("--latent-dim", "16", "model's architecture")):  # fmt: skip
-        assert main(["train", "-o", str(run), "--resume", "--epochs", "3", option, value]) == 1
+    # a resumed run keeps the batches its steps are made of, its model, and the losses and
+    # augmentation its record states for every step
+    for options, said in ((["--batch-size", "1"], "batch_size 5 (asked: 1)"),
+                          (["--latent-dim", "16"], "latent_dim 8 (asked: 16)"),
+                          (["--no-soft-labels"], "soft_labels True (asked: False)"),
+                          (["--rotation-degrees", "10"], "rotation_degrees")):  # fmt: skip
+        assert main(["train", "-o", str(run), "--resume", "--epochs", "3", *options]) == 1
         err = capsys.readouterr().err
         assert "a resumed run keeps its" in err and said in err and len(err.splitlines()) == 1
     assert read_model_card(run / "model.safetensors")["training"]["steps"] == 6  # untouched
@@ -268,6 +271,24 @@ def test_eval_cli_tasks(capsys, synthetic_npz, cache, tmp_path):
 
     assert main(["eval", str(checkpoint), "--data", str(synthetic_npz), "--task", "classify"]) == 1
     assert "needs --train" in capsys.readouterr().err
+    # a run's split comes from its training data: a folder tree's train folders
+    argv = ["eval", str(checkpoint), "--data", str(synthetic_npz), "--task", "gen",
+            "--subset", "validation", "--split", "test"]  # fmt: skip
+    assert main(argv) == 1
+    assert "leave out --split test" in capsys.readouterr().err
+
+
+def test_eval_of_an_empty_split_says_so_in_one_line(capsys, synthetic_npz, cache, tmp_path):
+    train_run(tiny_config("gan", synthetic_npz, cache, epochs=1, validation_fraction=0.0),
+              tmp_path, device="cpu")  # fmt: skip
+    checkpoint = tmp_path / "model.safetensors"
+    for task in ("gen", "classify"):
+        argv = ["eval", str(checkpoint), "--data", str(synthetic_npz), "--task", task,
+                "--subset", "validation", "--train", str(synthetic_npz)]  # fmt: skip
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert "no shapes to evaluate on in the validation split" in err
+        assert len(err.strip().splitlines()) == 1
 
 
 def test_render_cli(capsys, synthetic_npz, tmp_path):

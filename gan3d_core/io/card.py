@@ -156,22 +156,33 @@ def _iou_sentence(result: Any, what: str) -> str | None:
     return text
 
 
+def _measured_on(result: Any) -> str:
+    """On which shapes an eval result was measured, in words: the run's held-out split
+    or another dataset are shapes the model never saw; every shape of a file may include
+    those it trained on."""
+    result = result if isinstance(result, dict) else {}
+    if result.get("subset") == "validation" or result.get("dataset"):
+        return "on shapes it never saw (1 = perfect)"
+    data = result.get("data")
+    named = f" of {Path(data).name}" if isinstance(data, str) else ""
+    return f"on every shape{named}, maybe some it trained on (1 = perfect)"
+
+
 def quality_rows(metrics: Any) -> list[tuple[str, str]]:
     """The measured quality in a model card's metrics (``gan3d eval`` results, as packed by
     ``gan3d pack --metrics``), in words, as ``gan3d info`` and the app's model panel say
     it; figures that are absent or malformed are left out."""
     rows = []
-    held_out = "on shapes it never saw (1 = perfect)"
     metrics = metrics if isinstance(metrics, dict) else {}
     for key, title in (("recon_1view_auto", "From one photo"),
                        ("recon_5view_auto", "From five photos"),
                        ("shapenet_chairs_recon_1view_auto", "ShapeNet chairs, one photo")):  # fmt: skip
-        sentence = _iou_sentence(metrics.get(key), held_out)
+        sentence = _iou_sentence(metrics.get(key), _measured_on(metrics.get(key)))
         if sentence is not None:
             rows.append((title, sentence))
     encoded = _figure(metrics, "autoencode", "iou")
     if encoded is not None:  # gan3d encode, File > Open shape
-        text = f"decoded back at IoU {encoded:.2f} {held_out}"
+        text = f"decoded back at IoU {encoded:.2f} {_measured_on(metrics['autoencode'])}"
         shapenet = _figure(metrics, "shapenet_chairs_autoencode", "iou")
         if shapenet is not None:
             text += f"; ShapeNet chairs {shapenet:.2f}"

@@ -180,10 +180,17 @@ def _settings(args: argparse.Namespace) -> TrainConfig:
     return config
 
 
-# What a resumed run keeps: its data and their split, the model it trains and the batches
-# its step count is made of; epochs (to train longer) and learning rates may change.
-RESUME_KEEPS = ("kind", "data", "resolution", "classes", "limit", "validation_fraction",
-                "split_seed", "batch_size", "seed")  # fmt: skip
+# What a resumed run may change: how long it trains (epochs, a stage's steps), its learning
+# rates, and what does not touch the training (precision for another machine, how often it
+# saves and validates, the cache, the fitting defaults its card records). Everything else
+# is its record: the data and their split, the model, the losses and augmentation of the
+# steps already taken, which its model card states for the whole run.
+RESUME_MAY_CHANGE = frozenset(
+    {"epochs", "autoencoder_steps", "latent_gan_steps", "head_steps", "head_finetune_steps",
+     "implicit_steps", "precision", "checkpoint_every", "validate_every",
+     "validation_samples", "cache_dir", "refine_steps", "retrieval_candidates"}
+    | {field.name for field in dataclasses.fields(TrainConfig) if field.name.startswith("lr_")}
+)  # fmt: skip
 
 
 def _refuse_changed_run(run_dir, started: TrainConfig, config: TrainConfig) -> None:
@@ -193,17 +200,12 @@ def _refuse_changed_run(run_dir, started: TrainConfig, config: TrainConfig) -> N
             return Path(before).resolve() == Path(now).resolve()
         return before == now
 
+    kept = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in RESUME_MAY_CHANGE]
     changed = [
         f"{name} {getattr(started, name)!r} (asked: {getattr(config, name)!r})"
-        for name in RESUME_KEEPS
+        for name in kept
         if not same(name)
     ]
-    try:
-        same_model = started.model_config(2) == config.model_config(2)
-    except ValueError:
-        same_model = False
-    if not same_model:
-        changed.append("model's architecture")
     if changed:
         raise UsageError(
             f"{run_dir}: a resumed run keeps its {', '.join(changed)}; start another run "
@@ -362,8 +364,10 @@ def add_eval_parser(commands) -> None:
     parser.add_argument("--refine", type=int, metavar="STEPS",
                         help="staged models: recon's silhouette-fitting steps (default: the "
                         "card's), autoencode's voxel-fitting steps (default 50)")  # fmt: skip
-    parser.add_argument("--split", choices=("train", "test"), default="test",
-                        help="which split of a ModelNet-style folder tree (default test)")  # fmt: skip
+    parser.add_argument("--split", choices=("train", "test"),
+                        help="which split of a ModelNet-style folder tree (default: test, and "
+                        "train for --subset train or validation, which come from the run's "
+                        "training data)")  # fmt: skip
     parser.add_argument(
         "--samples", type=int, help="gen: samples per class (default: as many as shapes)"
     )
@@ -381,6 +385,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from gan3d_core.training.run import default_cache_dir
 
     _check_range("--views", args.views, 1, limits.MAX_VIEWS)
+    if args.limit is not None:
+        _check_range("--limit", args.limit, 1, limits.MAX_SHAPES)
     if args.samples is not None:
         _check_range("--samples", args.samples, 2, limits.MAX_SHAPES)  # coverage needs pairs
     model = load_model(args.checkpoint, device=args.device)
@@ -389,10 +395,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise InputFileError(
             f"{args.checkpoint}: model card records no training split; use --subset all"
         )
+    # a run's split is of the shapes it was given: a folder tree's train folders
+    folder_split = args.split or ("test" if args.subset == "all" else "train")
+    if args.subset != "all" and folder_split != "train":
+        raise UsageError(
+            f"--subset {args.subset} re-creates the training run's split of its training data, "
+            "a folder tree's train folders: leave out --split test"
+        )
     classes = model.class_names or None  # a model of some of the file's classes: those
     dataset = evaluation.load_eval_dataset(
-        args.data, model.resolution, args.subset, split, args.limit, args.split, classes
+        args.data, model.resolution, args.subset, split, args.limit, folder_split, classes
     )
+    _refuse_empty(dataset, args.data, args.subset)
     if model.class_names and dataset.class_names != model.class_names:
         raise InputFileError(
             f"{args.data}: classes {', '.join(dataset.class_names)} differ from the model's "
@@ -401,7 +415,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     # A run's validation split: compare with its training shapes too, for scale.
     training_shapes = (
         evaluation.load_eval_dataset(
-            args.data, model.resolution, "train", split, folder_split=args.split, classes=classes
+            args.data, model.resolution, "train", split, folder_split=folder_split, classes=classes
         )
         if args.subset == "validation" and args.task in ("recon", "gen")
         else None
@@ -436,6 +450,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         train = evaluation.load_eval_dataset(
             args.train, model.resolution, train_subset, split, folder_split="train", classes=classes
         )
+        _refuse_empty(train, args.train, train_subset)
         result = evaluation.evaluate_classification(model, train, dataset)
     result["empty_shapes_skipped"] = dataset.skipped_empty
     result["checkpoint"] = str(args.checkpoint)
@@ -445,6 +460,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     result = _defined(result)
     print(json.dumps(result, allow_nan=False) if args.json else _table(result))
     return 0
+
+
+def _refuse_empty(dataset, path, subset: str) -> None:
+    if len(dataset) == 0:
+        where = "" if subset == "all" else f" in the {subset} split its model card records"
+        raise InputFileError(f"{path}: no shapes to evaluate on{where}")
 
 
 def _defined(value: Any) -> Any:

@@ -398,14 +398,15 @@ def train_staged(
 
     device = resolve_device(device)
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(run_dir / CONFIG_FILE, json.dumps(config.to_dict(), indent=2).encode())
     cache = Path(config.cache_dir) if config.cache_dir else default_cache_dir()
     dataset = load_dataset(config.data, config.resolution, cache_dir=cache / "voxels")
     train, validation = split_dataset(
         dataset, config.classes, config.limit, config.validation_fraction, config.split_seed
     )
     source, source_card = load_init_from(config.init_from) if config.init_from else (None, {})
+    # only once the data and the checkpoint to start from are read: bad ones leave no run
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(run_dir / CONFIG_FILE, json.dumps(config.to_dict(), indent=2).encode())
     kept = kept_stages(config, source)
     model_config = config.model_config(len(train.class_names))  # --classes: only those
     schedule = dict(validate_every=config.validate_every, checkpoint_every=config.checkpoint_every)
@@ -413,12 +414,25 @@ def train_staged(
     # with an implicit decoder to train, the other stages report in the first 70 %
     report = _stage_progress(progress, 0.0, 0.7) if config.implicit_steps else progress
 
+    earlier_trained: list[str] = []  # stages that trained in this call, so far
+
     def run(stage, stage_schedule: StageSchedule, offset: float, share: float, hook=report) -> bool:
-        """Train (or resume) one stage; False when asked to stop."""
+        """Train (or resume) one stage; False when asked to stop. A stage that finished in
+        an earlier call trains again from its start when a stage before it trained on in
+        this one (a resumed run given more autoencoder steps, say): it learned from that
+        stage's old outputs."""
         progress_share = _stage_progress(hook, offset, share)
+        state = stage_state_path(run_dir, stage.name)
+        if earlier_trained and state.is_file():
+            state.unlink()
+            (run_dir / f"{stage.name}.log.jsonl").unlink(missing_ok=True)
+            if progress_share is not None:
+                progress_share(0.0, f"{stage.name}: again, as {earlier_trained[0]} trained on")
         results[stage.name] = run_stage(
             stage, run_dir, stage_schedule, progress_share, should_stop, on_record
         )
+        if results[stage.name].reason != "already finished":
+            earlier_trained.append(stage.name)
         return results[stage.name].reason != "stopped"
 
     trained: dict[str, torch.nn.Module] = {}  # networks of the packed model, by name

@@ -289,12 +289,13 @@ def test_model_card_quality_reads_as_words():
     metrics = {
         "recon_1view_auto": {
             "iou": 0.5123, "class_accuracy": 0.91, "retrieval_iou": 0.4,
-            "per_class": {"chair": {"iou": 0.33}},
+            "per_class": {"chair": {"iou": 0.33}}, "subset": "validation",
         },
         "gen": {"coverage": 0.61, "1-nna": 0.66},
         "classify": {"accuracy": 0.9},
         "recon_5view_auto": {"iou": "not a number"},
-        "autoencode": {"iou": 0.8248}, "shapenet_chairs_autoencode": {"iou": 0.7525},
+        "autoencode": {"iou": 0.8248, "subset": "validation"},
+        "shapenet_chairs_autoencode": {"iou": 0.7525},
     }  # fmt: skip
     rows = dict(quality_rows(metrics))
     assert rows["From one photo"] == (
