@@ -100,16 +100,6 @@ def _class_name(model, label) -> str | None:
     return class_name_of(label if model.config.conditional else None, model.class_names)
 
 
-def _seeded_classes(model, count: int, seed: int) -> list[int] | None:
-    """A conditional model's classes for ``count`` shapes drawn without --class: a seeded
-    order of all classes, each once before any repeats (``sample -n 10`` of a ten-class
-    model gives one of each); None for an unconditional model."""
-    if not model.config.conditional:
-        return None
-    order = np.random.default_rng(seed).permutation(model.config.num_classes)
-    return [int(order[index % len(order)]) for index in range(count)]
-
-
 def _say_classes(model, labels: Sequence[int]) -> None:
     """On stderr, the classes interpolated steps decode as, in runs: "decoded as chair
     (steps 0-2), table (steps 3-4)"."""
@@ -496,7 +486,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     directory = _output_dir(args.output, "sample")
     model = _load_model(args)
     options = options.scaled_for(model.resolution, args.surface_resolution or model.resolution)
-    labels = args.class_name or _seeded_classes(model, args.n, args.seed)
+    labels = args.class_name or model.seeded_labels(args.n, args.seed)
     if labels is None:
         classes = [None] * args.n
     elif args.class_name:
@@ -710,7 +700,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     ends: list = [args.class_name] * 2
     if args.seeds is not None:  # the ends `sample -n 1 --seed A` and `--seed B` give
         if args.class_name is None and model.config.conditional:
-            ends = [_seeded_classes(model, 1, seed)[0] for seed in args.seeds]
+            ends = [model.seeded_labels(1, seed)[0] for seed in args.seeds]
         start, end = (
             model.sample_latents(1, seed=seed, labels=label)[0]
             for seed, label in zip(args.seeds, ends)

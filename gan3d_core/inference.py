@@ -172,7 +172,8 @@ class GanModel:
 
         GAN families draw them from N(0, I). The staged ``lgan`` model draws noise and maps
         it through its latent GAN into the shape autoencoder's latent space, for the class
-        in ``labels`` when it is conditional. With ``truncation`` t, noise components beyond
+        in ``labels`` when it is conditional (None: :meth:`seeded_labels`' classes, each
+        class once before any repeats). With ``truncation`` t, noise components beyond
         +-t are redrawn (the truncation trick): smaller t gives more typical, less varied
         shapes.
         """
@@ -199,9 +200,20 @@ class GanModel:
                     f"this {self.config.kind} model is not conditional; it takes no labels"
                 )
             return z
+        if labels is None and self.config.conditional:
+            labels = self.seeded_labels(n, seed)
         label_tensor = self._labels_tensor(labels, n)
         with torch.inference_mode():
             return sampler(torch.from_numpy(z).to(self.device), label_tensor).float().cpu().numpy()
+
+    def seeded_labels(self, n: int, seed: int | None = 0) -> list[int] | None:
+        """A conditional model's classes for ``n`` shapes drawn without one: a seeded order
+        of all classes, each once before any repeats (ten shapes of a ten-class model are
+        one of each); None for an unconditional model."""
+        if not self.config.conditional:
+            return None
+        order = np.random.default_rng(seed).permutation(self.config.num_classes)
+        return [int(order[index % len(order)]) for index in range(n)]
 
     def label_index(self, label: int | str) -> int:
         """Class index from an index or a class name."""
@@ -296,12 +308,15 @@ class GanModel:
         """Occupancy grids for latents (n, latent_dim) (or one (latent_dim,) latent).
 
         Returns float32 (n, R, R, R) in [0, 1], axes (x, y, z) with z up. Conditional models
-        need ``labels``: one class (index or name) for all, or one per latent. With
+        take ``labels``: one class (index or name) for all, or one per latent; without them
+        each latent is decoded as the class :meth:`best_label` finds for it. With
         ``resolution`` N, models with an implicit decoder sample it on an N^3 grid over the
         same box instead (n, N, N, N): a finer surface than the voxel decoder's.
         """
         z = self._latents_tensor(latents)
         n = z.shape[0]
+        if labels is None and self.config.conditional:
+            labels = [self.best_label(latent) for latent in z.cpu().numpy()]
         label_tensor = self._labels_tensor(labels, n)
         if resolution is not None:
             return self._decode_implicit(z, label_tensor, resolution, progress, should_stop)

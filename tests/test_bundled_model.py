@@ -62,6 +62,21 @@ def test_every_class_generates_a_shape(model):
     assert (occupied > 0.002).all(), occupied
 
 
+def test_the_design_card_s_api_lines_run_without_classes(model):
+    """DESIGN.md's contract: z = model.sample_latents(n, seed=0); model.decode(z,
+    labels=None). Without classes the samples take one of each class, and each decodes as
+    the class of its nearest training latent: mostly the class it was drawn for."""
+    z = model.sample_latents(10, seed=0)
+    assert z.dtype == np.float32 and z.shape == (10, model.latent_dim)
+    drawn = model.seeded_labels(10, seed=0)
+    assert sorted(drawn) == list(range(10))
+    np.testing.assert_array_equal(z, model.sample_latents(10, seed=0, labels=drawn))
+    shapes = model.decode(z, labels=None)
+    assert shapes.shape == (10, 32, 32, 32) and (shapes > 0.5).any(axis=(1, 2, 3)).all()
+    found = [model.best_label(latent) for latent in z]
+    assert sum(a == b for a, b in zip(found, drawn)) >= 7, (found, drawn)
+
+
 def test_reconstructs_held_out_shapes_from_one_rendered_view(model, shared_data):
     pytest.importorskip("pyvista")
     from gan3d_core.data.render import render_views
