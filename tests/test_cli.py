@@ -130,6 +130,12 @@ def test_card_words_leave_out_what_a_card_from_elsewhere_gets_wrong():
                                                        "validation": {"iou": 0.7, "n": None}}}}  # fmt: skip
     assert training_words(training) == ["a: no figures", "b: 1.5 min, validation iou 0.700"]
     assert training_words(["list"]) == []
+    end_to_end = {"data": "mine.npz", "shapes": 30, "steps": 120, "epochs": 4.0, "seconds": 90,
+                  "device": "cpu"}  # fmt: skip
+    assert training_words(end_to_end) == [
+        "mine.npz (30 shapes)",
+        "120 steps (4 epochs), 1.5 min, cpu",
+    ]
 
 
 def test_pack_halves_the_file_and_records_eval_results(capsys, tmp_path, cvaegan_checkpoint):

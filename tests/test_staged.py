@@ -273,6 +273,21 @@ def test_a_staged_run_on_bad_data_leaves_no_run_folder(tmp_path, capsys):
     assert "bad.npz" in capsys.readouterr().err and not run.exists()
 
 
+def test_a_stage_killed_after_logging_past_its_last_save_logs_those_steps_once(tmp_path):
+    """Killed between a validation (logged) and the next save: the resumed stage trains
+    those steps again, and its log keeps each step once."""
+    config = tiny_config()
+    latents = np.random.default_rng(0).standard_normal((12, 8)).astype(np.float32)
+    labels = np.arange(12) % 3
+    stage = LatentGanStage(config, (latents, labels), (latents, labels), batch_size=8)
+    run_stage(stage, tmp_path, StageSchedule(4, validate_every=2, checkpoint_every=2))
+    log = tmp_path / "latent_gan.log.jsonl"
+    # as a kill leaves it: steps 6 and 8 logged (the last cut short), the state at step 4
+    log.write_text(log.read_text() + '{"step": 6, "validation": {}}\n{"step": 8, "valid')
+    run_stage(stage, tmp_path, StageSchedule(8, validate_every=2, checkpoint_every=2))
+    assert [json.loads(line)["step"] for line in log.open()] == [2, 4, 6, 8]
+
+
 def test_class_average_baseline_on_hand_made_shapes():
     from gan3d_core.data.datasets import VoxelDataset
     from gan3d_core.evaluation import class_average_shapes

@@ -203,6 +203,18 @@ def quality_rows(metrics: Any) -> list[tuple[str, str]]:
     return rows
 
 
+def validation_words(validation: Any, count: int = 3) -> str:
+    """A stage's first ``count`` validation figures by name ("validation iou 0.731,
+    class_accuracy 0.894"); the internal score and per-class figures are left out, and so
+    is what is not a number ("" when nothing is left)."""
+    if not isinstance(validation, dict):
+        return ""
+    named = [(key, _figure(validation, key)) for key in validation
+             if key != "score" and not key.startswith("iou_class")]  # fmt: skip
+    figures = [f"{key} {value:.3f}" for key, value in named if value is not None]
+    return "validation " + ", ".join(figures[:count]) if figures else ""
+
+
 def training_words(training: Any) -> list[str]:
     """How a model was trained, from its card's ``training`` section, in short lines: the
     data, then each stage's steps and time; what is absent or malformed is left out."""
@@ -212,6 +224,13 @@ def training_words(training: Any) -> list[str]:
     data, shapes = training.get("data"), _figure(training, "shapes")
     if isinstance(data, str):
         lines.append(f"{data}" + (f" ({shapes:.0f} shapes)" if shapes is not None else ""))
+    steps, epochs = _figure(training, "steps"), _figure(training, "epochs")
+    if steps is not None:  # a model trained end to end: one run, no stages
+        seconds = _figure(training, "seconds")
+        words = [f"{steps:.0f} steps" + (f" ({epochs:g} epochs)" if epochs is not None else ""),
+                 f"{seconds / 60:.1f} min" if seconds is not None else None,
+                 training.get("device") if isinstance(training.get("device"), str) else None]  # fmt: skip
+        lines.append(", ".join(word for word in words if word))
     stages = training.get("stages")
     for name, stage in stages.items() if isinstance(stages, dict) else ():
         stage = stage if isinstance(stage, dict) else {}
@@ -220,12 +239,6 @@ def training_words(training: Any) -> list[str]:
                  f"{seconds / 60:.1f} min" if seconds is not None else None]  # fmt: skip
         if isinstance(stage.get("device"), str):
             words.append(stage["device"])
-        validation = stage.get("validation")
-        if isinstance(validation, dict):  # its own figures by name; per class left out
-            named = [(key, _figure(validation, key)) for key in validation
-                     if key != "score" and not key.startswith("iou_class")]  # fmt: skip
-            figures = [f"{key} {value:.3f}" for key, value in named if value is not None]
-            if figures:
-                words.append("validation " + ", ".join(figures[:3]))
+        words.append(validation_words(stage.get("validation")))
         lines.append(f"{name}: {', '.join(w for w in words if w) or 'no figures'}")
     return lines

@@ -277,6 +277,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _train_staged(config: TrainConfig, args: argparse.Namespace) -> int:
     """The staged recipe: one process, stages resumed from their own state files."""
     from gan3d_core.cli import progress_bar
+    from gan3d_core.io.card import validation_words
     from gan3d_core.training.callbacks import StageTensorBoard
     from gan3d_core.training.staged import STAGE_NAMES, train_staged
     from gan3d_core.training.stages import stage_state_path
@@ -310,9 +311,10 @@ def _train_staged(config: TrainConfig, args: argparse.Namespace) -> int:
         if events is not None:
             events.close()
     for name, result in results.items():
-        score = result.validation.get("score")
-        shown = "" if score is None else f", validation score {score:.4f}"
-        print(f"{name}: {result.steps} steps, {result.seconds:.0f} s{shown}")
+        said = validation_words(result.validation)
+        print(
+            f"{name}: {result.steps} steps, {result.seconds:.0f} s" + (f", {said}" if said else "")
+        )
     if path is None:
         print(f"stopped; continue with: gan3d train -o {run_dir} --resume")
         return 130

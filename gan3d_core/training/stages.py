@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from gan3d_core.io.atomic import write_bytes_atomic
 from gan3d_core.training.state import load_training_state, save_training_state
 
 ProgressHook = Callable[[float, str], None]
@@ -141,6 +142,7 @@ def run_stage(
         return StageResult(step, elapsed_before, validation, "already finished")
     started = time.time()
     log_path = run_dir / f"{stage.name}.log.jsonl"
+    _drop_records_after(log_path, step)  # logged past the last save, then killed: redone
 
     def save() -> None:
         state = {"step": step, "elapsed": elapsed_before + time.time() - started}
@@ -198,6 +200,24 @@ def run_stage(
         save()
     stage.modules.eval()
     return StageResult(step, elapsed_before + time.time() - started, validation, reason)
+
+
+def _drop_records_after(log_path: Path, step: int) -> None:
+    """Leave out of a stage's log the records of steps after ``step``, the one it resumes
+    from: a run killed between a validation and the next save trains those steps again."""
+    if not log_path.is_file():
+        return
+    lines = log_path.read_text().splitlines(keepends=True)
+    kept = [line for line in lines if _record_step(line) <= step]
+    if len(kept) != len(lines):
+        write_bytes_atomic(log_path, "".join(kept).encode())
+
+
+def _record_step(line: str) -> float:
+    try:
+        return float(json.loads(line)["step"])
+    except (ValueError, KeyError, TypeError):
+        return float("inf")  # a line cut short by the kill
 
 
 @torch.no_grad()
