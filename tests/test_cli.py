@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 import trimesh
 from PIL import Image
 
-from gan3d_core import load_voxels, write_binvox
+from gan3d_core import load_model, load_voxels, write_binvox
 from gan3d_core.cli import main
 from gan3d_core.mesh.parts import count_shells
 from tests.conftest import box_grid, object_photo
@@ -41,6 +42,17 @@ def test_info_text_and_json(capsys, cvaegan_checkpoint):
     code, out, _ = run(capsys, "info", cvaegan_checkpoint, "--json")
     card = json.loads(out)
     assert card["config"]["resolution"] == 32 and card["class_names"][2] == "sofa"
+
+
+def test_a_run_folder_stands_for_its_checkpoint(capsys, tmp_path, cvaegan_checkpoint):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    shutil.copy(cvaegan_checkpoint, run_dir / "model.safetensors")
+    code, out, _ = run(capsys, "info", run_dir)
+    assert code == 0 and "cvaegan" in out
+    assert load_model(run_dir, device="cpu").config.kind == "cvaegan"
+    code, _, err = run(capsys, "info", tmp_path)  # a folder with no model in it
+    assert code != 0 and "directory" in err and len(err.strip().splitlines()) == 1
 
 
 def test_info_says_training_and_quality_in_words(capsys, tmp_path, cvaegan_checkpoint):

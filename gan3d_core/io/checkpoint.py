@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # torch loads only where tensors do: `gan3d info` reads the h
 
 FORMAT_NAME = "gan3d-studio"
 FORMAT_VERSION = 1
+RUN_MODEL_FILE = "model.safetensors"  # the usable checkpoint in a training run's folder
 # int8 storage: weight matrices of at least this many values are stored as int8 with a
 # float16 scale per group of up to INT8_GROUP_VALUES weights of a row (tensor NAME +
 # SCALE_SUFFIX); smaller tensors, where the scales would cost more than they save, and
@@ -134,13 +135,23 @@ def _from_groups(grouped: torch.Tensor, shape: torch.Size) -> torch.Tensor:
     return grouped.reshape(len(grouped), -1)[:, :columns].reshape(shape)
 
 
+def checkpoint_file(path: str | os.PathLike) -> Path:
+    """``path``, or the checkpoint a training run's folder holds (RUN_DIR/model.safetensors):
+    whatever takes a checkpoint takes a run folder too."""
+    path = Path(path)
+    inside = path / RUN_MODEL_FILE
+    return inside if path.is_dir() and inside.is_file() else path
+
+
 def read_model_card(path: str | os.PathLike) -> dict[str, Any]:
     """The model card of a checkpoint, read from its header alone (no tensor is loaded)."""
     return _read_card(path)[0]
 
 
 def _read_card(path: str | os.PathLike) -> tuple[dict[str, Any], ModelConfig]:
-    path = check_input_file(path, "checkpoint", CheckpointError, MAX_CHECKPOINT_BYTES)
+    path = check_input_file(
+        checkpoint_file(path), "checkpoint", CheckpointError, MAX_CHECKPOINT_BYTES
+    )
     _check_structure(path)
     try:
         with safe_open(str(path), framework="numpy") as handle:  # metadata only
@@ -159,7 +170,7 @@ def load_checkpoint(
     import torch
 
     card, config = _read_card(path)
-    path = Path(path)
+    path = checkpoint_file(path)
     # Shapes and sizes are compared on a skeleton with no storage ("meta" tensors), so a
     # card declaring huge networks is refused before any weight is allocated.
     skeleton = _skeleton(path, config)

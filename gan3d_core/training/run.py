@@ -19,7 +19,6 @@ from gan3d_core.training.trainer import (
     Trainer,
     TrainerCallback,
     TrainingData,
-    checkpoint_path,
 )
 
 ProgressHook = Callable[[float, str], None]
@@ -111,7 +110,7 @@ def train_run(
             f"{run_dir}: holds a run already; pass --resume or choose another --out"
         )
     if config.init_from and not resume:
-        read_model_card(checkpoint_path(config.init_from))  # before minutes of rendering
+        read_model_card(config.init_from)  # before minutes of rendering
     train, validation = data if data is not None else prepare_data(config, progress)
     if torch.cuda.is_available() and dist.is_initialized() and device == "auto":
         device = f"cuda:{torch.cuda.current_device()}"

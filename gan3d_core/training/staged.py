@@ -200,10 +200,9 @@ def view_features(
 def load_init_from(path: str | Path) -> tuple[GanNetworks, dict[str, Any]]:
     """The staged checkpoint a run starts from (``init_from``): its networks and card."""
     from gan3d_core.errors import CheckpointError
-    from gan3d_core.io.checkpoint import load_checkpoint
-    from gan3d_core.training.trainer import checkpoint_path
+    from gan3d_core.io.checkpoint import checkpoint_file, load_checkpoint
 
-    path = checkpoint_path(path)
+    path = checkpoint_file(path)
     networks, card = load_checkpoint(path)
     if networks.config.kind != "lgan":
         raise CheckpointError(f"{path}: a {networks.config.kind} model has no shape autoencoder")

@@ -47,7 +47,7 @@ from gan3d_core.data.augment import ShapeAugmentation, augment_images
 from gan3d_core.errors import CheckpointError, Gan3dError, UsageError
 from gan3d_core.inference import resolve_device
 from gan3d_core.io.atomic import write_bytes_atomic
-from gan3d_core.io.checkpoint import load_checkpoint, save_checkpoint
+from gan3d_core.io.checkpoint import RUN_MODEL_FILE, load_checkpoint, save_checkpoint
 from gan3d_core.metrics import iou, mean_pairwise_iou, ssim3d_torch
 from gan3d_core.models import GanNetworks
 from gan3d_core.projection import image_mask
@@ -59,7 +59,7 @@ from gan3d_core.training.teacher import VoxelTeacher
 
 StopHook = Callable[[], bool]
 
-MODEL_FILE = "model.safetensors"
+MODEL_FILE = RUN_MODEL_FILE
 STATE_FILE = "training_state.safetensors"
 CONFIG_FILE = "config.json"
 
@@ -283,7 +283,6 @@ class Trainer:
     def initialise_from(self, path: str | Path) -> None:
         """Start from the weights of a checkpoint (or a run folder's) for fine-tuning; it must
         hold the architecture this run trains. Optimizers start afresh."""
-        path = checkpoint_path(path)
         networks, _ = load_checkpoint(path)
         differences = [
             f"{field.name} {getattr(networks.config, field.name)} (run: "
@@ -707,12 +706,6 @@ class Trainer:
             if start == 0:
                 first = prediction[:4]
         return {name: np.concatenate(values) for name, values in results.items()}, first
-
-
-def checkpoint_path(path: str | Path) -> Path:
-    """A checkpoint file, or the one in a run folder."""
-    path = Path(path)
-    return path / MODEL_FILE if path.is_dir() else path
 
 
 def _like(target: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
