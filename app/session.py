@@ -32,9 +32,9 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 EDIT_SOURCE_PREFIX = "edited"
 
 
-def same_shape(a: LatentState, b: LatentState) -> bool:
-    """Whether two states decode to the same shape: the same latent and class."""
-    return a.label == b.label and np.array_equal(a.latent, b.latent)
+def same_state(a: LatentState, b: LatentState) -> bool:
+    """Whether two states are one: the same latent, class and source."""
+    return a.label == b.label and a.source == b.source and np.array_equal(a.latent, b.latent)
 
 
 @dataclass(frozen=True)
@@ -104,14 +104,13 @@ class Session:
 
     def set_latent(self, state: LatentState) -> None:
         """Show ``state`` and record it: the redo tail is dropped, as in any editor. The
-        shape already recorded here (a slider clicked and let go unmoved) is not recorded
-        again, so it keeps the redo tail."""
+        state already recorded here (a slider clicked and let go unmoved, a photo read
+        again) is shown again but not recorded again, so it keeps the redo tail."""
         state = self._check(state)
         recorded = self.history[self.history_index] if self.history_index >= 0 else None
-        if recorded is not None and same_shape(recorded, state):
-            if self.current is not recorded:  # back from a preview that came to rest here
-                self.current = recorded
-                self.latent_changed.emit(recorded)
+        if recorded is not None and same_state(recorded, state):
+            self.current = recorded  # shown again (its status said again), not recorded
+            self.latent_changed.emit(recorded)
             return
         del self.history[self.history_index + 1 :]
         self.history.append(state)
