@@ -14,15 +14,16 @@ def box_mesh(extents=(2.0, 1.0, 1.0)) -> trimesh.Trimesh:
     return trimesh.creation.box(extents=extents)
 
 
-def test_box_fills_solid_with_one_voxel_margin():
-    grid = voxelize_mesh(box_mesh((2.0, 2.0, 2.0)), resolution=16)
+def test_box_fills_solid_spanning_the_grid_or_inside_a_margin():
+    assert voxelize_mesh(box_mesh((2.0, 2.0, 2.0)), resolution=16).all()  # as ModelNet's grids
+    grid = voxelize_mesh(box_mesh((2.0, 2.0, 2.0)), resolution=16, margin=1)
     expected = np.zeros((16, 16, 16), bool)
     expected[1:15, 1:15, 1:15] = True
     assert np.array_equal(grid, expected)
 
 
 def test_aspect_ratio_is_kept_and_centred():
-    grid = voxelize_mesh(box_mesh((2.0, 1.0, 1.0)), resolution=18)
+    grid = voxelize_mesh(box_mesh((2.0, 1.0, 1.0)), resolution=18, margin=1)
     xs, ys, zs = (np.flatnonzero(grid.any(axis=a)) for a in [(1, 2), (0, 2), (0, 1)])
     assert (xs.min(), xs.max()) == (1, 16)  # 16 voxels along the long axis
     assert (ys.min(), ys.max()) == (5, 12)  # 8 voxels, centred
@@ -42,8 +43,8 @@ def test_open_cup_stays_open_like_binvox_carving():
     top = np.flatnonzero(mesh.triangles_center[:, 2] > 0.99)
     cup = trimesh.Trimesh(mesh.vertices, np.delete(mesh.faces, top, axis=0))
     grid = voxelize_mesh(cup, resolution=16)
-    assert grid[1, 1:15, 1:15].all() and grid[1:15, 1:15, 1].all()  # walls and floor
-    assert not grid[2:14, 2:14, 2:15].any()  # the inside is visible from above
+    assert grid[0, :, :].all() and grid[:, :, 0].all()  # walls and floor
+    assert not grid[1:15, 1:15, 1:].any()  # the inside is visible from above
 
 
 @pytest.mark.parametrize("suffix", [".obj", ".stl", ".ply", ".glb", ".off"])
@@ -91,7 +92,7 @@ def test_real_modelnet_meshes(shared_data):
         grid = voxelize_mesh(load_mesh(path), resolution=32)
         filled = np.argwhere(grid)
         extent = filled.max(axis=0) - filled.min(axis=0) + 1
-        assert extent.max() == 30, path.name  # longest side fills the grid minus margins
+        assert extent.max() == 32, path.name  # the longest side spans the grid
         assert 0.005 < grid.mean() < 0.6, path.name
 
 
@@ -117,13 +118,15 @@ def test_our_exports_of_a_grid_spanning_it_read_back_voxel_for_voxel(tmp_path, s
 
     bench = load_shape_grid(shared_data / "binvox" / "r2n2_shapenet_model.binvox", 32)
     blocks = export_shape(bench, tmp_path / f"bench{suffix}", ExportOptions(style="blocks"))
-    read = voxelize_mesh(load_mesh(blocks), 34)  # its 32 voxels span 34 less the margins
+    read = voxelize_mesh(load_mesh(blocks), 34, margin=1)  # its 32 voxels in 34 less margins
     assert read.sum() == bench.sum() and iou(read[1:33, 1:33, 1:33], bench > 0) == 1.0
     cup = np.zeros((32, 32, 32), np.float32)  # an open box with walls two voxels thick
     cup[4:28, 4:28, 1:31] = 1
     cup[6:26, 6:26, 3:31] = 0
-    counts = [
-        voxelize_mesh(load_mesh(export_shape(cup, tmp_path / f"cup{n}{suffix}", options)), 32).sum()
+    counts = [  # 30 voxels tall, in 32 less the margins: read back at its own size
+        voxelize_mesh(
+            load_mesh(export_shape(cup, tmp_path / f"cup{n}{suffix}", options)), 32, margin=1
+        ).sum()
         for n, options in enumerate((ExportOptions(smooth_iterations=0), ExportOptions()))
     ]
     assert counts[0] == counts[1] < 1.05 * cup.sum()  # smoothing moves no wall a voxel

@@ -360,7 +360,7 @@ def load_shape_grid(path: str | os.PathLike, resolution: int, up: str = "auto") 
         # turned before it is voxelized, so the grid does not depend on the file's axes
         mesh = load_mesh_z_up(path, up)
         try:
-            return voxelize_mesh(mesh, resolution, margin=0).astype(np.uint8)
+            return voxelize_mesh(mesh, resolution).astype(np.uint8)
         except UsageError as exc:
             raise InputFileError(f"{path}: {exc}") from None
     raise InputFileError(
@@ -415,7 +415,7 @@ def _load_folder(
 
 
 # in the cache key: grids voxelized before a change to voxelize_mesh are made again
-VOXELIZER_VERSION = 2
+VOXELIZER_VERSION = 3
 
 
 def _voxelize_cached(file: Path, resolution: int, cache: Path) -> np.ndarray:

@@ -19,7 +19,9 @@ import trimesh
 from gan3d_core.errors import UsageError
 from gan3d_core.limits import MAX_GRID_SIDE, MAX_SURFACE_SAMPLES
 
-DEFAULT_MARGIN = 1
+# empty voxels left around a mesh's longest side: none, as ModelNet's grids (and what
+# encode, voxelize and training read from meshes) span the whole grid
+DEFAULT_MARGIN = 0
 # voxels: past surface.py's 1e-4 tie-break and the ~0.03 that two Taubin passes move a wall
 BOUNDARY_NUDGE = 0.05
 SURFACE_SPACING = 0.4  # voxels between surface samples; under 0.5 so no voxel is skipped
