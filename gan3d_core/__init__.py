@@ -25,6 +25,8 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "Gan3dError",
             "InputFileError",
             "OperationCancelled",
+            "OutputFileError",
+            "UsageError",
         ],
         "images": ["preprocess_image"],
         "inference": ["GanModel", "load_model", "resolve_device"],

@@ -170,6 +170,17 @@ def _export_options(args: argparse.Namespace):
     )
 
 
+def seed_number(text: str) -> int:
+    """A ``--seed``: a whole number from 0 (numpy's generators take no negative seed)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a seed is a whole number from 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"a seed is a whole number from 0, got {value}")
+    return value
+
+
 def _check_range(option: str, value: int, low: int, high: int) -> None:
     """Integer options: refused outside [low, high] before any work (the limits say why)."""
     if not low <= value <= high:
@@ -233,16 +244,17 @@ def _write_shapes(shapes: np.ndarray, paths: Sequence[Path], options, descriptio
             raise OutputFileError(
                 f"{paths[0].parent}: cannot make the output folder ({exc.strerror or exc})"
             ) from None
-    written = []
+    written, begun = [], []
     try:
         with progress_bar(description) as progress:
             for index, (shape, path) in enumerate(zip(shapes, paths)):
                 _refuse_existing([path])
+                begun.append(path)  # before the write: it may land before an interrupt
                 written.append(write_shape(shape, path, options))
                 progress((index + 1) / len(paths), path.name)
     except BaseException:
-        for shape_file in written:
-            shape_file.path.unlink(missing_ok=True)
+        for path in begun:  # none of them was there before (refused above)
+            path.unlink(missing_ok=True)
         raise
     for shape_file in written:
         print(shape_file.path)
@@ -884,7 +896,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample = commands.add_parser("sample", help="generate random shapes")
     _add_model_options(sample)
     sample.add_argument("-n", type=int, default=1, help="number of shapes (default 1)")
-    sample.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    sample.add_argument("--seed", type=seed_number, default=0, help="random seed (default 0)")
     sample.add_argument(
         "--class",
         dest="class_name",
@@ -1001,7 +1013,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ends = interp.add_mutually_exclusive_group(required=True)
     ends.add_argument(
-        "--seeds", type=int, nargs=2, metavar=("A", "B"), help="latents from two seeds"
+        "--seeds", type=seed_number, nargs=2, metavar=("A", "B"), help="latents from two seeds"
     )
     ends.add_argument("--latents", nargs=2, metavar=("A.npy", "B.npy"), help="latents from files")
     interp.add_argument("--method", choices=("slerp", "lerp"), default="slerp")

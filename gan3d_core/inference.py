@@ -177,8 +177,12 @@ class GanModel:
         +-t are redrawn (the truncation trick): smaller t gives more typical, less varied
         shapes.
         """
-        if n < 0:
-            raise UsageError(f"n must be >= 0, got {n}")
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+            raise UsageError(f"n must be a whole number >= 0, got {n!r}")
+        if seed is not None and (
+            isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0
+        ):
+            raise UsageError(f"seed must be a whole number >= 0 or None, got {seed!r}")
         if truncation is not None and not MIN_TRUNCATION <= truncation < float("inf"):
             # below the limit almost every draw is redrawn: the loop would run for ever
             raise UsageError(

@@ -765,3 +765,40 @@ def test_reconstruction_summary_reads_cameras_within_one_turn_and_pairs_views():
     assert two.describe(["bed", "chair"], class_given=True) == (
         "decoded as bed (class given); cameras at azimuth/elevation 10°/30°, 200°/-3°"
     )
+
+
+def test_an_interrupted_batch_leaves_none_of_its_files(
+    capsys, tmp_path, monkeypatch, gan_checkpoint
+):
+    """Ctrl-C as the second file is written: the first (already in place) goes too, and the
+    same command then runs again."""
+    from gan3d_core.mesh import export
+
+    real = export.write_shape
+    calls = []
+
+    def interrupted(shape, path, options):
+        calls.append(path)
+        if len(calls) == 2:
+            real(shape, path, options)  # in place, then the interrupt, before it returns
+            raise KeyboardInterrupt
+        return real(shape, path, options)
+
+    monkeypatch.setattr(export, "write_shape", interrupted)
+    out = tmp_path / "out"
+    argv = ["sample", "--model", gan_checkpoint, "-n", "3", "-o", out, "--format", "npy"]
+    assert run(capsys, *argv)[0] == 130
+    assert list(out.iterdir()) == []
+    monkeypatch.setattr(export, "write_shape", real)
+    assert run(capsys, *argv)[0] == 0 and len(list(out.iterdir())) == 3
+
+
+@pytest.mark.parametrize(
+    "argv", [["sample", "-n", "1", "--seed", "-1"], ["interpolate", "--seeds", "-1", "5"]]
+)
+def test_a_negative_seed_is_refused_in_one_line(capsys, tmp_path, argv):
+    with pytest.raises(SystemExit) as exited:  # as argparse refuses any bad value
+        main([*argv, "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert exited.value.code == 1 and "a seed is a whole number from 0, got -1" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1

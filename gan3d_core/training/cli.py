@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from gan3d_core.cli import seed_number
 from gan3d_core.errors import InputFileError, UsageError, first_line
 from gan3d_core.io.atomic import check_output_folder
 from gan3d_core.training.config import TrainConfig, load_recipe, recipe_names
@@ -373,7 +374,7 @@ def add_eval_parser(commands) -> None:
     parser.add_argument(
         "--samples", type=int, help="gen: samples per class (default: as many as shapes)"
     )
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=seed_number, default=0)
     parser.add_argument("--train", metavar="DATA", help="classify: shapes to fit the SVM on")
     parser.add_argument("--device", default="auto")
     parser.set_defaults(func=cmd_eval)
@@ -511,7 +512,7 @@ def add_render_parser(commands) -> None:
     parser.add_argument("--views", type=int, default=12, help="views per shape (default 12)")
     parser.add_argument("--size", type=int, default=128, help="image size in pixels (default 128)")
     parser.add_argument("--jitter", action="store_true", help="random cameras, light and colour")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=seed_number, default=0)
     parser.add_argument(
         "--resolution", type=int, default=32, help="voxelize meshes at (default 32)"
     )
