@@ -40,8 +40,10 @@ def check_writable_folder(path: str | os.PathLike, what: str = "folder") -> Path
 
 def check_output_folder(path: str | os.PathLike, what: str = "output folder") -> Path:
     """Return ``path`` after checking that it is a folder, or that one can be made there;
-    checked before any work, and what the check makes it takes away again, so a refused
-    command leaves nothing behind."""
+    checked before any work, and leaving nothing behind. A missing folder is not made here
+    (whoever writes makes it): jobs sharing one new folder (make -j, xargs -P) would each
+    remove what another has just made. A file made and removed in the nearest folder above
+    it says whether it can be."""
     path = Path(path)
     if path.exists():
         if not path.is_dir():
@@ -52,11 +54,10 @@ def check_output_folder(path: str | os.PathLike, what: str = "output folder") ->
     if not above.is_dir():
         raise OutputFileError(f"{path}: cannot be made, {above} is not a folder")
     try:
-        path.mkdir(parents=True)
+        with tempfile.TemporaryFile(dir=above):
+            pass
     except OSError as exc:
         raise OutputFileError(f"{path}: cannot make the {what} ({exc.strerror or exc})") from None
-    for folder in missing:  # the folder first, then the parents made for it
-        folder.rmdir()
     return path
 
 
