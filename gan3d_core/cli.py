@@ -610,16 +610,28 @@ def _reconstruct_each(args: argparse.Namespace) -> int:
     stems = _output_stems(args.images, "photos", "reconstruct")
     paths = [directory / f"{stem}.{args.format or 'stl'}" for stem in stems]
     latent_paths = [directory / f"{stem}{LATENT_SUFFIX}" for stem in stems]
+    for photo, path in zip(args.images, paths):
+        if is_latent_path(path):  # gan3d interpolate --latents would take the shape for one
+            raise UsageError(
+                f"{photo}: its shape would be {path.name}, a latent's name; rename the photo"
+            )
     jobs = list(zip(args.images, paths, latent_paths))
+
+    def missing(job) -> list[Path]:  # what a photo's reconstruction still has to write
+        _, path, latent_path = job
+        return [file for file in (path, latent_path)[: 1 + args.save_latent] if not file.exists()]
+
     if args.skip_existing:  # an interrupted batch goes on where it stopped
-        done = [job for job in jobs if job[1].exists()]
-        jobs = [job for job in jobs if not job[1].exists()]
+        done = [job for job in jobs if not missing(job)]
+        jobs = [job for job in jobs if missing(job)]
         if done:
-            print(f"{len(done)} of {len(paths)} photos have their shape in {directory} "
+            print(f"{len(done)} of {len(paths)} photos have their outputs in {directory} "
                   "already: skipped", file=sys.stderr)  # fmt: skip
-    outputs = [path for _, path, _ in jobs]
-    if args.save_latent:
-        outputs += [latent_path for _, _, latent_path in jobs]
+        outputs = [file for job in jobs for file in missing(job)]
+    else:
+        outputs = [path for _, path, _ in jobs]
+        if args.save_latent:
+            outputs += [latent_path for _, _, latent_path in jobs]
     _refuse_existing(outputs)
     for photo, _, _ in jobs:  # a bad photo is named before any work (one in memory at a time)
         load_image(photo)
@@ -634,12 +646,13 @@ def _reconstruct_each(args: argparse.Namespace) -> int:
         )
         print(f"{Path(photo).name}: {summary}", file=sys.stderr)
         try:
-            _write_shapes(shape, [path], options, f"writing {path.name}")
+            if not path.exists():  # with --skip-existing, only its latent may be missing
+                _write_shapes(shape, [path], options, f"writing {path.name}")
         except EmptyShapeError as exc:
             print(f"{Path(photo).name}: skipped, {first_line(exc)}", file=sys.stderr)
             empty.append(Path(photo).name)
             continue
-        if args.save_latent:
+        if args.save_latent and not latent_path.exists():
             print(write_latent(latent_path, found.latent, _class_name(model, found.label)))
     if empty:
         raise EmptyShapeError(

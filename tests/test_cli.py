@@ -714,8 +714,20 @@ def test_reconstruct_each_photo_as_its_own_object(capsys, tmp_path, lgan_checkpo
     (out / "wide.npy").unlink()
     kept = (out / "tall.npy").read_bytes()
     code, printed, err = run(capsys, *common, *photos, "--format", "npy", "--skip-existing")
-    assert code == 0 and "1 of 2 photos have their shape in" in err
+    assert code == 0 and "1 of 2 photos have their outputs in" in err
     assert printed.split() == [str(out / "wide.npy")] and (out / "tall.npy").read_bytes() == kept
+    # with --save-latent, a photo whose latent is missing is not done: its latent is written
+    (out / "tall.latent.npy").unlink()
+    (out / "tall.latent.json").unlink()
+    argv = [*common, *photos, "--format", "npy", "--skip-existing", "--save-latent"]
+    code, printed, err = run(capsys, *argv)
+    assert code == 0 and printed.split() == [str(out / "tall.latent.npy")]
+    assert (out / "tall.npy").read_bytes() == kept and (out / "tall.latent.json").is_file()
+    # a photo whose shape would be named as a latent is refused before any work
+    named = tmp_path / "odd.latent.png"
+    Image.fromarray(object_photo(90)).save(named)
+    code, _, err = run(capsys, *common[:-1], tmp_path / "odd", named, "--format", "npy")
+    assert_one_line_error(code, err, "odd.latent.png: its shape would be odd.latent.npy")
     # a bad photo among good ones is named before any work, and nothing is written
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG\r\n\x1a\n not really")
