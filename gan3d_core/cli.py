@@ -693,22 +693,25 @@ def cmd_encode(args: argparse.Namespace) -> int:
         encoded = model.encode_shapes(grids, args.class_name, args.steps, progress)
     if args.format:  # all or none, as every command that writes shapes
         _write_shapes(encoded.shapes, shape_paths, options, "writing")
-    written: list[Path] = []
+    begun: list[Path] = []  # before each write: it may land before an interrupt
     try:
         directory.mkdir(parents=True, exist_ok=True)
         labels = encoded.labels if encoded.labels is not None else [None] * len(latent_paths)
         for path, latent, label in zip(latent_paths, encoded.latents, labels):
-            written.append(write_latent(path, latent, _class_name(model, label)))
+            begun.append(path)
+            write_latent(path, latent, _class_name(model, label))
     except BaseException:
-        for path in written + [latent_class_path(path) for path in written] + shape_paths:
+        for path in begun + [latent_class_path(path) for path in begun] + shape_paths:
             path.unlink(missing_ok=True)
         raise
-    for index, path in enumerate(written):
+    for index, path in enumerate(latent_paths):  # stdout: the latents, one per line
         label = encoded.labels[index] if encoded.labels is not None else None
         named = ""
         if label is not None:
             named = f"class {model.class_names[label] if model.class_names else label}, "
-        print(f"{path}  ({named}decodes at IoU {encoded.iou[index]:.3f} with the input)")
+        print(path)
+        print(f"{path.name}: {named}decodes at IoU {encoded.iou[index]:.3f} with the input",
+              file=sys.stderr)  # fmt: skip
     return 0
 
 

@@ -221,8 +221,10 @@ def test_gan3d_encode_writes_latents_that_interpolate(lgan_checkpoint, tmp_path,
     args = ["encode", "--model", str(lgan_checkpoint), str(tmp_path / "a.npy"),
             str(tmp_path / "b.binvox"), "-o", str(out), "--steps", "3", "--format", "npy"]  # fmt: skip
     assert main(args) == 0
-    printed = capsys.readouterr().out
-    assert "a.latent.npy" in printed and "decodes at IoU" in printed and "class " in printed
+    printed, said = capsys.readouterr()
+    assert printed.split()[-2:] == [str(out / "a.latent.npy"), str(out / "b.latent.npy")]
+    # what each decodes as goes beside the paths a pipe reads
+    assert "a.latent.npy: class " in said and "decodes at IoU" in said
     latent = np.load(out / "a.latent.npy")
     assert latent.shape == (8,) and np.load(out / "b.npy").shape == (32, 32, 32)
     assert main(["interpolate", "--model", str(lgan_checkpoint), "--latents",
