@@ -309,7 +309,17 @@ def test_render_cli(capsys, synthetic_npz, tmp_path):
         )
         == 0
     )
-    assert len(list((tmp_path / "png").glob("*.png"))) == 6
+    stem = synthetic_npz.stem
+    assert sorted(p.name for p in (tmp_path / "png").glob("*.png")) == [
+        f"{stem}_{shape:04d}_view{view:02d}.png" for shape in range(2) for view in range(3)
+    ]
+    # one shape's views are named after it; a second render into the folder keeps the first's
+    grid = tmp_path / "crate.npy"
+    np.save(grid, np.pad(np.ones((8, 8, 8), np.uint8), 4))
+    argv = ["render", str(grid), "--views", "2", "--size", "32", "-o", str(tmp_path / "png")]
+    assert main(argv) == 0 and (tmp_path / "png" / "crate_view01.png").is_file()
+    assert main(argv) == 1
+    assert "crate_view00.png: already exists" in capsys.readouterr().err
     assert (
         main(
             [

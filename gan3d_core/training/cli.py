@@ -521,17 +521,16 @@ def add_render_parser(commands) -> None:
 
 
 def _load_shapes(source: str, resolution: int):
-    from gan3d_core.data.datasets import VoxelDataset, load_dataset
-    from gan3d_core.io.meshes import MESH_SUFFIXES, load_mesh
+    from gan3d_core.data.datasets import VoxelDataset, load_dataset, load_shape_grid
+    from gan3d_core.io.meshes import MESH_SUFFIXES
     from gan3d_core.io.voxels import load_voxels
-    from gan3d_core.mesh.voxelize import voxelize_mesh
 
     path = Path(source)
     suffix = path.suffix.lower()
     if path.is_file() and suffix in (".binvox", ".npy"):
         grid = (load_voxels(path) > 0.5).astype(np.uint8)
-    elif path.is_file() and suffix in MESH_SUFFIXES:
-        grid = voxelize_mesh(load_mesh(path), resolution).astype(np.uint8)
+    elif path.is_file() and suffix in MESH_SUFFIXES:  # as encode and the app read it
+        grid = load_shape_grid(path, resolution)
     else:
         return load_dataset(path, None if path.suffix == ".npz" else resolution)
     return VoxelDataset(grid[None], np.zeros(1, np.int64), [path.stem], str(path))
@@ -551,6 +550,17 @@ def cmd_render(args: argparse.Namespace) -> int:
     output = Path(args.output)
     if output.suffix.lower() != ".npz" and output.exists() and not output.is_dir():
         raise InputFileError(f"{output}: exists and is not a folder")
+    # named after the source (one shape: its name; a dataset: its name and each shape's
+    # place), and never replacing a file: shapes rendered in a loop into one folder all stay
+    source = Path(args.source).stem
+    names = [
+        [f"{source if len(dataset) == 1 else f'{source}_{shape:04d}'}_view{view:02d}.png"
+         for view in range(args.views)]
+        for shape in range(len(dataset))
+    ]  # fmt: skip
+    there = [output / name for row in names for name in row if (output / name).exists()]
+    if there and output.suffix.lower() != ".npz":
+        raise InputFileError(f"{there[0]}: already exists; choose another output folder")
     with progress_bar("rendering") as progress:
         views = render_views(
             dataset.voxels, args.views, args.size, args.jitter, args.seed, progress=progress
@@ -565,9 +575,8 @@ def cmd_render(args: argparse.Namespace) -> int:
         print(write_bytes_atomic(output, buffer.getvalue()))
         return 0
     output.mkdir(parents=True, exist_ok=True)
-    for shape_index, shape_views in enumerate(views):
-        for view_index, image in enumerate(shape_views):
-            name = f"shape{shape_index:04d}_view{view_index:02d}.png"
+    for shape_views, row in zip(views, names):
+        for image, name in zip(shape_views, row):
             write_bytes_atomic(output / name, png_bytes(image))
     print(output)
     return 0
