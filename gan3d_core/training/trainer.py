@@ -47,7 +47,12 @@ from gan3d_core.data.augment import ShapeAugmentation, augment_images
 from gan3d_core.errors import CheckpointError, Gan3dError, UsageError
 from gan3d_core.inference import resolve_device
 from gan3d_core.io.atomic import write_bytes_atomic
-from gan3d_core.io.checkpoint import RUN_MODEL_FILE, load_checkpoint, save_checkpoint
+from gan3d_core.io.checkpoint import (
+    RUN_MODEL_FILE,
+    checkpoint_file,
+    load_checkpoint,
+    save_checkpoint,
+)
 from gan3d_core.metrics import iou, mean_pairwise_iou, ssim3d_torch
 from gan3d_core.models import GanNetworks
 from gan3d_core.projection import image_mask
@@ -283,6 +288,7 @@ class Trainer:
     def initialise_from(self, path: str | Path) -> None:
         """Start from the weights of a checkpoint (or a run folder's) for fine-tuning; it must
         hold the architecture this run trains. Optimizers start afresh."""
+        path = checkpoint_file(path)
         networks, _ = load_checkpoint(path)
         differences = [
             f"{field.name} {getattr(networks.config, field.name)} (run: "
