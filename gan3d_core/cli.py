@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from collections import Counter
@@ -1078,9 +1079,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, ``timeout``, a CI job cancelled): handled as Ctrl-C is, so a batch
+    leaves none of its files half made."""
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         # Over- and underflow in hostile numbers are refused by the checks that follow them,
         # with a message; numpy's warnings would only add lines to stderr.
@@ -1088,6 +1099,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             code = args.func(args)
         sys.stdout.flush()  # here, so that a reader gone away is met by the handler below
         return code
+    except Terminated:
+        print(f"gan3d {args.command}: terminated", file=sys.stderr)
+        return 143  # what a shell reports for a command ended by SIGTERM (128 + 15)
     except KeyboardInterrupt:
         print(f"gan3d {args.command}: interrupted", file=sys.stderr)
         return 130
@@ -1100,6 +1114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"gan3d {args.command}: error: {first_line(exc)}", file=sys.stderr)
         return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -814,3 +814,23 @@ def test_a_negative_seed_is_refused_in_one_line(capsys, tmp_path, argv):
     err = capsys.readouterr().err
     assert exited.value.code == 1 and "a seed is a whole number from 0, got -1" in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_sigterm_ends_a_batch_as_ctrl_c_does(tmp_path, cvaegan_checkpoint):
+    """kill, timeout or a cancelled CI job: exit 143, and none of the batch's files left."""
+    import os
+    import signal
+    import time
+
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "gan3d_core.cli", "sample", "--model", str(cvaegan_checkpoint),
+               "-n", "500", "--class", "chair", "-o", str(out), "--format", "stl"]  # fmt: skip
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (out.is_dir() and any(out.glob("*.stl"))) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 143, err
+    assert err.strip().splitlines()[-1] == "gan3d sample: terminated"
+    assert not list(out.glob("*")), os.listdir(out)
