@@ -21,7 +21,12 @@ from gan3d_core.images import Box, ImageSource, images_to_array, preprocess_imag
 from gan3d_core.io.card import framing_shift, inference_settings
 from gan3d_core.io.checkpoint import load_checkpoint
 from gan3d_core.latent import LatentDirections, pca_directions, sefa_directions
-from gan3d_core.limits import MAX_VIEWS, MIN_TRUNCATION, check_surface_resolution
+from gan3d_core.limits import (
+    MAX_REFINE_STEPS,
+    MAX_VIEWS,
+    MIN_TRUNCATION,
+    check_surface_resolution,
+)
 from gan3d_core.metrics import iou
 from gan3d_core.models import GanNetworks
 from gan3d_core.models.fast import FastVoxelGenerator
@@ -224,6 +229,10 @@ class GanModel:
         if not self.config.conditional:
             raise UsageError(f"this {self.config.kind} model is not conditional; it takes no class")
         count = self.config.num_classes
+        if isinstance(label, (bool, np.bool_)) or (
+            not isinstance(label, (str, int, np.integer))
+        ):  # True is not class 1, nor 1.5 class 1
+            raise UsageError(f"a class is a name or a whole index, got {label!r}")
         if isinstance(label, str):
             if label not in self.class_names:
                 choices = ", ".join(self.class_names) or f"0..{count - 1}"
@@ -244,8 +253,8 @@ class GanModel:
         if labels is None:
             names = ", ".join(self.class_names) or f"0..{self.config.num_classes - 1}"
             raise UsageError(f"this model is conditional: give a class ({names})")
-        if isinstance(labels, (int, str, np.integer)):
-            labels = [labels]
+        if isinstance(labels, (int, str, float, np.integer, np.floating, np.bool_)):
+            labels = [labels]  # one for all (a float or a bool: refused by label_index)
         indices = [self.label_index(label) for label in labels]
         if len(indices) == 1:
             indices = indices * n
@@ -375,6 +384,11 @@ class GanModel:
         (x, y, width, height in pixels) marks the object for GrabCut in every view (see
         :func:`gan3d_core.images.preprocess_image`). ``should_stop`` is asked before each
         view: a cluttered photo's GrabCut takes seconds."""
+        if isinstance(views, (bytes, bytearray, memoryview)):  # a sequence of numbers
+            raise UsageError(
+                "views are paths, PIL images or uint8 arrays, not the bytes of a file: pass its "
+                "path, or open it with PIL.Image.open(io.BytesIO(data))"
+            )
         if isinstance(views, (str, os.PathLike, np.ndarray)) or hasattr(views, "getpixel"):
             views = [views]
         if not 1 <= len(views) <= MAX_VIEWS:
@@ -551,8 +565,8 @@ class GanModel:
         if self.config.conditional and label is None:
             label = int(probabilities.argmax())
         steps = int(inference.get("refine_steps", 0) if refine is None else refine)
-        if steps < 0:
-            raise UsageError(f"refine must be >= 0 steps, got {steps}")
+        if not 0 <= steps <= MAX_REFINE_STEPS:
+            raise UsageError(f"refine must be 0 to {MAX_REFINE_STEPS} steps, got {steps}")
         azimuths, elevations = azimuths.cpu().numpy(), elevations.cpu().numpy()
         if steps == 0:
             return ReconstructedLatent(

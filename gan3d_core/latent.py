@@ -17,9 +17,18 @@ from gan3d_core.errors import UsageError
 
 def lerp(a: np.ndarray, b: np.ndarray, t: float | np.ndarray) -> np.ndarray:
     """Straight-line interpolation ``(1 - t) a + t b``."""
-    a, b = np.asarray(a, np.float32), np.asarray(b, np.float32)
+    a, b = (latent.astype(np.float32) for latent in _pair(a, b))
     t = np.asarray(t, np.float32)[..., None] if np.ndim(t) else np.float32(t)
     return ((1 - t) * a + t * b).astype(np.float32)
+
+
+def _pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two latents of one shape, as float64 vectors."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.ndim != 1 or a.shape != b.shape:
+        raise UsageError(f"latents to interpolate must be two vectors of one size, got "
+                         f"{a.shape} and {b.shape}")  # fmt: skip
+    return a, b
 
 
 def slerp(a: np.ndarray, b: np.ndarray, t: float | np.ndarray) -> np.ndarray:
@@ -27,7 +36,7 @@ def slerp(a: np.ndarray, b: np.ndarray, t: float | np.ndarray) -> np.ndarray:
 
     Falls back to :func:`lerp` when ``a`` and ``b`` are (anti-)parallel or zero.
     """
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    a, b = _pair(a, b)
     norm_a, norm_b = np.linalg.norm(a), np.linalg.norm(b)
     if norm_a == 0 or norm_b == 0:
         return lerp(a, b, t)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -186,3 +188,24 @@ def test_preprocessing_stops_when_asked_and_takes_at_most_max_views(gan_checkpoi
     assert len(asked) == 2  # after the first photo
     with pytest.raises(UsageError, match=f"one object takes 1 to {MAX_VIEWS} photos, got 65"):
         model.preprocess(photos[:1] * (MAX_VIEWS + 1))
+
+
+def test_the_api_refuses_what_it_cannot_mean_with_its_own_errors(conditional):
+    """Each refusal a UsageError (a ValueError too), in one line: never class 1 for True
+    or 1.5, never 449,225 photos for a PNG's bytes."""
+    import gan3d_core as g3
+
+    z = conditional.sample_latents(2)
+    cases = [
+        (lambda: conditional.sample_latents(2.5), "whole number"),
+        (lambda: conditional.sample_latents(2, seed=-1), "seed must be"),
+        (lambda: conditional.decode(z, labels=1.5), "a class is a name or a whole index"),
+        (lambda: conditional.decode(z, labels=True), "a class is a name or a whole index"),
+        (lambda: conditional.reconstruct(b"\x89PNG\r\n\x1a\n..."), "not the bytes of a file"),
+        (lambda: g3.slerp(np.zeros(3), np.ones(4), 0.5), "two vectors of one size"),
+        (lambda: g3.write_binvox("never.binvox", np.zeros((4, 4))), "3D (x, y, z) grid"),
+        (lambda: g3.load_shape_grid("any.npy", 1000), "resolution must be 4 to"),
+    ]
+    for call, said in cases:
+        with pytest.raises(g3.UsageError, match=re.escape(said)):
+            call()

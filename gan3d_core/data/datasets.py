@@ -348,6 +348,8 @@ def load_shape_grid(path: str | os.PathLike, resolution: int, up: str = "auto") 
     from gan3d_core.io.voxels import load_voxels
 
     file_up_axis(path, up)  # a wrong up axis is refused before any work
+    if isinstance(resolution, bool) or not 4 <= resolution <= MAX_GRID_SIDE:
+        raise UsageError(f"resolution must be 4 to {MAX_GRID_SIDE}, got {resolution!r}")
     path = check_input_file(path, "shape file")
     refuse_latent_as_shape(path)
     if path.suffix.lower() in GRID_SUFFIXES:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gan3d_core.errors import InputFileError
+from gan3d_core.errors import InputFileError, UsageError
 from gan3d_core.io.atomic import read_input_bytes, write_bytes_atomic
 from gan3d_core.limits import MAX_GRID_SIDE
 
@@ -61,7 +61,7 @@ def write_binvox(
     """Write a boolean (x, y, z) grid as ``.binvox``, atomically."""
     voxels = np.asarray(voxels)
     if voxels.ndim != 3:
-        raise ValueError(f"voxels must be a 3D (x, y, z) grid, got shape {voxels.shape}")
+        raise UsageError(f"voxels must be a 3D (x, y, z) grid, got shape {voxels.shape}")
     flat = np.ascontiguousarray(voxels.astype(bool).transpose(0, 2, 1)).ravel()  # (x, z, y)
     header = (
         "#binvox 1\n"
