@@ -605,7 +605,7 @@ def _reconstruct_each(args: argparse.Namespace) -> int:
         if getattr(args, option) is not None:
             raise UsageError(f"{words}; with --each every photo is an object of its own")
     options = _export_options(args)
-    _check_range("the number of images", len(args.images), 1, limits.MAX_SHAPES)
+    _check_range("the number of images", len(args.images), 1, limits.MAX_EACH_PHOTOS)
     _check_surface_resolution(args.surface_resolution)  # one shape is held at a time
     directory = _output_dir(args.output, "reconstruct --each")
     stems = _output_stems(args.images, "photos", "reconstruct")

@@ -83,6 +83,9 @@ MAX_JSON_BYTES = 64 << 20
 # Shapes one command decodes (`sample -n`, `interpolate --steps`): all are kept in memory
 # until every file can be written, 1 MB each at 64^3. Run again with another --seed for more.
 MAX_SHAPES = 500
+# Photos of `reconstruct --each`: one shape is held at a time, but every photo is read
+# (and checked) before the model loads, a second or so each at 25 MP.
+MAX_EACH_PHOTOS = 20_000
 # ... and their voxels in all: 500 shapes at 64^3, 62 at 128^3 or 7 at 256^3 (0.5 GiB).
 MAX_DECODED_VOXELS = MAX_SHAPES * 64**3
 # Taubin smoothing passes (`--smooth`): each is a pass over the mesh; past ~50 a shape
