@@ -20,6 +20,7 @@ import numpy as np
 from gan3d_core import ExportOptions, GanModel, export_shape, load_model
 from gan3d_core.errors import OperationCancelled, UsageError
 from gan3d_core.images import Box, load_image, object_pixels, separation
+from gan3d_core.io.kinds import GRID_SUFFIXES
 from gan3d_core.latent import interpolate, interpolated_label
 from gan3d_core.mesh import vertex_normals, voxels_to_cubes, voxels_to_mesh
 from gan3d_core.mesh.export import WrittenShape, write_shape
@@ -233,7 +234,14 @@ class Engine:
         )
         label = None if encoded.labels is None else int(encoded.labels[0])
         name = Path(path).name
-        source = f"{name}, encoded (IoU {encoded.iou[0]:.2f} with the file)"
+        # a mesh is read fitted to the grid (its longest side spans it): said, as a shape
+        # that spanned less of the grid comes back larger
+        compared = (
+            "the file"
+            if Path(path).suffix.lower() in GRID_SUFFIXES
+            else "the mesh fitted to the grid"
+        )
+        source = f"{name}, encoded (IoU {encoded.iou[0]:.2f} with {compared})"
         note = ""
         if other is not None:
             axis, read, turned = other
