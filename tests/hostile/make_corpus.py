@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from gan3d_core import limits
+
 
 @dataclass(frozen=True)
 class Case:
@@ -507,7 +509,8 @@ def build_corpus(root: Path) -> list[Case]:
     for name in ("png_truncated_data", "image_fifo", "image_directory", "image_device"):
         path = image_files[name]
         add(f"reconstruct/each_{name}", reconstruct_each(good_png, path), path)
-    add("reconstruct/each_too_many_images", reconstruct_each(*[good_png] * 501), "images")
+    too_many = [good_png] * (limits.MAX_EACH_PHOTOS + 1)
+    add("reconstruct/each_too_many_images", reconstruct_each(*too_many), "images")
     add("reconstruct/each_output_is_a_file",
         reconstruct_each(good_png, folder=Path(good_png)), good_png)  # fmt: skip
 
