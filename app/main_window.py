@@ -588,6 +588,8 @@ class MainWindow(QMainWindow):
                     else "it does not say which model it was made with"
                 )
             self.session.restore(data)
+            if self.session.camera is not None:
+                self.viewport.set_camera_state(self.session.camera)
         except Gan3dError as exc:
             message = first_line(exc)  # an InputFileError names the file already
             self.controller.error.emit(
@@ -604,6 +606,7 @@ class MainWindow(QMainWindow):
         )
         if path is None:
             return False
+        self.session.camera = self.viewport.camera_state()
         try:
             self.session.save(path)
         except Gan3dError as exc:

@@ -67,6 +67,9 @@ class Session:
     reconstruct_options: ReconstructOptions = field(default_factory=ReconstructOptions)
     # shapes recorded or bookmarks added since the session was last saved, restored or begun
     unsaved: bool = False
+    # where the 3D view looked from when the session was saved or restored (the viewport's
+    # camera_state: position, focal_point, up, parallel); None: the view's own
+    camera: dict | None = None
 
     # -- model ------------------------------------------------------------------------------
 
@@ -217,6 +220,7 @@ class Session:
                 for b in self.bookmarks
             ],
             "view": asdict(self.view),
+            **({"camera": self.camera} if self.camera is not None else {}),
         }
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -278,6 +282,7 @@ class Session:
             raise UsageError(
                 f"session file's view settings are not {', '.join(sorted(VIEW_FIELDS))}"
             )
+        camera = _checked_camera(data.get("camera"))
         history = [self._check_label(LatentState.from_json(entry)) for entry in entries]
         bookmarks = [self._bookmark(mark) for mark in marks]
         view = ViewSettings(**view_fields)
@@ -287,6 +292,7 @@ class Session:
         if not 0 <= index < len(history):
             raise UsageError(f"history_index {index} is outside the {len(history)} history entries")
         self.history, self.bookmarks, self.view = history, bookmarks, view
+        self.camera = camera
         self.unsaved = False
         self.history_index = index if history else -1
         self.current = history[index] if history else None
@@ -314,6 +320,33 @@ class Session:
         if not self.model.conditional and state.label is not None:
             raise UsageError("this model takes no class")
         return state
+
+
+def _checked_camera(camera: Any) -> dict | None:
+    """A session file's camera (None when it has none), or an error saying what is wrong:
+    three points of three finite numbers within +-1e6, apart, and a parallel flag."""
+    if camera is None:
+        return None
+    points = ("position", "focal_point", "up")
+    if not isinstance(camera, dict) or set(camera) != {*points, "parallel"}:
+        raise UsageError(f"session file's camera is not {', '.join(points)} and parallel")
+    for name in points:
+        value = camera[name]
+        if not (
+            isinstance(value, list)
+            and len(value) == 3
+            and all(_is_finite_number(v) and abs(v) <= 1e6 for v in value)
+        ):
+            raise UsageError(f"session file's camera {name} is not three numbers")
+    if not isinstance(camera["parallel"], bool):
+        raise UsageError("session file's camera parallel is not true or false")
+    if camera["position"] == camera["focal_point"] or not any(camera["up"]):
+        raise UsageError("session file's camera looks nowhere")
+    return camera
+
+
+def _is_finite_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
 
 
 def read_session_file(path: str | os.PathLike) -> dict[str, Any]:

@@ -97,6 +97,7 @@ class ShapeView:
         self._actor = None
         self._actor_style: tuple[str, bool] | None = None  # (mode, wireframe) it was made for
         self._grid_size: int | None = None  # the model's grid: the camera's distance
+        self._camera_given = False  # a session's camera, kept by the first shape drawn
         self._message_actor = None
         self.message: str | None = None  # the hint shown in an empty scene
         self.setAcceptDrops(True)
@@ -180,7 +181,7 @@ class ShapeView:
                 self.remove_actor(self._actor, render=False)
             self._actor = self._add_actor(dataset, result.view)
             self._actor_style = style
-        if first or reset_camera:
+        if (first and not self._camera_given) or reset_camera:
             self.set_camera("isometric", render=False)
         self.redraw()
 
@@ -226,6 +227,27 @@ class ShapeView:
         self.camera.position = tuple(distance * np.asarray(direction) / np.linalg.norm(direction))
         self.camera.focal_point = (0.0, 0.0, 0.0)
         self.camera.up = up
+
+    def camera_state(self) -> dict:
+        """Where the camera is, as a session file keeps it."""
+        camera = self.camera
+        return {
+            "position": [float(v) for v in camera.position],
+            "focal_point": [float(v) for v in camera.focal_point],
+            "up": [float(v) for v in camera.up],
+            "parallel": bool(camera.parallel_projection),
+        }
+
+    def set_camera_state(self, state: dict) -> None:
+        """Put the camera where :meth:`camera_state` found it (checked by the session);
+        the first shape drawn after it keeps it."""
+        self.camera.position = tuple(state["position"])
+        self.camera.focal_point = tuple(state["focal_point"])
+        self.camera.up = tuple(state["up"])
+        if state["parallel"] != bool(self.camera.parallel_projection):
+            self.toggle_orthographic()
+        self._camera_given = True
+        self.redraw()
 
     def toggle_orthographic(self) -> None:
         """Switch between perspective and orthographic (parallel) projection."""

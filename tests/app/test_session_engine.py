@@ -114,6 +114,9 @@ def test_session_file_round_trip(engine, tmp_path):
     assert restored.view == ViewSettings(mode="blocks", threshold=0.3, surface_resolution=128)
 
 
+CAMERA = {"position": [1, 2, 3], "focal_point": [0, 0, 0], "up": [0, 0, 1], "parallel": False}
+
+
 @pytest.mark.parametrize(
     ("edit", "said"),
     [
@@ -135,6 +138,11 @@ def test_session_file_round_trip(engine, tmp_path):
         (lambda d: d.update(version=99), "version 99"),
         (lambda d: d["bookmarks"][0].update(thumbnail_png="aGVsbG8="), "is not a PNG image"),
         (lambda d: d["bookmarks"][0].update(name=["x"]), "a bookmark needs a name"),
+        (lambda d: d.update(camera={"position": [1, 2]}), "camera is not position"),
+        (lambda d: d.update(camera=dict(CAMERA, up=[0, 0, float("nan")])), "camera up is not"),
+        (lambda d: d.update(camera=dict(CAMERA, position=[0, 0, 1e300])), "camera position"),
+        (lambda d: d.update(camera=dict(CAMERA, parallel="yes")), "camera parallel is not"),
+        (lambda d: d.update(camera=dict(CAMERA, focal_point=[1, 2, 3])), "looks nowhere"),
     ],
 )
 def test_a_hand_edited_session_is_refused_and_changes_nothing(engine, edit, said):

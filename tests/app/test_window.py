@@ -382,7 +382,9 @@ def test_view_panel_and_session_round_trip(qtbot, window, cvaegan_checkpoint):
     assert panel.min_part.value() == 20.0
 
 
-def test_a_dropped_session_file_is_restored(qtbot, window, cvaegan_checkpoint, tmp_path):
+def test_a_dropped_session_file_is_restored(
+    qtbot, window, cvaegan_checkpoint, tmp_path, monkeypatch
+):
     open_model(qtbot, window, cvaegan_checkpoint)
     saved = window.session.save(tmp_path / "mine.g3session.json")
     history = [state.latent for state in window.session.history]
@@ -394,6 +396,21 @@ def test_a_dropped_session_file_is_restored(qtbot, window, cvaegan_checkpoint, t
     assert [state.latent.tolist() for state in window.session.history] == [
         latent.tolist() for latent in history
     ]
+    # File > Save session keeps where the view looked from, orthographic or not
+    window.viewport.set_camera("top")
+    window.viewport.toggle_orthographic()
+    looked = window.viewport.camera_state()
+    path = tmp_path / "view.g3session.json"
+    monkeypatch.setattr(
+        "gan3d_studio.main_window.QFileDialog.getSaveFileName", lambda *a: (str(path), "")
+    )
+    assert window.save_session()
+    window.viewport.set_camera("front")
+    window.viewport.toggle_orthographic()
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
+        drop_files(window.viewport, [path])
+    np.testing.assert_allclose(window.viewport.camera_state()["position"], looked["position"])
+    assert window.viewport.camera_state()["parallel"] is True
 
 
 def test_high_resolution_surface_round_trip(
