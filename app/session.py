@@ -188,6 +188,19 @@ class Session:
         self.bookmarks_changed.emit()
         return bookmark
 
+    def rename_bookmark(self, index: int, name: str) -> None:
+        name = name.strip()
+        if not name or name == self.bookmarks[index].name:
+            return
+        self.bookmarks[index] = replace(self.bookmarks[index], name=name)
+        self.unsaved = True
+        self.bookmarks_changed.emit()
+
+    def remove_bookmark(self, index: int) -> None:
+        del self.bookmarks[index]
+        self.unsaved = True
+        self.bookmarks_changed.emit()
+
     def set_reconstruct_options(self, **changes: Any) -> None:
         options = replace(self.reconstruct_options, **changes)
         if options != self.reconstruct_options:

@@ -3,7 +3,7 @@ and latent arithmetic (A - B + C with weights)."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
@@ -39,8 +39,16 @@ class InterpolatePanel(QWidget):
         super().__init__(parent)
         self.session = session
         self.bookmark_button = QPushButton("Bookmark current")
+        self.remove_button = QPushButton("Remove")
+        self.remove_button.setToolTip(
+            "Remove the chosen bookmark (Delete); double-click one to rename it"
+        )
         self.bookmark_list = QListWidget()
         self.bookmark_list.setMaximumHeight(110)
+        self.bookmark_list.setEditTriggers(
+            QListWidget.EditTrigger.DoubleClicked | QListWidget.EditTrigger.EditKeyPressed
+        )
+        self.bookmark_list.installEventFilter(self)  # Delete removes the chosen bookmark
         self.a_box, self.b_box, self.c_box = QComboBox(), QComboBox(), QComboBox()
         self.method_box = QComboBox()
         self.method_box.addItems(["slerp", "lerp"])
@@ -75,8 +83,11 @@ class InterpolatePanel(QWidget):
         for column, (name, box) in enumerate(zip("ABC", self.weights)):
             weights.addWidget(box, 0, column)
             box.setPrefix(f"w{name} ")
+        marks = QHBoxLayout()
+        marks.addWidget(self.bookmark_button, 1)
+        marks.addWidget(self.remove_button)
         layout = QVBoxLayout(self)
-        layout.addWidget(self.bookmark_button)
+        layout.addLayout(marks)
         layout.addWidget(self.bookmark_list)
         layout.addLayout(pick)
         layout.addLayout(play)
@@ -84,6 +95,10 @@ class InterpolatePanel(QWidget):
         layout.addLayout(weights)
         layout.addWidget(self.apply_button)
         self.bookmark_button.clicked.connect(self.bookmark_requested)
+        self.remove_button.clicked.connect(self.remove_chosen)
+        self.bookmark_list.itemChanged.connect(
+            lambda item: self.session.rename_bookmark(self.bookmark_list.row(item), item.text())
+        )
         self.t_slider.valueChanged.connect(self._t_moved)
         self.t_slider.sliderReleased.connect(
             lambda: self._t_moved(self.t_slider.value(), record=True)
@@ -95,7 +110,25 @@ class InterpolatePanel(QWidget):
         session.bookmarks_changed.connect(self.refresh)
         self.refresh()
 
+    def eventFilter(self, watched, event) -> bool:
+        if (
+            watched is self.bookmark_list
+            and event.type() == QEvent.Type.KeyPress
+            and event.key() in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace)
+            and self.bookmark_list.state() != QListWidget.State.EditingState
+        ):
+            self.remove_chosen()
+            return True
+        return super().eventFilter(watched, event)
+
+    def remove_chosen(self) -> None:
+        row = self.bookmark_list.currentRow()
+        if 0 <= row < len(self.session.bookmarks):
+            self.session.remove_bookmark(row)
+
     def refresh(self) -> None:
+        blocker = QSignalBlocker(self.bookmark_list)  # filling the list renames nothing
+        chosen = self.bookmark_list.currentRow()  # stays chosen, or the one now in its place
         self.bookmark_list.clear()
         for box in (self.a_box, self.b_box, self.c_box):
             previous = box.currentIndex()
@@ -105,11 +138,16 @@ class InterpolatePanel(QWidget):
             box.setCurrentIndex(min(max(previous, 0), box.count() - 1))
         for bookmark in self.session.bookmarks:
             item = QListWidgetItem(bookmark.name)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable)
             if bookmark.thumbnail_png:
                 pixmap = QPixmap()
                 pixmap.loadFromData(bookmark.thumbnail_png)
                 item.setIcon(QIcon(pixmap))
             self.bookmark_list.addItem(item)
+        if chosen >= 0 and self.bookmark_list.count():
+            self.bookmark_list.setCurrentRow(min(chosen, self.bookmark_list.count() - 1))
+        blocker.unblock()
+        self.remove_button.setEnabled(bool(self.session.bookmarks))
         if (
             len(self.session.bookmarks) >= 2
             and self.b_box.currentIndex() == self.a_box.currentIndex()

@@ -469,6 +469,25 @@ def test_class_and_latent_widgets_mirror_the_session(qtbot, window, cvaegan_chec
     assert window.session.current.latent[int(matching[-1])] == np.float32(-2.0)
 
 
+def test_bookmarks_are_renamed_in_place_and_removed_with_delete(qtbot, window, cvaegan_checkpoint):
+    open_model(qtbot, window, cvaegan_checkpoint)
+    for _ in range(3):
+        window._bookmark()
+    panel, session = window.interpolate_panel, window.session
+    names = [mark.name for mark in session.bookmarks]
+    panel.bookmark_list.item(1).setText("  tall chair ")  # as an edit in place ends
+    assert [mark.name for mark in session.bookmarks] == [names[0], "tall chair", names[2]]
+    assert panel.a_box.itemText(1) == "tall chair" and session.has_unsaved_work
+    panel.bookmark_list.setCurrentRow(0)
+    panel.bookmark_list.setFocus()
+    qtbot.keyClick(panel.bookmark_list, Qt.Key.Key_Delete)
+    assert [mark.name for mark in session.bookmarks] == ["tall chair", names[2]]
+    panel.bookmark_list.setCurrentRow(1)
+    panel.remove_button.click()
+    panel.remove_button.click()
+    assert session.bookmarks == [] and not panel.remove_button.isEnabled()
+
+
 def test_bookmarks_interpolation_and_arithmetic(
     qtbot, window, cvaegan_checkpoint, tmp_path, monkeypatch
 ):
