@@ -410,17 +410,19 @@ def load_eval_dataset(
     limit: int | None = None,
     folder_split: str = "test",
     classes: list[str] | None = None,
+    up: str = "auto",
 ) -> VoxelDataset:
     """The shapes to evaluate on. ``subset`` ``train`` or ``validation`` re-creates a
     training run's split from ``split`` (classes, limit, validation_fraction, split_seed, as
     stored in the model card); ``classes`` (a model's, when the data holds more) keeps
     those, in that order; ``limit`` then caps the number of shapes evaluated.
-    ``folder_split`` picks train or test of a ModelNet-style folder tree."""
+    ``folder_split`` picks train or test of a ModelNet-style folder tree, ``up`` the up
+    axis of a folder's files (see :func:`~gan3d_core.data.datasets.load_dataset`)."""
     from gan3d_core.data.datasets import load_dataset, split_dataset, stratified_limit
 
     if subset not in ("all", "train", "validation"):
         raise UsageError(f"subset must be all, train or validation, got {subset!r}")
-    dataset = load_dataset(path, resolution, split=folder_split)
+    dataset = load_dataset(path, resolution, split=folder_split, up=up)
     if subset != "all":
         split = split or {}
         train, validation = split_dataset(

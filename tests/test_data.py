@@ -7,7 +7,7 @@ import pytest
 import torch
 import trimesh
 
-from gan3d_core import InputFileError, write_binvox
+from gan3d_core import InputFileError, UsageError, write_binvox
 from gan3d_core.data import (
     ShapeAugmentation,
     augment_images,
@@ -17,6 +17,7 @@ from gan3d_core.data import (
     stratified_split,
 )
 from gan3d_core.data.datasets import split_dataset
+from gan3d_core.metrics import iou
 from tests.conftest import synthetic_shapes
 
 
@@ -85,6 +86,28 @@ def test_binvox_folder_and_modelnet_tree(tmp_path):
     assert len(train) + len(test) == 6
     assert train.class_names == sorted(names)
     assert all("/train/" in f for f in train.files)
+
+
+def test_a_folder_of_y_up_files_is_read_upright_with_up_y(shared_data, tmp_path):
+    """ShapeNet's .binvox and OBJ files are y up: training and eval read a folder of them
+    upright with --up y, as encode and the app read one."""
+    from gan3d_core.data.datasets import load_shape_grid, y_up_to_z_up
+
+    folder = tmp_path / "chairs"
+    folder.mkdir()
+    for source in sorted((shared_data / "binvox" / "shapenet_chairs_64").glob("*.binvox"))[:2]:
+        (folder / source.name).symlink_to(source)
+    z_read, y_read = (load_dataset(folder, 32, up=up) for up in ("z", "y"))
+    for grid, upright in zip(z_read.voxels, y_read.voxels):
+        np.testing.assert_array_equal(upright, y_up_to_z_up(grid))
+    file = sorted(folder.iterdir())[0]
+    assert iou(y_read.voxels[0], load_shape_grid(file, 32, up="y")) > 0.9  # as encode reads it
+    with pytest.raises(UsageError, match="up axis must be auto, z or y"):
+        load_dataset(folder, 32, up="x")
+    npz = tmp_path / "shapes.npz"
+    np.savez(npz, voxels=z_read.voxels)
+    with pytest.raises(UsageError, match="--up is for folders"):
+        load_dataset(npz, 32, up="y")
 
 
 def test_mesh_folder_is_voxelized_once(tmp_path, monkeypatch):

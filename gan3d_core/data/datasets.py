@@ -163,8 +163,10 @@ def load_dataset(
     split: str = "train",
     cache_dir: str | os.PathLike | None = None,
     progress: ProgressHook | None = None,
+    up: str = "auto",
 ) -> VoxelDataset:
-    """Load shapes from ``path``: an ``.npz`` file, or a folder of ``.binvox`` / mesh files.
+    """Load shapes from ``path``: an ``.npz`` file, or a folder of ``.binvox`` / mesh files
+    (``up``: their up axis, as :func:`file_up_axis` reads it; y turns ShapeNet's upright).
 
     Folders: a ModelNet-style tree ``<class>/{train,test}/*`` gives the ``split`` asked
     for; otherwise each immediate sub-folder is a class (or the folder itself, when files
@@ -181,9 +183,12 @@ def load_dataset(
             raise InputFileError(
                 f"{path}: a dataset file must be .npz (voxels, labels, class_names)"
             )
+        if up != "auto":
+            raise UsageError(f"{path}: an .npz's grids are z up already; --up is for folders")
         dataset = load_npz(path)
     else:
-        dataset = _load_folder(path, resolution or 32, split, cache_dir, progress)
+        file_up_axis(path, up)  # a wrong up axis is refused before any file is read
+        dataset = _load_folder(path, resolution or 32, split, cache_dir, progress, up)
     if resolution is not None and dataset.resolution != resolution:
         dataset.voxels = downsample(dataset.voxels, resolution, source=str(path))
     dataset = _without_empty_shapes(dataset)
@@ -386,7 +391,7 @@ def _class_of(file: Path, root: Path, split: str) -> str | None:
 
 
 def _load_folder(
-    root: Path, resolution: int, split: str, cache_dir, progress: ProgressHook | None
+    root: Path, resolution: int, split: str, cache_dir, progress: ProgressHook | None, up: str
 ) -> VoxelDataset:
     if split not in SPLITS:
         raise InputFileError(f"split must be train or test, got {split!r}")
@@ -399,8 +404,9 @@ def _load_folder(
     for index, (file, class_name) in enumerate(files):
         if file.suffix.lower() == ".binvox":
             grid = read_binvox(file).voxels
+            grid = y_up_to_z_up(grid) if file_up_axis(file, up) == "y" else grid
         else:
-            grid = _voxelize_cached(file, resolution, cache)
+            grid = _voxelize_cached(file, resolution, cache, file_up_axis(file, up))
         if grids and grid.shape != grids[0].shape:
             raise InputFileError(f"{file}: grid is {grid.shape}, others are {grids[0].shape}")
         grids.append(grid.astype(np.uint8))
@@ -420,10 +426,12 @@ def _load_folder(
 VOXELIZER_VERSION = 3
 
 
-def _voxelize_cached(file: Path, resolution: int, cache: Path) -> np.ndarray:
-    """Voxelize a mesh, reusing the cached grid while the file is unchanged."""
+def _voxelize_cached(file: Path, resolution: int, cache: Path, up: str) -> np.ndarray:
+    """Voxelize a mesh whose up axis is ``up`` (z or y), reusing the cached grid while the
+    file is unchanged."""
     stat = file.stat()
     key = f"{file.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{resolution}|{VOXELIZER_VERSION}"
+    key += "" if up == "z" else f"|{up} up"  # the grids cached before --up keep their keys
     cached = cache / f"{hashlib.sha1(key.encode()).hexdigest()}.npy"
     if cached.is_file():
         try:
@@ -432,7 +440,7 @@ def _voxelize_cached(file: Path, resolution: int, cache: Path) -> np.ndarray:
         except (ValueError, OSError):
             cached.unlink(missing_ok=True)  # a damaged cache entry is rebuilt
     try:
-        grid = voxelize_mesh(load_mesh_z_up(file), resolution)
+        grid = voxelize_mesh(load_mesh_z_up(file, up), resolution)
     except UsageError as exc:
         raise InputFileError(f"{file}: {exc}") from None
     cache.mkdir(parents=True, exist_ok=True)

@@ -30,6 +30,8 @@ _ALIASES = {"resolution": ["--res"], "batch_size": ["-b"]}
 _HELP = {
     "kind": "model family: gan, vaegan, multiview, cvaegan or lgan (the staged recipe)",
     "data": ".npz, folder of .binvox or meshes, or a ModelNet-style tree",
+    "up": "the up axis of --data's shape files: auto (glTF y, the rest z), z, or y for "
+    "ShapeNet's .binvox and OBJ files",
     "resolution": "voxel grid size, 32 or 64",
     "classes": "comma-separated class names to train on",
     "limit": "use at most N shapes (class proportions kept)",
@@ -375,6 +377,9 @@ def add_eval_parser(commands) -> None:
         "--samples", type=int, help="gen: samples per class (default: as many as shapes)"
     )
     parser.add_argument("--seed", type=seed_number, default=0)
+    parser.add_argument("--up", choices=("auto", "z", "y"), default="auto",
+                        help="the up axis of a folder's shape files: auto (glTF y, the rest "
+                        "z), z, or y for ShapeNet's (default auto)")  # fmt: skip
     parser.add_argument("--train", metavar="DATA", help="classify: shapes to fit the SVM on")
     parser.add_argument("--device", default="auto")
     parser.set_defaults(func=cmd_eval)
@@ -407,7 +412,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         )
     classes = model.class_names or None  # a model of some of the file's classes: those
     dataset = evaluation.load_eval_dataset(
-        args.data, model.resolution, args.subset, split, args.limit, folder_split, classes
+        args.data, model.resolution, args.subset, split, args.limit, folder_split, classes, args.up
     )
     _refuse_empty(dataset, args.data, args.subset)
     if model.class_names and dataset.class_names != model.class_names:
@@ -418,7 +423,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     # A run's validation split: compare with its training shapes too, for scale.
     training_shapes = (
         evaluation.load_eval_dataset(
-            args.data, model.resolution, "train", split, folder_split=folder_split, classes=classes
+            args.data,
+            model.resolution,
+            "train",
+            split,
+            folder_split=folder_split,
+            classes=classes,
+            up=args.up,
         )
         if args.subset == "validation" and args.task in ("recon", "gen")
         else None
@@ -451,8 +462,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         # Evaluating a run's validation split: fit on that run's training split only.
         train_subset = "train" if args.subset == "validation" else "all"
         train = evaluation.load_eval_dataset(
-            args.train, model.resolution, train_subset, split, folder_split="train", classes=classes
-        )
+            args.train, model.resolution, train_subset, split, folder_split="train",
+            classes=classes, up=args.up,
+        )  # fmt: skip
         _refuse_empty(train, args.train, train_subset)
         result = evaluation.evaluate_classification(model, train, dataset)
     result["empty_shapes_skipped"] = dataset.skipped_empty

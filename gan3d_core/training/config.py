@@ -33,6 +33,9 @@ class TrainConfig:
 
     kind: str = "gan"
     data: str = ""
+    # the up axis of a folder's shape files: auto (glTF y, the rest z, as ModelNet), z or y
+    # (ShapeNet's .binvox and OBJ files); an .npz's grids are in our axes already
+    up: str = "auto"
     resolution: int = 32
     classes: list[str] | None = None
     limit: int | None = None
@@ -166,6 +169,8 @@ class TrainConfig:
             problems.append(
                 f"epochs and batch_size must be >= 1, got {self.epochs}, {self.batch_size}"
             )
+        if self.up not in ("auto", "z", "y"):
+            problems.append(f"up must be auto, z or y, got {self.up!r}")
         if self.recon_loss not in RECON_LOSSES:
             problems.append(f"recon_loss must be one of {', '.join(RECON_LOSSES)}")
         if self.recon_in_discriminator not in RECON_IN_DISCRIMINATOR:

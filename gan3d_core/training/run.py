@@ -39,7 +39,7 @@ def prepare_data(
     come with them (for the silhouette loss).
     """
     cache = Path(config.cache_dir) if config.cache_dir else default_cache_dir()
-    dataset = load_dataset(config.data, config.resolution, cache_dir=cache / "voxels")
+    dataset = load_dataset(config.data, config.resolution, cache_dir=cache / "voxels", up=config.up)
     train_set, validation_set = split_dataset(
         dataset, config.classes, config.limit, config.validation_fraction, config.split_seed
     )

@@ -398,7 +398,7 @@ def train_staged(
     device = resolve_device(device)
     run_dir = Path(run_dir)
     cache = Path(config.cache_dir) if config.cache_dir else default_cache_dir()
-    dataset = load_dataset(config.data, config.resolution, cache_dir=cache / "voxels")
+    dataset = load_dataset(config.data, config.resolution, cache_dir=cache / "voxels", up=config.up)
     train, validation = split_dataset(
         dataset, config.classes, config.limit, config.validation_fraction, config.split_seed
     )
