@@ -85,6 +85,16 @@ def test_bad_mesh_files(tmp_path):
         load_mesh(tmp_path)
 
 
+def test_a_glb_cut_short_is_named_as_one(tmp_path):
+    data = box_mesh().export(file_type="glb")
+    (tmp_path / "half.glb").write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputFileError, match=r"half\.glb: cut short: its header says [\d,]+ bytes"):
+        load_mesh(tmp_path / "half.glb")
+    (tmp_path / "text.glb").write_bytes(b'{"asset": {"version": "2.0"}}')
+    with pytest.raises(InputFileError, match="not a GLB file"):
+        load_mesh(tmp_path / "text.glb")
+
+
 def test_real_modelnet_meshes(shared_data):
     meshes = sorted((shared_data / "meshes").glob("*/*.off"))
     assert len(meshes) == 14

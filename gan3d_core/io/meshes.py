@@ -34,6 +34,8 @@ def load_mesh(path: str | os.PathLike) -> trimesh.Trimesh:
         _check_off_layout(path, data)
     if suffix == ".3mf":
         _check_3mf_archive(path, data)
+    if suffix == ".glb":
+        _check_glb_header(path, data)
     try:
         # From bytes, with no resolver: a file cannot make trimesh open others (an OBJ's
         # `mtllib` or a .gltf buffer naming a FIFO, a device or /etc/passwd).
@@ -65,6 +67,21 @@ def load_mesh(path: str | os.PathLike) -> trimesh.Trimesh:
     if not np.isfinite(mesh.vertices).all():
         raise InputFileError(f"{path}: mesh has NaN or infinite vertex coordinates")
     return mesh
+
+
+def _check_glb_header(path: os.PathLike, data: bytes) -> None:
+    """Refuse a GLB whose 12-byte header (magic glTF, version 2, total length) does not
+    match the file: a download cut short is named as one, not by the JSON parser's words
+    for the half of its scene description it got."""
+    if len(data) < 12 or data[:4] != b"glTF":
+        raise InputFileError(f"{path}: not a GLB file (it does not start with 'glTF')")
+    version, length = int.from_bytes(data[4:8], "little"), int.from_bytes(data[8:12], "little")
+    if version != 2:
+        raise InputFileError(f"{path}: a glTF {version} file; gan3d reads glTF 2")
+    if length > len(data):
+        raise InputFileError(
+            f"{path}: cut short: its header says {length:,} bytes, the file has {len(data):,}"
+        )
 
 
 def _fix_off_header(data: bytes) -> bytes:
