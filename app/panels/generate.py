@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -51,12 +51,23 @@ class GeneratePanel(QWidget):
         layout.addRow("Class", self.class_box)
         self.generate_button.clicked.connect(self.generate)
         self.seed_box.lineEdit().returnPressed.connect(self.generate)  # type a seed, Enter
+        # Enter is the window's camera reset too (f3d's key): in the seed box it is the box's
+        self.seed_box.lineEdit().installEventFilter(self)
         self.seed_box.setToolTip("Type a seed and press Enter to generate it")
         self.random_button.clicked.connect(self.new_random)
         self.class_box.activated.connect(self._class_chosen)
         session.model_changed.connect(self.set_model)
         session.latent_changed.connect(self._show_label)
         self.set_model(session.model)
+
+    def eventFilter(self, watched, event) -> bool:
+        if event.type() == QEvent.Type.ShortcutOverride and event.key() in (
+            Qt.Key.Key_Return,
+            Qt.Key.Key_Enter,
+        ):
+            event.accept()  # not a shortcut here: the key goes to the seed box
+            return True
+        return super().eventFilter(watched, event)
 
     @property
     def label(self) -> int | None:

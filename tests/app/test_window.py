@@ -299,6 +299,9 @@ def test_a_slider_let_go_unmoved_keeps_redo_and_reset_returns_to_the_entry_s_sta
     with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
         window.controller.new_random(3, label=0)
     window.generate_panel.seed_box.setValue(7)
+    window.activateWindow()  # where Enter is also the window's camera reset
+    qtbot.waitUntil(window.isActiveWindow)
+    window.generate_panel.seed_box.setFocus()
     with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
         qtbot.keyClick(window.generate_panel.seed_box.lineEdit(), Qt.Key.Key_Return)
     assert session.current.source == "random, seed 7"  # Enter in the seed box generates
