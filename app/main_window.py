@@ -628,7 +628,9 @@ class MainWindow(QMainWindow):
     def ask_to_save_work(self, action: str) -> QMessageBox.StandardButton:
         """Save, Discard or Cancel, asked before ``action`` (e.g. "closing")."""
         shapes, marks = len(self.session.history), len(self.session.bookmarks)
-        held = f"{shapes} shapes in its history" + (f" and {marks} bookmarks" if marks else "")
+        held = f"{shapes} shapes in its history" + (
+            f" and {marks} bookmark{'s' if marks != 1 else ''}" if marks else ""
+        )
         buttons = QMessageBox.StandardButton
         return QMessageBox.question(
             self,

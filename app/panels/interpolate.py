@@ -100,9 +100,11 @@ class InterpolatePanel(QWidget):
             lambda item: self.session.rename_bookmark(self.bookmark_list.row(item), item.text())
         )
         self.t_slider.valueChanged.connect(self._t_moved)
-        self.t_slider.sliderReleased.connect(
-            lambda: self._t_moved(self.t_slider.value(), record=True)
+        self._t_pressed_at = 0  # a click let go where it was pressed records nothing
+        self.t_slider.sliderPressed.connect(
+            lambda: setattr(self, "_t_pressed_at", self.t_slider.value())
         )
+        self.t_slider.sliderReleased.connect(self._t_released)
         self.play_button.toggled.connect(self._play)
         self.timer.timeout.connect(self._tick)
         self.export_button.clicked.connect(self._export)
@@ -186,6 +188,10 @@ class InterpolatePanel(QWidget):
             self.edited.emit(
                 state, record or not (self.t_slider.isSliderDown() or self.timer.isActive())
             )
+
+    def _t_released(self) -> None:
+        if self.t_slider.value() != self._t_pressed_at:
+            self._t_moved(self.t_slider.value(), record=True)
 
     def _play(self, playing: bool) -> None:
         self.play_button.setText("Pause" if playing else "Play")

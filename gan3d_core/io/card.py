@@ -227,7 +227,8 @@ def training_words(training: Any) -> list[str]:
     steps, epochs = _figure(training, "steps"), _figure(training, "epochs")
     if steps is not None:  # a model trained end to end: one run, no stages
         seconds = _figure(training, "seconds")
-        words = [f"{steps:.0f} steps" + (f" ({epochs:g} epochs)" if epochs is not None else ""),
+        epochs_said = None if epochs is None else f" ({epochs:g} epoch{'s' if epochs != 1 else ''})"
+        words = [f"{steps:.0f} steps" + (epochs_said or ""),
                  f"{seconds / 60:.1f} min" if seconds is not None else None,
                  training.get("device") if isinstance(training.get("device"), str) else None]  # fmt: skip
         lines.append(", ".join(word for word in words if word))

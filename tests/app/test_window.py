@@ -292,6 +292,12 @@ def test_a_slider_let_go_unmoved_keeps_redo_and_reset_returns_to_the_entry_s_sta
     slider.setSliderDown(True)  # a click on the handle, let go where it was
     slider.setSliderDown(False)
     assert len(session.history) == 3 and session.history_index == 0 and session.can_redo
+    window._bookmark()
+    window._bookmark()
+    t_slider = window.interpolate_panel.t_slider  # the interpolation's handle, likewise
+    t_slider.setSliderDown(True)
+    t_slider.setSliderDown(False)
+    assert len(session.history) == 3 and session.history_index == 0 and session.can_redo
     seed_1 = session.history[1]
     session.go_to(1)
     with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
