@@ -48,14 +48,6 @@ from gan3d_studio.wire import CutOut, Reconstruction, series_files_there
 SESSION_FILTER = "gan3d-studio sessions (*.g3session.json *.json)"
 SESSION_SAVE_FILTER = f"gan3d-studio sessions (*{SESSION_SUFFIX})"
 SCREENSHOT_FILTER = "Pictures (" + " ".join(f"*{suffix}" for suffix in PICTURE_FORMATS) + ")"
-
-
-def screenshot_file_path(path: str) -> str:
-    """``path`` as a screenshot is saved: with ``.png`` added unless it names a picture
-    format."""
-    return path if Path(path).suffix.lower() in PICTURE_FORMATS else path + ".png"
-
-
 UP_AXES = {"auto": "Automatic (glTF y, others z)", "z": "Z up (ModelNet, STL)",
            "y": "Y up (ShapeNet)"}  # fmt: skip
 LATENT_FILTER = f"Latents (*{LATENT_SUFFIX})"
@@ -70,6 +62,12 @@ NOTICE_MS = 15_000  # how long a notice (e.g. the engine was restarted) stays in
 # when nothing else wants them: from the 3D view (which passes them on) or with no focus at
 # all. As shortcuts they would be taken from the latent sliders, spin boxes and lists too.
 PHOTO_STEP_KEYS = {Qt.Key.Key_Left: -1, Qt.Key.Key_Right: 1}
+
+
+def screenshot_file_path(path: str) -> str:
+    """``path`` as a screenshot is saved: with ``.png`` added unless it names a picture
+    format."""
+    return path if Path(path).suffix.lower() in PICTURE_FORMATS else path + ".png"
 
 
 def _json_setting(value: object) -> object:
