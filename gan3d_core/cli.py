@@ -477,9 +477,9 @@ def evaluation_key(result: dict, default_refine: int = 0) -> str:
     else:
         key = str(result["task"])
     refine = result.get("refine")
-    if result["task"] in ("autoencode", "recon") and isinstance(refine, int):
-        if refine != (default_refine or 0):
-            key += f"_refine{refine}"
+    fitted = result["task"] in ("autoencode", "recon") and isinstance(refine, int)
+    if fitted and refine != (default_refine or 0):
+        key += f"_refine{refine}"
     if result.get("dataset"):
         key = f"{result['dataset']}_{key}"
     if result.get("subset") == "train":
@@ -620,7 +620,8 @@ def _reconstruct_each(args: argparse.Namespace) -> int:
 
     def missing(job) -> list[Path]:  # what a photo's reconstruction still has to write
         _, path, latent_path = job
-        return [file for file in (path, latent_path)[: 1 + args.save_latent] if not file.exists()]
+        outputs = (path, latent_path) if args.save_latent else (path,)
+        return [file for file in outputs if not file.exists()]
 
     if args.skip_existing:  # an interrupted batch goes on where it stopped
         done = [job for job in jobs if not missing(job)]

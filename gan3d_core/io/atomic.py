@@ -25,16 +25,21 @@ def check_output_path(path: str | os.PathLike) -> Path:
     return path
 
 
-def check_writable_folder(path: str | os.PathLike, what: str = "folder") -> Path:
-    """Return ``path``, a folder, after checking a file can be made in it (permissions, a
-    read-only disk, /proc): a temporary file is made and removed, before any work."""
+def _why_unwritable(folder: str | os.PathLike) -> str | None:
+    """Why no file can be made in ``folder`` (permissions, a read-only disk, /proc), or
+    None: a temporary file is made and removed."""
     try:
-        with tempfile.TemporaryFile(dir=path):
-            pass
+        with tempfile.TemporaryFile(dir=folder):
+            return None
     except OSError as exc:
-        raise OutputFileError(
-            f"{path}: cannot write in this {what} ({exc.strerror or exc})"
-        ) from None
+        return exc.strerror or str(exc)
+
+
+def check_writable_folder(path: str | os.PathLike, what: str = "folder") -> Path:
+    """Return ``path``, a folder, after checking a file can be made in it, before any work."""
+    reason = _why_unwritable(path)
+    if reason is not None:
+        raise OutputFileError(f"{path}: cannot write in this {what} ({reason})")
     return Path(path)
 
 
@@ -53,11 +58,9 @@ def check_output_folder(path: str | os.PathLike, what: str = "output folder") ->
     above = missing[-1].parent
     if not above.is_dir():
         raise OutputFileError(f"{path}: cannot be made, {above} is not a folder")
-    try:
-        with tempfile.TemporaryFile(dir=above):
-            pass
-    except OSError as exc:
-        raise OutputFileError(f"{path}: cannot make the {what} ({exc.strerror or exc})") from None
+    reason = _why_unwritable(above)
+    if reason is not None:
+        raise OutputFileError(f"{path}: cannot make the {what} ({reason})")
     return path
 
 
