@@ -400,8 +400,8 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def cmd_pack(args: argparse.Namespace) -> int:
     """A copy of a checkpoint to ship: float16 or int8 weights, evaluation results in its
-    card."""
-    from gan3d_core.io.card import inference_settings, model_fingerprint
+    card, the files it came from named without their folders."""
+    from gan3d_core.io.card import inference_settings, model_fingerprint, without_folders
     from gan3d_core.io.checkpoint import load_checkpoint, save_checkpoint
     from gan3d_core.io.inputs import read_json, same_file
 
@@ -455,7 +455,7 @@ def cmd_pack(args: argparse.Namespace) -> int:
         key = evaluation_key(result, inference.get("refine_steps", 0))
         card.setdefault("metrics", {})[key] = result
     storage = "int8" if args.int8 else "float16" if args.half else None
-    print(save_checkpoint(args.output, networks, card, storage))
+    print(save_checkpoint(args.output, networks, without_folders(card), storage))
     return 0
 
 

@@ -618,7 +618,7 @@ def test_pack_adds_image_heads_as_an_averaged_ensemble(capsys, tmp_path, lgan_ch
     members = [
         member["from"] for member in ensemble.card["training"]["stages"]["image_head"]["members"]
     ]
-    assert members == [str(lgan_checkpoint), str(other)]
+    assert members == [lgan_checkpoint.name, other.name]  # no folders: see the next test
     photo = object_photo()
     latents = [
         load_model(path).reconstruct_latent(photo, refine=0).latent
@@ -632,6 +632,33 @@ def test_pack_adds_image_heads_as_an_averaged_ensemble(capsys, tmp_path, lgan_ch
     stranger = save_checkpoint(tmp_path / "stranger.safetensors", networks, card)
     code, _, err = run(capsys, "pack", lgan_checkpoint, "-o", packed, "--add-heads", stranger)
     assert_one_line_error(code, err, str(stranger), "another autoencoder")
+
+
+def test_a_packed_card_names_its_files_without_folders_and_keeps_its_fingerprint(
+    capsys, tmp_path, lgan_checkpoint
+):
+    """The run's card records where its data and start lay; the shipped copy names them
+    alone, and is still the same model to gan3d pack --metrics and saved sessions."""
+    from gan3d_core.io.card import model_fingerprint
+    from gan3d_core.io.checkpoint import load_checkpoint, read_model_card, save_checkpoint
+
+    networks, card = load_checkpoint(lgan_checkpoint)
+    card["training"] = {"data": "/home/ada/datasets/chairs.npz", "shapes": 3,
+                        "settings": {"data": "/home/ada/datasets/chairs.npz",
+                                     "init_from": "../runs/first/model.safetensors"}}  # fmt: skip
+    card["metrics"] = {"gen": {"task": "gen", "checkpoint": "/home/ada/runs/x.safetensors"}}
+    run_model = save_checkpoint(tmp_path / "run.safetensors", networks, card)
+    packed = tmp_path / "shipped.safetensors"
+    code, _, _ = run(capsys, "pack", run_model, "-o", packed)
+    assert code == 0
+    shipped = read_model_card(packed)
+    assert shipped["training"]["data"] == "chairs.npz"
+    assert shipped["training"]["settings"]["init_from"] == "model.safetensors"
+    assert shipped["metrics"]["gen"]["checkpoint"] == "x.safetensors"
+    assert "/home/ada" not in json.dumps(shipped)
+    assert model_fingerprint(shipped) == model_fingerprint(read_model_card(run_model))
+    code, out, _ = run(capsys, "info", packed)
+    assert code == 0 and "chairs.npz (3 shapes)" in out
 
 
 def test_progress_in_a_log_file_writes_a_line_a_minute_while_work_advances(capsys, monkeypatch):

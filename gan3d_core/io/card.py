@@ -101,11 +101,37 @@ def _check_training_settings(path: Path, settings: Any) -> None:
         raise CheckpointError(f"{path}: {exc}") from None
 
 
+# Card fields that record a file the model came from: a training set, a checkpoint it
+# started from or joined, the model an evaluation measured.
+RECORDED_FILE_KEYS = frozenset(
+    {"data", "init_from", "kept_from", "from", "checkpoint", "cache_dir"}
+)
+
+
+def without_folders(record: Any) -> Any:
+    """``record`` (a card or part of one) with each recorded file named by its file name
+    alone: where it lay on the machine that trained or packed the model means nothing to
+    whoever opens it, and tells them about that machine."""
+    if isinstance(record, dict):
+        return {
+            key: Path(value).name
+            if key in RECORDED_FILE_KEYS and isinstance(value, str)
+            else without_folders(value)
+            for key, value in record.items()
+        }
+    if isinstance(record, list):
+        return [without_folders(item) for item in record]
+    return record
+
+
 def model_fingerprint(card: dict[str, Any]) -> str:
-    """Which model a card describes, whatever its measured figures or storage: the SHA-256
-    of its config, classes and training record. ``gan3d eval`` files its results under
-    it, ``gan3d pack --metrics`` checks it, sessions recognise their model by it."""
-    described = {key: card.get(key) for key in ("config", "class_names", "training")}
+    """Which model a card describes, whatever its measured figures, storage or the folders
+    its files were in: the SHA-256 of its config, classes and training record. ``gan3d
+    eval`` files its results under it, ``gan3d pack --metrics`` checks it, sessions
+    recognise their model by it."""
+    described = without_folders(
+        {key: card.get(key) for key in ("config", "class_names", "training")}
+    )
     return hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode()).hexdigest()
 
 
