@@ -20,8 +20,15 @@ from gan3d_core.errors import UsageError
 from gan3d_core.io.atomic import write_bytes_atomic
 from gan3d_core.io.card import model_fingerprint
 from gan3d_core.io.kinds import latent_file_path
-from gan3d_core.limits import MAX_LATENT_ABS
-from gan3d_studio.wire import LatentState, ModelInfo, ReconstructOptions, ShapeResult, ViewSettings
+from gan3d_core.limits import MAX_LATENT_ABS, MAX_REFINE_STEPS
+from gan3d_studio.wire import (
+    LatentState,
+    ModelInfo,
+    ReconstructOptions,
+    ShapeResult,
+    ViewSettings,
+    is_whole_number,
+)
 
 SESSION_FORMAT = "gan3d-studio-session"
 SESSION_SUFFIX = ".g3session.json"  # how a drop or File > Open recent tells a session file
@@ -233,6 +240,12 @@ class Session:
                 for b in self.bookmarks
             ],
             "view": asdict(self.view),
+            # how photos become shapes; not the box, which belongs to photos not saved here
+            "reconstruct": {
+                "pool": self.reconstruct_options.pool,
+                "label": self.reconstruct_options.label,
+                "refine": self.reconstruct_options.refine,
+            },
             **({"camera": self.camera} if self.camera is not None else {}),
         }
 
@@ -296,6 +309,7 @@ class Session:
                 f"session file's view settings are not {', '.join(sorted(VIEW_FIELDS))}"
             )
         camera = _checked_camera(data.get("camera"))
+        options = self._checked_reconstruct_options(data.get("reconstruct", {}))
         history = [self._check_label(LatentState.from_json(entry)) for entry in entries]
         bookmarks = [self._bookmark(mark) for mark in marks]
         view = ViewSettings(**view_fields)
@@ -312,7 +326,27 @@ class Session:
         self.history_changed.emit()
         self.bookmarks_changed.emit()
         self.view_changed.emit(view)
+        self.set_reconstruct_options(**options)
         self.latent_changed.emit(self.current)
+
+    def _checked_reconstruct_options(self, saved: Any) -> dict[str, Any]:
+        """A session file's Reconstruct choices for this model, or an error saying which
+        is wrong: a pooling this model has, one of its classes, fitting steps in range."""
+        if not isinstance(saved, dict) or not set(saved) <= {"pool", "label", "refine"}:
+            raise UsageError("session file's reconstruct choices are not pool, label and refine")
+        pool, label, refine = (saved.get(key) for key in ("pool", "label", "refine"))
+        pools = ("mean", "max", "lstm") if self.model.pool == "lstm" else ("mean", "max")
+        if pool is not None and pool not in pools:
+            raise UsageError(f"session file's pooling {pool!r} is not one of {', '.join(pools)}")
+        classes = self.model.class_names if self.model.conditional else ()
+        if label is not None and not (is_whole_number(label) and 0 <= label < len(classes)):
+            raise UsageError(f"session file's class {label!r} is not one of this model's classes")
+        if refine is not None and not (is_whole_number(refine) and 0 <= refine <= MAX_REFINE_STEPS):
+            raise UsageError(
+                f"session file's fitting steps must be a whole number from 0 to "
+                f"{MAX_REFINE_STEPS}, got {refine!r}"
+            )
+        return {"pool": pool, "label": label, "refine": refine}
 
     def _bookmark(self, mark: dict[str, Any]) -> Bookmark:
         name, thumbnail = mark.get("name"), mark.get("thumbnail_png", "")

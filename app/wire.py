@@ -116,14 +116,14 @@ class LatentState:
         if not all(_is_number(value) for value in data["latent"]):
             raise UsageError("a latent holds something that is not a number")
         label, source = data.get("label"), data.get("source", "")
-        if label is not None and not _is_int(label):
+        if label is not None and not is_whole_number(label):
             raise UsageError(f"a class must be a whole number, got {label!r}")
         if not isinstance(source, str):
             raise UsageError(f"a shape's source must be text, got {source!r}")
         return cls(np.asarray(data["latent"], np.float64).astype(np.float32), label, source)
 
 
-def _is_int(value: object) -> bool:
+def is_whole_number(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -148,14 +148,14 @@ class ViewSettings:
         if self.mode not in VIEW_MODES:
             raise UsageError(f"view mode must be one of {', '.join(VIEW_MODES)}, got {self.mode!r}")
         if self.surface_resolution is not None:
-            if not _is_int(self.surface_resolution):
+            if not is_whole_number(self.surface_resolution):
                 raise UsageError(
                     f"surface resolution must be a whole number, got {self.surface_resolution!r}"
                 )
             check_surface_resolution(self.surface_resolution)
         if not _is_number(self.threshold) or not 0.0 < self.threshold < 1.0:
             raise UsageError(f"threshold must be between 0 and 1, got {self.threshold!r}")
-        if not _is_int(self.smoothing) or not 0 <= self.smoothing <= MAX_SMOOTH_ITERATIONS:
+        if not is_whole_number(self.smoothing) or not 0 <= self.smoothing <= MAX_SMOOTH_ITERATIONS:
             raise UsageError(
                 f"smoothing must be a whole number from 0 to {MAX_SMOOTH_ITERATIONS}, "
                 f"got {self.smoothing!r}"

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from gan3d_core.images import IMAGE_SUFFIXES
+from gan3d_core.limits import MAX_REFINE_STEPS
 from gan3d_studio.session import Session
 from gan3d_studio.wire import ModelInfo, Reconstruction, ReconstructOptions
 
@@ -89,7 +90,7 @@ class ReconstructPanel(QWidget):
         self.class_box = QComboBox()
         # Staged models fit the shape to the photos' silhouettes; -1 shows "model default".
         self.refine_box = QSpinBox()
-        self.refine_box.setRange(-1, 200)
+        self.refine_box.setRange(-1, MAX_REFINE_STEPS)
         self.refine_box.setSpecialValueText("model default")
         self.refine_box.setValue(-1)
         self.refine_box.setSuffix(" steps")
@@ -127,7 +128,7 @@ class ReconstructPanel(QWidget):
         self.open_button.clicked.connect(self._choose_files)
         self.cut_out_button.clicked.connect(self.cut_out_requested)
         self.clear_box_button.clicked.connect(lambda: session.set_reconstruct_options(box=None))
-        session.reconstruct_options_changed.connect(self._show_box)
+        session.reconstruct_options_changed.connect(self._show_options)
         self._filling = False
         self._model_path: str | None = None  # whose reading of the photos is shown
         self.pool_box.currentTextChanged.connect(self._store_options)
@@ -142,13 +143,23 @@ class ReconstructPanel(QWidget):
             self._fill(info)
         finally:
             self._filling = False
-        self._show_box(self.session.reconstruct_options)
+        self._show_options(self.session.reconstruct_options)
         path = None if info is None else info.path
         if path != self._model_path:  # another model would read the photos otherwise
             self._show_reading((), "")
         self._model_path = path
 
-    def _show_box(self, options: ReconstructOptions) -> None:
+    def _show_options(self, options: ReconstructOptions) -> None:
+        """The session's choices (a restored session's too) in the widgets."""
+        model = self.session.model
+        if model is not None and model.has_encoder and not self._filling:
+            self._filling = True  # shown, not stored back
+            try:
+                self.pool_box.setCurrentText(options.pool or model.pool)
+                self.class_box.setCurrentIndex(0 if options.label is None else options.label + 1)
+                self.refine_box.setValue(-1 if options.refine is None else options.refine)
+            finally:
+                self._filling = False
         if options.box is None:
             self.box_label.setText("automatic")
         else:

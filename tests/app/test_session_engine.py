@@ -101,6 +101,7 @@ def test_session_file_round_trip(engine, tmp_path):
         session.set_latent(engine.random_state(seed=seed, truncation=None, label=seed))
     session.add_bookmark("first", b"\x89PNG\r\n\x1a\n fake")
     session.set_view(mode="blocks", threshold=0.3, surface_resolution=128)
+    session.set_reconstruct_options(pool="max", label=2, refine=7, box=(1, 2, 30, 40))
     session.undo()
     path = session.save(tmp_path / "s.g3session.json")
     restored = _session(engine)
@@ -112,6 +113,8 @@ def test_session_file_round_trip(engine, tmp_path):
         and restored.bookmarks[0].thumbnail_png == b"\x89PNG\r\n\x1a\n fake"
     )
     assert restored.view == ViewSettings(mode="blocks", threshold=0.3, surface_resolution=128)
+    # the box belongs to the photos, which a session does not keep
+    assert restored.reconstruct_options == ReconstructOptions(pool="max", label=2, refine=7)
 
 
 CAMERA = {"position": [1, 2, 3], "focal_point": [0, 0, 0], "up": [0, 0, 1], "parallel": False}
@@ -138,6 +141,11 @@ CAMERA = {"position": [1, 2, 3], "focal_point": [0, 0, 0], "up": [0, 0, 1], "par
         (lambda d: d.update(version=99), "version 99"),
         (lambda d: d["bookmarks"][0].update(thumbnail_png="aGVsbG8="), "is not a PNG image"),
         (lambda d: d["bookmarks"][0].update(name=["x"]), "a bookmark needs a name"),
+        (lambda d: d["reconstruct"].update(pool="median"), "pooling 'median' is not one of"),
+        (lambda d: d["reconstruct"].update(label=99), "class 99 is not one of this model's"),
+        (lambda d: d["reconstruct"].update(refine=10_000), "fitting steps must be a whole"),
+        (lambda d: d["reconstruct"].update(refine=True), "fitting steps must be a whole"),
+        (lambda d: d.update(reconstruct=[1]), "reconstruct choices are not pool"),
         (lambda d: d.update(camera={"position": [1, 2]}), "camera is not position"),
         (lambda d: d.update(camera=dict(CAMERA, up=[0, 0, float("nan")])), "camera up is not"),
         (lambda d: d.update(camera=dict(CAMERA, position=[0, 0, 1e300])), "camera position"),
@@ -153,10 +161,15 @@ def test_a_hand_edited_session_is_refused_and_changes_nothing(engine, edit, said
     session.add_bookmark("first", b"\x89PNG\r\n\x1a\n")
     data = json.loads(json.dumps(session.to_json()))
     edit(data)
-    before = (list(session.history), list(session.bookmarks), session.view)
+    session.set_reconstruct_options(pool="max")
+
+    def state():
+        return session.history, session.bookmarks, session.view, session.reconstruct_options
+
+    before = tuple(list(part) if isinstance(part, list) else part for part in state())
     with pytest.raises(UsageError, match=re.escape(said)):
         session.restore(data)
-    assert (session.history, session.bookmarks, session.view) == before
+    assert state() == before
 
 
 def test_a_session_knows_its_model_by_card_or_by_any_spelling_of_its_path(engine, tmp_path):

@@ -395,7 +395,12 @@ def test_a_dropped_session_file_is_restored(
     qtbot, window, cvaegan_checkpoint, tmp_path, monkeypatch
 ):
     open_model(qtbot, window, cvaegan_checkpoint)
+    panel = window.reconstruct_panel
+    panel.pool_box.setCurrentText("max")
+    panel.class_box.setCurrentIndex(2)  # the model's second class
     saved = window.session.save(tmp_path / "mine.g3session.json")
+    panel.pool_box.setCurrentText("mean")
+    panel.class_box.setCurrentIndex(0)
     history = [state.latent for state in window.session.history]
     with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
         window.generate_panel.random_button.click()
@@ -405,6 +410,12 @@ def test_a_dropped_session_file_is_restored(
     assert [state.latent.tolist() for state in window.session.history] == [
         latent.tolist() for latent in history
     ]
+    # the Reconstruct panel's choices come back too, in the session and its widgets
+    assert (window.session.reconstruct_options.pool, window.session.reconstruct_options.label) == (
+        "max",
+        1,
+    )
+    assert panel.pool_box.currentText() == "max" and panel.class_box.currentIndex() == 2
     # File > Save session keeps where the view looked from, orthographic or not
     window.viewport.set_camera("top")
     window.viewport.toggle_orthographic()
