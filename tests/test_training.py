@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 import pytest
 
-from gan3d_core import load_model
+from gan3d_core import InputFileError, load_model
 from gan3d_core.cli import main
 from gan3d_core.io.checkpoint import read_model_card
 from gan3d_core.training import (
@@ -163,8 +163,6 @@ def test_divergence_stops_and_keeps_the_last_good_checkpoint(
 
 
 def test_refuses_to_overwrite_or_resume_nothing(synthetic_npz, cache, tmp_path):
-    from gan3d_core import InputFileError
-
     config = tiny_config("gan", synthetic_npz, cache, epochs=1)
     with pytest.raises(InputFileError, match="nothing to resume"):
         train_run(config, tmp_path, resume=True, device="cpu")
@@ -200,6 +198,49 @@ def test_cli_train_resume_with_more_epochs(capsys, synthetic_npz, cache, tmp_pat
         err = capsys.readouterr().err
         assert "a resumed run keeps its" in err and said in err and len(err.splitlines()) == 1
     assert read_model_card(run / "model.safetensors")["training"]["steps"] == 6  # untouched
+
+
+def test_a_resumed_run_refuses_shapes_that_changed_since_it_began(
+    capsys, synthetic_npz, cache, tmp_path
+):
+    """Its weights, split and card are of the shapes it began on: another file at the same
+    path is refused in one line, and the same shapes again resume."""
+    data = tmp_path / "shapes.npz"
+    shutil.copy(synthetic_npz, data)
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps({k: v for k, v in TINY.items() if k != "epochs"}))
+    run = tmp_path / "run"
+    argv = ["train", "--kind", "gan", "--data", data, "--config", settings, "--epochs", 1,
+            "--cache-dir", cache, "--no-tensorboard", "-o", run]  # fmt: skip
+    assert main([str(a) for a in argv]) == 0
+    capsys.readouterr()
+    with np.load(data) as arrays:
+        voxels, labels, names = arrays["voxels"], arrays["labels"], arrays["class_names"]
+    changed = voxels.copy()
+    changed[0] = 0
+    np.savez(data, voxels=changed, labels=labels, class_names=names)
+    resume = ["train", "-o", str(run), "--resume", "--epochs", "2", "--no-tensorboard"]
+    assert main(resume) == 1
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and str(data) in err and "not those" in err
+    assert read_model_card(run / "model.safetensors")["training"]["steps"] == 3  # untouched
+    np.savez(data, voxels=voxels, labels=labels, class_names=names)
+    assert main(resume) == 0
+
+
+def test_data_record_is_written_for_a_new_run_and_checked_on_resume(tmp_path):
+    from gan3d_core.data.datasets import VoxelDataset
+    from gan3d_core.training.run import check_same_data
+
+    grids = np.zeros((2, 4, 4, 4), np.uint8)
+    shapes = VoxelDataset(grids, np.array([0, 1]), ["a", "b"])
+    check_same_data(tmp_path, "d.npz", [shapes], resume=False)
+    check_same_data(tmp_path, "d.npz", [shapes], resume=True)
+    renamed = VoxelDataset(grids, np.array([0, 1]), ["a", "c"])
+    with pytest.raises(InputFileError, match=r"d\.npz: its shapes are not those"):
+        check_same_data(tmp_path, "d.npz", [renamed], resume=True)
+    check_same_data(tmp_path, "d.npz", [renamed], resume=False)  # a new run records anew
+    check_same_data(tmp_path, "d.npz", [renamed], resume=True)
 
 
 def test_torchrun_two_processes_on_cpu(synthetic_npz, cache, tmp_path):

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.distributed as dist
 
-from gan3d_core.data.datasets import load_dataset, split_dataset
+from gan3d_core.data.datasets import VoxelDataset, load_dataset, split_dataset
 from gan3d_core.errors import InputFileError
+from gan3d_core.io.atomic import write_bytes_atomic
 from gan3d_core.io.checkpoint import read_model_card
 from gan3d_core.training.config import TrainConfig
 from gan3d_core.training.trainer import (
@@ -22,10 +26,37 @@ from gan3d_core.training.trainer import (
 )
 
 ProgressHook = Callable[[float, str], None]
+DATA_DIGEST_FILE = "data.sha256"  # see check_same_data
 
 
 def default_cache_dir() -> Path:
     return Path(os.environ.get("GAN3D_CACHE", Path.home() / ".cache" / "gan3d"))
+
+
+def check_same_data(
+    run_dir: Path, data: str, splits: Sequence[TrainingData | VoxelDataset], resume: bool
+) -> None:
+    """Record the shapes a run trains and validates on (a digest of their grids, classes
+    and split) when it starts; a resumed run refuses shapes that changed since, in one
+    line: its weights, its split and its card are of the shapes it began on. A run folder
+    without the record (from an older gan3d) resumes unchecked, and is recorded from then."""
+    digest = hashlib.sha256()
+    for split in splits:
+        for array in (split.voxels, split.labels):
+            array = np.ascontiguousarray(array)
+            digest.update(f"{array.dtype}{array.shape}".encode())
+            digest.update(array.reshape(-1).view(np.uint8))
+        digest.update(json.dumps(list(split.class_names)).encode())
+    path = run_dir / DATA_DIGEST_FILE
+    if resume and path.is_file():
+        if path.read_text().strip() != digest.hexdigest():
+            raise InputFileError(
+                f"{data}: its shapes are not those {run_dir} began training on (the file "
+                "changed since); resume it on those, or start another run (-o)"
+            )
+        return
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(path, digest.hexdigest().encode())
 
 
 def prepare_data(
@@ -115,6 +146,8 @@ def train_run(
     if torch.cuda.is_available() and dist.is_initialized() and device == "auto":
         device = f"cuda:{torch.cuda.current_device()}"
     trainer = Trainer(config, train, validation, run_dir, callbacks, device)
+    if not dist.is_initialized() or dist.get_rank() == 0:  # once the settings are accepted
+        check_same_data(run_dir, config.data, (train, validation), resume)
     if resume:
         trainer.resume()
     elif config.init_from:

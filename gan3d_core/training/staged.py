@@ -393,7 +393,7 @@ def train_staged(
     stopped early) and each stage's result (stages kept from ``init_from`` have none).
     ``on_record`` receives each stage's validation records (see :func:`run_stage`)."""
     from gan3d_core.inference import resolve_device
-    from gan3d_core.training.run import default_cache_dir
+    from gan3d_core.training.run import check_same_data, default_cache_dir
 
     device = resolve_device(device)
     run_dir = Path(run_dir)
@@ -404,7 +404,8 @@ def train_staged(
     )
     source, source_card = load_init_from(config.init_from) if config.init_from else (None, {})
     # only once the data and the checkpoint to start from are read: bad ones leave no run
-    run_dir.mkdir(parents=True, exist_ok=True)
+    resumed = any(stage_state_path(run_dir, name).is_file() for name in STAGE_NAMES)
+    check_same_data(run_dir, config.data, (train, validation), resumed)
     write_bytes_atomic(run_dir / CONFIG_FILE, json.dumps(config.to_dict(), indent=2).encode())
     kept = kept_stages(config, source)
     model_config = config.model_config(len(train.class_names))  # --classes: only those
