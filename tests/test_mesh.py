@@ -120,7 +120,7 @@ def test_a_decimation_that_stops_short_says_so(tmp_path, monkeypatch):
     written = write_shape(grid, tmp_path / "box.stl", ExportOptions(target_faces=4))
     faces = len(trimesh.load(written.path).faces)
     assert faces > 4 and written.note == (
-        f"decimated to {faces:,} faces, not 4: fewer would leave it open"
+        f"decimated to {faces:,} faces, not 4: every decimation to fewer tried left it open"
     )
 
 

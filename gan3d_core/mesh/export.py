@@ -279,7 +279,10 @@ def write_shape(
         )
     note = ""
     asked = options.target_faces if options.style == "smooth" else None
-    if asked is not None and len(mesh.faces) > 1.05 * asked:  # see surface.decimate
-        note = f"decimated to {len(mesh.faces):,} faces, not {asked:,}: fewer would leave it open"
+    if asked is not None and len(mesh.faces) > asked:  # see surface.decimate
+        note = (
+            f"decimated to {len(mesh.faces):,} faces, not {asked:,}: every decimation to "
+            "fewer tried left it open"
+        )
     written = export_mesh(mesh, path, options.style == "smooth")
     return WrittenShape(written, count_shells(mesh), note)
