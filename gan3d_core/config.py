@@ -15,6 +15,8 @@ from typing import Any
 from gan3d_core.errors import UsageError
 from gan3d_core.schema import check_field_types
 
+# a voxel is filled where its occupancy is over this (the design's convention; IoU too)
+DEFAULT_THRESHOLD = 0.5
 MODEL_KINDS = ("gan", "vaegan", "multiview", "cvaegan", "lgan")
 POOLING_METHODS = ("mean", "max", "lstm")
 ENCODER_ARCHITECTURES = ("paper", "light")

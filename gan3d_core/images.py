@@ -89,25 +89,36 @@ def load_image(source: ImageSource) -> np.ndarray:
     if isinstance(source, Image.Image):
         _check_pixels("image", *source.size)
         return _pil_to_array(source)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        raise UsageError(
+            "an image is a path, a PIL image or a uint8 array, not the bytes of a file: pass "
+            "its path, or open it with PIL.Image.open(io.BytesIO(data))"
+        )
     array = np.asarray(source)
     if array.ndim == 2:
         array = array[:, :, None]
     if array.ndim != 3 or array.shape[2] not in (1, 3, 4) or min(array.shape[:2]) < 1:
         raise UsageError(f"image array must be (H, W) or (H, W, 1|3|4), got shape {array.shape}")
     if array.dtype != np.uint8:
-        raise UsageError(f"image array must be uint8, got {array.dtype}")
+        hint = " (floats in [0, 1]: skimage.img_as_ubyte(image))" if array.dtype.kind == "f" else ""
+        raise UsageError(f"image array must be uint8, got {array.dtype}{hint}")
     _check_pixels("image array", array.shape[1], array.shape[0])
     return np.repeat(array, 3, axis=2) if array.shape[2] == 1 else array
 
 
 def _check_pixels(source: str | os.PathLike, width: int, height: int) -> None:
+    """Refuse an image too large or too thin: a file's with an InputFileError naming it,
+    an image in memory ("image", "image array") with a UsageError."""
+    error = InputFileError if isinstance(source, os.PathLike) else UsageError
+    if min(width, height) < 1:
+        raise error(f"{source}: image of {width} x {height} pixels holds nothing")
     if width * height > MAX_IMAGE_PIXELS:
-        raise InputFileError(
+        raise error(
             f"{source}: image of {width} x {height} pixels is over the limit of "
             f"{MAX_IMAGE_PIXELS / 1e6:g} megapixels; scale it down first"
         )
     if max(width, height) > MAX_IMAGE_ASPECT * min(width, height):
-        raise InputFileError(
+        raise error(
             f"{source}: image of {width} x {height} pixels is a strip (over "
             f"{MAX_IMAGE_ASPECT}:1); crop it to the object"
         )
@@ -287,12 +298,16 @@ def preprocess_image(source: ImageSource, size: int = 128, box: Box | None = Non
     colour, or GrabCut for a cluttered photo or inside ``box``), the background becomes
     white, the image is cropped to the object, padded square with an
     :data:`OBJECT_MARGIN`, and resized with antialiasing. An image with no detectable
-    object is used whole.
+    object is used whole; a picture of one plain colour is refused (nothing to read).
     """
+    if not isinstance(size, int) or isinstance(size, bool) or not 8 <= size <= 1024:
+        raise UsageError(f"size must be a whole number of pixels from 8 to 1024, got {size!r}")
     rgb, mask = object_pixels(load_image(source), box)
     if np.ptp(rgb.reshape(-1, 3), axis=0).max() <= PLAIN_IMAGE_RANGE:
-        name = source if isinstance(source, (str, os.PathLike)) else "image"
-        raise InputFileError(f"{name}: no object to read, the picture is one plain colour")
+        what = "no object to read, the picture is one plain colour"
+        if isinstance(source, (str, os.PathLike)):
+            raise InputFileError(f"{source}: {what}")
+        raise UsageError(f"image: {what}")
     if mask.any() and not mask.all():
         rgb = np.where(mask[:, :, None], rgb, np.uint8(255))
         rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))

@@ -6,8 +6,11 @@ torch. Long batches take ``progress(fraction, message)`` and ``should_stop()`` h
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import os
-from collections.abc import Callable, Collection, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,15 +59,24 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return resolved
 
 
-def load_model(path: str | os.PathLike | None = None, device: str = "auto") -> GanModel:
-    """Open a checkpoint (``None``: the bundled default model) on ``device``."""
+MAX_REMEMBERED_DRAWS = 100_000  # latents whose drawn class decode recalls: 3 MB of keys
+
+
+def _latent_key(latent: np.ndarray) -> bytes:
+    """A drawn latent's identity: a digest of its float32 values."""
+    return hashlib.blake2b(np.asarray(latent, np.float32).tobytes(), digest_size=16).digest()
+
+
+def load_model(path: str | os.PathLike | None = None, device: str | None = "auto") -> GanModel:
+    """Open a checkpoint (``None``: the bundled default model) on ``device`` (``"auto"`` or
+    ``None``: a GPU when there is one)."""
     if path is None:
         path = default_model_path()
         if not path.is_file():
             raise CheckpointError(
                 f"{path}: no bundled default model is installed; pass a checkpoint path"
             )
-    resolved = resolve_device(device)
+    resolved = resolve_device("auto" if device is None else device)
     networks, card = load_checkpoint(path, device=resolved)
     return GanModel(networks, card, Path(path), resolved)
 
@@ -156,6 +168,9 @@ class GanModel:
         self.class_names: list[str] = [str(n) for n in names]
         # Rebuilt lazily: only CPU decoding uses it, and it copies the weights.
         self._fast_generator: FastVoxelGenerator | None = None
+        # the class each latent this model drew was drawn for, by the latent's bytes (see
+        # decode); the oldest are forgotten past MAX_REMEMBERED_DRAWS
+        self._drawn_labels: OrderedDict[bytes, int] = OrderedDict()
 
     def __repr__(self) -> str:
         source = self.path.name if self.path else "in memory"
@@ -203,17 +218,33 @@ class GanModel:
                 z[outside] = rng.standard_normal(int(outside.sum()))
                 outside = np.abs(z) > truncation
         z = z.astype(np.float32)
-        if sampler is None:
-            if labels is not None and not self.config.conditional:
-                raise UsageError(
-                    f"this {self.config.kind} model is not conditional; it takes no labels"
-                )
-            return z
+        if labels is not None and not self.config.conditional:
+            raise UsageError(
+                f"this {self.config.kind} model is not conditional; it takes no labels"
+            )
         if labels is None and self.config.conditional:
             labels = self.seeded_labels(n, seed)
         label_tensor = self._labels_tensor(labels, n)
-        with torch.inference_mode():
-            return sampler(torch.from_numpy(z).to(self.device), label_tensor).float().cpu().numpy()
+        if sampler is not None:
+            with torch.inference_mode():
+                z = sampler(torch.from_numpy(z).to(self.device), label_tensor).float().cpu().numpy()
+        if label_tensor is not None:
+            self._remember_draws(z, label_tensor.tolist())
+        return z
+
+    def _remember_draws(self, latents: np.ndarray, labels: list[int]) -> None:
+        for latent, label in zip(latents, labels):
+            key = _latent_key(latent)
+            self._drawn_labels[key] = label
+            self._drawn_labels.move_to_end(key)
+        while len(self._drawn_labels) > MAX_REMEMBERED_DRAWS:
+            self._drawn_labels.popitem(last=False)
+
+    def drawn_or_best_label(self, latent: np.ndarray) -> int:
+        """The class :meth:`sample_latents` drew ``latent`` for, when this model drew it
+        (unchanged), else :meth:`best_label`'s."""
+        label = self._drawn_labels.get(_latent_key(latent))
+        return self.best_label(latent) if label is None else label
 
     def seeded_labels(self, n: int, seed: int | None = 0) -> list[int] | None:
         """A conditional model's classes for ``n`` shapes drawn without one: a seeded order
@@ -322,14 +353,18 @@ class GanModel:
 
         Returns float32 (n, R, R, R) in [0, 1], axes (x, y, z) with z up. Conditional models
         take ``labels``: one class (index or name) for all, or one per latent; without them
-        each latent is decoded as the class :meth:`best_label` finds for it. With
+        a latent :meth:`sample_latents` drew decodes as the class it was drawn for (so
+        ``decode(sample_latents(n, seed))`` makes what ``gan3d sample`` makes), any other
+        as the class :meth:`best_label` finds for it. With
         ``resolution`` N, models with an implicit decoder sample it on an N^3 grid over the
         same box instead (n, N, N, N): a finer surface than the voxel decoder's.
         """
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise UsageError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
         z = self._latents_tensor(latents)
         n = z.shape[0]
         if labels is None and self.config.conditional:
-            labels = [self.best_label(latent) for latent in z.cpu().numpy()]
+            labels = [self.drawn_or_best_label(latent) for latent in z.cpu().numpy()]
         label_tensor = self._labels_tensor(labels, n)
         if resolution is not None:
             return self._decode_implicit(z, label_tensor, resolution, progress, should_stop)
@@ -391,8 +426,18 @@ class GanModel:
             )
         if isinstance(views, (str, os.PathLike, np.ndarray)) or hasattr(views, "getpixel"):
             views = [views]
+        elif hasattr(views, "__array__"):  # a torch tensor, say: one image as an array
+            views = [np.asarray(views)]
+        elif isinstance(views, Iterable):  # a list, a tuple, a generator
+            views = list(itertools.islice(views, MAX_VIEWS + 1))
+        else:
+            raise UsageError(
+                "views are a path, a PIL image or a uint8 array, or a list of them; got "
+                f"{type(views).__name__}"
+            )
         if not 1 <= len(views) <= MAX_VIEWS:
-            raise UsageError(f"one object takes 1 to {MAX_VIEWS} photos, got {len(views)}")
+            count = f"over {MAX_VIEWS}" if len(views) > MAX_VIEWS else "none"
+            raise UsageError(f"one object takes 1 to {MAX_VIEWS} photos, got {count}")
         images = []
         for view in views:
             if should_stop is not None and should_stop():
@@ -403,7 +448,9 @@ class GanModel:
     def encode(
         self, views: ImageSource | Sequence[ImageSource], pool: str | None = None
     ) -> np.ndarray:
-        """Latent (latent_dim,) of ONE object seen in 1..N views (paths, PIL images or arrays).
+        """Latent (latent_dim,) of ONE object seen in 1..N views (paths, PIL images or arrays),
+        as :meth:`reconstruct` finds it (a staged model fits it to the photos' outlines for
+        its default steps; :meth:`reconstruct_latent` takes ``refine``).
 
         Per-view latent means are combined with ``pool`` (default: what the model was
         trained with; mean and max work for every model, lstm only if it was trained so).
@@ -564,9 +611,12 @@ class GanModel:
         latent = per_view.mean(0) if method == "mean" else per_view.amax(0)
         if self.config.conditional and label is None:
             label = int(probabilities.argmax())
-        steps = int(inference.get("refine_steps", 0) if refine is None else refine)
+        steps = inference.get("refine_steps", 0) if refine is None else refine
+        if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool):
+            raise UsageError(f"refine must be a whole number of steps, got {steps!r}")
         if not 0 <= steps <= MAX_REFINE_STEPS:
             raise UsageError(f"refine must be 0 to {MAX_REFINE_STEPS} steps, got {steps}")
+        steps = int(steps)
         azimuths, elevations = azimuths.cpu().numpy(), elevations.cpu().numpy()
         if steps == 0:
             return ReconstructedLatent(

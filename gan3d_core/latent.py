@@ -32,7 +32,9 @@ def _pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def slerp(a: np.ndarray, b: np.ndarray, t: float | np.ndarray) -> np.ndarray:
-    """Spherical interpolation: follows the great circle, so norms stay typical of N(0, I).
+    """Spherical interpolation along the great circle between the two directions: latents
+    midway keep about the ends' norm, where a straight line between latents far apart
+    passes nearer the origin.
 
     Falls back to :func:`lerp` when ``a`` and ``b`` are (anti-)parallel or zero.
     """
@@ -51,8 +53,8 @@ def slerp(a: np.ndarray, b: np.ndarray, t: float | np.ndarray) -> np.ndarray:
 
 def interpolate(a: np.ndarray, b: np.ndarray, steps: int, method: str = "slerp") -> np.ndarray:
     """``steps`` latents from ``a`` to ``b`` inclusive, (steps, latent_dim)."""
-    if steps < 2:
-        raise UsageError(f"steps must be >= 2, got {steps}")
+    if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 2:
+        raise UsageError(f"steps must be a whole number >= 2, got {steps!r}")
     if np.shape(a) != np.shape(b) or np.ndim(a) != 1:
         raise UsageError(
             f"a and b must be latents of equal shape (L,), got {np.shape(a)} and {np.shape(b)}"
@@ -72,10 +74,18 @@ def interpolated_label(start: int | None, end: int | None, t: float) -> int | No
 
 def combine_latents(latents: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:
     """Weighted sum of latents, e.g. A - B + C is ``combine_latents([A, B, C], [1, -1, 1])``."""
-    if len(latents) != len(weights) or not latents:
-        raise ValueError(f"need as many weights as latents, got {len(latents)} and {len(weights)}")
-    stacked = np.stack([np.asarray(z, np.float32) for z in latents])  # (K, L)
-    return np.tensordot(np.asarray(weights, np.float32), stacked, axes=1).astype(np.float32)
+    latents = [np.asarray(z, np.float32) for z in latents]
+    weights = np.asarray(weights, np.float32)
+    if weights.shape != (len(latents),) or not latents:
+        raise UsageError(
+            f"need one weight per latent, got {len(latents)} latents and weights of shape "
+            f"{weights.shape}"
+        )
+    if latents[0].ndim != 1 or any(z.shape != latents[0].shape for z in latents):
+        raise UsageError(
+            f"latents to combine must be vectors of one size, got {[z.shape for z in latents]}"
+        )
+    return np.tensordot(weights, np.stack(latents), axes=1).astype(np.float32)
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,8 @@ MAX_CHECKPOINT_HEADER_BYTES = 16 << 20
 MAX_PARAMETERS = 150_000_000
 # Model config fields: far above the papers (latent 200, widths <= 512, 10..40 classes).
 MAX_LATENT_DIM = 4096
-# A latent component's size: latents are spread about unit size (a slider spans +-3); one
+# A latent component's size: a Gaussian latent's are about unit size, the bundled staged
+# model's autoencoder latents within about +-100 (sliders span +-3 of their spread); one
 # past 10,000 only saturates the decoder, and near float32's limit (3e38) its square
 # overflows in a norm and a slider's position overflows Qt's integers.
 MAX_LATENT_ABS = 1e4

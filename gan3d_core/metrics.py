@@ -11,7 +11,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-DEFAULT_THRESHOLD = 0.5
+from gan3d_core.config import DEFAULT_THRESHOLD
+
 SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
 _SSIM_C1, _SSIM_C2 = 0.01**2, 0.03**2  # (K * data range)^2 with K1 = 0.01, K2 = 0.03

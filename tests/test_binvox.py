@@ -76,3 +76,11 @@ def test_truncated_and_corrupt_files(tmp_path):
         (tmp_path / name).write_bytes(content)
         with pytest.raises(InputFileError, match=f"{name}: {message}"):
             read_binvox(tmp_path / name)
+
+
+def test_an_occupancy_grid_is_written_filled_over_the_threshold(tmp_path):
+    """A decoded shape is float and never exactly 0: it was written as a solid cube."""
+    occupancy = np.full((4, 5, 6), 1e-20, np.float32)
+    occupancy[1, 2, 3], occupancy[0, 0, 0] = 0.9, 0.5
+    read = read_binvox(write_binvox(tmp_path / "o.binvox", occupancy))
+    assert np.array_equal(read.voxels, occupancy > 0.5)

@@ -146,3 +146,16 @@ def test_random_shapes_decimate_to_the_faces_asked_and_stay_closed(model):
             if len(mesh.faces) > (1.1 if name == "night_stand" else 1.0) * asked:
                 over.append(name)
     assert set(over) <= {"dresser"}
+
+
+def test_drawn_latents_decode_as_the_class_they_were_drawn_for(model):
+    """decode(sample_latents(n, seed)) makes what gan3d sample makes: without labels, each
+    latent was decoded as its nearest training latent's class, another class for a third
+    of them; a latent changed since is still read so."""
+    z = model.sample_latents(10, seed=0)
+    labels = model.seeded_labels(10, 0)
+    assert any(model.best_label(latent) != label for latent, label in zip(z, labels))
+    np.testing.assert_array_equal(model.decode(z), model.decode(z, labels))
+    moved = z[:2] * 1.01
+    found = [model.best_label(latent) for latent in moved]
+    np.testing.assert_array_equal(model.decode(moved), model.decode(moved, found))

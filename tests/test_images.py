@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gan3d_core import InputFileError, preprocess_image
+from gan3d_core import InputFileError, UsageError, preprocess_image
 from gan3d_core.images import OBJECT_MARGIN, object_mask, object_pixels, reframed, separation
 from tests.conftest import object_photo
 
@@ -227,7 +227,7 @@ def test_a_wide_photo_is_shrunk_before_it_is_padded_square_and_a_strip_refused()
     assert peak < 150e6  # the square canvas alone was 272 MB
     dark_rows = np.flatnonzero((seen < 128).all(axis=2).any(axis=1))
     assert seen.shape == (64, 64, 3) and 0 < len(dark_rows) <= 4  # the bar, thin and centred
-    with pytest.raises(InputFileError, match="is a strip"):
+    with pytest.raises(UsageError, match="image array: image of 120 x 2 pixels is a strip"):
         preprocess_image(np.zeros((2, 120, 3), np.uint8), 64)
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import trimesh
 
-from gan3d_core import EmptyShapeError, ExportOptions, InputFileError, export_shape, load_voxels
-from gan3d_core.errors import UsageError
+from gan3d_core import EmptyShapeError, ExportOptions, export_shape, load_voxels
+from gan3d_core.errors import OutputFileError, UsageError
 from gan3d_core.io.meshes import load_mesh
 from gan3d_core.mesh import (
     fit_to_size,
@@ -246,9 +246,9 @@ def test_voxel_exports_round_trip(tmp_path):
 def test_empty_shape_and_unknown_suffix_write_nothing(tmp_path):
     with pytest.raises(EmptyShapeError, match=r"highest occupancy 0\.3.*lower the threshold"):
         export_shape(np.full((8, 8, 8), 0.3, np.float32), tmp_path / "a.stl")
-    with pytest.raises(InputFileError, match=r"unknown export format \.fbx"):
+    with pytest.raises(UsageError, match=r"unknown export format \.fbx"):
         export_shape(box_grid(8, (1, 1, 1), (3, 3, 3)), tmp_path / "a.fbx")
-    with pytest.raises(InputFileError, match="is a directory"):
+    with pytest.raises(OutputFileError, match="is a directory"):
         export_shape(box_grid(8, (1, 1, 1), (3, 3, 3)), tmp_path)
     assert list(tmp_path.iterdir()) == []
 

@@ -15,13 +15,14 @@ from gan3d_core.errors import Gan3dError, InputFileError, OutputFileError
 
 
 def check_output_path(path: str | os.PathLike) -> Path:
-    """Return ``path`` as a Path after checking it can be written as a file."""
+    """Return ``path`` as a Path after checking it can be written as a file (an
+    :class:`OutputFileError` says why not)."""
     path = Path(path)
     if path.is_dir():
-        raise InputFileError(f"{path}: is a directory, expected a file name")
+        raise OutputFileError(f"{path}: is a directory, expected a file name")
     if not path.parent.is_dir():
         what = "is not a folder" if path.parent.exists() else "does not exist"
-        raise InputFileError(f"{path}: {path.parent} {what}")
+        raise OutputFileError(f"{path}: {path.parent} {what}")
     return path
 
 

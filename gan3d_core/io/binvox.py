@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gan3d_core.config import DEFAULT_THRESHOLD
 from gan3d_core.errors import InputFileError, UsageError
 from gan3d_core.io.atomic import read_input_bytes, write_bytes_atomic
 from gan3d_core.limits import MAX_GRID_SIDE
@@ -31,7 +32,8 @@ class BinvoxGrid:
 
 
 def read_binvox(path: str | os.PathLike) -> BinvoxGrid:
-    """Read a ``.binvox`` file into a boolean (x, y, z) grid; malformed files raise."""
+    """Read a ``.binvox`` file: its boolean (x, y, z) grid with the header's translate and
+    scale; malformed files raise an InputFileError naming the file and the fault."""
     path, raw = read_input_bytes(path, ".binvox file", max_bytes=MAX_BINVOX_BYTES)
     dims, translate, scale, data_start = _parse_header(path, raw)
     data = np.frombuffer(raw, dtype=np.uint8, offset=data_start)
@@ -58,11 +60,19 @@ def write_binvox(
     translate: tuple[float, float, float] = (0.0, 0.0, 0.0),
     scale: float = 1.0,
 ) -> Path:
-    """Write a boolean (x, y, z) grid as ``.binvox``, atomically."""
+    """Write an (x, y, z) grid as ``.binvox``, atomically: a boolean grid as it is, an
+    occupancy grid (a decoded shape: float, never exactly 0) filled where it is over 0.5,
+    the project's threshold."""
     voxels = np.asarray(voxels)
     if voxels.ndim != 3:
         raise UsageError(f"voxels must be a 3D (x, y, z) grid, got shape {voxels.shape}")
-    flat = np.ascontiguousarray(voxels.astype(bool).transpose(0, 2, 1)).ravel()  # (x, z, y)
+    if voxels.dtype != bool:
+        if not np.issubdtype(voxels.dtype, np.number) or np.iscomplexobj(voxels):
+            raise UsageError(f"voxels must be boolean or occupancy numbers, got {voxels.dtype}")
+        if not np.isfinite(voxels).all():
+            raise UsageError("voxels hold NaN or infinity; a .binvox holds filled or empty")
+        voxels = voxels > DEFAULT_THRESHOLD
+    flat = np.ascontiguousarray(voxels.transpose(0, 2, 1)).ravel()  # (x, z, y)
     header = (
         "#binvox 1\n"
         f"dim {voxels.shape[0]} {voxels.shape[2]} {voxels.shape[1]}\n"

@@ -198,7 +198,7 @@ def load_latent(path: str | os.PathLike, latent_dim: int) -> np.ndarray:
     if np.abs(latent).max() > MAX_LATENT_ABS:
         raise InputFileError(
             f"{file}: latent has values beyond +-{MAX_LATENT_ABS:g} "
-            f"(largest {np.abs(latent).max():.3g}); latents are about unit size"
+            f"(largest {np.abs(latent).max():.3g}); no model's latents reach that"
         )
     return latent.astype(np.float32)
 

@@ -14,7 +14,8 @@ from typing import NamedTuple
 import numpy as np
 import trimesh
 
-from gan3d_core.errors import EmptyShapeError, InputFileError, UsageError
+from gan3d_core.config import DEFAULT_THRESHOLD
+from gan3d_core.errors import EmptyShapeError, InputFileError, OutputFileError, UsageError
 from gan3d_core.io.atomic import check_output_path, write_bytes_atomic, write_npy_atomic
 from gan3d_core.io.binvox import write_binvox
 from gan3d_core.io.kinds import GLTF_SUFFIXES
@@ -28,7 +29,6 @@ from gan3d_core.limits import (
 )
 from gan3d_core.mesh.parts import count_parts, count_shells, drop_small_parts, drop_small_shells
 from gan3d_core.mesh.surface import (
-    DEFAULT_THRESHOLD,
     check_voxel_grid,
     fit_to_size,
     voxels_to_cubes,
@@ -63,8 +63,9 @@ class ExportOptions:
     smooth_iterations: int = DEFAULT_SMOOTH_ITERATIONS
     target_faces: int | None = None
     size: float | None = None  # longest side in output units (mm for printing); None: voxels
-    # separate parts with fewer voxels than this share of the largest part's are left out
-    # (0: all kept), in every format; see gan3d_core.mesh.parts
+    # separate parts with fewer voxels than this share (0..1: 0.05 is the command line's
+    # --min-part 5) of the largest part's are left out (0: all kept), in every format;
+    # see gan3d_core.mesh.parts
     min_part: float = 0.0
     # mesh units per voxel when no size is given: a finer surface of a shape (an implicit
     # decoder's 128^3 for a 32^3 model) has voxels of 32 / 128, so it comes out as large
@@ -107,9 +108,9 @@ def export_format(path: str | os.PathLike) -> str:
     """The lower-case suffix of ``path`` if gan3d can write it, else an error."""
     suffix = Path(path).suffix.lower()
     if not suffix and Path(path).is_dir():
-        raise InputFileError(f"{path}: is a directory, expected a file name")
+        raise OutputFileError(f"{path}: is a directory, expected a file name")
     if suffix not in EXPORT_SUFFIXES:
-        raise InputFileError(
+        raise UsageError(
             f"{path}: unknown export format {suffix or '(no suffix)'}; "
             f"use one of {', '.join(EXPORT_SUFFIXES)}"
         )

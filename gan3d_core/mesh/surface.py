@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import trimesh
 
+from gan3d_core.config import DEFAULT_THRESHOLD
 from gan3d_core.errors import UsageError
 
-DEFAULT_THRESHOLD = 0.5
 # Binary grids put marching cubes' ambiguous-face values exactly on a 0.5 iso level, and
 # the tie leaves non-manifold edges where voxels touch diagonally (7 of 349 ModelNet shapes).
 # An iso level a hair below the threshold breaks every tie towards "joined": watertight.

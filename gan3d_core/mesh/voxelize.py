@@ -39,6 +39,11 @@ def voxelize_mesh(
     voxel boundary: a mesh of whole voxels, as gan3d exports a grid that spans that many,
     then lands on the lattice and reads back voxel for voxel.
     """
+    if not isinstance(mesh, trimesh.Trimesh):
+        raise UsageError(
+            f"voxelize_mesh takes a trimesh.Trimesh, got {type(mesh).__name__}; for a file, "
+            "use load_shape_grid(path, resolution)"
+        )
     if resolution < 2 * margin + 1:
         raise UsageError(f"resolution {resolution} leaves no room inside a {margin}-voxel margin")
     if resolution > MAX_GRID_SIDE:
