@@ -51,7 +51,9 @@ class GeneratePanel(QWidget):
         layout.addRow("Class", self.class_box)
         self.generate_button.clicked.connect(self.generate)
         self.seed_box.lineEdit().returnPressed.connect(self.generate)  # type a seed, Enter
-        # Enter is the window's camera reset too (f3d's key): in the seed box it is the box's
+        # Enter is the window's camera reset too (f3d's key): in the seed box it is the box's,
+        # whichever of the box and its line edit has the keyboard focus
+        self.seed_box.installEventFilter(self)
         self.seed_box.lineEdit().installEventFilter(self)
         self.seed_box.setToolTip("Type a seed and press Enter to generate it")
         self.random_button.clicked.connect(self.new_random)

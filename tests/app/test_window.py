@@ -308,9 +308,14 @@ def test_a_slider_let_go_unmoved_keeps_redo_and_reset_returns_to_the_entry_s_sta
     window.activateWindow()  # where Enter is also the window's camera reset
     qtbot.waitUntil(window.isActiveWindow)
     window.generate_panel.seed_box.setFocus()
+    window.viewport.set_camera("top")
+    looked = window.viewport.camera_state()
     with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
-        qtbot.keyClick(window.generate_panel.seed_box.lineEdit(), Qt.Key.Key_Return)
+        # as a keyboard types it: to the window, whose focus is the box (the key went to the
+        # window's camera reset while the box's line edit alone heard it)
+        qtbot.keyClick(window.windowHandle(), Qt.Key.Key_Return)
     assert session.current.source == "random, seed 7"  # Enter in the seed box generates
+    assert window.viewport.camera_state() == looked
     assert (
         window.history_panel.list.item(4).text()
         == f"5. random, seed 7 ({session.model.class_names[0]})"
