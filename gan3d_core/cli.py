@@ -31,8 +31,8 @@ QUIET_SECONDS = 3.0  # log-file progress starts after this long
 LOG_INTERVAL_SECONDS = 60.0  # and then writes a line at least this often while work advances
 FORMATS = ("stl", "3mf", "obj", "ply", "glb", "binvox", "npy")
 UP_AXES = ("auto", "z", "y")
-UP_HELP = ("the files' up axis: z (ModelNet, binvox, STL, 3MF) or y (ShapeNet, Blender's OBJ "
-           "exports); default auto: y for glTF, z for the rest")  # fmt: skip
+UP_HELP = ("the files' up axis: z (ModelNet, binvox, STL, 3MF) or y (ShapeNet's .binvox and "
+           "OBJ); default auto: y for glTF, z for the rest")  # fmt: skip
 
 
 # -- helpers -----------------------------------------------------------------------------
@@ -753,12 +753,12 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from gan3d_core.io.voxels import load_voxels
+    from gan3d_core.data.datasets import load_grid_z_up
     from gan3d_core.mesh.export import export_format
 
     export_format(args.output)
     options = _export_options(args)
-    voxels = load_voxels(args.voxels)
+    voxels = load_grid_z_up(args.voxels, args.up)
     try:
         _write_shape(voxels, args.output, options)
     except UsageError as exc:  # the grid itself is the problem: name its file
@@ -1060,6 +1060,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="OUT",
         help="output file (.stl .3mf .obj .ply .glb .binvox .npy)",
     )
+    export.add_argument("--up", choices=UP_AXES, default="auto", help=UP_HELP)
     _add_export_options(export)
     export.set_defaults(func=cmd_export)
 

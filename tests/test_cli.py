@@ -483,6 +483,25 @@ def test_surface_resolution_makes_finer_grids_from_an_implicit_decoder(
     assert not out_dir.exists()
 
 
+def test_export_and_render_read_a_y_up_grid_upright(capsys, tmp_path):
+    """ShapeNet's .binvox are y up: they exported and rendered lying on their backs, as
+    encode and voxelize read them with --up y (printing and app reviews)."""
+    from PIL import Image
+
+    column = np.zeros((16, 16, 16), bool)
+    column[6:10, 0:16, 6:10] = True  # tall along y, the file's up
+    write_binvox(tmp_path / "column.binvox", column)
+    code, _, _ = run(capsys, "export", tmp_path / "column.binvox", "-o", tmp_path / "c.stl",
+                     "--up", "y", "--size-mm", 100)  # fmt: skip
+    assert code == 0
+    assert trimesh.load(tmp_path / "c.stl").extents == pytest.approx([25, 25, 100], abs=0.5)
+    code, _, _ = run(capsys, "render", tmp_path / "column.binvox", "-o", tmp_path / "views",
+                     "--up", "y", "--views", 1, "--size", 64)  # fmt: skip
+    picture = np.asarray(Image.open(tmp_path / "views" / "column_view00.png").convert("L"))
+    rows, columns = np.nonzero(picture < 200)
+    assert code == 0 and np.ptp(rows) > 2 * np.ptp(columns)  # standing, not lying
+
+
 def test_export_and_voxelize(capsys, tmp_path):
     grid = box_grid(16, (2, 2, 2), (10, 12, 14)) > 0.5
     grid[14, 14, 14] = True  # a speck that --min-part leaves out

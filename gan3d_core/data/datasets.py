@@ -345,12 +345,21 @@ def load_mesh_z_up(path: str | os.PathLike, up: str = "auto"):
     return mesh
 
 
+def load_grid_z_up(path: str | os.PathLike, up: str = "auto") -> np.ndarray:
+    """The grid file (.binvox, .npy) at ``path`` at its own resolution, in our axes (z
+    up): ``up`` y turns it as ShapeNet's (see :func:`file_up_axis`)."""
+    from gan3d_core.io.voxels import load_voxels
+
+    axis = file_up_axis(path, up)  # a wrong up axis is refused before the file is read
+    grid = load_voxels(path)
+    return y_up_to_z_up(grid) if axis == "y" else grid
+
+
 def load_shape_grid(path: str | os.PathLike, resolution: int, up: str = "auto") -> np.ndarray:
     """One shape file -> uint8 (R, R, R) in our axis order (z up): a grid (.binvox, .npy)
     resampled to ``resolution``, or a mesh voxelized to fill it (its longest side spans
     the grid, as the ModelNet training shapes do). ``up``: the file's up axis, z or y;
     ``auto``: y for glTF (its specification's), z for the rest (ModelNet, binvox, STL)."""
-    from gan3d_core.io.voxels import load_voxels
 
     file_up_axis(path, up)  # a wrong up axis is refused before any work
     if isinstance(resolution, bool) or not 4 <= resolution <= MAX_GRID_SIDE:
@@ -358,11 +367,10 @@ def load_shape_grid(path: str | os.PathLike, resolution: int, up: str = "auto") 
     path = check_input_file(path, "shape file")
     refuse_latent_as_shape(path)
     if path.suffix.lower() in GRID_SUFFIXES:
-        grid = load_voxels(path)
+        grid = load_grid_z_up(path, up)
         if not (grid > 0.5).any():
             raise InputFileError(f"{path}: grid has no occupied voxel (none above 0.5)")
-        grid = resample_grid(grid, resolution)
-        return y_up_to_z_up(grid) if file_up_axis(path, up) == "y" else grid
+        return resample_grid(grid, resolution)
     if path.suffix.lower() in MESH_SUFFIXES:
         # turned before it is voxelized, so the grid does not depend on the file's axes
         mesh = load_mesh_z_up(path, up)

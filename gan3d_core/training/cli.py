@@ -529,22 +529,29 @@ def add_render_parser(commands) -> None:
         "--resolution", type=int, default=32, help="voxelize meshes at (default 32)"
     )
     parser.add_argument("--limit", type=int, help="render at most N shapes")
+    parser.add_argument("--up", choices=("auto", "z", "y"), default="auto",
+                        help="the shapes' up axis: auto (glTF y, the rest z), z, or y for "
+                        "ShapeNet's .binvox and OBJ (default auto)")  # fmt: skip
     parser.set_defaults(func=cmd_render)
 
 
-def _load_shapes(source: str, resolution: int):
-    from gan3d_core.data.datasets import VoxelDataset, load_dataset, load_shape_grid
+def _load_shapes(source: str, resolution: int, up: str = "auto"):
+    from gan3d_core.data.datasets import (
+        VoxelDataset,
+        load_dataset,
+        load_grid_z_up,
+        load_shape_grid,
+    )
     from gan3d_core.io.meshes import MESH_SUFFIXES
-    from gan3d_core.io.voxels import load_voxels
 
     path = Path(source)
     suffix = path.suffix.lower()
     if path.is_file() and suffix in (".binvox", ".npy"):
-        grid = (load_voxels(path) > 0.5).astype(np.uint8)
+        grid = (load_grid_z_up(path, up) > 0.5).astype(np.uint8)
     elif path.is_file() and suffix in MESH_SUFFIXES:  # as encode and the app read it
-        grid = load_shape_grid(path, resolution)
+        grid = load_shape_grid(path, resolution, up)
     else:
-        return load_dataset(path, None if path.suffix == ".npz" else resolution)
+        return load_dataset(path, None if path.suffix == ".npz" else resolution, up=up)
     return VoxelDataset(grid[None], np.zeros(1, np.int64), [path.stem], str(path))
 
 
@@ -556,7 +563,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
     if not 1 <= args.views <= 360 or not 16 <= args.size <= 1024:
         raise InputFileError("--views must be 1..360 and --size 16..1024")
-    dataset = _load_shapes(args.source, args.resolution)
+    dataset = _load_shapes(args.source, args.resolution, args.up)
     if args.limit is not None:
         dataset = dataset.subset(np.arange(min(args.limit, len(dataset))))
     output = Path(args.output)
