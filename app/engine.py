@@ -209,7 +209,11 @@ class Engine:
             Path(str(i)).name if isinstance(i, (str, Path)) else "image" for i in images
         )
         summary = found.describe(model.class_names, options.label is not None)
-        state = LatentState(latent, label, f"reconstruction of {names}")
+        boxed = ""  # a box drawn on an earlier photo applies to these too: said so
+        if options.box is not None:
+            x, y, width, height = options.box
+            boxed = f" in the object box {width} × {height} at {x}, {y}"
+        state = LatentState(latent, label, f"reconstruction of {names}{boxed}")
         cameras = ()
         if found.azimuths is not None and found.elevations is not None:
             cameras = tuple(zip(map(float, found.azimuths), map(float, found.elevations)))

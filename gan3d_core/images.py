@@ -193,14 +193,17 @@ def grabcut_mask(rgb: np.ndarray, box: Box | None = None) -> np.ndarray:
 
 
 def _scaled_box(box: Box, size: tuple[int, int], scale: float) -> Box:
-    """A drawn ``box`` (in pixels of an image of ``size``) clipped to the image and
-    ``scale``d to the copy GrabCut runs on."""
+    """A drawn ``box`` (in pixels of an image of ``size``) ``scale``d to the copy GrabCut
+    runs on; a box that runs past the image is refused: drawn on another photo (the app
+    keeps a box for the next photos, as a tripod's series wants), it would be cut to a
+    strip of this one and find nothing there."""
     height, width = size
     x, y, box_width, box_height = (int(v) for v in box)
-    x, y = max(0, x), max(0, y)
-    box_width, box_height = min(box_width, width - x), min(box_height, height - y)
-    if box_width < 2 or box_height < 2:
-        raise UsageError(f"the box {tuple(box)} leaves no object inside a {width}x{height} image")
+    if x < 0 or y < 0 or x + box_width > width or y + box_height > height:
+        raise UsageError(
+            f"the object box {box_width} x {box_height} at {x}, {y} runs past this "
+            f"{width} x {height} image; clear it or draw it on this photo"
+        )
     return (int(x * scale), int(y * scale), max(2, int(box_width * scale)),
             max(2, int(box_height * scale)))  # fmt: skip
 
@@ -302,7 +305,12 @@ def preprocess_image(source: ImageSource, size: int = 128, box: Box | None = Non
     """
     if not isinstance(size, int) or isinstance(size, bool) or not 8 <= size <= 1024:
         raise UsageError(f"size must be a whole number of pixels from 8 to 1024, got {size!r}")
-    rgb, mask = object_pixels(load_image(source), box)
+    try:
+        rgb, mask = object_pixels(load_image(source), box)
+    except UsageError as exc:  # a box that does not fit: say which photo
+        if isinstance(source, (str, os.PathLike)):
+            raise UsageError(f"{source}: {exc}") from None
+        raise
     if np.ptp(rgb.reshape(-1, 3), axis=0).max() <= PLAIN_IMAGE_RANGE:
         what = "no object to read, the picture is one plain colour"
         if isinstance(source, (str, os.PathLike)):

@@ -222,6 +222,17 @@ def test_a_drawn_box_shows_grabcut_s_mask_and_the_encoder_sees_what_preprocessin
     qtbot.waitUntil(lambda: window.cut_out_dialog.shown.box == box, timeout=30_000)
     window.cut_out_dialog.reject()
     assert window.session.reconstruct_options.box == box  # cancelled: nothing changed
+    # the box applies to the next photos too, and says so; one it does not fit is refused
+    assert window.session.current.source.endswith(f"in the object box {box[2]} × {box[3]} at "
+                                                  f"{box[0]}, {box[1]}")  # fmt: skip
+    small = tmp_path / "small.png"
+    Image.fromarray(picture[:150, :200]).save(small)
+    shown = window.session.current
+    with qtbot.waitSignal(window.controller.error, timeout=30_000) as refused:
+        window.controller.reconstruct([small])
+    assert "small.png: the object box" in refused.args[0]
+    assert "runs past this 200 x 150 image" in refused.args[0]
+    assert window.session.current is shown
     panel.clear_box_button.click()
     assert window.session.reconstruct_options.box is None
     assert panel.box_label.text() == "automatic"
