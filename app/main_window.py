@@ -516,8 +516,9 @@ class MainWindow(QMainWindow):
         """The 3D view's frame, in the picture format the file's suffix names (PNG for
         any other); ``transparent``: the background left out (PNG, WebP, TIFF)."""
         if path is None:
+            folder = str(self.settings.value("screenshot_folder", "")) or "."
             path = self._ask_save_path(
-                "Screenshot", "gan3d.png", SCREENSHOT_FILTER, screenshot_file_path
+                "Screenshot", Path(folder) / "gan3d.png", SCREENSHOT_FILTER, screenshot_file_path
             )
             if path is None:
                 return
@@ -528,6 +529,7 @@ class MainWindow(QMainWindow):
         except Gan3dError as exc:
             self.show_error(first_line(exc))
             return
+        self.settings.setValue("screenshot_folder", str(Path(path).absolute().parent))
         self.status_label.setText(f"Saved screenshot {path}")
 
     def _export_frames(self, start, end, steps: int) -> None:

@@ -272,14 +272,19 @@ class ShapeView:
 
     def grab_image(self, transparent: bool = False) -> np.ndarray:
         """The current frame, anti-aliased: uint8 (H, W, 3), or (H, W, 4) with the
-        background fully transparent when ``transparent``."""
+        background fully transparent and the orientation axes left out when
+        ``transparent`` (a shape to composite, the object alone)."""
         self.enable_anti_aliasing("fxaa")
+        if transparent:
+            self.hide_axes()
         try:
             # Draw now: a scheduled repaint may not have happened yet (QtInteractor.render
             # only emits a signal, and on macOS from another thread).
             BasePlotter.render(self)
             return self.screenshot(return_img=True, transparent_background=transparent)
         finally:
+            if transparent:
+                self.show_axes()
             self.disable_anti_aliasing()
 
 

@@ -781,10 +781,16 @@ def test_ctrl_f12_screenshot_has_a_transparent_background(
     open_model(qtbot, window, cvaegan_checkpoint)
     from gan3d_studio import main_window
 
+    offered = []
+
     def shoot(key: str, name: str) -> Path:
         """Press ``key``'s action as a user does (menu, toolbar or key) and type ``name``."""
         answer = (str(tmp_path / name), "PNG (*.png)")
-        monkeypatch.setattr(main_window.QFileDialog, "getSaveFileName", lambda *a, **k: answer)
+        monkeypatch.setattr(
+            main_window.QFileDialog,
+            "getSaveFileName",
+            lambda parent, title, start, *a: offered.append(start) or answer,
+        )
         [action] = [a for a in window.findChildren(QAction) if a.shortcut().toString() == key]
         action.trigger()
         return tmp_path / f"{name.removesuffix('.png')}.png"  # a bare name gets .png
@@ -794,6 +800,9 @@ def test_ctrl_f12_screenshot_has_a_transparent_background(
         alpha = np.asarray(image)[:, :, 3]
     assert alpha[0, 0] == 0  # the background corner
     assert alpha.max() == 255  # the shape
+    height, width = alpha.shape
+    assert alpha[-height // 6 :, : width // 6].max() == 0  # the object alone: no axes there
+    assert window.viewport.renderer.axes_widget.GetEnabled()  # back in the view
     with Image.open(shoot("F12", "opaque.png")) as image:
         assert image.mode == "RGB"
     assert window.status_label.text() == f"Saved screenshot {tmp_path / 'opaque.png'}"
@@ -802,6 +811,7 @@ def test_ctrl_f12_screenshot_has_a_transparent_background(
         assert image.format == "JPEG"
     shoot("Ctrl+F12", "clear.jpg")  # JPEG has no transparency: said, nothing written
     assert "no transparency" in window.last_error and not (tmp_path / "clear.jpg").exists()
+    assert offered[-1] == str(tmp_path / "gan3d.png")  # the last screenshot's folder
 
 
 def test_typed_file_names_save_what_opens_again(
