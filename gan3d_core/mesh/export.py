@@ -267,23 +267,39 @@ def write_shape(
             f"{path}: nothing to export, no voxel is above threshold {options.threshold:g} "
             f"(highest occupancy {voxels.max():.3g}); lower the threshold"
         )
+    kept = drop_small_parts(voxels, options.threshold, options.min_part)
+    notes = [_left_out(voxels, kept, options)] if kept is not voxels else []
     if suffix in VOXEL_FORMATS:
-        kept = drop_small_parts(voxels, options.threshold, options.min_part)
         return WrittenShape(
-            export_voxels(kept, path, options.threshold), count_parts(kept, options.threshold)
+            export_voxels(kept, path, options.threshold),
+            count_parts(kept, options.threshold),
+            "; ".join(note for note in notes if note),
         )
-    mesh = shape_to_mesh(voxels, options)
+    mesh = shape_to_mesh(kept, options)
     if suffix in GLTF_SUFFIXES:  # glTF's unit is the metre; a size is millimetres
         grid_side = len(voxels) * options.voxel_size
         mesh.apply_scale(
             METRES_PER_MM if options.size is not None else GLTF_GRID_METRES / grid_side
         )
-    note = ""
     asked = options.target_faces if options.style == "smooth" else None
     if asked is not None and len(mesh.faces) > asked:  # see surface.decimate
-        note = (
+        notes.append(
             f"decimated to {len(mesh.faces):,} faces, not {asked:,}: every decimation to "
             "fewer tried left it open"
         )
     written = export_mesh(mesh, path, options.style == "smooth")
-    return WrittenShape(written, count_shells(mesh), note)
+    return WrittenShape(written, count_shells(mesh), "; ".join(note for note in notes if note))
+
+
+def _left_out(voxels: np.ndarray, kept: np.ndarray, options: ExportOptions) -> str:
+    """What ``min_part`` left out, in words ("" when nothing): a table's legs are small
+    beside its top, and a user should hear that they went."""
+    before = int((voxels > options.threshold).sum())
+    share = 1.0 - int((kept > options.threshold).sum()) / before
+    parts = count_parts(voxels, options.threshold) - count_parts(kept, options.threshold)
+    if parts == 0:
+        return ""
+    return (
+        f"left out {parts} part{'s' if parts != 1 else ''} under {options.min_part * 100:g} % "
+        f"of the largest, {share:.1%} of the shape's voxels"
+    )
