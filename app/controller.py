@@ -258,7 +258,29 @@ class Controller(QObject):
                 options.scaled_for(self.session.model.resolution, len(shown.voxels)),
             )
         )
-        call.on_done(lambda written: self._exported(written.path, written.parts, written.note))
+        unlike = self._unlike_view(options, Path(path))
+        call.on_done(
+            lambda written: self._exported(
+                written.path, written.parts, "; ".join(filter(None, (written.note, unlike)))
+            )
+        )
+
+    def _unlike_view(self, options: ExportOptions, path: Path) -> str:
+        """Where an export's settings (the Export panel's, kept for a printer) differ from
+        what the 3D view draws, in words: a file unlike the screen is then no surprise."""
+        view = self.session.view
+        differs = []
+        mesh = path.suffix.lower() not in GRID_SUFFIXES
+        if mesh and view.mode in ("smooth", "blocks") and view.mode != options.style:
+            differs.append(f"{options.style}, where the view draws {view.mode}")
+        if view.threshold != options.threshold:
+            differs.append(f"threshold {options.threshold:g} (the view's {view.threshold:g})")
+        if view.min_part != options.min_part:
+            differs.append(
+                f"parts under {options.min_part * 100:g} % dropped (the view hides those "
+                f"under {view.min_part * 100:g} %)"
+            )
+        return "written " + ", ".join(differs) if differs else ""
 
     def export_frames(
         self,

@@ -1058,6 +1058,7 @@ def test_export_says_how_many_parts_it_wrote_and_drops_small_ones(
     panel = window.export_panel
     for percent in (0.0, 100.0):
         panel.min_part.setValue(percent)
+        window.session.set_view(min_part=percent / 100)  # drawn as exported
         assert panel.options().min_part == percent / 100
         target = tmp_path / f"shape{percent:.0f}.stl"
         with qtbot.waitSignal(window.controller.exported, timeout=10_000):
@@ -1068,4 +1069,12 @@ def test_export_says_how_many_parts_it_wrote_and_drops_small_ones(
         if parts > 1:
             assert status.startswith(f"Exported {target}: {parts} separate parts")
         else:
-            assert status == f"Exported {target}"
+            assert status == f"Exported {target}"  # drawn as exported: nothing more to say
+    # settings unlike what the view draws: the file is written as asked, and that is said
+    window.session.set_view(mode="blocks", threshold=0.3, min_part=0.0)
+    with qtbot.waitSignal(window.controller.exported, timeout=10_000):
+        panel.export_requested.emit(str(tmp_path / "unlike.stl"), panel.options())
+    assert window.status_label.text().endswith(
+        "written smooth, where the view draws blocks, threshold 0.5 (the view's 0.3), parts "
+        "under 100 % dropped (the view hides those under 0 %)"
+    )
