@@ -33,6 +33,7 @@ from gan3d_core.limits import (
 from gan3d_core.metrics import iou
 from gan3d_core.models import GanNetworks
 from gan3d_core.models.fast import FastVoxelGenerator
+from gan3d_core.reprs import summary_repr
 from gan3d_core.resources import default_model_path
 
 ProgressHook = Callable[[float, str], None]
@@ -97,6 +98,8 @@ class ReconstructedLatent:
     silhouette_iou: float | None = None
     features: np.ndarray | None = None
 
+    __repr__ = summary_repr
+
     def describe(self, class_names: Sequence[str], class_given: bool = False) -> str:
         """One line on what the model made of the photos, as the CLI and the app say it:
         the class it decodes as (found, or given), the cameras it estimated, how well the
@@ -132,6 +135,8 @@ class EncodedShapes:
     labels: np.ndarray | None
     shapes: np.ndarray
     iou: np.ndarray
+
+    __repr__ = summary_repr
 
 
 def fit_overrides(inference: dict[str, Any]) -> dict[str, float | int]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gan3d_core.errors import UsageError
+from gan3d_core.reprs import summary_repr
 
 
 def lerp(a: np.ndarray, b: np.ndarray, t: float | np.ndarray) -> np.ndarray:
@@ -103,6 +104,8 @@ class LatentDirections:
     method: str
     # (L,) where sliders read zero: the mean latent (zeros for N(0, I) latents)
     centre: np.ndarray | None = None
+
+    __repr__ = summary_repr
 
     def spread_over(self, latents: np.ndarray) -> LatentDirections:
         """These directions, with scales and centre measured on real latents (N, L): for

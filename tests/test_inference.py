@@ -237,3 +237,14 @@ def test_the_api_refuses_what_it_cannot_mean_with_its_own_errors(conditional):
     expected = conditional.preprocess([photo])
     for views in ((view for view in [photo]), torch.from_numpy(photo)):
         np.testing.assert_array_equal(conditional.preprocess(views), expected)
+
+
+def test_results_show_their_arrays_by_kind_and_shape(conditional):
+    """A notebook showed a reconstruction as hundreds of lines of pixels and features."""
+    found = conditional.reconstruct_latent([object_photo(), object_photo(40)])
+    shown = repr(found)
+    assert shown.startswith("ReconstructedLatent(latent=[")  # 8 values: shown
+    assert "images=[2 x uint8(64, 64, 3)]" in shown and len(shown) < 400
+    assert repr(conditional.principal_directions(count=4)).startswith(
+        "LatentDirections(vectors=float32(4, 8), scales=["
+    )

@@ -31,6 +31,7 @@ from gan3d_core.io.kinds import (
 from gan3d_core.io.meshes import load_mesh
 from gan3d_core.limits import MAX_DATASET_BYTES, MAX_GRID_SIDE, MAX_NUM_CLASSES
 from gan3d_core.mesh.voxelize import voxelize_mesh
+from gan3d_core.reprs import summary_repr
 
 ProgressHook = Callable[[float, str], None]
 SPLITS = ("train", "test")
@@ -46,6 +47,8 @@ class VoxelDataset:
     source: str = ""
     files: list[str] = field(default_factory=list)
     skipped_empty: int = 0  # grids with no voxel at all, left out when loading
+
+    __repr__ = summary_repr
 
     def __post_init__(self) -> None:
         if self.voxels.ndim != 4 or len(set(self.voxels.shape[1:])) != 1:

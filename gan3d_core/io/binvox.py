@@ -17,6 +17,7 @@ from gan3d_core.config import DEFAULT_THRESHOLD
 from gan3d_core.errors import InputFileError, UsageError
 from gan3d_core.io.atomic import read_input_bytes, write_bytes_atomic
 from gan3d_core.limits import MAX_GRID_SIDE
+from gan3d_core.reprs import summary_repr
 
 # Run-length pairs are 2 bytes and cover at least one voxel each; the header is a few lines.
 MAX_BINVOX_BYTES = 2 * MAX_GRID_SIDE**3 + 4096
@@ -29,6 +30,8 @@ class BinvoxGrid:
     voxels: np.ndarray
     translate: tuple[float, float, float] = (0.0, 0.0, 0.0)
     scale: float = 1.0
+
+    __repr__ = summary_repr
 
 
 def read_binvox(path: str | os.PathLike) -> BinvoxGrid:
