@@ -170,8 +170,13 @@ class Engine:
         )
 
     def random_state(self, seed: int, truncation: float | None, label: int | None) -> LatentState:
+        """Seed ``seed``'s shape, of class ``label`` or, for None, the class the seed picks
+        (as ``gan3d sample -n 1 --seed`` makes it)."""
         model = self._require_model()
-        label = label if model.config.conditional else None
+        if not model.config.conditional:
+            label = None
+        elif label is None:
+            [label] = model.seeded_labels(1, seed)
         latent = model.sample_latents(1, seed=seed, truncation=truncation, labels=label)[0]
         return LatentState(latent, label, f"random, seed {seed}")
 

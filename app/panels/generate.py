@@ -38,6 +38,13 @@ class GeneratePanel(QWidget):
         self.truncation_box.setSingleStep(0.1)
         self.truncation_box.setValue(1.0)
         self.class_box = QComboBox()
+        # Unchecked, each seed picks its class, as gan3d sample does: New random pressed
+        # again and again showed one class (the first, bathtub) to a new user
+        self.same_class = QCheckBox("New shapes keep it")
+        self.same_class.setToolTip(
+            "Checked: new random shapes are of the class shown; unchecked: each seed picks "
+            "its class, as gan3d sample --seed does"
+        )
         buttons = QHBoxLayout()
         buttons.addWidget(self.generate_button)
         buttons.addWidget(self.random_button)
@@ -49,6 +56,7 @@ class GeneratePanel(QWidget):
         layout.addRow(buttons)
         layout.addRow(truncation)
         layout.addRow("Class", self.class_box)
+        layout.addRow("", self.same_class)
         self.generate_button.clicked.connect(self.generate)
         self.seed_box.lineEdit().returnPressed.connect(self.generate)  # type a seed, Enter
         # Enter is the window's camera reset too (f3d's key): in the seed box it is the box's,
@@ -73,7 +81,10 @@ class GeneratePanel(QWidget):
 
     @property
     def label(self) -> int | None:
-        return self.class_box.currentIndex() if self.class_box.isEnabled() else None
+        """The class for new shapes: the one shown when they keep it, else None (the
+        seed's)."""
+        kept = self.class_box.isEnabled() and self.same_class.isChecked()
+        return self.class_box.currentIndex() if kept else None
 
     def set_model(self, info: ModelInfo | None) -> None:
         self.class_box.clear()
@@ -81,6 +92,7 @@ class GeneratePanel(QWidget):
         if conditional:
             self.class_box.addItems(list(info.class_names))
         self.class_box.setEnabled(conditional)
+        self.same_class.setEnabled(conditional)
         for widget in (self.generate_button, self.random_button):
             widget.setEnabled(info is not None)
 

@@ -461,6 +461,29 @@ def test_high_resolution_surface_round_trip(
     assert not box.isChecked()
 
 
+def test_new_random_shapes_take_their_seed_s_class_unless_told_to_keep_one(
+    qtbot, window, cvaegan_checkpoint
+):
+    """New random pressed again and again showed one class, the first (a bathtub for the
+    bundled model), to a new user; now each seed picks its class as gan3d sample does."""
+    from gan3d_core import load_model
+
+    open_model(qtbot, window, cvaegan_checkpoint)
+    panel, session = window.generate_panel, window.session
+    for _ in range(3):
+        with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
+            panel.random_button.click()
+    seeds = [int(state.source.rsplit(" ", 1)[1]) for state in session.history[-3:]]
+    model = load_model(cvaegan_checkpoint, device="cpu")
+    assert [s.label for s in session.history[-3:]] == [model.seeded_labels(1, s)[0] for s in seeds]
+    panel.same_class.setChecked(True)
+    kept = panel.class_box.currentIndex()  # the class shown: the last shape's
+    for _ in range(2):
+        with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
+            panel.random_button.click()
+        assert session.current.label == kept
+
+
 def test_class_and_latent_widgets_mirror_the_session(qtbot, window, cvaegan_checkpoint):
     open_model(qtbot, window, cvaegan_checkpoint)
     state = window.session.current
@@ -520,6 +543,7 @@ def test_bookmarks_interpolation_and_arithmetic(
     window._bookmark()
     first_class = window.session.current.label
     window.generate_panel.class_box.setCurrentIndex((first_class + 1) % 3)  # B of another class
+    window.generate_panel.same_class.setChecked(True)
     with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
         window.generate_panel.random_button.click()
     window._bookmark()
