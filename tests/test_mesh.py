@@ -109,6 +109,29 @@ def test_taubin_smoothing_keeps_volume_and_decimation_cuts_faces():
     assert len(decimated.faces) <= 200 < len(raw.faces)
 
 
+def test_decimation_never_asks_for_more_faces_than_the_mesh_has(monkeypatch):
+    """The targets tried above the one asked reached past a mesh just over it: a mesh of
+    1,050 faces asked for 1,000, with every decimation under that open, tried 1,100 and
+    fast_simplification raised."""
+    from gan3d_core.mesh.surface import decimate
+
+    mesh = voxels_to_mesh(box_grid(24, (4, 4, 4), (20, 20, 20)), smooth_iterations=2)
+    target = len(mesh.faces) - 10
+    asked = []
+    simplify = trimesh.Trimesh.simplify_quadric_decimation
+
+    def open_under_target(self, face_count, aggression):
+        asked.append(face_count)
+        simplified = simplify(self, face_count=face_count, aggression=aggression)
+        if face_count <= target:  # left open: a face missing
+            simplified.update_faces(np.arange(len(simplified.faces)) > 0)
+        return simplified
+
+    monkeypatch.setattr(trimesh.Trimesh, "simplify_quadric_decimation", open_under_target)
+    assert decimate(mesh, target) is mesh  # nothing closed with fewer faces: as it was
+    assert asked and max(asked) < len(mesh.faces)
+
+
 def test_a_decimation_that_stops_short_says_so(tmp_path, monkeypatch):
     """Some meshes stay closed only with more faces than asked (a sample night stand kept
     8,754 of 10,980 asked for 500): the file says how many."""

@@ -93,9 +93,10 @@ def decimate(mesh: trimesh.Trimesh, target_faces: int) -> trimesh.Trimesh:
              for aggression in DECIMATION_AGGRESSIONS]  # fmt: skip
     tries += [(share, DECIMATION_AGGRESSIONS[0]) for share in DECIMATION_SHARES_OVER]
     for share, aggression in tries:
-        simplified = mesh.simplify_quadric_decimation(
-            face_count=max(4, round(target_faces * share)), aggression=aggression
-        )
+        count = max(4, round(target_faces * share))
+        if count >= len(fewest.faces):  # no fewer faces than the closed mesh in hand
+            continue
+        simplified = mesh.simplify_quadric_decimation(face_count=count, aggression=aggression)
         simplified.update_faces(simplified.nondegenerate_faces() & ~_doubled(simplified.faces))
         simplified.remove_unreferenced_vertices()
         if not (simplified.is_watertight and simplified.is_winding_consistent):
