@@ -273,7 +273,7 @@ class Controller(QObject):
         mesh = path.suffix.lower() not in GRID_SUFFIXES
         if mesh and view.mode in ("smooth", "blocks") and view.mode != options.style:
             differs.append(f"{options.style}, where the view draws {view.mode}")
-        if view.threshold != options.threshold:
+        if path.suffix.lower() != ".npy" and view.threshold != options.threshold:  # .npy: raw
             differs.append(f"threshold {options.threshold:g} (the view's {view.threshold:g})")
         if view.min_part != options.min_part:
             differs.append(

@@ -18,7 +18,7 @@ from psygnal import Signal
 
 from gan3d_core.errors import UsageError
 from gan3d_core.io.atomic import write_bytes_atomic
-from gan3d_core.io.card import model_fingerprint
+from gan3d_core.io.card import is_model, model_fingerprint
 from gan3d_core.io.kinds import latent_file_path
 from gan3d_core.limits import MAX_LATENT_ABS, MAX_REFINE_STEPS
 from gan3d_studio.wire import (
@@ -273,7 +273,7 @@ class Session:
         a copy on another machine)."""
         if self.model is None:
             return False
-        if data.get("model_card_sha256") == model_fingerprint(self.model.card):
+        if is_model(self.model.card, data.get("model_card_sha256")):
             return True
         saved = data.get("model_path")
         try:

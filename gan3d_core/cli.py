@@ -24,15 +24,18 @@ import numpy as np
 
 from gan3d_core import limits
 from gan3d_core.errors import Gan3dError, InputFileError, OutputFileError, UsageError, first_line
-from gan3d_core.io.kinds import LATENT_SUFFIX, is_latent_path, refuse_latent_as_shape
+from gan3d_core.io.kinds import (
+    LATENT_SUFFIX,
+    UP_AXES,
+    UP_HELP,
+    is_latent_path,
+    refuse_latent_as_shape,
+)
 from gan3d_core.limits import MAX_FRAMING_SHIFT
 
 QUIET_SECONDS = 3.0  # log-file progress starts after this long
 LOG_INTERVAL_SECONDS = 60.0  # and then writes a line at least this often while work advances
 FORMATS = ("stl", "3mf", "obj", "ply", "glb", "binvox", "npy")
-UP_AXES = ("auto", "z", "y")
-UP_HELP = ("the files' up axis: z (ModelNet, binvox, STL, 3MF) or y (ShapeNet's .binvox and "
-           "OBJ); default auto: y for glTF, z for the rest")  # fmt: skip
 
 
 # -- helpers -----------------------------------------------------------------------------
@@ -401,7 +404,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_pack(args: argparse.Namespace) -> int:
     """A copy of a checkpoint to ship: float16 or int8 weights, evaluation results in its
     card, the files it came from named without their folders."""
-    from gan3d_core.io.card import inference_settings, model_fingerprint, without_folders
+    from gan3d_core.io.card import inference_settings, is_model, without_folders
     from gan3d_core.io.checkpoint import load_checkpoint, save_checkpoint
     from gan3d_core.io.inputs import read_json, same_file
 
@@ -447,7 +450,7 @@ def cmd_pack(args: argparse.Namespace) -> int:
             or not isinstance(result.get("views", 1), int)
         ):
             raise InputFileError(f"{file}: not the output of gan3d eval --json")
-        if result.get("model", model_fingerprint(card)) != model_fingerprint(card):
+        if "model" in result and not is_model(card, result["model"]):
             raise InputFileError(
                 f"{file}: measured another model ({result.get('checkpoint', 'unnamed')}), "
                 f"not {args.checkpoint}"

@@ -198,8 +198,8 @@ def _scaled_box(box: Box, size: tuple[int, int], scale: float) -> Box:
     keeps a box for the next photos, as a tripod's series wants), it would be cut to a
     strip of this one and find nothing there."""
     height, width = size
-    x, y, box_width, box_height = (int(v) for v in box)
-    if x < 0 or y < 0 or x + box_width > width or y + box_height > height:
+    x, y, box_width, box_height = check_box(box)  # the API's boxes too: 0 x 0 is none
+    if x + box_width > width or y + box_height > height:
         raise UsageError(
             f"the object box {box_width} x {box_height} at {x}, {y} runs past this "
             f"{width} x {height} image; clear it or draw it on this photo"

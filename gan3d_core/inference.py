@@ -21,7 +21,7 @@ import torch
 from gan3d_core.config import ModelConfig
 from gan3d_core.errors import CheckpointError, InputFileError, OperationCancelled, UsageError
 from gan3d_core.images import Box, ImageSource, images_to_array, preprocess_image, reframed
-from gan3d_core.io.card import framing_shift, inference_settings
+from gan3d_core.io.card import framing_shift, inference_settings, refine_steps
 from gan3d_core.io.checkpoint import load_checkpoint
 from gan3d_core.latent import LatentDirections, pca_directions, sefa_directions
 from gan3d_core.limits import (
@@ -60,7 +60,7 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return resolved
 
 
-MAX_REMEMBERED_DRAWS = 100_000  # latents whose drawn class decode recalls: 3 MB of keys
+MAX_REMEMBERED_DRAWS = 100_000  # latents whose drawn class decode recalls: about 15 MB
 
 
 def _latent_key(latent: np.ndarray) -> bytes:
@@ -616,12 +616,14 @@ class GanModel:
         latent = per_view.mean(0) if method == "mean" else per_view.amax(0)
         if self.config.conditional and label is None:
             label = int(probabilities.argmax())
-        steps = inference.get("refine_steps", 0) if refine is None else refine
-        if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool):
-            raise UsageError(f"refine must be a whole number of steps, got {steps!r}")
+        if refine is None:
+            steps = refine_steps(self.card)
+        elif isinstance(refine, (int, np.integer)) and not isinstance(refine, bool):
+            steps = int(refine)
+        else:
+            raise UsageError(f"refine must be a whole number of steps, got {refine!r}")
         if not 0 <= steps <= MAX_REFINE_STEPS:
             raise UsageError(f"refine must be 0 to {MAX_REFINE_STEPS} steps, got {steps}")
-        steps = int(steps)
         azimuths, elevations = azimuths.cpu().numpy(), elevations.cpu().numpy()
         if steps == 0:
             return ReconstructedLatent(

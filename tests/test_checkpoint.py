@@ -291,3 +291,25 @@ def test_a_checkpoint_it_may_not_read_is_named_in_one_line(tmp_path, monkeypatch
     monkeypatch.setattr(checkpoint, "open", refused, raising=False)
     with pytest.raises(CheckpointError, match="cannot read checkpoint \\(Permission denied\\)"):
         load_model(gan_checkpoint)
+
+
+@pytest.mark.parametrize(
+    ("value", "steps"),
+    [
+        (15, 15),
+        (10.0, 10),
+        (2.5, 0),
+        ("15", 0),
+        (True, 0),
+        (-1, 0),
+        (float("inf"), 0),
+        (float("nan"), 0),
+        (10**9, 0),
+    ],
+)
+def test_a_card_s_fitting_steps_read_as_none_unless_a_whole_number_in_range(value, steps):
+    """A card made elsewhere said 10.0, and every reconstruction failed on an argument the
+    user never passed."""
+    from gan3d_core.io.card import refine_steps
+
+    assert refine_steps({"inference": {"refine_steps": value}}) == steps

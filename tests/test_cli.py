@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -668,7 +669,7 @@ def test_a_packed_card_names_its_files_without_folders_and_keeps_its_fingerprint
     card["training"] = {"data": "/home/ada/datasets/chairs.npz", "shapes": 3,
                         "settings": {"data": "/home/ada/datasets/chairs.npz",
                                      "init_from": "../runs/first/model.safetensors"}}  # fmt: skip
-    card["metrics"] = {"gen": {"task": "gen", "checkpoint": "/home/ada/runs/x.safetensors"}}
+    card["metrics"] = {"gen": {"task": "gen", "checkpoint": "C:\\Users\\ada\\x.safetensors"}}
     run_model = save_checkpoint(tmp_path / "run.safetensors", networks, card)
     packed = tmp_path / "shipped.safetensors"
     code, _, _ = run(capsys, "pack", run_model, "-o", packed)
@@ -677,8 +678,16 @@ def test_a_packed_card_names_its_files_without_folders_and_keeps_its_fingerprint
     assert shipped["training"]["data"] == "chairs.npz"
     assert shipped["training"]["settings"]["init_from"] == "model.safetensors"
     assert shipped["metrics"]["gen"]["checkpoint"] == "x.safetensors"
-    assert "/home/ada" not in json.dumps(shipped)
+    assert "/home/ada" not in json.dumps(shipped) and "Users" not in json.dumps(shipped)
     assert model_fingerprint(shipped) == model_fingerprint(read_model_card(run_model))
+    # a result measured before fingerprints ignored folders is still this model's
+    described = {key: read_model_card(run_model).get(key)
+                 for key in ("config", "class_names", "training")}  # fmt: skip
+    legacy = hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode())
+    result = tmp_path / "eval.json"
+    result.write_text(json.dumps({"task": "gen", "model": legacy.hexdigest(), "coverage": 0.5}))
+    code, _, _ = run(capsys, "pack", run_model, "-o", packed, "--metrics", result)
+    assert code == 0 and read_model_card(packed)["metrics"]["gen"]["coverage"] == 0.5
     code, out, _ = run(capsys, "info", packed)
     assert code == 0 and "chairs.npz (3 shapes)" in out
 

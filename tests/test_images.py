@@ -245,3 +245,15 @@ def test_a_picture_of_one_plain_colour_has_no_object_to_read(tmp_path, picture):
     Image.fromarray(picture).save(tmp_path / "plain.png")
     with pytest.raises(InputFileError, match=r"plain\.png: no object to read, the picture is one"):
         preprocess_image(tmp_path / "plain.png")
+
+
+@pytest.mark.parametrize(
+    "box", [(10, 10, 0, 0), (10, 10, -5, -5), (10, 10, 1, 1), (50, 50, 90, 20)]
+)
+def test_a_box_with_nothing_inside_or_past_the_photo_is_refused(box):
+    """The API's boxes too: a 0 x 0 box was widened to 2 x 2 in silence, and one past the
+    edge (drawn on a larger photo) cut to a strip."""
+    photo = np.full((100, 120, 3), 255, np.uint8)
+    photo[30:70, 40:80] = 40
+    with pytest.raises(UsageError, match="box"):
+        preprocess_image(photo, 64, box=box)

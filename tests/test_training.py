@@ -241,6 +241,9 @@ def test_data_record_is_written_for_a_new_run_and_checked_on_resume(tmp_path):
         check_same_data(tmp_path, "d.npz", [renamed], resume=True)
     check_same_data(tmp_path, "d.npz", [renamed], resume=False)  # a new run records anew
     check_same_data(tmp_path, "d.npz", [renamed], resume=True)
+    # the same shapes saved another way are the same: int32 classes, a bool grid
+    resaved = VoxelDataset(grids.astype(bool), np.array([0, 1], np.int32), ["a", "c"])
+    check_same_data(tmp_path, "d.npz", [resaved], resume=True)
 
 
 def test_torchrun_two_processes_on_cpu(synthetic_npz, cache, tmp_path):

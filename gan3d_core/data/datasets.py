@@ -186,7 +186,7 @@ def load_dataset(
             raise InputFileError(
                 f"{path}: a dataset file must be .npz (voxels, labels, class_names)"
             )
-        if up != "auto":
+        if up == "y":  # z (what it is) is harmless
             raise UsageError(f"{path}: an .npz's grids are z up already; --up is for folders")
         dataset = load_npz(path)
     else:

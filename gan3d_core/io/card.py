@@ -12,12 +12,17 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import Any
 
 from gan3d_core.config import ModelConfig
 from gan3d_core.errors import CheckpointError, first_line
-from gan3d_core.limits import MAX_CLASS_NAME_CHARS, MAX_FRAMING_SHIFT, MAX_NUM_CLASSES
+from gan3d_core.limits import (
+    MAX_CLASS_NAME_CHARS,
+    MAX_FRAMING_SHIFT,
+    MAX_NUM_CLASSES,
+    MAX_REFINE_STEPS,
+)
 from gan3d_core.schema import check_field_types, shown
 
 # Optional top-level fields and the JSON type each must have when present.
@@ -114,7 +119,8 @@ def without_folders(record: Any) -> Any:
     whoever opens it, and tells them about that machine."""
     if isinstance(record, dict):
         return {
-            key: Path(value).name
+            # PureWindowsPath splits at / and \ both: a Windows path packed elsewhere too
+            key: PureWindowsPath(value).name
             if key in RECORDED_FILE_KEYS and isinstance(value, str)
             else without_folders(value)
             for key, value in record.items()
@@ -129,9 +135,20 @@ def model_fingerprint(card: dict[str, Any]) -> str:
     its files were in: the SHA-256 of its config, classes and training record. ``gan3d
     eval`` files its results under it, ``gan3d pack --metrics`` checks it, sessions
     recognise their model by it."""
-    described = without_folders(
-        {key: card.get(key) for key in ("config", "class_names", "training")}
-    )
+    return _digest(without_folders(_described(card)))
+
+
+def is_model(card: dict[str, Any], fingerprint: Any) -> bool:
+    """Whether ``fingerprint`` (an eval result's, a session file's) is this card's model:
+    its :func:`model_fingerprint`, or the one gan3d took before it ignored folders."""
+    return fingerprint in (model_fingerprint(card), _digest(_described(card)))
+
+
+def _described(card: dict[str, Any]) -> dict[str, Any]:
+    return {key: card.get(key) for key in ("config", "class_names", "training")}
+
+
+def _digest(described: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -150,6 +167,17 @@ def framing_shift(card: dict[str, Any]) -> float:
     if isinstance(value, (int, float)) and 0.0 <= value <= MAX_FRAMING_SHIFT:
         return float(value)
     return 0.0
+
+
+def refine_steps(card: dict[str, Any]) -> int:
+    """The card's ``inference.refine_steps`` (fitting steps by default; 0: none) when it is
+    a whole number of steps in [0, MAX_REFINE_STEPS] (10.0 reads as 10); anything else, as
+    from a card made elsewhere, reads as none."""
+    value = inference_settings(card).get("refine_steps")
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if number and math.isfinite(value) and value == int(value) and 0 <= value <= MAX_REFINE_STEPS:
+        return int(value)
+    return 0
 
 
 def _figure(section: Any, *keys: str) -> float | None:

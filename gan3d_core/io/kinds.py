@@ -12,6 +12,10 @@ MESH_SUFFIXES = (".off", ".obj", ".stl", ".ply", ".glb", ".gltf", ".3mf")
 GLTF_SUFFIXES = (".glb", ".gltf")  # y up, by the format's specification
 GRID_SUFFIXES = (".binvox", ".npy")
 SHAPE_SUFFIXES = GRID_SUFFIXES + MESH_SUFFIXES
+# the commands' --up: which way is up in the shape files they read
+UP_AXES = ("auto", "z", "y")
+UP_HELP = ("the files' up axis: z (ModelNet, binvox, STL, 3MF) or y (ShapeNet's .binvox and "
+           "OBJ); default auto: y for glTF, z for the rest")  # fmt: skip
 # A latent vector, as gan3d encode and gan3d sample --save-latents write it: a .npy too
 LATENT_SUFFIX = ".latent.npy"
 

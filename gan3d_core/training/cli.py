@@ -22,6 +22,7 @@ import numpy as np
 from gan3d_core.cli import seed_number
 from gan3d_core.errors import InputFileError, UsageError, first_line
 from gan3d_core.io.atomic import check_output_folder
+from gan3d_core.io.kinds import UP_AXES, UP_HELP
 from gan3d_core.training.config import TrainConfig, load_recipe, recipe_names
 
 ABORT_AFTER_SECONDS = 2.0
@@ -220,7 +221,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     import torch.distributed as dist  # loaded with training.run already
 
     from gan3d_core.training.callbacks import ProgressBarCallback, TensorBoardCallback
-    from gan3d_core.training.run import init_distributed, prepare_data, train_run
+    from gan3d_core.training.run import (
+        init_distributed,
+        prepare_data,
+        same_data_check,
+        train_run,
+    )
 
     config = _settings(args)
     check_output_folder(args.out, "run folder")
@@ -249,7 +255,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     previous = signal.signal(signal.SIGINT, request_stop)
     try:
-        data = _prepare_on_every_rank(config, rank, world, prepare_data)
+        check = same_data_check(args.out, config, args.resume)
+        data = _prepare_on_every_rank(config, rank, world, prepare_data, check)
         trainer = train_run(
             config, args.out, resume=args.resume, callbacks=callbacks,
             should_stop=lambda: bool(stop_requested), device=args.device, data=data,
@@ -325,8 +332,9 @@ def _train_staged(config: TrainConfig, args: argparse.Namespace) -> int:
     return 0
 
 
-def _prepare_on_every_rank(config: TrainConfig, rank: int, world: int, prepare_data):
-    """Rank 0 loads and renders first (filling the caches); the others then read them."""
+def _prepare_on_every_rank(config: TrainConfig, rank: int, world: int, prepare_data, check):
+    """Rank 0 loads and renders first (filling the caches); the others then read them.
+    ``check`` sees each rank's split before rendering (see prepare_data)."""
     import torch.distributed as dist
 
     from gan3d_core.cli import progress_bar
@@ -335,9 +343,9 @@ def _prepare_on_every_rank(config: TrainConfig, rank: int, world: int, prepare_d
         dist.barrier()
     if rank == 0:
         with progress_bar("preparing data") as progress:
-            data = prepare_data(config, progress)
+            data = prepare_data(config, progress, check)
     else:
-        data = prepare_data(config)
+        data = prepare_data(config, check=check)
     if world > 1 and rank == 0:
         dist.barrier()
     return data
@@ -377,9 +385,7 @@ def add_eval_parser(commands) -> None:
         "--samples", type=int, help="gen: samples per class (default: as many as shapes)"
     )
     parser.add_argument("--seed", type=seed_number, default=0)
-    parser.add_argument("--up", choices=("auto", "z", "y"), default="auto",
-                        help="the up axis of a folder's shape files: auto (glTF y, the rest "
-                        "z), z, or y for ShapeNet's (default auto)")  # fmt: skip
+    parser.add_argument("--up", choices=UP_AXES, default="auto", help=UP_HELP)
     parser.add_argument("--train", metavar="DATA", help="classify: shapes to fit the SVM on")
     parser.add_argument("--device", default="auto")
     parser.set_defaults(func=cmd_eval)
@@ -529,9 +535,7 @@ def add_render_parser(commands) -> None:
         "--resolution", type=int, default=32, help="voxelize meshes at (default 32)"
     )
     parser.add_argument("--limit", type=int, help="render at most N shapes")
-    parser.add_argument("--up", choices=("auto", "z", "y"), default="auto",
-                        help="the shapes' up axis: auto (glTF y, the rest z), z, or y for "
-                        "ShapeNet's .binvox and OBJ (default auto)")  # fmt: skip
+    parser.add_argument("--up", choices=UP_AXES, default="auto", help=UP_HELP)
     parser.set_defaults(func=cmd_render)
 
 

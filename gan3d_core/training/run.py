@@ -39,28 +39,39 @@ def check_same_data(
     """Record the shapes a run trains and validates on (a digest of their grids, classes
     and split) when it starts; a resumed run refuses shapes that changed since, in one
     line: its weights, its split and its card are of the shapes it began on. A run folder
-    without the record (from an older gan3d) resumes unchecked, and is recorded from then."""
-    digest = hashlib.sha256()
-    for split in splits:
-        for array in (split.voxels, split.labels):
-            array = np.ascontiguousarray(array)
-            digest.update(f"{array.dtype}{array.shape}".encode())
-            digest.update(array.reshape(-1).view(np.uint8))
-        digest.update(json.dumps(list(split.class_names)).encode())
+    without the record (from an older gan3d) resumes unchecked, and is recorded from then.
+    Every process of a distributed run checks; only the first writes."""
+    digest = _shapes_digest(splits)
     path = run_dir / DATA_DIGEST_FILE
     if resume and path.is_file():
-        if path.read_text().strip() != digest.hexdigest():
+        if path.read_text().strip() != digest:
             raise InputFileError(
                 f"{data}: its shapes are not those {run_dir} began training on (the file "
                 "changed since); resume it on those, or start another run (-o)"
             )
         return
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(path, digest.hexdigest().encode())
+    if not dist.is_initialized() or dist.get_rank() == 0:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(path, digest.encode())
+
+
+def _shapes_digest(splits: Sequence[TrainingData | VoxelDataset]) -> str:
+    """SHA-256 of the splits' grids (as 0/1 bytes), classes (as int64) and class names:
+    the same shapes saved another way (int32 labels, a bool grid) are the same."""
+    digest = hashlib.sha256()
+    for split in splits:
+        for array in (np.asarray(split.voxels) > 0, np.asarray(split.labels, np.int64)):
+            array = np.ascontiguousarray(array)
+            digest.update(str(array.shape).encode())
+            digest.update(array.reshape(-1).view(np.uint8))
+        digest.update(json.dumps(list(split.class_names)).encode())
+    return digest.hexdigest()
 
 
 def prepare_data(
-    config: TrainConfig, progress: ProgressHook | None = None
+    config: TrainConfig,
+    progress: ProgressHook | None = None,
+    check: Callable[[VoxelDataset, VoxelDataset], None] | None = None,
 ) -> tuple[TrainingData, TrainingData]:
     """Load, filter and split the shapes; render views for models with an encoder.
 
@@ -76,6 +87,8 @@ def prepare_data(
     )
     if len(train_set) == 0:
         raise InputFileError(f"{config.data}: no shapes left to train on")
+    if check is not None:  # a resumed run's data, before minutes of rendering
+        check(train_set, validation_set)
     train = TrainingData(
         train_set.voxels,
         train_set.labels,
@@ -110,6 +123,15 @@ def prepare_data(
     return train, validation
 
 
+def same_data_check(run_dir: str | os.PathLike, config: TrainConfig, resume: bool):
+    """For :func:`prepare_data`: a resumed run's :func:`check_same_data`, or None."""
+    if not resume:
+        return None
+    return lambda train, validation: check_same_data(
+        Path(run_dir), config.data, (train, validation), resume=True
+    )
+
+
 def init_distributed() -> tuple[int, int]:
     """Join the process group that torchrun describes in the environment (rank, world)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -142,12 +164,14 @@ def train_run(
         )
     if config.init_from and not resume:
         read_model_card(config.init_from)  # before minutes of rendering
-    train, validation = data if data is not None else prepare_data(config, progress)
+    if data is None:
+        data = prepare_data(config, progress, same_data_check(run_dir, config, resume))
+    train, validation = data
     if torch.cuda.is_available() and dist.is_initialized() and device == "auto":
         device = f"cuda:{torch.cuda.current_device()}"
     trainer = Trainer(config, train, validation, run_dir, callbacks, device)
-    if not dist.is_initialized() or dist.get_rank() == 0:  # once the settings are accepted
-        check_same_data(run_dir, config.data, (train, validation), resume)
+    # recorded once the settings are accepted (checked again: data may come prepared)
+    check_same_data(run_dir, config.data, (train, validation), resume)
     if resume:
         trainer.resume()
     elif config.init_from:

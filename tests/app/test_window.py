@@ -1102,3 +1102,6 @@ def test_export_says_how_many_parts_it_wrote_and_drops_small_ones(
         "written smooth, where the view draws blocks, threshold 0.5 (the view's 0.3), parts "
         "under 100 % dropped (the view hides those under 0 %)"
     )
+    with qtbot.waitSignal(window.controller.exported, timeout=10_000):  # raw occupancy
+        panel.export_requested.emit(str(tmp_path / "unlike.npy"), panel.options())
+    assert "threshold" not in window.status_label.text()
