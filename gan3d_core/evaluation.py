@@ -411,14 +411,22 @@ def load_eval_dataset(
     folder_split: str = "test",
     classes: list[str] | None = None,
     up: str = "auto",
+    trained_on: str | None = None,
 ) -> VoxelDataset:
     """The shapes to evaluate on. ``subset`` ``train`` or ``validation`` re-creates a
     training run's split from ``split`` (classes, limit, validation_fraction, split_seed, as
-    stored in the model card); ``classes`` (a model's, when the data holds more) keeps
-    those, in that order; ``limit`` then caps the number of shapes evaluated.
+    stored in the model card), refused when ``trained_on`` (the card's ``data_sha256``)
+    says the data are not the shapes the run split: another split of other shapes would
+    hold shapes the model trained on. ``classes`` (a model's, when the data holds more)
+    keeps those, in that order; ``limit`` then caps the number of shapes evaluated.
     ``folder_split`` picks train or test of a ModelNet-style folder tree, ``up`` the up
     axis of a folder's files (see :func:`~gan3d_core.data.datasets.load_dataset`)."""
-    from gan3d_core.data.datasets import load_dataset, split_dataset, stratified_limit
+    from gan3d_core.data.datasets import (
+        load_dataset,
+        shapes_digest,
+        split_dataset,
+        stratified_limit,
+    )
 
     if subset not in ("all", "train", "validation"):
         raise UsageError(f"subset must be all, train or validation, got {subset!r}")
@@ -432,6 +440,12 @@ def load_eval_dataset(
             split.get("validation_fraction", 0.1),
             split.get("split_seed", 0),
         )
+        if trained_on is not None and shapes_digest((train, validation)) != trained_on:
+            raise InputFileError(
+                f"{path}: its shapes are not those the model was trained on (read with up "
+                f"axis {up}); its --subset {subset} would hold other shapes. Give the "
+                "training data as it was, or --subset all"
+            )
         dataset = validation if subset == "validation" else train
     if (
         classes

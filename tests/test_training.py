@@ -320,6 +320,19 @@ def test_eval_cli_tasks(capsys, synthetic_npz, cache, tmp_path):
             "--subset", "validation", "--split", "test"]  # fmt: skip
     assert main(argv) == 1
     assert "leave out --split test" in capsys.readouterr().err
+    assert result["up"] == "auto"  # the run's, recorded with the figures
+    # other shapes at the data's path: their split would hold shapes the model trained on
+    with np.load(synthetic_npz) as arrays:
+        voxels, labels, names = arrays["voxels"].copy(), arrays["labels"], arrays["class_names"]
+    voxels[0] = 0
+    other = tmp_path / "other.npz"
+    np.savez(other, voxels=voxels, labels=labels, class_names=names)
+    argv = ["eval", str(checkpoint), "--data", str(other), "--task", "gen",
+            "--subset", "validation"]  # fmt: skip
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "its shapes are not those the model was trained on" in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_eval_of_an_empty_split_says_so_in_one_line(capsys, synthetic_npz, cache, tmp_path):

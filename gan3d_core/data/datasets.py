@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -137,6 +138,20 @@ def stratified_limit(labels: np.ndarray, limit: int, seed: int = 0) -> np.ndarra
         for label, take in zip(classes, quota)
     ]
     return np.sort(np.concatenate(chosen))
+
+
+def shapes_digest(splits) -> str:
+    """SHA-256 of datasets' grids (as 0/1 bytes), classes (as int64) and class names, in
+    order: which shapes a run trained and validated on (its card keeps it); the same
+    shapes saved another way (int32 labels, a bool grid) give the same digest."""
+    digest = hashlib.sha256()
+    for split in splits:
+        for array in (np.asarray(split.voxels) > 0, np.asarray(split.labels, np.int64)):
+            array = np.ascontiguousarray(array)
+            digest.update(str(array.shape).encode())
+            digest.update(array.reshape(-1).view(np.uint8))
+        digest.update(json.dumps(list(split.class_names)).encode())
+    return digest.hexdigest()
 
 
 def split_dataset(

@@ -385,7 +385,8 @@ def add_eval_parser(commands) -> None:
         "--samples", type=int, help="gen: samples per class (default: as many as shapes)"
     )
     parser.add_argument("--seed", type=seed_number, default=0)
-    parser.add_argument("--up", choices=UP_AXES, default="auto", help=UP_HELP)
+    parser.add_argument("--up", choices=UP_AXES, default=None,
+                        help=UP_HELP + "; with --subset train or validation, the run's")  # fmt: skip
     parser.add_argument("--train", metavar="DATA", help="classify: shapes to fit the SVM on")
     parser.add_argument("--device", default="auto")
     parser.set_defaults(func=cmd_eval)
@@ -417,9 +418,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
             "a folder tree's train folders: leave out --split test"
         )
     classes = model.class_names or None  # a model of some of the file's classes: those
+    # a run's split is of its shapes as it read them: its up axis unless told otherwise,
+    # and the card's digest of them (when it has one) says whether these are those
+    up = args.up or (split.get("up", "auto") if args.subset != "all" else "auto")
+    trained_on = model.card.get("training", {}).get("data_sha256")
+    trained_on = trained_on if isinstance(trained_on, str) else None
     dataset = evaluation.load_eval_dataset(
-        args.data, model.resolution, args.subset, split, args.limit, folder_split, classes, args.up
-    )
+        args.data, model.resolution, args.subset, split, args.limit, folder_split, classes, up,
+        trained_on if args.subset != "all" else None,
+    )  # fmt: skip
     _refuse_empty(dataset, args.data, args.subset)
     if model.class_names and dataset.class_names != model.class_names:
         raise InputFileError(
@@ -435,7 +442,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             split,
             folder_split=folder_split,
             classes=classes,
-            up=args.up,
+            up=up,
         )
         if args.subset == "validation" and args.task in ("recon", "gen")
         else None
@@ -469,7 +476,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         train_subset = "train" if args.subset == "validation" else "all"
         train = evaluation.load_eval_dataset(
             args.train, model.resolution, train_subset, split, folder_split="train",
-            classes=classes, up=args.up,
+            classes=classes, up=up,
         )  # fmt: skip
         _refuse_empty(train, args.train, train_subset)
         result = evaluation.evaluate_classification(model, train, dataset)
@@ -478,6 +485,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     result["model"] = model_fingerprint(model.card)  # gan3d pack --metrics checks it
     result["data"] = str(args.data)
     result["subset"] = args.subset
+    result["up"] = up
     result = _defined(result)
     print(json.dumps(result, allow_nan=False) if args.json else _table(result))
     return 0

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.distributed as dist
 
-from gan3d_core.data.datasets import VoxelDataset, load_dataset, split_dataset
+from gan3d_core.data.datasets import VoxelDataset, load_dataset, shapes_digest, split_dataset
 from gan3d_core.errors import InputFileError
 from gan3d_core.io.atomic import write_bytes_atomic
 from gan3d_core.io.checkpoint import read_model_card
@@ -35,13 +32,14 @@ def default_cache_dir() -> Path:
 
 def check_same_data(
     run_dir: Path, data: str, splits: Sequence[TrainingData | VoxelDataset], resume: bool
-) -> None:
+) -> str:
     """Record the shapes a run trains and validates on (a digest of their grids, classes
     and split) when it starts; a resumed run refuses shapes that changed since, in one
     line: its weights, its split and its card are of the shapes it began on. A run folder
     without the record (from an older gan3d) resumes unchecked, and is recorded from then.
-    Every process of a distributed run checks; only the first writes."""
-    digest = _shapes_digest(splits)
+    Every process of a distributed run checks; only the first writes. Returns the digest
+    (the model card keeps it too, for ``gan3d eval --subset``)."""
+    digest = shapes_digest(splits)
     path = run_dir / DATA_DIGEST_FILE
     if resume and path.is_file():
         if path.read_text().strip() != digest:
@@ -49,23 +47,11 @@ def check_same_data(
                 f"{data}: its shapes are not those {run_dir} began training on (the file "
                 "changed since); resume it on those, or start another run (-o)"
             )
-        return
+        return digest
     if not dist.is_initialized() or dist.get_rank() == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_bytes_atomic(path, digest.encode())
-
-
-def _shapes_digest(splits: Sequence[TrainingData | VoxelDataset]) -> str:
-    """SHA-256 of the splits' grids (as 0/1 bytes), classes (as int64) and class names:
-    the same shapes saved another way (int32 labels, a bool grid) are the same."""
-    digest = hashlib.sha256()
-    for split in splits:
-        for array in (np.asarray(split.voxels) > 0, np.asarray(split.labels, np.int64)):
-            array = np.ascontiguousarray(array)
-            digest.update(str(array.shape).encode())
-            digest.update(array.reshape(-1).view(np.uint8))
-        digest.update(json.dumps(list(split.class_names)).encode())
-    return digest.hexdigest()
+    return digest
 
 
 def prepare_data(
@@ -87,7 +73,10 @@ def prepare_data(
     )
     if len(train_set) == 0:
         raise InputFileError(f"{config.data}: no shapes left to train on")
-    if check is not None:  # a resumed run's data, before minutes of rendering
+    # a model the data cannot make (a cvaegan of one class), and a resumed run's data that
+    # changed, are refused before minutes of rendering
+    config.model_config(len(train_set.class_names))
+    if check is not None:
         check(train_set, validation_set)
     train = TrainingData(
         train_set.voxels,

@@ -405,7 +405,7 @@ def train_staged(
     source, source_card = load_init_from(config.init_from) if config.init_from else (None, {})
     # only once the data and the checkpoint to start from are read: bad ones leave no run
     resumed = any(stage_state_path(run_dir, name).is_file() for name in STAGE_NAMES)
-    check_same_data(run_dir, config.data, (train, validation), resumed)
+    data_sha256 = check_same_data(run_dir, config.data, (train, validation), resumed)
     write_bytes_atomic(run_dir / CONFIG_FILE, json.dumps(config.to_dict(), indent=2).encode())
     kept = kept_stages(config, source)
     model_config = config.model_config(len(train.class_names))  # --classes: only those
@@ -543,7 +543,7 @@ def train_staged(
         source,
         config.init_from,
     )
-    card = staged_card(config, train, results, str(device), kept, source_card)
+    card = staged_card(config, train, results, str(device), kept, source_card, data_sha256)
     path = save_checkpoint(run_dir / MODEL_FILE, networks.eval(), card)
     if progress is not None:
         progress(1.0, "packed the model")
@@ -692,8 +692,10 @@ def staged_card(
     device: str,
     kept: set[str] = frozenset(),
     source_card: dict[str, Any] | None = None,
+    data_sha256: str | None = None,
 ) -> dict[str, Any]:
-    """The packed model's card; a stage kept from ``init_from`` brings its record and
+    """The packed model's card (``data_sha256``: which shapes it trained and validated on,
+    see shapes_digest); a stage kept from ``init_from`` brings its record and
     validation figures from ``source_card``, and when every stage but the implicit decoder
     was kept, the figures measured on those networks (``gan3d pack --metrics``) stay."""
 
@@ -736,6 +738,7 @@ def staged_card(
             "data": config.data,
             "shapes": len(train),
             "shapes_per_class": dict(zip(train.class_names, counts.tolist())),
+            **({"data_sha256": data_sha256} if data_sha256 else {}),
             "stages": stages,
             "device": device,
             "settings": config.to_dict(),

@@ -44,6 +44,7 @@ from torch.utils.data import DistributedSampler
 
 from gan3d_core.config import ModelConfig
 from gan3d_core.data.augment import ShapeAugmentation, augment_images
+from gan3d_core.data.datasets import shapes_digest
 from gan3d_core.errors import CheckpointError, Gan3dError, UsageError
 from gan3d_core.inference import resolve_device
 from gan3d_core.io.atomic import write_bytes_atomic
@@ -136,6 +137,7 @@ class Trainer:
         self.config = config
         self.train_data = train_data
         self.validation_data = validation_data
+        self._shapes_digest: str | None = None  # see _data_digest
         self.run_dir = Path(run_dir)
         self.callbacks = list(callbacks)
         self.rank, self.world_size = _world()
@@ -224,6 +226,12 @@ class Trainer:
             for callback in self.callbacks:
                 getattr(callback, hook)(self, *args)
 
+    def _data_digest(self) -> str:
+        """Which shapes it trains and validates on (see shapes_digest), worked out once."""
+        if self._shapes_digest is None:
+            self._shapes_digest = shapes_digest((self.train_data, self.validation_data))
+        return self._shapes_digest
+
     def card(self) -> dict[str, Any]:
         """The model card written with every checkpoint."""
         data = self.train_data
@@ -236,6 +244,7 @@ class Trainer:
                 "shapes": len(data),
                 "empty_shapes_skipped": data.skipped_empty,
                 "shapes_per_class": dict(zip(data.class_names, counts.tolist())),
+                "data_sha256": self._data_digest(),
                 "steps": self.step,
                 "epochs": round(self.epoch, 3),
                 "seconds": round(self.elapsed, 1),
