@@ -205,3 +205,21 @@ def test_cached_arrays_are_written_without_a_copy_in_memory(tmp_path):
         tracemalloc.stop()
     assert peak < array.nbytes / 4
     assert np.array_equal(np.load(tmp_path / "views.npy"), array)
+
+
+def test_a_folder_of_grids_of_two_sizes_loads_at_the_resolution_asked(tmp_path):
+    """ShapeNet's 64^3 files beside 32^3 ones were refused ("grid is (32, 32, 32), others
+    are (64, 64, 64)") though each could be brought to 32^3."""
+    from gan3d_core.data.datasets import resample_grid
+    from gan3d_core.io.binvox import write_binvox
+
+    big = np.zeros((64, 64, 64), bool)
+    big[10:50, 20:40, 0:60] = True
+    (tmp_path / "chair").mkdir()
+    write_binvox(tmp_path / "chair" / "big.binvox", big)
+    write_binvox(tmp_path / "chair" / "small.binvox", resample_grid(big, 32) > 0)
+    shapes = load_dataset(tmp_path, 32)
+    assert shapes.voxels.shape == (2, 32, 32, 32)
+    np.testing.assert_array_equal(shapes.voxels[0], shapes.voxels[1])
+    with pytest.raises(InputFileError, match="others are"):
+        load_dataset(tmp_path)  # no resolution asked: one size, or which?

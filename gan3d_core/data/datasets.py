@@ -189,8 +189,9 @@ def load_dataset(
     Folders: a ModelNet-style tree ``<class>/{train,test}/*`` gives the ``split`` asked
     for; otherwise each immediate sub-folder is a class (or the folder itself, when files
     sit directly in it). Meshes are voxelized at ``resolution`` (default 32) and cached in
-    ``cache_dir`` (default ``~/.cache/gan3d/voxels``). Grids whose resolution is an integer
-    multiple of ``resolution`` are downsampled (a voxel is set if any of its block is).
+    ``cache_dir`` (default ``~/.cache/gan3d/voxels``). Grids of another resolution are
+    brought to ``resolution`` (a voxel is set if any voxel it covers is): an ``.npz``'s when
+    theirs is an integer multiple of it, a folder's file by file.
     """
     path = Path(path)
     if not path.exists():
@@ -206,7 +207,7 @@ def load_dataset(
         dataset = load_npz(path)
     else:
         file_up_axis(path, up)  # a wrong up axis is refused before any file is read
-        dataset = _load_folder(path, resolution or 32, split, cache_dir, progress, up)
+        dataset = _load_folder(path, resolution, split, cache_dir, progress, up)
     if resolution is not None and dataset.resolution != resolution:
         dataset.voxels = downsample(dataset.voxels, resolution, source=str(path))
     dataset = _without_empty_shapes(dataset)
@@ -417,8 +418,11 @@ def _class_of(file: Path, root: Path, split: str) -> str | None:
 
 
 def _load_folder(
-    root: Path, resolution: int, split: str, cache_dir, progress: ProgressHook | None, up: str
+    root: Path, resolution: int | None, split: str, cache_dir, progress, up: str
 ) -> VoxelDataset:
+    """The folder's shapes: meshes voxelized at ``resolution`` (32 when None), grids brought
+    to it one by one (a folder may mix 32^3 and 64^3 files); with no resolution, grids
+    must all be of one size."""
     if split not in SPLITS:
         raise InputFileError(f"split must be train or test, got {split!r}")
     files = [(f, c) for f in _shape_files(root) if (c := _class_of(f, root, split)) is not None]
@@ -431,8 +435,10 @@ def _load_folder(
         if file.suffix.lower() == ".binvox":
             grid = read_binvox(file).voxels
             grid = y_up_to_z_up(grid) if file_up_axis(file, up) == "y" else grid
+            if resolution is not None and grid.shape != (resolution,) * 3:
+                grid = resample_grid(grid, resolution)
         else:
-            grid = _voxelize_cached(file, resolution, cache, file_up_axis(file, up))
+            grid = _voxelize_cached(file, resolution or 32, cache, file_up_axis(file, up))
         if grids and grid.shape != grids[0].shape:
             raise InputFileError(f"{file}: grid is {grid.shape}, others are {grids[0].shape}")
         grids.append(grid.astype(np.uint8))
