@@ -812,3 +812,19 @@ def test_feature_pca_of_fewer_features_than_the_bank_keeps_its_size():
     _, basis = feature_pca(features, 8)
     assert basis.shape == (12, 8) and not basis[:, 5:].any()
     np.testing.assert_allclose(basis[:, :5].T @ basis[:, :5], np.eye(5), atol=1e-5)
+
+
+def test_a_recipe_s_setting_at_fault_is_named(capsys, tmp_path, monkeypatch, synthetic_npz):
+    """ "head_shape_views must be between 1 and rendered_views (2)" did not say that the
+    recipe set 5; nor did "no such dataset" say that a recipe's data path is the project's."""
+    monkeypatch.chdir(tmp_path)  # not the project root: the recipe's data path is not here
+    assert main(["train", "--recipe", "modelnet10-lgan-32", "-o", "run"]) == 1
+    assert "recipe modelnet10-lgan-32's data are there from the project root" in (
+        capsys.readouterr().err
+    )
+    argv = ["train", "--recipe", "modelnet10-lgan-32", "--data", str(synthetic_npz),
+            "--rendered-views", "2", "-o", "run"]  # fmt: skip
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "(recipe modelnet10-lgan-32 sets head_shape_views 5; give it to change it)" in err
+    assert not (tmp_path / "run").exists()

@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import json
 import math
+import re
 import signal
 import sys
 import time
@@ -168,9 +169,19 @@ def _settings(args: argparse.Namespace) -> TrainConfig:
 
         values.update(read_json(args.config, "settings file"))
     names = {f.name for f in dataclasses.fields(TrainConfig)}
-    values.update({k: v for k, v in vars(args).items() if k in names})
+    given = {k: v for k, v in vars(args).items() if k in names}
+    values.update(given)
     if not values.get("data"):
         raise InputFileError("train: give --data (a dataset file or folder)")
+    # what a recipe set and the command line did not: named when it is at fault
+    from_recipe = {} if started or not args.recipe else {
+        k: v for k, v in load_recipe(args.recipe).items() if k in names and k not in given
+    }  # fmt: skip
+    if "data" in from_recipe and not Path(values["data"]).expanduser().exists():
+        raise InputFileError(
+            f"{values['data']}: no such dataset; recipe {args.recipe}'s data are there from "
+            "the project root, with ../shared beside it: give --data"
+        )
     if started is None or values["data"] != started.data:
         # stored whole, so that the run resumes from any folder
         values["data"] = str(Path(values["data"]).expanduser().resolve())
@@ -178,7 +189,11 @@ def _settings(args: argparse.Namespace) -> TrainConfig:
     try:
         config = TrainConfig.from_dict(values)
     except (TypeError, ValueError) as exc:
-        raise InputFileError(f"{source}: {first_line(exc)}") from None
+        message = first_line(exc)
+        blamed = [f"{k} {v!r}" for k, v in from_recipe.items() if re.search(rf"\b{k}\b", message)]
+        if blamed:
+            message += f" (recipe {args.recipe} sets {', '.join(blamed)}; give it to change it)"
+        raise InputFileError(f"{source}: {message}") from None
     if started is not None:
         _refuse_changed_run(args.out, started, config)
     return config
