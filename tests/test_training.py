@@ -179,7 +179,11 @@ def test_cli_train_resume_with_more_epochs(capsys, synthetic_npz, cache, tmp_pat
     argv = ["train", "--kind", "gan", "--data", synthetic_npz.name, "--config", settings,
             "--epochs", 1, "--cache-dir", cache, "--no-tensorboard", "-o", run]  # fmt: skip
     assert main([str(a) for a in argv]) == 0
-    assert read_model_card(run / "model.safetensors")["training"]["steps"] == 3
+    card = read_model_card(run / "model.safetensors")
+    assert card["training"]["steps"] == 3
+    # an end-to-end model's card states its settings, not the staged recipe's
+    assert "autoencoder_steps" not in card["training"]["settings"]
+    assert "head_steps" not in card["training"]["settings"]
     monkeypatch.chdir(tmp_path)  # resumed from elsewhere, the run still finds its data
     assert main(["train", "-o", str(run), "--resume", "--epochs", "2", "--no-tensorboard"]) == 0
     card = read_model_card(run / "model.safetensors")

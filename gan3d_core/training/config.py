@@ -320,6 +320,15 @@ class TrainConfig:
         data = dataclasses.asdict(self)
         return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
 
+    def card_settings(self) -> dict[str, Any]:
+        """The settings a model card states: all of them, less the staged recipe's for a
+        model trained end to end (its card said it trained 1,600 autoencoder steps)."""
+        settings = self.to_dict()
+        if self.kind != "lgan":
+            for name in STAGED_ONLY_SETTINGS:
+                settings.pop(name)
+        return settings
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
@@ -339,6 +348,16 @@ class TrainConfig:
 def recipe_names() -> list[str]:
     """The recipes shipped with gan3d-studio (``gan3d train --recipe NAME``)."""
     return sorted(path.stem for path in RECIPES.glob("*.json"))
+
+
+# the staged recipe's own settings (kind lgan), which an end-to-end model's card leaves out
+STAGED_ONLY_SETTINGS = frozenset(
+    {"autoencoder_steps", "lr_autoencoder", "latent_noise", "latent_gan_steps", "lr_latent_gan",
+     "noise_dim", "latent_gan_width", "lr_head", "lr_tuned_blocks", "lr_finetune_backbone",
+     "bank_feature_dim", "implicit_steps", "lr_implicit", "implicit_width", "refine_steps",
+     "retrieval_candidates"}
+    | {field.name for field in dataclasses.fields(TrainConfig) if field.name.startswith("head_")}
+)  # fmt: skip
 
 
 def load_recipe(name: str) -> dict[str, Any]:

@@ -250,7 +250,7 @@ class Trainer:
                 "seconds": round(self.elapsed, 1),
                 "processes": self.world_size,
                 "device": str(self.device),
-                "settings": self.config.to_dict(),
+                "settings": self.config.card_settings(),
             },
             "metrics": {"validation": self.last_validation} if self.last_validation else {},
         }
