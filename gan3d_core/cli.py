@@ -334,7 +334,13 @@ STORAGE_WORDS = {"float16": "float16", "int8": "int8 weight matrices, float16 el
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from gan3d_core.io.card import framing_shift, inference_settings, quality_rows, training_words
+    from gan3d_core.io.card import (
+        framing_shift,
+        inference_settings,
+        quality_rows,
+        refine_steps,
+        training_words,
+    )
     from gan3d_core.io.checkpoint import read_model_card
 
     if args.checkpoint is None:
@@ -368,7 +374,7 @@ def cmd_info(args: argparse.Namespace) -> int:
             f"framings     each view also read moved {shift:.1%} of its side four ways, averaged"
         )
     inference = inference_settings(card)
-    steps, candidates = inference.get("refine_steps"), inference.get("retrieval_candidates")
+    steps, candidates = refine_steps(card), inference.get("retrieval_candidates")
     if isinstance(steps, int) and steps > 0:
         start = "the image head's prediction"
         if isinstance(candidates, int) and candidates > 0:
@@ -404,7 +410,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_pack(args: argparse.Namespace) -> int:
     """A copy of a checkpoint to ship: float16 or int8 weights, evaluation results in its
     card, the files it came from named without their folders."""
-    from gan3d_core.io.card import inference_settings, is_model, without_folders
+    from gan3d_core.io.card import inference_settings, is_model, refine_steps, without_folders
     from gan3d_core.io.checkpoint import load_checkpoint, save_checkpoint
     from gan3d_core.io.inputs import read_json, same_file
 
@@ -455,7 +461,7 @@ def cmd_pack(args: argparse.Namespace) -> int:
                 f"{file}: measured another model ({result.get('checkpoint', 'unnamed')}), "
                 f"not {args.checkpoint}"
             )
-        key = evaluation_key(result, inference.get("refine_steps", 0))
+        key = evaluation_key(result, refine_steps(card))
         card.setdefault("metrics", {})[key] = result
     storage = "int8" if args.int8 else "float16" if args.half else None
     print(save_checkpoint(args.output, networks, without_folders(card), storage))

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from gan3d_core.data.datasets import VoxelDataset
 from gan3d_core.errors import InputFileError, UsageError
 from gan3d_core.inference import GanModel
-from gan3d_core.io.card import inference_settings
+from gan3d_core.io.card import refine_steps
 from gan3d_core.metrics import (
     iou,
     mean_pairwise_iou,
@@ -178,9 +178,7 @@ def evaluate_reconstruction(
         "views": views,
         "pool": pool or model.config.pool,
         "labels": labels if model.config.conditional else "none",
-        "refine": refine
-        if refine is not None
-        else inference_settings(model.card).get("refine_steps"),
+        "refine": refine if refine is not None else refine_steps(model.card),
         **{key: _mean(v) for key, v in values.items()},
         "seconds_per_shape": round(seconds, 3),
         "per_class": _per_class(dataset, values),

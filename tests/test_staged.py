@@ -828,3 +828,7 @@ def test_a_recipe_s_setting_at_fault_is_named(capsys, tmp_path, monkeypatch, syn
     err = capsys.readouterr().err
     assert "(recipe modelnet10-lgan-32 sets head_shape_views 5; give it to change it)" in err
     assert not (tmp_path / "run").exists()
+    (tmp_path / "mine.json").write_text('{"head_shape_views": 3}')  # over the recipe
+    assert main([*argv, "--config", str(tmp_path / "mine.json")]) == 1
+    err = capsys.readouterr().err
+    assert "head_shape_views must be between" in err and "(recipe " not in err

@@ -232,6 +232,19 @@ def test_a_resumed_run_refuses_shapes_that_changed_since_it_began(
     assert main(resume) == 0
 
 
+def test_a_model_its_data_cannot_make_is_refused_before_rendering(
+    capsys, synthetic_npz, cache, tmp_path
+):
+    """A cvaegan of one class was refused only after its views were rendered, and the
+    error named neither the data nor --classes."""
+    argv = ["train", "--kind", "cvaegan", "--data", str(synthetic_npz), "--classes", "box",
+            "--cache-dir", str(tmp_path / "fresh"), "--no-tensorboard", "-o", str(tmp_path / "r")]  # fmt: skip
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("(its shapes of --classes are of box)") and str(synthetic_npz) in err
+    assert not (tmp_path / "fresh" / "views").exists() and not (tmp_path / "r").exists()
+
+
 def test_data_record_is_written_for_a_new_run_and_checked_on_resume(tmp_path):
     from gan3d_core.data.datasets import VoxelDataset
     from gan3d_core.training.run import check_same_data
@@ -248,6 +261,7 @@ def test_data_record_is_written_for_a_new_run_and_checked_on_resume(tmp_path):
     # the same shapes saved another way are the same: int32 classes, a bool grid
     resaved = VoxelDataset(grids.astype(bool), np.array([0, 1], np.int32), ["a", "c"])
     check_same_data(tmp_path, "d.npz", [resaved], resume=True)
+    check_same_data(tmp_path / "none", "d.npz", [shapes, None], resume=False)  # none held out
 
 
 def test_torchrun_two_processes_on_cpu(synthetic_npz, cache, tmp_path):
@@ -337,6 +351,31 @@ def test_eval_cli_tasks(capsys, synthetic_npz, cache, tmp_path):
     err = capsys.readouterr().err
     assert "its shapes are not those the model was trained on" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_eval_of_a_run_s_split_reads_its_folder_with_the_run_s_up_axis(capsys, cache, tmp_path):
+    """A run on y-up files, evaluated without --up, read them z up: other shapes, scored
+    as held out; now the card's up axis and its data_sha256 (which the z-up reading would
+    fail) keep eval on the run's shapes."""
+    from gan3d_core.data.datasets import z_up_to_y_up
+    from gan3d_core.io.binvox import write_binvox
+    from tests.conftest import synthetic_shapes
+
+    voxels, labels, names = synthetic_shapes()
+    folder = tmp_path / "shapes"
+    for index, (grid, label) in enumerate(zip(voxels, labels)):
+        (folder / names[label]).mkdir(parents=True, exist_ok=True)
+        write_binvox(folder / names[label] / f"{index:02d}.binvox", z_up_to_y_up(grid) > 0)
+    config = tiny_config("gan", folder, cache, epochs=1, up="y")
+    train_run(config, tmp_path / "run", device="cpu")
+    checkpoint = tmp_path / "run" / "model.safetensors"
+    assert read_model_card(checkpoint)["training"]["data_sha256"]
+    argv = ["eval", str(checkpoint), "--data", str(folder), "--task", "gen",
+            "--subset", "validation", "--json"]  # fmt: skip
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["up"] == "y"
+    assert main([*argv, "--up", "z"]) == 1  # told otherwise: not the run's shapes
+    assert "its shapes are not those the model was trained on" in capsys.readouterr().err
 
 
 def test_eval_of_an_empty_split_says_so_in_one_line(capsys, synthetic_npz, cache, tmp_path):

@@ -145,11 +145,12 @@ def shapes_digest(splits) -> str:
     order: which shapes a run trained and validated on (its card keeps it); the same
     shapes saved another way (int32 labels, a bool grid) give the same digest."""
     digest = hashlib.sha256()
-    for split in splits:
-        for array in (np.asarray(split.voxels) > 0, np.asarray(split.labels, np.int64)):
-            array = np.ascontiguousarray(array)
-            digest.update(str(array.shape).encode())
-            digest.update(array.reshape(-1).view(np.uint8))
+    for split in (split for split in splits if split is not None):  # a run may hold none out
+        voxels, labels = np.asarray(split.voxels), np.asarray(split.labels, np.int64)
+        digest.update(f"{voxels.shape}{labels.shape}".encode())
+        for start in range(0, len(voxels), 256):  # in chunks: no copy of a whole dataset
+            digest.update(np.ascontiguousarray(voxels[start : start + 256] > 0).view(np.uint8))
+        digest.update(np.ascontiguousarray(labels).view(np.uint8))
         digest.update(json.dumps(list(split.class_names)).encode())
     return digest.hexdigest()
 
@@ -189,9 +190,9 @@ def load_dataset(
     Folders: a ModelNet-style tree ``<class>/{train,test}/*`` gives the ``split`` asked
     for; otherwise each immediate sub-folder is a class (or the folder itself, when files
     sit directly in it). Meshes are voxelized at ``resolution`` (default 32) and cached in
-    ``cache_dir`` (default ``~/.cache/gan3d/voxels``). Grids of another resolution are
-    brought to ``resolution`` (a voxel is set if any voxel it covers is): an ``.npz``'s when
-    theirs is an integer multiple of it, a folder's file by file.
+    ``cache_dir`` (default ``~/.cache/gan3d/voxels``). Grids whose resolution is a whole
+    multiple of ``resolution`` are brought down to it (a voxel is set if any voxel it
+    covers is): an ``.npz``'s all together, a folder's file by file; others are refused.
     """
     path = Path(path)
     if not path.exists():
@@ -420,9 +421,9 @@ def _class_of(file: Path, root: Path, split: str) -> str | None:
 def _load_folder(
     root: Path, resolution: int | None, split: str, cache_dir, progress, up: str
 ) -> VoxelDataset:
-    """The folder's shapes: meshes voxelized at ``resolution`` (32 when None), grids brought
-    to it one by one (a folder may mix 32^3 and 64^3 files); with no resolution, grids
-    must all be of one size."""
+    """The folder's shapes: meshes voxelized at ``resolution`` (32 when None), grids of a
+    whole multiple of it brought down to it one by one (a folder may mix 32^3 and 64^3
+    files); other grids must all be of one size."""
     if split not in SPLITS:
         raise InputFileError(f"split must be train or test, got {split!r}")
     files = [(f, c) for f in _shape_files(root) if (c := _class_of(f, root, split)) is not None]
@@ -435,8 +436,14 @@ def _load_folder(
         if file.suffix.lower() == ".binvox":
             grid = read_binvox(file).voxels
             grid = y_up_to_z_up(grid) if file_up_axis(file, up) == "y" else grid
-            if resolution is not None and grid.shape != (resolution,) * 3:
-                grid = resample_grid(grid, resolution)
+            side = grid.shape[0]
+            if (
+                resolution
+                and grid.shape == (side,) * 3
+                and side > resolution
+                and side % resolution == 0
+            ):
+                grid = resample_grid(grid, resolution)  # a 64^3 file among 32^3 ones
         else:
             grid = _voxelize_cached(file, resolution or 32, cache, file_up_axis(file, up))
         if grids and grid.shape != grids[0].shape:

@@ -164,12 +164,13 @@ def _settings(args: argparse.Namespace) -> TrainConfig:
     started = load_run_config(args.out) if args.resume else None
     if started is not None:
         values.update(started.to_dict())
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    given = {}  # what the settings file and the command line set: over the recipe
     if args.config:
         from gan3d_core.io.inputs import read_json
 
-        values.update(read_json(args.config, "settings file"))
-    names = {f.name for f in dataclasses.fields(TrainConfig)}
-    given = {k: v for k, v in vars(args).items() if k in names}
+        given.update(read_json(args.config, "settings file"))
+    given.update({k: v for k, v in vars(args).items() if k in names})
     values.update(given)
     if not values.get("data"):
         raise InputFileError("train: give --data (a dataset file or folder)")
@@ -435,7 +436,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     classes = model.class_names or None  # a model of some of the file's classes: those
     # a run's split is of its shapes as it read them: its up axis unless told otherwise,
     # and the card's digest of them (when it has one) says whether these are those
-    up = args.up or (split.get("up", "auto") if args.subset != "all" else "auto")
+
+    def up_of(data: str) -> str:
+        """--up, or for a run's split of a folder the run's up axis."""
+        if args.up or args.subset == "all" or not Path(data).is_dir():
+            return args.up or "auto"
+        return split.get("up") if split.get("up") in UP_AXES else "auto"
+
+    up = up_of(args.data)
     trained_on = model.card.get("training", {}).get("data_sha256")
     trained_on = trained_on if isinstance(trained_on, str) else None
     dataset = evaluation.load_eval_dataset(
@@ -491,7 +499,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         train_subset = "train" if args.subset == "validation" else "all"
         train = evaluation.load_eval_dataset(
             args.train, model.resolution, train_subset, split, folder_split="train",
-            classes=classes, up=up,
+            classes=classes, up=up_of(args.train),
         )  # fmt: skip
         _refuse_empty(train, args.train, train_subset)
         result = evaluation.evaluate_classification(model, train, dataset)

@@ -10,7 +10,7 @@ import torch
 import torch.distributed as dist
 
 from gan3d_core.data.datasets import VoxelDataset, load_dataset, shapes_digest, split_dataset
-from gan3d_core.errors import InputFileError
+from gan3d_core.errors import InputFileError, UsageError, first_line
 from gan3d_core.io.atomic import write_bytes_atomic
 from gan3d_core.io.checkpoint import read_model_card
 from gan3d_core.training.config import TrainConfig
@@ -75,7 +75,14 @@ def prepare_data(
         raise InputFileError(f"{config.data}: no shapes left to train on")
     # a model the data cannot make (a cvaegan of one class), and a resumed run's data that
     # changed, are refused before minutes of rendering
-    config.model_config(len(train_set.class_names))
+    try:
+        config.model_config(len(train_set.class_names))
+    except UsageError as exc:
+        classes = ", ".join(train_set.class_names)
+        raise InputFileError(
+            f"{config.data}: {first_line(exc)} (its shapes{' of --classes' if config.classes else ''}"
+            f" are of {classes})"
+        ) from None
     if check is not None:
         check(train_set, validation_set)
     train = TrainingData(
