@@ -179,6 +179,10 @@ def test_cli_train_resume_with_more_epochs(capsys, synthetic_npz, cache, tmp_pat
     argv = ["train", "--kind", "gan", "--data", synthetic_npz.name, "--config", settings,
             "--epochs", 1, "--cache-dir", cache, "--no-tensorboard", "-o", run]  # fmt: skip
     assert main([str(a) for a in argv]) == 0
+    # the split said before training (with few shapes each class keeps one back)
+    assert "15 shapes of 3 classes to train on, 3 held out for validation (17%;" in (
+        capsys.readouterr().err
+    )
     card = read_model_card(run / "model.safetensors")
     assert card["training"]["steps"] == 3
     # an end-to-end model's card states its settings, not the staged recipe's

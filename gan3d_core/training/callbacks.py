@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,10 @@ class ProgressBarCallback(TrainerCallback):
     def on_train_start(self, trainer: Trainer) -> None:
         from tqdm import tqdm
 
+        from gan3d_core.training.run import split_words
+
+        fraction = trainer.config.validation_fraction
+        print(split_words(trainer.train_data, trainer.validation_data, fraction), file=sys.stderr)
         self._bar = tqdm(
             total=trainer.total_steps, initial=trainer.step, desc="training", unit="step"
         )

@@ -305,6 +305,7 @@ def _train_staged(config: TrainConfig, args: argparse.Namespace) -> int:
     from gan3d_core.cli import progress_bar
     from gan3d_core.io.card import validation_words
     from gan3d_core.training.callbacks import StageTensorBoard
+    from gan3d_core.training.run import split_words
     from gan3d_core.training.staged import STAGE_NAMES, train_staged
     from gan3d_core.training.stages import stage_state_path
 
@@ -330,7 +331,9 @@ def _train_staged(config: TrainConfig, args: argparse.Namespace) -> int:
         with progress_bar("training (staged)") as progress:
             path, results = train_staged(
                 config, run_dir, progress, lambda: bool(stop_requested), device=args.device,
-                on_record=events,
+                on_record=events, on_split=lambda train, validation: print(
+                    split_words(train, validation, config.validation_fraction), file=sys.stderr
+                ),
             )  # fmt: skip
     finally:
         signal.signal(signal.SIGINT, previous)
@@ -348,9 +351,9 @@ def _train_staged(config: TrainConfig, args: argparse.Namespace) -> int:
     return 0
 
 
-def _prepare_on_every_rank(config: TrainConfig, rank: int, world: int, prepare_data, check):
+def _prepare_on_every_rank(config: TrainConfig, rank: int, world: int, prepare_data, on_split):
     """Rank 0 loads and renders first (filling the caches); the others then read them.
-    ``check`` sees each rank's split before rendering (see prepare_data)."""
+    ``on_split`` sees each rank's split before rendering (see prepare_data)."""
     import torch.distributed as dist
 
     from gan3d_core.cli import progress_bar
@@ -359,9 +362,9 @@ def _prepare_on_every_rank(config: TrainConfig, rank: int, world: int, prepare_d
         dist.barrier()
     if rank == 0:
         with progress_bar("preparing data") as progress:
-            data = prepare_data(config, progress, check)
+            data = prepare_data(config, progress, on_split)
     else:
-        data = prepare_data(config, check=check)
+        data = prepare_data(config, on_split=on_split)
     if world > 1 and rank == 0:
         dist.barrier()
     return data

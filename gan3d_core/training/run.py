@@ -57,7 +57,7 @@ def check_same_data(
 def prepare_data(
     config: TrainConfig,
     progress: ProgressHook | None = None,
-    check: Callable[[VoxelDataset, VoxelDataset], None] | None = None,
+    on_split: Callable[[VoxelDataset, VoxelDataset], None] | None = None,
 ) -> tuple[TrainingData, TrainingData]:
     """Load, filter and split the shapes; render views for models with an encoder.
 
@@ -73,8 +73,8 @@ def prepare_data(
     )
     if len(train_set) == 0:
         raise InputFileError(f"{config.data}: no shapes left to train on")
-    # a model the data cannot make (a cvaegan of one class), and a resumed run's data that
-    # changed, are refused before minutes of rendering
+    # a model the data cannot make (a cvaegan of one class), and (on_split) a resumed run's
+    # data that changed, are refused before minutes of rendering
     try:
         config.model_config(len(train_set.class_names))
     except UsageError as exc:
@@ -83,8 +83,8 @@ def prepare_data(
             f"{config.data}: {first_line(exc)} (its shapes{' of --classes' if config.classes else ''}"
             f" are of {classes})"
         ) from None
-    if check is not None:
-        check(train_set, validation_set)
+    if on_split is not None:
+        on_split(train_set, validation_set)
     train = TrainingData(
         train_set.voxels,
         train_set.labels,
@@ -120,11 +120,27 @@ def prepare_data(
 
 
 def same_data_check(run_dir: str | os.PathLike, config: TrainConfig, resume: bool):
-    """For :func:`prepare_data`: a resumed run's :func:`check_same_data`, or None."""
+    """For :func:`prepare_data`'s ``on_split``: a resumed run's :func:`check_same_data`,
+    or None."""
     if not resume:
         return None
     return lambda train, validation: check_same_data(
         Path(run_dir), config.data, (train, validation), resume=True
+    )
+
+
+def split_words(train, validation, fraction: float) -> str:
+    """The split a run trains on (datasets, or TrainingData), in a line: with few shapes a
+    class keeps one back however small the fraction, so the share held out is said as it
+    came out."""
+    classes = len(train.class_names)
+    if validation is None or len(validation) == 0:
+        return f"{len(train):,} shapes of {classes} classes to train on, none held out"
+    share = len(validation) / (len(train) + len(validation))
+    return (
+        f"{len(train):,} shapes of {classes} classes to train on, {len(validation):,} held out "
+        f"for validation ({share:.0%}; --validation-fraction {fraction:g} of each class, at "
+        "least one)"
     )
 
 

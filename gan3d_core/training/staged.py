@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from gan3d_core.config import ModelConfig, backbone_variant
-from gan3d_core.data.datasets import load_dataset, split_dataset
+from gan3d_core.data.datasets import VoxelDataset, load_dataset, split_dataset
 from gan3d_core.images import reframed
 from gan3d_core.io.atomic import write_bytes_atomic, write_npy_atomic
 from gan3d_core.io.card import inference_settings
@@ -388,10 +388,12 @@ def train_staged(
     should_stop: StopHook | None = None,
     device: str = "auto",
     on_record: RecordHook | None = None,
+    on_split: Callable[[VoxelDataset, VoxelDataset], None] | None = None,
 ) -> tuple[Path | None, dict[str, StageResult]]:
     """Run (or resume) every stage into ``run_dir``; the packed checkpoint's path (None when
     stopped early) and each stage's result (stages kept from ``init_from`` have none).
-    ``on_record`` receives each stage's validation records (see :func:`run_stage`)."""
+    ``on_record`` receives each stage's validation records (see :func:`run_stage`),
+    ``on_split`` the training and validation shapes once the run has begun."""
     from gan3d_core.inference import resolve_device
     from gan3d_core.training.run import check_same_data, default_cache_dir
 
@@ -407,6 +409,8 @@ def train_staged(
     resumed = any(stage_state_path(run_dir, name).is_file() for name in STAGE_NAMES)
     data_sha256 = check_same_data(run_dir, config.data, (train, validation), resumed)
     write_bytes_atomic(run_dir / CONFIG_FILE, json.dumps(config.to_dict(), indent=2).encode())
+    if on_split is not None:  # the run has begun: its data and start are read
+        on_split(train, validation)
     kept = kept_stages(config, source)
     model_config = config.model_config(len(train.class_names))  # --classes: only those
     schedule = dict(validate_every=config.validate_every, checkpoint_every=config.checkpoint_every)
