@@ -223,3 +223,20 @@ def test_a_folder_of_grids_of_two_sizes_loads_at_the_resolution_asked(tmp_path):
     np.testing.assert_array_equal(shapes.voxels[0], shapes.voxels[1])
     with pytest.raises(InputFileError, match="others are"):
         load_dataset(tmp_path)  # no resolution asked: one size, or which?
+
+
+def test_a_folder_of_shapenet_files_is_recognised_for_its_up_axis_note(tmp_path):
+    """gan3d train on ShapeNet's .binvox without --up y trained on chairs lying on their
+    sides without a word; its model ids in the names tell such a folder."""
+    from gan3d_core.data.datasets import looks_like_shapenet
+
+    grid = np.zeros((8, 8, 8), bool)
+    grid[2:6, 2:6, 2:6] = True
+    (tmp_path / "chair").mkdir()
+    for name in ("1a6f615e8b1b5ae4dbbc9440457e303e", "1ace72a88565df8e56bd8571ad86331a"):
+        write_binvox(tmp_path / "chair" / f"{name}.binvox", grid)
+    assert looks_like_shapenet(tmp_path)
+    write_binvox(tmp_path / "chair" / "chair_0001.binvox", grid)
+    write_binvox(tmp_path / "chair" / "chair_0002.binvox", grid)
+    assert not looks_like_shapenet(tmp_path)  # half of them: not most
+    assert not looks_like_shapenet(tmp_path / "chair" / "chair_0001.binvox")  # not a folder

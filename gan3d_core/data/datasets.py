@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -401,6 +402,25 @@ def load_shape_grid(path: str | os.PathLike, resolution: int, up: str = "auto") 
     raise InputFileError(
         f"{path}: not a shape file ({' '.join(SHAPE_SUFFIXES)}), got {path.suffix or '(none)'}"
     )
+
+
+# ShapeNet names each model by a 32-digit hexadecimal id (its .binvox, or the folder of its
+# OBJ): a folder of such files is most likely y up
+SHAPENET_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def looks_like_shapenet(folder: str | os.PathLike) -> bool:
+    """Whether most shape files in ``folder`` (the first 200) carry a ShapeNet model id in
+    their path: files that are y up, which a z-up reading lays on their sides."""
+    root = Path(folder)
+    if not root.is_dir():
+        return False
+    files = _shape_files(root)[:200]
+    named = sum(
+        any(SHAPENET_ID.fullmatch(part) for part in f.relative_to(root).with_suffix("").parts)
+        for f in files
+    )  # fmt: skip
+    return bool(files) and named > len(files) / 2
 
 
 def _shape_files(root: Path) -> list[Path]:

@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import json
 import math
+import os
 import re
 import signal
 import sys
@@ -236,6 +237,7 @@ def _refuse_changed_run(run_dir, started: TrainConfig, config: TrainConfig) -> N
 def cmd_train(args: argparse.Namespace) -> int:
     import torch.distributed as dist  # loaded with training.run already
 
+    from gan3d_core.data.datasets import looks_like_shapenet
     from gan3d_core.training.callbacks import ProgressBarCallback, TensorBoardCallback
     from gan3d_core.training.run import (
         init_distributed,
@@ -246,6 +248,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     config = _settings(args)
     check_output_folder(args.out, "run folder")
+    first_process = os.environ.get("RANK", "0") == "0"  # torchrun's others say nothing
+    if first_process and config.up == "auto" and looks_like_shapenet(config.data):
+        print(f"note: {config.data} looks like ShapeNet's files, which are y up: if its shapes "
+              "lie on their sides, train with --up y", file=sys.stderr)  # fmt: skip
     if config.kind == "lgan":
         return _train_staged(config, args)
     rank, world = init_distributed()
