@@ -54,7 +54,8 @@ def progress_bar(description: str, total: int = 1000) -> Iterator[Callable[[floa
         desc=description,
         disable=None,
         leave=False,
-        bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}",
+        # the time taken and left (from the mean pace so far: stages run at their own)
+        bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining} {postfix}",
     )
     started = time.monotonic()
     logged = {"tenths": 0, "fraction": 0.0, "at": started}
@@ -67,9 +68,9 @@ def progress_bar(description: str, total: int = 1000) -> Iterator[Callable[[floa
             )
             if due and now - started > QUIET_SECONDS:
                 logged.update(tenths=tenths, fraction=fraction, at=now)
-                print(
-                    f"{description}: {100 * fraction:.0f}% {message}", file=sys.stderr, flush=True
-                )
+                minutes = (now - started) / 60
+                print(f"{description}: {100 * fraction:.0f}% after {minutes:.1f} min {message}",
+                      file=sys.stderr, flush=True)  # fmt: skip
             return
         bar.n = round(fraction * total)
         bar.set_postfix_str(message, refresh=True)

@@ -706,8 +706,8 @@ def test_progress_in_a_log_file_writes_a_line_a_minute_while_work_advances(capsy
             progress(fraction, "features")
     # a minute with no tenth passed: one line; a tenth passed: one line; no advance: none
     assert capsys.readouterr().err.splitlines() == [
-        "training: 4% features",
-        "training: 12% features",
+        "training: 4% after 1.2 min features",
+        "training: 12% after 1.7 min features",
     ]
 
 
