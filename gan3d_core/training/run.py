@@ -133,12 +133,13 @@ def split_words(train, validation, fraction: float) -> str:
     """The split a run trains on (datasets, or TrainingData), in a line: with few shapes a
     class keeps one back however small the fraction, so the share held out is said as it
     came out."""
-    classes = len(train.class_names)
+    count = len(train.class_names)
+    classes = f"{count} class{'es' if count != 1 else ''}"
     if validation is None or len(validation) == 0:
-        return f"{len(train):,} shapes of {classes} classes to train on, none held out"
+        return f"{len(train):,} shapes of {classes} to train on, none held out"
     share = len(validation) / (len(train) + len(validation))
     return (
-        f"{len(train):,} shapes of {classes} classes to train on, {len(validation):,} held out "
+        f"{len(train):,} shapes of {classes} to train on, {len(validation):,} held out "
         f"for validation ({share:.0%}; --validation-fraction {fraction:g} of each class, at "
         "least one)"
     )
