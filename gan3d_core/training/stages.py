@@ -194,7 +194,7 @@ def run_stage(
             save()
         if progress is not None:
             score = validation.get("score")
-            shown = f", validation {score:.3f}" if score is not None else ""
+            shown = f", last validation {score:.3f}" if score is not None else ""
             progress(step / schedule.steps, f"{stage.name}: step {step} of {schedule.steps}{shown}")
     if reason == "stopped":
         save()
