@@ -190,6 +190,10 @@ def test_stage_resumes_exactly(stage_kind, tmp_path):
     assert again.reason == "already finished"
     log = (tmp_path / "a" / f"{straight.name}.log.jsonl").read_text().splitlines()
     assert [json.loads(line)["step"] for line in log] == [3, 6]
+    # the resumed stage logs what the one never stopped did: its training means too
+    resumed_log = (tmp_path / "b" / f"{straight.name}.log.jsonl").read_text().splitlines()
+    for line, other in zip(log, resumed_log, strict=True):
+        assert json.loads(line)["train"] == json.loads(other)["train"]
 
 
 @pytest.mark.slow

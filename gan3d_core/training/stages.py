@@ -144,17 +144,24 @@ def run_stage(
     log_path = run_dir / f"{stage.name}.log.jsonl"
     _drop_records_after(log_path, step)  # logged past the last save, then killed: redone
 
+    # the training figures since the last validation, kept with the state: the record a
+    # resumed stage logs next averages the same steps as one never stopped
+    running: dict[str, list[float]] = {
+        key: [float(value) for value in values]
+        for key, values in info.get("running", {}).items()
+        if isinstance(values, list) and all(isinstance(v, (int, float)) for v in values)
+    }
+
     def save() -> None:
         state = {"step": step, "elapsed": elapsed_before + time.time() - started}
         save_training_state(
             stage_state_path(run_dir, stage.name),
             stage.modules,
             stage.optimizers,
-            state | {"validation": validation},
+            state | {"validation": validation, "running": running},
         )
 
     reason = "finished"
-    running: dict[str, list[float]] = {}
     stage.modules.train()
     while step < schedule.steps:
         if should_stop is not None and should_stop():
