@@ -183,8 +183,9 @@ def train_run(
     if torch.cuda.is_available() and dist.is_initialized() and device == "auto":
         device = f"cuda:{torch.cuda.current_device()}"
     trainer = Trainer(config, train, validation, run_dir, callbacks, device)
-    # recorded once the settings are accepted (checked again: data may come prepared)
-    check_same_data(run_dir, config.data, (train, validation), resume)
+    # recorded once the settings are accepted (checked again: data may come prepared); the
+    # card states the same digest
+    trainer.data_digest = check_same_data(run_dir, config.data, (train, validation), resume)
     if resume:
         trainer.resume()
     elif config.init_from:

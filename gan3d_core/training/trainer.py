@@ -137,7 +137,9 @@ class Trainer:
         self.config = config
         self.train_data = train_data
         self.validation_data = validation_data
-        self._shapes_digest: str | None = None  # see _data_digest
+        # which shapes it trains and validates on (shapes_digest): train_run sets it from its
+        # data check, else the first card works it out
+        self.data_digest: str | None = None
         self.run_dir = Path(run_dir)
         self.callbacks = list(callbacks)
         self.rank, self.world_size = _world()
@@ -227,10 +229,9 @@ class Trainer:
                 getattr(callback, hook)(self, *args)
 
     def _data_digest(self) -> str:
-        """Which shapes it trains and validates on (see shapes_digest), worked out once."""
-        if self._shapes_digest is None:
-            self._shapes_digest = shapes_digest((self.train_data, self.validation_data))
-        return self._shapes_digest
+        if self.data_digest is None:
+            self.data_digest = shapes_digest((self.train_data, self.validation_data))
+        return self.data_digest
 
     def card(self) -> dict[str, Any]:
         """The model card written with every checkpoint."""
