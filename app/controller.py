@@ -25,7 +25,7 @@ from gan3d_core.io.inputs import same_file
 from gan3d_core.io.kinds import GRID_SUFFIXES, is_latent_path, is_shape_path
 from gan3d_core.resources import default_model_path
 from gan3d_studio.engine_process import EngineProcess
-from gan3d_studio.session import SESSION_SUFFIX, Session
+from gan3d_studio.session import SESSION_SUFFIX, Session, same_state
 from gan3d_studio.wire import (
     CutOutPhoto,
     EncodedShape,
@@ -51,6 +51,8 @@ if TYPE_CHECKING:
 
 CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".ckpt", ".bin")
 ANIMATION_SUFFIXES = (".gif", ".mp4")  # interpolation frames drawn in the 3D view
+# reconstructions remembered for the photo shapes in the history (a 224 px input is 150 kB)
+MAX_READINGS = 100
 ResultT = TypeVar("ResultT")
 
 
@@ -113,6 +115,9 @@ class Controller(QObject):
     model_loaded = Signal(object)  # ModelInfo
     shape_shown = Signal(object)  # ShapeResult, once the session shows it
     reconstructed = Signal(object)  # Reconstruction: what the encoder saw, what it found
+    # Reconstruction | None: the reading behind the shape shown (or the one its edits began
+    # from), when it changes; None for a shape not made from photos
+    reading_changed = Signal(object)
     photos_reconstructed = Signal(list)  # [Path], absolute: the photos of that reconstruction
     photo_position = Signal(str)  # "chair.png (3 of 7)": the photo Left / Right step from
     cut_out_ready = Signal(object)  # CutOut, for the box dialog
@@ -138,9 +143,11 @@ class Controller(QObject):
         # a reconstruction's state and when its photos were asked for: the status bar gives
         # the whole wait for that shape, not only its decoding
         self._reconstruction_started: tuple[LatentState, float] | None = None
-        # the photos behind the last reconstruction and what it made of them: a choice changed
-        # in the Reconstruct panel while it is shown reads them again under that choice
-        self._last_reconstruction: tuple[list[Path], LatentState] | None = None
+        # the photos behind recent reconstructions and what the model made of them, newest
+        # last: the Reconstruct panel shows the reading of the shape shown (after an undo
+        # too), and a choice changed there reads that shape's photos again under the choice
+        self._readings: list[tuple[list[Path], Reconstruction]] = []
+        self._shown_reading: tuple[list[Path], Reconstruction] | None = None
         self._options = session.reconstruct_options
         # asked before another model clears the session's unsaved work, with what is about
         # to happen; whether to go on (the window asks the user)
@@ -275,11 +282,18 @@ class Controller(QObject):
             differs.append(f"{options.style}, where the view draws {view.mode}")
         if path.suffix.lower() != ".npy" and view.threshold != options.threshold:  # .npy: raw
             differs.append(f"threshold {options.threshold:g} (the view's {view.threshold:g})")
+        if mesh and options.style == "smooth" and view.mode == "smooth":
+            if view.smoothing != options.smooth_iterations:
+                differs.append(
+                    f"smoothing {options.smooth_iterations} (the view's {view.smoothing})"
+                )
         if view.min_part != options.min_part:
-            differs.append(
-                f"parts under {options.min_part * 100:g} % dropped (the view hides those "
-                f"under {view.min_part * 100:g} %)"
-            )
+            dropped = (
+                f"parts under {options.min_part * 100:g} % dropped" if options.min_part
+                else "no parts dropped"
+            )  # fmt: skip
+            hidden = f"under {view.min_part * 100:g} %" if view.min_part else "none"
+            differs.append(f"{dropped} (the view hides {hidden})")
         return "written " + ", ".join(differs) if differs else ""
 
     def export_frames(
@@ -412,8 +426,22 @@ class Controller(QObject):
     def _on_latent_changed(self, state: LatentState | None) -> None:
         if state is None:
             self.worker.cancel(MakeShape)
-            return
-        self._call(MakeShape(state, self.session.view)).on_done(self.session.show_shape)
+        else:
+            self._call(MakeShape(state, self.session.view)).on_done(self.session.show_shape)
+        base = self.session.edit_base() if state is not None else None
+        reading = None if base is None else self._reading_of(base)
+        if reading is not self._shown_reading:
+            self._shown_reading = reading
+            self.reading_changed.emit(None if reading is None else reading[1])
+            if reading is not None:
+                self._browse_from_photo(reading[0][-1])
+
+    def _reading_of(self, state: LatentState) -> tuple[list[Path], Reconstruction] | None:
+        """The photos and reconstruction that made ``state``, if it is a recent one's."""
+        for reading in reversed(self._readings):
+            if same_state(reading[1].state, state):
+                return reading
+        return None
 
     def _on_shape_shown(self, result: ShapeResult) -> None:
         self.shape_shown.emit(result)
@@ -449,6 +477,7 @@ class Controller(QObject):
             else:
                 self.refresh()
             return
+        self._readings.clear()  # the photos' shapes were the old model's latents
         self.session.set_model(info)
         if files:
             self.open_files(files)
@@ -481,25 +510,30 @@ class Controller(QObject):
         its photos are read again under the choice (a wrong class put right). The object box
         is left out: the cut-out dialog that sets it reconstructs by itself."""
         before, self._options = self._options, options
-        last, current = self._last_reconstruction, self.session.current
-        if last is None or current is None or not np.array_equal(current.latent, last[1].latent):
+        current = self.session.current
+        reading = None if current is None else self._reading_of(current)
+        if reading is None:
             return
         if (options.label, options.pool, options.refine) != (
             before.label,
             before.pool,
             before.refine,
         ):
-            self.reconstruct(last[0])
+            self.reconstruct(reading[0])
 
     def _reconstructed(self, photos: list[Path], started: float, result: Reconstruction) -> None:
         self._reconstruction_started = (result.state, started)
-        self._last_reconstruction = (photos, result.state)
+        reading = (photos, result)
+        self._readings = [*self._readings[-(MAX_READINGS - 1) :], reading]
+        self._shown_reading = reading  # shown here: the state it records needs no lookup
         self.reconstructed.emit(result)
         self.photos_reconstructed.emit(photos)
-        photo = photos[-1]
+        self._browse_from_photo(photos[-1])
+        self.show_state(result.state)
+
+    def _browse_from_photo(self, photo: Path) -> None:
         try:
             images = images_beside(photo)
         except Gan3dError:
             images = []  # a folder that cannot be listed: the photo's name alone
         self._browse_from(photo, images)
-        self.show_state(result.state)

@@ -62,6 +62,12 @@ NOTICE_MS = 15_000  # how long a notice (e.g. the engine was restarted) stays in
 # when nothing else wants them: from the 3D view (which passes them on) or with no focus at
 # all. As shortcuts they would be taken from the latent sliders, spin boxes and lists too.
 PHOTO_STEP_KEYS = {Qt.Key.Key_Left: -1, Qt.Key.Key_Right: 1}
+# keys the panels take themselves, for the cheat sheet (H)
+PANEL_KEYS = [
+    ("Enter", "In the Seed box: generate that seed"),
+    ("Delete", "In the bookmark list: remove the chosen bookmark"),
+    ("Double-click", "In the bookmark list: rename a bookmark"),
+]
 
 
 def screenshot_file_path(path: str) -> str:
@@ -171,8 +177,11 @@ class MainWindow(QMainWindow):
         return dock
 
     def _action(self, text: str, slot, shortcut=None, menu=None, toolbar=None) -> QAction:
+        """``shortcut``: a key, or a list of keys that all trigger it (the first is shown)."""
         action = QAction(text, self)
-        if shortcut is not None:
+        if isinstance(shortcut, list):
+            action.setShortcuts([QKeySequence(key) for key in shortcut])
+        elif shortcut is not None:
             action.setShortcut(QKeySequence(shortcut))
         # triggered(checked) would hand its bool to a slot's first optional parameter
         # (save_screenshot's path): none of these actions is checkable, so pass nothing
@@ -228,7 +237,7 @@ class MainWindow(QMainWindow):
             "Undo", self.session.undo, QKeySequence.StandardKey.Undo, edit_menu, toolbar
         )
         self.redo_action = self._action(
-            "Redo", self.session.redo, "Ctrl+Shift+Z", edit_menu, toolbar
+            "Redo", self.session.redo, ["Ctrl+Shift+Z", "Ctrl+Y"], edit_menu, toolbar
         )
         self._action(
             "New random shape", self.generate_panel.new_random, "Ctrl+R", edit_menu, toolbar
@@ -242,7 +251,7 @@ class MainWindow(QMainWindow):
             ("side", "3"),
             ("top", "7"),
             ("isometric", "9"),
-            ("reset", "Return"),
+            ("reset", ["Return", "Enter"]),  # the main keyboard's and the keypad's
         ):
             self._action(
                 f"Camera: {preset}",
@@ -280,8 +289,8 @@ class MainWindow(QMainWindow):
         controller.photos_reconstructed.connect(self._remember_photos)
         controller.photo_position.connect(self.photo_label.setText)
         controller.load_failed.connect(self._show_device)
-        controller.reconstructed.connect(self.reconstruct_panel.show_reconstruction)
         controller.reconstructed.connect(self._remember_photo_camera)
+        controller.reading_changed.connect(self._show_reading)
         controller.exported.connect(self._remember_export)
         controller.frames_ready.connect(self._write_animation)
         controller.session_file_opened.connect(self.open_session)
@@ -339,9 +348,15 @@ class MainWindow(QMainWindow):
     def _remember_photo_camera(self, result: Reconstruction) -> None:
         """Where the model thinks the (first) photo was taken from; the view turns there,
         so the shape is seen as the photo shows it (and 0 turns back to it)."""
-        self.photo_camera = result.cameras[0] if result.cameras else None
-        self.photo_camera_action.setEnabled(self.photo_camera is not None)
+        self._show_reading(result)
         self.view_as_in_photo()
+
+    def _show_reading(self, result: Reconstruction | None) -> None:
+        """The reading behind the shape shown now (an undo, a history click): the panel
+        shows it and 0 looks from its photo's camera; the view stays where it is."""
+        self.reconstruct_panel.show_reconstruction(result)
+        self.photo_camera = result.cameras[0] if result is not None and result.cameras else None
+        self.photo_camera_action.setEnabled(self.photo_camera is not None)
 
     def view_as_in_photo(self) -> None:
         if self.photo_camera is not None:
@@ -476,17 +491,18 @@ class MainWindow(QMainWindow):
 
     def shortcut_sheet(self) -> str:
         """Every action with a key, as HTML rows (the H cheat sheet)."""
-        rows = []
+        keys = []
         for action in self.findChildren(QAction):
             text, _, key = action.text().replace("&", "").partition("\t")
-            key = action.shortcut().toString() or key
+            key = ", ".join(shortcut.toString() for shortcut in action.shortcuts()) or key
             if key:
-                rows.append(f"<tr><td><b>{key}</b></td><td>{text}</td></tr>")
-        cancel = self.cancel_button  # a button in the status bar, not an action
-        rows.append(
-            f"<tr><td><b>{cancel.shortcut().toString()}</b></td><td>{cancel.toolTip()}</td></tr>"
-        )
-        return "<table cellspacing=4>" + "".join(rows) + "</table>"
+                keys.append((key, text))
+        # a button in the status bar, not an action; its tooltip names the key too
+        cancel = self.cancel_button
+        keys.append((cancel.shortcut().toString(), cancel.toolTip().split(" (")[0]))
+        keys += PANEL_KEYS
+        rows = "".join(f"<tr><td><b>{key}</b></td><td>{text}</td></tr>" for key, text in keys)
+        return f"<table cellspacing=4>{rows}</table>"
 
     def keyPressEvent(self, event) -> None:
         step = PHOTO_STEP_KEYS.get(event.key())
@@ -587,9 +603,14 @@ class MainWindow(QMainWindow):
                     if made_with
                     else "it does not say which model it was made with"
                 )
-            self.session.restore(data)
+            # asked once the file is known good: a bad one changes nothing and asks nothing
+            if not self.session.restore(
+                data, lambda: self.may_discard_work(f"opening {Path(path).name}")
+            ):
+                return
             if self.session.camera is not None:
                 self.viewport.set_camera_state(self.session.camera)
+            self._show_notice(f"Opened session {path}")
         except Gan3dError as exc:
             message = first_line(exc)  # an InputFileError names the file already
             self.controller.error.emit(

@@ -9,6 +9,7 @@ import base64
 import binascii
 import json
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from gan3d_core.errors import UsageError
 from gan3d_core.io.atomic import write_bytes_atomic
 from gan3d_core.io.card import is_model, model_fingerprint
 from gan3d_core.io.kinds import latent_file_path
-from gan3d_core.limits import MAX_LATENT_ABS, MAX_REFINE_STEPS
+from gan3d_core.limits import MAX_LATENT_ABS, MAX_REFINE_STEPS, MAX_SEED
 from gan3d_studio.wire import (
     LatentState,
     ModelInfo,
@@ -37,6 +38,8 @@ VIEW_FIELDS = {setting.name for setting in fields(ViewSettings)}
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # the source of a latent panel edit (a slider, a table value, their reset) starts with this
 EDIT_SOURCE_PREFIX = "edited"
+# and that of the same latent decoded as another class (the Generate panel's Class box)
+CLASS_SOURCE_PREFIX = "class "
 
 
 def same_state(a: LatentState, b: LatentState) -> bool:
@@ -63,6 +66,7 @@ class Session:
     bookmarks_changed = Signal()
     view_changed = Signal(object)  # ViewSettings
     reconstruct_options_changed = Signal(object)  # ReconstructOptions
+    restored = Signal()  # a session file replaced the session
 
     model: ModelInfo | None = None
     current: LatentState | None = None
@@ -77,6 +81,7 @@ class Session:
     # where the 3D view looked from when the session was saved or restored (the viewport's
     # camera_state: position, focal_point, up, parallel); None: the view's own
     camera: dict | None = None
+    seed: int = 0  # the Generate panel's, the last drawn: New random goes on from it
 
     # -- model ------------------------------------------------------------------------------
 
@@ -148,9 +153,10 @@ class Session:
 
     def edit_base(self) -> LatentState | None:
         """The shape the current slider and table edits started from: the latest recorded
-        shape at or before the current history entry that is not itself such an edit."""
+        shape at or before the current history entry that is not itself such an edit, nor
+        the same latent decoded as another class."""
         for state in reversed(self.history[: self.history_index + 1]):
-            if not state.source.startswith(EDIT_SOURCE_PREFIX):
+            if not state.source.startswith((EDIT_SOURCE_PREFIX, CLASS_SOURCE_PREFIX)):
                 return state
         return None
 
@@ -247,6 +253,7 @@ class Session:
                 "refine": self.reconstruct_options.refine,
             },
             **({"camera": self.camera} if self.camera is not None else {}),
+            "seed": self.seed,
         }
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -283,10 +290,13 @@ class Session:
         except (OSError, ValueError):  # a path that cannot be resolved is not this model's
             return False
 
-    def restore(self, data: dict[str, Any]) -> None:
-        """Latents, bookmarks and view of a session file (its model must be loaded already).
+    def restore(self, data: dict[str, Any], may_replace: Callable[[], bool] | None = None) -> bool:
+        """Latents, bookmarks and view of a session file (its model must be loaded already);
+        whether they replaced the session's.
 
-        Everything is checked before anything changes: a bad file leaves the session as it was.
+        Everything is checked before anything changes: a bad file leaves the session as it
+        was, and so does ``may_replace`` (asked once the file is known good, e.g. whether
+        unsaved work may go) answering False.
         """
         if data.get("format") != SESSION_FORMAT:
             raise UsageError("not a gan3d-studio session file")
@@ -318,7 +328,13 @@ class Session:
             raise UsageError(f"history_index must be a whole number, got {index!r}")
         if not 0 <= index < len(history):
             raise UsageError(f"history_index {index} is outside the {len(history)} history entries")
+        seed = data.get("seed", 0)  # files saved before it was kept start again at 0
+        if not (is_whole_number(seed) and 0 <= seed <= MAX_SEED):
+            raise UsageError(f"seed must be a whole number from 0 to {MAX_SEED}, got {seed!r}")
+        if may_replace is not None and not may_replace():
+            return False
         self.history, self.bookmarks, self.view = history, bookmarks, view
+        self.seed = seed
         self.camera = camera
         self.unsaved = False
         self.history_index = index if history else -1
@@ -327,7 +343,9 @@ class Session:
         self.bookmarks_changed.emit()
         self.view_changed.emit(view)
         self.set_reconstruct_options(**options)
+        self.restored.emit()
         self.latent_changed.emit(self.current)
+        return True
 
     def _checked_reconstruct_options(self, saved: Any) -> dict[str, Any]:
         """A session file's Reconstruct choices for this model, or an error saying which

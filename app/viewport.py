@@ -183,6 +183,10 @@ class ShapeView:
             self._actor_style = style
         if (first and not self._camera_given) or reset_camera:
             self.set_camera("isometric", render=False)
+        elif self._in_view(dataset.bounds):  # the camera stays: its planes take this one in
+            self.reset_camera_clipping_range()
+        else:  # a larger shape than the view was fitted to: back off, looking the same way
+            self.reset_camera(render=False)
         self.redraw()
 
     def _add_actor(self, dataset: pv.PolyData, view) -> pv.Actor:
@@ -220,6 +224,20 @@ class ShapeView:
         self._look_along(direction, (0.0, 0.0, 1.0))
         self.reset_camera(render=False)
         self.redraw()
+
+    def _in_view(self, bounds) -> bool:
+        """Whether every corner of ``bounds`` (x0, x1, y0, y1, z0, z1) projects inside the
+        view."""
+        renderer, (width, height) = self.renderer, self.renderer.GetSize()
+        for x in bounds[:2]:
+            for y in bounds[2:4]:
+                for z in bounds[4:]:
+                    renderer.SetWorldPoint(x, y, z, 1.0)
+                    renderer.WorldToDisplay()
+                    column, row, _ = renderer.GetDisplayPoint()
+                    if not (0 <= column <= width and 0 <= row <= height):
+                        return False
+        return True
 
     def _look_along(self, direction, up) -> None:
         """Put the camera on ``direction`` from the grid's centre, looking at it."""

@@ -25,6 +25,10 @@ MAX_DATASET_BYTES = 1 << 30
 # refuses headers over 10 kB by default.
 MAX_NPY_HEADER_BYTES = 10_000
 
+# -- seeds ---------------------------------------------------------------------------------
+# The app's seed box and a session file's seed: a Qt spin box holds a signed 32-bit number.
+MAX_SEED = 2**31 - 1
+
 # -- images --------------------------------------------------------------------------------
 # 25 megapixels (6124 x 4082): a 24 MP camera's photo; phones save 12 MP by default. The
 # cut-out and background removal need about 30 bytes a pixel, so this stays under 1 GB.

@@ -517,7 +517,7 @@ def test_export_and_voxelize(capsys, tmp_path):
                        "--size-mm", 120, "--min-part", 5)  # fmt: skip
     # said, as a table's legs may go too (printing review: --min-part 5 took them silently)
     assert code == 0 and err.strip() == (
-        "box.stl: left out 1 part under 5 % of the largest, 0.1% of the shape's voxels"
+        "box.stl: left out 1 part under 5 % of the largest, 1 of the shape's 961 voxels"
     )
     mesh = trimesh.load(tmp_path / "box.stl")
     assert len(mesh.split(only_watertight=False)) == 1

@@ -14,7 +14,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gan3d_studio.session import Session
+from gan3d_core.limits import MAX_SEED
+from gan3d_studio.session import CLASS_SOURCE_PREFIX, Session
 from gan3d_studio.wire import LatentState, ModelInfo
 
 
@@ -28,7 +29,7 @@ class GeneratePanel(QWidget):
         super().__init__(parent)
         self.session = session
         self.seed_box = QSpinBox()
-        self.seed_box.setRange(0, 2**31 - 1)
+        self.seed_box.setRange(0, MAX_SEED)
         self.random_button = QPushButton("New random")
         self.random_button.setToolTip("A new random shape with the next seed (Ctrl+R)")
         self.generate_button = QPushButton("Generate")
@@ -66,6 +67,8 @@ class GeneratePanel(QWidget):
         self.seed_box.setToolTip("Type a seed and press Enter to generate it")
         self.random_button.clicked.connect(self.new_random)
         self.class_box.activated.connect(self._class_chosen)
+        self.seed_box.valueChanged.connect(self._keep_seed)
+        session.restored.connect(lambda: self.seed_box.setValue(session.seed))
         session.model_changed.connect(self.set_model)
         session.latent_changed.connect(self._show_label)
         self.set_model(session.model)
@@ -104,11 +107,16 @@ class GeneratePanel(QWidget):
         self.seed_box.setValue(self.seed_box.value() + 1)
         self.generate()
 
+    def _keep_seed(self, seed: int) -> None:
+        self.session.seed = seed  # saved with the session: New random then goes on from it
+
     def _class_chosen(self, index: int) -> None:
         current = self.session.current
         if current is not None and current.label != index:
             self.class_changed.emit(
-                LatentState(current.latent, index, f"class {self.class_box.itemText(index)}")
+                LatentState(
+                    current.latent, index, f"{CLASS_SOURCE_PREFIX}{self.class_box.itemText(index)}"
+                )
             )
 
     def _show_label(self, state: LatentState | None) -> None:

@@ -14,13 +14,13 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
-    QSlider,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from gan3d_core.latent import combine_latents, interpolated_label, lerp, slerp
+from gan3d_studio.panels.widgets import ScrollSafeSlider
 from gan3d_studio.session import Session
 from gan3d_studio.wire import LatentState
 
@@ -52,7 +52,7 @@ class InterpolatePanel(QWidget):
         self.a_box, self.b_box, self.c_box = QComboBox(), QComboBox(), QComboBox()
         self.method_box = QComboBox()
         self.method_box.addItems(["slerp", "lerp"])
-        self.t_slider = QSlider(Qt.Orientation.Horizontal)
+        self.t_slider = ScrollSafeSlider()
         self.t_slider.setRange(0, T_STEPS)
         self.play_button = QPushButton("Play")
         self.play_button.setCheckable(True)

@@ -24,12 +24,12 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
-    QSlider,
     QTableView,
     QVBoxLayout,
     QWidget,
 )
 
+from gan3d_studio.panels.widgets import ScrollSafeSlider
 from gan3d_studio.session import EDIT_SOURCE_PREFIX, Session
 from gan3d_studio.wire import LatentState, ModelInfo
 
@@ -112,7 +112,7 @@ class LatentPanel(QWidget):
     def __init__(self, session: Session, parent=None) -> None:
         super().__init__(parent)
         self.session = session
-        self.sliders: list[QSlider] = []
+        self.sliders: list[ScrollSafeSlider] = []
         self._labels: list[QLabel] = []
         self._directions = np.zeros((0, 0), np.float32)
         self._scales = np.zeros(0, np.float32)
@@ -156,7 +156,7 @@ class LatentPanel(QWidget):
         self._centre = info.direction_centre
         for index in range(len(self._directions)):
             label = QLabel(f"Direction {index + 1}")
-            slider = QSlider(Qt.Orientation.Horizontal)
+            slider = ScrollSafeSlider()
             span = SIGMA_RANGE * SLIDER_STEPS_PER_SIGMA
             slider.setRange(-span, span)
             slider.setToolTip(f"Principal direction {index + 1}, ±{SIGMA_RANGE} σ")
@@ -215,9 +215,10 @@ class LatentPanel(QWidget):
         self.edited.emit(LatentState(latent, current.label, source), True)
 
     def reset(self) -> None:
-        """Back to the shape the slider and table edits started from."""
-        base = self.session.edit_base()
-        if base is not None:
-            self.edited.emit(
-                LatentState(base.latent, base.label, f"{EDIT_SOURCE_PREFIX}: reset"), True
-            )
+        """Back to the shape the slider and table edits started from, in the class shown
+        (a class chosen since stays); nothing when no edit moved it."""
+        base, current = self.session.edit_base(), self.session.current
+        if base is None or current is None or np.array_equal(base.latent, current.latent):
+            return
+        source = f"{EDIT_SOURCE_PREFIX}: reset"
+        self.edited.emit(LatentState(base.latent, current.label, source), True)

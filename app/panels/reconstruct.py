@@ -207,9 +207,13 @@ class ReconstructPanel(QWidget):
     def request(self, paths: list) -> None:
         self.reconstruct_requested.emit([Path(p) for p in paths])
 
-    def show_reconstruction(self, result: Reconstruction) -> None:
-        """The images the encoder saw, and the model's reading of them."""
-        self._show_reading(result.inputs, result.summary)
+    def show_reconstruction(self, result: Reconstruction | None) -> None:
+        """The images the encoder saw, and the model's reading of them; None: nothing (the
+        shape shown was not made from photos)."""
+        if result is None:
+            self._show_reading((), "")
+        else:
+            self._show_reading(result.inputs, result.summary)
 
     def _show_reading(self, images: tuple, summary: str) -> None:
         for label in self.thumbnail_labels:

@@ -3,7 +3,7 @@ high-resolution surface (models with an implicit decoder), camera presets."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -13,11 +13,12 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QPushButton,
     QRadioButton,
-    QSlider,
     QSpinBox,
     QWidget,
 )
 
+from gan3d_core.limits import MAX_SMOOTH_ITERATIONS
+from gan3d_studio.panels.widgets import ScrollSafeSlider
 from gan3d_studio.session import Session
 from gan3d_studio.wire import VIEW_MODES, ModelInfo, ViewSettings
 
@@ -39,10 +40,10 @@ class ViewPanel(QWidget):
             button = QRadioButton(mode.capitalize())
             self.mode_buttons.addButton(button, index)
             modes.addWidget(button)
-        self.threshold = QSlider(Qt.Orientation.Horizontal)
+        self.threshold = ScrollSafeSlider()
         self.threshold.setRange(1, THRESHOLD_STEPS - 1)
         self.smoothing = QSpinBox()
-        self.smoothing.setRange(0, 50)
+        self.smoothing.setRange(0, MAX_SMOOTH_ITERATIONS)  # as a session file may hold
         self.min_part = QDoubleSpinBox()
         self.min_part.setRange(0.0, 100.0)
         self.min_part.setDecimals(1)
@@ -59,6 +60,9 @@ class ViewPanel(QWidget):
             button.clicked.connect(lambda _=False, p=preset: self.camera_requested.emit(p))
             cameras.addWidget(button, index // 3, index % 3)
         layout = QFormLayout(self)
+        # the mode's and camera's rows go under their labels in a narrow dock (the default
+        # one cut off Points and Top behind a scroll bar)
+        layout.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         layout.addRow("Mode", modes)
         layout.addRow("Iso threshold", self.threshold)
         layout.addRow("Smoothing", self.smoothing)
@@ -106,3 +110,5 @@ class ViewPanel(QWidget):
         self.high_resolution.setChecked(view.surface_resolution is not None)
         for widget in widgets:
             widget.blockSignals(False)
+        # blocks keep every voxel's cube and points are the voxels: neither is smoothed
+        self.smoothing.setEnabled(view.mode == "smooth")

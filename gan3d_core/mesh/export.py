@@ -295,11 +295,12 @@ def _left_out(voxels: np.ndarray, kept: np.ndarray, options: ExportOptions) -> s
     """What ``min_part`` left out, in words ("" when nothing): a table's legs are small
     beside its top, and a user should hear that they went."""
     before = int((voxels > options.threshold).sum())
-    share = 1.0 - int((kept > options.threshold).sum()) / before
+    gone = before - int((kept > options.threshold).sum())
     parts = count_parts(voxels, options.threshold) - count_parts(kept, options.threshold)
     if parts == 0:
         return ""
+    amount = f"{gone:,}" if gone < 100 else f"{gone / before:.1%}"  # specks: not "0.0%"
     return (
         f"left out {parts} part{'s' if parts != 1 else ''} under {options.min_part * 100:g} % "
-        f"of the largest, {share:.1%} of the shape's voxels"
+        f"of the largest, {amount} of the shape's {before:,} voxels"
     )

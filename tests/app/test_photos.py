@@ -309,3 +309,34 @@ def test_the_app_s_box_is_checked_by_the_rule_of_gan3d_reconstruct_box():
             ReconstructOptions(box=bad)
         with pytest.raises(SystemExit):
             parser.parse_args([*arguments, ",".join(map(str, bad))])
+
+
+def test_the_reconstruct_panel_follows_the_shape_shown_through_undo(
+    qtbot, window, cvaegan_checkpoint, tmp_path
+):
+    """App review: after an undo the panel, the photo's name and the 0 camera still
+    described the last photo, and a class chosen then read that photo, not the one shown."""
+    open_model(qtbot, window, cvaegan_checkpoint)
+    a, b = save_photos(tmp_path / "photos", "a.png", "b.png")
+    panel, session = window.reconstruct_panel, window.session
+    reconstruct(qtbot, window, [a])
+    reading_a = panel.found_label.text()
+    reconstruct(qtbot, window, [b])
+    assert window.photo_label.text() == "b.png (2 of 2)"
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
+        window.undo_action.trigger()
+    assert session.current.source == "reconstruction of a.png"
+    assert panel.found_label.text() == reading_a and len(panel.thumbnail_labels) == 1
+    assert window.photo_label.text() == "a.png (1 of 2)"
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=30_000):
+        # another class chosen reads the photo of the shape shown again
+        panel.class_box.setCurrentIndex((session.current.label + 1) % 2 + 1)
+    assert session.current.source == "reconstruction of a.png"
+    assert len(session.history) == 3 and not session.can_redo  # b's entry gave way to it
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
+        window.controller.new_random(5, label=0)  # not from photos: nothing to show
+    assert panel.found_label.text() == "" and panel.thumbnail_labels == []
+    assert not window.photo_camera_action.isEnabled()
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
+        window.undo_action.trigger()
+    assert panel.found_label.text() != "" and len(panel.thumbnail_labels) == 1

@@ -1100,8 +1100,128 @@ def test_export_says_how_many_parts_it_wrote_and_drops_small_ones(
         panel.export_requested.emit(str(tmp_path / "unlike.stl"), panel.options())
     assert window.status_label.text().endswith(
         "written smooth, where the view draws blocks, threshold 0.5 (the view's 0.3), parts "
-        "under 100 % dropped (the view hides those under 0 %)"
+        "under 100 % dropped (the view hides none)"
     )
     with qtbot.waitSignal(window.controller.exported, timeout=10_000):  # raw occupancy
         panel.export_requested.emit(str(tmp_path / "unlike.npy"), panel.options())
     assert "threshold" not in window.status_label.text()
+
+
+def test_opening_a_session_asks_before_unsaved_work_goes_and_keeps_the_seed(
+    qtbot, window, cvaegan_checkpoint, tmp_path, monkeypatch
+):
+    """App review: a dropped session replaced 4 shapes and 2 bookmarks without a word, and
+    New random then drew seeds the session had drawn already."""
+    asked, answer = [], {"button": QMessageBox.StandardButton.Cancel}
+    monkeypatch.setattr(window, "ask_to_save_work", lambda a: asked.append(a) or answer["button"])
+    open_model(qtbot, window, cvaegan_checkpoint)
+    for _ in range(2):
+        with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
+            window.generate_panel.random_button.click()
+    assert window.generate_panel.seed_box.value() == 2
+    saved = window.session.save(tmp_path / "mine.g3session.json")
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
+        window.generate_panel.random_button.click()
+    window._bookmark()
+    history = list(window.session.history)
+    window.open_session(saved)  # Cancel: nothing changes
+    assert asked == ["opening mine.g3session.json"]
+    assert window.session.history == history and len(window.session.bookmarks) == 1
+    (tmp_path / "bad.g3session.json").write_text("{}")
+    window.open_session(tmp_path / "bad.g3session.json")  # a bad file asks nothing
+    assert len(asked) == 1 and window.session.history == history
+    answer["button"] = QMessageBox.StandardButton.Discard
+    window.generate_panel.seed_box.setValue(40)
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
+        window.open_session(saved)
+    assert len(window.session.history) == 3 and window.session.bookmarks == []
+    assert window.generate_panel.seed_box.value() == 2  # New random goes on with seed 3
+    assert window.statusBar().currentMessage() == f"Opened session {saved}"
+
+
+def test_the_wheel_scrolls_past_sliders_and_reset_records_only_a_change(
+    qtbot, window, cvaegan_checkpoint
+):
+    """App review: each wheel notch over a Latent slider, scrolling the dock, edited the shape
+    and recorded it; Reset on an unedited shape recorded a no-op, and after a class change
+    reset nothing."""
+    from PySide6.QtGui import QWheelEvent
+
+    open_model(qtbot, window, cvaegan_checkpoint)
+    session, slider = window.session, window.latent_panel.sliders[1]
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+
+    def wheel() -> None:
+        centre = QPointF(slider.width() / 2, slider.height() / 2)
+        event = QWheelEvent(
+            centre, slider.mapToGlobal(centre), QPoint(0, 0), QPoint(0, 120),
+            Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+            Qt.ScrollPhase.NoScrollPhase, False,
+        )  # fmt: skip
+        QApplication.sendEvent(slider, event)
+
+    value = slider.value()
+    wheel()
+    assert slider.value() == value and len(session.history) == 1
+    window.latent_panel.reset_button.click()  # nothing edited: nothing recorded
+    assert len(session.history) == 1 and not session.has_unsaved_work
+    slider.setFocus()
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
+        wheel()  # a slider given the focus takes the wheel
+    assert slider.value() != value and len(session.history) == 2
+    edited = session.current.latent
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
+        window.generate_panel._class_chosen(1)  # the edited latent as another class
+    assert np.array_equal(session.current.latent, edited) and session.current.label == 1
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
+        window.latent_panel.reset_button.click()
+    assert np.array_equal(session.current.latent, session.history[0].latent)
+    assert session.current.label == 1  # the class chosen stays
+
+
+def test_keypad_enter_resets_the_camera_and_ctrl_y_redoes(qtbot, window, cvaegan_checkpoint):
+    open_model(qtbot, window, cvaegan_checkpoint)
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
+        window.generate_panel.random_button.click()
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    first = window.viewport.camera_state()
+    window.viewport.set_camera("top")
+    qtbot.keyClick(window, Qt.Key.Key_Enter, Qt.KeyboardModifier.KeypadModifier)
+    position = window.viewport.camera_state()["position"]
+    np.testing.assert_allclose(position, first["position"], rtol=1e-4)
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
+        window.undo_action.trigger()
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
+        qtbot.keyClick(window, Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)
+    assert window.session.history_index == 1
+    sheet = window.shortcut_sheet()
+    assert "<b>Return, Enter</b>" in sheet and "<b>Ctrl+Shift+Z, Ctrl+Y</b>" in sheet
+    assert "(Esc)" not in sheet and "<b>Delete</b>" in sheet
+
+
+def test_a_new_shape_is_drawn_whole_whatever_the_camera_was_fitted_to(
+    qtbot, window, cvaegan_checkpoint
+):
+    """App review: the camera was fitted to the first shape, so a larger one came cut off
+    at the view's edges, and after a top view its near and far planes sliced a new one."""
+    open_model(qtbot, window, cvaegan_checkpoint)
+    viewport, session = window.viewport, window.session
+    viewport.set_camera("top")
+    viewport.camera.zoom(3.0)  # fitted to far less than the next shape
+    looking = np.asarray(viewport.camera.direction)
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
+        window.controller.show_state(LatentState(session.current.latent * 0.5, 0, "another"))
+    camera = viewport.camera
+    near, far = camera.clipping_range
+    points = np.asarray(viewport._actor.mapper.dataset.points)
+    depth = (points - np.asarray(camera.position)) @ np.asarray(camera.direction)
+    assert near <= depth.min() and depth.max() <= far  # nothing sliced off
+    assert viewport._in_view(viewport._actor.mapper.dataset.bounds)  # nor cut at the edges
+    np.testing.assert_allclose(camera.direction, looking, atol=1e-6)  # still from the top
+    distance = camera.distance
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
+        window.controller.show_state(LatentState(session.current.latent * 0.9, 0, "in view"))
+    if viewport._in_view(viewport._actor.mapper.dataset.bounds):
+        assert camera.distance == distance  # one that fits leaves the camera where it is
