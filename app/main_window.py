@@ -162,6 +162,7 @@ class MainWindow(QMainWindow):
         self._set_busy(False)
         self._build_actions()
         self._connect()
+        self._show_device()  # the one given (gan3d-studio --device cpu), not the box's first
         self._restore_layout()
 
     # -- construction -------------------------------------------------------------------------
@@ -305,6 +306,7 @@ class MainWindow(QMainWindow):
         self.reconstruct_panel.drop_zone.files_dropped.connect(controller.open_files)
         self.reconstruct_panel.reconstruct_requested.connect(controller.reconstruct)
         self.reconstruct_panel.cut_out_requested.connect(self.cut_out_object)
+        self.reconstruct_panel.clear_box_button.clicked.connect(self._box_cleared)
         controller.cut_out_ready.connect(self._show_cut_out)
         self.interpolate_panel.bookmark_requested.connect(self._bookmark)
         self.interpolate_panel.edited.connect(controller.show_state)
@@ -383,11 +385,17 @@ class MainWindow(QMainWindow):
         menu.setEnabled(not menu.isEmpty())
 
     def _show_device(self) -> None:
-        """After a failed load the device box goes back to the device in use."""
+        """The device in use in the device box (after a failed load too: it goes back)."""
         box = self.model_panel.device_box
         box.blockSignals(True)
         box.setCurrentText(self.controller.device)
         box.blockSignals(False)
+
+    def _box_cleared(self) -> None:
+        """An error about the box (one past a photo) is settled once the box is gone."""
+        if self._error_box is not None:
+            self._error_box.hide()
+        self.status_label.setText("Object box cleared: photos are separated automatically")
 
     def _bookmark(self) -> None:
         if self.session.current is None:

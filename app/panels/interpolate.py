@@ -96,9 +96,7 @@ class InterpolatePanel(QWidget):
         layout.addWidget(self.apply_button)
         self.bookmark_button.clicked.connect(self.bookmark_requested)
         self.remove_button.clicked.connect(self.remove_chosen)
-        self.bookmark_list.itemChanged.connect(
-            lambda item: self.session.rename_bookmark(self.bookmark_list.row(item), item.text())
-        )
+        self.bookmark_list.itemChanged.connect(self._renamed)
         self.t_slider.valueChanged.connect(self._t_moved)
         self._t_pressed_at = 0  # a click let go where it was pressed records nothing
         self.t_slider.sliderPressed.connect(
@@ -122,6 +120,15 @@ class InterpolatePanel(QWidget):
             self.remove_chosen()
             return True
         return super().eventFilter(watched, event)
+
+    def _renamed(self, item: QListWidgetItem) -> None:
+        row, text = self.bookmark_list.row(item), item.text()
+        if not text.strip():  # no blank names: the list shows the name kept again
+            blocker = QSignalBlocker(self.bookmark_list)
+            item.setText(self.session.bookmarks[row].name)
+            blocker.unblock()
+            return
+        self.session.rename_bookmark(row, text)  # the list is filled again: item is gone
 
     def remove_chosen(self) -> None:
         row = self.bookmark_list.currentRow()
@@ -162,6 +169,8 @@ class InterpolatePanel(QWidget):
             self.c_box.setCurrentIndex(next(
                 i for i in range(3) if i not in (self.a_box.currentIndex(), self.b_box.currentIndex())
             ))  # fmt: skip
+        if len(self.session.bookmarks) < 3:  # C = A: 2A - B, beyond A; C = B gave A back
+            self.c_box.setCurrentIndex(self.a_box.currentIndex())
         enough = len(self.session.bookmarks) >= 2
         for widget in (self.t_slider, self.play_button, self.export_button, self.apply_button):
             widget.setEnabled(enough)

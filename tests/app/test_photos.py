@@ -233,9 +233,12 @@ def test_a_drawn_box_shows_grabcut_s_mask_and_the_encoder_sees_what_preprocessin
     assert "small.png: the object box" in refused.args[0]
     assert "runs past this 200 x 150 image" in refused.args[0]
     assert window.session.current is shown
+    qtbot.waitUntil(lambda: window._error_box is not None and window._error_box.isVisible())
     panel.clear_box_button.click()
     assert window.session.reconstruct_options.box is None
     assert panel.box_label.text() == "automatic"
+    assert not window._error_box.isVisible()  # the box's error is settled with the box
+    assert window.status_label.text().startswith("Object box cleared")
 
 
 def test_the_box_dialog_says_a_cut_out_needs_no_box(qtbot, window, cvaegan_checkpoint, tmp_path):

@@ -39,6 +39,7 @@ def test_starts_empty_with_an_open_model_prompt(window):
     assert window.session.model is None
     assert window.viewport.message.startswith("Open a model")
     assert not window.undo_action.isEnabled()
+    assert window.model_panel.device_box.currentText() == "cpu"  # the device it was given
 
 
 @both_viewports
@@ -526,10 +527,15 @@ def test_bookmarks_are_renamed_in_place_and_removed_with_delete(qtbot, window, c
     panel.bookmark_list.item(1).setText("  tall chair ")  # as an edit in place ends
     assert [mark.name for mark in session.bookmarks] == [names[0], "tall chair", names[2]]
     assert panel.a_box.itemText(1) == "tall chair" and session.has_unsaved_work
+    panel.bookmark_list.item(1).setText("  ")  # a blank name is refused, and shown so
+    assert session.bookmarks[1].name == panel.bookmark_list.item(1).text() == "tall chair"
     panel.bookmark_list.setCurrentRow(0)
     panel.bookmark_list.setFocus()
     qtbot.keyClick(panel.bookmark_list, Qt.Key.Key_Delete)
     assert [mark.name for mark in session.bookmarks] == ["tall chair", names[2]]
+    # two left: C is A again (2A - B), never B (A - B + B gave back A unchanged)
+    assert (panel.a_box.currentIndex(), panel.b_box.currentIndex()) == (0, 1)
+    assert panel.c_box.currentIndex() == 0
     panel.bookmark_list.setCurrentRow(1)
     panel.remove_button.click()
     panel.remove_button.click()
