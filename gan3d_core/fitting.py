@@ -241,10 +241,10 @@ def fit_to_silhouettes(
             loss.backward()
             optimizer.step()
             if progress is not None:
-                progress(
+                progress(  # the best so far is what is kept (a step can lose the outline)
                     0.1 + 0.9 * (step + 1) / settings.steps,
                     f"fitting step {step + 1} of {settings.steps} "
-                    f"(silhouette IoU {overlap.item():.2f})",
+                    f"(best silhouette IoU {best[3]:.2f})",
                 )
     latent, azimuth, elevation, score = best
     return FitResult(

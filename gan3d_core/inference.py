@@ -518,6 +518,8 @@ class GanModel:
                 f"this {self.config.kind} model has no image encoder; reconstruction needs a "
                 "vaegan, multiview, cvaegan or lgan model"
             )
+        if progress is not None:  # cutting out a large photo takes seconds
+            progress(0.0, "separating the object from the background")
         images = self.preprocess(views, box, should_stop)
         if label is not None:
             label = self.label_index(label)
