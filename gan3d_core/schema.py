@@ -13,6 +13,7 @@ import json
 import math
 import types
 import typing
+import unicodedata
 from typing import Any, Union
 
 # A JSON list in a config is short (layer widths, class names).
@@ -87,3 +88,22 @@ def shown(value: Any) -> str:
     """A JSON value in a message: short, one line."""
     text = json.dumps(value) if not isinstance(value, float) or math.isfinite(value) else str(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def has_control_characters(text: str) -> bool:
+    """Whether ``text`` holds characters a terminal acts on or hides (newlines, escapes,
+    bidirectional overrides): a model card's names are printed as they are."""
+    return any(unicodedata.category(character).startswith("C") for character in text)
+
+
+def class_name_problem(name: str) -> str | None:
+    """What makes ``name`` unfit for a class name, or None: class names become parts of
+    file names (``gan3d sample``'s ``sample_chair_0_000.stl``) and are printed, so a file
+    from elsewhere must not name a class ``../../x`` or hide escapes in one."""
+    if any(separator in name for separator in "/\\") or name in (".", ".."):
+        return "is a path, not a plain name"
+    if has_control_characters(name):
+        return "holds control characters"
+    if name != name.strip():
+        return "starts or ends with blanks"
+    return None

@@ -34,6 +34,7 @@ from gan3d_core.io.meshes import load_mesh
 from gan3d_core.limits import MAX_DATASET_BYTES, MAX_GRID_SIDE, MAX_NUM_CLASSES
 from gan3d_core.mesh.voxelize import voxelize_mesh
 from gan3d_core.reprs import summary_repr
+from gan3d_core.schema import class_name_problem
 
 ProgressHook = Callable[[float, str], None]
 SPLITS = ("train", "test")
@@ -273,6 +274,10 @@ def load_npz(path: str | os.PathLike) -> VoxelDataset:
         repeated = sorted({name for name in class_names if class_names.count(name) > 1})
         if repeated:  # a model's card names each class once
             raise InputFileError(f"{path}: 'class_names' repeats {', '.join(repeated[:5])}")
+        for name in class_names:  # they become a model's, and parts of file names
+            problem = class_name_problem(name) or (None if name else "is empty")
+            if problem:
+                raise InputFileError(f"{path}: class name {name!r} {problem}")
     else:
         class_names = [f"class_{i}" for i in range(int(labels.max(initial=0)) + 1)]
     try:
@@ -451,6 +456,10 @@ def _load_folder(
         raise InputFileError(f"{root}: no .binvox or mesh files found (for split {split!r})")
     cache = Path(cache_dir) if cache_dir else Path.home() / ".cache" / "gan3d" / "voxels"
     class_names = sorted({c for _, c in files})
+    for name in class_names:  # a folder's name, e.g. one holding a newline
+        problem = class_name_problem(name)
+        if problem:
+            raise InputFileError(f"{root}: class folder {name!r} {problem}")
     grids, labels = [], []
     for index, (file, class_name) in enumerate(files):
         if file.suffix.lower() == ".binvox":

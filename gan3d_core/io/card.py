@@ -23,7 +23,12 @@ from gan3d_core.limits import (
     MAX_NUM_CLASSES,
     MAX_REFINE_STEPS,
 )
-from gan3d_core.schema import check_field_types, shown
+from gan3d_core.schema import (
+    check_field_types,
+    class_name_problem,
+    has_control_characters,
+    shown,
+)
 
 # Optional top-level fields and the JSON type each must have when present.
 CARD_FIELD_TYPES: dict[str, type] = {
@@ -36,6 +41,7 @@ CARD_FIELD_TYPES: dict[str, type] = {
     "metrics": dict,
 }
 STORAGE_KINDS = ("float16", "int8")
+PRINTED_FIELDS = ("name", "recipe")  # shown by gan3d info and the app as they are
 
 
 def validate_card(path: Path, card: Any, format_version: int) -> ModelConfig:
@@ -57,6 +63,11 @@ def validate_card(path: Path, card: Any, format_version: int) -> ModelConfig:
             expected = {str: "a string", list: "a list", dict: "an object"}[kind]
             raise CheckpointError(
                 f"{path}: model card field {name} must be {expected}, got {shown(card[name])}"
+            )
+    for name in PRINTED_FIELDS:
+        if name in card and has_control_characters(card[name]):
+            raise CheckpointError(
+                f"{path}: model card field {name} holds control characters: {card[name]!r}"
             )
     if card.get("storage", STORAGE_KINDS[0]) not in STORAGE_KINDS:
         raise CheckpointError(f"{path}: unknown weight storage {shown(card['storage'])}")
@@ -85,6 +96,9 @@ def _check_class_names(path: Path, names: list | None, config: ModelConfig) -> N
                 f"{path}: model card class_names must be names of 1 to {MAX_CLASS_NAME_CHARS} "
                 f"characters, got {shown(name)}"
             )
+        problem = class_name_problem(name)
+        if problem:
+            raise CheckpointError(f"{path}: model card class name {name!r} {problem}")
     if len(set(names)) != len(names):
         raise CheckpointError(f"{path}: model card class_names has duplicates")
     if config.conditional and len(names) != config.num_classes:

@@ -178,6 +178,12 @@ def build_corpus(root: Path) -> list[Case]:
         "class_names_mixed": bad_checkpoint("cn_mixed", class_names=["chair", None]),
         "class_names_empty_name": bad_checkpoint("cn_empty", class_names=[""]),
         "class_names_huge": bad_checkpoint("cn_huge", class_names=[str(i) for i in range(5000)]),
+        # audit: a class name became a file name, and sample wrote above -o; escapes reached
+        # the terminal through gan3d info
+        "class_names_path": bad_checkpoint("cn_path", class_names=["../../../outside"]),
+        "class_names_escape": bad_checkpoint("cn_escape", class_names=["desk\x1b[2J"]),
+        "class_names_newline": bad_checkpoint("cn_newline", class_names=["chair\nFAKE: ok"]),
+        "name_escape": bad_checkpoint("name_escape", name="evil\x1b]0;owned\x07"),
         "name_number": bad_checkpoint("name_number", name=12),
         "metrics_list": bad_checkpoint("metrics_list", metrics=[1]),
         "training_string": bad_checkpoint("training_string", training="x"),
@@ -585,6 +591,10 @@ def build_corpus(root: Path) -> list[Case]:
         repeated_classes=file("repeated.npz", _zip({
             "voxels.npy": _npy(grids + 1), "labels.npy": _npy(np.array([0, 1, 0, 1])),
             "class_names.npy": _npy(np.array(["chair", "chair"]))})),
+        # class names become a model's, and parts of file names (gan3d sample)
+        path_class=file("path_class.npz", _zip({
+            "voxels.npy": _npy(grids + 1), "labels.npy": _npy(np.array([0, 1, 0, 1])),
+            "class_names.npy": _npy(np.array(["chair", "../../outside"]))})),
     )  # fmt: skip
     for name, path in dataset_files.items():
         add(f"eval/{name}",
