@@ -60,6 +60,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         names = ", ".join(str(p) for p in files.checkpoints)
         print(f"gan3d-studio: {names}: open one model at a time", file=sys.stderr)
         return 2
+    if args.smoke_test:  # a screenshot that cannot be written is said before any window
+        from gan3d_core.errors import OutputFileError
+        from gan3d_core.io.atomic import check_output_path, check_writable_folder
+
+        try:
+            check_writable_folder(check_output_path(args.smoke_test).parent)
+        except OutputFileError as exc:
+            print(f"gan3d-studio: error: {exc}", file=sys.stderr)
+            return 1
     checkpoint = files.checkpoints[0] if files.checkpoints else None
     first_model = None
     if checkpoint is not None or default_model_path().is_file():
@@ -142,6 +151,7 @@ def _icon():
 def _smoke_test(app, window, output: Path, has_model: bool) -> int:
     from PySide6.QtCore import QTimer
 
+    from gan3d_core.errors import Gan3dError, first_line
     from gan3d_core.images import png_bytes
     from gan3d_core.io.atomic import write_bytes_atomic
 
@@ -156,7 +166,11 @@ def _smoke_test(app, window, output: Path, has_model: bool) -> int:
 
     def shown(_result) -> None:
         app.processEvents()
-        write_bytes_atomic(output, png_bytes(window.viewport.grab_image()))
+        try:  # checked before the window opened; the disk may still fill or go away
+            write_bytes_atomic(output, png_bytes(window.viewport.grab_image()))
+        except Gan3dError as exc:
+            failed(first_line(exc))
+            return
         outcome["code"] = 0
         print(output)
         window.close()

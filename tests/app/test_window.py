@@ -641,6 +641,18 @@ def test_smoke_test_command(tmp_path, cvaegan_checkpoint):
     assert result.returncode == 0, result.stderr[-2000:]
     image = np.asarray(Image.open(output))
     assert image.ndim == 3 and image.shape[0] > 100 and image.std() > 1.0
+    # one that cannot be written is said before the window opens (audit: a traceback, then
+    # two minutes' wait for "timed out waiting for the first shape")
+    (tmp_path / "file").write_bytes(b"")
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "gan3d_studio", "--smoke-test", str(tmp_path / "file" / "x.png")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1 and time.monotonic() - started < 30
+    assert result.stderr.strip() == (
+        f"gan3d-studio: error: {tmp_path / 'file' / 'x.png'}: {tmp_path / 'file'} is not a folder"
+    )
 
 
 def test_with_no_display_the_app_says_so_in_one_line(tmp_path):
