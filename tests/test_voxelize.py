@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import trimesh
 
-from gan3d_core import InputFileError, load_mesh, voxelize_mesh
+from gan3d_core import InputFileError, UsageError, load_mesh, voxelize_mesh
 from gan3d_core.metrics import iou
 
 
@@ -28,6 +28,20 @@ def test_aspect_ratio_is_kept_and_centred():
     assert (xs.min(), xs.max()) == (1, 16)  # 16 voxels along the long axis
     assert (ys.min(), ys.max()) == (5, 12)  # 8 voxels, centred
     assert (zs.min(), zs.max()) == (5, 12)
+
+
+def test_a_mesh_in_tiny_units_voxelizes_as_the_same_mesh_in_metres():
+    """Audit: a mesh 1e-8 across was merged into one point (one voxel); one of subnormal
+    size raised ZeroDivisionError deep in the sampling."""
+    chair = trimesh.creation.annulus(r_min=0.5, r_max=1.0, height=2.0)
+    expected = voxelize_mesh(chair, resolution=16)
+    tiny = chair.copy()
+    tiny.apply_scale(1e-12)
+    assert np.array_equal(voxelize_mesh(tiny, resolution=16), expected)
+    subnormal = box_mesh((2.0, 2.0, 2.0))
+    subnormal.vertices *= 1e-320 / 2.0
+    with pytest.raises(UsageError, match=r"cannot voxelize a mesh this small \(extent 1e-320\)"):
+        voxelize_mesh(subnormal, resolution=16)
 
 
 def test_mesh_with_cracks_is_still_filled():

@@ -56,14 +56,17 @@ def voxelize_mesh(
         raise UsageError("cannot voxelize a mesh with zero or non-finite extent")
     span = resolution - 2 * margin
     scale = span / extent
+    if not np.isfinite(scale * float(np.abs(mesh.bounds).max() + extent)):
+        raise UsageError(f"cannot voxelize a mesh this small (extent {extent:.3g})")
     # Continuous grid coordinates: voxel i covers [i, i + 1).
     start = np.round((resolution - scale * (high - low)) / 2.0)
     # corners joined by position, so each has the normal of all its faces (an STL, or
-    # gan3d's blocks, repeat a corner for every face around it)
-    mesh = trimesh.Trimesh(mesh.vertices, mesh.faces, process=False)
+    # gan3d's blocks, repeat a corner for every face around it); on the grid's scale, where
+    # trimesh's merging distance is a voxel's hundred-millionth whatever the file's units
+    # (in them, a mesh 1e-8 across merged into one point and one voxel)
+    mesh = trimesh.Trimesh((mesh.vertices - low) * scale + start, mesh.faces, process=False)
     mesh.merge_vertices()
-    vertices = (mesh.vertices - low) * scale + start
-    triangles = vertices[mesh.faces]  # (F, 3, 3)
+    triangles = mesh.vertices[mesh.faces]  # (F, 3, 3)
     # A surface on a voxel boundary (a box's face, a marching-cubes surface of whole voxels,
     # which gan3d places a hair outside them and smoothing moves a little) counts for the
     # voxel behind it: each corner is moved inward along its vertex normal by more than that
