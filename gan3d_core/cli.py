@@ -1097,13 +1097,16 @@ class Terminated(KeyboardInterrupt):
 
 
 def _terminate(signum, frame) -> None:
-    raise Terminated
+    raise Terminated(signum)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    previous = signal.signal(signal.SIGTERM, _terminate)
+    # a closed terminal (SIGHUP) ends a command as kill does: its files are not left half made
+    hangup = signal.SIGHUP if hasattr(signal, "SIGHUP") else None
+    previous = {number: signal.signal(number, _terminate) for number in (signal.SIGTERM, hangup)
+                if number is not None}  # fmt: skip
     try:
         # Over- and underflow in hostile numbers are refused by the checks that follow them,
         # with a message; numpy's warnings would only add lines to stderr.
@@ -1111,9 +1114,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             code = args.func(args)
         sys.stdout.flush()  # here, so that a reader gone away is met by the handler below
         return code
-    except Terminated:
+    except Terminated as stopped:
         print(f"gan3d {args.command}: terminated", file=sys.stderr)
-        return 143  # what a shell reports for a command ended by SIGTERM (128 + 15)
+        return 128 + stopped.args[0]  # as a shell reports it: 143 for SIGTERM, 129 for SIGHUP
     except KeyboardInterrupt:
         print(f"gan3d {args.command}: interrupted", file=sys.stderr)
         return 130
@@ -1126,8 +1129,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"gan3d {args.command}: error: {first_line(exc)}", file=sys.stderr)
         return 1
+    except OSError as exc:  # a path the system refused (a name too long, no permission)
+        if exc.filename is None or os.environ.get("GAN3D_DEBUG"):
+            raise  # not about a path: a bug
+        reason = exc.strerror or type(exc).__name__
+        print(f"gan3d {args.command}: error: {exc.filename}: {reason}", file=sys.stderr)
+        return 1
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 if __name__ == "__main__":

@@ -874,8 +874,10 @@ def test_a_negative_seed_is_refused_in_one_line(capsys, tmp_path, argv):
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
-def test_sigterm_ends_a_batch_as_ctrl_c_does(tmp_path, cvaegan_checkpoint):
-    """kill, timeout or a cancelled CI job: exit 143, and none of the batch's files left."""
+@pytest.mark.parametrize("stop, code", [("SIGTERM", 143), ("SIGHUP", 129)])
+def test_sigterm_ends_a_batch_as_ctrl_c_does(tmp_path, cvaegan_checkpoint, stop, code):
+    """kill, timeout or a cancelled CI job (SIGTERM), a terminal closed (SIGHUP): exit
+    128 + the signal, and none of the batch's files left (audit: SIGHUP left them)."""
     import os
     import signal
     import time
@@ -887,8 +889,21 @@ def test_sigterm_ends_a_batch_as_ctrl_c_does(tmp_path, cvaegan_checkpoint):
     deadline = time.monotonic() + 60
     while not (out.is_dir() and any(out.glob("*.stl"))) and time.monotonic() < deadline:
         time.sleep(0.01)
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(getattr(signal, stop))
     _, err = process.communicate(timeout=60)
-    assert process.returncode == 143, err
+    assert process.returncode == code, err
     assert err.strip().splitlines()[-1] == "gan3d sample: terminated"
     assert not list(out.glob("*")), os.listdir(out)
+
+
+def test_a_path_the_system_refuses_is_one_line_naming_it(capsys, tmp_path, cvaegan_checkpoint):
+    """Audit: a name over 255 bytes gave OSError tracebacks in info, render, sample and
+    voxelize, and a legal 249-byte output name could not be written (the temporary file's
+    name passed 255)."""
+    long = tmp_path / ("c" * 300 + ".safetensors")
+    code, _, err = run(capsys, "info", long)
+    assert code == 1 and err.strip() == f"gan3d info: error: {long}: File name too long"
+    write_binvox(tmp_path / "box.binvox", box_grid(16, (2, 2, 2), (10, 12, 14)) > 0.5)
+    legal = tmp_path / ("b" * 245 + ".stl")
+    code, out, err = run(capsys, "export", tmp_path / "box.binvox", "-o", legal)
+    assert code == 0 and legal.is_file(), err

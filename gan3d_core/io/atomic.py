@@ -14,6 +14,9 @@ import numpy as np
 from gan3d_core.errors import Gan3dError, InputFileError, OutputFileError
 
 
+TEMPORARY_NAME_BYTES = 200  # of the file's name, in its temporary file's
+
+
 def check_output_path(path: str | os.PathLike) -> Path:
     """Return ``path`` as a Path after checking it can be written as a file (an
     :class:`OutputFileError` says why not)."""
@@ -78,7 +81,10 @@ def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -
     """
     path = check_output_path(path)
     try:
-        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        # the name cut short: a temporary file name adds 14 bytes, and a legal 250-byte name
+        # would pass the system's 255
+        stem = path.name.encode()[:TEMPORARY_NAME_BYTES].decode(errors="ignore")
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{stem}.", suffix=".tmp")
     except OSError as exc:
         raise OutputFileError(f"{path}: cannot write ({exc.strerror or exc})") from None
     try:
