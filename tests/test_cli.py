@@ -905,5 +905,5 @@ def test_a_path_the_system_refuses_is_one_line_naming_it(capsys, tmp_path, cvaeg
     assert code == 1 and err.strip() == f"gan3d info: error: {long}: File name too long"
     write_binvox(tmp_path / "box.binvox", box_grid(16, (2, 2, 2), (10, 12, 14)) > 0.5)
     legal = tmp_path / ("b" * 245 + ".stl")
-    code, out, err = run(capsys, "export", tmp_path / "box.binvox", "-o", legal)
+    code, _, err = run(capsys, "export", tmp_path / "box.binvox", "-o", legal)
     assert code == 0 and legal.is_file(), err

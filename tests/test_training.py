@@ -443,6 +443,18 @@ def test_render_cli(capsys, synthetic_npz, tmp_path):
     )
     with np.load(tmp_path / "v.npz") as data:
         assert data["views"].shape == (1, 2, 32, 32, 3)
+    # an output that cannot be is refused before any rendering, a --limit under 1 too
+    (tmp_path / "file").write_bytes(b"")
+    for output, said in (
+        (tmp_path / "file" / "png", f"{tmp_path / 'file' / 'png'}: cannot be made, "
+                                    f"{tmp_path / 'file'} is not a folder"),
+        (tmp_path / "file" / "v.npz", f"{tmp_path / 'file' / 'v.npz'}: {tmp_path / 'file'} "
+                                      "is not a folder"),
+    ):  # fmt: skip
+        assert main(["render", str(grid), "-o", str(output)]) == 1
+        assert capsys.readouterr().err.strip() == f"gan3d render: error: {said}"
+    assert main(["render", str(grid), "--limit", "0", "-o", str(tmp_path / "none")]) == 1
+    assert "--limit" in capsys.readouterr().err and not (tmp_path / "none").exists()
 
 
 def test_ctrl_c_saves_and_explains_how_to_resume(synthetic_npz, cache, tmp_path):

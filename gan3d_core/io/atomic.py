@@ -13,7 +13,6 @@ import numpy as np
 
 from gan3d_core.errors import Gan3dError, InputFileError, OutputFileError
 
-
 TEMPORARY_NAME_BYTES = 200  # of the file's name, in its temporary file's
 
 

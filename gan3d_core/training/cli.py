@@ -600,19 +600,30 @@ def _load_shapes(source: str, resolution: int, up: str = "auto"):
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from gan3d_core.cli import progress_bar
+    from gan3d_core import limits
+    from gan3d_core.cli import _check_range, progress_bar
     from gan3d_core.data.render import render_views
     from gan3d_core.images import png_bytes
-    from gan3d_core.io.atomic import write_bytes_atomic
+    from gan3d_core.io.atomic import (
+        check_output_folder,
+        check_output_path,
+        check_writable_folder,
+        write_bytes_atomic,
+    )
 
     if not 1 <= args.views <= 360 or not 16 <= args.size <= 1024:
         raise InputFileError("--views must be 1..360 and --size 16..1024")
+    if args.limit is not None:
+        _check_range("--limit", args.limit, 1, limits.MAX_SHAPES)
+    output = Path(args.output)
+    # before any rendering (audit: -o under a file or in /proc failed after it, a traceback)
+    if output.suffix.lower() == ".npz":
+        check_writable_folder(check_output_path(output).parent)
+    else:
+        check_output_folder(output)
     dataset = _load_shapes(args.source, args.resolution, args.up)
     if args.limit is not None:
         dataset = dataset.subset(np.arange(min(args.limit, len(dataset))))
-    output = Path(args.output)
-    if output.suffix.lower() != ".npz" and output.exists() and not output.is_dir():
-        raise InputFileError(f"{output}: exists and is not a folder")
     # named after the source (one shape: its name; a dataset: its name and each shape's
     # place), and never replacing a file: shapes rendered in a loop into one folder all stay
     source = Path(args.source).stem
