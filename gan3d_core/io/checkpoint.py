@@ -199,6 +199,7 @@ def load_checkpoint(
                         f"{path}: this checkpoint's weights are not finite (tensor {name} "
                         "holds NaN or infinite values); it cannot make shapes"
                     )
+                _check_tensor_values(path, name, state[name], skeleton.config)
     except CheckpointError:
         raise
     except Exception as exc:
@@ -206,6 +207,23 @@ def load_checkpoint(
     # the weights go into the skeleton as they are: no random initialisation to overwrite
     skeleton.load_state_dict(state, assign=True)
     return skeleton.to(device).eval(), card
+
+
+def _check_tensor_values(path: Path, name: str, tensor: torch.Tensor, config) -> None:
+    """Refuse finite values no trained network holds: a batch norm's negative variance
+    (its square root makes every output NaN), a class index past the model's classes
+    (audit: such files loaded, then every command failed without naming them)."""
+    if name.endswith("running_var") and bool((tensor < 0).any()):
+        raise CheckpointError(
+            f"{path}: tensor {name} holds negative variances; the checkpoint is corrupt"
+        )
+    if name == "bank.labels" and len(tensor) and (
+        int(tensor.min()) < 0 or int(tensor.max()) >= max(config.num_classes, 1)
+    ):
+        raise CheckpointError(
+            f"{path}: tensor {name} holds class indices outside 0..{config.num_classes - 1}; "
+            "the checkpoint is corrupt"
+        )
 
 
 def _read_tensor(path: Path, handle, name: str, scaled: bool) -> torch.Tensor:

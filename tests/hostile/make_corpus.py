@@ -220,6 +220,15 @@ def build_corpus(root: Path) -> list[Case]:
                 lambda t: t["generator.layers.0.weight"].fill_(float("nan")),
             )
         ),
+        # finite, but no trained network's: every output NaN (audit: loaded, then failed
+        # in each command without naming the file)
+        "negative_variance": str(
+            _retensor(
+                inputs / "negvar.safetensors",
+                Path(good),
+                lambda t: next(v for k, v in t.items() if k.endswith("running_var")).fill_(-1.0),
+            )
+        ),
         "shape_mismatch": str(
             _retensor(
                 inputs / "shape.safetensors",
@@ -257,8 +266,8 @@ def build_corpus(root: Path) -> list[Case]:
     }
     # `info` reads the card alone: a file whose card is sound but whose tensors are not is
     # refused by the commands that load the weights.
-    tensor_cases = ("config_big_but_valid", "nan_weights", "shape_mismatch", "missing_tensor",
-                    "extra_tensor")  # fmt: skip
+    tensor_cases = ("config_big_but_valid", "nan_weights", "negative_variance", "shape_mismatch",
+                    "missing_tensor", "extra_tensor")  # fmt: skip
     for name, path in checkpoints.items():
         if name not in tensor_cases:
             add(f"info/{name}", ["info", path], path)
