@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 
 import numpy as np
@@ -355,3 +356,19 @@ def test_smooth_surfaces_carry_normals_and_a_glb_a_matte_material(tmp_path):
         obj = export_shape(grid, tmp_path / f"{style}.obj", ExportOptions(style=style))
         assert ("\nvn " in obj.read_text()) == shaded
         assert load_mesh(obj).is_watertight and load_mesh(tmp_path / f"{style}.glb").is_volume
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_an_output_that_is_a_pipe_is_refused_and_a_link_writes_where_it_points(tmp_path):
+    """Audit: both were silently replaced by a regular file (the pipe's reader then waited
+    for ever; the link no longer pointed at the file it named)."""
+    from gan3d_core.errors import OutputFileError
+    from gan3d_core.io.atomic import write_bytes_atomic
+
+    os.mkfifo(tmp_path / "pipe.stl")
+    with pytest.raises(OutputFileError, match=r"pipe\.stl: is a named pipe \(FIFO\), not a file"):
+        write_bytes_atomic(tmp_path / "pipe.stl", b"solid")
+    (tmp_path / "real.stl").write_bytes(b"old")
+    (tmp_path / "link.stl").symlink_to(tmp_path / "real.stl")
+    write_bytes_atomic(tmp_path / "link.stl", b"new")
+    assert (tmp_path / "link.stl").is_symlink() and (tmp_path / "real.stl").read_bytes() == b"new"

@@ -22,6 +22,8 @@ def check_output_path(path: str | os.PathLike) -> Path:
     path = Path(path)
     if path.is_dir():
         raise OutputFileError(f"{path}: is a directory, expected a file name")
+    if path.exists() and not path.is_file():  # replaced, a pipe's reader would wait forever
+        raise OutputFileError(f"{path}: is {_file_kind(path.stat().st_mode)}, not a file")
     if not path.parent.is_dir():
         what = "is not a folder" if path.parent.exists() else "does not exist"
         raise OutputFileError(f"{path}: {path.parent} {what}")
@@ -78,6 +80,8 @@ def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -
     The rename is atomic on POSIX and Windows, so ``path`` holds either its old content or
     all that ``write`` wrote, never a prefix, even if the process dies midway.
     """
+    if os.path.islink(path):  # the file it points to is written, the link kept
+        path = os.path.realpath(path)
     path = check_output_path(path)
     try:
         # the name cut short: a temporary file name adds 14 bytes, and a legal 250-byte name

@@ -217,8 +217,10 @@ def _check_tensor_values(path: Path, name: str, tensor: torch.Tensor, config) ->
         raise CheckpointError(
             f"{path}: tensor {name} holds negative variances; the checkpoint is corrupt"
         )
-    if name == "bank.labels" and len(tensor) and (
-        int(tensor.min()) < 0 or int(tensor.max()) >= max(config.num_classes, 1)
+    if (
+        name == "bank.labels"
+        and len(tensor)
+        and (int(tensor.min()) < 0 or int(tensor.max()) >= max(config.num_classes, 1))
     ):
         raise CheckpointError(
             f"{path}: tensor {name} holds class indices outside 0..{config.num_classes - 1}; "
