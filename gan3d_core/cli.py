@@ -267,14 +267,16 @@ def _write_shapes(shapes: np.ndarray, paths: Sequence[Path], options, descriptio
     _report_parts(written, options.min_part)
 
 
-def _write_shape(shape: np.ndarray, path, options) -> None:
-    """Export one shape to ``path`` (replacing it, as every exporter does) and say so."""
+def _write_shape(shape: np.ndarray, path, options) -> Path:
+    """Export one shape to ``path`` (replacing it, as every exporter does) and say so; the
+    file written."""
     from gan3d_core.mesh.export import write_shape
 
     written = write_shape(shape, path, options)
     print(written.path)
     _report_notes([written])
     _report_parts([written], options.min_part)
+    return Path(written.path)
 
 
 def _report_notes(written: Sequence) -> None:
@@ -582,9 +584,13 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
         model, args, args.images, "reconstructing", pool=args.pool, box=args.box
     )
     print(summary, file=sys.stderr)
-    _write_shape(shape[0], args.output, options)
+    written = _write_shape(shape[0], args.output, options)
     if args.save_latent:
-        print(write_latent(latent_path, found.latent, _class_name(model, found.label)))
+        try:
+            print(write_latent(latent_path, found.latent, _class_name(model, found.label)))
+        except BaseException:  # both or neither, as encode and sample (audit: a full disk)
+            written.unlink(missing_ok=True)
+            raise
     return 0
 
 

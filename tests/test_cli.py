@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -742,6 +743,18 @@ def test_reconstruct_says_what_it_found_and_saves_the_latent(capsys, tmp_path, l
     np.testing.assert_allclose(np.load(out), model.decode(latent[None], found.label)[0], atol=1e-5)
     code, _, err = run(capsys, *args, "--class", "chair")
     assert code == 0 and "decoded as chair (class given)" in err
+    # a latent that cannot be written takes its shape with it (audit: a full disk left it)
+    from gan3d_core.errors import OutputFileError
+
+    def full_disk(*_, **__):
+        raise OutputFileError(f"{latent_path}: cannot write (No space left on device)")
+
+    for written in (out, latent_path):
+        written.unlink()
+    with mock.patch("gan3d_core.io.latent_files.write_latent", full_disk):
+        code, _, err = run(capsys, *args, "--save-latent")
+    assert code == 1 and "No space left on device" in err
+    assert not out.exists() and not latent_path.exists()
 
 
 def test_reconstruct_each_photo_as_its_own_object(capsys, tmp_path, lgan_checkpoint):
