@@ -41,9 +41,11 @@ MAX_IMAGE_ASPECT = 50
 MAX_VIEWS = 64
 
 # -- meshes --------------------------------------------------------------------------------
-# Mesh files: 64 MiB (a binary STL of 1.3 M triangles); text formats take several times
-# their size to parse, so this keeps loading under 1 GB.
+# Mesh files: 64 MiB (a binary STL of 1.3 M triangles). Text (OBJ, OFF, ASCII PLY and STL)
+# takes about 100 bytes of memory a byte to parse (a 20 MB OFF: 2.1 GB, 12 s), so text files
+# stop at 16 MiB (about 1.7 GB; some 300 k triangles, plenty for a 64^3 grid).
 MAX_MESH_FILE_BYTES = 64 << 20
+MAX_TEXT_MESH_FILE_BYTES = 16 << 20
 MAX_MESH_TRIANGLES = 2_000_000
 # A 3MF is a zip of XML: its members may unpack to at most this much, as their headers say
 # (reading stops there), so a small zip bomb is refused before it is unpacked. 128 MiB holds

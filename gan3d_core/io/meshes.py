@@ -14,7 +14,12 @@ import trimesh
 from gan3d_core.errors import InputFileError, first_line
 from gan3d_core.io.atomic import check_input_file, read_input_bytes
 from gan3d_core.io.kinds import MESH_SUFFIXES
-from gan3d_core.limits import MAX_3MF_UNPACKED_BYTES, MAX_MESH_FILE_BYTES, MAX_MESH_TRIANGLES
+from gan3d_core.limits import (
+    MAX_3MF_UNPACKED_BYTES,
+    MAX_MESH_FILE_BYTES,
+    MAX_MESH_TRIANGLES,
+    MAX_TEXT_MESH_FILE_BYTES,
+)
 
 # ModelNet has files whose first line is "OFF490 518 0": the counts glued to the keyword.
 _GLUED_OFF_HEADER = re.compile(rb"^(\s*OFF)(?=[\s\d-])[ \t]*(?=\S)")
@@ -29,6 +34,12 @@ def load_mesh(path: str | os.PathLike) -> trimesh.Trimesh:
             f"{path}: unsupported mesh format {suffix or '(none)'}; use {', '.join(MESH_SUFFIXES)}"
         )
     _, data = read_input_bytes(path, "mesh file", max_bytes=MAX_MESH_FILE_BYTES)
+    if len(data) > MAX_TEXT_MESH_FILE_BYTES and _is_text_mesh(suffix, data):
+        raise InputFileError(
+            f"{path}: a text mesh of {len(data) / 1e6:.3g} MB is over the limit of "
+            f"{MAX_TEXT_MESH_FILE_BYTES >> 20} MiB (text takes 100 times its size to read); "
+            "save it as binary STL, PLY or GLB"
+        )
     if suffix == ".off":
         data = _fix_off_header(data)
         _check_off_layout(path, data)
@@ -67,6 +78,19 @@ def load_mesh(path: str | os.PathLike) -> trimesh.Trimesh:
     if not np.isfinite(mesh.vertices).all():
         raise InputFileError(f"{path}: mesh has NaN or infinite vertex coordinates")
     return mesh
+
+
+def _is_text_mesh(suffix: str, data: bytes) -> bool:
+    """Whether a mesh file's bytes are text: OBJ and OFF always, PLY when its header says
+    ascii, STL unless its size is the binary layout's (84 bytes and 50 a triangle)."""
+    if suffix in (".obj", ".off"):
+        return True
+    if suffix == ".ply":
+        return b"format ascii" in data[:1024]
+    if suffix == ".stl":
+        triangles = int.from_bytes(data[80:84], "little") if len(data) >= 84 else -1
+        return len(data) != 84 + 50 * triangles
+    return False
 
 
 def _check_glb_header(path: os.PathLike, data: bytes) -> None:
