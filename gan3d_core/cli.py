@@ -176,13 +176,18 @@ def _export_options(args: argparse.Namespace):
 
 
 def seed_number(text: str) -> int:
-    """A ``--seed``: a whole number from 0 (numpy's generators take no negative seed)."""
+    """A ``--seed``: a whole number from 0 (numpy's generators take no negative seed) to the
+    app's largest (a seed is part of sample's file names: 300 digits made one too long)."""
+    from gan3d_core.limits import MAX_SEED
+
+    shown = text if len(text) <= 20 else f"{text[:20]}... ({len(text)} characters)"
+    wrong = f"a seed is a whole number from 0 to {MAX_SEED}, got {shown!r}"
     try:
-        value = int(text)
+        value = int(text) if len(text) <= 20 else -1
     except ValueError:
-        raise argparse.ArgumentTypeError(f"a seed is a whole number from 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"a seed is a whole number from 0, got {value}")
+        raise argparse.ArgumentTypeError(wrong) from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(wrong)
     return value
 
 
@@ -1136,10 +1141,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"gan3d {args.command}: error: {first_line(exc)}", file=sys.stderr)
         return 1
     except OSError as exc:  # a path the system refused (a name too long, no permission)
-        if exc.filename is None or os.environ.get("GAN3D_DEBUG"):
-            raise  # not about a path: a bug
-        reason = exc.strerror or type(exc).__name__
-        print(f"gan3d {args.command}: error: {exc.filename}: {reason}", file=sys.stderr)
+        if exc.errno is None or os.environ.get("GAN3D_DEBUG"):
+            raise  # not the system's answer: a bug
+        # no file named: the output given to the command (stdout on a full disk)
+        where = f"{exc.filename}: " if exc.filename is not None else "writing its output: "
+        print(f"gan3d {args.command}: error: {where}{exc.strerror}", file=sys.stderr)
         return 1
     finally:
         for number, handler in previous.items():

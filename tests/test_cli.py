@@ -877,13 +877,22 @@ def test_an_interrupted_batch_leaves_none_of_its_files(
 
 
 @pytest.mark.parametrize(
-    "argv", [["sample", "-n", "1", "--seed", "-1"], ["interpolate", "--seeds", "-1", "5"]]
+    "argv, said",
+    [
+        (["sample", "-n", "1", "--seed", "-1"], "got '-1'"),
+        (["interpolate", "--seeds", "-1", "5"], "got '-1'"),
+        # audit: 300 digits made a file name too long (a traceback); 5000 were all repeated
+        (["sample", "--seed", "9" * 300], "got '99999999999999999999... (300 characters)'"),
+        (["sample", "--seed", str(2**31)], "got '2147483648'"),
+    ],
 )
-def test_a_negative_seed_is_refused_in_one_line(capsys, tmp_path, argv):
+def test_a_seed_out_of_range_is_refused_in_one_line(capsys, tmp_path, argv, said):
     with pytest.raises(SystemExit) as exited:  # as argparse refuses any bad value
         main([*argv, "-o", str(tmp_path / "out")])
     err = capsys.readouterr().err
-    assert exited.value.code == 1 and "a seed is a whole number from 0, got -1" in err
+    assert (
+        exited.value.code == 1 and f"a seed is a whole number from 0 to 2147483647, {said}" in err
+    )
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
