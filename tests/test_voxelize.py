@@ -103,6 +103,27 @@ def test_a_large_text_mesh_is_refused_before_parsing_a_binary_one_of_its_size_is
     assert not _is_text_mesh(".ply", box_mesh().export(file_type="ply"))
 
 
+def test_a_cut_binary_stl_and_a_gltf_with_outside_buffers_are_named_for_what_they_are(tmp_path):
+    """Audit: both said 'mesh has no triangles' or "'NoneType' object is not subscriptable"."""
+    binary = box_mesh().export(file_type="stl")
+    cut = tmp_path / "cut.stl"
+    cut.write_bytes(binary[:-50])
+    with pytest.raises(
+        InputFileError,
+        match=r"cut\.stl: binary STL declares 12 triangles but "
+        r"holds 11; it is cut short or corrupt",
+    ):
+        load_mesh(cut)
+    separate = tmp_path / "scene.gltf"  # Blender's "glTF Separate"
+    separate.write_text('{"asset": {"version": "2.0"}, "buffers": [{"uri": "scene.bin"}]}')
+    with pytest.raises(
+        InputFileError,
+        match=r"scene\.gltf: its buffers are other files "
+        r"\('scene\.bin'\); .* export \.glb",
+    ):
+        load_mesh(separate)
+
+
 def test_bad_mesh_files(tmp_path):
     nan_mesh = tmp_path / "nan.off"
     nan_mesh.write_text("OFF\n3 1 0\n0 0 0\nnan 1 0\n0 1 1\n3 0 1 2\n")

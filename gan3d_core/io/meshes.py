@@ -47,6 +47,10 @@ def load_mesh(path: str | os.PathLike) -> trimesh.Trimesh:
         _check_3mf_archive(path, data)
     if suffix == ".glb":
         _check_glb_header(path, data)
+    if suffix == ".gltf":
+        _check_gltf_buffers(path, data)
+    if suffix == ".stl" and not _is_text_mesh(suffix, data):
+        _check_binary_stl(path, data)
     try:
         # From bytes, with no resolver: a file cannot make trimesh open others (an OBJ's
         # `mtllib` or a .gltf buffer naming a FIFO, a device or /etc/passwd).
@@ -82,15 +86,47 @@ def load_mesh(path: str | os.PathLike) -> trimesh.Trimesh:
 
 def _is_text_mesh(suffix: str, data: bytes) -> bool:
     """Whether a mesh file's bytes are text: OBJ and OFF always, PLY when its header says
-    ascii, STL unless its size is the binary layout's (84 bytes and 50 a triangle)."""
+    ascii, STL when it begins "solid" and its size is not the binary layout's (84 bytes and
+    50 a triangle)."""
     if suffix in (".obj", ".off"):
         return True
     if suffix == ".ply":
         return b"format ascii" in data[:1024]
-    if suffix == ".stl":
+    if suffix == ".stl":  # binary headers may begin "solid" too: the size tells them apart
         triangles = int.from_bytes(data[80:84], "little") if len(data) >= 84 else -1
-        return len(data) != 84 + 50 * triangles
+        return len(data) != 84 + 50 * triangles and data.lstrip()[:5].lower() == b"solid"
     return False
+
+
+def _check_binary_stl(path: os.PathLike, data: bytes) -> None:
+    """A binary STL whose triangle count (bytes 80-84) disagrees with its size was read as
+    one with no triangles; name it as cut short or corrupt."""
+    declared = int.from_bytes(data[80:84], "little") if len(data) >= 84 else None
+    if declared is not None and 84 + 50 * declared != len(data):
+        raise InputFileError(
+            f"{path}: binary STL declares {declared:,} triangles but holds "
+            f"{max(len(data) - 84, 0) / 50:,.0f}; it is cut short or corrupt"
+        )
+
+
+def _check_gltf_buffers(path: os.PathLike, data: bytes) -> None:
+    """A .gltf whose buffers are other files (Blender's "glTF Separate") is refused with
+    that reason: gan3d opens no file a mesh names (see load_mesh)."""
+    import json
+
+    try:
+        buffers = json.loads(data).get("buffers", [])
+        external = [
+            buffer["uri"] for buffer in buffers
+            if isinstance(buffer.get("uri"), str) and not buffer["uri"].startswith("data:")
+        ]  # fmt: skip
+    except (ValueError, AttributeError, TypeError, RecursionError):
+        return  # the reader says what is wrong with it
+    if external:
+        raise InputFileError(
+            f"{path}: its buffers are other files ({external[0]!r}); gan3d reads "
+            "self-contained glTF: export .glb, or .gltf with embedded buffers"
+        )
 
 
 def _check_glb_header(path: os.PathLike, data: bytes) -> None:
