@@ -642,7 +642,7 @@ def _reconstruct_each(args: argparse.Namespace) -> int:
     def missing(job) -> list[Path]:  # what a photo's reconstruction still has to write
         _, path, latent_path = job
         outputs = (path, latent_path) if args.save_latent else (path,)
-        return [file for file in outputs if not file.exists()]
+        return [file for file in outputs if not file.is_file()]  # a folder is not one
 
     if args.skip_existing:  # an interrupted batch goes on where it stopped
         done = [job for job in jobs if not missing(job)]

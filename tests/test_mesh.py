@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -372,3 +373,23 @@ def test_an_output_that_is_a_pipe_is_refused_and_a_link_writes_where_it_points(t
     (tmp_path / "link.stl").symlink_to(tmp_path / "real.stl")
     write_bytes_atomic(tmp_path / "link.stl", b"new")
     assert (tmp_path / "link.stl").is_symlink() and (tmp_path / "real.stl").read_bytes() == b"new"
+
+
+@pytest.mark.parametrize(
+    "settings, said",
+    [
+        ({"threshold": "0.5"}, "threshold must be a number, got '0.5'"),
+        ({"smooth_iterations": 2.5}, "smooth_iterations must be a whole number, got 2.5"),
+        ({"target_faces": float("nan")}, "target_faces must be a whole number, got nan"),
+        ({"size": "100"}, "size must be a number, got '100'"),
+        ({"min_part": True}, "min_part must be a number, got True"),
+    ],
+)
+def test_export_options_of_the_wrong_type_are_refused_as_they_are_made(settings, said):
+    """Audit: Python's own TypeErrors, and 2.5 smoothing passes failed only while smoothing."""
+    from gan3d_core.errors import UsageError
+    from gan3d_core.mesh.export import ExportOptions
+
+    with pytest.raises(UsageError, match=re.escape(said)):
+        ExportOptions(**settings)
+    ExportOptions(threshold=np.float32(0.4), smooth_iterations=np.int64(3), size=100)  # numpy's

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
+from numbers import Integral, Real
 from pathlib import Path
 from typing import NamedTuple
 
@@ -72,6 +73,17 @@ class ExportOptions:
     voxel_size: float = 1.0
 
     def __post_init__(self) -> None:
+        # the types first: a string compared with a number raised Python's TypeError, and
+        # 2.5 smoothing passes failed only once the mesh was being smoothed (audit)
+        for name, whole in (("threshold", False), ("smooth_iterations", True),
+                            ("target_faces", True), ("size", False), ("min_part", False),
+                            ("voxel_size", False)):  # fmt: skip
+            value = getattr(self, name)
+            if value is None and name in ("target_faces", "size"):
+                continue
+            if isinstance(value, bool) or not isinstance(value, Integral if whole else Real):
+                kind = "a whole number" if whole else "a number"
+                raise UsageError(f"{name} must be {kind}, got {value!r}")
         if self.style not in ("smooth", "blocks"):
             raise UsageError(f"style must be smooth or blocks, got {self.style!r}")
         if not 0.0 < self.threshold < 1.0:
