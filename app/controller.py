@@ -51,8 +51,8 @@ if TYPE_CHECKING:
 
 CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".ckpt", ".bin")
 ANIMATION_SUFFIXES = (".gif", ".mp4")  # interpolation frames drawn in the 3D view
-# reconstructions remembered for the photo shapes in the history (a 224 px input is 150 kB)
-MAX_READINGS = 100
+# the photos' inputs remembered for the photo shapes in the history (224 px: 150 kB each)
+MAX_READING_IMAGES = 400
 ResultT = TypeVar("ResultT")
 
 
@@ -510,9 +510,11 @@ class Controller(QObject):
         its photos are read again under the choice (a wrong class put right). The object box
         is left out: the cut-out dialog that sets it reconstructs by itself."""
         before, self._options = self._options, options
-        current = self.session.current
-        reading = None if current is None else self._reading_of(current)
-        if reading is None:
+        # the photos the panel shows, while their latent is shown (as another class too)
+        reading, current = self._shown_reading, self.session.current
+        if reading is None or current is None:
+            return
+        if not np.array_equal(current.latent, reading[1].state.latent):
             return
         if (options.label, options.pool, options.refine) != (
             before.label,
@@ -524,7 +526,9 @@ class Controller(QObject):
     def _reconstructed(self, photos: list[Path], started: float, result: Reconstruction) -> None:
         self._reconstruction_started = (result.state, started)
         reading = (photos, result)
-        self._readings = [*self._readings[-(MAX_READINGS - 1) :], reading]
+        self._readings.append(reading)
+        while sum(len(kept.inputs) for _, kept in self._readings) > MAX_READING_IMAGES:
+            del self._readings[0]  # the oldest first; the newest is always kept
         self._shown_reading = reading  # shown here: the state it records needs no lookup
         self.reconstructed.emit(result)
         self.photos_reconstructed.emit(photos)

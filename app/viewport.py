@@ -58,6 +58,14 @@ def _dropped_paths(event) -> list[Path]:
     return [Path(url.toLocalFile()) for url in mime.urls() if url.isLocalFile()]
 
 
+def _reaches_past(bounds, fitted, tolerance: float = 0.5) -> bool:
+    """Whether box ``bounds`` (x0, x1, y0, y1, z0, z1) reaches past box ``fitted`` by more
+    than ``tolerance`` (half a voxel) on any side."""
+    lows, highs = np.asarray(bounds[::2]), np.asarray(bounds[1::2])
+    return bool((lows < np.asarray(fitted[::2]) - tolerance).any()
+                or (highs > np.asarray(fitted[1::2]) + tolerance).any())  # fmt: skip
+
+
 def _shape_dataset(result: ShapeResult, side: int) -> pv.PolyData:
     """Points (with occupancy) or a triangle surface (with normals, if any), centred, in
     voxels of a ``side``^3 grid over the same box: a finer surface keeps the model's size."""
@@ -98,6 +106,9 @@ class ShapeView:
         self._actor_style: tuple[str, bool] | None = None  # (mode, wireframe) it was made for
         self._grid_size: int | None = None  # the model's grid: the camera's distance
         self._camera_given = False  # a session's camera, kept by the first shape drawn
+        # the box of the shape the camera was last fitted to: only a shape reaching past it
+        # can make the camera back off (a view zoomed in stays zoomed in)
+        self._fitted_bounds: tuple | None = None
         self._message_actor = None
         self.message: str | None = None  # the hint shown in an empty scene
         self.setAcceptDrops(True)
@@ -183,10 +194,15 @@ class ShapeView:
             self._actor_style = style
         if (first and not self._camera_given) or reset_camera:
             self.set_camera("isometric", render=False)
-        elif self._in_view(dataset.bounds):  # the camera stays: its planes take this one in
-            self.reset_camera_clipping_range()
-        else:  # a larger shape than the view was fitted to: back off, looking the same way
-            self.reset_camera(render=False)
+        else:
+            if self._fitted_bounds is None:  # a session's camera, kept for its first shape
+                self._fitted_bounds = dataset.bounds
+            if _reaches_past(dataset.bounds, self._fitted_bounds) and not self._in_view(
+                dataset.bounds
+            ):  # larger than the shape the view was fitted to: back off, looking the same way
+                self._fit_camera()
+            else:  # the camera stays (zoomed in, perhaps); its planes take this shape in
+                self.reset_camera_clipping_range()
         self.redraw()
 
     def _add_actor(self, dataset: pv.PolyData, view) -> pv.Actor:
@@ -211,7 +227,7 @@ class ShapeView:
         """front, side, top, isometric, or reset: as f3d's Enter, back to the first view
         (isometric), with the shape fitted in it."""
         self._look_along(*CAMERA_PRESETS["isometric" if preset == "reset" else preset])
-        self.reset_camera(render=False)
+        self._fit_camera()
         if render:
             self.redraw()
 
@@ -222,16 +238,25 @@ class ShapeView:
         direction = (np.cos(elevation) * np.cos(azimuth), np.cos(elevation) * np.sin(azimuth),
                      np.sin(elevation))  # fmt: skip
         self._look_along(direction, (0.0, 0.0, 1.0))
-        self.reset_camera(render=False)
+        self._fit_camera()
         self.redraw()
 
+    def _fit_camera(self) -> None:
+        """Zoom to the shape drawn, keeping the direction, and remember its box."""
+        self.reset_camera(render=False)
+        self._fitted_bounds = self.renderer.ComputeVisiblePropBounds()
+
     def _in_view(self, bounds) -> bool:
-        """Whether every corner of ``bounds`` (x0, x1, y0, y1, z0, z1) projects inside the
-        view."""
+        """Whether every corner of ``bounds`` (x0, x1, y0, y1, z0, z1) lies in front of the
+        camera and projects inside the view."""
         renderer, (width, height) = self.renderer, self.renderer.GetSize()
+        position = np.asarray(self.camera.position)
+        looking = np.asarray(self.camera.direction)
         for x in bounds[:2]:
             for y in bounds[2:4]:
                 for z in bounds[4:]:
+                    if np.dot(np.array([x, y, z]) - position, looking) <= 0:
+                        return False  # behind the camera: it is inside the shape
                     renderer.SetWorldPoint(x, y, z, 1.0)
                     renderer.WorldToDisplay()
                     column, row, _ = renderer.GetDisplayPoint()
@@ -265,6 +290,7 @@ class ShapeView:
         if state["parallel"] != bool(self.camera.parallel_projection):
             self.toggle_orthographic()
         self._camera_given = True
+        self._fitted_bounds = None  # kept as it is for the next shape, whatever its size
         self.redraw()
 
     def toggle_orthographic(self) -> None:

@@ -32,6 +32,7 @@ from gan3d_core.io.kinds import (
     refuse_latent_as_shape,
 )
 from gan3d_core.limits import MAX_FRAMING_SHIFT
+from gan3d_core.schema import has_control_characters
 
 QUIET_SECONDS = 3.0  # log-file progress starts after this long
 LOG_INTERVAL_SECONDS = 60.0  # and then writes a line at least this often while work advances
@@ -424,6 +425,9 @@ def cmd_pack(args: argparse.Namespace) -> int:
 
     if same_file(args.output, args.checkpoint):
         raise UsageError(f"-o {args.output} is CKPT itself: pack writes a copy, name another file")
+    for option, value in (("--name", args.name), ("--recipe", args.recipe)):
+        if value and has_control_characters(value):  # loading refuses such a card
+            raise UsageError(f"{option} holds control characters: {value!r}")
     if args.add_heads:
         from gan3d_core.training.staged import ensemble_image_heads
 
@@ -1116,6 +1120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # a closed terminal (SIGHUP) ends a command as kill does: its files are not left half made
     hangup = signal.SIGHUP if hasattr(signal, "SIGHUP") else None
+    if hangup is not None and signal.getsignal(hangup) is signal.SIG_IGN:
+        hangup = None  # nohup: the command is meant to outlive its terminal
     previous = {number: signal.signal(number, _terminate) for number in (signal.SIGTERM, hangup)
                 if number is not None}  # fmt: skip
     try:
@@ -1143,8 +1149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:  # a path the system refused (a name too long, no permission)
         if exc.errno is None or os.environ.get("GAN3D_DEBUG"):
             raise  # not the system's answer: a bug
-        # no file named: the output given to the command (stdout on a full disk)
-        where = f"{exc.filename}: " if exc.filename is not None else "writing its output: "
+        where = f"{exc.filename}: " if exc.filename is not None else ""  # stdout, say
         print(f"gan3d {args.command}: error: {where}{exc.strerror}", file=sys.stderr)
         return 1
     finally:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
 )
 
 from gan3d_core.limits import MAX_SEED
+from gan3d_studio.panels.widgets import keep_enter
 from gan3d_studio.session import CLASS_SOURCE_PREFIX, Session
 from gan3d_studio.wire import LatentState, ModelInfo
 
@@ -60,10 +61,8 @@ class GeneratePanel(QWidget):
         layout.addRow("", self.same_class)
         self.generate_button.clicked.connect(self.generate)
         self.seed_box.lineEdit().returnPressed.connect(self.generate)  # type a seed, Enter
-        # Enter is the window's camera reset too (f3d's key): in the seed box it is the box's,
         # whichever of the box and its line edit has the keyboard focus
-        self.seed_box.installEventFilter(self)
-        self.seed_box.lineEdit().installEventFilter(self)
+        keep_enter(self.seed_box, self.seed_box.lineEdit())
         self.seed_box.setToolTip("Type a seed and press Enter to generate it")
         self.random_button.clicked.connect(self.new_random)
         self.class_box.activated.connect(self._class_chosen)
@@ -72,15 +71,6 @@ class GeneratePanel(QWidget):
         session.model_changed.connect(self.set_model)
         session.latent_changed.connect(self._show_label)
         self.set_model(session.model)
-
-    def eventFilter(self, watched, event) -> bool:
-        if event.type() == QEvent.Type.ShortcutOverride and event.key() in (
-            Qt.Key.Key_Return,
-            Qt.Key.Key_Enter,
-        ):
-            event.accept()  # not a shortcut here: the key goes to the seed box
-            return True
-        return super().eventFilter(watched, event)
 
     @property
     def label(self) -> int | None:

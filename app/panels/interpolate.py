@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from gan3d_core.latent import combine_latents, interpolated_label, lerp, slerp
-from gan3d_studio.panels.widgets import ScrollSafeSlider
+from gan3d_studio.panels.widgets import ScrollSafeSlider, keep_enter
 from gan3d_studio.session import Session
 from gan3d_studio.wire import LatentState
 
@@ -97,6 +97,7 @@ class InterpolatePanel(QWidget):
         self.bookmark_button.clicked.connect(self.bookmark_requested)
         self.remove_button.clicked.connect(self.remove_chosen)
         self.bookmark_list.itemChanged.connect(self._renamed)
+        keep_enter(self.bookmark_list.viewport())  # the rename's editor is its child
         self.t_slider.valueChanged.connect(self._t_moved)
         self._t_pressed_at = 0  # a click let go where it was pressed records nothing
         self.t_slider.sliderPressed.connect(

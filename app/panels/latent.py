@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gan3d_studio.panels.widgets import ScrollSafeSlider
+from gan3d_studio.panels.widgets import ScrollSafeSlider, keep_enter
 from gan3d_studio.session import EDIT_SOURCE_PREFIX, Session
 from gan3d_studio.wire import LatentState, ModelInfo
 
@@ -130,6 +130,7 @@ class LatentPanel(QWidget):
         self.table.setModel(self._filtered)
         self.table.verticalHeader().hide()
         self.table.setMinimumHeight(120)
+        keep_enter(self.table.viewport())  # a value typed in its editor
         layout = QVBoxLayout(self)
         layout.addLayout(self.slider_grid)
         layout.addWidget(self.reset_button)

@@ -86,7 +86,8 @@ def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -
     try:
         # the name cut short: a temporary file name adds 14 bytes, and a legal 250-byte name
         # would pass the system's 255
-        stem = path.name.encode()[:TEMPORARY_NAME_BYTES].decode(errors="ignore")
+        # (in the file system's bytes: a name need not be UTF-8)
+        stem = os.fsdecode(os.fsencode(path.name)[:TEMPORARY_NAME_BYTES])
         fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{stem}.", suffix=".tmp")
     except OSError as exc:
         raise OutputFileError(f"{path}: cannot write ({exc.strerror or exc})") from None

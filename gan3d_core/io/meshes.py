@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import io
 import os
 import re
@@ -50,7 +51,7 @@ def load_mesh(path: str | os.PathLike) -> trimesh.Trimesh:
     if suffix == ".gltf":
         _check_gltf_buffers(path, data)
     if suffix == ".stl" and not _is_text_mesh(suffix, data):
-        _check_binary_stl(path, data)
+        data = _binary_stl_triangles(path, data)
     try:
         # From bytes, with no resolver: a file cannot make trimesh open others (an OBJ's
         # `mtllib` or a .gltf buffer naming a FIFO, a device or /etc/passwd).
@@ -86,27 +87,36 @@ def load_mesh(path: str | os.PathLike) -> trimesh.Trimesh:
 
 def _is_text_mesh(suffix: str, data: bytes) -> bool:
     """Whether a mesh file's bytes are text: OBJ and OFF always, PLY when its header says
-    ascii, STL when it begins "solid" and its size is not the binary layout's (84 bytes and
-    50 a triangle)."""
+    ascii, STL when it begins "solid" with facets after and its size is not the binary
+    layout's (84 bytes and 50 a triangle)."""
     if suffix in (".obj", ".off"):
         return True
     if suffix == ".ply":
         return b"format ascii" in data[:1024]
-    if suffix == ".stl":  # binary headers may begin "solid" too: the size tells them apart
+    if suffix == ".stl":  # binary headers may begin "solid" too: their size and facets tell
         triangles = int.from_bytes(data[80:84], "little") if len(data) >= 84 else -1
-        return len(data) != 84 + 50 * triangles and data.lstrip()[:5].lower() == b"solid"
+        head = data[:1024].removeprefix(codecs.BOM_UTF8).lstrip().lower()
+        return (
+            len(data) != 84 + 50 * triangles
+            and head.startswith(b"solid")
+            and (b"facet" in head or b"endsolid" in head)
+        )
     return False
 
 
-def _check_binary_stl(path: os.PathLike, data: bytes) -> None:
-    """A binary STL whose triangle count (bytes 80-84) disagrees with its size was read as
-    one with no triangles; name it as cut short or corrupt."""
-    declared = int.from_bytes(data[80:84], "little") if len(data) >= 84 else None
-    if declared is not None and 84 + 50 * declared != len(data):
+def _binary_stl_triangles(path: os.PathLike, data: bytes) -> bytes:
+    """A binary STL's bytes up to its last declared triangle (padding after it is left out:
+    trimesh read a padded file as one with no triangles); one cut short is named so, not
+    as a mesh with no triangles."""
+    if len(data) < 84:
+        return data  # the reader says what it is
+    declared = int.from_bytes(data[80:84], "little")
+    if len(data) < 84 + 50 * declared:
         raise InputFileError(
             f"{path}: binary STL declares {declared:,} triangles but holds "
-            f"{max(len(data) - 84, 0) / 50:,.0f}; it is cut short or corrupt"
+            f"{(len(data) - 84) // 50:,}; it is cut short or corrupt"
         )
+    return data[: 84 + 50 * declared]
 
 
 def _check_gltf_buffers(path: os.PathLike, data: bytes) -> None:

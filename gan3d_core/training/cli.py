@@ -600,8 +600,7 @@ def _load_shapes(source: str, resolution: int, up: str = "auto"):
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from gan3d_core import limits
-    from gan3d_core.cli import _check_range, progress_bar
+    from gan3d_core.cli import progress_bar
     from gan3d_core.data.render import render_views
     from gan3d_core.images import png_bytes
     from gan3d_core.io.atomic import (
@@ -613,8 +612,8 @@ def cmd_render(args: argparse.Namespace) -> int:
 
     if not 1 <= args.views <= 360 or not 16 <= args.size <= 1024:
         raise InputFileError("--views must be 1..360 and --size 16..1024")
-    if args.limit is not None:
-        _check_range("--limit", args.limit, 1, limits.MAX_SHAPES)
+    if args.limit is not None and args.limit < 1:  # none at all renders every shape
+        raise UsageError(f"--limit must be at least 1, got {args.limit}")
     output = Path(args.output)
     # before any rendering (audit: -o under a file or in /proc failed after it, a traceback)
     if output.suffix.lower() == ".npz":

@@ -527,6 +527,21 @@ def test_bookmarks_are_renamed_in_place_and_removed_with_delete(qtbot, window, c
     panel.bookmark_list.item(1).setText("  tall chair ")  # as an edit in place ends
     assert [mark.name for mark in session.bookmarks] == [names[0], "tall chair", names[2]]
     assert panel.a_box.itemText(1) == "tall chair" and session.has_unsaved_work
+    # typed in the list's editor and ended with Enter: renamed, and the camera stays (the
+    # window's Enter, its camera reset, took the key and the name was lost; review)
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    window.viewport.set_camera("top")
+    looked = window.viewport.camera_state()
+    panel.bookmark_list.editItem(panel.bookmark_list.item(0))
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is not panel.bookmark_list)
+    editor = QApplication.focusWidget()
+    editor.selectAll()
+    qtbot.keyClicks(editor, "low table")
+    qtbot.keyClick(editor, Qt.Key.Key_Enter, Qt.KeyboardModifier.KeypadModifier)
+    qtbot.waitUntil(lambda: session.bookmarks[0].name == "low table")  # committed queued
+    assert window.viewport.camera_state() == looked
+    session.rename_bookmark(0, names[0])
     panel.bookmark_list.item(1).setText("  ")  # a blank name is refused, and shown so
     assert session.bookmarks[1].name == panel.bookmark_list.item(1).text() == "tall chair"
     panel.bookmark_list.setCurrentRow(0)
@@ -1227,7 +1242,8 @@ def test_a_new_shape_is_drawn_whole_whatever_the_camera_was_fitted_to(
     open_model(qtbot, window, cvaegan_checkpoint)
     viewport, session = window.viewport, window.session
     viewport.set_camera("top")
-    viewport.camera.zoom(3.0)  # fitted to far less than the next shape
+    viewport.camera.zoom(3.0)  # as if fitted to a shape far smaller than the next one
+    viewport._fitted_bounds = (-3.0, 3.0, -3.0, 3.0, -3.0, 3.0)
     looking = np.asarray(viewport.camera.direction)
     with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
         window.controller.show_state(LatentState(session.current.latent * 0.5, 0, "another"))
@@ -1238,8 +1254,12 @@ def test_a_new_shape_is_drawn_whole_whatever_the_camera_was_fitted_to(
     assert near <= depth.min() and depth.max() <= far  # nothing sliced off
     assert viewport._in_view(viewport._actor.mapper.dataset.bounds)  # nor cut at the edges
     np.testing.assert_allclose(camera.direction, looking, atol=1e-6)  # still from the top
+    # zoomed in on it, the view stays zoomed in as the shape is drawn again or changes
+    # within it (review: every redraw of a shape not wholly in view backed the camera off)
+    camera.zoom(3.0)
     distance = camera.distance
     with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
-        window.controller.show_state(LatentState(session.current.latent * 0.9, 0, "in view"))
-    if viewport._in_view(viewport._actor.mapper.dataset.bounds):
-        assert camera.distance == distance  # one that fits leaves the camera where it is
+        session.set_view(mode="blocks")
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
+        window.controller.show_state(LatentState(session.current.latent * 0.99, 0, "alike"))
+    assert camera.distance == distance
