@@ -84,9 +84,8 @@ def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -
         path = os.path.realpath(path)
     path = check_output_path(path)
     try:
-        # the name cut short: a temporary file name adds 14 bytes, and a legal 250-byte name
-        # would pass the system's 255
-        # (in the file system's bytes: a name need not be UTF-8)
+        # the name cut short, in the file system's bytes (a name need not be UTF-8): a
+        # temporary name adds 14 bytes, and a legal 250-byte name would pass the 255 allowed
         stem = os.fsdecode(os.fsencode(path.name)[:TEMPORARY_NAME_BYTES])
         fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{stem}.", suffix=".tmp")
     except OSError as exc:
