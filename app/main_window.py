@@ -365,7 +365,7 @@ class MainWindow(QMainWindow):
             self.viewport.view_from(*self.photo_camera)
 
     def _remember_photos(self, photos: list[Path]) -> None:
-        self.recent_images.add(photos)
+        self.recent_images.add(photos, together=True)  # one object's: read again together
         self._show_recent()
 
     def _show_recent(self) -> None:
@@ -373,14 +373,16 @@ class MainWindow(QMainWindow):
         menu = self.recent_menu
         menu.clear()
         for recent in (self.recent_models, self.recent_images):
-            paths = recent.paths()
-            if paths and not menu.isEmpty():
+            entries = recent.entries()
+            if entries and not menu.isEmpty():
                 menu.addSeparator()
-            for path in paths:
-                action = menu.addAction(Path(path).name)
-                action.setToolTip(path)
+            for entry in entries:
+                names = [Path(path).name for path in entry]
+                shown = names[0] if len(names) == 1 else f"{names[0]} + {len(names) - 1} more"
+                action = menu.addAction(shown)
+                action.setToolTip("\n".join(entry))
                 action.triggered.connect(
-                    lambda _=False, p=path: self.controller.open_files([Path(p)])
+                    lambda _=False, e=entry: self.controller.open_files([Path(p) for p in e])
                 )
         menu.setEnabled(not menu.isEmpty())
 

@@ -55,6 +55,12 @@ def test_recent_files_keep_newest_first_up_to_a_limit_and_survive_the_settings_f
     (photos / "d.png").unlink()
     (photos / "d.png").mkdir()
     assert recent.paths() == [f"{photos}/b.png"]
+    # photos of one object, one entry; a group with a file gone is dropped whole, and an
+    # entry edited into something else is left out
+    recent.add([f"{photos}/a.png", f"{photos}/b.png"], together=True)
+    assert recent.entries() == [(f"{photos}/a.png", f"{photos}/b.png"), (f"{photos}/b.png",)]
+    recent.settings.setValue("recent_images", ["[1, 2]", "[not json", f"{photos}/a.png"])
+    assert recent.entries() == [(f"{photos}/a.png",)]
 
 
 def test_open_recent_lists_models_and_images_and_opens_them(
@@ -80,6 +86,15 @@ def test_open_recent_lists_models_and_images_and_opens_them(
         window.recent_menu.actions()[-1].trigger()  # the oldest photo
     assert window.session.current.source == "reconstruction of first.png"
     assert window.recent_images.paths() == [str(first), str(second)]
+    # photos of one object are one entry, and open together again (app review: each was
+    # listed alone, and choosing one read that photo only)
+    reconstruct(qtbot, window, [first, second])
+    assert recent_entries(window)[-3:] == ["first.png + 1 more", "first.png", "second.png"]
+    reconstruct(qtbot, window, [second])
+    (together,) = [a for a in window.recent_menu.actions() if a.text() == "first.png + 1 more"]
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=30_000):
+        together.trigger()
+    assert window.session.current.source == "reconstruction of first.png, second.png"
     later = MainWindow(settings, device="cpu", engine=engine_process)  # the next launch
     try:
         assert recent_entries(later) == recent_entries(window)
