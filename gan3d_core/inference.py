@@ -26,6 +26,7 @@ from gan3d_core.io.checkpoint import load_checkpoint
 from gan3d_core.latent import LatentDirections, pca_directions, sefa_directions
 from gan3d_core.limits import (
     MAX_REFINE_STEPS,
+    MAX_SAMPLED_LATENTS,
     MAX_VIEWS,
     MIN_TRUNCATION,
     check_surface_resolution,
@@ -204,6 +205,8 @@ class GanModel:
         """
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
             raise UsageError(f"n must be a whole number >= 0, got {n!r}")
+        if n > MAX_SAMPLED_LATENTS:  # 10**9 asked numpy for 477 GiB (a MemoryError)
+            raise UsageError(f"n {n:,} is over the limit of {MAX_SAMPLED_LATENTS:,} latents a call")
         if seed is not None and (
             isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0
         ):
@@ -518,17 +521,33 @@ class GanModel:
                 f"this {self.config.kind} model has no image encoder; reconstruction needs a "
                 "vaegan, multiview, cvaegan or lgan model"
             )
+        staged = getattr(self.networks, "image_head", None) is not None
+        # the choices first: preparing the photos takes seconds (audit: 20 s, then refused)
+        pools = ("mean", "max") if staged else ("mean", "max", "lstm")
+        if pool is not None and pool not in pools:
+            raise UsageError(f"this model pools views by {' or '.join(pools)}, got {pool!r}")
+        steps = self._refine_steps(refine) if staged else 0
+        if label is not None:
+            label = self.label_index(label)
         if progress is not None:  # cutting out a large photo takes seconds
             progress(0.0, "separating the object from the background")
         images = self.preprocess(views, box, should_stop)
-        if label is not None:
-            label = self.label_index(label)
-        if getattr(self.networks, "image_head", None) is None:
+        if not staged:
             latent = self._encode_images(images, pool)
             if self.config.conditional and label is None:
                 label = self.best_label(latent)
             return ReconstructedLatent(latent, label, images)
-        return self._reconstruct_staged(images, pool, label, refine, progress, should_stop)
+        return self._reconstruct_staged(images, pool, label, steps, progress, should_stop)
+
+    def _refine_steps(self, refine: int | None) -> int:
+        """Silhouette-fitting steps: ``refine``, or the model card's when None."""
+        if refine is None:
+            return refine_steps(self.card)
+        if not isinstance(refine, (int, np.integer)) or isinstance(refine, bool):
+            raise UsageError(f"refine must be a whole number of steps, got {refine!r}")
+        if not 0 <= refine <= MAX_REFINE_STEPS:
+            raise UsageError(f"refine must be 0 to {MAX_REFINE_STEPS} steps, got {refine}")
+        return int(refine)
 
     def reconstruct(
         self,
@@ -595,7 +614,7 @@ class GanModel:
         images: list[np.ndarray],
         pool: str | None,
         label: int | None,
-        refine: int | None,
+        steps: int,
         progress: ProgressHook | None,
         should_stop: StopHook | None,
     ) -> ReconstructedLatent:
@@ -611,21 +630,10 @@ class GanModel:
         with torch.inference_mode():
             probabilities = torch.softmax(outputs["class_logits"], dim=1).mean(0)  # (C,)
             azimuths, elevations = camera_angles(outputs["camera"])  # (V,) each
-        method = pool or "mean"
-        if method not in ("mean", "max"):
-            raise UsageError(f"the staged model pools views by mean or max, got {method!r}")
         per_view = outputs["latent"]  # (V, L)
-        latent = per_view.mean(0) if method == "mean" else per_view.amax(0)
+        latent = per_view.amax(0) if pool == "max" else per_view.mean(0)
         if self.config.conditional and label is None:
             label = int(probabilities.argmax())
-        if refine is None:
-            steps = refine_steps(self.card)
-        elif isinstance(refine, (int, np.integer)) and not isinstance(refine, bool):
-            steps = int(refine)
-        else:
-            raise UsageError(f"refine must be a whole number of steps, got {refine!r}")
-        if not 0 <= steps <= MAX_REFINE_STEPS:
-            raise UsageError(f"refine must be 0 to {MAX_REFINE_STEPS} steps, got {steps}")
         azimuths, elevations = azimuths.cpu().numpy(), elevations.cpu().numpy()
         if steps == 0:
             return ReconstructedLatent(

@@ -90,6 +90,9 @@ MAX_JSON_BYTES = 64 << 20
 # Shapes one command decodes (`sample -n`, `interpolate --steps`): all are kept in memory
 # until every file can be written, 1 MB each at 64^3. Run again with another --seed for more.
 MAX_SHAPES = 500
+# Latents one Python call draws (`GanModel.sample_latents`): a million of 128 float32 numbers
+# are 0.5 GB; more is asked in several calls.
+MAX_SAMPLED_LATENTS = 1_000_000
 # Photos of `reconstruct --each`: one shape is held at a time, but every photo is read
 # (and checked) before the model loads, a second or so each at 25 MP.
 MAX_EACH_PHOTOS = 20_000

@@ -248,3 +248,25 @@ def test_results_show_their_arrays_by_kind_and_shape(conditional):
     assert repr(conditional.principal_directions(count=4)).startswith(
         "LatentDirections(vectors=float32(4, 8), scales=["
     )
+
+
+def test_reconstruction_choices_are_refused_before_the_photos_are_prepared(lgan_checkpoint):
+    """Audit: refine=-1, a NaN or pool='median' were refused after 20 s of preparing the
+    photos; and a billion latents asked numpy for 477 GiB."""
+    from unittest import mock
+
+    from gan3d_core import load_model
+    from gan3d_core.errors import UsageError
+
+    model = load_model(lgan_checkpoint)
+    with mock.patch.object(type(model), "preprocess", side_effect=AssertionError("prepared")):
+        for choices, said in (
+            ({"refine": -1}, "refine must be 0 to"),
+            ({"refine": float("nan")}, "refine must be a whole number"),
+            ({"pool": "median"}, "pools views by mean or max, got 'median'"),
+            ({"label": "spaceship"}, "spaceship"),
+        ):
+            with pytest.raises(UsageError, match=said):
+                model.reconstruct_latent("photo.png", **choices)
+    with pytest.raises(UsageError, match="n 1,000,000,000 is over the limit of 1,000,000"):
+        model.sample_latents(10**9)

@@ -180,6 +180,8 @@ def _file_kind(mode: int) -> str:
 
 
 def _megabytes(size: int) -> str:
+    if size >= 1e9:  # not "3.22e+03 MB"
+        return f"{size / 1e9:.3g} GB"
     return f"{size / 1e6:.3g} MB" if size >= 1e5 else f"{size} bytes"
 
 
