@@ -518,8 +518,8 @@ class GanModel:
         """
         if not self.config.can_reconstruct:
             raise UsageError(
-                f"this {self.config.kind} model has no image encoder; reconstruction needs a "
-                "vaegan, multiview, cvaegan or lgan model"
+                f"{self.path or 'this model'}: a {self.config.kind} model has no image encoder; "
+                "reconstruction needs a vaegan, multiview, cvaegan or lgan model"
             )
         staged = getattr(self.networks, "image_head", None) is not None
         # the choices first: preparing the photos takes seconds (audit: 20 s, then refused)
