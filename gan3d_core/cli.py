@@ -192,6 +192,14 @@ def seed_number(text: str) -> int:
     return value
 
 
+def _check_output_file(path) -> None:
+    """An output file's path and folder, checked before a command's work (audit: pack and
+    voxelize found them unwritable only after it)."""
+    from gan3d_core.io.atomic import check_output_path, check_writable_folder
+
+    check_writable_folder(check_output_path(path).parent)
+
+
 def _check_range(option: str, value: int, low: int, high: int) -> None:
     """Integer options: refused outside [low, high] before any work (the limits say why)."""
     if not low <= value <= high:
@@ -428,6 +436,7 @@ def cmd_pack(args: argparse.Namespace) -> int:
     for option, value in (("--name", args.name), ("--recipe", args.recipe)):
         if value and has_control_characters(value):  # loading refuses such a card
             raise UsageError(f"{option} holds control characters: {value!r}")
+    _check_output_file(args.output)  # before the checkpoint is read
     if args.add_heads:
         from gan3d_core.training.staged import ensemble_image_heads
 
@@ -783,6 +792,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     export_format(args.output)
     options = _export_options(args)
+    _check_output_file(args.output)  # before the grid is read and meshed
     voxels = load_grid_z_up(args.voxels, args.up)
     try:
         _write_shape(voxels, args.output, options)
@@ -800,6 +810,7 @@ def cmd_voxelize(args: argparse.Namespace) -> int:
     if suffix not in (".binvox", ".npy"):
         raise InputFileError(f"{args.output}: voxelize writes .binvox or .npy, not {suffix}")
     _check_range("-r", args.resolution, 4, limits.MAX_GRID_SIDE)
+    _check_output_file(args.output)  # before the mesh is read and voxelized
     mesh = load_mesh_z_up(args.mesh, args.up)
     try:
         voxels = voxelize_mesh(mesh, args.resolution)
