@@ -192,6 +192,16 @@ def seed_number(text: str) -> int:
     return value
 
 
+def _refuse_latent_name(path, hint: str = "") -> None:
+    """A shape may not be named NAME.latent.npy: the app and interpolate --latents would
+    read it as a latent."""
+    if is_latent_path(path):
+        raise InputFileError(
+            f"{path}: a shape named like a latent file (NAME{LATENT_SUFFIX}) would be read "
+            f"as one{hint}"
+        )
+
+
 def _check_output_file(path) -> None:
     """An output file's path and folder, checked before a command's work (audit: pack and
     voxelize found them unwritable only after it)."""
@@ -581,11 +591,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     from gan3d_core.io.latent_files import latent_class_path, write_latent
 
     export_format(args.output)
-    if is_latent_path(args.output):
-        raise InputFileError(
-            f"{args.output}: a shape named like a latent file (NAME{LATENT_SUFFIX}) would be "
-            "read as one; --save-latent writes the latent"
-        )
+    _refuse_latent_name(args.output, "; --save-latent writes the latent")
     latent_path = Path(args.output).with_suffix(LATENT_SUFFIX)
     besides = [latent_path, latent_class_path(latent_path)] if args.save_latent else []
     for path in [args.output, *besides]:
@@ -791,6 +797,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from gan3d_core.mesh.export import export_format
 
     export_format(args.output)
+    _refuse_latent_name(args.output)
     options = _export_options(args)
     _check_output_file(args.output)  # before the grid is read and meshed
     voxels = load_grid_z_up(args.voxels, args.up)
@@ -810,6 +817,7 @@ def cmd_voxelize(args: argparse.Namespace) -> int:
     if suffix not in (".binvox", ".npy"):
         raise InputFileError(f"{args.output}: voxelize writes .binvox or .npy, not {suffix}")
     _check_range("-r", args.resolution, 4, limits.MAX_GRID_SIDE)
+    _refuse_latent_name(args.output)
     _check_output_file(args.output)  # before the mesh is read and voxelized
     mesh = load_mesh_z_up(args.mesh, args.up)
     try:

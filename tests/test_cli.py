@@ -925,6 +925,11 @@ def test_a_path_the_system_refuses_is_one_line_naming_it(capsys, tmp_path, cvaeg
     long = tmp_path / ("c" * 300 + ".safetensors")
     code, _, err = run(capsys, "info", long)
     assert code == 1 and err.strip() == f"gan3d info: error: {long}: File name too long"
+    # a grid named as a latent would be read as one (audit: export and voxelize wrote it)
+    box = tmp_path / "named.binvox"
+    write_binvox(box, box_grid(16, (2, 2, 2), (10, 12, 14)) > 0.5)
+    code, _, err = run(capsys, "export", box, "-o", tmp_path / "z.latent.npy")
+    assert code == 1 and "a shape named like a latent file" in err
     write_binvox(tmp_path / "box.binvox", box_grid(16, (2, 2, 2), (10, 12, 14)) > 0.5)
     legal = tmp_path / ("b" * 245 + ".stl")
     code, _, err = run(capsys, "export", tmp_path / "box.binvox", "-o", legal)
