@@ -446,6 +446,8 @@ def cmd_pack(args: argparse.Namespace) -> int:
     for option, value in (("--name", args.name), ("--recipe", args.recipe)):
         if value and has_control_characters(value):  # loading refuses such a card
             raise UsageError(f"{option} holds control characters: {value!r}")
+    if Path(args.output).suffix.lower() != ".safetensors":  # what it writes, and loads
+        raise UsageError(f"-o {args.output}: pack writes a .safetensors file; name it so")
     _check_output_file(args.output)  # before the checkpoint is read
     if args.add_heads:
         from gan3d_core.training.staged import ensemble_image_heads
