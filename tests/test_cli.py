@@ -907,7 +907,11 @@ def test_sigterm_ends_a_batch_as_ctrl_c_does(tmp_path, cvaegan_checkpoint, stop,
     out = tmp_path / "out"
     command = [sys.executable, "-m", "gan3d_core.cli", "sample", "--model", str(cvaegan_checkpoint),
                "-n", "500", "--class", "chair", "-o", str(out), "--format", "stl"]  # fmt: skip
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    # as from a terminal: under nohup (SIGHUP ignored, inherited) the command outlives it
+    process = subprocess.Popen(
+        command, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL),
+    )  # fmt: skip
     deadline = time.monotonic() + 60
     while not (out.is_dir() and any(out.glob("*.stl"))) and time.monotonic() < deadline:
         time.sleep(0.01)
