@@ -216,7 +216,9 @@ class ReconstructPanel(QWidget):
             self._show_reading(result.inputs, result.summary)
 
     def _show_reading(self, images: tuple, summary: str) -> None:
-        for label in self.thumbnail_labels:
+        for label in self.thumbnail_labels:  # gone now, not when the loop next runs
+            self.thumbnails.removeWidget(label)
+            label.hide()
             label.deleteLater()
         self.thumbnail_labels = []
         self.found_label.setText(summary[:1].upper() + summary[1:])
