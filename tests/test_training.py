@@ -455,6 +455,9 @@ def test_render_cli(capsys, synthetic_npz, tmp_path):
         assert capsys.readouterr().err.strip() == f"gan3d render: error: {said}"
     assert main(["render", str(grid), "--limit", "0", "-o", str(tmp_path / "none")]) == 1
     assert "--limit" in capsys.readouterr().err and not (tmp_path / "none").exists()
+    np.save(tmp_path / "zeros.npy", np.zeros((8, 8, 8), np.uint8))
+    assert main(["render", str(tmp_path / "zeros.npy"), "-o", str(tmp_path / "blank")]) == 1
+    assert "zeros.npy: grid has no occupied voxel" in capsys.readouterr().err
 
 
 def test_ctrl_c_saves_and_explains_how_to_resume(synthetic_npz, cache, tmp_path):

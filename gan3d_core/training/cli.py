@@ -592,6 +592,8 @@ def _load_shapes(source: str, resolution: int, up: str = "auto"):
     suffix = path.suffix.lower()
     if path.is_file() and suffix in (".binvox", ".npy"):
         grid = (load_grid_z_up(path, up) > 0.5).astype(np.uint8)
+        if not grid.any():  # blank pictures, exit 0 (audit)
+            raise InputFileError(f"{path}: grid has no occupied voxel (none above 0.5)")
     elif path.is_file() and suffix in MESH_SUFFIXES:  # as encode and the app read it
         grid = load_shape_grid(path, resolution, up)
     else:
