@@ -90,10 +90,20 @@ def shown(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+# format characters that reorder what a terminal shows (Trojan Source's bidirectional
+# overrides); the others, zero-width joiners among them, spell Persian, Indic or emoji names
+BIDI_CONTROLS = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def has_control_characters(text: str) -> bool:
     """Whether ``text`` holds characters a terminal acts on or hides (newlines, escapes,
     bidirectional overrides): a model card's names are printed as they are."""
-    return any(unicodedata.category(character).startswith("C") for character in text)
+    return any(
+        character in BIDI_CONTROLS
+        or (unicodedata.category(character).startswith("C")
+            and unicodedata.category(character) != "Cf")
+        for character in text
+    )  # fmt: skip
 
 
 def class_name_problem(name: str) -> str | None:

@@ -313,3 +313,14 @@ def test_a_card_s_fitting_steps_read_as_none_unless_a_whole_number_in_range(valu
     from gan3d_core.io.card import refine_steps
 
     assert refine_steps({"inference": {"refine_steps": value}}) == steps
+
+
+def test_class_names_may_spell_any_script_but_not_steer_the_terminal():
+    """Zero-width joiners spell Persian, Indic and emoji names; newlines, escapes and
+    bidirectional overrides would rewrite what gan3d info prints (review)."""
+    from gan3d_core.schema import class_name_problem
+
+    for name in ("night_stand", "Stuhl", "میز\u200cها", "👨\u200d👩"):
+        assert class_name_problem(name) is None, name
+    for name in ("x\ny", "desk\x1b[2J", "a\u202eb", "../x", "a/b", ".."):
+        assert class_name_problem(name) is not None, name
