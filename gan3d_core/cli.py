@@ -179,15 +179,13 @@ def _export_options(args: argparse.Namespace):
 def seed_number(text: str) -> int:
     """A ``--seed``: a whole number from 0 (numpy's generators take no negative seed) to the
     app's largest (a seed is part of sample's file names: 300 digits made one too long)."""
-    from gan3d_core.limits import MAX_SEED
-
     shown = text if len(text) <= 20 else f"{text[:20]}... ({len(text)} characters)"
-    wrong = f"a seed is a whole number from 0 to {MAX_SEED}, got {shown!r}"
+    wrong = f"a seed is a whole number from 0 to {limits.MAX_SEED}, got {shown!r}"
     try:
         value = int(text) if len(text) <= 20 else -1
     except ValueError:
         raise argparse.ArgumentTypeError(wrong) from None
-    if not 0 <= value <= MAX_SEED:
+    if not 0 <= value <= limits.MAX_SEED:
         raise argparse.ArgumentTypeError(wrong)
     return value
 

@@ -14,6 +14,7 @@ import trimesh
 
 from gan3d_core.errors import InputFileError, first_line
 from gan3d_core.io.atomic import check_input_file, read_input_bytes
+from gan3d_core.io.inputs import parse_json
 from gan3d_core.io.kinds import MESH_SUFFIXES
 from gan3d_core.limits import (
     MAX_3MF_UNPACKED_BYTES,
@@ -35,7 +36,8 @@ def load_mesh(path: str | os.PathLike) -> trimesh.Trimesh:
             f"{path}: unsupported mesh format {suffix or '(none)'}; use {', '.join(MESH_SUFFIXES)}"
         )
     _, data = read_input_bytes(path, "mesh file", max_bytes=MAX_MESH_FILE_BYTES)
-    if len(data) > MAX_TEXT_MESH_FILE_BYTES and _is_text_mesh(suffix, data):
+    text = _is_text_mesh(suffix, data)
+    if len(data) > MAX_TEXT_MESH_FILE_BYTES and text:
         raise InputFileError(
             f"{path}: a text mesh of {len(data) / 1e6:.3g} MB is over the limit of "
             f"{MAX_TEXT_MESH_FILE_BYTES >> 20} MiB (text takes 100 times its size to read); "
@@ -50,7 +52,7 @@ def load_mesh(path: str | os.PathLike) -> trimesh.Trimesh:
         _check_glb_header(path, data)
     if suffix == ".gltf":
         _check_gltf_buffers(path, data)
-    if suffix == ".stl" and not _is_text_mesh(suffix, data):
+    if suffix == ".stl" and not text:
         data = _binary_stl_triangles(path, data)
     try:
         # From bytes, with no resolver: a file cannot make trimesh open others (an OBJ's
@@ -122,15 +124,13 @@ def _binary_stl_triangles(path: os.PathLike, data: bytes) -> bytes:
 def _check_gltf_buffers(path: os.PathLike, data: bytes) -> None:
     """A .gltf whose buffers are other files (Blender's "glTF Separate") is refused with
     that reason: gan3d opens no file a mesh names (see load_mesh)."""
-    import json
-
     try:
-        buffers = json.loads(data).get("buffers", [])
+        buffers = parse_json(data, path).get("buffers", [])
         external = [
             buffer["uri"] for buffer in buffers
             if isinstance(buffer.get("uri"), str) and not buffer["uri"].startswith("data:")
         ]  # fmt: skip
-    except (ValueError, AttributeError, TypeError, RecursionError):
+    except (InputFileError, AttributeError, TypeError):
         return  # the reader says what is wrong with it
     if external:
         raise InputFileError(
