@@ -13,8 +13,9 @@ import json
 import math
 import types
 import typing
-import unicodedata
 from typing import Any, Union
+
+from gan3d_core.errors import is_control_character
 
 # A JSON list in a config is short (layer widths, class names).
 MAX_LIST_ITEMS = 10_000
@@ -92,18 +93,10 @@ def shown(value: Any) -> str:
 
 # format characters that reorder what a terminal shows (Trojan Source's bidirectional
 # overrides); the others, zero-width joiners among them, spell Persian, Indic or emoji names
-BIDI_CONTROLS = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-
-
 def has_control_characters(text: str) -> bool:
     """Whether ``text`` holds characters a terminal acts on or hides (newlines, escapes,
     bidirectional overrides): a model card's names are printed as they are."""
-    return any(
-        character in BIDI_CONTROLS
-        or (unicodedata.category(character).startswith("C")
-            and unicodedata.category(character) != "Cf")
-        for character in text
-    )  # fmt: skip
+    return any(is_control_character(character) for character in text)
 
 
 def class_name_problem(name: str) -> str | None:

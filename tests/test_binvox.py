@@ -6,7 +6,8 @@ import binvox
 import numpy as np
 import pytest
 
-from gan3d_core import InputFileError, read_binvox, write_binvox
+from gan3d_core import InputFileError, UsageError, read_binvox, write_binvox
+from gan3d_core.limits import MAX_GRID_SIDE
 
 
 def random_grid(shape=(16, 16, 16), density=0.3, seed=0) -> np.ndarray:
@@ -69,6 +70,7 @@ def test_truncated_and_corrupt_files(tmp_path):
         "odd.binvox": (data[:-1], r"truncated \.binvox data \(odd number"),
         "head.binvox": (data[:20], "truncated .binvox header"),
         "nobinvox.binvox": (b"hello world\n", "not a .binvox file"),
+        "v2.binvox": (data.replace(b"#binvox 1", b"#binvox 2"), ".binvox version '2' is not su"),
         "dims.binvox": (data.replace(b"dim 16 16 16", b"dim 16 x 16"), "malformed .binvox header"),
         "value.binvox": (data[:-2] + b"\x07" + data[-1:], r"corrupt \.binvox data \(run value 7"),
     }
@@ -84,3 +86,11 @@ def test_an_occupancy_grid_is_written_filled_over_the_threshold(tmp_path):
     occupancy[1, 2, 3], occupancy[0, 0, 0] = 0.9, 0.5
     read = read_binvox(write_binvox(tmp_path / "o.binvox", occupancy))
     assert np.array_equal(read.voxels, occupancy > 0.5)
+
+
+def test_a_grid_no_reader_takes_is_not_written(tmp_path):
+    """Writing refuses what reading would: a flat grid, an empty side, one over the limit."""
+    for shape in [(4, 4), (0, 4, 4), (MAX_GRID_SIDE + 1, 1, 1)]:
+        with pytest.raises(UsageError, match=f"1 to {MAX_GRID_SIDE} a side"):
+            write_binvox(tmp_path / "g.binvox", np.zeros(shape, bool))
+    assert not list(tmp_path.iterdir())

@@ -562,6 +562,10 @@ def test_bad_inputs_give_one_line_and_no_output(capsys, tmp_path, gan_checkpoint
             ["broken.binvox", "truncated"],
         ),
         (["export", tmp_path / "absent.npy", "-o", tmp_path / "x.stl"], ["absent.npy", "no such"]),
+        (  # the name's newline escaped, not the message cut at it
+            ["export", tmp_path / "two\nlines.npy", "-o", tmp_path / "x.stl"],
+            ["two\\nlines.npy: no such"],
+        ),
         (
             ["export", tmp_path / "broken.binvox", "-o", tmp_path / "x.fbx"],
             ["x.fbx", "unknown export format"],

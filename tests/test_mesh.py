@@ -98,8 +98,14 @@ def test_bad_grids_are_rejected():
     grid[0, 0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         voxels_to_mesh(grid)
-    with pytest.raises(ValueError, match=r"3D \(x, y, z\) grid, got shape \(8, 8\)"):
+    with pytest.raises(
+        ValueError, match=r"3D \(x, y, z\) grid of 1 to 256 a side, got shape \(8, 8\)"
+    ):
         voxels_to_mesh(np.zeros((8, 8)))
+    with pytest.raises(ValueError, match="got shape \\(1024, 1, 1\\)"):  # bounded work
+        voxels_to_mesh(np.zeros((1024, 1, 1)))
+    with pytest.raises(ValueError, match="booleans or occupancy numbers, got complex128"):
+        export_shape(np.ones((4, 4, 4)) * 1j, "never.stl")  # not cast to its real part
 
 
 def test_taubin_smoothing_keeps_volume_and_decimation_cuts_faces():

@@ -137,6 +137,12 @@ def test_bad_mesh_files(tmp_path):
         load_mesh(tmp_path / "junk.stl")
     with pytest.raises(InputFileError, match="is a directory"):
         load_mesh(tmp_path)
+    zero = tmp_path / "zero.obj"  # trimesh read vertex 0 as another one
+    zero.write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\nf 0/1 2/1 3/1\n")
+    with pytest.raises(InputFileError, match=r"zero\.obj: line 5: a face names vertex 0"):
+        load_mesh(zero)
+    zero.write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3 \nf -1 -2 -3\n")  # relative: fine
+    assert len(load_mesh(zero).faces) == 2
 
 
 def test_a_glb_cut_short_is_named_as_one(tmp_path):

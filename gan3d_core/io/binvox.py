@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from gan3d_core.config import DEFAULT_THRESHOLD
-from gan3d_core.errors import InputFileError, UsageError
+from gan3d_core.errors import InputFileError
 from gan3d_core.io.atomic import read_input_bytes, write_bytes_atomic
+from gan3d_core.io.inputs import check_voxel_grid
 from gan3d_core.limits import MAX_GRID_SIDE
 from gan3d_core.reprs import summary_repr
 
@@ -66,15 +67,7 @@ def write_binvox(
     """Write an (x, y, z) grid as ``.binvox``, atomically: a boolean grid as it is, an
     occupancy grid (a decoded shape: float, never exactly 0) filled where it is over 0.5,
     the project's threshold."""
-    voxels = np.asarray(voxels)
-    if voxels.ndim != 3:
-        raise UsageError(f"voxels must be a 3D (x, y, z) grid, got shape {voxels.shape}")
-    if voxels.dtype != bool:
-        if not np.issubdtype(voxels.dtype, np.number) or np.iscomplexobj(voxels):
-            raise UsageError(f"voxels must be boolean or occupancy numbers, got {voxels.dtype}")
-        if not np.isfinite(voxels).all():
-            raise UsageError("voxels hold NaN or infinity; a .binvox holds filled or empty")
-        voxels = voxels > DEFAULT_THRESHOLD
+    voxels = check_voxel_grid(voxels) > DEFAULT_THRESHOLD
     flat = np.ascontiguousarray(voxels.transpose(0, 2, 1)).ravel()  # (x, z, y)
     header = (
         "#binvox 1\n"
@@ -108,8 +101,15 @@ def _parse_header(path: Path, raw: bytes):
     """(dims as stored (d, h, w) -> reported as (x, y, z) sizes, translate, scale, offset)."""
     if not raw.startswith(b"#binvox"):
         raise InputFileError(f"{path}: not a .binvox file (no '#binvox' header)")
+    first_end = raw.find(b"\n")
+    if first_end < 0:
+        raise InputFileError(f"{path}: truncated .binvox header")
+    version = raw[len(b"#binvox") : first_end].strip()  # only version 1 was ever published
+    if version != b"1":
+        shown = version.decode("ascii", errors="replace")[:20] or "none"
+        raise InputFileError(f"{path}: .binvox version {shown!r} is not supported (only 1)")
     dims = translate = scale = None
-    offset = 0
+    offset = first_end + 1
     for _ in range(16):  # the header has a handful of lines; stop on garbage
         end = raw.find(b"\n", offset)
         if end < 0:

@@ -16,9 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from gan3d_core.errors import Gan3dError, InputFileError, first_line
+from gan3d_core.errors import Gan3dError, InputFileError, UsageError, first_line
 from gan3d_core.io.atomic import check_input_file, read_input_bytes
 from gan3d_core.limits import (
+    MAX_GRID_SIDE,
     MAX_JSON_BYTES,
     MAX_JSON_DEPTH,
     MAX_LATENT_ABS,
@@ -122,6 +123,24 @@ def _read_header(handle, source: str) -> tuple[tuple[int, ...], np.dtype, int]:
     except Exception as exc:  # numpy parses the header with ast/tokenize: any of their errors
         raise InputFileError(f"{source}: not a readable .npy array ({first_line(exc)})") from None
     return tuple(shape), dtype, handle.tell() - start
+
+
+def check_voxel_grid(voxels: np.ndarray) -> np.ndarray:
+    """Return ``voxels`` as float32 (X, Y, Z) after checking it is a grid of 1 to
+    MAX_GRID_SIDE a side (what the readers take) of booleans or finite real numbers: a
+    grid handed to the Python API is as untrusted as a file."""
+    voxels = np.asarray(voxels)
+    if voxels.ndim != 3 or not 1 <= min(voxels.shape) <= max(voxels.shape) <= MAX_GRID_SIDE:
+        raise UsageError(
+            f"voxels must be a 3D (x, y, z) grid of 1 to {MAX_GRID_SIDE} a side, got shape "
+            f"{voxels.shape}"
+        )
+    if voxels.dtype.kind not in NUMERIC_KINDS:  # complex would be cast, silently, to its real part
+        raise UsageError(f"voxels must be booleans or occupancy numbers, got {voxels.dtype}")
+    voxels = voxels.astype(np.float32, copy=False)
+    if not np.isfinite(voxels).all():
+        raise UsageError("voxel grid contains NaN or infinite values")
+    return voxels
 
 
 def _check_array(

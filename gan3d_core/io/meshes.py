@@ -25,6 +25,10 @@ from gan3d_core.limits import (
 
 # ModelNet has files whose first line is "OFF490 518 0": the counts glued to the keyword.
 _GLUED_OFF_HEADER = re.compile(rb"^(\s*OFF)(?=[\s\d-])[ \t]*(?=\S)")
+# An OBJ face naming vertex 0: OBJ counts from 1, and trimesh took 0 for another vertex.
+_OBJ_FACE_WITH_VERTEX_ZERO = re.compile(
+    rb"(?m)^[ \t]*f[ \t][^\n]*?(?<=[ \t])[+]?0+(?=[/ \t\r\n]|$)"
+)
 
 
 def load_mesh(path: str | os.PathLike) -> trimesh.Trimesh:
@@ -46,6 +50,9 @@ def load_mesh(path: str | os.PathLike) -> trimesh.Trimesh:
     if suffix == ".off":
         data = _fix_off_header(data)
         _check_off_layout(path, data)
+    if suffix == ".obj" and (zero := _OBJ_FACE_WITH_VERTEX_ZERO.search(data)):
+        line = data.count(b"\n", 0, zero.start()) + 1
+        raise InputFileError(f"{path}: line {line}: a face names vertex 0 (OBJ counts from 1)")
     if suffix == ".3mf":
         _check_3mf_archive(path, data)
     if suffix == ".glb":

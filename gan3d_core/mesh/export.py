@@ -19,6 +19,7 @@ from gan3d_core.config import DEFAULT_THRESHOLD
 from gan3d_core.errors import EmptyShapeError, InputFileError, OutputFileError, UsageError
 from gan3d_core.io.atomic import check_output_path, write_bytes_atomic, write_npy_atomic
 from gan3d_core.io.binvox import write_binvox
+from gan3d_core.io.inputs import check_voxel_grid
 from gan3d_core.io.kinds import GLTF_SUFFIXES
 from gan3d_core.limits import (
     DEFAULT_SMOOTH_ITERATIONS,
@@ -30,7 +31,6 @@ from gan3d_core.limits import (
 )
 from gan3d_core.mesh.parts import count_parts, count_shells, drop_small_parts, drop_small_shells
 from gan3d_core.mesh.surface import (
-    check_voxel_grid,
     fit_to_size,
     voxels_to_cubes,
     voxels_to_mesh,

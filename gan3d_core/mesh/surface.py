@@ -11,22 +11,12 @@ import trimesh
 
 from gan3d_core.config import DEFAULT_THRESHOLD
 from gan3d_core.errors import UsageError
+from gan3d_core.io.inputs import check_voxel_grid
 
 # Binary grids put marching cubes' ambiguous-face values exactly on a 0.5 iso level, and
 # the tie leaves non-manifold edges where voxels touch diagonally (7 of 349 ModelNet shapes).
 # An iso level a hair below the threshold breaks every tie towards "joined": watertight.
 _TIE_BREAK = 1e-4
-
-
-def check_voxel_grid(voxels: np.ndarray) -> np.ndarray:
-    """Return ``voxels`` as float32 (X, Y, Z) after checking shape and finiteness."""
-    voxels = np.asarray(voxels)
-    if voxels.ndim != 3 or min(voxels.shape) < 1:
-        raise UsageError(f"voxels must be a 3D (x, y, z) grid, got shape {voxels.shape}")
-    voxels = voxels.astype(np.float32, copy=False)
-    if not np.isfinite(voxels).all():
-        raise UsageError("voxel grid contains NaN or infinite values")
-    return voxels
 
 
 def voxels_to_mesh(
