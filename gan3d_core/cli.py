@@ -587,7 +587,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
         raise UsageError("--format goes with --each; otherwise OUT's suffix sets the format")
     if args.skip_existing:
         raise UsageError("--skip-existing goes with --each; one OUT is replaced, as exporters do")
-    from gan3d_core.io.atomic import check_output_path, check_writable_folder
+    from gan3d_core.io.atomic import all_or_none, check_output_path, check_writable_folder
     from gan3d_core.io.latent_files import latent_class_path, write_latent
 
     export_format(args.output)
@@ -608,13 +608,10 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
         model, args, args.images, "reconstructing", pool=args.pool, box=args.box
     )
     print(summary, file=sys.stderr)
-    written = _write_shape(shape[0], args.output, options)
-    if args.save_latent:
-        try:
+    with all_or_none(args.output, *besides):  # as encode and sample (audit: a full disk)
+        _write_shape(shape[0], args.output, options)
+        if args.save_latent:
             print(write_latent(latent_path, found.latent, _class_name(model, found.label)))
-        except BaseException:  # both or neither, as encode and sample (audit: a full disk)
-            written.unlink(missing_ok=True)
-            raise
     return 0
 
 

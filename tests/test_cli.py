@@ -759,6 +759,18 @@ def test_reconstruct_says_what_it_found_and_saves_the_latent(capsys, tmp_path, l
         code, _, err = run(capsys, *args, "--save-latent")
     assert code == 1 and "No space left on device" in err
     assert not out.exists() and not latent_path.exists()
+    # files that were there before come back as they were, a link's target too
+    target = tmp_path / "kept.npy"
+    np.save(target, np.zeros((2, 2, 2)))
+    out.symlink_to(target)
+    np.save(latent_path, np.ones(3))
+    with mock.patch("gan3d_core.io.latent_files.write_latent", full_disk):
+        code, _, err = run(capsys, *args, "--save-latent")
+    assert code == 1 and out.is_symlink() and np.load(target).shape == (2, 2, 2)
+    np.testing.assert_array_equal(np.load(latent_path), np.ones(3))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["chair.png", "chair.npy", "kept.npy", "chair.latent.npy", "chair.latent.json"]
+    )  # no copy kept behind
 
 
 def test_reconstruct_each_photo_as_its_own_object(capsys, tmp_path, lgan_checkpoint):

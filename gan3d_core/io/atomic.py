@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -106,6 +108,43 @@ def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -
         Path(tmp_name).unlink(missing_ok=True)
         raise
     return path
+
+
+@contextmanager
+def all_or_none(*paths: str | os.PathLike) -> Iterator[None]:
+    """Files written to ``paths`` inside this block are taken back if it fails: a new one
+    goes, one that was there before comes back as it was (a shape and its latent are written
+    together or not at all, and a replaced file is not lost with them). The old files are
+    kept by hard links, or copies where the file system has none, until the block ends."""
+    kept: dict[Path, Path | None] = {}
+    try:
+        for path in paths:
+            real = Path(os.path.realpath(path))  # a link is written through (write_atomic)
+            kept[real] = _keep_copy(real) if real.is_file() else None
+        yield
+    except BaseException:
+        for real, copy in kept.items():
+            if copy is None:
+                real.unlink(missing_ok=True)
+            else:
+                os.replace(copy, real)
+        raise
+    finally:
+        for copy in kept.values():
+            if copy is not None:
+                copy.unlink(missing_ok=True)
+
+
+def _keep_copy(path: Path) -> Path:
+    """A hidden second name for ``path``'s current content, beside it."""
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=".kept.", suffix=".tmp")
+    os.close(fd)
+    os.unlink(name)
+    try:
+        os.link(path, name)
+    except OSError:
+        shutil.copy2(path, name)
+    return Path(name)
 
 
 def _default_mode() -> int:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from gan3d_core.errors import InputFileError
-from gan3d_core.io.atomic import write_bytes_atomic, write_npy_atomic
+from gan3d_core.io.atomic import all_or_none, write_bytes_atomic, write_npy_atomic
 
 
 def latent_class_path(path: str | os.PathLike) -> Path:
@@ -30,12 +30,13 @@ def class_name_of(label: int | None, class_names) -> str | None:
 def write_latent(path: str | os.PathLike, latent: np.ndarray, class_name: str | None) -> Path:
     """Write ``latent`` to ``path`` and its class (None: unconditional) beside it, both
     atomically; a class file left from an earlier latent of that name goes."""
-    written = write_npy_atomic(path, np.asarray(latent, np.float32))
-    beside = latent_class_path(written)
-    if class_name is None:
-        beside.unlink(missing_ok=True)
-    else:
-        write_bytes_atomic(beside, json.dumps({"class": class_name}).encode())
+    beside = latent_class_path(path)
+    with all_or_none(path, beside):  # a latent is never left with another's class
+        written = write_npy_atomic(path, np.asarray(latent, np.float32))
+        if class_name is None:
+            beside.unlink(missing_ok=True)
+        else:
+            write_bytes_atomic(beside, json.dumps({"class": class_name}).encode())
     return written
 
 
