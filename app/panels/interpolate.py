@@ -38,6 +38,7 @@ class InterpolatePanel(QWidget):
     def __init__(self, session: Session, parent=None) -> None:
         super().__init__(parent)
         self.session = session
+        self._counted = 0  # bookmarks when the A/B/C defaults were last chosen
         self.bookmark_button = QPushButton("Bookmark current")
         self.remove_button = QPushButton("Remove")
         self.remove_button.setToolTip(
@@ -158,23 +159,28 @@ class InterpolatePanel(QWidget):
             self.bookmark_list.setCurrentRow(min(chosen, self.bookmark_list.count() - 1))
         blocker.unblock()
         self.remove_button.setEnabled(bool(self.session.bookmarks))
-        if (
-            len(self.session.bookmarks) >= 2
-            and self.b_box.currentIndex() == self.a_box.currentIndex()
-        ):
+        if len(self.session.bookmarks) != self._counted:  # a rename keeps the user's choices
+            self._counted = len(self.session.bookmarks)
+            self._choose_defaults()
+        enough = len(self.session.bookmarks) >= 2
+        for widget in (self.t_slider, self.play_button, self.export_button, self.apply_button):
+            widget.setEnabled(enough)
+
+    def _choose_defaults(self) -> None:
+        """A and B two bookmarks; C the third, or A when there are two (2A - B, beyond A:
+        C = B gave A back unchanged)."""
+        count = len(self.session.bookmarks)
+        if count >= 2 and self.b_box.currentIndex() == self.a_box.currentIndex():
             self.b_box.setCurrentIndex(1)
-        if len(self.session.bookmarks) >= 3 and self.c_box.currentIndex() in (
+        if count >= 3 and self.c_box.currentIndex() in (
             self.a_box.currentIndex(),
             self.b_box.currentIndex(),
         ):  # A - B + C of three bookmarks, not 2A - B
             self.c_box.setCurrentIndex(next(
                 i for i in range(3) if i not in (self.a_box.currentIndex(), self.b_box.currentIndex())
             ))  # fmt: skip
-        if len(self.session.bookmarks) < 3:  # C = A: 2A - B, beyond A; C = B gave A back
+        if count < 3:
             self.c_box.setCurrentIndex(self.a_box.currentIndex())
-        enough = len(self.session.bookmarks) >= 2
-        for widget in (self.t_slider, self.play_button, self.export_button, self.apply_button):
-            widget.setEnabled(enough)
 
     def _pair(self) -> tuple[LatentState, LatentState] | None:
         marks = self.session.bookmarks

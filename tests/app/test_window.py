@@ -551,6 +551,9 @@ def test_bookmarks_are_renamed_in_place_and_removed_with_delete(qtbot, window, c
     # two left: C is A again (2A - B), never B (A - B + B gave back A unchanged)
     assert (panel.a_box.currentIndex(), panel.b_box.currentIndex()) == (0, 1)
     assert panel.c_box.currentIndex() == 0
+    panel.c_box.setCurrentIndex(1)  # the user's choice survives a rename (it was reset to A)
+    session.rename_bookmark(1, "wide")
+    assert panel.c_box.currentIndex() == 1 and panel.c_box.currentText() == "wide"
     panel.bookmark_list.setCurrentRow(1)
     panel.remove_button.click()
     panel.remove_button.click()
