@@ -28,7 +28,8 @@ def drawn_box(truth: np.ndarray) -> tuple[int, int, int, int]:
     rows, cols = np.flatnonzero(truth.any(axis=1)), np.flatnonzero(truth.any(axis=0))
     pad = round(BOX_PADDING * max(truth.shape))
     left, top = max(0, cols[0] - pad), max(0, rows[0] - pad)
-    return left, top, cols[-1] + 1 + pad - left, rows[-1] + 1 + pad - top
+    right, bottom = min(truth.shape[1], cols[-1] + 1 + pad), min(truth.shape[0], rows[-1] + 1 + pad)
+    return left, top, right - left, bottom - top
 
 
 def background(name: str, height: int, width: int) -> np.ndarray:

@@ -19,7 +19,12 @@ from PySide6.QtWidgets import (
 )
 
 from gan3d_core.io.kinds import GRID_SUFFIXES
-from gan3d_core.limits import DEFAULT_SMOOTH_ITERATIONS, MAX_SMOOTH_ITERATIONS
+from gan3d_core.limits import (
+    DEFAULT_SMOOTH_ITERATIONS,
+    MAX_SIZE_MM,
+    MAX_SMOOTH_ITERATIONS,
+    MIN_SIZE_MM,
+)
 
 if TYPE_CHECKING:
     from gan3d_core.mesh.export import ExportOptions
@@ -63,7 +68,8 @@ class ExportPanel(QWidget):
         )
         self.sized = QCheckBox("Scale to (mm)")
         self.size = QDoubleSpinBox()
-        self.size.setRange(1.0, 5000.0)
+        self.size.setDecimals(2)  # gan3d export's range: a ring's 0.5 mm charm to a 10 m prop
+        self.size.setRange(MIN_SIZE_MM, MAX_SIZE_MM)
         self.size.setValue(100.0)
         self.export_button = QPushButton("Export…")
         layout = QFormLayout(self)

@@ -14,8 +14,9 @@ GRID_SUFFIXES = (".binvox", ".npy")
 SHAPE_SUFFIXES = GRID_SUFFIXES + MESH_SUFFIXES
 # the commands' --up: which way is up in the shape files they read
 UP_AXES = ("auto", "z", "y")
-UP_HELP = ("the files' up axis: z (ModelNet, binvox, STL, 3MF) or y (ShapeNet's .binvox and "
-           "OBJ); default auto: y for glTF, z for the rest")  # fmt: skip
+UP_HELP = ("the input files' up axis (what is written is z up, a GLB y up): z (ModelNet, binvox, "
+           "STL, 3MF) or y (ShapeNet's .binvox, OBJ from Blender); default auto: y for glTF, "
+           "z for the rest")  # fmt: skip
 # A latent vector, as gan3d encode and gan3d sample --save-latents write it: a .npy too
 LATENT_SUFFIX = ".latent.npy"
 

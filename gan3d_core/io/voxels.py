@@ -10,6 +10,7 @@ from gan3d_core.errors import InputFileError
 from gan3d_core.io.atomic import check_input_file
 from gan3d_core.io.binvox import read_binvox
 from gan3d_core.io.inputs import load_npy
+from gan3d_core.io.kinds import MESH_SUFFIXES
 from gan3d_core.limits import MAX_GRID_SIDE, MAX_GRID_VOXELS
 
 
@@ -20,7 +21,10 @@ def load_voxels(path: str | os.PathLike) -> np.ndarray:
     if suffix == ".binvox":
         return read_binvox(path).voxels.astype(np.float32)
     if suffix != ".npy":
-        raise InputFileError(f"{path}: voxels must be .binvox or .npy, got {suffix or '(none)'}")
+        hint = "; a mesh becomes voxels with gan3d voxelize" if suffix in MESH_SUFFIXES else ""
+        raise InputFileError(
+            f"{path}: voxels must be .binvox or .npy, got {suffix or '(none)'}{hint}"
+        )
     array = load_npy(path, "voxel grid", max_elements=MAX_GRID_VOXELS)
     if array.ndim == 4 and array.shape[0] == 1:
         array = array[0]

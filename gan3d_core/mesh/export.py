@@ -29,13 +29,23 @@ from gan3d_core.limits import (
     MAX_SURFACE_FACES,
     MIN_SIZE_MM,
 )
-from gan3d_core.mesh.parts import count_parts, count_shells, drop_small_parts, drop_small_shells
+from gan3d_core.mesh.parts import (
+    count_parts,
+    count_shells,
+    drop_small_parts,
+    drop_small_shells,
+    largest_piece_place,
+)
 from gan3d_core.mesh.surface import (
     fit_to_size,
     voxels_to_cubes,
     voxels_to_mesh,
 )
 
+# A largest piece this share of the height above the lowest point, or this share smaller than
+# the whole, is said to be (a chair over a one-voxel speck stood 21 % of its height up, and
+# was 79 % of the size asked)
+PLACE_NOTED = 0.02
 # 3MF, the slicers' own format (PrusaSlicer, Bambu Studio, Cura), states its unit: millimetres
 MESH_FORMATS = {".stl": "stl", ".obj": "obj", ".ply": "ply", ".glb": "glb", ".3mf": "3mf"}
 VOXEL_FORMATS = (".binvox", ".npy")
@@ -289,15 +299,28 @@ def write_shape(
         )
     mesh = shape_to_mesh(kept, options)
     if suffix in GLTF_SUFFIXES:  # glTF's unit is the metre; a size is millimetres
-        grid_side = len(voxels) * options.voxel_size
+        grid_side = max(voxels.shape) * options.voxel_size  # its longest side spans 1 m
         mesh.apply_scale(
             METRES_PER_MM if options.size is not None else GLTF_GRID_METRES / grid_side
+        )
+    lift, share = largest_piece_place(mesh)
+    placed = [f"starts {lift:.0%} of the height above the base"] if lift > PLACE_NOTED else []
+    if share < 1 - PLACE_NOTED:
+        placed.append(
+            f"is {share * options.size:.3g} mm long, not the {options.size:g} mm asked"
+            if options.size
+            else f"is {share:.0%} as long as the whole"
+        )
+    if placed:
+        notes.append(
+            f"the largest part {' and '.join(placed)}: smaller parts set the base and size; "
+            "leave them out with --min-part (the app's Drop parts under)"
         )
     asked = options.target_faces if options.style == "smooth" else None
     if asked is not None and len(mesh.faces) > asked:  # see surface.decimate
         notes.append(
             f"decimated to {len(mesh.faces):,} faces, not {asked:,}: every decimation to "
-            "fewer tried left it open"
+            "fewer tried left it open or lost its shape"
         )
     written = export_mesh(mesh, path, options.style == "smooth")
     return WrittenShape(written, count_shells(mesh), "; ".join(note for note in notes if note))
