@@ -21,6 +21,7 @@ from PySide6.QtCore import QObject, Signal
 
 from gan3d_core.errors import Gan3dError, InputFileError, UsageError, first_line
 from gan3d_core.images import Box, is_image_path
+from gan3d_core.io.checkpoint import checkpoint_file
 from gan3d_core.io.inputs import same_file
 from gan3d_core.io.kinds import GRID_SUFFIXES, is_latent_path, is_shape_path
 from gan3d_core.resources import default_model_path
@@ -68,7 +69,7 @@ class SortedFiles(NamedTuple):
 def sort_files(paths: Sequence[str | Path]) -> SortedFiles:
     """Checkpoints, images, shapes, latents and the rest, by name: the one rule for drops,
     File > Open and the command line."""
-    paths = [Path(p) for p in paths]
+    paths = [checkpoint_file(p) for p in paths]  # a training run's folder: its model
     checkpoints = [p for p in paths if p.suffix.lower() in CHECKPOINT_SUFFIXES]
     images = [p for p in paths if is_image_path(p)]
     shapes = [p for p in paths if is_shape_path(p)]
@@ -329,7 +330,11 @@ class Controller(QObject):
     def open_files(self, paths: Sequence[Path]) -> None:
         """Dropped or opened files: a checkpoint loads, images reconstruct, a shape file is
         encoded, a latent file decoded; others are refused."""
-        files = sort_files(paths)
+        try:
+            files = sort_files(paths)
+        except Gan3dError as exc:  # a training run's folder with no model yet
+            self.error.emit(first_line(exc))
+            return
         folders = [p for p in files.others if p.is_dir()]
         if folders:
             self.error.emit(f"{folders[0]}: is a folder; open the files in it")

@@ -39,12 +39,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if missing:  # Qt would abort, blaming a missing xcb-cursor library
         print(f"gan3d-studio: {missing}; run it on a desktop, or under xvfb-run", file=sys.stderr)
         return 2
+    from gan3d_core.errors import Gan3dError, OutputFileError, first_line
     from gan3d_core.resources import default_model_path
     from gan3d_studio.controller import sort_files
     from gan3d_studio.engine_process import EngineProcess
     from gan3d_studio.wire import LoadModel
 
-    files = sort_files(args.files)
+    try:
+        files = sort_files(args.files)
+    except Gan3dError as exc:  # a training run's folder with no model yet
+        print(f"gan3d-studio: {first_line(exc)}", file=sys.stderr)
+        return 2
     folders = [path for path in files.others if path.is_dir()]
     if folders:
         print(f"gan3d-studio: {folders[0]}: is a folder; give the files in it", file=sys.stderr)
@@ -61,7 +66,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"gan3d-studio: {names}: open one model at a time", file=sys.stderr)
         return 2
     if args.smoke_test:  # a screenshot that cannot be written is said before any window
-        from gan3d_core.errors import OutputFileError
         from gan3d_core.io.atomic import check_output_path, check_writable_folder
 
         try:

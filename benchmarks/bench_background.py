@@ -21,6 +21,7 @@ from report import write_report
 
 BACKGROUNDS = ("coffee", "chelsea", "astronaut", "rocket", "brick", "grass")
 BOX_PADDING = 0.05
+FAIR_RECONSTRUCTION = 0.3
 
 
 def drawn_box(truth: np.ndarray) -> tuple[int, int, int, int]:
@@ -40,6 +41,23 @@ def background(name: str, height: int, width: int) -> np.ndarray:
     if image.ndim == 2:
         image = np.repeat(image[:, :, None], 3, axis=2)
     return np.asarray(Image.fromarray(image[:, :, :3]).resize((width, height)))
+
+
+def overlap_spread(rows: list[dict]) -> dict:
+    """How the overlaps of the two reconstructions spread: their median, the share of
+    composites within 0.05 of the clean reconstruction (overlap 0.95 or more), and the mean
+    over the shapes whose clean reconstruction is a fair one (IoU 0.3 or more against the
+    true shape; two failed reconstructions of a few sticks share nothing but chance)."""
+    fair = [row for row in rows if row["recon_iou_clean_vs_truth"] >= FAIR_RECONSTRUCTION]
+    spread = {"fair_shapes": len(fair)}
+    for path in ("auto", "box"):
+        overlaps = np.array([row[f"{path}_recon_iou_clean_vs_composite"] for row in rows])
+        spread[f"{path}_overlap_median"] = round(float(np.median(overlaps)), 4)
+        spread[f"{path}_overlap_share_0.95"] = round(float((overlaps >= 0.95).mean()), 4)
+        spread[f"{path}_overlap_mean_fair"] = round(
+            float(np.mean([row[f"{path}_recon_iou_clean_vs_composite"] for row in fair])), 4
+        )
+    return spread
 
 
 def main() -> None:
@@ -91,6 +109,7 @@ def main() -> None:
         for key in rows[0]
         if key not in ("shape", "class", "background")
     }
+    summary.update(overlap_spread(rows))
     print("mean:", summary)
     write_report(args.json, {"summary": summary, "rows": rows})
 

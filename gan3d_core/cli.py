@@ -366,7 +366,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         refine_steps,
         training_words,
     )
-    from gan3d_core.io.checkpoint import read_model_card
+    from gan3d_core.io.checkpoint import checkpoint_file, read_model_card
 
     if args.checkpoint is None:
         from gan3d_core.resources import default_model_path  # torch-free, as info must stay
@@ -384,7 +384,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         f"resolution   {config.get('resolution')}^3",
         f"latent size  {config.get('latent_dim')}",
         f"weights      {STORAGE_WORDS.get(card.get('storage'), 'float32')}, "
-        f"{Path(args.checkpoint).stat().st_size / 1e6:.1f} MB",
+        f"{checkpoint_file(args.checkpoint).stat().st_size / 1e6:.1f} MB",  # a run folder's too
     ]
     if config.get("kind") == "lgan":
         lines.append(f"image heads  {_head_words(config)}, {config.get('image_size')} px views")
@@ -885,6 +885,18 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(1, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    def parse_args(self, args=None, namespace=None):
+        """An option the command does not know is said by the command's parser (`gan3d
+        train: ... (see gan3d train --help)`), not by gan3d's."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            commands = next(
+                (a.choices for a in self._actions if isinstance(a, argparse._SubParsersAction)), {}
+            )
+            chosen = commands.get(getattr(parsed, "command", None), self)
+            chosen.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed
 
 
 def build_parser() -> argparse.ArgumentParser:

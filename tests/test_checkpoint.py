@@ -256,6 +256,23 @@ def test_garbage_and_directory_and_missing(tmp_path):
         load_model(tmp_path)
     with pytest.raises(CheckpointError, match="no such checkpoint"):
         load_model(tmp_path / "absent.safetensors")
+    run = tmp_path / "run"  # a staged run stopped in a stage: settings, no model yet
+    run.mkdir()
+    (run / "config.json").write_text("{}")
+    with pytest.raises(CheckpointError, match=r"run: a training run with no model yet .*--resume"):
+        load_model(run)
+
+
+def test_a_run_folder_is_its_model_to_info(capsys, tmp_path, gan_checkpoint):
+    """`gan3d info RUN` said 0.0 MB: the folder's size."""
+    from gan3d_core.cli import main
+
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(gan_checkpoint, run / "model.safetensors")
+    assert main(["info", str(run)]) == 0
+    size = (run / "model.safetensors").stat().st_size / 1e6
+    assert f", {size:.1f} MB" in capsys.readouterr().out
 
 
 def test_failed_save_keeps_the_previous_file(tmp_path, gan_checkpoint, monkeypatch):

@@ -223,6 +223,11 @@ def test_a_folder_of_grids_of_two_sizes_loads_at_the_resolution_asked(tmp_path):
     np.testing.assert_array_equal(shapes.voxels[0], shapes.voxels[1])
     with pytest.raises(InputFileError, match="others are"):
         load_dataset(tmp_path)  # no resolution asked: one size, or which?
+    flat = tmp_path / "flat"  # not a cube: a traceback from VoxelDataset (review)
+    (flat / "chair").mkdir(parents=True)
+    write_binvox(flat / "chair" / "flat.binvox", np.ones((32, 32, 16), bool))
+    with pytest.raises(InputFileError, match=r"flat\.binvox: grid is 32x32x16, not a cube"):
+        load_dataset(flat, 32)
 
 
 def test_a_folder_of_shapenet_files_is_recognised_for_its_up_axis_note(tmp_path):

@@ -171,6 +171,57 @@ def test_refuses_to_overwrite_or_resume_nothing(synthetic_npz, cache, tmp_path):
         train_run(config, tmp_path, device="cpu")
 
 
+def test_a_run_folder_is_checked_before_any_work(capsys, synthetic_npz, cache, tmp_path):
+    """A staged run trained over a finished end-to-end run's model, and an end-to-end one
+    over a staged run's (each looked only for its own state files); --init-from of another
+    architecture and the folder were refused only once the views were rendered, leaving a
+    data record behind; a negative seed was a numpy traceback (researcher's review)."""
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps({k: v for k, v in TINY.items() if k != "epochs"}))
+    run, fresh = tmp_path / "run", tmp_path / "fresh"
+    common = ["--data", synthetic_npz, "--config", settings, "--epochs", 1, "--no-tensorboard"]
+    assert main([str(a) for a in ["train", "--kind", "gan", *common, "--cache-dir", cache,
+                                  "-o", run]]) == 0  # fmt: skip
+    capsys.readouterr()
+    for kind in ("lgan", "vaegan"):
+        argv = ["train", "--kind", kind, *common, "--cache-dir", fresh, "-o", run]
+        assert main([str(a) for a in argv]) == 1
+        err = capsys.readouterr().err
+        assert f"{run}: holds a run already (config.json); pass --resume" in err, err
+    other = ["train", "--kind", "vaegan", *common, "--cache-dir", fresh, "--latent-dim", 16,
+             "--init-from", run, "-o", tmp_path / "tuned"]  # fmt: skip
+    assert main([str(a) for a in other]) == 1
+    err = capsys.readouterr().err
+    assert "holds a different model from the one this run trains: kind gan (run: vaegan)" in err
+    assert "latent_dim 8 (run: 16)" in err and len(err.splitlines()) == 1
+    for seed in ("--seed", "--split-seed"):
+        argv = ["train", "--kind", "gan", *common, seed, -1, "-o", tmp_path / "seeded"]
+        with pytest.raises(SystemExit, match="1"):  # argparse's refusal, in one line
+            main([str(a) for a in argv])
+        assert "a seed is a whole number from 0 to 2147483647, got '-1'" in capsys.readouterr().err
+    assert not fresh.exists()  # nothing rendered, nothing left
+    assert not (tmp_path / "tuned").exists() and not (tmp_path / "seeded").exists()
+
+
+def test_a_run_resumes_on_its_data_moved_elsewhere(capsys, synthetic_npz, cache, tmp_path):
+    """A run folder moved to another machine finds its data at another path: the shapes'
+    record says they are the same (only the path was compared, and refused)."""
+    data = tmp_path / "here" / "shapes.npz"
+    data.parent.mkdir()
+    shutil.copy(synthetic_npz, data)
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps({k: v for k, v in TINY.items() if k != "epochs"}))
+    run = tmp_path / "run"
+    argv = ["train", "--kind", "gan", "--data", data, "--config", settings, "--epochs", 1,
+            "--cache-dir", cache, "--no-tensorboard", "-o", run]  # fmt: skip
+    assert main([str(a) for a in argv]) == 0
+    moved = data.parent.rename(tmp_path / "there") / "shapes.npz"
+    resume = ["train", "-o", str(run), "--resume", "--epochs", "2", "--no-tensorboard"]
+    assert main([*resume, "--data", str(moved)]) == 0, capsys.readouterr().err
+    card = read_model_card(run / "model.safetensors")
+    assert card["training"]["steps"] == 6 and card["training"]["settings"]["data"] == str(moved)
+
+
 def test_cli_train_resume_with_more_epochs(capsys, synthetic_npz, cache, tmp_path, monkeypatch):
     settings = tmp_path / "settings.json"
     settings.write_text(json.dumps({k: v for k, v in TINY.items() if k != "epochs"}))
@@ -193,7 +244,13 @@ def test_cli_train_resume_with_more_epochs(capsys, synthetic_npz, cache, tmp_pat
     card = read_model_card(run / "model.safetensors")
     assert card["training"]["steps"] == 6 and card["training"]["settings"]["epochs"] == 2
     assert main(["train", "-o", str(run), "--resume", "--no-tensorboard"]) == 0
-    assert "had trained its 2 epochs already (6 steps)" in capsys.readouterr().err
+    assert "has trained 2 epochs (6 steps), as many as --epochs 2 asks" in capsys.readouterr().err
+    # fewer epochs than it trained: nothing trains, and its record keeps what it did (the
+    # card and settings said 1 epoch of a run of 2; review)
+    assert main(["train", "-o", str(run), "--resume", "--epochs", "1", "--no-tensorboard"]) == 0
+    assert "has trained 2 epochs (6 steps), as many as --epochs 1 asks" in capsys.readouterr().err
+    assert read_model_card(run / "model.safetensors")["training"]["settings"]["epochs"] == 2
+    assert json.loads((run / "config.json").read_text())["epochs"] == 2
     assert main(["train", "--kind", "gan", "-o", str(tmp_path / "x")]) == 1
     assert "give --data" in capsys.readouterr().err
     # a resumed run keeps the batches its steps are made of, its model, and the losses and
@@ -460,7 +517,8 @@ def test_render_cli(capsys, synthetic_npz, tmp_path):
     assert "zeros.npy: grid has no occupied voxel" in capsys.readouterr().err
 
 
-def test_ctrl_c_saves_and_explains_how_to_resume(synthetic_npz, cache, tmp_path):
+@pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM"])  # SIGTERM: a cluster's preemption
+def test_ctrl_c_saves_and_explains_how_to_resume(synthetic_npz, cache, tmp_path, stop):
     import signal
     import time
 
@@ -476,9 +534,9 @@ def test_ctrl_c_saves_and_explains_how_to_resume(synthetic_npz, cache, tmp_path)
     while not (run / "config.json").exists() and time.time() < deadline:  # training has begun
         time.sleep(0.1)
     time.sleep(1.0)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(getattr(signal, stop))
     out, err = process.communicate(timeout=120)
-    assert process.returncode == 130, err[-2000:]
+    assert process.returncode == 128 + getattr(signal, stop), err[-2000:]
     assert "continue with: gan3d train -o" in out and "--resume" in out
     card = read_model_card(run / "model.safetensors")
     assert 1 <= card["training"]["steps"] < 3000

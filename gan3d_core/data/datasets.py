@@ -475,6 +475,9 @@ def _load_folder(
                 grid = resample_grid(grid, resolution)  # a 64^3 file among 32^3 ones
         else:
             grid = _voxelize_cached(file, resolution or 32, cache, file_up_axis(file, up))
+        if len(set(grid.shape)) != 1:  # the models train on cubes (gan3d encode pads others)
+            side = "x".join(str(n) for n in grid.shape)
+            raise InputFileError(f"{file}: grid is {side}, not a cube; training takes R^3 grids")
         if grids and grid.shape != grids[0].shape:
             raise InputFileError(f"{file}: grid is {grid.shape}, others are {grids[0].shape}")
         grids.append(grid.astype(np.uint8))

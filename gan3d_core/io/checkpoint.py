@@ -7,6 +7,7 @@ gets a :class:`~gan3d_core.errors.CheckpointError` naming the file and the probl
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -31,6 +32,7 @@ if TYPE_CHECKING:  # torch loads only where tensors do: `gan3d info` reads the h
 FORMAT_NAME = "gan3d-studio"
 FORMAT_VERSION = 1
 RUN_MODEL_FILE = "model.safetensors"  # the usable checkpoint in a training run's folder
+RUN_SETTINGS_FILE = "config.json"  # and the settings it was started with
 # int8 storage: weight matrices of at least this many values are stored as int8 with a
 # float16 scale per group of up to INT8_GROUP_VALUES weights of a row (tensor NAME +
 # SCALE_SUFFIX); smaller tensors, where the scales would cost more than they save, and
@@ -137,15 +139,38 @@ def _from_groups(grouped: torch.Tensor, shape: torch.Size) -> torch.Tensor:
 
 def checkpoint_file(path: str | os.PathLike) -> Path:
     """``path``, or the checkpoint a training run's folder holds (RUN_DIR/model.safetensors):
-    whatever takes a checkpoint takes a run folder too."""
+    whatever takes a checkpoint takes a run folder too. A run folder with no model yet (a
+    staged run stopped in a stage) is refused saying so."""
     path = Path(path)
-    inside = path / RUN_MODEL_FILE
-    return inside if path.is_dir() and inside.is_file() else path
+    if not path.is_dir():
+        return path
+    if (path / RUN_MODEL_FILE).is_file():
+        return path / RUN_MODEL_FILE
+    if (path / RUN_SETTINGS_FILE).is_file():
+        raise CheckpointError(
+            f"{path}: a training run with no model yet (stopped before it saved one); "
+            f"gan3d train -o {path} --resume trains on"
+        )
+    return path
 
 
 def read_model_card(path: str | os.PathLike) -> dict[str, Any]:
     """The model card of a checkpoint, read from its header alone (no tensor is loaded)."""
     return _read_card(path)[0]
+
+
+def read_model_config(path: str | os.PathLike) -> ModelConfig:
+    """The architecture a checkpoint holds, read from its header alone."""
+    return _read_card(path)[1]
+
+
+def config_differences(theirs: ModelConfig, ours: ModelConfig, ignored=()) -> list[str]:
+    """Where two architectures differ, in words ("latent_dim 128 (run: 200)")."""
+    return [
+        f"{field.name} {getattr(theirs, field.name)} (run: {getattr(ours, field.name)})"
+        for field in dataclasses.fields(ModelConfig)
+        if field.name not in ignored and getattr(theirs, field.name) != getattr(ours, field.name)
+    ]
 
 
 def _read_card(path: str | os.PathLike) -> tuple[dict[str, Any], ModelConfig]:

@@ -28,6 +28,13 @@ from gan3d_core.io.kinds import UP_AXES, UP_HELP
 from gan3d_core.training.config import TrainConfig, load_recipe, recipe_names
 
 ABORT_AFTER_SECONDS = 2.0
+# A run stops after its step and saves on Ctrl-C, and on SIGTERM: what a cluster's scheduler
+# sends before it takes the machine back (the steps since the last save were lost)
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_STOPPING = {
+    signal.SIGINT: "stopping after this step and saving; Ctrl-C again to abort",
+    signal.SIGTERM: "terminated: stopping after this step and saving",
+}
 # Short flags from the product spec for a few fields; every field also has --field-name.
 _ALIASES = {"resolution": ["--res"], "batch_size": ["-b"]}
 _HELP = {
@@ -85,25 +92,43 @@ _HELP = {
     "init_from": "fine-tune: start from this checkpoint's weights (same architecture)",
     "voxel_teacher_weight": "pull the image encoder toward a voxel VAE's latents (0: off)",
     "checkpoint_every": "save the resumable state every N steps",
+    "generator_widths": "the generator's channel widths, comma-separated (none: the paper's)",
+    "discriminator_widths": "the discriminator's channel widths, comma-separated (none: the "
+    "paper's)",
+    "encoder_widths": "the image encoder's channel widths, comma-separated (none: its default)",
     "validate_every": "validate (and log images) every N steps",
 }
 
 
 def _comma_list(convert):
     def parse(text: str):
-        return [convert(part) for part in text.split(",") if part.strip()]
+        try:
+            return [convert(part) for part in text.split(",") if part.strip()]
+        except ValueError:
+            kind = "whole numbers" if convert is int else "names"
+            raise argparse.ArgumentTypeError(
+                f"expected comma-separated {kind} (16,32,64), got {text!r}"
+            ) from None
 
     return parse
 
 
 def _optional_float(text: str) -> float | None:
-    return None if text.lower() == "none" else float(text)
+    try:
+        return None if text.lower() == "none" else float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or none, got {text!r}") from None
 
 
 def _float_pair(text: str) -> list[float]:
-    values = [float(v) for v in text.split(",")]
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        values = []
     if len(values) != 2:
-        raise argparse.ArgumentTypeError(f"expected two comma-separated numbers, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected two comma-separated numbers (0.7,1.2), got {text!r}"
+        )
     return values
 
 
@@ -115,6 +140,8 @@ _PARSERS = {
     "d_accuracy_threshold": _optional_float,
     "real_label_range": _float_pair,
     "fake_label_range": _float_pair,
+    "seed": seed_number,
+    "split_seed": seed_number,
 }
 
 
@@ -122,8 +149,9 @@ def add_train_parser(commands) -> None:
     parser = commands.add_parser(
         "train",
         help="train a model on shapes",
-        description="Train a model. Every option below overrides --config and, on --resume, "
-        "the run folder's saved settings.",
+        description="Train a model. The options below override --recipe and --config; on "
+        "--resume the run keeps its settings, and may change only how long it trains, its "
+        "learning rates, precision, and how often it saves and validates.",
     )
     parser.add_argument("-o", "--out", required=True, metavar="RUN_DIR", help="run folder")
     parser.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR")
@@ -141,7 +169,8 @@ def add_train_parser(commands) -> None:
         flags = [f"--{field.name.replace('_', '-')}", *_ALIASES.get(field.name, [])]
         default = getattr(defaults, field.name)
         help_text = _HELP.get(field.name, field.name.replace("_", " "))
-        help_text += f" (default {'none' if default == '' else default})"
+        shown = ",".join(map(str, default)) if isinstance(default, list | tuple) else default
+        help_text += f" (default {'none' if default in ('', None) else shown})"
         if isinstance(default, bool):
             group.add_argument(
                 *flags, dest=field.name, action=argparse.BooleanOptionalAction,
@@ -210,15 +239,20 @@ RESUME_MAY_CHANGE = frozenset(
     {"epochs", "autoencoder_steps", "latent_gan_steps", "head_steps", "head_finetune_steps",
      "implicit_steps", "precision", "checkpoint_every", "validate_every",
      "validation_samples", "cache_dir", "refine_steps", "retrieval_candidates"}
-    | {field.name for field in dataclasses.fields(TrainConfig) if field.name.startswith("lr_")}
+    | {field.name for field in dataclasses.fields(TrainConfig)
+       if field.name.startswith("lr_") and field.name != "lr_schedule"}
 )  # fmt: skip
 
 
 def _refuse_changed_run(run_dir, started: TrainConfig, config: TrainConfig) -> None:
+    from gan3d_core.training.run import DATA_DIGEST_FILE
+
     def same(name: str) -> bool:
         before, now = getattr(started, name), getattr(config, name)
-        if name == "data":  # one file, however its path is written
-            return Path(before).resolve() == Path(now).resolve()
+        if name == "data":  # one file, however its path is written; or moved, with the
+            # run folder to another machine: the shapes' digest says whether they are the same
+            moved = (Path(run_dir) / DATA_DIGEST_FILE).is_file()
+            return moved or Path(before).resolve() == Path(now).resolve()
         return before == now
 
     kept = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in RESUME_MAY_CHANGE]
@@ -240,6 +274,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from gan3d_core.data.datasets import looks_like_shapenet
     from gan3d_core.training.callbacks import ProgressBarCallback, TensorBoardCallback
     from gan3d_core.training.run import (
+        check_init_from,
+        check_run_folder,
         init_distributed,
         prepare_data,
         same_data_check,
@@ -248,37 +284,40 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     config = _settings(args)
     check_output_folder(args.out, "run folder")
+    check_run_folder(args.out, args.resume)  # before any work, as the settings are
     first_process = os.environ.get("RANK", "0") == "0"  # torchrun's others say nothing
     if first_process and config.up == "auto" and looks_like_shapenet(config.data):
         print(f"note: {config.data} looks like ShapeNet's files, which are y up: if its shapes "
               "lie on their sides, train with --up y", file=sys.stderr)  # fmt: skip
     if config.kind == "lgan":
         return _train_staged(config, args)
+    if not args.resume:
+        check_init_from(config)
     rank, world = init_distributed()
     callbacks = []
     if rank == 0:
         callbacks.append(ProgressBarCallback())
         if not args.no_tensorboard:
             callbacks.append(TensorBoardCallback(Path(args.out) / "events"))
-    stop_requested: list[float] = []
+    stop_requested: list[tuple[float, int]] = []  # (when, signal)
 
     def request_stop(signum, frame) -> None:
         # torchrun forwards the terminal's Ctrl-C to its workers, so a second SIGINT arrives
         # at once: only one a while after the first means "abort now".
         now = time.monotonic()
-        if stop_requested and now - stop_requested[0] > ABORT_AFTER_SECONDS:
+        if stop_requested and now - stop_requested[0][0] > ABORT_AFTER_SECONDS:
             raise KeyboardInterrupt
         if not stop_requested:
-            stop_requested.append(now)
+            stop_requested.append((now, signum))
             if rank == 0:
-                print(
-                    "\nstopping after this step and saving; Ctrl-C again to abort", file=sys.stderr
-                )
+                print(f"\n{_STOPPING[signum]}", file=sys.stderr)
 
-    previous = signal.signal(signal.SIGINT, request_stop)
+    previous = {}
     try:
         check = same_data_check(args.out, config, args.resume)
+        # Ctrl-C while the data are prepared ends the command at once: nothing to save yet
         data = _prepare_on_every_rank(config, rank, world, prepare_data, check)
+        previous = {number: signal.signal(number, request_stop) for number in _STOP_SIGNALS}
         trainer = train_run(
             config, args.out, resume=args.resume, callbacks=callbacks,
             should_stop=lambda: bool(stop_requested), device=args.device, data=data,
@@ -288,20 +327,23 @@ def cmd_train(args: argparse.Namespace) -> int:
             # connections while another still holds them open
             dist.barrier()
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
         if world > 1:
             dist.destroy_process_group()
     if rank == 0:
         where = Path(args.out) / "model.safetensors"
         if args.resume and trainer.step == trainer.first_step:
-            print(f"{args.out}: had trained its {config.epochs} epochs already ({trainer.step} "
-                  "steps); --epochs N with a larger N trains on", file=sys.stderr)  # fmt: skip
+            done = trainer.step / trainer.steps_per_epoch
+            print(f"{args.out}: has trained {done:g} epochs ({trainer.step} steps), as many as "
+                  f"--epochs {config.epochs} asks; a larger --epochs trains on, its record is "
+                  "unchanged", file=sys.stderr)  # fmt: skip
         if stop_requested:
             print(
                 f"stopped at step {trainer.step}; continue with: gan3d train -o {args.out} --resume"
             )
             print(where)
-            return 130
+            return 128 + stop_requested[0][1]  # as a shell reports it: 130 Ctrl-C, 143 kill
         print(where)
     return 0
 
@@ -317,22 +359,18 @@ def _train_staged(config: TrainConfig, args: argparse.Namespace) -> int:
 
     run_dir = Path(args.out)
     started = any(stage_state_path(run_dir, name).is_file() for name in STAGE_NAMES)
-    if started and not args.resume:
-        raise InputFileError(
-            f"{run_dir}: holds a run already; pass --resume or choose another --out"
-        )
     if args.resume and not started:
         raise InputFileError(f"{run_dir}: nothing to resume (no stage state files)")
-    stop_requested: list[bool] = []
+    stop_requested: list[int] = []  # the signal
 
     def request_stop(signum, frame) -> None:
         if stop_requested:
             raise KeyboardInterrupt
-        stop_requested.append(True)
-        print("\nstopping after this step and saving; Ctrl-C again to abort", file=sys.stderr)
+        stop_requested.append(signum)
+        print(f"\n{_STOPPING[signum]}", file=sys.stderr)
 
     events = None if args.no_tensorboard else StageTensorBoard(run_dir / "events")
-    previous = signal.signal(signal.SIGINT, request_stop)
+    previous = {number: signal.signal(number, request_stop) for number in _STOP_SIGNALS}
     try:
         with progress_bar("training (staged)") as progress:
             path, results = train_staged(
@@ -342,7 +380,8 @@ def _train_staged(config: TrainConfig, args: argparse.Namespace) -> int:
                 ),
             )  # fmt: skip
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
         if events is not None:
             events.close()
     for name, result in results.items():
@@ -352,7 +391,7 @@ def _train_staged(config: TrainConfig, args: argparse.Namespace) -> int:
         )
     if path is None:
         print(f"stopped; continue with: gan3d train -o {run_dir} --resume")
-        return 130
+        return 128 + (stop_requested[0] if stop_requested else signal.SIGINT)
     print(path)
     return 0
 

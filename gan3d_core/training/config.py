@@ -10,6 +10,7 @@ from typing import Any
 
 from gan3d_core.config import IMAGE_BACKBONES, ModelConfig
 from gan3d_core.errors import InputFileError, UsageError
+from gan3d_core.limits import MAX_SEED
 from gan3d_core.schema import check_field_types
 
 RECIPES = Path(__file__).parent / "recipes"
@@ -169,6 +170,9 @@ class TrainConfig:
             problems.append(
                 f"epochs and batch_size must be >= 1, got {self.epochs}, {self.batch_size}"
             )
+        for name in ("seed", "split_seed"):  # numpy takes no negative seed, torch none over 64 bits
+            if not 0 <= getattr(self, name) <= MAX_SEED:
+                problems.append(f"{name} must be from 0 to {MAX_SEED}, got {getattr(self, name)}")
         if self.up not in ("auto", "z", "y"):
             problems.append(f"up must be auto, z or y, got {self.up!r}")
         if self.recon_loss not in RECON_LOSSES:

@@ -10,12 +10,13 @@ import torch
 import torch.distributed as dist
 
 from gan3d_core.data.datasets import VoxelDataset, load_dataset, shapes_digest, split_dataset
-from gan3d_core.errors import InputFileError, UsageError, first_line
+from gan3d_core.errors import CheckpointError, InputFileError, UsageError, first_line
 from gan3d_core.io.atomic import write_bytes_atomic
-from gan3d_core.io.checkpoint import read_model_card
+from gan3d_core.io.checkpoint import checkpoint_file, config_differences, read_model_config
 from gan3d_core.training.config import TrainConfig
 from gan3d_core.training.trainer import (
     CONFIG_FILE,
+    MODEL_FILE,
     STATE_FILE,
     Trainer,
     TrainerCallback,
@@ -44,8 +45,8 @@ def check_same_data(
     if resume and path.is_file():
         if path.read_text().strip() != digest:
             raise InputFileError(
-                f"{data}: its shapes are not those {run_dir} began training on (the file "
-                "changed since); resume it on those, or start another run (-o)"
+                f"{data}: its shapes are not those {run_dir} began training on (changed "
+                "since, or other data); resume it on those, or start another run (-o)"
             )
         return digest
     if not dist.is_initialized() or dist.get_rank() == 0:
@@ -171,12 +172,9 @@ def train_run(
     run_dir = Path(run_dir)
     if resume and not (run_dir / STATE_FILE).is_file():
         raise InputFileError(f"{run_dir}: nothing to resume (no {STATE_FILE})")
-    if not resume and (run_dir / STATE_FILE).is_file():
-        raise InputFileError(
-            f"{run_dir}: holds a run already; pass --resume or choose another --out"
-        )
-    if config.init_from and not resume:
-        read_model_card(config.init_from)  # before minutes of rendering
+    check_run_folder(run_dir, resume)
+    if not resume:
+        check_init_from(config)  # before minutes of rendering
     if data is None:
         data = prepare_data(config, progress, same_data_check(run_dir, config, resume))
     train, validation = data
@@ -192,6 +190,38 @@ def train_run(
         trainer.initialise_from(config.init_from)
     trainer.fit(should_stop)
     return trainer
+
+
+def check_run_folder(run_dir: str | os.PathLike, resume: bool) -> None:
+    """Before any work, a new run refuses a folder that holds one, of either family (an
+    end-to-end run's state, a staged run's stage states, a finished run's model or
+    settings): training over it replaced that run's model."""
+    if resume:
+        return  # its own settings were read from it; each family then finds its state
+    run_dir = Path(run_dir)
+    held = [run_dir / name for name in (CONFIG_FILE, MODEL_FILE) if (run_dir / name).exists()]
+    held += sorted(run_dir.glob("*state.safetensors"))  # STATE_FILE and every stage's
+    if held:
+        raise InputFileError(
+            f"{run_dir}: holds a run already ({held[0].name}); pass --resume or choose "
+            "another --out"
+        )
+
+
+def check_init_from(config: TrainConfig) -> None:
+    """Before any work: ``--init-from`` must hold the architecture the run trains (its class
+    count aside, which comes with the data and is checked once they are read)."""
+    if not config.init_from:
+        return
+    theirs = read_model_config(config.init_from)
+    differences = config_differences(
+        theirs, config.model_config(theirs.num_classes), ignored=("num_classes",)
+    )
+    if differences:
+        raise CheckpointError(
+            f"{checkpoint_file(config.init_from)}: holds a different model from the one this "
+            f"run trains: {', '.join(differences)}"
+        )
 
 
 def load_run_config(run_dir: str | os.PathLike) -> TrainConfig:

@@ -27,7 +27,6 @@ writes files.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import time
@@ -42,7 +41,6 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch.utils.data import DistributedSampler
 
-from gan3d_core.config import ModelConfig
 from gan3d_core.data.augment import ShapeAugmentation, augment_images
 from gan3d_core.data.datasets import shapes_digest
 from gan3d_core.errors import CheckpointError, Gan3dError, UsageError
@@ -50,7 +48,9 @@ from gan3d_core.inference import resolve_device
 from gan3d_core.io.atomic import write_bytes_atomic
 from gan3d_core.io.checkpoint import (
     RUN_MODEL_FILE,
+    RUN_SETTINGS_FILE,
     checkpoint_file,
+    config_differences,
     load_checkpoint,
     save_checkpoint,
 )
@@ -67,7 +67,7 @@ StopHook = Callable[[], bool]
 
 MODEL_FILE = RUN_MODEL_FILE
 STATE_FILE = "training_state.safetensors"
-CONFIG_FILE = "config.json"
+CONFIG_FILE = RUN_SETTINGS_FILE
 
 
 class TrainingDiverged(Gan3dError):
@@ -300,12 +300,7 @@ class Trainer:
         hold the architecture this run trains. Optimizers start afresh."""
         path = checkpoint_file(path)
         networks, _ = load_checkpoint(path)
-        differences = [
-            f"{field.name} {getattr(networks.config, field.name)} (run: "
-            f"{getattr(self.model_config, field.name)})"
-            for field in dataclasses.fields(ModelConfig)
-            if getattr(networks.config, field.name) != getattr(self.model_config, field.name)
-        ]
+        differences = config_differences(networks.config, self.model_config)
         if differences:
             raise CheckpointError(
                 f"{path}: holds a different model from the one this run trains: "
@@ -336,8 +331,10 @@ class Trainer:
         State is saved every ``checkpoint_every`` steps and when stopping; a non-finite loss
         raises :class:`TrainingDiverged` and leaves the last saved state untouched.
         """
-        self.write_config()
         self.first_step = self.step  # where this call began (a resumed run's saved step)
+        if self.step >= self.total_steps:  # resumed with no more epochs than it trained:
+            return "finished"  # its settings and card stay those of the steps it took
+        self.write_config()
         self._emit("on_train_start")
         reason = "finished"
         validated_at = -1

@@ -698,6 +698,19 @@ def test_a_folder_on_the_command_line_is_named_as_one(tmp_path):
     )  # fmt: skip
     assert result.returncode == 2
     assert result.stderr.strip() == f"gan3d-studio: {tmp_path}: is a folder; give the files in it"
+    # a training run's folder is its model, as to every gan3d command (it was refused)
+    from gan3d_studio.controller import sort_files
+
+    (tmp_path / "model.safetensors").write_bytes(b"")
+    assert sort_files([tmp_path]).checkpoints == [tmp_path / "model.safetensors"]
+    (tmp_path / "model.safetensors").unlink()
+    (tmp_path / "config.json").write_text("{}")  # stopped before it saved a model
+    result = subprocess.run(
+        [sys.executable, "-m", "gan3d_studio", str(tmp_path)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "a training run with no model yet" in result.stderr and "--resume" in result.stderr
 
 
 def test_smoke_test_opens_the_bundled_model_by_default(tmp_path):
