@@ -86,6 +86,9 @@ def test_binvox_folder_and_modelnet_tree(tmp_path):
     assert len(train) + len(test) == 6
     assert train.class_names == sorted(names)
     assert all("/train/" in f for f in train.files)
+    write_binvox(tmp_path / "tree" / "stray.binvox", voxels[0])  # made a class named "tree"
+    with pytest.raises(InputFileError, match=r"stray\.binvox: a shape file beside the class"):
+        load_dataset(tmp_path / "tree", split="train")
 
 
 def test_a_folder_of_y_up_files_is_read_upright_with_up_y(shared_data, tmp_path):

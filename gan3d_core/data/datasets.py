@@ -451,9 +451,16 @@ def _load_folder(
     files); other grids must all be of one size."""
     if split not in SPLITS:
         raise InputFileError(f"split must be train or test, got {split!r}")
-    files = [(f, c) for f in _shape_files(root) if (c := _class_of(f, root, split)) is not None]
+    shape_files = _shape_files(root)
+    files = [(f, c) for f in shape_files if (c := _class_of(f, root, split)) is not None]
     if not files:
         raise InputFileError(f"{root}: no .binvox or mesh files found (for split {split!r})")
+    loose = [f for f in shape_files if f.parent == root]
+    if loose and len(loose) < len(shape_files):  # it would make a class named after root
+        raise InputFileError(
+            f"{loose[0]}: a shape file beside the class folders; move it into its class's "
+            "folder (a folder's name is its shapes' class)"
+        )
     cache = Path(cache_dir) if cache_dir else Path.home() / ".cache" / "gan3d" / "voxels"
     class_names = sorted({c for _, c in files})
     for name in class_names:  # a folder's name, e.g. one holding a newline
