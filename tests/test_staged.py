@@ -257,6 +257,8 @@ def test_staged_recipe_trains_packs_samples_and_reconstructs(
     assert model.decode(z, labels="ball", resolution=48).shape == (3, 48, 48, 48)
     for name in ("autoencoder", "latent_gan", "image_head", "implicit"):
         assert stage_state_path(run, name).is_file()
+    validated = json.loads((run / "autoencoder.log.jsonl").read_text().splitlines()[-1])
+    assert "iou_class_ball" in validated["validation"], validated  # by name, not class1
     if tuned_blocks or spatial_channels or residual_convs:
         return  # once is enough for what follows
     # the autoencoder trained on: the stages after it learned from its old latents, so they

@@ -8,6 +8,8 @@ augmentation.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -66,8 +68,10 @@ class ShapeAutoencoderStage(TrainingStage):
         device: torch.device | str = "cpu",
         precision: str = "auto",
         latent_noise: float = 0.0,
+        class_names: Sequence[str] = (),
     ) -> None:
         super().__init__()
+        self.class_names = list(class_names)  # the per-class validation figures' names
         self.config = config
         self.device = torch.device(device)
         self.autocast_dtype = autocast_dtype(precision, self.device)
@@ -193,6 +197,7 @@ class ShapeAutoencoderStage(TrainingStage):
         predictions = self.decode(self.encode(voxels), labels)
         values = iou(predictions, voxels.astype(np.float32))
         result = {"score": float(np.mean(values)), "iou": float(np.mean(values))}
-        for label in np.unique(labels):
-            result[f"iou_class{int(label)}"] = float(np.mean(values[labels == label]))
+        for label in np.unique(labels):  # by name, as a log reader looks for them
+            name = self.class_names[label] if label < len(self.class_names) else str(label)
+            result[f"iou_class_{name}"] = float(np.mean(values[labels == label]))
         return result

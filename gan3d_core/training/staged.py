@@ -453,6 +453,7 @@ def train_staged(
         device=device,
         precision=config.precision,
         latent_noise=config.latent_noise,
+        class_names=train.class_names,
     )
     if source is not None and not stage_state_path(run_dir, autoencoder.name).is_file():
         copy_networks(dict(autoencoder.networks.items()), source, config.init_from)
