@@ -39,6 +39,14 @@ ELEVATION_OFFSETS = (-15.0, 15.0)
 ELEVATION_RANGE = (-10.0, 80.0)
 
 
+# A fit whose silhouette IoU stays under this share of its best for this many steps in a row
+# stops there, its best kept: asked for 300 steps, scikit-image's astronaut, chelsea and
+# coffee each fell to IoU 0 (after steps 120-190) and never came back; stopping kept the
+# same best in 59 %, 71 % and 52 % of the time.
+LOST_OUTLINE_SHARE = 0.5
+LOST_OUTLINE_STEPS = 10
+
+
 @dataclass(frozen=True)
 class FitSettings:
     """``steps`` gradient steps (0: pick the best candidate only) at ``learning_rate``;
@@ -219,6 +227,7 @@ def fit_to_silhouettes(
                 (elevation, settings.camera_learning_rate),
             ]
         )
+        lost_for = 0  # steps in a row far below the best: the fit has lost the outline
         for step in range(settings.steps + 1):
             if should_stop is not None and should_stop():
                 raise OperationCancelled("fitting cancelled")
@@ -234,8 +243,9 @@ def fit_to_silhouettes(
             if overlap.item() > best[3]:
                 best = (latent.detach().clone(), azimuth.detach().clone(),
                         elevation.detach().clone(), overlap.item())  # fmt: skip
-            if step == settings.steps:
-                break  # the last step only scores
+            lost_for = lost_for + 1 if overlap.item() < LOST_OUTLINE_SHARE * best[3] else 0
+            if step == settings.steps or lost_for >= LOST_OUTLINE_STEPS:
+                break  # the last step only scores; a lost outline is not found again
             prior = (((latent - mean) @ whitening) ** 2).mean()
             loss = 1.0 - overlap + settings.prior_weight * prior
             loss.backward()

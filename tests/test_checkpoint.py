@@ -256,9 +256,12 @@ def test_garbage_and_directory_and_missing(tmp_path):
         load_model(tmp_path)
     with pytest.raises(CheckpointError, match="no such checkpoint"):
         load_model(tmp_path / "absent.safetensors")
-    run = tmp_path / "run"  # a staged run stopped in a stage: settings, no model yet
+    run = tmp_path / "run"  # settings alone: a run that failed before it saved (review)
     run.mkdir()
     (run / "config.json").write_text("{}")
+    with pytest.raises(CheckpointError, match="is a directory"):
+        load_model(run)
+    (run / "autoencoder.state.safetensors").write_bytes(b"")  # a staged run stopped in a stage
     with pytest.raises(CheckpointError, match=r"run: a training run with no model yet .*--resume"):
         load_model(run)
 

@@ -946,7 +946,9 @@ def test_a_path_the_system_refuses_is_one_line_naming_it(capsys, tmp_path, cvaeg
     name passed 255)."""
     long = tmp_path / ("c" * 300 + ".safetensors")
     code, _, err = run(capsys, "info", long)
-    assert code == 1 and err.strip() == f"gan3d info: error: {long}: File name too long"
+    assert code == 1 and err.strip() == (
+        f"gan3d info: error: {long}: cannot read checkpoint (File name too long)"
+    )
     code, _, err = run(capsys, "pack", cvaegan_checkpoint, "-o", tmp_path / "model.pt")
     assert code == 1 and "pack writes a .safetensors file" in err  # audit: it wrote one as .pt
     # a grid named as a latent would be read as one (audit: export and voxelize wrote it)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import replace
 
 import numpy as np
@@ -170,6 +171,9 @@ def test_an_export_says_when_a_speck_sets_its_base_and_size(tmp_path):
     written = write_shape(grid, tmp_path / "a.stl", ExportOptions(size=100.0, min_part=0.05))
     assert "largest part" not in written.note and "left out 1 part" in written.note
     assert trimesh.load(written.path).extents.max() == pytest.approx(100.0)
+    slabs = np.zeros((16, 16, 16), np.float32)  # two parts alike: the shape, no specks
+    slabs[2:7, 2:14, 2:14], slabs[9:14, 2:14, 4:14] = 1, 1
+    assert write_shape(slabs, tmp_path / "b.stl", ExportOptions(size=100.0)).note == ""
 
 
 def test_a_decimation_keeps_the_shape_or_is_not_taken(shared_data):
@@ -418,6 +422,17 @@ def test_an_output_that_is_a_pipe_is_refused_and_a_link_writes_where_it_points(t
     (tmp_path / "link.stl").symlink_to(tmp_path / "real.stl")
     write_bytes_atomic(tmp_path / "link.stl", b"new")
     assert (tmp_path / "link.stl").is_symlink() and (tmp_path / "real.stl").read_bytes() == b"new"
+    # a latent and its class file, written all or none: a refused pipe or folder is left be
+    # (the failed write's clean-up removed the pipe, and a folder raised IsADirectoryError)
+    from gan3d_core.io.latent_files import write_latent
+
+    os.mkfifo(tmp_path / "pipe.latent.npy")
+    (tmp_path / "folder.latent.npy").mkdir()
+    for name, said in (("pipe", "is a named pipe"), ("folder", "is a directory")):
+        with pytest.raises(OutputFileError, match=f"{name}.latent.npy: {said}"):
+            write_latent(tmp_path / f"{name}.latent.npy", np.zeros(3), "chair")
+    assert stat.S_ISFIFO(os.stat(tmp_path / "pipe.latent.npy").st_mode)
+    assert (tmp_path / "folder.latent.npy").is_dir() and not list(tmp_path.glob("*.json"))
 
 
 @pytest.mark.parametrize(

@@ -166,3 +166,29 @@ def test_sharpening_keeps_the_threshold_and_pushes_occupancy_away_from_it():
     sharp = _sharpened(occupancy, 3.0)
     assert sharp[1] == pytest.approx(0.5)
     assert sharp[0] < 0.01 and sharp[2] == pytest.approx(0.7**3 / (0.7**3 + 0.3**3), abs=1e-5)
+
+
+def test_a_fit_that_lost_the_outline_stops_and_keeps_its_best(monkeypatch):
+    """Asked for 300 steps, fits of real photos fell to IoU 0 and never came back; the
+    steps after were time spent for nothing."""
+    from gan3d_core import fitting
+
+    decode = _box_decoder()
+    truth = torch.tensor([[12.0, 5.0]])
+    with torch.no_grad():
+        masks = silhouettes(decode(truth), torch.tensor([90.0]), torch.tensor([10.0])).numpy()
+    scored = []
+    real_iou = fitting.soft_iou
+
+    def falling(projected, target):  # good for 5 steps, then the outline is lost
+        scored.append(None)
+        overlap = real_iou(projected, target)
+        return overlap if len(scored) <= 5 else overlap * 0.01
+
+    monkeypatch.setattr(fitting, "soft_iou", falling)
+    result = fit_to_silhouettes(
+        decode, np.array([[10.0, 6.0]], np.float32), masks, [90.0], [10.0], np.zeros(2),
+        np.eye(2), FitSettings(steps=100),
+    )  # fmt: skip
+    assert len(scored) == 5 + fitting.LOST_OUTLINE_STEPS  # not 101
+    assert result.silhouette_iou > 0.5  # the best, from before

@@ -187,13 +187,17 @@ def test_a_run_folder_is_checked_before_any_work(capsys, synthetic_npz, cache, t
         argv = ["train", "--kind", kind, *common, "--cache-dir", fresh, "-o", run]
         assert main([str(a) for a in argv]) == 1
         err = capsys.readouterr().err
-        assert f"{run}: holds a run already (config.json); pass --resume" in err, err
+        assert f"{run}: holds a run already (model.safetensors); pass --resume" in err, err
     other = ["train", "--kind", "vaegan", *common, "--cache-dir", fresh, "--latent-dim", 16,
              "--init-from", run, "-o", tmp_path / "tuned"]  # fmt: skip
     assert main([str(a) for a in other]) == 1
     err = capsys.readouterr().err
-    assert "holds a different model from the one this run trains: kind gan (run: vaegan)" in err
-    assert "latent_dim 8 (run: 16)" in err and len(err.splitlines()) == 1
+    assert f"{run / 'model.safetensors'}: holds a gan model; this run trains a vaegan" in err
+    other[other.index("vaegan")] = "gan"
+    assert main([str(a) for a in other]) == 1
+    err = capsys.readouterr().err
+    assert "holds a different model from the one this run trains: latent_dim 8 (run: 16)" in err
+    assert len(err.splitlines()) == 1
     for seed in ("--seed", "--split-seed"):
         argv = ["train", "--kind", "gan", *common, seed, -1, "-o", tmp_path / "seeded"]
         with pytest.raises(SystemExit, match="1"):  # argparse's refusal, in one line
@@ -201,6 +205,13 @@ def test_a_run_folder_is_checked_before_any_work(capsys, synthetic_npz, cache, t
         assert "a seed is a whole number from 0 to 2147483647, got '-1'" in capsys.readouterr().err
     assert not fresh.exists()  # nothing rendered, nothing left
     assert not (tmp_path / "tuned").exists() and not (tmp_path / "seeded").exists()
+    # settings alone are a run that failed before it saved (killed, diverged): no run, and
+    # a new one starts there (the first version of the check refused it; review)
+    failed = tmp_path / "failed"
+    failed.mkdir()
+    (failed / "config.json").write_text((run / "config.json").read_text())
+    argv = ["train", "--kind", "gan", *common, "--cache-dir", cache, "-o", failed]
+    assert main([str(a) for a in argv]) == 0
 
 
 def test_a_run_resumes_on_its_data_moved_elsewhere(capsys, synthetic_npz, cache, tmp_path):

@@ -115,19 +115,26 @@ def all_or_none(*paths: str | os.PathLike) -> Iterator[None]:
     """Files written to ``paths`` inside this block are taken back if it fails: a new one
     goes, one that was there before comes back as it was (a shape and its latent are written
     together or not at all, and a replaced file is not lost with them). The old files are
-    kept by hard links, or copies where the file system has none, until the block ends."""
-    kept: dict[Path, Path | None] = {}
+    kept by hard links, or copies where the file system has none, until the block ends;
+    anything but a file (a pipe, a device, a folder: the writers refuse them) is left alone."""
+    kept: dict[Path, Path | None] = {}  # each new or replaced file: its old content's copy
     try:
         for path in paths:
             real = Path(os.path.realpath(path))  # a link is written through (write_atomic)
-            kept[real] = _keep_copy(real) if real.is_file() else None
+            if not os.path.lexists(real):
+                kept[real] = None
+            elif real.is_file():
+                kept[real] = _keep_copy(real)
         yield
     except BaseException:
         for real, copy in kept.items():
-            if copy is None:
-                real.unlink(missing_ok=True)
-            else:
-                os.replace(copy, real)
+            try:
+                if copy is None:
+                    real.unlink(missing_ok=True)
+                else:
+                    os.replace(copy, real)
+            except OSError:  # put back what can be; the first error is the one to tell
+                pass
         raise
     finally:
         for copy in kept.values():
@@ -137,13 +144,19 @@ def all_or_none(*paths: str | os.PathLike) -> Iterator[None]:
 
 def _keep_copy(path: Path) -> Path:
     """A hidden second name for ``path``'s current content, beside it."""
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=".kept.", suffix=".tmp")
-    os.close(fd)
-    os.unlink(name)
+    name = None
     try:
-        os.link(path, name)
-    except OSError:
-        shutil.copy2(path, name)
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=".kept.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(name)
+        try:
+            os.link(path, name)
+        except OSError:
+            shutil.copy2(path, name)
+    except OSError as exc:
+        if name is not None:
+            Path(name).unlink(missing_ok=True)  # a copy cut short
+        raise OutputFileError(f"{path}: cannot write ({exc.strerror or exc})") from None
     return Path(name)
 
 

@@ -142,16 +142,26 @@ def checkpoint_file(path: str | os.PathLike) -> Path:
     whatever takes a checkpoint takes a run folder too. A run folder with no model yet (a
     staged run stopped in a stage) is refused saying so."""
     path = Path(path)
-    if not path.is_dir():
+    try:
+        if not path.is_dir():
+            return path
+        if (path / RUN_MODEL_FILE).is_file():
+            return path / RUN_MODEL_FILE
+        stopped = run_states(path)
+    except OSError:  # a folder that may not be entered: the reader says so
         return path
-    if (path / RUN_MODEL_FILE).is_file():
-        return path / RUN_MODEL_FILE
-    if (path / RUN_SETTINGS_FILE).is_file():
+    if stopped:
         raise CheckpointError(
             f"{path}: a training run with no model yet (stopped before it saved one); "
             f"gan3d train -o {path} --resume trains on"
         )
     return path
+
+
+def run_states(run_dir: str | os.PathLike) -> list[Path]:
+    """The resumable states a training run's folder holds: an end-to-end run's
+    training_state.safetensors, a staged run's STAGE.state.safetensors."""
+    return sorted(Path(run_dir).glob("*state.safetensors"))
 
 
 def read_model_card(path: str | os.PathLike) -> dict[str, Any]:

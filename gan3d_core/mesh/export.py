@@ -46,6 +46,9 @@ from gan3d_core.mesh.surface import (
 # the whole, is said to be (a chair over a one-voxel speck stood 21 % of its height up, and
 # was 79 % of the size asked)
 PLACE_NOTED = 0.02
+# ... when the other pieces hold under this share of the volume: specks, which --min-part
+# leaves out (two equal slabs, or a table's legs broken off its top at 32^3, are the shape)
+SPECKS_SHARE = 0.05
 # 3MF, the slicers' own format (PrusaSlicer, Bambu Studio, Cura), states its unit: millimetres
 MESH_FORMATS = {".stl": "stl", ".obj": "obj", ".ply": "ply", ".glb": "glb", ".3mf": "3mf"}
 VOXEL_FORMATS = (".binvox", ".npy")
@@ -303,7 +306,8 @@ def write_shape(
         mesh.apply_scale(
             METRES_PER_MM if options.size is not None else GLTF_GRID_METRES / grid_side
         )
-    lift, share = largest_piece_place(mesh)
+    lift, share, others = largest_piece_place(mesh)
+    specks = others < SPECKS_SHARE  # not a table's broken-off legs, which are the shape
     placed = [f"starts {lift:.0%} of the height above the base"] if lift > PLACE_NOTED else []
     if share < 1 - PLACE_NOTED:
         placed.append(
@@ -311,7 +315,7 @@ def write_shape(
             if options.size
             else f"is {share:.0%} as long as the whole"
         )
-    if placed:
+    if placed and specks:
         notes.append(
             f"the largest part {' and '.join(placed)}: smaller parts set the base and size; "
             "leave them out with --min-part (the app's Drop parts under)"

@@ -68,22 +68,24 @@ def count_shells(mesh) -> int:
     return int((_shell_volumes(mesh)[1] > 0).sum()) if len(mesh.faces) else 0
 
 
-def largest_piece_place(mesh) -> tuple[float, float]:
+def largest_piece_place(mesh) -> tuple[float, float, float]:
     """Where the largest piece stands within the whole: how far its lowest point is above
-    the mesh's, as a share of the mesh's height, and its longest side as a share of the
-    mesh's. A slicer sets a print on its lowest point and a size counts every piece, so a
-    speck under a chair leaves the chair in the air and smaller ((0, 1) for one piece)."""
+    the mesh's, as a share of the mesh's height; its longest side as a share of the mesh's;
+    and the share of the volume the other pieces hold. A slicer sets a print on its lowest
+    point and a size counts every piece, so a speck under a chair leaves the chair in the
+    air and smaller ((0, 1, 0) for one piece)."""
     if len(mesh.faces) == 0:
-        return 0.0, 1.0
+        return 0.0, 1.0, 0.0
     shells, volumes = _shell_volumes(mesh)
-    if (volumes > 0).sum() < 2:
-        return 0.0, 1.0
+    pieces = volumes[volumes > 0]
+    if len(pieces) < 2:
+        return 0.0, 1.0, 0.0
     largest = mesh.vertices[np.unique(mesh.faces[shells == np.argmax(volumes)])]
     low, high = mesh.vertices.min(axis=0), mesh.vertices.max(axis=0)
     height, side = high[2] - low[2], (high - low).max()
     lift = (largest[:, 2].min() - low[2]) / height if height > 0 else 0.0
     share = np.ptp(largest, axis=0).max() / side if side > 0 else 1.0
-    return float(lift), float(share)
+    return float(lift), float(share), float(1 - pieces.max() / pieces.sum())
 
 
 def drop_small_shells(mesh, min_share: float):

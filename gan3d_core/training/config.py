@@ -13,6 +13,8 @@ from gan3d_core.errors import InputFileError, UsageError
 from gan3d_core.limits import MAX_SEED
 from gan3d_core.schema import check_field_types
 
+MAX_TORCH_SEED = 2**63 - 1
+
 RECIPES = Path(__file__).parent / "recipes"
 
 RECON_LOSSES = ("bce", "l2", "l2_sum", "dice", "bce_dice")
@@ -170,9 +172,14 @@ class TrainConfig:
             problems.append(
                 f"epochs and batch_size must be >= 1, got {self.epochs}, {self.batch_size}"
             )
-        for name in ("seed", "split_seed"):  # numpy takes no negative seed, torch none over 64 bits
-            if not 0 <= getattr(self, name) <= MAX_SEED:
-                problems.append(f"{name} must be from 0 to {MAX_SEED}, got {getattr(self, name)}")
+        # numpy takes no negative seed, torch none over 64 bits; the command line takes the
+        # app's seeds (to MAX_SEED), a settings file of an older run any torch takes
+        for name in ("seed", "split_seed"):
+            if not 0 <= getattr(self, name) <= MAX_TORCH_SEED:
+                problems.append(
+                    f"{name} must be from 0 to {MAX_SEED} (an older run's to 2^63 - 1), "
+                    f"got {getattr(self, name)}"
+                )
         if self.up not in ("auto", "z", "y"):
             problems.append(f"up must be auto, z or y, got {self.up!r}")
         if self.recon_loss not in RECON_LOSSES:

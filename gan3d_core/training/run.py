@@ -12,7 +12,12 @@ import torch.distributed as dist
 from gan3d_core.data.datasets import VoxelDataset, load_dataset, shapes_digest, split_dataset
 from gan3d_core.errors import CheckpointError, InputFileError, UsageError, first_line
 from gan3d_core.io.atomic import write_bytes_atomic
-from gan3d_core.io.checkpoint import checkpoint_file, config_differences, read_model_config
+from gan3d_core.io.checkpoint import (
+    checkpoint_file,
+    config_differences,
+    read_model_config,
+    run_states,
+)
 from gan3d_core.training.config import TrainConfig
 from gan3d_core.training.trainer import (
     CONFIG_FILE,
@@ -194,13 +199,14 @@ def train_run(
 
 def check_run_folder(run_dir: str | os.PathLike, resume: bool) -> None:
     """Before any work, a new run refuses a folder that holds one, of either family (an
-    end-to-end run's state, a staged run's stage states, a finished run's model or
-    settings): training over it replaced that run's model."""
+    end-to-end run's state, a staged run's stage states, a model): training over it
+    replaced that run's model. Settings alone (a run that failed before its first save
+    writes them) are no run: a new one may start there."""
     if resume:
         return  # its own settings were read from it; each family then finds its state
     run_dir = Path(run_dir)
-    held = [run_dir / name for name in (CONFIG_FILE, MODEL_FILE) if (run_dir / name).exists()]
-    held += sorted(run_dir.glob("*state.safetensors"))  # STATE_FILE and every stage's
+    held = [run_dir / MODEL_FILE] if (run_dir / MODEL_FILE).exists() else []
+    held += run_states(run_dir)
     if held:
         raise InputFileError(
             f"{run_dir}: holds a run already ({held[0].name}); pass --resume or choose "
@@ -214,6 +220,11 @@ def check_init_from(config: TrainConfig) -> None:
     if not config.init_from:
         return
     theirs = read_model_config(config.init_from)
+    if theirs.kind != config.kind:  # another family's class count may not make this one
+        raise CheckpointError(
+            f"{checkpoint_file(config.init_from)}: holds a {theirs.kind} model; this run "
+            f"trains a {config.kind}"
+        )
     differences = config_differences(
         theirs, config.model_config(theirs.num_classes), ignored=("num_classes",)
     )

@@ -704,7 +704,7 @@ def test_a_folder_on_the_command_line_is_named_as_one(tmp_path):
     (tmp_path / "model.safetensors").write_bytes(b"")
     assert sort_files([tmp_path]).checkpoints == [tmp_path / "model.safetensors"]
     (tmp_path / "model.safetensors").unlink()
-    (tmp_path / "config.json").write_text("{}")  # stopped before it saved a model
+    (tmp_path / "image_head.state.safetensors").write_bytes(b"")  # stopped in a stage
     result = subprocess.run(
         [sys.executable, "-m", "gan3d_studio", str(tmp_path)],
         capture_output=True, text=True, timeout=60,
