@@ -50,7 +50,7 @@ def drop_small_parts(voxels: np.ndarray, threshold: float, min_share: float) -> 
     return kept
 
 
-def _shell_volumes(mesh) -> tuple[np.ndarray, np.ndarray]:
+def shell_volumes(mesh) -> tuple[np.ndarray, np.ndarray]:
     """Each face's shell (faces joined through shared edges) and each shell's signed
     volume: positive for a piece, negative for the wall of a cavity (surfaces here are
     wound outwards)."""
@@ -65,7 +65,7 @@ def _shell_volumes(mesh) -> tuple[np.ndarray, np.ndarray]:
 def count_shells(mesh) -> int:
     """How many separate pieces a mesh holds: its shells facing outwards (a shell around a
     cavity inside a piece faces inwards, with negative volume, and is not one)."""
-    return int((_shell_volumes(mesh)[1] > 0).sum()) if len(mesh.faces) else 0
+    return int((shell_volumes(mesh)[1] > 0).sum()) if len(mesh.faces) else 0
 
 
 def largest_piece_place(mesh) -> tuple[float, float, float]:
@@ -76,7 +76,7 @@ def largest_piece_place(mesh) -> tuple[float, float, float]:
     air and smaller ((0, 1, 0) for one piece)."""
     if len(mesh.faces) == 0:
         return 0.0, 1.0, 0.0
-    shells, volumes = _shell_volumes(mesh)
+    shells, volumes = shell_volumes(mesh)
     pieces = volumes[volumes > 0]
     if len(pieces) < 2:
         return 0.0, 1.0, 0.0
@@ -95,7 +95,7 @@ def drop_small_shells(mesh, min_share: float):
     so what is left to drop here are slivers a few voxels wide."""
     if min_share <= 0 or len(mesh.faces) == 0:
         return mesh
-    shells, volumes = _shell_volumes(mesh)
+    shells, volumes = shell_volumes(mesh)
     kept = (volumes < 0) | (volumes >= min_share * volumes.max())
     if kept.all():
         return mesh

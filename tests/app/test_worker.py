@@ -39,7 +39,7 @@ def test_a_call_s_handle_hears_its_progress_result_and_error_on_the_gui_thread(q
         worker.shutdown()
     assert ("progress", 1.0, "3 of 3") in heard
     assert heard.index(("progress", 1.0, "3 of 3")) < heard.index(("done", 3))
-    assert heard[-1] == ("error", "x.binvox: truncated")  # one line
+    assert heard[-1] == ("error", "x.binvox: truncated\\nmore detail")  # one line: escaped
     assert [kind for kind, *_ in heard].count("done") == 1
     assert threads == {threading.main_thread()}
 
