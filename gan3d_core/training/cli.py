@@ -25,7 +25,12 @@ from gan3d_core.cli import seed_number
 from gan3d_core.errors import InputFileError, UsageError, first_line
 from gan3d_core.io.atomic import check_output_folder
 from gan3d_core.io.kinds import UP_AXES, UP_HELP
-from gan3d_core.training.config import TrainConfig, load_recipe, recipe_names
+from gan3d_core.training.config import (
+    STAGED_ONLY_SETTINGS,
+    TrainConfig,
+    load_recipe,
+    recipe_names,
+)
 
 ABORT_AFTER_SECONDS = 2.0
 # A run stops after its step and saves on Ctrl-C, and on SIGTERM: what a cluster's scheduler
@@ -227,6 +232,12 @@ def _settings(args: argparse.Namespace) -> TrainConfig:
         raise InputFileError(f"{source}: {message}") from None
     if started is not None:
         _refuse_changed_run(args.out, started, config)
+    typed = set(vars(args)) & STAGED_ONLY_SETTINGS  # a settings file may hold every field
+    unused = sorted(typed)
+    if config.kind != "lgan" and unused:  # a misread kind would train something else in silence
+        flags = ", ".join(f"--{name.replace('_', '-')}" for name in unused)
+        print(f"note: {flags} set{'s' if len(unused) == 1 else ''} the staged recipe (--kind "
+              f"lgan) only; a {config.kind} run trains without", file=sys.stderr)  # fmt: skip
     return config
 
 
@@ -369,15 +380,20 @@ def _train_staged(config: TrainConfig, args: argparse.Namespace) -> int:
         stop_requested.append(signum)
         print(f"\n{_STOPPING[signum]}", file=sys.stderr)
 
+    previous = {}
+
+    def begun(train, validation) -> None:
+        print(split_words(train, validation, config.validation_fraction), file=sys.stderr)
+        # the data are read and the run has begun: from here a stop saves; before, Ctrl-C
+        # ends the command at once (there is nothing to save while the shapes load)
+        previous.update({number: signal.signal(number, request_stop) for number in _STOP_SIGNALS})
+
     events = None if args.no_tensorboard else StageTensorBoard(run_dir / "events")
-    previous = {number: signal.signal(number, request_stop) for number in _STOP_SIGNALS}
     try:
         with progress_bar("training (staged)") as progress:
             path, results = train_staged(
                 config, run_dir, progress, lambda: bool(stop_requested), device=args.device,
-                on_record=events, on_split=lambda train, validation: print(
-                    split_words(train, validation, config.validation_fraction), file=sys.stderr
-                ),
+                on_record=events, on_split=begun,
             )  # fmt: skip
     finally:
         for number, handler in previous.items():
