@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -214,18 +215,24 @@ def test_a_run_folder_is_checked_before_any_work(capsys, synthetic_npz, cache, t
     assert main([str(a) for a in argv]) == 0
 
 
-def test_a_run_resumes_on_its_data_moved_elsewhere(capsys, synthetic_npz, cache, tmp_path):
-    """A run folder moved to another machine finds its data at another path: the shapes'
-    record says they are the same (only the path was compared, and refused)."""
-    data = tmp_path / "here" / "shapes.npz"
-    data.parent.mkdir()
-    shutil.copy(synthetic_npz, data)
+def _one_epoch_run(data, cache, tmp_path) -> Path:
+    """RUN_DIR of a tiny gan trained one epoch on ``data`` from the command line."""
     settings = tmp_path / "settings.json"
     settings.write_text(json.dumps({k: v for k, v in TINY.items() if k != "epochs"}))
     run = tmp_path / "run"
     argv = ["train", "--kind", "gan", "--data", data, "--config", settings, "--epochs", 1,
             "--cache-dir", cache, "--no-tensorboard", "-o", run]  # fmt: skip
     assert main([str(a) for a in argv]) == 0
+    return run
+
+
+def test_a_run_resumes_on_its_data_moved_elsewhere(capsys, synthetic_npz, cache, tmp_path):
+    """A run folder moved to another machine finds its data at another path: the shapes'
+    record says they are the same (only the path was compared, and refused)."""
+    data = tmp_path / "here" / "shapes.npz"
+    data.parent.mkdir()
+    shutil.copy(synthetic_npz, data)
+    run = _one_epoch_run(data, cache, tmp_path)
     moved = data.parent.rename(tmp_path / "there") / "shapes.npz"
     resume = ["train", "-o", str(run), "--resume", "--epochs", "2", "--no-tensorboard"]
     assert main([*resume, "--data", str(moved)]) == 0, capsys.readouterr().err
@@ -289,12 +296,7 @@ def test_a_resumed_run_refuses_shapes_that_changed_since_it_began(
     path is refused in one line, and the same shapes again resume."""
     data = tmp_path / "shapes.npz"
     shutil.copy(synthetic_npz, data)
-    settings = tmp_path / "settings.json"
-    settings.write_text(json.dumps({k: v for k, v in TINY.items() if k != "epochs"}))
-    run = tmp_path / "run"
-    argv = ["train", "--kind", "gan", "--data", data, "--config", settings, "--epochs", 1,
-            "--cache-dir", cache, "--no-tensorboard", "-o", run]  # fmt: skip
-    assert main([str(a) for a in argv]) == 0
+    run = _one_epoch_run(data, cache, tmp_path)
     capsys.readouterr()
     with np.load(data) as arrays:
         voxels, labels, names = arrays["voxels"], arrays["labels"], arrays["class_names"]
