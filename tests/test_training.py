@@ -709,3 +709,19 @@ def test_fine_tuning_starts_from_a_checkpoint_of_the_same_architecture(
     assert not (tmp_path / "never").exists()
     with pytest.raises(ValueError, match="needs a model with an image encoder"):
         tiny_config("gan", synthetic_npz, cache, voxel_teacher_weight=1.0)
+
+
+def test_a_run_folder_holds_one_training_at_a_time(tmp_path):
+    """Two `gan3d train -o RUN` started together both ran, each over the other's files."""
+    from gan3d_core.training.run import RUN_LOCK_FILE, run_folder_lock
+
+    run = tmp_path / "run"
+    with run_folder_lock(run):
+        with pytest.raises(InputFileError, match="another gan3d train is running in this run"):
+            with run_folder_lock(run):
+                pass
+        (run / "config.json").write_text("{}")
+    assert sorted(p.name for p in run.iterdir()) == ["config.json"]  # no lock file left
+    with run_folder_lock(tmp_path / "refused"):  # a run refused with nothing written:
+        pass  # no folder left either
+    assert not (tmp_path / "refused").exists() and RUN_LOCK_FILE.startswith(".")

@@ -280,30 +280,31 @@ def _refuse_changed_run(run_dir, started: TrainConfig, config: TrainConfig) -> N
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    import torch.distributed as dist  # loaded with training.run already
-
     from gan3d_core.data.datasets import looks_like_shapenet
-    from gan3d_core.training.callbacks import ProgressBarCallback, TensorBoardCallback
-    from gan3d_core.training.run import (
-        check_init_from,
-        check_run_folder,
-        init_distributed,
-        prepare_data,
-        same_data_check,
-        train_run,
-    )
+    from gan3d_core.training.run import check_init_from, check_run_folder, run_folder_lock
 
     config = _settings(args)
     check_output_folder(args.out, "run folder")
     check_run_folder(args.out, args.resume)  # before any work, as the settings are
+    if config.kind != "lgan" and not args.resume:
+        check_init_from(config)
     first_process = os.environ.get("RANK", "0") == "0"  # torchrun's others say nothing
     if first_process and config.up == "auto" and looks_like_shapenet(config.data):
         print(f"note: {config.data} looks like ShapeNet's files, which are y up: if its shapes "
               "lie on their sides, train with --up y", file=sys.stderr)  # fmt: skip
-    if config.kind == "lgan":
-        return _train_staged(config, args)
-    if not args.resume:
-        check_init_from(config)
+    with run_folder_lock(args.out, first_process):
+        if config.kind == "lgan":
+            return _train_staged(config, args)
+        return _train_end_to_end(config, args)
+
+
+def _train_end_to_end(config: TrainConfig, args: argparse.Namespace) -> int:
+    """The four end-to-end families, on one process or torchrun's several."""
+    import torch.distributed as dist  # loaded with training.run already
+
+    from gan3d_core.training.callbacks import ProgressBarCallback, TensorBoardCallback
+    from gan3d_core.training.run import init_distributed, prepare_data, same_data_check, train_run
+
     rank, world = init_distributed()
     callbacks = []
     if rank == 0:

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
+
+try:
+    import fcntl
+except ImportError:  # Windows: runs are not locked there
+    fcntl = None
 
 from gan3d_core.data.datasets import VoxelDataset, load_dataset, shapes_digest, split_dataset
 from gan3d_core.errors import CheckpointError, InputFileError, UsageError, first_line
@@ -30,6 +36,7 @@ from gan3d_core.training.trainer import (
 
 ProgressHook = Callable[[float, str], None]
 DATA_DIGEST_FILE = "data.sha256"  # see check_same_data
+RUN_LOCK_FILE = ".gan3d-train.lock"  # see run_folder_lock
 
 
 def default_cache_dir() -> Path:
@@ -212,6 +219,35 @@ def check_run_folder(run_dir: str | os.PathLike, resume: bool) -> None:
             f"{run_dir}: holds a run already ({held[0].name}); pass --resume or choose "
             "another --out"
         )
+
+
+@contextmanager
+def run_folder_lock(run_dir: str | os.PathLike, take: bool = True) -> Iterator[None]:
+    """Hold the run folder for one ``gan3d train`` while it runs: a second one started into
+    it is refused (two runs in one folder both finished, each over the other's files). The
+    lock is the system's (flock), so a killed run leaves none behind; a folder made for it
+    goes again if the run leaves nothing in it (bad data are refused with no run folder).
+    ``take``: False for torchrun's other processes, and where the system has no flock."""
+    if not take or fcntl is None:
+        yield
+        return
+    run_dir = Path(run_dir)
+    made = not run_dir.exists()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock = run_dir / RUN_LOCK_FILE
+    with open(lock, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise InputFileError(
+                f"{run_dir}: another gan3d train is running in this run folder"
+            ) from None
+        try:
+            yield
+        finally:
+            lock.unlink(missing_ok=True)  # before the lock goes: the next run makes its own
+            if made and not any(run_dir.iterdir()):
+                run_dir.rmdir()
 
 
 def check_init_from(config: TrainConfig) -> None:
