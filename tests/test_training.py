@@ -274,8 +274,8 @@ def test_cli_train_resume_with_more_epochs(capsys, synthetic_npz, cache, tmp_pat
     # a staged recipe's option on an end-to-end run is said to do nothing (it was silent)
     assert main(["train", "-o", str(run), "--resume", "--epochs", "2", "--head-steps", "5"]) == 0
     assert (
-        "note: --head-steps sets the staged recipe (--kind lgan) only; a gan run trains "
-        "without" in capsys.readouterr().err
+        "note: --head-steps sets the staged recipe (--kind lgan) only; gan runs train "
+        "without it" in capsys.readouterr().err
     )
     # a resumed run keeps the batches its steps are made of, its model, and the losses and
     # augmentation its record states for every step

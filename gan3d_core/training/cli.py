@@ -26,6 +26,7 @@ from gan3d_core.errors import InputFileError, UsageError, first_line
 from gan3d_core.io.atomic import check_output_folder
 from gan3d_core.io.kinds import UP_AXES, UP_HELP
 from gan3d_core.training.config import (
+    END_TO_END_ONLY_SETTINGS,
     STAGED_ONLY_SETTINGS,
     TrainConfig,
     load_recipe,
@@ -232,12 +233,18 @@ def _settings(args: argparse.Namespace) -> TrainConfig:
         raise InputFileError(f"{source}: {message}") from None
     if started is not None:
         _refuse_changed_run(args.out, started, config)
-    typed = set(vars(args)) & STAGED_ONLY_SETTINGS  # a settings file may hold every field
-    unused = sorted(typed)
-    if config.kind != "lgan" and unused:  # a misread kind would train something else in silence
+    # an option the kind never reads is said so: a misread kind trains something else in
+    # silence (typed options only: a settings file may hold every field)
+    staged = config.kind == "lgan"
+    unused = sorted(
+        set(vars(args)) & (END_TO_END_ONLY_SETTINGS if staged else STAGED_ONLY_SETTINGS)
+    )
+    if unused:
         flags = ", ".join(f"--{name.replace('_', '-')}" for name in unused)
-        print(f"note: {flags} set{'s' if len(unused) == 1 else ''} the staged recipe (--kind "
-              f"lgan) only; a {config.kind} run trains without", file=sys.stderr)  # fmt: skip
+        family = "the end-to-end kinds" if staged else "the staged recipe (--kind lgan)"
+        one = len(unused) == 1
+        print(f"note: {flags} set{'s' if one else ''} {family} only; {config.kind} runs train "
+              f"without {'it' if one else 'them'}", file=sys.stderr)  # fmt: skip
     return config
 
 

@@ -371,6 +371,17 @@ STAGED_ONLY_SETTINGS = frozenset(
 )  # fmt: skip
 
 
+# and the end-to-end families' own (trainer.py, prepare_data), which a staged run never reads
+END_TO_END_ONLY_SETTINGS = frozenset(
+    {"beta1", "beta2", "classifier_weight", "d_accuracy_threshold", "epochs",
+     "fake_label_range", "image_augmentation", "kl_weight", "lr_discriminator", "lr_encoder",
+     "lr_generator", "lr_schedule", "min_lr_fraction", "mirror", "projection_weight",
+     "real_label_range", "recon_in_discriminator", "recon_loss", "recon_weight",
+     "render_jitter", "rotation_degrees", "silhouette_weight", "soft_labels", "ssim_weight",
+     "translation_voxels", "validation_samples", "vary_views", "voxel_teacher_weight"}
+)  # fmt: skip
+
+
 def load_recipe(name: str) -> dict[str, Any]:
     """The settings of a shipped recipe; keys starting with ``_`` are notes, not settings."""
     path = RECIPES / f"{name}.json"
