@@ -233,9 +233,13 @@ def _settings(args: argparse.Namespace) -> TrainConfig:
         raise InputFileError(f"{source}: {message}") from None
     if started is not None:
         _refuse_changed_run(args.out, started, config)
-    # an option the kind never reads is said so: a misread kind trains something else in
-    # silence (typed options only: a settings file may hold every field)
-    staged = config.kind == "lgan"
+    return config
+
+
+def _note_unused_options(args: argparse.Namespace, kind: str) -> None:
+    """An option the kind never reads is said so: a misread kind trains something else in
+    silence (typed options only: a settings file may hold every field)."""
+    staged = kind == "lgan"
     unused = sorted(
         set(vars(args)) & (END_TO_END_ONLY_SETTINGS if staged else STAGED_ONLY_SETTINGS)
     )
@@ -243,9 +247,8 @@ def _settings(args: argparse.Namespace) -> TrainConfig:
         flags = ", ".join(f"--{name.replace('_', '-')}" for name in unused)
         family = "the end-to-end kinds" if staged else "the staged recipe (--kind lgan)"
         one = len(unused) == 1
-        print(f"note: {flags} set{'s' if one else ''} {family} only; {config.kind} runs train "
+        print(f"note: {flags} set{'s' if one else ''} {family} only; {kind} runs train "
               f"without {'it' if one else 'them'}", file=sys.stderr)  # fmt: skip
-    return config
 
 
 # What a resumed run may change: how long it trains (epochs, a stage's steps), its learning
@@ -296,6 +299,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if config.kind != "lgan" and not args.resume:
         check_init_from(config)
     first_process = os.environ.get("RANK", "0") == "0"  # torchrun's others say nothing
+    if first_process:
+        _note_unused_options(args, config.kind)
     if first_process and config.up == "auto" and looks_like_shapenet(config.data):
         print(f"note: {config.data} looks like ShapeNet's files, which are y up: if its shapes "
               "lie on their sides, train with --up y", file=sys.stderr)  # fmt: skip
