@@ -219,7 +219,8 @@ class Controller(QObject):
                 f"This {info.kind} model has no image encoder; open a VAE-GAN or staged model"
             )
             return
-        self.status.emit(f"Reconstructing from {len(images)} image(s)...")
+        named = Path(images[0]).name if len(images) == 1 else f"{len(images)} photos"
+        self.status.emit(f"Reconstructing from {named}...")
         # absolute: remembered among recent files, which outlive the working directory
         photos = [Path(image).absolute() for image in images]
         call = self._call(Reconstruct(photos, self.session.reconstruct_options))

@@ -18,7 +18,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from gan3d_core.errors import InputFileError, UsageError
 from gan3d_core.io.atomic import check_input_file
-from gan3d_core.limits import MAX_IMAGE_ASPECT, MAX_IMAGE_PIXELS
+from gan3d_core.limits import MAX_IMAGE_ASPECT, MAX_IMAGE_PIXELS, MIN_IMAGE_SIDE
 
 ImageSource = str | os.PathLike | Image.Image | np.ndarray
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
@@ -100,10 +100,20 @@ def load_image(source: ImageSource) -> np.ndarray:
     if array.ndim != 3 or array.shape[2] not in (1, 3, 4) or min(array.shape[:2]) < 1:
         raise UsageError(f"image array must be (H, W) or (H, W, 1|3|4), got shape {array.shape}")
     if array.dtype != np.uint8:
-        hint = " (floats in [0, 1]: skimage.img_as_ubyte(image))" if array.dtype.kind == "f" else ""
-        raise UsageError(f"image array must be uint8, got {array.dtype}{hint}")
+        raise UsageError(f"image array must be uint8, got {array.dtype}{_uint8_hint(array)}")
     _check_pixels("image array", array.shape[1], array.shape[0])
     return np.repeat(array, 3, axis=2) if array.shape[2] == 1 else array
+
+
+def _uint8_hint(array: np.ndarray) -> str:
+    """How to make ``array`` the uint8 image asked for, by what it holds."""
+    if array.dtype == bool:
+        return " (a mask: (mask * 255).astype(np.uint8))"
+    if array.dtype.kind == "f" and array.size and np.nanmax(array) <= 1.0:
+        return " (floats in [0, 1]: skimage.img_as_ubyte(image))"
+    if array.dtype.kind in "fiu":
+        return " (values in 0..255: image.astype(np.uint8))"
+    return ""
 
 
 def _check_pixels(source: str | os.PathLike, width: int, height: int) -> None:
@@ -121,6 +131,11 @@ def _check_pixels(source: str | os.PathLike, width: int, height: int) -> None:
         raise error(
             f"{source}: image of {width} x {height} pixels is a strip (over "
             f"{MAX_IMAGE_ASPECT}:1); crop it to the object"
+        )
+    if min(width, height) < MIN_IMAGE_SIDE:  # GrabCut found no background in an 8 x 8 one
+        raise error(
+            f"{source}: image of {width} x {height} pixels is too small to read (at least "
+            f"{MIN_IMAGE_SIDE} a side)"
         )
 
 

@@ -37,6 +37,7 @@ MAX_IMAGE_PIXELS = 25_000_000
 # Width to height (or height to width): a phone's panorama is up to about 10:1; past 50:1 a
 # picture is a strip that holds no object to reconstruct.
 MAX_IMAGE_ASPECT = 50
+MIN_IMAGE_SIDE = 16  # pixels: smaller, no object can be told from its background
 # Photos of one object passed to one reconstruction (the models see 1..num_views views).
 MAX_VIEWS = 64
 

@@ -93,4 +93,6 @@ def test_a_grid_no_reader_takes_is_not_written(tmp_path):
     for shape in [(4, 4), (0, 4, 4), (MAX_GRID_SIDE + 1, 1, 1)]:
         with pytest.raises(UsageError, match=f"1 to {MAX_GRID_SIDE} a side"):
             write_binvox(tmp_path / "g.binvox", np.zeros(shape, bool))
+    with pytest.raises(UsageError, match=r"x\.stl: write_binvox writes \.binvox files"):
+        write_binvox(tmp_path / "x.stl", np.ones((4, 4, 4), bool))  # binvox bytes named .stl
     assert not list(tmp_path.iterdir())

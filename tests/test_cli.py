@@ -511,8 +511,7 @@ def test_export_and_voxelize(capsys, tmp_path):
     code, out, err = run(capsys, "export", tmp_path / "box.binvox", "-o", tmp_path / "all.stl")
     assert code == 0 and out.strip() == str(tmp_path / "all.stl")
     assert err.strip().splitlines() == [  # the speck, past the box's corner, sets the size
-        "all.stl: the largest part is 93% as long as the whole: smaller parts set the base and "
-        "size; leave them out with --min-part (the app's Drop parts under)",
+        "all.stl: the largest part is 93% as long as the whole: specks set the base and size",
         f"{tmp_path / 'all.stl'}: 2 separate parts; --min-part PERCENT leaves out those under "
         "PERCENT % of the largest",
     ]

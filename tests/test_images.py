@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -229,16 +231,27 @@ def test_a_wide_photo_is_shrunk_before_it_is_padded_square_and_a_strip_refused()
     assert seen.shape == (64, 64, 3) and 0 < len(dark_rows) <= 4  # the bar, thin and centred
     with pytest.raises(UsageError, match="image array: image of 120 x 2 pixels is a strip"):
         preprocess_image(np.zeros((2, 120, 3), np.uint8), 64)
+    # what to do with an image that is not uint8, by what it holds (0-255 floats were told to
+    # use img_as_ubyte, which refuses them; review)
+    for array, hint in ((np.full((32, 32), 0.5), "skimage.img_as_ubyte"),
+                        (np.full((32, 32), 200.0), "image.astype(np.uint8)"),
+                        (np.ones((32, 32), bool), "(mask * 255).astype(np.uint8)")):  # fmt: skip
+        with pytest.raises(UsageError, match=re.escape(hint)):
+            preprocess_image(array, 64)
+    # an 8 x 8 photo: OpenCV's internal error from GrabCut, which found no background (review)
+    tiny = np.asarray(Image.fromarray(np.full((64, 64, 3), 90, np.uint8)).resize((8, 8)))
+    with pytest.raises(UsageError, match="image of 8 x 8 pixels is too small to read"):
+        preprocess_image(tiny, 64)
 
 
 @pytest.mark.parametrize(
     "picture",
     [
         np.full((200, 200, 3), (30, 60, 200), np.uint8),
-        np.full((1, 1, 3), 0, np.uint8),
+        np.full((16, 16, 3), 0, np.uint8),
         np.zeros((20, 20, 4), np.uint8),
     ],
-    ids=["blue", "one pixel", "transparent"],
+    ids=["blue", "smallest", "transparent"],
 )
 def test_a_picture_of_one_plain_colour_has_no_object_to_read(tmp_path, picture):
     """It was read whole: a blue square came back as a dresser."""

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from gan3d_core.config import DEFAULT_THRESHOLD
-from gan3d_core.errors import InputFileError
+from gan3d_core.errors import InputFileError, UsageError
 from gan3d_core.io.atomic import read_input_bytes, write_bytes_atomic
 from gan3d_core.io.inputs import check_voxel_grid
 from gan3d_core.limits import MAX_GRID_SIDE
@@ -67,6 +67,8 @@ def write_binvox(
     """Write an (x, y, z) grid as ``.binvox``, atomically: a boolean grid as it is, an
     occupancy grid (a decoded shape: float, never exactly 0) filled where it is over 0.5,
     the project's threshold."""
+    if Path(path).suffix.lower() != ".binvox":  # binvox bytes in a file named .stl
+        raise UsageError(f"{path}: write_binvox writes .binvox files; export_shape writes others")
     voxels = check_voxel_grid(voxels) > DEFAULT_THRESHOLD
     flat = np.ascontiguousarray(voxels.transpose(0, 2, 1)).ravel()  # (x, z, y)
     header = (

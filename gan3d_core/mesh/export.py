@@ -315,11 +315,8 @@ def write_shape(
             if options.size
             else f"is {share:.0%} as long as the whole"
         )
-    if placed and specks:
-        notes.append(
-            f"the largest part {' and '.join(placed)}: smaller parts set the base and size; "
-            "leave them out with --min-part (the app's Drop parts under)"
-        )
+    if placed and specks:  # the command and the app then say how to leave out small parts
+        notes.append(f"the largest part {' and '.join(placed)}: specks set the base and size")
     asked = options.target_faces if options.style == "smooth" else None
     if asked is not None and len(mesh.faces) > asked:  # see surface.decimate
         notes.append(
