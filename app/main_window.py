@@ -90,10 +90,11 @@ class MainWindow(QMainWindow):
         """``engine``: an already started engine (process) to use and leave running;
         by default the window starts its own and stops it when it closes."""
         super().__init__()
-        self.setWindowTitle("gan3d-studio")
+        self.setWindowTitle("gan3d-studio[*]")  # [*]: a mark while the session is unsaved
         self.resize(1400, 900)
         self.settings = settings
         self.session = Session()
+        self.session_path: Path | None = None  # the file Save writes (opened or saved as)
         self.viewport = make_viewport(self.session, self)
         self.setCentralWidget(self.viewport)
         self.controller = Controller(self.session, device, engine)
@@ -220,7 +221,10 @@ class MainWindow(QMainWindow):
             )
         file_menu.addSeparator()
         self._action("Open session…", self.open_session, "Ctrl+Shift+O", file_menu)
-        self._action("Save session…", self.save_session, QKeySequence.StandardKey.Save, file_menu)
+        self._action("Save session", self.save_session, QKeySequence.StandardKey.Save, file_menu)
+        self._action(
+            "Save session as…", self.save_session_as, QKeySequence.StandardKey.SaveAs, file_menu
+        )
         file_menu.addSeparator()
         self._action("Export shape…", self.export_panel._choose_path, "Ctrl+E", file_menu, toolbar)
         self._action("Save latent…", self.save_latent, "Ctrl+Shift+E", file_menu)
@@ -296,6 +300,10 @@ class MainWindow(QMainWindow):
         controller.frames_ready.connect(self._write_animation)
         controller.session_file_opened.connect(self.open_session)
         session.history_changed.connect(self._update_undo)
+        for changed in (session.history_changed, session.bookmarks_changed, session.view_changed):
+            changed.connect(self._show_modified)
+        # another model clears the session: its file is no longer this one, Save asks again
+        session.model_changed.connect(lambda _info: self._name_session(None))
         self.viewport.files_dropped.connect(controller.open_files)
         self.model_panel.open_requested.connect(controller.open_model)
         self.model_panel.device_changed.connect(controller.change_device)
@@ -316,17 +324,19 @@ class MainWindow(QMainWindow):
 
     # -- behaviour ----------------------------------------------------------------------------
 
-    def show_status(self, text: str) -> None:
+    def show_status(self, text: str, over_notice: bool = False) -> None:
         """The status bar's line, whole in its tooltip (a long one is cut at the window's
-        edge); a notice showing over it goes, or it would hide this for its 15 s."""
-        self.statusBar().clearMessage()
+        edge). A notice shows over it for 15 s; ``over_notice``: this is more pressing (an
+        error, work under way), and the notice goes (an error stayed hidden under one)."""
+        if over_notice:
+            self.statusBar().clearMessage()
         self.status_label.setText(text)
         self.status_label.setToolTip(text)
 
     def show_error(self, message: str) -> None:
         """A non-modal message; the app keeps running and nothing else changes."""
         self.last_error = message
-        self.show_status(message)
+        self.show_status(message, over_notice=True)
         if self._error_box is None:
             self._error_box = QMessageBox(QMessageBox.Icon.Warning, "gan3d-studio", "", parent=self)
             self._error_box.setWindowModality(Qt.WindowModality.NonModal)
@@ -347,7 +357,7 @@ class MainWindow(QMainWindow):
         (best silhouette IoU 0.68)" was cut to two clipped lines in the bar)."""
         self.progress_bar.setValue(round(fraction * 1000))
         self.progress_bar.setFormat("%p%")
-        self.show_status(message)
+        self.show_status(message, over_notice=True)
 
     def _update_undo(self) -> None:
         self.undo_action.setEnabled(self.session.can_undo)
@@ -630,6 +640,7 @@ class MainWindow(QMainWindow):
                 return
             if self.session.camera is not None:
                 self.viewport.set_camera_state(self.session.camera)
+            self._name_session(Path(path))
             self._show_notice(f"Opened session {path}")
         except Gan3dError as exc:
             message = first_line(exc)  # an InputFileError names the file already
@@ -641,20 +652,40 @@ class MainWindow(QMainWindow):
                 self.controller.new_random(seed=0, label=0 if model.conditional else None)
 
     def save_session(self) -> bool:
-        """Ask where, and save the session there; whether it was saved."""
-        path = self._ask_save_path(
-            "Save session", "session.g3session.json", SESSION_SAVE_FILTER, session_file_path
-        )
+        """Save the session to its file (the one opened or saved as), or ask where first;
+        whether it was saved."""
+        return self._save_session_to(self.session_path)
+
+    def save_session_as(self) -> bool:
+        """Ask where (beside the session's file, if it has one), and save the session there."""
+        return self._save_session_to(None)
+
+    def _save_session_to(self, path: Path | None) -> bool:
         if path is None:
-            return False
+            start = self.session_path or "session.g3session.json"
+            path = self._ask_save_path(
+                "Save session", start, SESSION_SAVE_FILTER, session_file_path
+            )
+            if path is None:
+                return False
         self.session.camera = self.viewport.camera_state()
         try:
             self.session.save(path)
         except Gan3dError as exc:
             self.show_error(first_line(exc))
             return False
+        self._name_session(Path(path))
         self.show_status(f"Saved session {path}")
         return True
+
+    def _name_session(self, path: Path | None) -> None:
+        """The file Save writes, named in the title bar."""
+        self.session_path = path
+        self.setWindowTitle(f"{path.name}[*] - gan3d-studio" if path else "gan3d-studio[*]")
+        self._show_modified()
+
+    def _show_modified(self) -> None:
+        self.setWindowModified(self.session.has_unsaved_work)
 
     def may_discard_work(self, action: str) -> bool:
         """Whether ``action``, which clears the session, may go on: nothing unsaved would be

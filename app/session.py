@@ -177,6 +177,7 @@ class Session:
     def go_to(self, index: int) -> None:
         if not 0 <= index < len(self.history):
             raise IndexError(f"history has no entry {index}")
+        self.unsaved |= index != self.history_index  # a session file keeps where it was
         self.history_index = index
         self.current = self.history[index]
         self.history_changed.emit()
@@ -224,6 +225,7 @@ class Session:
         view = replace(self.view, **changes)
         if view != self.view:
             self.view = view
+            self.unsaved = True  # kept in a session file too
             self.view_changed.emit(view)
 
     # -- files ------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 import trimesh
 from PIL import Image
 from PySide6.QtCore import QEvent, QMimeData, QPoint, QPointF, Qt, QUrl
@@ -430,13 +431,30 @@ def test_a_dropped_session_file_is_restored(
     monkeypatch.setattr(
         "gan3d_studio.main_window.QFileDialog.getSaveFileName", lambda *a: (str(path), "")
     )
-    assert window.save_session()
+    assert window.save_session_as()  # Save would write mine.g3session.json, opened above
     window.viewport.set_camera("front")
     window.viewport.toggle_orthographic()
     with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
         drop_files(window.viewport, [path])
     np.testing.assert_allclose(window.viewport.camera_state()["position"], looked["position"])
     assert window.viewport.camera_state()["parallel"] is True
+    # Save writes the session's own file again, unasked; the title names it and marks it
+    # unsaved after an undo or a view change (Save was always Save As, and neither counted)
+    assert window.windowTitle() == "view.g3session.json[*] - gan3d-studio"
+    monkeypatch.setattr(
+        "gan3d_studio.main_window.QFileDialog.getSaveFileName",
+        lambda *a: pytest.fail("Save asked where"),
+    )
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
+        window.generate_panel.random_button.click()
+    assert window.isWindowModified()
+    assert window.save_session() and len(json.loads(path.read_text())["history"]) == 2
+    assert not window.isWindowModified()
+    window.session.undo()
+    assert window.session.has_unsaved_work and window.isWindowModified()
+    assert window.save_session() and json.loads(path.read_text())["history_index"] == 0
+    window.session.set_view(threshold=0.3)
+    assert window.isWindowModified()
 
 
 def test_high_resolution_surface_round_trip(
@@ -898,7 +916,7 @@ def test_typed_file_names_save_what_opens_again(
             "gan3d_studio.main_window.QFileDialog.getSaveFileName",
             lambda *a, t=typed: (str(tmp_path / t), ""),
         )
-        assert window.save_session()
+        assert window.save_session_as()
         assert (tmp_path / written).is_file() and not (tmp_path / typed).exists()
     with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
         drop_files(window.viewport, [tmp_path / "two.g3session.json"])
