@@ -209,7 +209,11 @@ class CutOutDialog(QDialog):
         self.canvas.box_drawn.connect(self._ask_for_mask)
         self.show_cut_out(cut_out)
         height, width = cut_out.image.shape[:2]
-        self.resize(width + 24, height + 110)  # the photo at the size it came in
+        # the photo at the size it came in, or smaller to fit the screen (the canvas scales
+        # it): a portrait photo's dialog put its buttons below a 700 px screen
+        screen = (parent.screen() if parent is not None else self.screen()).availableGeometry()
+        fit = min(1.0, (screen.width() - 24) / width, (screen.height() - 160) / height)
+        self.resize(round(width * fit) + 24, round(height * fit) + 110)
 
     @property
     def box(self) -> Box | None:

@@ -358,3 +358,21 @@ def test_the_reconstruct_panel_follows_the_shape_shown_through_undo(
     with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
         window.undo_action.trigger()
     assert panel.found_label.text() != "" and len(panel.thumbnail_labels) == 1
+
+
+def test_the_box_dialog_of_a_tall_photo_fits_the_screen(
+    qtbot, window, cvaegan_checkpoint, tmp_path
+):
+    """A portrait phone photo's dialog was as tall as the photo, its buttons off the screen."""
+    open_model(qtbot, window, cvaegan_checkpoint)
+    photo = tmp_path / "tall.png"
+    picture = np.full((1500, 500, 3), 230, np.uint8)
+    picture[400:1100, 150:350] = (120, 60, 30)
+    Image.fromarray(picture).save(photo)
+    dialog = open_box_dialog(qtbot, window, photo)
+    screen = window.screen().availableGeometry()
+    assert dialog.frameGeometry().height() <= screen.height()
+    assert (
+        dialog.ok_button.mapTo(dialog, dialog.ok_button.rect().bottomLeft()).y() <= dialog.height()
+    )
+    dialog.reject()
