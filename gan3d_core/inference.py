@@ -36,6 +36,7 @@ from gan3d_core.models import GanNetworks
 from gan3d_core.models.fast import FastVoxelGenerator
 from gan3d_core.reprs import summary_repr
 from gan3d_core.resources import default_model_path
+from gan3d_core.schema import whole_number
 
 ProgressHook = Callable[[float, str], None]
 StopHook = Callable[[], bool]
@@ -367,8 +368,7 @@ class GanModel:
         ``resolution`` N, models with an implicit decoder sample it on an N^3 grid over the
         same box instead (n, N, N, N): a finer surface than the voxel decoder's.
         """
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise UsageError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
+        batch_size = whole_number("batch_size", batch_size, 1)
         z = self._latents_tensor(latents)
         n = z.shape[0]
         if labels is None and self.config.conditional:
@@ -703,9 +703,10 @@ class GanModel:
                 f"shapes must be (N, {side}, {side}, {side}) at the model's resolution, "
                 f"got {voxels.shape}"
             )
+        batch_size = whole_number("batch_size", batch_size, 1)
+        if steps is not None:
+            steps = whole_number("steps", steps, 0)
         settings = VoxelFitSettings() if steps is None else VoxelFitSettings(steps=steps)
-        if settings.steps < 0:
-            raise UsageError(f"steps must be >= 0, got {settings.steps}")
         if not np.isfinite(voxels).all() or voxels.min(initial=0) < 0 or voxels.max(initial=0) > 1:
             raise UsageError("shapes must hold occupancy in [0, 1]")
         given = None

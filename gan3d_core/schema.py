@@ -15,7 +15,7 @@ import types
 import typing
 from typing import Any, Union
 
-from gan3d_core.errors import is_control_character
+from gan3d_core.errors import UsageError, is_control_character
 
 # A JSON list in a config is short (layer widths, class names).
 MAX_LIST_ITEMS = 10_000
@@ -93,6 +93,21 @@ def shown(value: Any) -> str:
 
 # format characters that reorder what a terminal shows (Trojan Source's bidirectional
 # overrides); the others, zero-width joiners among them, spell Persian, Indic or emoji names
+def whole_number(name: str, value: Any, low: int, high: int | None = None) -> int:
+    """``value`` as an int after checking it is a whole number (numpy's too, not a bool or a
+    float) from ``low`` to ``high``; a UsageError naming ``name`` otherwise."""
+    import numpy as np  # here: schema is read by the torch-free `gan3d info`, numpy is cheap
+
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, np.integer))
+        or not (low <= value and (high is None or value <= high))
+    ):
+        upper = f" to {high:,}" if high is not None else " or more"
+        raise UsageError(f"{name} must be a whole number {low}{upper}, got {value!r}")
+    return int(value)
+
+
 def has_control_characters(text: str) -> bool:
     """Whether ``text`` holds characters a terminal acts on or hides (newlines, escapes,
     bidirectional overrides): a model card's names are printed as they are."""

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -110,6 +111,11 @@ def test_encoding_refuses_what_it_cannot_use(tiny, gan_checkpoint):
         tiny.encode_shapes(bad)
     with pytest.raises(UsageError, match="steps"):
         tiny.encode_shapes(np.zeros((1, 32, 32, 32)), labels=0, steps=-1)
+    # wrongly typed numbers: one line, not a TypeError or range()'s ValueError (API review)
+    for options, said in (({"steps": 2.5}, "steps must be a whole number 0 or more, got 2.5"),
+                          ({"batch_size": 0}, "batch_size must be a whole number 1 or more")):  # fmt: skip
+        with pytest.raises(UsageError, match=re.escape(said)):
+            tiny.encode_shapes(np.zeros((1, 32, 32, 32)), labels=0, **options)
     with pytest.raises(UsageError, match="unknown class"):
         tiny.encode_shapes(np.zeros((1, 32, 32, 32)), labels="teapot")
 

@@ -211,7 +211,7 @@ def test_the_api_refuses_what_it_cannot_mean_with_its_own_errors(conditional):
         (lambda: conditional.reconstruct(b"\x89PNG\r\n\x1a\n..."), "not the bytes of a file"),
         (lambda: g3.slerp(np.zeros(3), np.ones(4), 0.5), "two vectors of one size"),
         (lambda: g3.write_binvox("never.binvox", np.zeros((4, 4))), "3D (x, y, z) grid"),
-        (lambda: g3.load_shape_grid("any.npy", 1000), "resolution must be 4 to"),
+        (lambda: g3.load_shape_grid("any.npy", 1000), "resolution must be a whole number 4 to"),
         # a researcher's review: these raised TypeError, IndexError or numpy's own errors
         (lambda: conditional.reconstruct(None), "views are a path, a PIL image or a uint8"),
         (lambda: conditional.reconstruct(Image.new("RGB", (0, 0))), "0 x 0 pixels"),

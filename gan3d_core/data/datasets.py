@@ -34,7 +34,7 @@ from gan3d_core.io.meshes import load_mesh
 from gan3d_core.limits import MAX_DATASET_BYTES, MAX_GRID_SIDE, MAX_NUM_CLASSES
 from gan3d_core.mesh.voxelize import voxelize_mesh
 from gan3d_core.reprs import summary_repr
-from gan3d_core.schema import class_name_problem
+from gan3d_core.schema import class_name_problem, whole_number
 
 ProgressHook = Callable[[float, str], None]
 SPLITS = ("train", "test")
@@ -388,8 +388,7 @@ def load_shape_grid(path: str | os.PathLike, resolution: int, up: str = "auto") 
     ``auto``: y for glTF (its specification's), z for the rest (ModelNet, binvox, STL)."""
 
     file_up_axis(path, up)  # a wrong up axis is refused before any work
-    if isinstance(resolution, bool) or not 4 <= resolution <= MAX_GRID_SIDE:
-        raise UsageError(f"resolution must be 4 to {MAX_GRID_SIDE}, got {resolution!r}")
+    resolution = whole_number("resolution", resolution, 4, MAX_GRID_SIDE)
     path = check_input_file(path, "shape file")
     refuse_latent_as_shape(path)
     if path.suffix.lower() in GRID_SUFFIXES:

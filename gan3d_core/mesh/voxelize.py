@@ -18,6 +18,7 @@ import trimesh
 
 from gan3d_core.errors import UsageError
 from gan3d_core.limits import MAX_GRID_SIDE, MAX_SURFACE_SAMPLES
+from gan3d_core.schema import whole_number
 
 # empty voxels left around a mesh's longest side: none, as ModelNet's grids (and what
 # encode, voxelize and training read from meshes) span the whole grid
@@ -44,10 +45,9 @@ def voxelize_mesh(
             f"voxelize_mesh takes a trimesh.Trimesh, got {type(mesh).__name__}; for a file, "
             "use load_shape_grid(path, resolution)"
         )
+    resolution = whole_number("resolution", resolution, 1, MAX_GRID_SIDE)
     if resolution < 2 * margin + 1:
         raise UsageError(f"resolution {resolution} leaves no room inside a {margin}-voxel margin")
-    if resolution > MAX_GRID_SIDE:
-        raise UsageError(f"resolution {resolution} is over the limit of {MAX_GRID_SIDE}")
     if len(mesh.faces) == 0:
         raise UsageError("cannot voxelize a mesh with no triangles")
     low, high = mesh.bounds
