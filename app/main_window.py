@@ -211,6 +211,8 @@ class MainWindow(QMainWindow):
         self._build_up_axis_menu(file_menu.addMenu("Shapes' up axis"))
         self.recent_menu = file_menu.addMenu("Open &recent")
         self.recent_menu.setToolTipsVisible(True)
+        # listed afresh as it opens: a photo deleted since stayed in it (artist review)
+        self.recent_menu.aboutToShow.connect(self._show_recent)
         self._show_recent()
         for key, step in PHOTO_STEP_KEYS.items():
             self._action(  # the key after a tab: shown in the menu, not made a shortcut

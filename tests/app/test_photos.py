@@ -101,6 +101,9 @@ def test_open_recent_lists_models_and_images_and_opens_them(
         assert later.model_panel.recent_box.count() == 2
     finally:
         later.close()
+    second.unlink()  # deleted since: gone from the menu as it opens
+    window.recent_menu.aboutToShow.emit()
+    assert "second.png" not in recent_entries(window) and "first.png" in recent_entries(window)
 
 
 def test_stepping_wraps_at_the_ends_and_counts_from_a_photo_no_longer_there(tmp_path):
