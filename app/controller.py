@@ -442,6 +442,15 @@ class Controller(QObject):
             if reading is not None:
                 self._browse_from_photo(reading[0][-1])
 
+    def suggested_name(self) -> str:
+        """A file name (no suffix) for the shape shown: its photo's, else its class's."""
+        if self._shown_reading is not None:
+            return self._shown_reading[0][0].stem
+        current, info = self.session.current, self.session.model
+        if current is not None and current.label is not None and info is not None:
+            return info.class_names[current.label]
+        return "shape"
+
     def _reading_of(self, state: LatentState) -> tuple[list[Path], Reconstruction] | None:
         """The photos and reconstruction that made ``state``, if it is a recent one's."""
         for reading in reversed(self._readings):

@@ -323,6 +323,7 @@ class MainWindow(QMainWindow):
         self.interpolate_panel.export_frames_requested.connect(self._export_frames)
         self.view_panel.camera_requested.connect(self.viewport.set_camera)
         self.export_panel.export_requested.connect(controller.export)
+        controller.shape_shown.connect(self._name_export)
 
     # -- behaviour ----------------------------------------------------------------------------
 
@@ -685,6 +686,11 @@ class MainWindow(QMainWindow):
         self.session_path = path
         self.setWindowTitle(f"{path.name}[*] - gan3d-studio" if path else "gan3d-studio[*]")
         self._show_modified()
+
+    def _name_export(self, _shown=None) -> None:
+        """The export dialog offers the shown shape's photo's name (chelsea.stl), or its
+        class's, not shape.stl every time."""
+        self.export_panel.suggested_name = self.controller.suggested_name()
 
     def _show_modified(self) -> None:
         self.setWindowModified(self.session.has_unsaved_work)

@@ -83,6 +83,7 @@ class ExportPanel(QWidget):
         layout.addRow(self.export_button)
         self.export_button.clicked.connect(self._choose_path)
         self.last_folder = ""  # where the save dialog opens: the last export's folder
+        self.suggested_name = "shape"  # the name it offers: the shown shape's photo or class
         self.format_box.currentTextChanged.connect(self._enable_settings)
         self.style_box.currentTextChanged.connect(self._enable_settings)
         self._enable_settings()
@@ -154,9 +155,8 @@ class ExportPanel(QWidget):
 
     def _choose_path(self) -> None:
         suffix = self.suffix()
-        start = (
-            str(Path(self.last_folder) / f"shape{suffix}") if self.last_folder else f"shape{suffix}"
-        )
+        named = f"{self.suggested_name}{suffix}"
+        start = str(Path(self.last_folder) / named) if self.last_folder else named
         path, _ = QFileDialog.getSaveFileName(self, "Export shape", start, f"*{suffix}")
         if path:
             typed = Path(path).suffix.lower()

@@ -90,6 +90,7 @@ def test_open_recent_lists_models_and_images_and_opens_them(
     # listed alone, and choosing one read that photo only)
     reconstruct(qtbot, window, [first, second])
     assert recent_entries(window)[-3:] == ["first.png + 1 more", "first.png", "second.png"]
+    assert window.export_panel.suggested_name == "first"  # the export dialog offers first.stl
     reconstruct(qtbot, window, [second])
     (together,) = [a for a in window.recent_menu.actions() if a.text() == "first.png + 1 more"]
     with qtbot.waitSignal(window.controller.shape_shown, timeout=30_000):

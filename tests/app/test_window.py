@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -1057,6 +1058,15 @@ def test_the_last_export_folder_and_format_are_remembered(
     assert len(trimesh.load(target, force="mesh").faces) > 0
     assert window.export_panel.format_box.currentText() == "3MF (slicers, millimetres)"
     assert window.export_panel.last_folder == str(target.parent)
+    # the dialog offers the shape's class for a name (it offered shape.3mf every time)
+    offered = []
+    with mock.patch(
+        "gan3d_studio.panels.export.QFileDialog.getSaveFileName",
+        lambda _parent, _title, start, _filter: offered.append(start) or ("", ""),
+    ):
+        panel.export_button.click()
+    class_name = window.session.model.class_names[window.session.current.label]
+    assert offered == [str(target.parent / f"{class_name}.3mf")]
     later = MainWindow(settings, device="cpu", engine=engine_process)  # the next launch
     try:
         assert later.export_panel.settings() == panel.settings()  # size, smoothing, parts...
