@@ -281,6 +281,20 @@ def test_a_staged_run_on_bad_data_leaves_no_run_folder(tmp_path, capsys):
     assert "bad.npz" in err and not run.exists()  # the run folder's lock went with it
     # an end-to-end option is said to do nothing on a staged run (it was silent)
     assert "note: --epochs sets the end-to-end kinds only; lgan runs train without it" in err
+    # --init-from whose autoencoder cannot start this run's: refused before the data are read
+    # (it failed after, and left a run folder behind; review)
+    from gan3d_core.resources import default_model_path
+
+    bundled = default_model_path()
+    for argv, said in (
+        (["--latent-dim", "8"], f"{bundled}: holds a different model from the one this run "
+                                "trains: latent_dim 128 (run: 8)"),
+        (["--kind", "gan"], "holds a lgan model; this run trains a gan"),
+    ):  # fmt: skip
+        command = ["train", "--kind", "lgan", "--data", str(bad), "--init-from", str(bundled)]
+        assert main([*command, *argv, "-o", str(run)]) == 1
+        err = capsys.readouterr().err
+        assert said in err and "bad.npz" not in err and not run.exists(), err
 
 
 def test_a_stage_killed_after_logging_past_its_last_save_logs_those_steps_once(tmp_path):

@@ -296,7 +296,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = _settings(args)
     check_output_folder(args.out, "run folder")
     check_run_folder(args.out, args.resume)  # before any work, as the settings are
-    if config.kind != "lgan" and not args.resume:
+    if not args.resume:
         check_init_from(config)
     first_process = os.environ.get("RANK", "0") == "0"  # torchrun's others say nothing
     if first_process:

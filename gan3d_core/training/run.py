@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -261,8 +262,15 @@ def check_init_from(config: TrainConfig) -> None:
             f"{checkpoint_file(config.init_from)}: holds a {theirs.kind} model; this run "
             f"trains a {config.kind}"
         )
+    ignored = {"num_classes"}
+    if config.kind == "lgan":  # a staged run starts its autoencoder from it, and may
+        # train other stages anew with other settings: only the autoencoder's size must hold
+        ignored = {field.name for field in dataclasses.fields(theirs)} - {
+            "resolution",
+            "latent_dim",
+        }
     differences = config_differences(
-        theirs, config.model_config(theirs.num_classes), ignored=("num_classes",)
+        theirs, config.model_config(theirs.num_classes), ignored=ignored
     )
     if differences:
         raise CheckpointError(
