@@ -239,10 +239,12 @@ def run_folder_lock(run_dir: str | os.PathLike, take: bool = True) -> Iterator[N
     with open(lock, "a") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        except BlockingIOError:  # held: another run
             raise InputFileError(
                 f"{run_dir}: another gan3d train is running in this run folder"
             ) from None
+        except OSError:  # a file system with no locks (some NFS): the run goes on unlocked
+            pass
         try:
             yield
         finally:
