@@ -444,8 +444,8 @@ class Controller(QObject):
 
     def suggested_name(self) -> str:
         """A file name (no suffix) for the shape shown: its photo's, else its class's."""
-        if self._shown_reading is not None:
-            return self._shown_reading[0][0].stem
+        if self._shown_reading is not None and not self._shown_reading[0][0].stem.startswith("."):
+            return self._shown_reading[0][0].stem  # not a hidden .stl for a photo named .png
         current, info = self.session.current, self.session.model
         if current is not None and current.label is not None and info is not None:
             return info.class_names[current.label]

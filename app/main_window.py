@@ -225,7 +225,11 @@ class MainWindow(QMainWindow):
         self._action("Open session…", self.open_session, "Ctrl+Shift+O", file_menu)
         self._action("Save session", self.save_session, QKeySequence.StandardKey.Save, file_menu)
         self._action(
-            "Save session as…", self.save_session_as, QKeySequence.StandardKey.SaveAs, file_menu
+            "Save session as…",
+            self.save_session_as,
+            "Ctrl+Shift+S",
+            file_menu,  # Windows has no
+            # standard Save As key
         )
         file_menu.addSeparator()
         self._action("Export shape…", self.export_panel._choose_path, "Ctrl+E", file_menu, toolbar)

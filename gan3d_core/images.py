@@ -106,14 +106,20 @@ def load_image(source: ImageSource) -> np.ndarray:
 
 
 def _uint8_hint(array: np.ndarray) -> str:
-    """How to make ``array`` the uint8 image asked for, by what it holds."""
+    """How to make ``array`` the uint8 image asked for, by what it holds (a cast alone
+    wraps a 16-bit image's 40000 to 64)."""
     if array.dtype == bool:
         return " (a mask: (mask * 255).astype(np.uint8))"
-    if array.dtype.kind == "f" and array.size and np.nanmax(array) <= 1.0:
+    if array.dtype.kind not in "fiu" or array.size == 0 or not np.isfinite(array).all():
+        return ""
+    low, high = array.min(), array.max()
+    if array.dtype.kind == "f" and 0 <= low and high <= 1:
         return " (floats in [0, 1]: skimage.img_as_ubyte(image))"
-    if array.dtype.kind in "fiu":
+    if 0 <= low and high <= 255:
         return " (values in 0..255: image.astype(np.uint8))"
-    return ""
+    if array.dtype == np.uint16:
+        return " (16 bits a channel: (image >> 8).astype(np.uint8))"
+    return f" (values from {low:g} to {high:g}: scale them to 0..255 first)"
 
 
 def _check_pixels(source: str | os.PathLike, width: int, height: int) -> None:

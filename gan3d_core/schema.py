@@ -91,8 +91,6 @@ def shown(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-# format characters that reorder what a terminal shows (Trojan Source's bidirectional
-# overrides); the others, zero-width joiners among them, spell Persian, Indic or emoji names
 def whole_number(name: str, value: Any, low: int, high: int | None = None) -> int:
     """``value`` as an int after checking it is a whole number (numpy's too, not a bool or a
     float) from ``low`` to ``high``; a UsageError naming ``name`` otherwise."""
@@ -104,7 +102,9 @@ def whole_number(name: str, value: Any, low: int, high: int | None = None) -> in
         or not (low <= value and (high is None or value <= high))
     ):
         upper = f" to {high:,}" if high is not None else " or more"
-        raise UsageError(f"{name} must be a whole number {low}{upper}, got {value!r}")
+        given = repr(int(value) if isinstance(value, np.integer) else value)
+        given = given if len(given) <= 40 else given[:37] + "..."
+        raise UsageError(f"{name} must be a whole number {low}{upper}, got {given}")
     return int(value)
 
 

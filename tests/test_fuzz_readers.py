@@ -102,7 +102,7 @@ def seeds(tmp_path_factory) -> dict[str, bytes]:
     from PIL import Image
 
     png = io.BytesIO()
-    Image.fromarray(np.full((12, 10, 3), 90, np.uint8)).save(png, format="PNG")
+    Image.fromarray(np.full((24, 20, 3), 90, np.uint8)).save(png, format="PNG")
     tetra = b"v 0 0 0\nv 1 0 0\nv 0 1 0\nv 0 0 1\nf 1 2 3\nf 1 2 4\nf 1 3 4\nf 2 3 4\n"
     off = b"OFF\n4 4 0\n0 0 0\n1 0 0\n0 1 0\n0 0 1\n3 0 1 2\n3 0 1 3\n3 0 2 3\n3 1 2 3\n"
     from gan3d_core.mesh.export import export_mesh

@@ -235,7 +235,9 @@ def test_a_wide_photo_is_shrunk_before_it_is_padded_square_and_a_strip_refused()
     # use img_as_ubyte, which refuses them; review)
     for array, hint in ((np.full((32, 32), 0.5), "skimage.img_as_ubyte"),
                         (np.full((32, 32), 200.0), "image.astype(np.uint8)"),
-                        (np.ones((32, 32), bool), "(mask * 255).astype(np.uint8)")):  # fmt: skip
+                        (np.ones((32, 32), bool), "(mask * 255).astype(np.uint8)"),
+                        (np.full((32, 32), 40000, np.uint16), "(image >> 8).astype(np.uint8)"),
+                        (np.full((32, 32), -3.0), "values from -3 to -3: scale them")):  # fmt: skip
         with pytest.raises(UsageError, match=re.escape(hint)):
             preprocess_image(array, 64)
     # an 8 x 8 photo: OpenCV's internal error from GrabCut, which found no background (review)

@@ -290,6 +290,7 @@ def test_a_staged_run_on_bad_data_leaves_no_run_folder(tmp_path, capsys):
         (["--latent-dim", "8"], f"{bundled}: holds a different model from the one this run "
                                 "trains: latent_dim 128 (run: 8)"),
         (["--kind", "gan"], "holds a lgan model; this run trains a gan"),
+        (["--generator-widths", "64,32,16"], "generator_widths"),  # the autoencoder's too
     ):  # fmt: skip
         command = ["train", "--kind", "lgan", "--data", str(bad), "--init-from", str(bundled)]
         assert main([*command, *argv, "-o", str(run)]) == 1

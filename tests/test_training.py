@@ -721,7 +721,11 @@ def test_a_run_folder_holds_one_training_at_a_time(tmp_path):
             with run_folder_lock(run):
                 pass
         (run / "config.json").write_text("{}")
-    assert sorted(p.name for p in run.iterdir()) == ["config.json"]  # no lock file left
-    with run_folder_lock(tmp_path / "refused"):  # a run refused with nothing written:
-        pass  # no folder left either
+    # the hidden lock file stays (deleted, a run could lock it as another made a new one),
+    # held by no one
+    assert sorted(p.name for p in run.iterdir()) == [RUN_LOCK_FILE, "config.json"]
+    with run_folder_lock(run):
+        pass
+    with run_folder_lock(tmp_path / "refused" / "deep" / "run"):  # a run refused with
+        pass  # nothing written: no folder left, the ones above it made for it neither
     assert not (tmp_path / "refused").exists() and RUN_LOCK_FILE.startswith(".")

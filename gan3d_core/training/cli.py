@@ -236,6 +236,12 @@ def _settings(args: argparse.Namespace) -> TrainConfig:
     return config
 
 
+def _flag(args: argparse.Namespace, name: str) -> str:
+    """The option as typed: --mirror, or --no-mirror for a switch turned off."""
+    dashed = name.replace("_", "-")
+    return f"--no-{dashed}" if getattr(args, name) is False else f"--{dashed}"
+
+
 def _note_unused_options(args: argparse.Namespace, kind: str) -> None:
     """An option the kind never reads is said so: a misread kind trains something else in
     silence (typed options only: a settings file may hold every field)."""
@@ -244,7 +250,7 @@ def _note_unused_options(args: argparse.Namespace, kind: str) -> None:
         set(vars(args)) & (END_TO_END_ONLY_SETTINGS if staged else STAGED_ONLY_SETTINGS)
     )
     if unused:
-        flags = ", ".join(f"--{name.replace('_', '-')}" for name in unused)
+        flags = ", ".join(_flag(args, name) for name in unused)
         family = "the end-to-end kinds" if staged else "the staged recipe (--kind lgan)"
         one = len(unused) == 1
         print(f"note: {flags} set{'s' if one else ''} {family} only; {kind} runs train "

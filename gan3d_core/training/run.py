@@ -38,6 +38,12 @@ from gan3d_core.training.trainer import (
 ProgressHook = Callable[[float, str], None]
 DATA_DIGEST_FILE = "data.sha256"  # see check_same_data
 RUN_LOCK_FILE = ".gan3d-train.lock"  # see run_folder_lock
+# What a staged run's autoencoder (its generator and shape encoder) is built from: an
+# --init-from checkpoint must agree on these (models/generator.py, models/shape_encoder.py)
+AUTOENCODER_FIELDS = frozenset(
+    {"resolution", "latent_dim", "generator_widths", "discriminator_widths", "residual_convs",
+     "generator_dropout", "label_embedding_dim"}
+)  # fmt: skip
 
 
 def default_cache_dir() -> Path:
@@ -226,31 +232,36 @@ def check_run_folder(run_dir: str | os.PathLike, resume: bool) -> None:
 def run_folder_lock(run_dir: str | os.PathLike, take: bool = True) -> Iterator[None]:
     """Hold the run folder for one ``gan3d train`` while it runs: a second one started into
     it is refused (two runs in one folder both finished, each over the other's files). The
-    lock is the system's (flock), so a killed run leaves none behind; a folder made for it
-    goes again if the run leaves nothing in it (bad data are refused with no run folder).
-    ``take``: False for torchrun's other processes, and where the system has no flock."""
+    lock is the system's (flock) on a hidden file that stays, so a killed run holds nothing
+    (and no run can lock a file another has just deleted); folders made for it go again if
+    the run leaves nothing in them (bad data are refused with no run folder). ``take``:
+    False for torchrun's other processes; where the system or the file system has no locks
+    (Windows, some NFS) a run goes on unlocked."""
     if not take or fcntl is None:
         yield
         return
     run_dir = Path(run_dir)
-    made = not run_dir.exists()
+    made = [folder for folder in (run_dir, *run_dir.parents) if not folder.exists()]
     run_dir.mkdir(parents=True, exist_ok=True)
     lock = run_dir / RUN_LOCK_FILE
-    with open(lock, "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:  # held: another run
-            raise InputFileError(
-                f"{run_dir}: another gan3d train is running in this run folder"
-            ) from None
-        except OSError:  # a file system with no locks (some NFS): the run goes on unlocked
-            pass
-        try:
+    try:
+        with open(lock, "a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:  # held: another run
+                raise InputFileError(
+                    f"{run_dir}: another gan3d train is running in this run folder"
+                ) from None
+            except OSError:  # a file system with no locks: the run goes on unlocked
+                pass
             yield
-        finally:
-            lock.unlink(missing_ok=True)  # before the lock goes: the next run makes its own
-            if made and not any(run_dir.iterdir()):
-                run_dir.rmdir()
+    finally:
+        if made and [path.name for path in run_dir.iterdir()] == [RUN_LOCK_FILE]:
+            lock.unlink()
+            for folder in made:  # deepest first
+                if any(folder.iterdir()):
+                    break
+                folder.rmdir()
 
 
 def check_init_from(config: TrainConfig) -> None:
@@ -266,11 +277,8 @@ def check_init_from(config: TrainConfig) -> None:
         )
     ignored = {"num_classes"}
     if config.kind == "lgan":  # a staged run starts its autoencoder from it, and may
-        # train other stages anew with other settings: only the autoencoder's size must hold
-        ignored = {field.name for field in dataclasses.fields(theirs)} - {
-            "resolution",
-            "latent_dim",
-        }
+        # train other stages anew with other settings: only the autoencoder's must hold
+        ignored = {field.name for field in dataclasses.fields(theirs)} - AUTOENCODER_FIELDS
     differences = config_differences(
         theirs, config.model_config(theirs.num_classes), ignored=ignored
     )
