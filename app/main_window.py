@@ -224,13 +224,8 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         self._action("Open session…", self.open_session, "Ctrl+Shift+O", file_menu)
         self._action("Save session", self.save_session, QKeySequence.StandardKey.Save, file_menu)
-        self._action(
-            "Save session as…",
-            self.save_session_as,
-            "Ctrl+Shift+S",
-            file_menu,  # Windows has no
-            # standard Save As key
-        )
+        # by name: Windows has no standard Save As key
+        self._action("Save session as…", self.save_session_as, "Ctrl+Shift+S", file_menu)
         file_menu.addSeparator()
         self._action("Export shape…", self.export_panel._choose_path, "Ctrl+E", file_menu, toolbar)
         self._action("Save latent…", self.save_latent, "Ctrl+Shift+E", file_menu)
