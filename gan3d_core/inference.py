@@ -79,6 +79,8 @@ def load_model(path: str | os.PathLike | None = None, device: str | None = "auto
             raise CheckpointError(
                 f"{path}: no bundled default model is installed; pass a checkpoint path"
             )
+    elif not isinstance(path, (str, os.PathLike)):
+        raise UsageError(f"a checkpoint is a path (str or pathlib.Path), got {path!r:.60}")
     resolved = resolve_device("auto" if device is None else device)
     networks, card = load_checkpoint(path, device=resolved)
     return GanModel(networks, card, Path(path), resolved)
@@ -212,10 +214,14 @@ class GanModel:
             isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0
         ):
             raise UsageError(f"seed must be a whole number >= 0 or None, got {seed!r}")
-        if truncation is not None and not MIN_TRUNCATION <= truncation < float("inf"):
+        if truncation is not None and (
+            isinstance(truncation, bool)
+            or not isinstance(truncation, (int, float, np.integer, np.floating))
+            or not MIN_TRUNCATION <= truncation < float("inf")
+        ):
             # below the limit almost every draw is redrawn: the loop would run for ever
             raise UsageError(
-                f"truncation must be a number of at least {MIN_TRUNCATION}, got {truncation}"
+                f"truncation must be a number of at least {MIN_TRUNCATION}, got {truncation!r}"
             )
         sampler = getattr(self.networks, "latent_sampler", None)
         width = self.latent_dim if sampler is None else self.config.noise_dim

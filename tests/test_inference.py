@@ -219,6 +219,9 @@ def test_the_api_refuses_what_it_cannot_mean_with_its_own_errors(conditional):
         (lambda: conditional.reconstruct(np.ones((40, 40, 3))), "skimage.img_as_ubyte"),
         (lambda: conditional.reconstruct(np.full((40, 40, 3), 9, np.uint8)), "one plain colour"),
         (lambda: conditional.decode(z, batch_size=0), "batch_size must be"),
+        # the API review's: TypeErrors from inside
+        (lambda: conditional.sample_latents(2, truncation="1"), "got '1'"),
+        (lambda: g3.load_model(123), "a checkpoint is a path (str or pathlib.Path), got 123"),
         (lambda: g3.preprocess_image(object_photo(), size=0), "size must be a whole number"),
         (lambda: g3.interpolate(z[0], z[1], 2.5), "steps must be a whole number"),
         (lambda: g3.combine_latents([z[0], z[1]], [1]), "one weight per latent"),
