@@ -94,13 +94,14 @@ def decimate(mesh: trimesh.Trimesh, target_faces: int) -> trimesh.Trimesh:
     with these, a night stand keeps 1,100 for 1,000 and a dresser, which no decimation
     keeps closed under 5,994 faces, 7,592 for 1,000 and 5,994 for 3,000 (0.1 s)."""
     fewest = mesh
+    extents, volume = _solid_extents(mesh), mesh.volume  # of the shape every try must keep
     for count, aggression in _decimation_targets(target_faces, len(mesh.faces)):
         if count >= len(fewest.faces):  # no fewer faces than the closed mesh in hand
             continue
         simplified = mesh.simplify_quadric_decimation(face_count=count, aggression=aggression)
         simplified.update_faces(simplified.nondegenerate_faces() & ~_doubled(simplified.faces))
         simplified.remove_unreferenced_vertices()
-        if not _still_the_shape(simplified, mesh):
+        if not _still_the_shape(simplified, extents, volume):
             continue
         if len(simplified.faces) <= target_faces:
             return simplified
@@ -123,14 +124,14 @@ def _decimation_targets(target_faces: int, faces: int) -> Iterator[tuple[int, in
         yield count, DECIMATION_TRIES_OVER[-1][1]
 
 
-def _still_the_shape(simplified: trimesh.Trimesh, mesh: trimesh.Trimesh) -> bool:
-    """Closed, consistently wound, and of ``mesh``'s size and volume."""
+def _still_the_shape(simplified: trimesh.Trimesh, extents: np.ndarray, volume: float) -> bool:
+    """Closed, consistently wound, and of the original's solid ``extents`` and ``volume``."""
     if not (simplified.is_watertight and simplified.is_winding_consistent):
         return False
-    extent = _solid_extents(simplified) / np.maximum(_solid_extents(mesh), 1e-12)
+    extent = _solid_extents(simplified) / np.maximum(extents, 1e-12)
     low, high = DECIMATION_VOLUME_KEPT
     return bool(extent.min() >= DECIMATION_MIN_EXTENT) and (
-        low <= simplified.volume / mesh.volume <= high
+        low <= simplified.volume / volume <= high
     )
 
 

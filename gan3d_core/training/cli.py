@@ -41,6 +41,44 @@ _STOPPING = {
     signal.SIGINT: "stopping after this step and saving; Ctrl-C again to abort",
     signal.SIGTERM: "terminated: stopping after this step and saving",
 }
+
+
+class _StopSignals:
+    """Ctrl-C or SIGTERM, once :meth:`install` ed, asks a run to stop after its step and
+    save; a second one more than ``abort_after`` seconds later aborts it (torchrun forwards
+    the terminal's Ctrl-C to its workers, so a second arrives at once there)."""
+
+    def __init__(self, abort_after: float = 0.0, say: bool = True) -> None:
+        self.abort_after, self.say = abort_after, say
+        self.asked: tuple[float, int] | None = None  # (when, the signal)
+        self._previous: dict = {}
+
+    def __call__(self, signum, frame) -> None:
+        now = time.monotonic()
+        if self.asked is None:
+            self.asked = (now, signum)
+            if self.say:
+                print(f"\n{_STOPPING[signum]}", file=sys.stderr)
+        elif now - self.asked[0] > self.abort_after:
+            raise KeyboardInterrupt
+
+    def install(self) -> None:
+        self._previous = {number: signal.signal(number, self) for number in _STOP_SIGNALS}
+
+    def restore(self) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+        self._previous = {}
+
+    def requested(self) -> bool:
+        return self.asked is not None
+
+    @property
+    def exit_code(self) -> int:
+        """As a shell reports a command the signal ended: 130 for Ctrl-C, 143 for kill."""
+        return 128 + (self.asked[1] if self.asked else signal.SIGINT)
+
+
 # Short flags from the product spec for a few fields; every field also has --field-name.
 _ALIASES = {"resolution": ["--res"], "batch_size": ["-b"]}
 _HELP = {
@@ -329,36 +367,22 @@ def _train_end_to_end(config: TrainConfig, args: argparse.Namespace) -> int:
         callbacks.append(ProgressBarCallback())
         if not args.no_tensorboard:
             callbacks.append(TensorBoardCallback(Path(args.out) / "events"))
-    stop_requested: list[tuple[float, int]] = []  # (when, signal)
-
-    def request_stop(signum, frame) -> None:
-        # torchrun forwards the terminal's Ctrl-C to its workers, so a second SIGINT arrives
-        # at once: only one a while after the first means "abort now".
-        now = time.monotonic()
-        if stop_requested and now - stop_requested[0][0] > ABORT_AFTER_SECONDS:
-            raise KeyboardInterrupt
-        if not stop_requested:
-            stop_requested.append((now, signum))
-            if rank == 0:
-                print(f"\n{_STOPPING[signum]}", file=sys.stderr)
-
-    previous = {}
+    stop = _StopSignals(ABORT_AFTER_SECONDS, say=rank == 0)
     try:
         check = same_data_check(args.out, config, args.resume)
         # Ctrl-C while the data are prepared ends the command at once: nothing to save yet
         data = _prepare_on_every_rank(config, rank, world, prepare_data, check)
-        previous = {number: signal.signal(number, request_stop) for number in _STOP_SIGNALS}
+        stop.install()
         trainer = train_run(
             config, args.out, resume=args.resume, callbacks=callbacks,
-            should_stop=lambda: bool(stop_requested), device=args.device, data=data,
+            should_stop=stop.requested, device=args.device, data=data,
         )  # fmt: skip
         if world > 1:
             # rank 0 writes the checkpoint after the last step: no rank may tear down gloo's
             # connections while another still holds them open
             dist.barrier()
     finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
+        stop.restore()
         if world > 1:
             dist.destroy_process_group()
     if rank == 0:
@@ -368,12 +392,12 @@ def _train_end_to_end(config: TrainConfig, args: argparse.Namespace) -> int:
             print(f"{args.out}: has trained {done:g} epochs ({trainer.step} steps), as many as "
                   f"--epochs {config.epochs} asks; a larger --epochs trains on, its record is "
                   "unchanged", file=sys.stderr)  # fmt: skip
-        if stop_requested:
+        if stop.requested():
             print(
                 f"stopped at step {trainer.step}; continue with: gan3d train -o {args.out} --resume"
             )
             print(where)
-            return 128 + stop_requested[0][1]  # as a shell reports it: 130 Ctrl-C, 143 kill
+            return stop.exit_code
         print(where)
     return 0
 
@@ -391,32 +415,23 @@ def _train_staged(config: TrainConfig, args: argparse.Namespace) -> int:
     started = any(stage_state_path(run_dir, name).is_file() for name in STAGE_NAMES)
     if args.resume and not started:
         raise InputFileError(f"{run_dir}: nothing to resume (no stage state files)")
-    stop_requested: list[int] = []  # the signal
-
-    def request_stop(signum, frame) -> None:
-        if stop_requested:
-            raise KeyboardInterrupt
-        stop_requested.append(signum)
-        print(f"\n{_STOPPING[signum]}", file=sys.stderr)
-
-    previous = {}
+    stop = _StopSignals()
 
     def begun(train, validation) -> None:
         print(split_words(train, validation, config.validation_fraction), file=sys.stderr)
         # the data are read and the run has begun: from here a stop saves; before, Ctrl-C
         # ends the command at once (there is nothing to save while the shapes load)
-        previous.update({number: signal.signal(number, request_stop) for number in _STOP_SIGNALS})
+        stop.install()
 
     events = None if args.no_tensorboard else StageTensorBoard(run_dir / "events")
     try:
         with progress_bar("training (staged)") as progress:
             path, results = train_staged(
-                config, run_dir, progress, lambda: bool(stop_requested), device=args.device,
+                config, run_dir, progress, stop.requested, device=args.device,
                 on_record=events, on_split=begun,
             )  # fmt: skip
     finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
+        stop.restore()
         if events is not None:
             events.close()
     for name, result in results.items():
@@ -426,7 +441,7 @@ def _train_staged(config: TrainConfig, args: argparse.Namespace) -> int:
         )
     if path is None:
         print(f"stopped; continue with: gan3d train -o {run_dir} --resume")
-        return 128 + (stop_requested[0] if stop_requested else signal.SIGINT)
+        return stop.exit_code
     print(path)
     return 0
 
