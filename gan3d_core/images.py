@@ -62,7 +62,8 @@ Box = tuple[int, int, int, int]  # x, y, width, height in pixels
 
 
 def load_image(source: ImageSource) -> np.ndarray:
-    """An image as uint8 (H, W, 3) or (H, W, 4) from a path, a PIL image or an array."""
+    """An image as uint8 (H, W, 3) or (H, W, 4) from a path, a PIL image or an array
+    (uint8, or floats in [0, 1] as scikit-image and torchvision hold images)."""
     if isinstance(source, (str, os.PathLike)):
         path = check_input_file(source, "image")
         try:
@@ -99,10 +100,21 @@ def load_image(source: ImageSource) -> np.ndarray:
         array = array[:, :, None]
     if array.ndim != 3 or array.shape[2] not in (1, 3, 4) or min(array.shape[:2]) < 1:
         raise UsageError(f"image array must be (H, W) or (H, W, 1|3|4), got shape {array.shape}")
-    if array.dtype != np.uint8:
-        raise UsageError(f"image array must be uint8, got {array.dtype}{_uint8_hint(array)}")
     _check_pixels("image array", array.shape[1], array.shape[0])
+    if _unit_floats(array):  # scikit-image's and torchvision's float images
+        array = np.round(array * 255.0).astype(np.uint8)
+    elif array.dtype != np.uint8:
+        raise UsageError(
+            f"image array must be uint8 or floats in [0, 1], got {array.dtype}{_uint8_hint(array)}"
+        )
     return np.repeat(array, 3, axis=2) if array.shape[2] == 1 else array
+
+
+def _unit_floats(array: np.ndarray) -> bool:
+    """Whether ``array`` holds floats, all finite and in [0, 1]."""
+    if array.dtype.kind != "f" or not np.isfinite(array).all():
+        return False
+    return bool(array.min() >= 0.0 and array.max() <= 1.0)
 
 
 def _uint8_hint(array: np.ndarray) -> str:
@@ -113,8 +125,6 @@ def _uint8_hint(array: np.ndarray) -> str:
     if array.dtype.kind not in "fiu" or array.size == 0 or not np.isfinite(array).all():
         return ""
     low, high = array.min(), array.max()
-    if array.dtype.kind == "f" and 0 <= low and high <= 1:
-        return " (floats in [0, 1]: skimage.img_as_ubyte(image))"
     if 0 <= low and high <= 255:
         return " (values in 0..255: image.astype(np.uint8))"
     if array.dtype == np.uint16:

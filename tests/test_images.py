@@ -233,13 +233,18 @@ def test_a_wide_photo_is_shrunk_before_it_is_padded_square_and_a_strip_refused()
         preprocess_image(np.zeros((2, 120, 3), np.uint8), 64)
     # what to do with an image that is not uint8, by what it holds (0-255 floats were told to
     # use img_as_ubyte, which refuses them; review)
-    for array, hint in ((np.full((32, 32), 0.5), "skimage.img_as_ubyte"),
-                        (np.full((32, 32), 200.0), "image.astype(np.uint8)"),
+    for array, hint in ((np.full((32, 32), 200.0), "image.astype(np.uint8)"),
                         (np.ones((32, 32), bool), "(mask * 255).astype(np.uint8)"),
                         (np.full((32, 32), 40000, np.uint16), "(image >> 8).astype(np.uint8)"),
                         (np.full((32, 32), -3.0), "values from -3 to -3: scale them")):  # fmt: skip
         with pytest.raises(UsageError, match=re.escape(hint)):
             preprocess_image(array, 64)
+    # scikit-image's and torchvision's float images in [0, 1] read as their uint8 selves
+    photo = object_photo()
+    as_floats = photo / 255.0
+    np.testing.assert_array_equal(preprocess_image(as_floats, 64), preprocess_image(photo, 64))
+    with pytest.raises(UsageError, match="floats in \\[0, 1\\], got float64"):
+        preprocess_image(np.where(as_floats > 0.5, np.nan, as_floats), 64)
     # an 8 x 8 photo: OpenCV's internal error from GrabCut, which found no background (review)
     tiny = np.asarray(Image.fromarray(np.full((64, 64, 3), 90, np.uint8)).resize((8, 8)))
     with pytest.raises(UsageError, match="image of 8 x 8 pixels is too small to read"):
