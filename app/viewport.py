@@ -66,6 +66,11 @@ def _reaches_past(bounds, fitted, tolerance: float = 0.5) -> bool:
                 or (highs > np.asarray(fitted[1::2]) + tolerance).any())  # fmt: skip
 
 
+def _aspect(size) -> float | None:
+    """Width over height of a QSize; None for an empty or unknown one (Qt's -1 x -1)."""
+    return size.width() / size.height() if size.width() > 0 and size.height() > 0 else None
+
+
 def _shape_dataset(result: ShapeResult, side: int) -> pv.PolyData:
     """Points (with occupancy) or a triangle surface (with normals, if any), centred, in
     voxels of a ``side``^3 grid over the same box: a finer surface keeps the model's size."""
@@ -142,6 +147,18 @@ class ShapeView:
             event.ignore()  # on to the parent, the window
         else:
             super().keyPressEvent(event)
+
+    def resizeEvent(self, event) -> None:
+        """Keep what the view's narrower side shows: VTK keeps its height, so a window
+        narrowed after a shape was fitted cut the shape off at the sides."""
+        super().resizeEvent(event)
+        old, new = _aspect(event.oldSize()), _aspect(event.size())
+        if new is None:
+            return
+        camera = self.camera
+        camera.SetUseHorizontalViewAngle(new < 1.0)  # the angle spans the narrower side
+        if camera.parallel_projection and old is not None:  # its scale is always the height
+            camera.parallel_scale *= min(old, 1.0) / min(new, 1.0)
 
     def redraw(self) -> None:
         """Schedule one repaint; Qt's paint renders the scene once (render() would draw it,
@@ -298,7 +315,10 @@ class ShapeView:
         if self.camera.parallel_projection:
             self.disable_parallel_projection()
         else:
-            self.enable_parallel_projection()
+            self.enable_parallel_projection()  # scaled by the view angle, which spans
+            aspect = _aspect(self.size())  # the width in a tall view (see resizeEvent)
+            if self.camera.GetUseHorizontalViewAngle() and aspect is not None:
+                self.camera.parallel_scale /= aspect  # and the scale is always the height
         self.redraw()
 
     def grab_frames(self, results: Sequence[ShapeResult]) -> list[np.ndarray]:

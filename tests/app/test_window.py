@@ -1310,3 +1310,28 @@ def test_a_new_shape_is_drawn_whole_whatever_the_camera_was_fitted_to(
     with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
         window.controller.show_state(LatentState(session.current.latent * 0.99, 0, "alike"))
     assert camera.distance == distance
+
+
+@both_viewports
+def test_narrowing_the_window_keeps_the_shape_whole(qtbot, window, cvaegan_checkpoint):
+    """3D artist's review: VTK keeps the view's height, so a window made narrower after a
+    shape was fitted cut it off at the sides; in both projections."""
+    open_model(qtbot, window, cvaegan_checkpoint)
+    viewport = window.viewport
+    bounds = viewport._actor.mapper.dataset.bounds
+    for orthographic in (False, True):
+        window.resize(1400, 600)
+        qtbot.waitUntil(lambda: viewport.width() > viewport.height(), timeout=2000)
+        viewport.set_camera("reset")
+        if orthographic:
+            viewport.toggle_orthographic()
+        assert viewport._in_view(bounds)
+        window.resize(viewport.height() // 2 + window.width() - viewport.width(), window.height())
+        qtbot.waitUntil(lambda: viewport.width() < viewport.height() * 0.7, timeout=2000)
+        viewport.render()
+        assert viewport._in_view(bounds)
+        if not orthographic:  # switched to orthographic in a tall view, still whole
+            viewport.toggle_orthographic()
+            viewport.render()
+            assert viewport._in_view(bounds)
+            viewport.toggle_orthographic()
