@@ -107,6 +107,7 @@ class MainWindow(QMainWindow):
         self._closed = False
 
         self.recent_models = RecentFiles(settings, "recent_models")
+        self.recent_sessions = RecentFiles(settings, "recent_sessions")
         self.recent_images = RecentFiles(settings, "recent_images")
         self.model_panel = ModelPanel(self.recent_models.paths())
         self.generate_panel = GeneratePanel(self.session)
@@ -391,10 +392,11 @@ class MainWindow(QMainWindow):
         self._show_recent()
 
     def _show_recent(self) -> None:
-        """File > Open recent: models, then images; an entry opens as if dropped here."""
+        """File > Open recent: models, sessions, then images; an entry opens as if dropped
+        here."""
         menu = self.recent_menu
         menu.clear()
-        for recent in (self.recent_models, self.recent_images):
+        for recent in (self.recent_models, self.recent_sessions, self.recent_images):
             entries = recent.entries()
             if entries and not menu.isEmpty():
                 menu.addSeparator()
@@ -683,6 +685,9 @@ class MainWindow(QMainWindow):
     def _name_session(self, path: Path | None) -> None:
         """The file Save writes, named in the title bar."""
         self.session_path = path
+        if path is not None:  # opened or saved: listed in File > Open recent
+            self.recent_sessions.add([path.absolute()])
+            self._show_recent()
         self.setWindowTitle(f"{path.name}[*] - gan3d-studio" if path else "gan3d-studio[*]")
         self._show_modified()
 

@@ -105,6 +105,27 @@ def test_open_recent_lists_models_and_images_and_opens_them(
     second.unlink()  # deleted since: gone from the menu as it opens
     window.recent_menu.aboutToShow.emit()
     assert "second.png" not in recent_entries(window) and "first.png" in recent_entries(window)
+    # sessions saved or opened are listed between the models and the photos, and reopen
+    monkeypatch.setattr(
+        "gan3d_studio.main_window.QFileDialog.getSaveFileName",
+        lambda *a: ("kept.g3session.json", ""),  # relative: remembered absolute
+    )
+    assert window.save_session_as()
+    assert window.recent_sessions.paths() == [str(tmp_path / "kept.g3session.json")]
+    entries = recent_entries(window)
+    assert entries[entries.index("kept.g3session.json") - 1 :][:3] == [
+        "|",
+        "kept.g3session.json",
+        "|",
+    ]
+    saved = window.session.current.latent
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
+        window.generate_panel.random_button.click()
+    window.session.unsaved = False  # not asked whether to keep the random shape
+    (kept,) = [a for a in window.recent_menu.actions() if a.text() == "kept.g3session.json"]
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=30_000):
+        kept.trigger()
+    np.testing.assert_array_equal(window.session.current.latent, saved)
 
 
 def test_stepping_wraps_at_the_ends_and_counts_from_a_photo_no_longer_there(tmp_path):
