@@ -57,6 +57,7 @@ SHAPE_FILTER = (
 )
 
 
+MIN_VIEWPORT_SIZE = (320, 240)  # pixels: the 3D view keeps this much of a narrow window
 NOTICE_MS = 15_000  # how long a notice (e.g. the engine was restarted) stays in the status bar
 # Left / Right step through the images in the last photo's folder. They reach the window only
 # when nothing else wants them: from the 3D view (which passes them on) or with no focus at
@@ -96,6 +97,8 @@ class MainWindow(QMainWindow):
         self.session = Session()
         self.session_path: Path | None = None  # the file Save writes (opened or saved as)
         self.viewport = make_viewport(self.session, self)
+        # the panels give way first: a narrow window was all panels and no 3D view
+        self.viewport.setMinimumSize(*MIN_VIEWPORT_SIZE)
         self.setCentralWidget(self.viewport)
         self.controller = Controller(self.session, device, engine)
         self.controller.may_discard_work = self.may_discard_work

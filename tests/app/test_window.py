@@ -1326,7 +1326,7 @@ def test_narrowing_the_window_keeps_the_shape_whole(qtbot, window, cvaegan_check
         if orthographic:
             viewport.toggle_orthographic()
         assert viewport._in_view(bounds)
-        window.resize(viewport.height() // 2 + window.width() - viewport.width(), window.height())
+        window.resize(window.width() - viewport.width() + viewport.height() // 2, 900)
         qtbot.waitUntil(lambda: viewport.width() < viewport.height() * 0.7, timeout=2000)
         viewport.render()
         assert viewport._in_view(bounds)
@@ -1335,3 +1335,13 @@ def test_narrowing_the_window_keeps_the_shape_whole(qtbot, window, cvaegan_check
             viewport.render()
             assert viewport._in_view(bounds)
             viewport.toggle_orthographic()
+
+
+def test_a_narrow_window_keeps_a_3d_view(qtbot, window):
+    """3D artist's review: at 520 px wide the two panel columns took the whole window."""
+    from gan3d_studio.main_window import MIN_VIEWPORT_SIZE
+
+    window.resize(520, 1000)
+    qtbot.waitUntil(lambda: window.viewport.width() >= MIN_VIEWPORT_SIZE[0], timeout=2000)
+    shown = window.viewport.geometry()  # it was laid out far off the window's left edge
+    assert 0 <= shown.left() and shown.right() < window.width()
