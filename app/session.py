@@ -79,7 +79,7 @@ class Session:
     # shapes recorded or bookmarks added since the session was last saved, restored or begun
     unsaved: bool = False
     # where the 3D view looked from when the session was saved or restored (the viewport's
-    # camera_state: position, focal_point, up, parallel); None: the view's own
+    # camera_state: position, focal_point, up, parallel, parallel_scale); None: the view's own
     camera: dict | None = None
     seed: int = 0  # the Generate panel's, the last drawn: New random goes on from it
 
@@ -391,12 +391,16 @@ class Session:
 
 def _checked_camera(camera: Any) -> dict | None:
     """A session file's camera (None when it has none), or an error saying what is wrong:
-    three points of three finite numbers within +-1e6, apart, and a parallel flag."""
+    three points of three finite numbers within +-1e6, apart, a parallel flag and, in files
+    saved since session 29, the orthographic view's zoom (parallel_scale, > 0)."""
     if camera is None:
         return None
     points = ("position", "focal_point", "up")
-    if not isinstance(camera, dict) or set(camera) != {*points, "parallel"}:
+    if not isinstance(camera, dict) or set(camera) - {"parallel_scale"} != {*points, "parallel"}:
         raise UsageError(f"session file's camera is not {', '.join(points)} and parallel")
+    scale = camera.get("parallel_scale", 1.0)
+    if not (_is_finite_number(scale) and 0 < scale <= 1e6):
+        raise UsageError("session file's camera parallel_scale is not a number above 0")
     for name in points:
         value = camera[name]
         if not (

@@ -296,6 +296,7 @@ class ShapeView:
             "focal_point": [float(v) for v in camera.focal_point],
             "up": [float(v) for v in camera.up],
             "parallel": bool(camera.parallel_projection),
+            "parallel_scale": float(camera.parallel_scale),  # the orthographic view's zoom
         }
 
     def set_camera_state(self, state: dict) -> None:
@@ -306,6 +307,8 @@ class ShapeView:
         self.camera.up = tuple(state["up"])
         if state["parallel"] != bool(self.camera.parallel_projection):
             self.toggle_orthographic()
+        if "parallel_scale" in state:  # files saved before it kept none
+            self.camera.parallel_scale = state["parallel_scale"]
         self._camera_given = True
         self._fitted_bounds = None  # kept as it is for the next shape, whatever its size
         self.redraw()

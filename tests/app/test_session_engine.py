@@ -151,6 +151,8 @@ CAMERA = {"position": [1, 2, 3], "focal_point": [0, 0, 0], "up": [0, 0, 1], "par
         (lambda d: d.update(camera=dict(CAMERA, position=[0, 0, 1e300])), "camera position"),
         (lambda d: d.update(camera=dict(CAMERA, parallel="yes")), "camera parallel is not"),
         (lambda d: d.update(camera=dict(CAMERA, focal_point=[1, 2, 3])), "looks nowhere"),
+        (lambda d: d.update(camera=dict(CAMERA, parallel_scale=0)), "parallel_scale is not"),
+        (lambda d: d.update(camera=dict(CAMERA, parallel_scale="2")), "parallel_scale is not"),
     ],
 )
 def test_a_hand_edited_session_is_refused_and_changes_nothing(engine, edit, said):

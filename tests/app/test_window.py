@@ -424,9 +424,11 @@ def test_a_dropped_session_file_is_restored(
         1,
     )
     assert panel.pool_box.currentText() == "max" and panel.class_box.currentIndex() == 2
-    # File > Save session keeps where the view looked from, orthographic or not
+    # File > Save session keeps where the view looked from, orthographic or not, and how
+    # far an orthographic view was zoomed in (3D artist's review: it came back at another)
     window.viewport.set_camera("top")
     window.viewport.toggle_orthographic()
+    window.viewport.camera.parallel_scale /= 2
     looked = window.viewport.camera_state()
     path = tmp_path / "view.g3session.json"
     monkeypatch.setattr(
@@ -438,6 +440,7 @@ def test_a_dropped_session_file_is_restored(
     with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
         drop_files(window.viewport, [path])
     np.testing.assert_allclose(window.viewport.camera_state()["position"], looked["position"])
+    assert window.viewport.camera.parallel_scale == pytest.approx(looked["parallel_scale"])
     assert window.viewport.camera_state()["parallel"] is True
     # Save writes the session's own file again, unasked; the title names it and marks it
     # unsaved after an undo or a view change (Save was always Save As, and neither counted)
