@@ -635,6 +635,10 @@ class MainWindow(QMainWindow):
             data = read_session_file(path)
             if not self.session.made_with(data):
                 made_with = data.get("model_path")
+                if isinstance(made_with, str) and Path(made_with).is_file():
+                    # its model first (asking before unsaved work goes), then the session
+                    self.controller.open_model(made_with, then_open=[Path(path)])
+                    return
                 raise UsageError(
                     f"made with {made_with}; open that model first"
                     if made_with

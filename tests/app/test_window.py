@@ -1348,3 +1348,29 @@ def test_a_narrow_window_keeps_a_3d_view(qtbot, window):
     qtbot.waitUntil(lambda: window.viewport.width() >= MIN_VIEWPORT_SIZE[0], timeout=2000)
     shown = window.viewport.geometry()  # it was laid out far off the window's left edge
     assert 0 <= shown.left() and shown.right() < window.width()
+
+
+def test_a_session_of_another_model_opens_that_model_first(
+    qtbot, window, cvaegan_checkpoint, gan_checkpoint, tmp_path
+):
+    """3D artist's review: opening a session from Open recent with another model in use
+    said 'open that model first', though the file names it; a model no longer there still
+    says so."""
+    open_model(qtbot, window, cvaegan_checkpoint)
+    saved = window.session.save(tmp_path / "mine.g3session.json")
+    latent = window.session.current.latent
+    open_model(qtbot, window, gan_checkpoint)
+    window.session.unsaved = False
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=30_000):
+        window.open_session(saved)
+    assert window.session.model.path == str(cvaegan_checkpoint)
+    np.testing.assert_array_equal(window.session.current.latent, latent)
+    data = json.loads(saved.read_text())
+    data["model_path"] = str(tmp_path / "gone.safetensors")
+    data.pop("model_card_sha256", None)
+    saved.write_text(json.dumps(data))
+    open_model(qtbot, window, gan_checkpoint)
+    errors = []
+    window.controller.error.connect(errors.append)
+    window.open_session(saved)
+    assert errors == [f"{saved}: made with {tmp_path / 'gone.safetensors'}; open that model first"]
