@@ -17,6 +17,7 @@ GRIP_PX = 8  # a press this near (screen pixels) to an edge or corner drags it
 MIN_BOX_PX = 2  # GrabCut's least box side, in photo pixels
 BOX_COLOUR = "#ffb000"
 DROPPED_COLOUR = np.array([20, 30, 60], np.float32)  # what dropped pixels are dimmed towards
+LITTLE_OF_THE_BOX = 0.1  # a mask keeping less of the box than this gets a hint
 DROPPED_BRIGHTNESS = 0.3  # of a dropped pixel's own colour that is left
 CURSORS = {
     "": Qt.CursorShape.CrossCursor,  # a new box
@@ -237,6 +238,13 @@ class CutOutDialog(QDialog):
         self._explain()
         self.box_drawn.emit(box)
 
+    def _box_share_kept(self, box: Box) -> float:
+        """The share of ``box`` (photo pixels) that the shown mask (scaled down) keeps."""
+        mask = self.shown.mask
+        scale = mask.shape[1] / self.shown.size[0]
+        x, y, width, height = (round(value * scale) for value in box)
+        return float(mask[y : y + max(1, height), x : x + max(1, width)].mean())
+
     def _explain(self) -> None:
         box = self.box
         cut_out = self.shown.method == "cut-out"
@@ -251,6 +259,11 @@ class CutOutDialog(QDialog):
             )
         elif box is None:
             text = f"Found without a box. {kept} Drag a box around the object to mark it."
+        elif box == self.shown.box and self._box_share_kept(box) < LITTLE_OF_THE_BOX:
+            text = (
+                f"GrabCut kept only {self._box_share_kept(box):.0%} of the box: if the object "
+                "is more than the bright part, drag the box or its edges to fit it."
+            )
         elif box == self.shown.box:
             text = f"GrabCut inside the box. {kept} Drag the box or its edges to adjust."
         else:

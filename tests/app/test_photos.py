@@ -308,6 +308,12 @@ def test_the_box_dialog_offers_no_reconstruction_of_an_empty_mask(
     with qtbot.waitSignal(window.controller.cut_out_ready, timeout=30_000):
         drag(qtbot, dialog.canvas, (10, 10), (100, 100))
     assert dialog.ok_button.isEnabled()
+    # a mask keeping little of the box says so (3D artist's review: 3 % of a torso's box)
+    little = np.zeros_like(dialog.shown.mask)
+    little[dialog.shown.mask.nonzero()[0][0], dialog.shown.mask.nonzero()[1][0]] = True
+    dialog.show_cut_out(replace(dialog.shown, mask=little))
+    assert "GrabCut kept only 0% of the box" in dialog.note.text()
+    assert dialog.ok_button.isEnabled()  # a thin object's mask is little of its box too
     dialog.show_cut_out(replace(dialog.shown, mask=np.zeros_like(dialog.shown.mask)))  # all cut
     assert not dialog.ok_button.isEnabled()
     assert "kept nothing inside this box" in dialog.note.text()
