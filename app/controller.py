@@ -20,7 +20,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from gan3d_core.errors import Gan3dError, InputFileError, UsageError, first_line
-from gan3d_core.images import Box, is_image_path
+from gan3d_core.images import Box, image_size, is_image_path
 from gan3d_core.io.checkpoint import checkpoint_file
 from gan3d_core.io.inputs import same_file
 from gan3d_core.io.kinds import GRID_SUFFIXES, is_latent_path, is_shape_path
@@ -220,10 +220,19 @@ class Controller(QObject):
             )
             return
         named = Path(images[0]).name if len(images) == 1 else f"{len(images)} photos"
+        options = self.session.reconstruct_options
+        sizes = [image_size(image) for image in images]
+        for_these = options.for_photos(sizes)
         self.status.emit(f"Reconstructing from {named}...")
+        if for_these.box is None and options.box is not None:  # drawn on another photo
+            width, height = next(s for s in sizes if s not in (None, options.box_photo_size))
+            self.notice.emit(
+                "The object box is for {} x {} photos: ".format(*options.box_photo_size)
+                + f"{named} ({width} x {height}) is separated automatically"
+            )
         # absolute: remembered among recent files, which outlive the working directory
         photos = [Path(image).absolute() for image in images]
-        call = self._call(Reconstruct(photos, self.session.reconstruct_options))
+        call = self._call(Reconstruct(photos, for_these))
         call.on_done(partial(self._reconstructed, photos, time.monotonic()))
 
     def step_photo(self, step: int) -> None:

@@ -521,7 +521,7 @@ class MainWindow(QMainWindow):
         dialog.deleteLater()
         if result == QDialog.DialogCode.Accepted:
             # the box becomes a reconstruct option: later photos get it too, as with --box
-            self.session.set_reconstruct_options(box=dialog.box)
+            self.session.set_reconstruct_options(box=dialog.box, box_photo_size=dialog.shown.size)
             self.controller.reconstruct([dialog.photo])
         else:
             self.show_status("Cut-out cancelled; the options are as they were")

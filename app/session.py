@@ -94,7 +94,10 @@ class Session:
         self.current = None
         self.unsaved = False
         # Classes and defaults changed; the box belongs to the photos, not the model.
-        self.reconstruct_options = ReconstructOptions(box=self.reconstruct_options.box)
+        kept = self.reconstruct_options
+        self.reconstruct_options = ReconstructOptions(
+            box=kept.box, box_photo_size=kept.box_photo_size
+        )
         self.model_changed.emit(info)
         self.history_changed.emit()
         self.bookmarks_changed.emit()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import glob
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
@@ -171,12 +171,23 @@ class ReconstructOptions:
     """How photos become a shape, whichever way they arrive (the Reconstruct panel, a drop
     on the 3D view, the command line): view pooling, the class (None: the model picks),
     silhouette-fitting steps (None: the model's default) and the box GrabCut separates the
-    object in (None: automatic), as ``gan3d reconstruct --box`` gives it."""
+    object in (None: automatic), as ``gan3d reconstruct --box`` gives it, with the (width,
+    height) of the photo it was drawn on: photos of that size share it (a tripod's series),
+    others are separated automatically (see :meth:`for_photos`)."""
 
     pool: str | None = None
     label: int | None = None
     refine: int | None = None
     box: Box | None = None
+    box_photo_size: tuple[int, int] | None = None
+
+    def for_photos(self, sizes: Sequence[tuple[int, int] | None]) -> ReconstructOptions:
+        """These options for photos of ``sizes`` (None: unknown, left to the reader): the
+        box only if every known size is the one it was drawn on."""
+        drawn_on = self.box_photo_size
+        if drawn_on is None or all(size in (None, drawn_on) for size in sizes):
+            return self
+        return replace(self, box=None, box_photo_size=None)
 
     def __post_init__(self) -> None:
         if self.box is not None:

@@ -59,6 +59,7 @@ PLAIN_IMAGE_RANGE = 8
 # (2 px per pixel) are untouched, a photo is shrunk once before and once after padding.
 WORKING_SIDE_PER_PIXEL = 4
 Box = tuple[int, int, int, int]  # x, y, width, height in pixels
+EXIF_ORIENTATION = 0x0112  # the tag saying how a camera held sideways turned the picture
 
 
 def load_image(source: ImageSource) -> np.ndarray:
@@ -115,6 +116,20 @@ def _unit_floats(array: np.ndarray) -> bool:
     if array.dtype.kind != "f" or not np.isfinite(array).all():
         return False
     return bool(array.min() >= 0.0 and array.max() <= 1.0)
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int] | None:
+    """A photo's (width, height) as :func:`load_image` turns it upright (EXIF rotation),
+    from its header alone; None when it cannot be read (loading it says why)."""
+    try:
+        if not os.path.isfile(path):  # a FIFO would block the caller, a folder cannot open
+            return None
+        with Image.open(path) as image:
+            width, height = image.size
+            quarter_turned = image.getexif().get(EXIF_ORIENTATION) in (5, 6, 7, 8)
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError):
+        return None
+    return (height, width) if quarter_turned else (width, height)
 
 
 def _uint8_hint(array: np.ndarray) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 import numpy as np
@@ -83,6 +84,14 @@ def test_photo_quirks_exif_16_bit_and_opaque_alpha(tmp_path):
     from gan3d_core.images import load_image
 
     assert load_image(rotated).shape[:2] == (116, 96)  # shown upright, as phones mean it
+    from gan3d_core.images import image_size
+
+    assert image_size(rotated) == (96, 116)  # (width, height) upright, from the header
+    (tmp_path / "not.png").write_text("no picture")
+    assert image_size(tmp_path / "not.png") is None and image_size(tmp_path) is None
+    if hasattr(os, "mkfifo"):  # opening one would wait for a writer
+        os.mkfifo(tmp_path / "pipe.png")
+        assert image_size(tmp_path / "pipe.png") is None
     deep = tmp_path / "deep.png"
     grey = np.asarray(Image.fromarray(photo).convert("L"), np.uint16) * 257
     Image.fromarray(grey).save(deep)

@@ -127,7 +127,9 @@ class ReconstructPanel(QWidget):
         layout.addLayout(self.reading)
         self.open_button.clicked.connect(self._choose_files)
         self.cut_out_button.clicked.connect(self.cut_out_requested)
-        self.clear_box_button.clicked.connect(lambda: session.set_reconstruct_options(box=None))
+        self.clear_box_button.clicked.connect(
+            lambda: session.set_reconstruct_options(box=None, box_photo_size=None)
+        )
         session.reconstruct_options_changed.connect(self._show_options)
         self._filling = False
         self._model_path: str | None = None  # whose reading of the photos is shown
@@ -164,7 +166,10 @@ class ReconstructPanel(QWidget):
             self.box_label.setText("automatic")
         else:
             x, y, width, height = options.box
-            self.box_label.setText(f"{width} × {height} at {x}, {y}")
+            text = f"{width} × {height} at {x}, {y}"
+            if options.box_photo_size is not None:  # only photos of that size take it
+                text += " in {} × {} photos".format(*options.box_photo_size)
+            self.box_label.setText(text)
         self.clear_box_button.setEnabled(options.box is not None)
 
     def _store_options(self, *_) -> None:

@@ -255,29 +255,43 @@ def test_a_drawn_box_shows_grabcut_s_mask_and_the_encoder_sees_what_preprocessin
     np.testing.assert_array_equal(encoded, preprocess_image(photo, encoded.shape[0], box=box))
     assert window.session.reconstruct_options.box == box
     panel = window.reconstruct_panel
-    assert panel.box_label.text() == f"{box[2]} × {box[3]} at {box[0]}, {box[1]}"
+    assert (
+        panel.box_label.text() == f"{box[2]} × {box[3]} at {box[0]}, {box[1]} in 451 × 300 photos"
+    )
     qtbot.waitUntil(lambda: window.cut_out_dialog is None)
     with qtbot.waitSignal(window.controller.cut_out_ready, timeout=30_000):
         panel.cut_out_button.click()  # again: it starts from the box in use
     qtbot.waitUntil(lambda: window.cut_out_dialog.shown.box == box, timeout=30_000)
     window.cut_out_dialog.reject()
     assert window.session.reconstruct_options.box == box  # cancelled: nothing changed
-    # the box applies to the next photos too, and says so; one it does not fit is refused
-    assert window.session.current.source.endswith(f"in the object box {box[2]} × {box[3]} at "
-                                                  f"{box[0]}, {box[1]}")  # fmt: skip
+    # the box applies to the next photos of its size too (a tripod's series), and says so
+    in_box = f"in the object box {box[2]} × {box[3]} at {box[0]}, {box[1]}"
+    assert window.session.current.source.endswith(in_box)
+    flipped = tmp_path / "flipped.png"
+    Image.fromarray(picture[:, ::-1]).save(flipped)
+    with qtbot.waitSignal(window.controller.shape_shown, timeout=30_000):
+        window.controller.reconstruct([flipped])
+    assert window.session.current.source == f"reconstruction of flipped.png {in_box}"
+    # a photo of another size is separated automatically (3D artist's review: an
+    # astronaut's box was used on a cat), and the status line says why
     small = tmp_path / "small.png"
     Image.fromarray(picture[:150, :200]).save(small)
-    shown = window.session.current
-    with qtbot.waitSignal(window.controller.error, timeout=30_000) as refused:
-        window.controller.reconstruct([small])
-    assert "small.png: the object box" in refused.args[0]
-    assert "runs past this 200 x 150 image" in refused.args[0]
-    assert window.session.current is shown
-    qtbot.waitUntil(lambda: window._error_box is not None and window._error_box.isVisible())
+    with qtbot.waitSignal(window.controller.notice) as noticed:
+        with qtbot.waitSignal(window.controller.shape_shown, timeout=30_000):
+            window.controller.reconstruct([small])
+    assert noticed.args[0] == (
+        "The object box is for 451 x 300 photos: small.png (200 x 150) is separated automatically"
+    )
+    assert window.session.current.source == "reconstruction of small.png"
+    assert window.session.reconstruct_options.box == box  # kept for photos of its size
+    # the API and the command line still refuse a box past the photo, naming it
+    from gan3d_core.errors import UsageError
+
+    with pytest.raises(UsageError, match="runs past this 200 x 150 image"):
+        preprocess_image(small, 32, box=box)
     panel.clear_box_button.click()
     assert window.session.reconstruct_options.box is None
     assert panel.box_label.text() == "automatic"
-    assert not window._error_box.isVisible()  # the box's error is settled with the box
     assert window.status_label.text().startswith("Object box cleared")
 
 
