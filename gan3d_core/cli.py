@@ -83,14 +83,12 @@ def progress_bar(description: str, total: int = 1000) -> Iterator[Callable[[floa
 
 
 def _box(text: str) -> tuple[int, int, int, int]:
-    from gan3d_core.images import check_box
+    from gan3d_core.images import BOX_RULE, check_box
 
     try:
         return check_box(text.split(","))
-    except (ValueError, UsageError):
-        raise argparse.ArgumentTypeError(
-            f"expected X,Y,W,H in pixels (width and height >= 2), got {text!r}"
-        ) from None
+    except UsageError:
+        raise argparse.ArgumentTypeError(f"{BOX_RULE}; got {text!r}") from None
 
 
 def _decode(model, latents: np.ndarray, labels, resolution: int | None) -> np.ndarray:
@@ -889,6 +887,14 @@ class _Parser(argparse.ArgumentParser):
     def parse_args(self, args=None, namespace=None):
         """An option the command does not know is said by the command's parser (`gan3d
         train: ... (see gan3d train --help)`), not by gan3d's."""
+        given, args = list(sys.argv[1:] if args is None else args), []
+        while given:
+            token = given.pop(0)
+            if token == "--box" and given and given[0][:1] == "-" and given[0][1:2].isdigit():
+                # argparse takes "-10,5,80,80" for an option and says "expected one
+                # argument"; as --box=-10,... the box's own check names what is wrong
+                token = f"--box={given.pop(0)}"
+            args.append(token)
         parsed, extras = self.parse_known_args(args, namespace)
         if extras:
             commands = next(

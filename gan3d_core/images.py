@@ -64,7 +64,8 @@ EXIF_ORIENTATION = 0x0112  # the tag saying how a camera held sideways turned th
 
 def load_image(source: ImageSource) -> np.ndarray:
     """An image as uint8 (H, W, 3) or (H, W, 4) from a path, a PIL image or an array
-    (uint8, or floats in [0, 1] as scikit-image and torchvision hold images)."""
+    (uint8, or floats in [0, 1] as scikit-image and torchvision hold images; (H, W, C) or
+    channels first)."""
     if isinstance(source, (str, os.PathLike)):
         path = check_input_file(source, "image")
         try:
@@ -99,6 +100,8 @@ def load_image(source: ImageSource) -> np.ndarray:
     array = np.asarray(source)
     if array.ndim == 2:
         array = array[:, :, None]
+    elif array.ndim == 3 and array.shape[0] in (1, 3, 4) and array.shape[2] not in (1, 3, 4):
+        array = np.moveaxis(array, 0, 2)  # channels first, as torch and torchvision hold it
     if array.ndim != 3 or array.shape[2] not in (1, 3, 4) or min(array.shape[:2]) < 1:
         raise UsageError(f"image array must be (H, W) or (H, W, 1|3|4), got shape {array.shape}")
     _check_pixels("image array", array.shape[1], array.shape[0])
@@ -208,13 +211,25 @@ def plain_background(rgb: np.ndarray, tolerance: int = BACKGROUND_TOLERANCE) -> 
     return bool(close.mean() >= PLAIN_BORDER_SHARE)
 
 
+BOX_RULE = "a box is X,Y,W,H in whole pixels, X and Y 0 or more, W and H 2 or more"
+
+
 def check_box(box: Sequence[int]) -> Box:
-    """``box`` as four ints (x, y, width, height in pixels); a UsageError unless x and y are
-    >= 0 and width and height >= 2 (GrabCut's least)."""
-    values = tuple(int(value) for value in box)
-    if len(values) != 4 or min(values[:2]) < 0 or min(values[2:]) < 2:
-        raise UsageError(f"a box is X,Y,W,H in pixels, width and height >= 2; got {tuple(box)}")
-    return values
+    """``box`` as four ints (x, y, width, height in pixels); a UsageError unless they are
+    whole numbers, x and y >= 0 and width and height >= 2 (GrabCut's least)."""
+    try:
+        values = tuple(box)
+        numbers = tuple(float(value) for value in values)
+    except (TypeError, ValueError):
+        raise UsageError(f"{BOX_RULE}; got {box!r}") from None
+    if (
+        len(numbers) != 4
+        or not all(np.isfinite(numbers)) or any(n != int(n) for n in numbers)
+        or min(numbers[:2]) < 0 or min(numbers[2:]) < 2
+    ):  # fmt: skip
+        shown = tuple(v if isinstance(v, (int, float, str)) else float(v) for v in values)
+        raise UsageError(f"{BOX_RULE}; got {shown}")
+    return tuple(int(n) for n in numbers)
 
 
 def grabcut_mask(rgb: np.ndarray, box: Box | None = None) -> np.ndarray:

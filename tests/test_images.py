@@ -252,6 +252,8 @@ def test_a_wide_photo_is_shrunk_before_it_is_padded_square_and_a_strip_refused()
     photo = object_photo()
     as_floats = photo / 255.0
     np.testing.assert_array_equal(preprocess_image(as_floats, 64), preprocess_image(photo, 64))
+    channels_first = np.moveaxis(as_floats, 2, 0)  # (3, H, W), as torchvision holds images
+    np.testing.assert_array_equal(preprocess_image(channels_first, 64), preprocess_image(photo, 64))
     with pytest.raises(UsageError, match="floats in \\[0, 1\\], got float64"):
         preprocess_image(np.where(as_floats > 0.5, np.nan, as_floats), 64)
     # an 8 x 8 photo: OpenCV's internal error from GrabCut, which found no background (review)

@@ -358,7 +358,7 @@ def test_a_photo_that_cannot_be_read_opens_no_box_dialog_and_closing_closes_one(
     assert not dialog.isVisible() and window.session.reconstruct_options.box is None
 
 
-def test_the_app_s_box_is_checked_by_the_rule_of_gan3d_reconstruct_box():
+def test_the_app_s_box_is_checked_by_the_rule_of_gan3d_reconstruct_box(capsys):
     from gan3d_core.cli import build_parser
     from gan3d_core.errors import UsageError
     from gan3d_studio.wire import ReconstructOptions
@@ -367,11 +367,15 @@ def test_the_app_s_box_is_checked_by_the_rule_of_gan3d_reconstruct_box():
     parser = build_parser()
     arguments = ["reconstruct", "a.png", "-o", "a.stl", "--box"]
     assert parser.parse_args([*arguments, "3,4,50,60"]).box == (3, 4, 50, 60)
-    for bad in ((-1, 0, 10, 10), (0, 0, 1, 10), (1, 2, 3)):
-        with pytest.raises(UsageError, match="X,Y,W,H"):
+    assert parser.parse_args([*arguments, "3,4.0,50,60"]).box == (3, 4, 50, 60)
+    # a NaN was a ValueError from int(), 2.5 was cut to 2 (review)
+    for bad in ((-1, 0, 10, 10), (0, 0, 1, 10), (1, 2, 3), (float("nan"), 0, 9, 9), (2.5, 0, 9, 9)):
+        with pytest.raises(UsageError, match="X and Y 0 or more, W and H 2 or more"):
             ReconstructOptions(box=bad)
         with pytest.raises(SystemExit):
             parser.parse_args([*arguments, ",".join(map(str, bad))])
+        # a box starting with a minus was taken for an option: "expected one argument"
+        assert "X and Y 0 or more" in capsys.readouterr().err
 
 
 def test_the_reconstruct_panel_follows_the_shape_shown_through_undo(
