@@ -135,6 +135,15 @@ def _load_model(args: argparse.Namespace):
     return load_model(args.model, device=args.device)
 
 
+def _model_config(args: argparse.Namespace):
+    """The checkpoint's architecture from its header alone (milliseconds; loading takes
+    seconds): a command checks its inputs against it before the model loads."""
+    from gan3d_core.io.checkpoint import read_model_config
+    from gan3d_core.resources import default_model_path
+
+    return read_model_config(default_model_path() if args.model is None else args.model)
+
+
 def _export_options(args: argparse.Namespace):
     from gan3d_core.mesh import ExportOptions
 
@@ -598,6 +607,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     options = _export_options(args)
     _check_range("the number of images", len(args.images), 1, limits.MAX_VIEWS)
     _check_surface_resolution(args.surface_resolution)
+    _check_photos(args, args.images, args.box)
     model = _load_model(args)
     options = options.scaled_for(model.resolution, args.surface_resolution or model.resolution)
     if args.surface_resolution is not None:
@@ -611,6 +621,27 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
         if args.save_latent:
             print(write_latent(latent_path, found.latent, _class_name(model, found.label)))
     return 0
+
+
+def _check_photos(args: argparse.Namespace, photos, box) -> None:
+    """The model can reconstruct (its header says) and each photo reads (with ``box``
+    inside it): said before the seconds a model takes to load."""
+    _model_config(args).require_reconstruction(args.model)
+    for photo in photos:
+        _check_photo(photo, box)
+
+
+def _check_photo(photo: str, box) -> None:
+    """Read ``photo`` (and see that ``box`` fits it), so that a broken one is named before
+    the seconds a model takes to load; one in memory at a time."""
+    from gan3d_core.images import check_box_inside, load_image
+
+    pixels = load_image(photo)
+    if box is not None:
+        try:
+            check_box_inside(box, pixels.shape[:2])
+        except UsageError as exc:
+            raise UsageError(f"{photo}: {exc}") from None
 
 
 def _reconstructed(model, args: argparse.Namespace, images, description: str, **choices):
@@ -632,7 +663,6 @@ def _reconstruct_each(args: argparse.Namespace) -> int:
     an interrupted batch keeps what it finished, and a photo whose shape comes out empty
     is named and skipped (the exit status says so at the end)."""
     from gan3d_core.errors import EmptyShapeError
-    from gan3d_core.images import load_image
     from gan3d_core.io.latent_files import write_latent
 
     for option, words in (("pool", "--pool combines views of one object"),
@@ -670,8 +700,7 @@ def _reconstruct_each(args: argparse.Namespace) -> int:
         if args.save_latent:
             outputs += [latent_path for _, _, latent_path in jobs]
     _refuse_existing(outputs)
-    for photo, _, _ in jobs:  # a bad photo is named before any work (one in memory at a time)
-        load_image(photo)
+    _check_photos(args, [photo for photo, _, _ in jobs], None)
     model = _load_model(args)
     options = options.scaled_for(model.resolution, args.surface_resolution or model.resolution)
     if args.surface_resolution is not None:
@@ -715,11 +744,12 @@ def cmd_encode(args: argparse.Namespace) -> int:
     _refuse_existing(latent_paths + shape_paths)
     for path in args.shapes:  # said before the model loads
         refuse_latent_as_shape(path)
+    resolution = _model_config(args).resolution  # the shapes are read before the model loads
+    grids = np.stack([load_shape_grid(path, resolution, args.up) for path in args.shapes])
     model = _load_model(args)
     model.require_shape_encoder()
     if args.class_name is not None:
-        model.label_index(args.class_name)  # refused before any shape is read
-    grids = np.stack([load_shape_grid(path, model.resolution, args.up) for path in args.shapes])
+        model.label_index(args.class_name)
     if args.up == "auto":  # the files' convention assumed: say where the model disagrees
         for path, grid in zip(args.shapes, grids):
             if other := model.reads_better_other_up(grid, path):
@@ -760,6 +790,9 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     _check_surface_resolution(args.surface_resolution, args.steps)
     options = _export_options(args)
     directory = _output_dir(args.output, "interpolate")
+    if args.seeds is None:  # the latents are read before the model loads
+        latent_dim = _model_config(args).latent_dim
+        start, end = (load_latent(path, latent_dim) for path in args.latents)
     model = _load_model(args)
     options = options.scaled_for(model.resolution, args.surface_resolution or model.resolution)
     ends: list = [args.class_name] * 2
@@ -770,10 +803,8 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
             model.sample_latents(1, seed=seed, labels=label)[0]
             for seed, label in zip(args.seeds, ends)
         )
-    else:
-        start, end = (load_latent(path, model.latent_dim) for path in args.latents)
-        if args.class_name is None and model.config.conditional:
-            ends = [model.latent_file_label(path, latent)
+    elif args.class_name is None and model.config.conditional:
+        ends = [model.latent_file_label(path, latent)
                     for path, latent in zip(args.latents, (start, end))]  # fmt: skip
     latents = interpolate(start, end, args.steps, method=args.method)
     labels = args.class_name

@@ -156,6 +156,14 @@ class ModelConfig:
         """Whether the model turns photos into shapes (an image encoder or image head)."""
         return self.has_encoder or self.kind == "lgan"
 
+    def require_reconstruction(self, path: Any = None) -> None:
+        """A UsageError unless the model (the checkpoint at ``path``) turns photos into shapes."""
+        if not self.can_reconstruct:
+            raise UsageError(
+                f"{path or 'this model'}: a {self.kind} model has no image encoder; "
+                "reconstruction needs a vaegan, multiview, cvaegan or lgan model"
+            )
+
     @property
     def conditional(self) -> bool:
         return self.kind == "cvaegan" or (self.kind == "lgan" and self.num_classes >= 2)

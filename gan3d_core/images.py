@@ -255,9 +255,16 @@ def grabcut_mask(rgb: np.ndarray, box: Box | None = None) -> np.ndarray:
 
 def _scaled_box(box: Box, size: tuple[int, int], scale: float) -> Box:
     """A drawn ``box`` (in pixels of an image of ``size``) ``scale``d to the copy GrabCut
-    runs on; a box that runs past the image is refused: drawn on another photo (the app
-    keeps a box for the next photos, as a tripod's series wants), it would be cut to a
-    strip of this one and find nothing there."""
+    runs on; a box that runs past the image is refused: drawn on another photo, it would
+    be cut to a strip of this one and find nothing there."""
+    x, y, box_width, box_height = check_box_inside(box, size)
+    return (int(x * scale), int(y * scale), max(2, int(box_width * scale)),
+            max(2, int(box_height * scale)))  # fmt: skip
+
+
+def check_box_inside(box: Box, size: tuple[int, int]) -> Box:
+    """``box`` checked (:func:`check_box`) and inside an image of ``size`` (height,
+    width); a UsageError saying so otherwise."""
     height, width = size
     x, y, box_width, box_height = check_box(box)  # the API's boxes too: 0 x 0 is none
     if x + box_width > width or y + box_height > height:
@@ -265,8 +272,7 @@ def _scaled_box(box: Box, size: tuple[int, int], scale: float) -> Box:
             f"the object box {box_width} x {box_height} at {x}, {y} runs past this "
             f"{width} x {height} image; clear it or draw it on this photo"
         )
-    return (int(x * scale), int(y * scale), max(2, int(box_width * scale)),
-            max(2, int(box_height * scale)))  # fmt: skip
+    return x, y, box_width, box_height
 
 
 def _inset(rect: Box, share: float) -> Box:

@@ -522,11 +522,7 @@ class GanModel:
         steps, default from its model card; 0: off) fits the latent to the views'
         silhouettes starting from the best of that prediction and retrieved training shapes.
         """
-        if not self.config.can_reconstruct:
-            raise UsageError(
-                f"{self.path or 'this model'}: a {self.config.kind} model has no image encoder; "
-                "reconstruction needs a vaegan, multiview, cvaegan or lgan model"
-            )
+        self.config.require_reconstruction(self.path)
         staged = getattr(self.networks, "image_head", None) is not None
         # the choices first: preparing the photos takes seconds (audit: 20 s, then refused)
         pools = ("mean", "max") if staged else ("mean", "max", "lstm")

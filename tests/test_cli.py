@@ -959,3 +959,34 @@ def test_a_path_the_system_refuses_is_one_line_naming_it(capsys, tmp_path, cvaeg
     legal = tmp_path / ("b" * 245 + ".stl")
     code, _, err = run(capsys, "export", tmp_path / "box.binvox", "-o", legal)
     assert code == 0 and legal.is_file(), err
+
+
+def test_inputs_are_checked_before_the_model_loads(
+    capsys, tmp_path, monkeypatch, cvaegan_checkpoint
+):
+    """CLI review: a text file named .png, a box past the photo, a truncated .binvox or a
+    NaN latent were named only after the 3-11 s a model takes to load."""
+    import gan3d_core.cli as cli
+
+    def no_loading(args):
+        raise AssertionError("the model loaded before the inputs were read")
+
+    monkeypatch.setattr(cli, "_load_model", no_loading)
+    text = tmp_path / "text.png"
+    text.write_text("not a picture")
+    photo = tmp_path / "photo.png"
+    Image.fromarray(object_photo()).save(photo)  # 116 x 96
+    (tmp_path / "cut.binvox").write_bytes(b"#binvox 1\ndim 32 32 32\n")
+    np.save(tmp_path / "nan.latent.npy", np.full(16, np.nan, np.float32))
+    np.save(tmp_path / "ok.latent.npy", np.zeros(16, np.float32))
+    model = ["--model", cvaegan_checkpoint]
+    for argv, said in (
+        (["reconstruct", text, "-o", tmp_path / "a.stl"], "text.png: cannot read image"),
+        (["reconstruct", photo, "--box", "50,50,100,20", "-o", tmp_path / "a.stl"],
+         "photo.png: the object box 100 x 20 at 50, 50 runs past this 116 x 96 image"),
+        (["encode", tmp_path / "cut.binvox", "-o", tmp_path / "enc"], "cut.binvox"),
+        (["interpolate", "--latents", tmp_path / "nan.latent.npy", tmp_path / "ok.latent.npy",
+          "--steps", "3", "-o", tmp_path / "interp"], "nan.latent.npy"),
+    ):  # fmt: skip
+        code, _, err = run(capsys, *argv, *model)
+        assert_one_line_error(code, err, said)
