@@ -156,7 +156,7 @@ def _export_options(args: argparse.Namespace):
             f"got {args.size_mm}"
         )
     if not 0 < args.threshold < 1:
-        raise UsageError(f"--threshold must be between 0 and 1, got {args.threshold}")
+        raise UsageError(f"--threshold must be above 0 and below 1, got {args.threshold}")
     if not 0 <= args.min_part <= 100:
         raise UsageError(f"--min-part must be a percentage from 0 to 100, got {args.min_part}")
     written = getattr(args, "format", None) or Path(args.output).suffix.lower().lstrip(".")
@@ -248,16 +248,19 @@ def _output_stems(inputs: Sequence[str], noun: str, command: str) -> list[str]:
     return stems
 
 
-def _refuse_existing(paths: Sequence[Path]) -> None:
+def _refuse_existing(paths: Sequence[Path], way_on: str = "") -> None:
     """Batch outputs never replace a file (a single -o OUT does, as every exporter); a
-    latent's class file (NAME.latent.json) is one of them."""
+    latent's class file (NAME.latent.json) is one of them. ``way_on``: another way out
+    than another folder, said too."""
     from gan3d_core.io.kinds import is_latent_path
     from gan3d_core.io.latent_files import latent_class_path
 
     for path in paths:
         for file in (path, latent_class_path(path)) if is_latent_path(path) else (path,):
             if file.exists():
-                raise InputFileError(f"{file}: already exists; choose another output folder")
+                raise InputFileError(
+                    f"{file}: already exists; choose another output folder{way_on}"
+                )
 
 
 def _write_shapes(shapes: np.ndarray, paths: Sequence[Path], options, description: str) -> None:
@@ -699,7 +702,7 @@ def _reconstruct_each(args: argparse.Namespace) -> int:
         outputs = [path for _, path, _ in jobs]
         if args.save_latent:
             outputs += [latent_path for _, _, latent_path in jobs]
-    _refuse_existing(outputs)
+    _refuse_existing(outputs, ", or --skip-existing to make only what is missing")
     _check_photos(args, [photo for photo, _, _ in jobs], None)
     model = _load_model(args)
     options = options.scaled_for(model.resolution, args.surface_resolution or model.resolution)

@@ -140,8 +140,10 @@ def _uint8_hint(array: np.ndarray) -> str:
     wraps a 16-bit image's 40000 to 64)."""
     if array.dtype == bool:
         return " (a mask: (mask * 255).astype(np.uint8))"
-    if array.dtype.kind not in "fiu" or array.size == 0 or not np.isfinite(array).all():
+    if array.dtype.kind not in "fiu" or array.size == 0:
         return ""
+    if not np.isfinite(array).all():
+        return " (it holds NaN or infinite values)"
     low, high = array.min(), array.max()
     if 0 <= low and high <= 255:
         return " (values in 0..255: image.astype(np.uint8))"

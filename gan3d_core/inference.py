@@ -709,7 +709,9 @@ class GanModel:
         if steps is not None:
             steps = whole_number("steps", steps, 0)
         settings = VoxelFitSettings() if steps is None else VoxelFitSettings(steps=steps)
-        if not np.isfinite(voxels).all() or voxels.min(initial=0) < 0 or voxels.max(initial=0) > 1:
+        if not np.isfinite(voxels).all():
+            raise UsageError("shapes hold NaN or infinite values; occupancy is in [0, 1]")
+        if voxels.min(initial=0) < 0 or voxels.max(initial=0) > 1:
             raise UsageError("shapes must hold occupancy in [0, 1]")
         given = None
         if labels is not None or not self.config.conditional:

@@ -967,6 +967,7 @@ def test_inputs_are_checked_before_the_model_loads(
     """CLI review: a text file named .png, a box past the photo, a truncated .binvox or a
     NaN latent were named only after the 3-11 s a model takes to load."""
     import gan3d_core.cli as cli
+    from gan3d_core.io.checkpoint import read_model_config
 
     def no_loading(args):
         raise AssertionError("the model loaded before the inputs were read")
@@ -979,6 +980,7 @@ def test_inputs_are_checked_before_the_model_loads(
     (tmp_path / "cut.binvox").write_bytes(b"#binvox 1\ndim 32 32 32\n")
     np.save(tmp_path / "nan.latent.npy", np.full(16, np.nan, np.float32))
     np.save(tmp_path / "ok.latent.npy", np.zeros(16, np.float32))
+    np.save(tmp_path / "grid.npy", np.zeros((32, 32, 32), np.float32))
     model = ["--model", cvaegan_checkpoint]
     for argv, said in (
         (["reconstruct", text, "-o", tmp_path / "a.stl"], "text.png: cannot read image"),
@@ -987,6 +989,10 @@ def test_inputs_are_checked_before_the_model_loads(
         (["encode", tmp_path / "cut.binvox", "-o", tmp_path / "enc"], "cut.binvox"),
         (["interpolate", "--latents", tmp_path / "nan.latent.npy", tmp_path / "ok.latent.npy",
           "--steps", "3", "-o", tmp_path / "interp"], "nan.latent.npy"),
+        # a grid given for a latent said only "over the limit of 4,096 elements"
+        (["interpolate", "--latents", tmp_path / "grid.npy", tmp_path / "ok.latent.npy",
+          "--steps", "3", "-o", tmp_path / "interp"],
+         f"grid.npy: latent (of {read_model_config(cvaegan_checkpoint).latent_dim} values) of"),
     ):  # fmt: skip
         code, _, err = run(capsys, *argv, *model)
         assert_one_line_error(code, err, said)

@@ -206,7 +206,8 @@ def load_latent(path: str | os.PathLike, latent_dim: int) -> np.ndarray:
     """A latent vector, float32 (latent_dim,), from a ``.npy`` file as ``gan3d sample
     --save-latents`` and ``gan3d encode`` write it ((latent_dim,) or (1, latent_dim))."""
     file = Path(path)
-    latent = np.atleast_1d(np.squeeze(load_npy(file, "latent", max_elements=MAX_LATENT_DIM)))
+    what = f"latent (of {latent_dim} values)"  # a grid given for one: say what was expected
+    latent = np.atleast_1d(np.squeeze(load_npy(file, what, max_elements=MAX_LATENT_DIM)))
     if latent.shape != (latent_dim,) or not np.issubdtype(latent.dtype, np.floating):
         raise InputFileError(
             f"{file}: expected a float latent of shape ({latent_dim},), got {latent.dtype} "
