@@ -145,8 +145,6 @@ def _model_config(args: argparse.Namespace):
 
 
 def _export_options(args: argparse.Namespace):
-    from gan3d_core.mesh import ExportOptions
-
     _check_range("--smooth", args.smooth, 0, limits.MAX_SMOOTH_ITERATIONS)
     if args.faces is not None:
         _check_range("--faces", args.faces, 4, limits.MAX_FACES)
@@ -173,6 +171,8 @@ def _export_options(args: argparse.Namespace):
     ):
         print("note: --smooth and --faces shape smooth surfaces; --style blocks keeps every "
               "voxel's cube as it is", file=sys.stderr)  # fmt: skip
+    from gan3d_core.mesh import ExportOptions  # once the numbers are known good: seconds
+
     return ExportOptions(
         threshold=args.threshold,
         style=args.style,
@@ -822,13 +822,14 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from gan3d_core.data.datasets import load_grid_z_up
     from gan3d_core.mesh.export import export_format
 
     export_format(args.output)
     _refuse_latent_name(args.output)
     options = _export_options(args)
     _check_output_file(args.output)  # before the grid is read and meshed
+    from gan3d_core.data.datasets import load_grid_z_up  # imports torch: after the checks
+
     voxels = load_grid_z_up(args.voxels, args.up)
     try:
         _write_shape(voxels, args.output, options)
@@ -838,7 +839,6 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_voxelize(args: argparse.Namespace) -> int:
-    from gan3d_core.data.datasets import load_mesh_z_up
     from gan3d_core.mesh.export import export_format, export_voxels
     from gan3d_core.mesh.voxelize import voxelize_mesh
 
@@ -848,6 +848,8 @@ def cmd_voxelize(args: argparse.Namespace) -> int:
     _check_range("-r", args.resolution, 4, limits.MAX_GRID_SIDE)
     _refuse_latent_name(args.output)
     _check_output_file(args.output)  # before the mesh is read and voxelized
+    from gan3d_core.data.datasets import load_mesh_z_up  # imports torch: after the checks
+
     mesh = load_mesh_z_up(args.mesh, args.up)
     try:
         voxels = voxelize_mesh(mesh, args.resolution)
