@@ -885,7 +885,7 @@ def _add_export_options(parser: argparse.ArgumentParser) -> None:
         "--style",
         choices=("smooth", "blocks"),
         default="smooth",
-        help="marching-cubes surface or one cube per voxel",
+        help="marching-cubes surface or one cube per voxel (default smooth)",
     )
     group.add_argument(
         "--smooth",
@@ -1021,7 +1021,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         metavar="T",
-        help="redraw latent components beyond +-T",
+        help="redraw latent components beyond +-T (default: none redrawn)",
     )
     sample.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
     sample.add_argument(
@@ -1129,7 +1129,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--seeds", type=seed_number, nargs=2, metavar=("A", "B"), help="latents from two seeds"
     )
     ends.add_argument("--latents", nargs=2, metavar=("A.npy", "B.npy"), help="latents from files")
-    interp.add_argument("--method", choices=("slerp", "lerp"), default="slerp")
+    interp.add_argument(
+        "--method", choices=("slerp", "lerp"), default="slerp",
+        help="spherical (slerp, default) or straight (lerp) between the two latents",
+    )  # fmt: skip
     interp.add_argument(
         "--class",
         dest="class_name",
@@ -1147,7 +1150,9 @@ def build_parser() -> argparse.ArgumentParser:
     interp.set_defaults(func=cmd_interpolate)
 
     export = commands.add_parser("export", help="voxels (.binvox, .npy) to a mesh file")
-    export.add_argument("voxels", metavar="VOXELS")
+    export.add_argument(
+        "voxels", metavar="VOXELS", help="a voxel grid: .binvox, or .npy of (R, R, R) occupancy"
+    )
     export.add_argument(
         "-o",
         "--output",
@@ -1162,7 +1167,7 @@ def build_parser() -> argparse.ArgumentParser:
     voxelize = commands.add_parser(
         "voxelize", help="mesh (OFF OBJ STL PLY GLB 3MF) to a solid grid"
     )
-    voxelize.add_argument("mesh", metavar="MESH")
+    voxelize.add_argument("mesh", metavar="MESH", help="a mesh: OFF, OBJ, STL, PLY, glTF or 3MF")
     voxelize.add_argument("-r", "--resolution", type=int, default=32, help="grid size (default 32)")
     voxelize.add_argument("-o", "--output", required=True, metavar="OUT", help=".binvox or .npy")
     voxelize.add_argument("--up", choices=UP_AXES, default="auto", help=UP_HELP)

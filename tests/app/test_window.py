@@ -1061,6 +1061,8 @@ def test_the_last_export_folder_and_format_are_remembered(
     assert len(trimesh.load(target, force="mesh").faces) > 0
     assert window.export_panel.format_box.currentText() == "3MF (slicers, millimetres)"
     assert window.export_panel.last_folder == str(target.parent)
+    # what an unsized export holds is said where the size is chosen (3D artist's review)
+    assert "a voxel is one unit" in window.export_panel.sized.toolTip()
     # the dialog offers the shape's class for a name (it offered shape.3mf every time)
     offered = []
     with mock.patch(
