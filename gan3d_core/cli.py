@@ -747,10 +747,10 @@ def cmd_encode(args: argparse.Namespace) -> int:
     _refuse_existing(latent_paths + shape_paths)
     for path in args.shapes:  # said before the model loads
         refuse_latent_as_shape(path)
-    resolution = _model_config(args).resolution  # the shapes are read before the model loads
-    grids = np.stack([load_shape_grid(path, resolution, args.up) for path in args.shapes])
+    config = _model_config(args)  # the shapes are read before the model loads
+    config.require_shape_encoder(args.model)
+    grids = np.stack([load_shape_grid(path, config.resolution, args.up) for path in args.shapes])
     model = _load_model(args)
-    model.require_shape_encoder()
     if args.class_name is not None:
         model.label_index(args.class_name)
     if args.up == "auto":  # the files' convention assumed: say where the model disagrees

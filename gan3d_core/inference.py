@@ -336,11 +336,7 @@ class GanModel:
 
     def require_shape_encoder(self) -> None:
         """Refuse, in one line, a model that cannot encode shapes (before reading any)."""
-        if not self.has_shape_encoder:
-            raise UsageError(
-                f"{self.path or 'this model'}: a {self.config.kind} model has no shape "
-                "encoder; encoding shapes needs a staged (lgan) model"
-            )
+        self.config.require_shape_encoder(self.path, self.has_shape_encoder)
 
     @property
     def has_implicit_decoder(self) -> bool:

@@ -962,7 +962,7 @@ def test_a_path_the_system_refuses_is_one_line_naming_it(capsys, tmp_path, cvaeg
 
 
 def test_inputs_are_checked_before_the_model_loads(
-    capsys, tmp_path, monkeypatch, cvaegan_checkpoint
+    capsys, tmp_path, monkeypatch, cvaegan_checkpoint, lgan_checkpoint
 ):
     """CLI review: a text file named .png, a box past the photo, a truncated .binvox or a
     NaN latent were named only after the 3-11 s a model takes to load."""
@@ -986,7 +986,8 @@ def test_inputs_are_checked_before_the_model_loads(
         (["reconstruct", text, "-o", tmp_path / "a.stl"], "text.png: cannot read image"),
         (["reconstruct", photo, "--box", "50,50,100,20", "-o", tmp_path / "a.stl"],
          "photo.png: the object box 100 x 20 at 50, 50 runs past this 116 x 96 image"),
-        (["encode", tmp_path / "cut.binvox", "-o", tmp_path / "enc"], "cut.binvox"),
+        (["encode", tmp_path / "cut.binvox", "-o", tmp_path / "enc", "--model", lgan_checkpoint],
+         "cut.binvox"),
         (["interpolate", "--latents", tmp_path / "nan.latent.npy", tmp_path / "ok.latent.npy",
           "--steps", "3", "-o", tmp_path / "interp"], "nan.latent.npy"),
         # a grid given for a latent said only "over the limit of 4,096 elements"
@@ -994,5 +995,5 @@ def test_inputs_are_checked_before_the_model_loads(
           "--steps", "3", "-o", tmp_path / "interp"],
          f"grid.npy: latent (of {read_model_config(cvaegan_checkpoint).latent_dim} values) of"),
     ):  # fmt: skip
-        code, _, err = run(capsys, *argv, *model)
+        code, _, err = run(capsys, *argv, *([] if "--model" in argv else model))
         assert_one_line_error(code, err, said)
