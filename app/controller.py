@@ -220,15 +220,21 @@ class Controller(QObject):
             )
             return
         named = Path(images[0]).name if len(images) == 1 else f"{len(images)} photos"
-        options = self.session.reconstruct_options
-        sizes = [image_size(image) for image in images]
-        for_these = options.for_photos(sizes)
+        options = for_these = self.session.reconstruct_options
         self.status.emit(f"Reconstructing from {named}...")
+        if options.box_photo_size is not None:  # a box drawn on a photo: this one's size?
+            sizes = [image_size(image) for image in images]
+            for_these = options.for_photos(sizes)
         if for_these.box is None and options.box is not None:  # drawn on another photo
-            width, height = next(s for s in sizes if s not in (None, options.box_photo_size))
+            other, size = next(
+                (Path(image).name, size) for image, size in zip(images, sizes)
+                if size not in (None, options.box_photo_size)
+            )  # fmt: skip
             self.notice.emit(
-                "The object box is for {} x {} photos: ".format(*options.box_photo_size)
-                + f"{named} ({width} x {height}) is separated automatically"
+                "The object box is for {} x {} photos and ".format(*options.box_photo_size)
+                + "{} is {} x {}: ".format(other, *size)
+                + ("it is" if len(images) == 1 else f"these {len(images)} are")
+                + " separated automatically"
             )
         # absolute: remembered among recent files, which outlive the working directory
         photos = [Path(image).absolute() for image in images]

@@ -394,16 +394,16 @@ class Session:
 
 def _checked_camera(camera: Any) -> dict | None:
     """A session file's camera (None when it has none), or an error saying what is wrong:
-    three points of three finite numbers within +-1e6, apart, a parallel flag and, in files
-    saved since session 29, the orthographic view's zoom (parallel_scale, > 0)."""
+    three points of three finite numbers within +-1e6, apart, a parallel flag and, where
+    the file has it, the orthographic view's zoom (parallel_scale, in (0, 1e9])."""
     if camera is None:
         return None
     points = ("position", "focal_point", "up")
     if not isinstance(camera, dict) or set(camera) - {"parallel_scale"} != {*points, "parallel"}:
         raise UsageError(f"session file's camera is not {', '.join(points)} and parallel")
     scale = camera.get("parallel_scale", 1.0)
-    if not (_is_finite_number(scale) and 0 < scale <= 1e6):
-        raise UsageError("session file's camera parallel_scale is not a number above 0")
+    if not (_is_finite_number(scale) and 0 < scale <= 1e9):
+        raise UsageError("session file's camera parallel_scale is not a number in (0, 1e9]")
     for name in points:
         value = camera[name]
         if not (

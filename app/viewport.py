@@ -150,15 +150,24 @@ class ShapeView:
 
     def resizeEvent(self, event) -> None:
         """Keep what the view's narrower side shows: VTK keeps its height, so a window
-        narrowed after a shape was fitted cut the shape off at the sides."""
+        narrowed after a shape was fitted cut the shape off at the sides. (The native
+        viewport calls this with no event when the screen's scale changes.)"""
         super().resizeEvent(event)
-        old, new = _aspect(event.oldSize()), _aspect(event.size())
-        if new is None:
+        narrow = self._narrow_share()
+        if narrow is None:
             return
         camera = self.camera
-        camera.SetUseHorizontalViewAngle(new < 1.0)  # the angle spans the narrower side
-        if camera.parallel_projection and old is not None:  # its scale is always the height
-            camera.parallel_scale *= min(old, 1.0) / min(new, 1.0)
+        camera.SetUseHorizontalViewAngle(narrow < 1.0)  # the angle spans the narrower side
+        before = getattr(self, "_narrow_before", None)  # as last applied: no step is lost
+        if camera.parallel_projection and before is not None:  # its scale is the height's
+            camera.parallel_scale *= before / narrow
+        self._narrow_before = narrow
+
+    def _narrow_share(self) -> float | None:
+        """The narrower side over the height: 1 in a wide view, width / height in a tall
+        one; None while the view has no size."""
+        aspect = _aspect(self.size())
+        return None if aspect is None else min(aspect, 1.0)
 
     def redraw(self) -> None:
         """Schedule one repaint; Qt's paint renders the scene once (render() would draw it,
@@ -296,7 +305,9 @@ class ShapeView:
             "focal_point": [float(v) for v in camera.focal_point],
             "up": [float(v) for v in camera.up],
             "parallel": bool(camera.parallel_projection),
-            "parallel_scale": float(camera.parallel_scale),  # the orthographic view's zoom
+            # the orthographic view's zoom: half what its narrower side shows (VTK's parallel
+            # scale in a wide view), so a session saved in a tall window opens alike in a wide one
+            "parallel_scale": float(camera.parallel_scale * (self._narrow_share() or 1.0)),
         }
 
     def set_camera_state(self, state: dict) -> None:
@@ -307,8 +318,8 @@ class ShapeView:
         self.camera.up = tuple(state["up"])
         if state["parallel"] != bool(self.camera.parallel_projection):
             self.toggle_orthographic()
-        if "parallel_scale" in state:  # files saved before it kept none
-            self.camera.parallel_scale = state["parallel_scale"]
+        if "parallel_scale" in state:  # older files keep none
+            self.camera.parallel_scale = state["parallel_scale"] / (self._narrow_share() or 1.0)
         self._camera_given = True
         self._fitted_bounds = None  # kept as it is for the next shape, whatever its size
         self.redraw()
@@ -319,9 +330,9 @@ class ShapeView:
             self.disable_parallel_projection()
         else:
             self.enable_parallel_projection()  # scaled by the view angle, which spans
-            aspect = _aspect(self.size())  # the width in a tall view (see resizeEvent)
-            if self.camera.GetUseHorizontalViewAngle() and aspect is not None:
-                self.camera.parallel_scale /= aspect  # and the scale is always the height
+            narrow = self._narrow_share()  # the width in a tall view (see resizeEvent)
+            if self.camera.GetUseHorizontalViewAngle() and narrow is not None:
+                self.camera.parallel_scale /= narrow  # and the scale is always the height's
         self.redraw()
 
     def grab_frames(self, results: Sequence[ShapeResult]) -> list[np.ndarray]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from gan3d_core.errors import InputFileError, UsageError
+from gan3d_core.errors import InputFileError, UsageError, first_line
 from gan3d_core.io.atomic import check_input_file
 from gan3d_core.limits import MAX_IMAGE_ASPECT, MAX_IMAGE_PIXELS, MIN_IMAGE_SIDE
 
@@ -97,13 +97,21 @@ def load_image(source: ImageSource) -> np.ndarray:
             "an image is a path, a PIL image or a uint8 array, not the bytes of a file: pass "
             "its path, or open it with PIL.Image.open(io.BytesIO(data))"
         )
-    array = np.asarray(source)
+    try:
+        array = np.asarray(source)
+    except (TypeError, RuntimeError) as exc:  # a tensor on a GPU, or one that needs grad
+        raise UsageError(
+            f"image: cannot read it as an array ({first_line(exc)}); for a torch tensor pass "
+            "tensor.detach().cpu()"
+        ) from None
     if array.ndim == 2:
         array = array[:, :, None]
     elif array.ndim == 3 and array.shape[0] in (1, 3, 4) and array.shape[2] not in (1, 3, 4):
         array = np.moveaxis(array, 0, 2)  # channels first, as torch and torchvision hold it
     if array.ndim != 3 or array.shape[2] not in (1, 3, 4) or min(array.shape[:2]) < 1:
-        raise UsageError(f"image array must be (H, W) or (H, W, 1|3|4), got shape {array.shape}")
+        raise UsageError(
+            f"image array must be (H, W), (H, W, 1|3|4) or channels first, got shape {array.shape}"
+        )
     _check_pixels("image array", array.shape[1], array.shape[0])
     if _unit_floats(array):  # scikit-image's and torchvision's float images
         array = np.round(array * 255.0).astype(np.uint8)
@@ -129,7 +137,14 @@ def image_size(path: str | os.PathLike) -> tuple[int, int] | None:
             return None
         with Image.open(path) as image:
             width, height = image.size
-            quarter_turned = image.getexif().get(EXIF_ORIENTATION) in (5, 6, 7, 8)
+            if image.format == "TIFF":  # Pillow opens a TIFF upright already
+                return width, height
+            exif = Image.Exif()
+            if image.format != "PNG":
+                exif = image.getexif()
+            elif "exif" in image.info:  # getexif() would decode a PNG to look past its pixels
+                exif.load(image.info["exif"])
+            quarter_turned = exif.get(EXIF_ORIENTATION) in (5, 6, 7, 8)
     except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError):
         return None
     return (height, width) if quarter_turned else (width, height)
@@ -220,17 +235,16 @@ def check_box(box: Sequence[int]) -> Box:
     """``box`` as four ints (x, y, width, height in pixels); a UsageError unless they are
     whole numbers, x and y >= 0 and width and height >= 2 (GrabCut's least)."""
     try:
-        values = tuple(box)
+        values = tuple(value.item() if isinstance(value, np.generic) else value for value in box)
         numbers = tuple(float(value) for value in values)
     except (TypeError, ValueError):
         raise UsageError(f"{BOX_RULE}; got {box!r}") from None
     if (
-        len(numbers) != 4
+        len(numbers) != 4 or any(isinstance(value, bool) for value in values)
         or not all(np.isfinite(numbers)) or any(n != int(n) for n in numbers)
         or min(numbers[:2]) < 0 or min(numbers[2:]) < 2
     ):  # fmt: skip
-        shown = tuple(v if isinstance(v, (int, float, str)) else float(v) for v in values)
-        raise UsageError(f"{BOX_RULE}; got {shown}")
+        raise UsageError(f"{BOX_RULE}; got {values}")
     return tuple(int(n) for n in numbers)
 
 
@@ -272,7 +286,7 @@ def check_box_inside(box: Box, size: tuple[int, int]) -> Box:
     if x + box_width > width or y + box_height > height:
         raise UsageError(
             f"the object box {box_width} x {box_height} at {x}, {y} runs past this "
-            f"{width} x {height} image; clear it or draw it on this photo"
+            f"{width} x {height} image; a box is drawn inside the photo it marks"
         )
     return x, y, box_width, box_height
 

@@ -87,6 +87,11 @@ def test_photo_quirks_exif_16_bit_and_opaque_alpha(tmp_path):
     from gan3d_core.images import image_size
 
     assert image_size(rotated) == (96, 116)  # (width, height) upright, from the header
+    exif_rotated = Image.open(rotated).getexif()
+    for suffix in (".png", ".tiff", ".webp"):  # Pillow opens a TIFF upright already
+        other = tmp_path / f"portrait{suffix}"
+        Image.fromarray(photo).save(other, exif=exif_rotated.tobytes())
+        assert image_size(other) == (96, 116) and load_image(other).shape[:2] == (116, 96)
     (tmp_path / "not.png").write_text("no picture")
     assert image_size(tmp_path / "not.png") is None and image_size(tmp_path) is None
     if hasattr(os, "mkfifo"):  # opening one would wait for a writer

@@ -215,7 +215,7 @@ def test_the_api_refuses_what_it_cannot_mean_with_its_own_errors(conditional):
         # a researcher's review: these raised TypeError, IndexError or numpy's own errors
         (lambda: conditional.reconstruct(None), "views are a path, a PIL image or a uint8"),
         (lambda: conditional.reconstruct(Image.new("RGB", (0, 0))), "0 x 0 pixels"),
-        (lambda: conditional.reconstruct(np.zeros((3, 40, 50), np.uint8)), "got shape (3, 40"),
+        (lambda: conditional.reconstruct(np.zeros((40, 50, 2), np.uint8)), "got shape (40, 50"),
         (lambda: conditional.reconstruct(np.full((40, 40, 3), 2.0)), "image.astype(np.uint8)"),
         (lambda: conditional.reconstruct(np.full((40, 40, 3), 9, np.uint8)), "one plain colour"),
         (lambda: conditional.decode(z, batch_size=0), "batch_size must be"),

@@ -280,7 +280,8 @@ def test_a_drawn_box_shows_grabcut_s_mask_and_the_encoder_sees_what_preprocessin
         with qtbot.waitSignal(window.controller.shape_shown, timeout=30_000):
             window.controller.reconstruct([small])
     assert noticed.args[0] == (
-        "The object box is for 451 x 300 photos: small.png (200 x 150) is separated automatically"
+        "The object box is for 451 x 300 photos and small.png is 200 x 150: it is separated "
+        "automatically"
     )
     assert window.session.current.source == "reconstruction of small.png"
     assert window.session.reconstruct_options.box == box  # kept for photos of its size
@@ -369,7 +370,9 @@ def test_the_app_s_box_is_checked_by_the_rule_of_gan3d_reconstruct_box(capsys):
     assert parser.parse_args([*arguments, "3,4,50,60"]).box == (3, 4, 50, 60)
     assert parser.parse_args([*arguments, "3,4.0,50,60"]).box == (3, 4, 50, 60)
     # a NaN was a ValueError from int(), 2.5 was cut to 2 (review)
-    for bad in ((-1, 0, 10, 10), (0, 0, 1, 10), (1, 2, 3), (float("nan"), 0, 9, 9), (2.5, 0, 9, 9)):
+    bad_boxes = ((-1, 0, 10, 10), (0, 0, 1, 10), (1, 2, 3), (float("nan"), 0, 9, 9),
+                 (2.5, 0, 9, 9), (True, True, 9, 9))  # fmt: skip
+    for bad in bad_boxes:
         with pytest.raises(UsageError, match="X and Y 0 or more, W and H 2 or more"):
             ReconstructOptions(box=bad)
         with pytest.raises(SystemExit):

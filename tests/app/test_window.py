@@ -440,7 +440,9 @@ def test_a_dropped_session_file_is_restored(
     with qtbot.waitSignal(window.controller.shape_shown, timeout=10_000):
         drop_files(window.viewport, [path])
     np.testing.assert_allclose(window.viewport.camera_state()["position"], looked["position"])
-    assert window.viewport.camera.parallel_scale == pytest.approx(looked["parallel_scale"])
+    assert window.viewport.camera_state()["parallel_scale"] == pytest.approx(
+        looked["parallel_scale"]
+    )
     assert window.viewport.camera_state()["parallel"] is True
     # Save writes the session's own file again, unasked; the title names it and marks it
     # unsaved after an undo or a view change (Save was always Save As, and neither counted)
@@ -1340,6 +1342,21 @@ def test_narrowing_the_window_keeps_the_shape_whole(qtbot, window, cvaegan_check
             viewport.render()
             assert viewport._in_view(bounds)
             viewport.toggle_orthographic()
+    # a session saved in the tall window opens alike in a wide one; the screen's scale
+    # changing (the native view's resizeEvent(None)) changes nothing (diff review)
+    from gan3d_studio.viewport import NativeViewport
+
+    state, seen = viewport.camera_state(), viewport.grab_image()
+    if isinstance(viewport, NativeViewport):  # its own event() passes no event
+        viewport.resizeEvent(None)
+    window.resize(1400, 600)
+    qtbot.waitUntil(lambda: viewport.width() > viewport.height(), timeout=2000)
+    wide_scale = viewport.camera.parallel_scale
+    viewport.set_camera("front")
+    viewport.set_camera_state(state)
+    assert viewport.camera.parallel_scale == pytest.approx(wide_scale)
+    assert state["parallel_scale"] == pytest.approx(wide_scale)  # VTK's in a wide view
+    assert seen.shape[0] > seen.shape[1]
 
 
 def test_a_narrow_window_keeps_a_3d_view(qtbot, window):
