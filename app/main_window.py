@@ -24,6 +24,8 @@ from PySide6.QtWidgets import (
 from gan3d_core.errors import Gan3dError, InputFileError, UsageError, first_line
 from gan3d_core.images import PICTURE_FORMATS, picture_bytes, png_bytes
 from gan3d_core.io.atomic import write_bytes_atomic
+from gan3d_core.io.card import is_model
+from gan3d_core.io.checkpoint import read_model_card
 from gan3d_core.io.kinds import LATENT_SUFFIX, SHAPE_SUFFIXES, latent_file_path
 from gan3d_studio.controller import ANIMATION_SUFFIXES, Controller
 from gan3d_studio.panels.cut_out import CutOutDialog
@@ -636,7 +638,11 @@ class MainWindow(QMainWindow):
             if not self.session.made_with(data):
                 made_with = data.get("model_path")
                 if isinstance(made_with, str) and Path(made_with).is_file():
-                    # its model first (asking before unsaved work goes), then the session
+                    # its model first (asking before unsaved work goes), then the session;
+                    # not another model saved under that name since
+                    fingerprint = data.get("model_card_sha256")
+                    if fingerprint and not is_model(read_model_card(made_with), fingerprint):
+                        raise UsageError(f"made with {made_with}, which holds another model now")
                     self.controller.open_model(made_with, then_open=[Path(path)])
                     return
                 raise UsageError(

@@ -237,7 +237,8 @@ class Session:
         return {
             "format": SESSION_FORMAT,
             "version": SESSION_VERSION,
-            "model_path": self.model.path if self.model else None,
+            # absolute: a path as given at launch would name another file from elsewhere
+            "model_path": str(Path(self.model.path).absolute()) if self.model else None,
             # the model itself, wherever it is installed next time (see made_with)
             "model_card_sha256": model_fingerprint(self.model.card) if self.model else None,
             "history": [s.to_json() for s in self.history],

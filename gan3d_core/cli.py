@@ -139,9 +139,9 @@ def _model_config(args: argparse.Namespace):
     """The checkpoint's architecture from its header alone (milliseconds; loading takes
     seconds): a command checks its inputs against it before the model loads."""
     from gan3d_core.io.checkpoint import read_model_config
-    from gan3d_core.resources import default_model_path
+    from gan3d_core.resources import installed_default_model
 
-    return read_model_config(default_model_path() if args.model is None else args.model)
+    return read_model_config(installed_default_model() if args.model is None else args.model)
 
 
 def _export_options(args: argparse.Namespace):
@@ -702,7 +702,7 @@ def _reconstruct_each(args: argparse.Namespace) -> int:
         outputs = [path for _, path, _ in jobs]
         if args.save_latent:
             outputs += [latent_path for _, _, latent_path in jobs]
-    _refuse_existing(outputs, ", or --skip-existing to make only what is missing")
+    _refuse_existing(outputs, "" if args.skip_existing else ", or --skip-existing to go on")
     _check_photos(args, [photo for photo, _, _ in jobs], None)
     model = _load_model(args)
     options = options.scaled_for(model.resolution, args.surface_resolution or model.resolution)

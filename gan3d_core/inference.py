@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from gan3d_core.config import ModelConfig
-from gan3d_core.errors import CheckpointError, InputFileError, OperationCancelled, UsageError
+from gan3d_core.errors import InputFileError, OperationCancelled, UsageError
 from gan3d_core.images import Box, ImageSource, images_to_array, preprocess_image, reframed
 from gan3d_core.io.card import framing_shift, inference_settings, refine_steps
 from gan3d_core.io.checkpoint import load_checkpoint
@@ -35,7 +35,7 @@ from gan3d_core.metrics import iou
 from gan3d_core.models import GanNetworks
 from gan3d_core.models.fast import FastVoxelGenerator
 from gan3d_core.reprs import summary_repr
-from gan3d_core.resources import default_model_path
+from gan3d_core.resources import installed_default_model
 from gan3d_core.schema import whole_number
 
 ProgressHook = Callable[[float, str], None]
@@ -74,11 +74,7 @@ def load_model(path: str | os.PathLike | None = None, device: str | None = "auto
     """Open a checkpoint (``None``: the bundled default model) on ``device`` (``"auto"`` or
     ``None``: a GPU when there is one)."""
     if path is None:
-        path = default_model_path()
-        if not path.is_file():
-            raise CheckpointError(
-                f"{path}: no bundled default model is installed; pass a checkpoint path"
-            )
+        path = installed_default_model()
     elif not isinstance(path, (str, os.PathLike)):
         raise UsageError(f"a checkpoint is a path (str or pathlib.Path), got {path!r:.60}")
     resolved = resolve_device("auto" if device is None else device)

@@ -293,12 +293,18 @@ def test_failed_save_keeps_the_previous_file(tmp_path, gan_checkpoint, monkeypat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.safetensors"]
 
 
-def test_bundled_model_missing_is_a_clear_error(monkeypatch, tmp_path):
+def test_bundled_model_missing_is_a_clear_error(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(
-        "gan3d_core.inference.default_model_path", lambda: tmp_path / "default.safetensors"
+        "gan3d_core.resources.default_model_path", lambda: tmp_path / "default.safetensors"
     )
     with pytest.raises(CheckpointError, match="no bundled default model is installed"):
         load_model()
+    # the CLI's commands that read the model's header first say it too (diff review)
+    from gan3d_core.cli import main
+
+    (tmp_path / "empty.npy").write_bytes(b"")
+    assert main(["encode", str(tmp_path / "empty.npy"), "-o", str(tmp_path / "out")]) == 1
+    assert "no bundled default model is installed" in capsys.readouterr().err
 
 
 def test_a_checkpoint_it_may_not_read_is_named_in_one_line(tmp_path, monkeypatch, gan_checkpoint):

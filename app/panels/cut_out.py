@@ -243,7 +243,8 @@ class CutOutDialog(QDialog):
         mask = self.shown.mask
         scale = mask.shape[1] / self.shown.size[0]
         x, y, width, height = (round(value * scale) for value in box)
-        return float(mask[y : y + max(1, height), x : x + max(1, width)].mean())
+        inside = mask[y : y + max(1, height), x : x + max(1, width)]
+        return float(inside.mean()) if inside.size else 1.0  # a sliver past the scaled edge
 
     def _explain(self) -> None:
         box = self.box

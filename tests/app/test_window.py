@@ -1370,7 +1370,7 @@ def test_a_narrow_window_keeps_a_3d_view(qtbot, window):
 
 
 def test_a_session_of_another_model_opens_that_model_first(
-    qtbot, window, cvaegan_checkpoint, gan_checkpoint, tmp_path
+    qtbot, window, cvaegan_checkpoint, gan_checkpoint, multiview_checkpoint, tmp_path
 ):
     """3D artist's review: opening a session from Open recent with another model in use
     said 'open that model first', though the file names it; a model no longer there still
@@ -1385,11 +1385,19 @@ def test_a_session_of_another_model_opens_that_model_first(
     assert window.session.model.path == str(cvaegan_checkpoint)
     np.testing.assert_array_equal(window.session.current.latent, latent)
     data = json.loads(saved.read_text())
+    assert data["model_path"] == str(cvaegan_checkpoint.absolute())
+    # another model saved under the session's model's name since is not opened for it
+    open_model(qtbot, window, gan_checkpoint)
+    renamed = tmp_path / "renamed.g3session.json"
+    renamed.write_text(json.dumps(dict(data, model_path=str(multiview_checkpoint))))
+    errors = []
+    window.controller.error.connect(errors.append)
+    window.open_session(renamed)
+    assert errors == [f"{renamed}: made with {multiview_checkpoint}, which holds another model now"]
+    errors.clear()
     data["model_path"] = str(tmp_path / "gone.safetensors")
     data.pop("model_card_sha256", None)
     saved.write_text(json.dumps(data))
     open_model(qtbot, window, gan_checkpoint)
-    errors = []
-    window.controller.error.connect(errors.append)
     window.open_session(saved)
     assert errors == [f"{saved}: made with {tmp_path / 'gone.safetensors'}; open that model first"]
