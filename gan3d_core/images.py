@@ -87,7 +87,13 @@ def load_image(source: ImageSource) -> np.ndarray:
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
             if isinstance(exc, InputFileError):
                 raise
-            reason = "not an image" if isinstance(exc, UnidentifiedImageError) else str(exc)
+            if not isinstance(exc, UnidentifiedImageError):
+                reason = str(exc)
+            elif _is_tiff(path):  # Pillow knows TIFFs, but not every kind of sample
+                reason = "a TIFF of samples Pillow cannot decode, such as 32-bit floats; save it "
+                reason += "with 8 or 16 bits"
+            else:
+                reason = "not an image"
             raise InputFileError(f"{path}: cannot read image ({reason})") from None
     if isinstance(source, Image.Image):
         _check_pixels("image", *source.size)
@@ -127,6 +133,12 @@ def _unit_floats(array: np.ndarray) -> bool:
     if array.dtype.kind != "f" or not np.isfinite(array).all():
         return False
     return bool(array.min() >= 0.0 and array.max() <= 1.0)
+
+
+def _is_tiff(path: Path) -> bool:
+    """Whether the file begins as a TIFF does (either byte order)."""
+    with open(path, "rb") as file:
+        return file.read(4) in (b"II*\x00", b"MM\x00*")
 
 
 def image_size(path: str | os.PathLike) -> tuple[int, int] | None:

@@ -87,6 +87,13 @@ def test_photo_quirks_exif_16_bit_and_opaque_alpha(tmp_path):
     from gan3d_core.images import image_size
 
     assert image_size(rotated) == (96, 116)  # (width, height) upright, from the header
+    import tifffile  # scikit-image's own TIFF writer, which saves what Pillow cannot read
+
+    tifffile.imwrite(
+        tmp_path / "floats.tif", np.random.default_rng(0).random((32, 32, 3), np.float32)
+    )
+    with pytest.raises(InputFileError, match=r"floats.tif: cannot read image \(a TIFF of samples"):
+        load_image(tmp_path / "floats.tif")
     exif_rotated = Image.open(rotated).getexif()
     for suffix in (".png", ".tiff", ".webp"):  # Pillow opens a TIFF upright already
         other = tmp_path / f"portrait{suffix}"
