@@ -89,9 +89,8 @@ def test_photo_quirks_exif_16_bit_and_opaque_alpha(tmp_path):
     assert image_size(rotated) == (96, 116)  # (width, height) upright, from the header
     import tifffile  # scikit-image's own TIFF writer, which saves what Pillow cannot read
 
-    tifffile.imwrite(
-        tmp_path / "floats.tif", np.random.default_rng(0).random((32, 32, 3), np.float32)
-    )
+    floats = np.random.default_rng(0).random((32, 32, 3), np.float32)
+    tifffile.imwrite(tmp_path / "floats.tif", floats, photometric="rgb")
     with pytest.raises(InputFileError, match=r"floats.tif: cannot read image \(a TIFF of samples"):
         load_image(tmp_path / "floats.tif")
     exif_rotated = Image.open(rotated).getexif()
