@@ -156,10 +156,15 @@ class ModelConfig:
         """Whether the model turns photos into shapes (an image encoder or image head)."""
         return self.has_encoder or self.kind == "lgan"
 
-    def require_shape_encoder(self, path: Any = None, has_one: bool | None = None) -> None:
-        """A UsageError unless the model (the checkpoint at ``path``) encodes 3D shapes:
-        ``has_one`` where its networks are at hand, else what its kind says (staged)."""
-        if not (self.kind == "lgan" if has_one is None else has_one):
+    @property
+    def has_shape_encoder(self) -> bool:
+        """Whether the model brings 3D shapes into its latent space (the staged family's
+        shape autoencoder)."""
+        return self.kind == "lgan"
+
+    def require_shape_encoder(self, path: Any = None) -> None:
+        """A UsageError unless the model (the checkpoint at ``path``) encodes 3D shapes."""
+        if not self.has_shape_encoder:
             raise UsageError(
                 f"{path or 'this model'}: a {self.kind} model has no shape encoder; "
                 "encoding shapes needs a staged (lgan) model"

@@ -328,11 +328,11 @@ class GanModel:
     @property
     def has_shape_encoder(self) -> bool:
         """Whether :meth:`encode_shapes` can bring 3D shapes into the latent space."""
-        return getattr(self.networks, "shape_encoder", None) is not None
+        return self.config.has_shape_encoder
 
     def require_shape_encoder(self) -> None:
         """Refuse, in one line, a model that cannot encode shapes (before reading any)."""
-        self.config.require_shape_encoder(self.path, self.has_shape_encoder)
+        self.config.require_shape_encoder(self.path)
 
     @property
     def has_implicit_decoder(self) -> bool:

@@ -260,13 +260,14 @@ class CutOutDialog(QDialog):
             )
         elif box is None:
             text = f"Found without a box. {kept} Drag a box around the object to mark it."
-        elif box == self.shown.box and self._box_share_kept(box) < LITTLE_OF_THE_BOX:
-            text = (
-                f"GrabCut kept only {self._box_share_kept(box):.0%} of the box: if the object "
-                "is more than the bright part, drag the box or its edges to fit it."
-            )
         elif box == self.shown.box:
-            text = f"GrabCut inside the box. {kept} Drag the box or its edges to adjust."
+            share = self._box_share_kept(box)
+            text = (
+                f"GrabCut kept only {share:.0%} of the box: if the object is more than the "
+                "bright part, drag the box or its edges to fit it."
+                if share < LITTLE_OF_THE_BOX
+                else f"GrabCut inside the box. {kept} Drag the box or its edges to adjust."
+            )
         else:
             text = "Separating the object inside the box…"
         self.note.setText(text)
